@@ -1,0 +1,147 @@
+// Address types. IpAddress is family-generic from the start: nothing above the network layer
+// may assume IPv4.
+#pragma once
+
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "stack/bytes.h"
+#include "stack/result.h"
+
+namespace weir {
+
+enum class AddressFamily : uint8_t { kIpv4 = 4, kIpv6 = 6 };
+
+class MacAddress {
+ public:
+  constexpr MacAddress() = default;
+  constexpr explicit MacAddress(std::array<uint8_t, 6> octets) : octets_(octets) {}
+  static MacAddress from_bytes(ByteView b);  // b must hold at least 6 bytes
+  static Result<MacAddress> parse(std::string_view text);  // "02:00:00:00:00:01"
+  static constexpr MacAddress broadcast() { return MacAddress({0xff, 0xff, 0xff, 0xff, 0xff, 0xff}); }
+
+  const std::array<uint8_t, 6>& octets() const { return octets_; }
+  ByteView bytes() const { return std::as_bytes(std::span(octets_)); }
+  bool is_broadcast() const { return *this == broadcast(); }
+  bool is_multicast() const { return (octets_[0] & 1) != 0; }
+  bool is_zero() const { return *this == MacAddress(); }
+  std::string to_string() const;
+
+  auto operator<=>(const MacAddress&) const = default;
+
+ private:
+  std::array<uint8_t, 6> octets_{};
+};
+
+class Ipv4Address {
+ public:
+  constexpr Ipv4Address() = default;
+  constexpr explicit Ipv4Address(uint32_t host_order) : value_(host_order) {}
+  constexpr Ipv4Address(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
+      : value_((uint32_t{a} << 24) | (uint32_t{b} << 16) | (uint32_t{c} << 8) | d) {}
+  static Ipv4Address from_bytes(ByteView b) { return Ipv4Address(load_be32(b, 0)); }
+  static Result<Ipv4Address> parse(std::string_view text);
+  static constexpr Ipv4Address any() { return Ipv4Address(); }
+  static constexpr Ipv4Address broadcast() { return Ipv4Address(0xffffffffu); }
+
+  constexpr uint32_t value() const { return value_; }  // host byte order
+  std::array<std::byte, 4> to_bytes() const;
+  bool is_unspecified() const { return value_ == 0; }
+  bool is_broadcast() const { return value_ == 0xffffffffu; }
+  bool is_multicast() const { return (value_ >> 28) == 0xe; }
+  bool is_loopback() const { return (value_ >> 24) == 127; }
+  std::string to_string() const;
+
+  auto operator<=>(const Ipv4Address&) const = default;
+
+ private:
+  uint32_t value_ = 0;
+};
+
+class Ipv6Address {
+ public:
+  constexpr Ipv6Address() = default;
+  constexpr explicit Ipv6Address(std::array<uint8_t, 16> octets) : octets_(octets) {}
+  static Ipv6Address from_bytes(ByteView b);
+  static Result<Ipv6Address> parse(std::string_view text);
+  static constexpr Ipv6Address any() { return Ipv6Address(); }
+
+  const std::array<uint8_t, 16>& octets() const { return octets_; }
+  ByteView bytes() const { return std::as_bytes(std::span(octets_)); }
+  bool is_unspecified() const { return *this == Ipv6Address(); }
+  bool is_multicast() const { return octets_[0] == 0xff; }
+  bool is_link_local() const { return octets_[0] == 0xfe && (octets_[1] & 0xc0) == 0x80; }
+  bool is_loopback() const;
+  std::string to_string() const;  // RFC 5952 form
+
+  auto operator<=>(const Ipv6Address&) const = default;
+
+ private:
+  std::array<uint8_t, 16> octets_{};
+};
+
+// Either family, stored as network-order bytes (IPv4 in the first four). The unspecified
+// address of a family is a valid value ("any").
+class IpAddress {
+ public:
+  IpAddress() = default;  // IPv4 0.0.0.0
+  IpAddress(Ipv4Address a);  // NOLINT: an IPv4 address is an IP address
+  IpAddress(Ipv6Address a);  // NOLINT
+  static Result<IpAddress> parse(std::string_view text);
+  static IpAddress any(AddressFamily f) {
+    return f == AddressFamily::kIpv4 ? IpAddress(Ipv4Address()) : IpAddress(Ipv6Address());
+  }
+
+  AddressFamily family() const { return family_; }
+  bool is_v4() const { return family_ == AddressFamily::kIpv4; }
+  bool is_v6() const { return family_ == AddressFamily::kIpv6; }
+  Ipv4Address v4() const;  // meaningful only when is_v4()
+  Ipv6Address v6() const;  // meaningful only when is_v6()
+  bool is_unspecified() const;
+  bool is_multicast() const { return is_v4() ? v4().is_multicast() : v6().is_multicast(); }
+  // Network byte order: 4 or 16 bytes.
+  ByteView bytes() const { return std::as_bytes(std::span(raw_)).first(is_v4() ? 4 : 16); }
+  size_t hash() const;
+  std::string to_string() const;
+
+  bool operator==(const IpAddress& o) const { return family_ == o.family_ && raw_ == o.raw_; }
+  std::strong_ordering operator<=>(const IpAddress& o) const {
+    if (auto c = family_ <=> o.family_; c != 0) return c;
+    return raw_ <=> o.raw_;
+  }
+
+ private:
+  AddressFamily family_ = AddressFamily::kIpv4;
+  std::array<uint8_t, 16> raw_{};
+};
+
+// An address with a prefix length: an interface address ("10.0.0.1/24") or a subnet.
+struct IpPrefix {
+  IpAddress address;
+  uint8_t length = 0;
+
+  static Result<IpPrefix> parse(std::string_view text);  // "10.0.0.1/24", "fd00::1/64"
+  bool contains(const IpAddress& a) const;
+  IpPrefix network() const;  // host bits cleared
+  std::string to_string() const;
+  bool operator==(const IpPrefix&) const = default;
+};
+
+// A transport endpoint address: (ip, port).
+struct SocketAddress {
+  IpAddress address;
+  uint16_t port = 0;
+  std::string to_string() const;  // "10.0.0.1:7", "[fd00::1]:7"
+  bool operator==(const SocketAddress&) const = default;
+};
+
+}  // namespace weir
+
+template <>
+struct std::hash<weir::IpAddress> {
+  size_t operator()(const weir::IpAddress& a) const { return a.hash(); }
+};

@@ -1,0 +1,58 @@
+// Counters, like `netstat -s`: every layer keeps a struct of named uint64_t counters, and every
+// drop path increments a counter that names its reason. A counter struct is declared with an
+// X-list so the names exist once, for typed access (`counters.drop_bad_checksum++`), for
+// printing (`weir stats`) and for tests.
+//
+//   #define WEIR_UDP_COUNTERS(X) X(received) X(drop_bad_checksum)
+//   WEIR_DEFINE_COUNTERS(UdpCounters, WEIR_UDP_COUNTERS)
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace weir {
+
+#define WEIR_COUNTER_FIELD_(name) uint64_t name = 0;
+#define WEIR_COUNTER_VISIT_(name) f(std::string_view(#name), name);
+#define WEIR_DEFINE_COUNTERS(Type, LIST)          \
+  struct Type {                                   \
+    LIST(WEIR_COUNTER_FIELD_)                     \
+    template <typename F>                         \
+    void for_each(F&& f) const {                  \
+      LIST(WEIR_COUNTER_VISIT_)                   \
+    }                                             \
+  };
+
+// Where a stack's counter groups are listed for printing. Groups register a visitor; the
+// registry never owns or copies the counters.
+class CounterRegistry {
+ public:
+  using Visit = std::function<void(std::string_view name, uint64_t value)>;
+  using Group = std::function<void(const Visit&)>;
+
+  void add(std::string name, Group group) { groups_.push_back({std::move(name), std::move(group)}); }
+
+  template <typename Counters>
+  void add_struct(std::string name, const Counters& counters) {
+    add(std::move(name), [&counters](const Visit& v) { counters.for_each(v); });
+  }
+
+  // Calls visit(group, counter, value) for every counter of every group, in registration order.
+  void for_each(const std::function<void(std::string_view, std::string_view, uint64_t)>& visit) const {
+    for (const auto& g : groups_) {
+      g.visit([&](std::string_view name, uint64_t value) { visit(g.name, name, value); });
+    }
+  }
+
+ private:
+  struct Entry {
+    std::string name;
+    Group visit;
+  };
+  std::vector<Entry> groups_;
+};
+
+}  // namespace weir

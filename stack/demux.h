@@ -1,0 +1,148 @@
+// The transport demux and port reservations.
+//
+// Theory of operation. Connected endpoints (a full 5-tuple) live in one Boost.Intrusive hash
+// set keyed by (protocol, local address, local port, remote address, remote port); bound but
+// unconnected endpoints (listeners, UDP sockets) live in a second set keyed by (protocol, local
+// port) only, since few of them share a port. Lookup tries the exact 5-tuple, then the best
+// bound endpoint (a specific local address beats the wildcard). Hooks are intrusive and
+// auto-unlinking: a lookup allocates nothing and a destroyed endpoint leaves no dangling entry.
+// Hashing mixes a per-stack secret so a peer cannot aim all its flows at one bucket.
+//
+// Port reservations are separate: PortTable says which (protocol, port, local address) binds
+// may coexist, following Linux's SO_REUSEADDR/SO_REUSEPORT rules, and hands out ephemeral ports.
+#pragma once
+
+#include <boost/intrusive/unordered_set.hpp>
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "stack/address.h"
+#include "stack/packet_buffer.h"
+#include "stack/protocol.h"
+#include "stack/result.h"
+#include "stack/rng.h"
+
+namespace weir {
+
+struct TransportEndpointId {
+  IpAddress local_address;   // unspecified: any local address
+  IpAddress remote_address;  // unspecified: not connected
+  uint16_t local_port = 0;
+  uint16_t remote_port = 0;  // 0: not connected
+  bool operator==(const TransportEndpointId&) const = default;
+};
+
+using DemuxHook = boost::intrusive::unordered_set_base_hook<
+    boost::intrusive::link_mode<boost::intrusive::auto_unlink>,
+    boost::intrusive::store_hash<true>>;
+
+// Base of every endpoint the demux can find.
+class TransportEndpoint : public DemuxHook {
+ public:
+  TransportEndpoint(uint8_t protocol) : protocol_(protocol) {}  // NOLINT
+  virtual ~TransportEndpoint() = default;
+  TransportEndpoint(const TransportEndpoint&) = delete;
+  TransportEndpoint& operator=(const TransportEndpoint&) = delete;
+
+  uint8_t protocol() const { return protocol_; }
+  const TransportEndpointId& demux_id() const { return demux_id_; }
+  bool in_demux() const { return is_linked(); }
+
+  // A packet for this endpoint; pkt starts at the transport header.
+  virtual void handle_packet(const NetworkPacketInfo& info, PacketBuffer pkt) = 0;
+
+ protected:
+  TransportEndpointId demux_id_;
+
+ private:
+  friend class TransportDemux;
+  uint8_t protocol_;
+  bool connected_table_ = false;
+};
+
+class TransportDemux {
+ public:
+  explicit TransportDemux(uint64_t secret);
+  ~TransportDemux();
+  TransportDemux(const TransportDemux&) = delete;
+  TransportDemux& operator=(const TransportDemux&) = delete;
+
+  // Enters ep under id (connected if id.remote_port != 0, else bound). Re-registering moves it.
+  // Two connected endpoints may not share a 5-tuple (kAddressInUse).
+  Status add(TransportEndpoint& ep, const TransportEndpointId& id);
+  void remove(TransportEndpoint& ep);
+
+  // The endpoint for an inbound packet: id.local_* is the packet's destination,
+  // id.remote_* its source. nullptr when none.
+  TransportEndpoint* find(uint8_t protocol, const TransportEndpointId& id) const;
+  // Is this 5-tuple taken by a connected endpoint?
+  bool connected_exists(uint8_t protocol, const TransportEndpointId& id) const;
+  // Every bound (unconnected) endpoint on port whose local address accepts dst, for broadcast
+  // and multicast delivery.
+  template <typename F>
+  void for_each_bound(uint8_t protocol, uint16_t port, const IpAddress& dst, F&& f) const;
+
+  size_t connected_count() const { return connected_size_; }
+
+ private:
+  struct ConnectedKeyOf;
+  struct BoundKeyOf;
+  struct Hasher;
+  struct Equal;
+  class Tables;
+  std::unique_ptr<Tables> tables_;
+  size_t connected_size_ = 0;
+
+  std::vector<TransportEndpoint*> bound_candidates(uint8_t protocol, uint16_t port) const;
+};
+
+template <typename F>
+void TransportDemux::for_each_bound(uint8_t protocol, uint16_t port, const IpAddress& dst,
+                                    F&& f) const {
+  for (TransportEndpoint* ep : bound_candidates(protocol, port)) {
+    const auto& local = ep->demux_id().local_address;
+    if (local.family() != dst.family()) continue;
+    if (local.is_unspecified() || local == dst) f(*ep);
+  }
+}
+
+struct PortBindingOptions {
+  bool reuse_address = false;  // SO_REUSEADDR
+  bool reuse_port = false;     // SO_REUSEPORT
+};
+
+// Which local ports are taken. A reservation is (protocol, port, local address) plus the
+// owner's reuse flags; release takes the handle reserve returned.
+class PortTable {
+ public:
+  using Handle = uint64_t;
+
+  static constexpr uint16_t kEphemeralFirst = 32768;  // Linux's default ip_local_port_range
+  static constexpr uint16_t kEphemeralLast = 60999;
+
+  Result<Handle> reserve(uint8_t protocol, uint16_t port, const IpAddress& local,
+                         PortBindingOptions options);
+  // Picks a free port in the ephemeral range, starting at a random offset, and reserves it.
+  Result<std::pair<uint16_t, Handle>> reserve_ephemeral(uint8_t protocol, const IpAddress& local,
+                                                        PortBindingOptions options, Rng& rng);
+  void release(Handle handle);
+  bool in_use(uint8_t protocol, uint16_t port) const;
+
+ private:
+  struct Binding {
+    Handle handle;
+    IpAddress local;
+    PortBindingOptions options;
+  };
+  static uint32_t key(uint8_t protocol, uint16_t port) { return (uint32_t{protocol} << 16) | port; }
+  bool conflicts(uint8_t protocol, uint16_t port, const IpAddress& local,
+                 PortBindingOptions options) const;
+
+  std::unordered_map<uint32_t, std::vector<Binding>> bindings_;
+  std::unordered_map<Handle, uint32_t> handle_keys_;
+  Handle next_handle_ = 1;
+};
+
+}  // namespace weir

@@ -1,0 +1,74 @@
+// A NIC: one link endpoint attached to the stack, with its addresses and counters.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "stack/counters.h"
+#include "stack/link_endpoint.h"
+#include "stack/result.h"
+
+namespace weir {
+
+class Stack;
+
+#define WEIR_NIC_COUNTERS(X)                                                        \
+  X(rx_packets) X(rx_bytes) X(tx_packets) X(tx_bytes) X(rx_drop_unknown_protocol) \
+      X(rx_drop_disabled) X(tx_drop_link_error)
+WEIR_DEFINE_COUNTERS(NicCounters, WEIR_NIC_COUNTERS)
+
+class Nic final : public NetworkDispatcher {
+ public:
+  Nic(Stack& stack, NicId id, std::string name, std::unique_ptr<LinkEndpoint> endpoint);
+  ~Nic() override;
+  Nic(const Nic&) = delete;
+  Nic& operator=(const Nic&) = delete;
+
+  NicId id() const { return id_; }
+  const std::string& name() const { return name_; }
+  LinkEndpoint& endpoint() { return *endpoint_; }
+  const LinkEndpoint& endpoint() const { return *endpoint_; }
+  Stack& stack() { return stack_; }
+  uint32_t mtu() const { return endpoint_->mtu(); }
+  MacAddress link_address() const { return endpoint_->link_address(); }
+
+  bool enabled() const { return enabled_; }
+  void set_enabled(bool on) { enabled_ = on; }
+
+  // Addresses, each with its prefix length.
+  Status add_address(const IpPrefix& prefix);
+  Status remove_address(const IpAddress& address);
+  const std::vector<IpPrefix>& addresses() const { return addresses_; }
+  bool has_address(const IpAddress& address) const;
+  // The first address of a family, preferring one whose subnet holds `toward`.
+  std::optional<IpAddress> select_source(AddressFamily family,
+                                         const std::optional<IpAddress>& toward = {}) const;
+
+  // Multicast groups the NIC accepts (joined by IGMP/MLD or by the IPv6 layer itself).
+  void join_group(const IpAddress& group);
+  void leave_group(const IpAddress& group);
+  bool in_group(const IpAddress& group) const;
+
+  // From the link: dispatches to the network protocol registered for the EtherType.
+  void deliver_network_packet(PacketBuffer pkt) override;
+  // To the link: one packet, network header on the front, link_destination set if needed.
+  Status write_packet(PacketBuffer pkt);
+  Status write_packets(std::span<PacketBuffer> pkts);
+
+  NicCounters& counters() { return counters_; }
+  const NicCounters& counters() const { return counters_; }
+
+ private:
+  Stack& stack_;
+  NicId id_;
+  std::string name_;
+  std::unique_ptr<LinkEndpoint> endpoint_;
+  std::vector<IpPrefix> addresses_;
+  std::vector<std::pair<IpAddress, uint32_t>> groups_;  // group, join count
+  bool enabled_ = true;
+  NicCounters counters_;
+};
+
+}  // namespace weir

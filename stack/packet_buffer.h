@@ -1,0 +1,140 @@
+// PacketBuffer: one packet as a chain of slices over reference-counted chunks.
+//
+// Theory of operation. A chunk is a fixed block of bytes with an atomic reference count.
+// A PacketBuffer is a short list of (chunk, offset, length) slices plus per-packet metadata.
+// Copying a packet (clone, slice) only bumps reference counts. Bytes are writable only through
+// push_front/mutable_front, which first make sure the chunk is not shared (copy-on-write), so
+// a clone never sees another packet's header writes. Layers build a packet back to front: the
+// transport allocates with headroom for every header below it, then each layer push_front()s
+// its header into that headroom without copying. Parsing goes through front(n), which proves
+// that n bytes exist (linearizing the first n bytes when they span slices) and returns a
+// bounds-checked span.
+#pragma once
+
+#include <atomic>
+#include <boost/container/small_vector.hpp>
+#include <boost/intrusive_ptr.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "stack/address.h"
+#include "stack/bytes.h"
+#include "stack/result.h"
+
+namespace weir {
+
+// The one allocator of packet memory (reviewed: the only new/delete in the packet path).
+class Chunk {
+ public:
+  static boost::intrusive_ptr<Chunk> allocate(size_t capacity);
+
+  size_t capacity() const { return capacity_; }
+  MutableByteView bytes() { return {storage_.get(), capacity_}; }
+  ByteView bytes() const { return {storage_.get(), capacity_}; }
+  bool shared() const { return refs_.load(std::memory_order_acquire) > 1; }
+
+  Chunk(const Chunk&) = delete;
+  Chunk& operator=(const Chunk&) = delete;
+
+ private:
+  explicit Chunk(size_t capacity);
+  friend void intrusive_ptr_add_ref(Chunk* c);
+  friend void intrusive_ptr_release(Chunk* c);
+
+  std::atomic<uint32_t> refs_{0};
+  size_t capacity_;
+  std::unique_ptr<std::byte[]> storage_;
+};
+
+using ChunkRef = boost::intrusive_ptr<Chunk>;
+
+using NicId = uint32_t;
+
+enum class LinkPacketType : uint8_t { kHost, kBroadcast, kMulticast, kOtherHost, kOutgoing };
+enum class GsoType : uint8_t { kNone, kTcpV4, kTcpV6, kUdp };
+
+// What the layers tell each other about a packet besides its bytes.
+struct PacketMeta {
+  uint16_t network_protocol = 0;  // EtherType of the network header (0x0800, 0x0806, 0x86dd)
+  NicId nic = 0;                  // receive: the NIC it arrived on
+  LinkPacketType link_type = LinkPacketType::kHost;
+  MacAddress link_source;       // receive: from the link header
+  MacAddress link_destination;  // transmit: chosen by neighbor resolution
+  // Receive: the link already verified the transport checksum (offload).
+  bool checksum_verified = false;
+  // Transmit offload requests, honoured by endpoints that advertise them.
+  bool needs_checksum = false;  // fill the 16-bit sum at csum_start + csum_offset
+  uint16_t csum_start = 0;
+  uint16_t csum_offset = 0;
+  GsoType gso_type = GsoType::kNone;
+  uint16_t gso_size = 0;  // segment payload size when gso_type != kNone
+};
+
+class PacketBuffer {
+ public:
+  // Headroom left in front of new data: Ethernet + IPv6 + TCP with options, rounded up.
+  static constexpr size_t kDefaultHeadroom = 128;
+
+  PacketBuffer() = default;
+  PacketBuffer(PacketBuffer&&) noexcept = default;
+  PacketBuffer& operator=(PacketBuffer&&) noexcept = default;
+  // Copies are explicit: clone() shares the bytes, which is what callers nearly always want.
+  PacketBuffer(const PacketBuffer&) = delete;
+  PacketBuffer& operator=(const PacketBuffer&) = delete;
+
+  // A packet of `size` zeroed bytes with `headroom` bytes in front for headers.
+  static PacketBuffer allocate(size_t size, size_t headroom = kDefaultHeadroom);
+  // A packet holding a copy of data, with headroom in front.
+  static PacketBuffer from_bytes(ByteView data, size_t headroom = kDefaultHeadroom);
+  // A packet over `length` bytes of an existing chunk starting at `offset` (no copy).
+  static PacketBuffer from_chunk(ChunkRef chunk, size_t offset, size_t length);
+
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+
+  // Grows the packet by n bytes at the front and returns them for writing. Uses the first
+  // chunk's headroom when that chunk is not shared, else prepends a fresh chunk.
+  MutableByteView push_front(size_t n);
+  // Drops n bytes from the front. n must not exceed size().
+  void pull_front(size_t n);
+  // Keeps the first n bytes (no-op when n >= size()).
+  void truncate(size_t n);
+
+  // The first n bytes as one span, linearizing them if they span slices. Error if the packet
+  // is shorter than n.
+  Result<ByteView> front(size_t n);
+  // The first n bytes, contiguous and unshared, for in-place rewriting (copy-on-write).
+  Result<MutableByteView> mutable_front(size_t n);
+
+  void append(ByteView data);
+  void append(PacketBuffer&& other);  // takes other's slices; metadata stays this packet's
+
+  PacketBuffer clone() const;                                // shares chunks, copies metadata
+  PacketBuffer slice(size_t offset, size_t length) const;    // shares chunks; clamped to size
+  void copy_out(size_t offset, MutableByteView out) const;   // out.size() bytes from offset
+  std::vector<std::byte> to_vector() const;
+
+  size_t view_count() const { return slices_.size(); }
+  template <typename F>
+  void for_each_view(F&& f) const {
+    for (const auto& s : slices_) f(ByteView(s.chunk->bytes()).subspan(s.offset, s.length));
+  }
+
+  PacketMeta& meta() { return meta_; }
+  const PacketMeta& meta() const { return meta_; }
+
+ private:
+  struct Slice {
+    ChunkRef chunk;
+    uint32_t offset = 0;
+    uint32_t length = 0;
+  };
+
+  boost::container::small_vector<Slice, 2> slices_;
+  size_t size_ = 0;
+  PacketMeta meta_;
+};
+
+}  // namespace weir

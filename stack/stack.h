@@ -1,0 +1,113 @@
+// Stack: owns the NICs, the route table, the protocol instances, the transport demux, the
+// counters, the timer wheel and the RNG. One thread drives one Stack (see loop.h); nothing in
+// it is locked. Two stacks in one process share nothing.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "stack/clock.h"
+#include "stack/counters.h"
+#include "stack/demux.h"
+#include "stack/nic.h"
+#include "stack/protocol.h"
+#include "stack/result.h"
+#include "stack/rng.h"
+#include "stack/timer.h"
+
+namespace weir {
+
+struct Route {
+  IpPrefix destination;             // 0.0.0.0/0 or ::/0 is the default route
+  std::optional<IpAddress> gateway;  // nullopt: on-link
+  NicId nic = 0;
+  bool operator==(const Route&) const = default;
+};
+
+struct StackOptions {
+  uint64_t seed = 0;               // seeds the stack's Rng; 0 means from the OS entropy pool
+  Duration timer_tick = std::chrono::milliseconds(1);
+};
+
+class Stack {
+ public:
+  Stack(const Clock& clock, StackOptions options = {});
+  ~Stack();
+  Stack(const Stack&) = delete;
+  Stack& operator=(const Stack&) = delete;
+
+  const Clock& clock() const { return clock_; }
+  TimePoint now() const { return clock_.now(); }
+  TimerWheel& timers() { return timers_; }
+  Rng& rng() { return rng_; }
+  CounterRegistry& counters() { return counters_; }
+  const CounterRegistry& counters() const { return counters_; }
+  TransportDemux& demux() { return demux_; }
+  PortTable& ports() { return ports_; }
+  // Secret key material for keyed hashes (ISNs, SYN cookies), drawn once from the Rng.
+  const SipKey& secret() const { return secret_; }
+
+  // NICs. The stack owns the endpoint; the returned id names the NIC from now on.
+  Result<NicId> add_nic(std::unique_ptr<LinkEndpoint> endpoint, std::string name);
+  Nic* nic(NicId id);
+  const Nic* nic(NicId id) const;
+  Nic* nic_by_name(std::string_view name);
+  std::vector<NicId> nic_ids() const;
+  Status add_address(NicId nic, const IpPrefix& prefix);  // also adds the on-link route
+
+  // Protocols. The stack owns them; the caller keeps a reference if it needs one.
+  template <typename P>
+  P& add_network_protocol(std::unique_ptr<P> protocol) {
+    P& ref = *protocol;
+    register_network_protocol(std::move(protocol));
+    return ref;
+  }
+  template <typename P>
+  P& add_transport_protocol(std::unique_ptr<P> protocol) {
+    P& ref = *protocol;
+    register_transport_protocol(std::move(protocol));
+    return ref;
+  }
+  NetworkProtocol* network_protocol(uint16_t ethertype) const;
+  IpProtocol* ip_protocol(AddressFamily family) const;
+  TransportProtocol* transport_protocol(uint8_t number) const;
+
+  // Routes: longest prefix wins; among equal prefixes, the first added.
+  void add_route(const Route& route);
+  void remove_routes_for(NicId nic);
+  const std::vector<Route>& routes() const { return routes_; }
+  // Resolves how to reach remote: NIC, next hop and source address. `local` (if specified)
+  // must be one of our addresses and fixes the source; `nic` restricts the choice of NIC.
+  Result<RouteInfo> find_route(const IpAddress& remote, const IpAddress& local = IpAddress(),
+                               std::optional<NicId> nic = {}) const;
+  // The NIC that owns address, if any.
+  std::optional<NicId> nic_with_address(const IpAddress& address) const;
+  bool is_local_address(const IpAddress& address) const {
+    return nic_with_address(address).has_value();
+  }
+
+  // Fires due timers. The loop calls this; tests call it after ManualClock::advance.
+  size_t run_timers() { return timers_.run(); }
+
+ private:
+  void register_network_protocol(std::unique_ptr<NetworkProtocol> protocol);
+  void register_transport_protocol(std::unique_ptr<TransportProtocol> protocol);
+
+  const Clock& clock_;
+  Rng rng_;
+  SipKey secret_;
+  TimerWheel timers_;
+  CounterRegistry counters_;
+  TransportDemux demux_;
+  PortTable ports_;
+  std::vector<std::unique_ptr<Nic>> nics_;
+  std::vector<Route> routes_;
+  std::vector<std::unique_ptr<NetworkProtocol>> network_protocols_;
+  std::vector<std::unique_ptr<TransportProtocol>> transport_protocols_;
+  std::array<TransportProtocol*, 256> transport_by_number_{};
+};
+
+}  // namespace weir

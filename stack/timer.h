@@ -1,0 +1,77 @@
+// Timers on a hierarchical timing wheel.
+//
+// Theory of operation. The wheel has kLevels levels of kSlots slots. Level 0 slots are one tick
+// wide; each level above is kSlots times coarser. A timer is linked (Boost.Intrusive, auto-
+// unlink) into the slot of the coarsest level whose span still resolves its deadline, so arm
+// and cancel are O(1), and destroying an armed Timer simply unlinks it. As time advances, the
+// wheel walks level 0 slot by slot and, each time level 0 wraps, cascades the next level's
+// current slot down. Deadlines are rounded up to a tick: a timer never fires early, at most
+// one tick late. Callbacks may re-arm their own timer or arm and cancel others.
+#pragma once
+
+#include <array>
+#include <boost/intrusive/list.hpp>
+#include <cstdint>
+#include <functional>
+#include <optional>
+
+#include "stack/clock.h"
+
+namespace weir {
+
+class TimerWheel;
+
+class Timer : public boost::intrusive::list_base_hook<
+                  boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
+ public:
+  explicit Timer(std::function<void()> callback) : callback_(std::move(callback)) {}
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
+
+  bool armed() const { return is_linked(); }
+  TimePoint deadline() const { return deadline_; }
+  void cancel() { unlink(); }
+
+ private:
+  friend class TimerWheel;
+  std::function<void()> callback_;
+  TimePoint deadline_{};
+  uint64_t tick_ = 0;  // deadline in wheel ticks, rounded up
+};
+
+class TimerWheel {
+ public:
+  static constexpr size_t kSlotBits = 6;
+  static constexpr size_t kSlots = size_t{1} << kSlotBits;
+  static constexpr size_t kLevels = 6;  // 64^6 ticks: ~2.2 years at 1 ms
+
+  explicit TimerWheel(const Clock& clock, Duration tick = std::chrono::milliseconds(1));
+
+  const Clock& clock() const { return clock_; }
+  TimePoint now() const { return clock_.now(); }
+
+  void arm(Timer& timer, TimePoint deadline);  // re-arms an armed timer
+  void arm_after(Timer& timer, Duration delay) { arm(timer, clock_.now() + delay); }
+
+  // Fires every timer due at clock().now(). Returns how many fired.
+  size_t run();
+  // A time at or before the earliest pending deadline; nullopt when nothing is armed. The Loop
+  // sleeps until then.
+  std::optional<TimePoint> next_deadline() const;
+  size_t armed_count() const;
+
+ private:
+  using Slot = boost::intrusive::list<Timer, boost::intrusive::constant_time_size<false>>;
+
+  uint64_t to_tick(TimePoint t) const;
+  void place(Timer& timer);
+
+  const Clock& clock_;
+  Duration tick_;
+  TimePoint origin_;
+  uint64_t current_tick_ = 0;  // every tick before this one has been processed
+  std::array<std::array<Slot, kSlots>, kLevels> levels_;
+  Slot overflow_;  // deadlines beyond the top level's span
+};
+
+}  // namespace weir
