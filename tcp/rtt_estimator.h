@@ -1,0 +1,45 @@
+// The retransmission timeout estimator of RFC 6298: SRTT/RTTVAR smoothing, Karn's rule (the
+// caller feeds samples only from segments not retransmitted, or from timestamps), exponential
+// backoff and the configurable minimum.
+#pragma once
+
+#include <optional>
+
+#include "stack/clock.h"
+
+namespace weir::tcp {
+
+struct RtoConfig {
+  Duration initial = std::chrono::seconds(1);        // RFC 6298 2.1
+  Duration min = std::chrono::milliseconds(200);     // Linux's TCP_RTO_MIN
+  Duration max = std::chrono::seconds(120);          // Linux's TCP_RTO_MAX
+  Duration granularity = std::chrono::milliseconds(1);  // G of RFC 6298
+};
+
+class RttEstimator {
+ public:
+  explicit RttEstimator(RtoConfig config = {});
+
+  void on_sample(Duration rtt);  // a valid RTT measurement
+  void backoff();                // RFC 6298 5.5: double the RTO, bounded by max
+  void reset_backoff();          // a new sample after backoff was taken (5.7 spirit)
+
+  Duration rto() const;  // current timeout including backoff, within [min, max]
+  bool has_sample() const { return srtt_.has_value(); }
+  Duration srtt() const;    // initial RTO / 2 style fallback before any sample: 0
+  Duration rttvar() const;
+  Duration min_rtt() const;  // smallest sample seen (RACK, CUBIC, HyStart)
+  Duration latest_rtt() const { return latest_; }
+  unsigned backoff_count() const { return backoffs_; }
+  const RtoConfig& config() const { return config_; }
+
+ private:
+  RtoConfig config_;
+  std::optional<Duration> srtt_;
+  Duration rttvar_{};
+  Duration min_rtt_{};
+  Duration latest_{};
+  unsigned backoffs_ = 0;
+};
+
+}  // namespace weir::tcp
