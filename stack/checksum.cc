@@ -1,0 +1,146 @@
+#include "stack/checksum.h"
+
+#include <bit>
+#include <cstring>
+
+#include "stack/packet_buffer.h"
+
+namespace weir {
+
+namespace {
+
+// One's complement addition in 64 bits: the carry out of bit 63 wraps around to bit 0. Since
+// 2^16 - 1 divides 2^64 - 1, folding the 64-bit result gives the 16-bit sum.
+inline uint64_t add_ones(uint64_t a, uint64_t b) {
+  const uint64_t s = a + b;
+  return s + (s < b);
+}
+
+inline uint64_t load_native64(const std::byte* p) {
+  uint64_t w;
+  std::memcpy(&w, p, sizeof w);
+  return w;
+}
+
+inline uint16_t fold64(uint64_t s) {
+  s = (s & 0xffffffffu) + (s >> 32);  // at most 33 bits
+  s = (s & 0xffffffffu) + (s >> 32);  // 32 bits
+  s = (s & 0xffffu) + (s >> 16);      // at most 17 bits
+  s = (s & 0xffffu) + (s >> 16);
+  return static_cast<uint16_t>(s);
+}
+
+// The one's complement sum of data as big-endian 16-bit words, data starting on a word
+// boundary; a trailing odd byte is the high byte of a word padded with zero.
+//
+// Words are loaded in host order, eight bytes at a time. The one's complement sum commutes
+// with byte swapping (RFC 1071 section 2(B)), so the host-order sum, folded and swapped once
+// at the end, is the network-order sum.
+uint16_t sum_words(ByteView data) {
+  const std::byte* p = data.data();
+  size_t n = data.size();
+  // Two independent chains let the adds of one overlap the carries of the other.
+  uint64_t a = 0;
+  uint64_t b = 0;
+  while (n >= 32) {
+    a = add_ones(a, load_native64(p));
+    b = add_ones(b, load_native64(p + 8));
+    a = add_ones(a, load_native64(p + 16));
+    b = add_ones(b, load_native64(p + 24));
+    p += 32;
+    n -= 32;
+  }
+  while (n >= 8) {
+    a = add_ones(a, load_native64(p));
+    p += 8;
+    n -= 8;
+  }
+  if (n > 0) {
+    // Zero padding keeps each byte in its lane: on a little-endian host the byte at an even
+    // stream position lands in the low half of a 16-bit lane, which the final swap makes high.
+    uint64_t tail = 0;
+    std::memcpy(&tail, p, n);
+    b = add_ones(b, tail);
+  }
+  const uint16_t folded = fold64(add_ones(a, b));
+  if constexpr (std::endian::native == std::endian::little) {
+    return static_cast<uint16_t>((folded >> 8) | (folded << 8));
+  } else {
+    return folded;
+  }
+}
+
+}  // namespace
+
+void ChecksumAccumulator::add(ByteView data) {
+  if (data.empty()) return;
+  if (odd_) {
+    // The byte that completes a word begun in an earlier view is that word's low byte.
+    sum_ += load_u8(data, 0);
+    data = data.subspan(1);
+    odd_ = false;
+  }
+  sum_ += sum_words(data);
+  odd_ = (data.size() & 1) != 0;
+}
+
+void ChecksumAccumulator::add_u16(uint16_t v) { sum_ += v; }
+
+void ChecksumAccumulator::add_u32(uint32_t v) { sum_ += (v >> 16) + (v & 0xffff); }
+
+void ChecksumAccumulator::add(const PacketBuffer& pkt, size_t offset) {
+  pkt.for_each_view([&](ByteView view) {
+    if (offset >= view.size()) {
+      offset -= view.size();
+      return;
+    }
+    add(view.subspan(offset));
+    offset = 0;
+  });
+}
+
+uint16_t ChecksumAccumulator::fold() const { return fold64(sum_); }
+
+uint16_t internet_checksum(ByteView data) {
+  ChecksumAccumulator acc;
+  acc.add(data);
+  return acc.finish();
+}
+
+uint16_t pseudo_header_sum(const IpAddress& src, const IpAddress& dst, uint8_t protocol,
+                           uint32_t length) {
+  // IPv4: src, dst, zero byte + protocol, 16-bit length. IPv6: src, dst, 32-bit length, three
+  // zero bytes + next header. As one's complement sums both are src + dst + protocol + length.
+  ChecksumAccumulator acc;
+  acc.add(src.bytes());
+  acc.add(dst.bytes());
+  acc.add_u16(protocol);
+  acc.add_u32(length);
+  return acc.fold();
+}
+
+namespace {
+uint16_t fold32(uint32_t s) {
+  s = (s & 0xffff) + (s >> 16);
+  s = (s & 0xffff) + (s >> 16);
+  return static_cast<uint16_t>(s);
+}
+}  // namespace
+
+// RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'). Unlike eqn. 2 it never produces 0x0000 from a
+// non-zero input sum, which matches what a full recomputation gives.
+uint16_t checksum_update16(uint16_t checksum, uint16_t old_word, uint16_t new_word) {
+  const uint32_t s = uint32_t{static_cast<uint16_t>(~checksum)} +
+                     uint32_t{static_cast<uint16_t>(~old_word)} + new_word;
+  return static_cast<uint16_t>(~fold32(s));
+}
+
+uint16_t checksum_update32(uint16_t checksum, uint32_t old_word, uint32_t new_word) {
+  const uint32_t s = uint32_t{static_cast<uint16_t>(~checksum)} +
+                     uint32_t{static_cast<uint16_t>(~(old_word >> 16))} +
+                     uint32_t{static_cast<uint16_t>(~(old_word & 0xffff))} +
+                     (new_word >> 16) + (new_word & 0xffff);
+  return static_cast<uint16_t>(~fold32(s));
+}
+
+}  // namespace weir

@@ -1,0 +1,360 @@
+#include "stack/packet_buffer.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+
+// Recycled chunks would hide use-after-free from AddressSanitizer, so sanitizer builds always
+// go to the system allocator.
+#if defined(__SANITIZE_ADDRESS__)
+#define WEIR_CHUNK_CACHE 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WEIR_CHUNK_CACHE 0
+#endif
+#endif
+#ifndef WEIR_CHUNK_CACHE
+#define WEIR_CHUNK_CACHE 1
+#endif
+
+namespace weir {
+
+namespace {
+
+// Size classes the per-thread cache recycles. 256 holds a header-only chunk (push_front on a
+// shared packet, a pure ACK); 2048 holds an MTU-sized frame plus the default headroom.
+constexpr size_t kSmallChunk = 256;
+constexpr size_t kStandardChunk = 2048;
+
+size_t chunk_size_for(size_t n) {
+  if (n <= kSmallChunk) return kSmallChunk;
+  if (n <= kStandardChunk) return kStandardChunk;
+  return n;
+}
+
+#if WEIR_CHUNK_CACHE
+// Chunks freed on a thread wait here for the next allocation of the same size on that thread.
+// Bounded so that a burst does not pin memory forever.
+struct ChunkCache {
+  static constexpr size_t kMaxPerClass = 256;
+  std::vector<std::unique_ptr<Chunk>> small;
+  std::vector<std::unique_ptr<Chunk>> standard;
+
+  ChunkCache();
+  ~ChunkCache();
+
+  std::vector<std::unique_ptr<Chunk>>* list_for(size_t capacity) {
+    if (capacity == kSmallChunk) return &small;
+    if (capacity == kStandardChunk) return &standard;
+    return nullptr;
+  }
+};
+
+// 0: not yet constructed on this thread, 1: usable, 2: destroyed (thread exit). A chunk
+// released by a thread-exit destructor after the cache is gone must not touch it.
+thread_local int t_cache_state = 0;
+
+ChunkCache::ChunkCache() { t_cache_state = 1; }
+ChunkCache::~ChunkCache() { t_cache_state = 2; }
+
+ChunkCache* thread_cache() {
+  if (t_cache_state == 2) return nullptr;
+  thread_local ChunkCache cache;
+  return &cache;
+}
+#endif
+
+}  // namespace
+
+Chunk::Chunk(size_t capacity)
+    : capacity_(capacity), storage_(std::make_unique_for_overwrite<std::byte[]>(capacity)) {}
+
+// Contents of a new chunk are unspecified: PacketBuffer never exposes a byte it has not
+// written or zeroed, and link endpoints fill the chunks they allocate.
+boost::intrusive_ptr<Chunk> Chunk::allocate(size_t capacity) {
+#if WEIR_CHUNK_CACHE
+  if (ChunkCache* cache = thread_cache()) {
+    if (auto* list = cache->list_for(capacity); list != nullptr && !list->empty()) {
+      std::unique_ptr<Chunk> c = std::move(list->back());
+      list->pop_back();
+      return boost::intrusive_ptr<Chunk>(c.release());
+    }
+  }
+#endif
+  return boost::intrusive_ptr<Chunk>(new Chunk(capacity));
+}
+
+void intrusive_ptr_add_ref(Chunk* c) { c->refs_.fetch_add(1, std::memory_order_relaxed); }
+
+void intrusive_ptr_release(Chunk* c) {
+  if (c->refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  std::unique_ptr<Chunk> owned(c);
+#if WEIR_CHUNK_CACHE
+  if (ChunkCache* cache = thread_cache()) {
+    if (auto* list = cache->list_for(owned->capacity_);
+        list != nullptr && list->size() < ChunkCache::kMaxPerClass) {
+      list->push_back(std::move(owned));
+      return;
+    }
+  }
+#endif
+}
+
+namespace {
+
+// A chunk for `data` bytes after `headroom` bytes; the size class may leave tail room, which
+// append() fills later. Returns the chunk and the offset where the data starts.
+std::pair<ChunkRef, size_t> chunk_with_headroom(size_t data, size_t headroom) {
+  const size_t capacity = chunk_size_for(data + headroom);
+  return {Chunk::allocate(capacity), headroom};
+}
+
+[[noreturn]] void packet_misuse() { std::abort(); }
+
+}  // namespace
+
+PacketBuffer PacketBuffer::allocate(size_t size, size_t headroom) {
+  PacketBuffer p;
+  auto [chunk, offset] = chunk_with_headroom(size, headroom);
+  if (size > 0) std::memset(chunk->bytes().data() + offset, 0, size);
+  p.slices_.push_back(Slice{std::move(chunk), static_cast<uint32_t>(offset),
+                            static_cast<uint32_t>(size)});
+  p.size_ = size;
+  return p;
+}
+
+PacketBuffer PacketBuffer::from_bytes(ByteView data, size_t headroom) {
+  PacketBuffer p;
+  auto [chunk, offset] = chunk_with_headroom(data.size(), headroom);
+  copy_bytes(chunk->bytes(), offset, data);
+  p.slices_.push_back(Slice{std::move(chunk), static_cast<uint32_t>(offset),
+                            static_cast<uint32_t>(data.size())});
+  p.size_ = data.size();
+  return p;
+}
+
+PacketBuffer PacketBuffer::from_chunk(ChunkRef chunk, size_t offset, size_t length) {
+  PacketBuffer p;
+  if (!chunk || offset > chunk->capacity() || length > chunk->capacity() - offset) {
+    packet_misuse();
+  }
+  p.slices_.push_back(
+      Slice{std::move(chunk), static_cast<uint32_t>(offset), static_cast<uint32_t>(length)});
+  p.size_ = length;
+  return p;
+}
+
+MutableByteView PacketBuffer::push_front(size_t n) {
+  if (!slices_.empty()) {
+    Slice& s = slices_.front();
+    if (s.offset >= n && !s.chunk->shared()) {
+      s.offset -= static_cast<uint32_t>(n);
+      s.length += static_cast<uint32_t>(n);
+      size_ += n;
+      // Headroom may hold bytes of an earlier packet that used this chunk: never hand out
+      // stale bytes a careless header writer could leak onto the wire.
+      MutableByteView out = s.chunk->bytes().subspan(s.offset, n);
+      std::memset(out.data(), 0, n);
+      return out;
+    }
+  }
+  // Data goes at the end of the new chunk so that everything before it is headroom for the
+  // next push_front.
+  const size_t capacity = chunk_size_for(n + kDefaultHeadroom);
+  ChunkRef chunk = Chunk::allocate(capacity);
+  const size_t offset = capacity - n;
+  MutableByteView out = chunk->bytes().subspan(offset, n);
+  std::memset(out.data(), 0, n);
+  if (!slices_.empty() && slices_.front().length == 0) slices_.erase(slices_.begin());
+  slices_.insert(slices_.begin(), Slice{std::move(chunk), static_cast<uint32_t>(offset),
+                                        static_cast<uint32_t>(n)});
+  size_ += n;
+  return out;
+}
+
+void PacketBuffer::pull_front(size_t n) {
+  n = std::min(n, size_);
+  size_ -= n;
+  while (n > 0) {
+    Slice& s = slices_.front();
+    if (n < s.length || slices_.size() == 1) {
+      // The last slice stays even when emptied, so its headroom serves a later push_front.
+      s.offset += static_cast<uint32_t>(n);
+      s.length -= static_cast<uint32_t>(n);
+      return;
+    }
+    n -= s.length;
+    slices_.erase(slices_.begin());
+  }
+  // A fully consumed front slice with more behind it is dropped, so a non-empty packet never
+  // starts with an empty slice.
+  while (slices_.size() > 1 && slices_.front().length == 0) slices_.erase(slices_.begin());
+}
+
+void PacketBuffer::truncate(size_t n) {
+  if (n >= size_) return;
+  size_ = n;
+  size_t i = 0;
+  size_t kept = 0;
+  for (; i < slices_.size(); ++i) {
+    Slice& s = slices_[i];
+    if (kept + s.length >= n) {
+      s.length = static_cast<uint32_t>(n - kept);
+      break;
+    }
+    kept += s.length;
+  }
+  // Drop what lies after the cut; an emptied first slice stays to keep its headroom.
+  size_t keep = i + 1;
+  if (keep > 1 && slices_[i].length == 0) keep = i;
+  slices_.erase(slices_.begin() + static_cast<ptrdiff_t>(keep), slices_.end());
+}
+
+namespace {
+
+// Copies n bytes starting at the front of `slices` into dst.
+template <typename Slices>
+void gather(const Slices& slices, size_t offset, MutableByteView dst) {
+  size_t done = 0;
+  for (const auto& s : slices) {
+    if (done == dst.size()) break;
+    if (offset >= s.length) {
+      offset -= s.length;
+      continue;
+    }
+    const size_t take = std::min<size_t>(s.length - offset, dst.size() - done);
+    copy_bytes(dst, done, ByteView(s.chunk->bytes()).subspan(s.offset + offset, take));
+    done += take;
+    offset = 0;
+  }
+}
+
+// Replaces the first n bytes (0 < n <= packet size) with one unshared slice holding a copy,
+// placed at the end of a fresh chunk so push_front keeps working on it.
+template <typename Slices>
+void linearize_front(Slices& slices, size_t n) {
+  using Slice = typename Slices::value_type;
+  const size_t capacity = chunk_size_for(n + PacketBuffer::kDefaultHeadroom);
+  ChunkRef chunk = Chunk::allocate(capacity);
+  const size_t offset = capacity - n;
+  gather(slices, 0, chunk->bytes().subspan(offset, n));
+  size_t left = n;
+  size_t drop = 0;
+  while (drop < slices.size() && left > 0 && left >= slices[drop].length) {
+    left -= slices[drop].length;
+    ++drop;
+  }
+  if (left > 0) {
+    slices[drop].offset += static_cast<uint32_t>(left);
+    slices[drop].length -= static_cast<uint32_t>(left);
+  }
+  slices.erase(slices.begin(), slices.begin() + static_cast<ptrdiff_t>(drop));
+  slices.insert(slices.begin(),
+                Slice{std::move(chunk), static_cast<uint32_t>(offset), static_cast<uint32_t>(n)});
+}
+
+}  // namespace
+
+Result<ByteView> PacketBuffer::front(size_t n) {
+  if (n > size_) return Error::kBadMessage;
+  if (n == 0) return ByteView{};
+  if (slices_.front().length < n) linearize_front(slices_, n);
+  const Slice& s = slices_.front();
+  return ByteView(s.chunk->bytes()).subspan(s.offset, n);
+}
+
+Result<MutableByteView> PacketBuffer::mutable_front(size_t n) {
+  if (n > size_) return Error::kBadMessage;
+  if (n == 0) return MutableByteView{};
+  if (slices_.front().length < n || slices_.front().chunk->shared()) linearize_front(slices_, n);
+  Slice& s = slices_.front();
+  return s.chunk->bytes().subspan(s.offset, n);
+}
+
+void PacketBuffer::append(ByteView data) {
+  if (data.empty()) return;
+  if (slices_.empty()) {
+    auto [chunk, offset] = chunk_with_headroom(data.size(), kDefaultHeadroom);
+    copy_bytes(chunk->bytes(), offset, data);
+    slices_.push_back(Slice{std::move(chunk), static_cast<uint32_t>(offset),
+                            static_cast<uint32_t>(data.size())});
+    size_ = data.size();
+    return;
+  }
+  Slice& last = slices_.back();
+  // Tail room of the last chunk is ours to fill only when no one else holds the chunk.
+  if (!last.chunk->shared()) {
+    const size_t end = size_t{last.offset} + last.length;
+    const size_t room = std::min(last.chunk->capacity() - end, data.size());
+    if (room > 0) {
+      copy_bytes(last.chunk->bytes(), end, data.first(room));
+      last.length += static_cast<uint32_t>(room);
+      size_ += room;
+      data = data.subspan(room);
+    }
+  }
+  if (data.empty()) return;
+  ChunkRef chunk = Chunk::allocate(chunk_size_for(data.size()));
+  copy_bytes(chunk->bytes(), 0, data);
+  if (slices_.size() == 1 && slices_.front().length == 0) slices_.clear();
+  slices_.push_back(Slice{std::move(chunk), 0, static_cast<uint32_t>(data.size())});
+  size_ += data.size();
+}
+
+void PacketBuffer::append(PacketBuffer&& other) {
+  if (&other == this) packet_misuse();
+  if (other.size_ == 0) {
+    other.slices_.clear();
+    return;
+  }
+  if (size_ == 0) slices_.clear();
+  for (auto& s : other.slices_) {
+    if (s.length > 0) slices_.push_back(std::move(s));
+  }
+  size_ += other.size_;
+  other.slices_.clear();
+  other.size_ = 0;
+}
+
+PacketBuffer PacketBuffer::clone() const {
+  PacketBuffer p;
+  p.slices_ = slices_;
+  p.size_ = size_;
+  p.meta_ = meta_;
+  return p;
+}
+
+PacketBuffer PacketBuffer::slice(size_t offset, size_t length) const {
+  PacketBuffer p;
+  p.meta_ = meta_;
+  if (offset >= size_) return p;
+  length = std::min(length, size_ - offset);
+  p.size_ = length;
+  for (const auto& s : slices_) {
+    if (length == 0) break;
+    if (offset >= s.length) {
+      offset -= s.length;
+      continue;
+    }
+    const size_t take = std::min<size_t>(s.length - offset, length);
+    p.slices_.push_back(
+        Slice{s.chunk, static_cast<uint32_t>(s.offset + offset), static_cast<uint32_t>(take)});
+    length -= take;
+    offset = 0;
+  }
+  return p;
+}
+
+void PacketBuffer::copy_out(size_t offset, MutableByteView out) const {
+  if (offset > size_ || out.size() > size_ - offset) packet_misuse();
+  gather(slices_, offset, out);
+}
+
+std::vector<std::byte> PacketBuffer::to_vector() const {
+  std::vector<std::byte> v(size_);
+  gather(slices_, 0, v);
+  return v;
+}
+
+}  // namespace weir
