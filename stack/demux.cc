@@ -1,0 +1,238 @@
+#include "stack/demux.h"
+
+#include <algorithm>
+#include <array>
+
+namespace weir {
+
+namespace {
+
+// Mixes a 64-bit value (splitmix64 finalizer): cheap, and with the per-stack secret folded in
+// a remote peer cannot predict which bucket its flows land in.
+uint64_t mix(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  x ^= x >> 31;
+  return x;
+}
+
+uint64_t hash_address(uint64_t h, const IpAddress& a) {
+  ByteView b = a.bytes();
+  for (size_t i = 0; i < b.size(); i += 4) {
+    h = mix(h ^ load_be32(b, i));
+  }
+  return h;
+}
+
+}  // namespace
+
+// Keys: the connected table hashes the full 5-tuple; the bound table only (protocol, port).
+struct ConnectedKey {
+  uint8_t protocol;
+  const TransportEndpointId* id;
+};
+struct BoundKey {
+  uint8_t protocol;
+  uint16_t port;
+};
+
+struct TransportDemux::ConnectedKeyOf {
+  using type = ConnectedKey;
+  type operator()(const TransportEndpoint& ep) const { return {ep.protocol(), &ep.demux_id()}; }
+};
+struct TransportDemux::BoundKeyOf {
+  using type = BoundKey;
+  type operator()(const TransportEndpoint& ep) const {
+    return {ep.protocol(), ep.demux_id().local_port};
+  }
+};
+
+struct TransportDemux::Hasher {
+  uint64_t secret;
+  size_t operator()(const ConnectedKey& k) const {
+    uint64_t h = secret ^ (uint64_t{k.protocol} << 32) ^ (uint64_t{k.id->local_port} << 16) ^
+                 k.id->remote_port;
+    h = hash_address(mix(h), k.id->remote_address);
+    h = hash_address(h, k.id->local_address);
+    return static_cast<size_t>(h);
+  }
+  size_t operator()(const BoundKey& k) const {
+    return static_cast<size_t>(mix(secret ^ (uint64_t{k.protocol} << 16) ^ k.port));
+  }
+};
+
+struct TransportDemux::Equal {
+  bool operator()(const ConnectedKey& a, const ConnectedKey& b) const {
+    return a.protocol == b.protocol && *a.id == *b.id;
+  }
+  bool operator()(const BoundKey& a, const BoundKey& b) const {
+    return a.protocol == b.protocol && a.port == b.port;
+  }
+};
+
+namespace bi = boost::intrusive;
+
+class TransportDemux::Tables {
+ public:
+  using ConnectedSet =
+      bi::unordered_set<TransportEndpoint, bi::key_of_value<ConnectedKeyOf>, bi::hash<Hasher>,
+                        bi::equal<Equal>, bi::constant_time_size<false>, bi::power_2_buckets<true>,
+                        bi::store_hash<true>>;
+  using BoundSet =
+      bi::unordered_multiset<TransportEndpoint, bi::key_of_value<BoundKeyOf>, bi::hash<Hasher>,
+                             bi::equal<Equal>, bi::constant_time_size<false>,
+                             bi::power_2_buckets<true>, bi::store_hash<true>>;
+
+  explicit Tables(uint64_t secret)
+      : connected_buckets_(kInitialBuckets),
+        bound_buckets_(kBoundBuckets),
+        connected(ConnectedSet::bucket_traits(connected_buckets_.data(), kInitialBuckets),
+                  Hasher{secret}),
+        bound(BoundSet::bucket_traits(bound_buckets_.data(), kBoundBuckets), Hasher{secret}) {}
+
+  ~Tables() {
+    // Endpoints may outlive the demux (their owner destroys them later); unlink them all so
+    // their auto-unlink hooks never touch freed buckets.
+    connected.clear();
+    bound.clear();
+  }
+
+  // Doubles the connected table when the load factor passes 1, so lookups stay O(1) at 10k+
+  // connections. Rehashing moves hooks between bucket arrays without touching endpoints.
+  void grow_if_needed(size_t count) {
+    if (count < connected.bucket_count()) return;
+    size_t new_count = connected.bucket_count() * 2;
+    std::vector<ConnectedSet::bucket_type> fresh(new_count);
+    connected.rehash(ConnectedSet::bucket_traits(fresh.data(), new_count));
+    connected_buckets_.swap(fresh);
+  }
+
+  static constexpr size_t kInitialBuckets = 256;
+  static constexpr size_t kBoundBuckets = 256;
+
+  std::vector<ConnectedSet::bucket_type> connected_buckets_;
+  std::vector<BoundSet::bucket_type> bound_buckets_;
+  ConnectedSet connected;
+  BoundSet bound;
+};
+
+TransportDemux::TransportDemux(uint64_t secret) : tables_(std::make_unique<Tables>(secret)) {}
+TransportDemux::~TransportDemux() = default;
+
+Status TransportDemux::add(TransportEndpoint& ep, const TransportEndpointId& id) {
+  remove(ep);
+  bool connected = id.remote_port != 0;
+  if (connected) {
+    if (connected_exists(ep.protocol(), id)) return Error::kAddressInUse;
+    ep.demux_id_ = id;
+    tables_->grow_if_needed(connected_size_ + 1);
+    tables_->connected.insert(ep);
+    ++connected_size_;
+  } else {
+    ep.demux_id_ = id;
+    tables_->bound.insert(ep);
+  }
+  ep.connected_table_ = connected;
+  return {};
+}
+
+void TransportDemux::remove(TransportEndpoint& ep) {
+  if (!ep.is_linked()) return;
+  if (ep.connected_table_) {
+    tables_->connected.erase(tables_->connected.iterator_to(ep));
+    --connected_size_;
+  } else {
+    tables_->bound.erase(tables_->bound.iterator_to(ep));
+  }
+}
+
+bool TransportDemux::connected_exists(uint8_t protocol, const TransportEndpointId& id) const {
+  return tables_->connected.find(ConnectedKey{protocol, &id}) != tables_->connected.end();
+}
+
+TransportEndpoint* TransportDemux::find(uint8_t protocol, const TransportEndpointId& id) const {
+  auto it = tables_->connected.find(ConnectedKey{protocol, &id});
+  if (it != tables_->connected.end()) return &*it;
+
+  // Among bound endpoints on the port, a specific local address beats the wildcard; the
+  // first registered wins among equals (SO_REUSEPORT balancing is the transport's business).
+  TransportEndpoint* wildcard = nullptr;
+  auto [first, last] = tables_->bound.equal_range(BoundKey{protocol, id.local_port});
+  for (auto b = first; b != last; ++b) {
+    const IpAddress& local = b->demux_id().local_address;
+    if (local.family() != id.local_address.family()) continue;
+    if (local == id.local_address) return &*b;
+    if (local.is_unspecified() && wildcard == nullptr) wildcard = &*b;
+  }
+  return wildcard;
+}
+
+std::vector<TransportEndpoint*> TransportDemux::bound_candidates(uint8_t protocol,
+                                                                 uint16_t port) const {
+  std::vector<TransportEndpoint*> out;
+  auto [first, last] = tables_->bound.equal_range(BoundKey{protocol, port});
+  for (auto b = first; b != last; ++b) out.push_back(&*b);
+  return out;
+}
+
+bool PortTable::conflicts(uint8_t protocol, uint16_t port, const IpAddress& local,
+                          PortBindingOptions options) const {
+  auto it = bindings_.find(key(protocol, port));
+  if (it == bindings_.end()) return false;
+  for (const auto& b : it->second) {
+    if (b.local.family() != local.family()) continue;
+    bool overlap = b.local.is_unspecified() || local.is_unspecified() || b.local == local;
+    if (!overlap) continue;
+    // Linux: SO_REUSEPORT on both lets binds share a port; SO_REUSEADDR on both does for UDP.
+    // For TCP, SO_REUSEADDR matters for TIME_WAIT reuse, which the TCP layer decides itself.
+    if (options.reuse_port && b.options.reuse_port) continue;
+    if (protocol == kProtocolUdp && options.reuse_address && b.options.reuse_address) continue;
+    return true;
+  }
+  return false;
+}
+
+Result<PortTable::Handle> PortTable::reserve(uint8_t protocol, uint16_t port,
+                                             const IpAddress& local, PortBindingOptions options) {
+  if (port == 0) return Error::kInvalidArgument;
+  if (conflicts(protocol, port, local, options)) return Error::kAddressInUse;
+  Handle h = next_handle_++;
+  bindings_[key(protocol, port)].push_back({h, local, options});
+  handle_keys_[h] = key(protocol, port);
+  return h;
+}
+
+Result<std::pair<uint16_t, PortTable::Handle>> PortTable::reserve_ephemeral(
+    uint8_t protocol, const IpAddress& local, PortBindingOptions options, Rng& rng) {
+  constexpr uint32_t kRange = kEphemeralLast - kEphemeralFirst + 1;
+  uint32_t start = static_cast<uint32_t>(rng.uniform(kRange));
+  for (uint32_t i = 0; i < kRange; ++i) {
+    uint16_t port = static_cast<uint16_t>(kEphemeralFirst + (start + i) % kRange);
+    // An ephemeral port is never shared through reuse flags: it must be free.
+    if (bindings_.count(key(protocol, port)) != 0) continue;
+    auto h = reserve(protocol, port, local, options);
+    if (h) return std::pair{port, *h};
+  }
+  return Error::kAddressNotAvailable;
+}
+
+void PortTable::release(Handle handle) {
+  auto hk = handle_keys_.find(handle);
+  if (hk == handle_keys_.end()) return;
+  auto it = bindings_.find(hk->second);
+  if (it != bindings_.end()) {
+    auto& v = it->second;
+    v.erase(std::remove_if(v.begin(), v.end(), [&](const Binding& b) { return b.handle == handle; }),
+            v.end());
+    if (v.empty()) bindings_.erase(it);
+  }
+  handle_keys_.erase(hk);
+}
+
+bool PortTable::in_use(uint8_t protocol, uint16_t port) const {
+  return bindings_.count(key(protocol, port)) != 0;
+}
+
+}  // namespace weir

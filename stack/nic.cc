@@ -1,0 +1,109 @@
+#include "stack/nic.h"
+
+#include <algorithm>
+
+#include "stack/stack.h"
+
+namespace weir {
+
+Nic::Nic(Stack& stack, NicId id, std::string name, std::unique_ptr<LinkEndpoint> endpoint)
+    : stack_(stack), id_(id), name_(std::move(name)), endpoint_(std::move(endpoint)) {
+  endpoint_->attach(this);
+}
+
+Nic::~Nic() { endpoint_->attach(nullptr); }
+
+Status Nic::add_address(const IpPrefix& prefix) {
+  unsigned max_len = prefix.address.is_v4() ? 32 : 128;
+  if (prefix.length > max_len || prefix.address.is_unspecified() ||
+      prefix.address.is_multicast()) {
+    return Error::kInvalidArgument;
+  }
+  if (has_address(prefix.address)) return Error::kAddressInUse;
+  addresses_.push_back(prefix);
+  return {};
+}
+
+Status Nic::remove_address(const IpAddress& address) {
+  auto it = std::find_if(addresses_.begin(), addresses_.end(),
+                         [&](const IpPrefix& p) { return p.address == address; });
+  if (it == addresses_.end()) return Error::kAddressNotAvailable;
+  addresses_.erase(it);
+  return {};
+}
+
+bool Nic::has_address(const IpAddress& address) const {
+  return std::any_of(addresses_.begin(), addresses_.end(),
+                     [&](const IpPrefix& p) { return p.address == address; });
+}
+
+std::optional<IpAddress> Nic::select_source(AddressFamily family,
+                                            const std::optional<IpAddress>& toward) const {
+  std::optional<IpAddress> first;
+  for (const auto& p : addresses_) {
+    if (p.address.family() != family) continue;
+    if (toward && p.contains(*toward)) return p.address;
+    if (!first) first = p.address;
+  }
+  return first;
+}
+
+void Nic::join_group(const IpAddress& group) {
+  for (auto& [g, count] : groups_) {
+    if (g == group) {
+      ++count;
+      return;
+    }
+  }
+  groups_.emplace_back(group, 1);
+}
+
+void Nic::leave_group(const IpAddress& group) {
+  for (auto it = groups_.begin(); it != groups_.end(); ++it) {
+    if (it->first == group) {
+      if (--it->second == 0) groups_.erase(it);
+      return;
+    }
+  }
+}
+
+bool Nic::in_group(const IpAddress& group) const {
+  return std::any_of(groups_.begin(), groups_.end(),
+                     [&](const auto& g) { return g.first == group; });
+}
+
+void Nic::deliver_network_packet(PacketBuffer pkt) {
+  ++counters_.rx_packets;
+  counters_.rx_bytes += pkt.size();
+  if (!enabled_) {
+    ++counters_.rx_drop_disabled;
+    return;
+  }
+  NetworkProtocol* proto = stack_.network_protocol(pkt.meta().network_protocol);
+  if (proto == nullptr) {
+    ++counters_.rx_drop_unknown_protocol;
+    return;
+  }
+  pkt.meta().nic = id_;
+  proto->handle_packet(*this, std::move(pkt));
+}
+
+Status Nic::write_packet(PacketBuffer pkt) { return write_packets(std::span(&pkt, 1)); }
+
+Status Nic::write_packets(std::span<PacketBuffer> pkts) {
+  if (pkts.empty()) return {};
+  size_t bytes = 0;
+  for (const auto& p : pkts) bytes += p.size();
+  auto sent = endpoint_->write_packets(pkts);
+  if (!sent) {
+    counters_.tx_drop_link_error += pkts.size();
+    return sent.error();
+  }
+  counters_.tx_packets += *sent;
+  counters_.tx_drop_link_error += pkts.size() - *sent;
+  counters_.tx_bytes += bytes;  // bytes offered; drops are counted in packets
+  if (*sent < pkts.size()) return Error::kNoBufferSpace;
+  return {};
+}
+
+}  // namespace weir

@@ -1,0 +1,176 @@
+#include "stack/stack.h"
+
+#include <algorithm>
+
+namespace weir {
+
+namespace {
+Rng make_rng(uint64_t seed) { return seed == 0 ? Rng::from_entropy() : Rng(seed); }
+}  // namespace
+
+Stack::Stack(const Clock& clock, StackOptions options)
+    : clock_(clock),
+      rng_(make_rng(options.seed)),
+      secret_{rng_.next_u64(), rng_.next_u64()},
+      timers_(clock, options.timer_tick),
+      demux_(rng_.next_u64()) {}
+
+Stack::~Stack() {
+  // Protocols hold timers and endpoints that reference NICs and the demux: destroy them first,
+  // then the NICs (which detach their endpoints).
+  transport_protocols_.clear();
+  network_protocols_.clear();
+  nics_.clear();
+}
+
+Result<NicId> Stack::add_nic(std::unique_ptr<LinkEndpoint> endpoint, std::string name) {
+  if (!endpoint) return Error::kInvalidArgument;
+  if (nic_by_name(name) != nullptr) return Error::kAddressInUse;
+  NicId id = static_cast<NicId>(nics_.size() + 1);
+  nics_.push_back(std::make_unique<Nic>(*this, id, std::move(name), std::move(endpoint)));
+  counters_.add_struct("nic." + nics_.back()->name(), nics_.back()->counters());
+  return id;
+}
+
+Nic* Stack::nic(NicId id) {
+  if (id == 0 || id > nics_.size()) return nullptr;
+  return nics_[id - 1].get();
+}
+
+const Nic* Stack::nic(NicId id) const {
+  if (id == 0 || id > nics_.size()) return nullptr;
+  return nics_[id - 1].get();
+}
+
+Nic* Stack::nic_by_name(std::string_view name) {
+  for (auto& n : nics_) {
+    if (n->name() == name) return n.get();
+  }
+  return nullptr;
+}
+
+std::vector<NicId> Stack::nic_ids() const {
+  std::vector<NicId> ids;
+  for (const auto& n : nics_) ids.push_back(n->id());
+  return ids;
+}
+
+Status Stack::add_address(NicId id, const IpPrefix& prefix) {
+  Nic* n = nic(id);
+  if (n == nullptr) return Error::kNoDevice;
+  WEIR_TRY(n->add_address(prefix));
+  add_route(Route{prefix.network(), std::nullopt, id});
+  if (IpProtocol* ip = ip_protocol(prefix.address.family())) ip->address_added(*n, prefix);
+  return {};
+}
+
+void Stack::register_network_protocol(std::unique_ptr<NetworkProtocol> protocol) {
+  network_protocols_.push_back(std::move(protocol));
+}
+
+void Stack::register_transport_protocol(std::unique_ptr<TransportProtocol> protocol) {
+  transport_by_number_[protocol->number()] = protocol.get();
+  transport_protocols_.push_back(std::move(protocol));
+}
+
+NetworkProtocol* Stack::network_protocol(uint16_t ethertype) const {
+  for (const auto& p : network_protocols_) {
+    if (p->ethertype() == ethertype) return p.get();
+  }
+  return nullptr;
+}
+
+IpProtocol* Stack::ip_protocol(AddressFamily family) const {
+  uint16_t ethertype = family == AddressFamily::kIpv4 ? kEtherTypeIpv4 : kEtherTypeIpv6;
+  // Only IP layers register these EtherTypes, so the downcast names what they are.
+  return static_cast<IpProtocol*>(network_protocol(ethertype));
+}
+
+TransportProtocol* Stack::transport_protocol(uint8_t number) const {
+  return transport_by_number_[number];
+}
+
+void Stack::add_route(const Route& route) {
+  if (std::find(routes_.begin(), routes_.end(), route) != routes_.end()) return;
+  routes_.push_back(route);
+}
+
+void Stack::remove_routes_for(NicId id) {
+  routes_.erase(std::remove_if(routes_.begin(), routes_.end(),
+                               [&](const Route& r) { return r.nic == id; }),
+                routes_.end());
+}
+
+std::optional<NicId> Stack::nic_with_address(const IpAddress& address) const {
+  for (const auto& n : nics_) {
+    if (n->has_address(address)) return n->id();
+  }
+  return std::nullopt;
+}
+
+Result<RouteInfo> Stack::find_route(const IpAddress& remote, const IpAddress& local,
+                                    std::optional<NicId> only_nic) const {
+  if (!local.is_unspecified() && local.family() != remote.family()) {
+    return Error::kInvalidArgument;
+  }
+  std::optional<NicId> local_nic;
+  if (!local.is_unspecified() && !local.is_multicast()) {
+    local_nic = nic_with_address(local);
+    if (!local_nic) return Error::kAddressNotAvailable;
+  }
+
+  const Route* best = nullptr;
+  for (const auto& r : routes_) {
+    if (r.destination.address.family() != remote.family()) continue;
+    if (only_nic && r.nic != *only_nic) continue;
+    const Nic* n = nic(r.nic);
+    if (n == nullptr || !n->enabled()) continue;
+    if (!r.destination.contains(remote)) continue;
+    if (best == nullptr || r.destination.length > best->destination.length) best = &r;
+  }
+  // The limited broadcast address is on-link everywhere: without a route covering it, it
+  // leaves through the named NIC, the source address's NIC, or the first IPv4 NIC.
+  std::optional<Route> broadcast_route;
+  if (best == nullptr && remote.is_v4() && remote.v4().is_broadcast()) {
+    for (const auto& candidate : nics_) {
+      NicId id = candidate->id();
+      if (only_nic && id != *only_nic) continue;
+      if (local_nic && id != *local_nic) continue;
+      if (!candidate->enabled() || !candidate->select_source(AddressFamily::kIpv4)) continue;
+      broadcast_route = Route{IpPrefix{remote, 32}, std::nullopt, id};
+      break;
+    }
+    if (broadcast_route) best = &*broadcast_route;
+  }
+  if (best == nullptr) return Error::kNetworkUnreachable;
+
+  const Nic* n = nic(best->nic);
+  RouteInfo info;
+  info.nic = best->nic;
+  info.remote_address = remote;
+  info.next_hop = best->gateway.value_or(remote);
+  info.mtu = n->mtu();
+  if (!local.is_unspecified()) {
+    info.local_address = local;
+  } else {
+    auto src = n->select_source(remote.family(), best->gateway.value_or(remote));
+    if (!src) return Error::kAddressNotAvailable;
+    info.local_address = *src;
+  }
+  if (remote.is_v4()) {
+    if (remote.v4().is_broadcast()) {
+      info.broadcast = true;
+    } else {
+      for (const auto& p : n->addresses()) {
+        if (!p.address.is_v4() || p.length >= 31) continue;
+        uint32_t host_mask = p.length == 0 ? ~0u : ~(~0u << (32 - p.length));
+        if (p.contains(remote) && (remote.v4().value() & host_mask) == host_mask) {
+          info.broadcast = true;
+        }
+      }
+    }
+  }
+  return info;
+}
+
+}  // namespace weir
