@@ -1,0 +1,177 @@
+#include "stack/stack.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace weir {
+namespace {
+
+class RecordingEndpoint : public LinkEndpoint {
+ public:
+  explicit RecordingEndpoint(uint32_t mtu = 1500) : mtu_(mtu) {}
+  uint32_t mtu() const override { return mtu_; }
+  LinkCapabilities capabilities() const override { return {}; }
+  uint16_t max_header_length() const override { return 14; }
+  MacAddress link_address() const override { return MacAddress({2, 0, 0, 0, 0, 1}); }
+  void attach(NetworkDispatcher* d) override { dispatcher = d; }
+  bool attached() const override { return dispatcher != nullptr; }
+  Result<size_t> write_packets(std::span<PacketBuffer> pkts) override {
+    for (auto& p : pkts) written.push_back(p.to_vector());
+    return pkts.size();
+  }
+  NetworkDispatcher* dispatcher = nullptr;
+  std::vector<std::vector<std::byte>> written;
+  uint32_t mtu_;
+};
+
+class CountingProtocol : public NetworkProtocol {
+ public:
+  explicit CountingProtocol(uint16_t type) : type_(type) {}
+  uint16_t ethertype() const override { return type_; }
+  void handle_packet(Nic& nic, PacketBuffer pkt) override {
+    last_nic = nic.id();
+    last_size = pkt.size();
+    ++count;
+  }
+  uint16_t type_;
+  int count = 0;
+  NicId last_nic = 0;
+  size_t last_size = 0;
+};
+
+IpAddress ip(const char* s) { return *IpAddress::parse(s); }
+IpPrefix prefix(const char* s) { return *IpPrefix::parse(s); }
+
+class StackTest : public ::testing::Test {
+ protected:
+  ManualClock clock;
+  Stack stack{clock, StackOptions{.seed = 1}};
+};
+
+TEST_F(StackTest, NicsAreNamedAndNumbered) {
+  auto a = stack.add_nic(std::make_unique<RecordingEndpoint>(), "eth0");
+  auto b = stack.add_nic(std::make_unique<RecordingEndpoint>(9000), "eth1");
+  ASSERT_TRUE(a && b);
+  EXPECT_NE(*a, *b);
+  EXPECT_EQ(stack.nic_by_name("eth1")->mtu(), 9000u);
+  EXPECT_EQ(stack.add_nic(std::make_unique<RecordingEndpoint>(), "eth0").error(), Error::kAddressInUse);
+  EXPECT_EQ(stack.nic(99), nullptr);
+  EXPECT_TRUE(stack.nic(*a)->endpoint().attached());
+}
+
+TEST_F(StackTest, DispatchesByEtherTypeAndCountsUnknown) {
+  auto& proto = stack.add_network_protocol(std::make_unique<CountingProtocol>(kEtherTypeIpv4));
+  auto id = *stack.add_nic(std::make_unique<RecordingEndpoint>(), "eth0");
+  Nic& nic = *stack.nic(id);
+  auto pkt = PacketBuffer::from_bytes(as_bytes("hello"));
+  pkt.meta().network_protocol = kEtherTypeIpv4;
+  nic.deliver_network_packet(std::move(pkt));
+  EXPECT_EQ(proto.count, 1);
+  EXPECT_EQ(proto.last_nic, id);
+  EXPECT_EQ(proto.last_size, 5u);
+
+  auto other = PacketBuffer::from_bytes(as_bytes("x"));
+  other.meta().network_protocol = 0x88cc;
+  nic.deliver_network_packet(std::move(other));
+  EXPECT_EQ(nic.counters().rx_drop_unknown_protocol, 1u);
+  EXPECT_EQ(nic.counters().rx_packets, 2u);
+
+  nic.set_enabled(false);
+  auto late = PacketBuffer::from_bytes(as_bytes("x"));
+  late.meta().network_protocol = kEtherTypeIpv4;
+  nic.deliver_network_packet(std::move(late));
+  EXPECT_EQ(nic.counters().rx_drop_disabled, 1u);
+  EXPECT_EQ(proto.count, 1);
+}
+
+TEST_F(StackTest, LongestPrefixWinsAndSourceIsChosen) {
+  auto eth0 = *stack.add_nic(std::make_unique<RecordingEndpoint>(), "eth0");
+  auto eth1 = *stack.add_nic(std::make_unique<RecordingEndpoint>(1400), "eth1");
+  ASSERT_TRUE(stack.add_address(eth0, prefix("10.0.0.2/24")));
+  ASSERT_TRUE(stack.add_address(eth1, prefix("192.168.5.2/16")));
+  stack.add_route({prefix("0.0.0.0/0"), ip("10.0.0.1"), eth0});
+  stack.add_route({prefix("192.168.7.0/24"), ip("192.168.5.1"), eth1});
+
+  auto r = stack.find_route(ip("8.8.8.8"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->nic, eth0);
+  EXPECT_EQ(r->next_hop, ip("10.0.0.1"));
+  EXPECT_EQ(r->local_address, ip("10.0.0.2"));
+  EXPECT_EQ(r->mtu, 1500u);
+
+  r = stack.find_route(ip("10.0.0.77"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->next_hop, ip("10.0.0.77"));  // on-link
+
+  r = stack.find_route(ip("192.168.7.9"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->nic, eth1);
+  EXPECT_EQ(r->next_hop, ip("192.168.5.1"));
+  EXPECT_EQ(r->mtu, 1400u);
+
+  r = stack.find_route(ip("192.168.9.9"));  // the /16 on-link route
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->next_hop, ip("192.168.9.9"));
+  EXPECT_EQ(r->local_address, ip("192.168.5.2"));
+}
+
+TEST_F(StackTest, RouteErrors) {
+  auto eth0 = *stack.add_nic(std::make_unique<RecordingEndpoint>(), "eth0");
+  ASSERT_TRUE(stack.add_address(eth0, prefix("10.0.0.2/24")));
+  EXPECT_EQ(stack.find_route(ip("172.16.0.1")).error(), Error::kNetworkUnreachable);
+  EXPECT_EQ(stack.find_route(ip("fd00::1")).error(), Error::kNetworkUnreachable);
+  EXPECT_EQ(stack.find_route(ip("10.0.0.9"), ip("10.0.0.3")).error(), Error::kAddressNotAvailable);
+  EXPECT_EQ(stack.find_route(ip("10.0.0.9"), ip("fd00::1")).error(), Error::kInvalidArgument);
+  EXPECT_EQ(stack.find_route(ip("10.0.0.9"), IpAddress(), NicId{77}).error(),
+            Error::kNetworkUnreachable);
+  stack.nic(eth0)->set_enabled(false);
+  EXPECT_EQ(stack.find_route(ip("10.0.0.9")).error(), Error::kNetworkUnreachable);
+}
+
+TEST_F(StackTest, BroadcastDestinationsAreFlagged) {
+  auto eth0 = *stack.add_nic(std::make_unique<RecordingEndpoint>(), "eth0");
+  ASSERT_TRUE(stack.add_address(eth0, prefix("10.0.0.2/24")));
+  auto r = stack.find_route(ip("10.0.0.255"));
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->broadcast);
+  r = stack.find_route(ip("255.255.255.255"));
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->broadcast);
+  EXPECT_EQ(r->nic, eth0);
+  EXPECT_EQ(r->local_address, ip("10.0.0.2"));
+  r = stack.find_route(ip("10.0.0.7"));
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(r->broadcast);
+}
+
+TEST_F(StackTest, AddressesValidatedAndLookedUp) {
+  auto eth0 = *stack.add_nic(std::make_unique<RecordingEndpoint>(), "eth0");
+  ASSERT_TRUE(stack.add_address(eth0, prefix("10.0.0.2/24")));
+  ASSERT_TRUE(stack.add_address(eth0, prefix("fd00::2/64")));
+  EXPECT_EQ(stack.add_address(eth0, prefix("10.0.0.2/24")).error(), Error::kAddressInUse);
+  EXPECT_EQ(stack.add_address(eth0, prefix("224.0.0.1/4")).error(), Error::kInvalidArgument);
+  EXPECT_EQ(stack.add_address(99, prefix("10.0.0.3/24")).error(), Error::kNoDevice);
+  EXPECT_TRUE(stack.is_local_address(ip("fd00::2")));
+  EXPECT_EQ(stack.nic_with_address(ip("10.0.0.2")), eth0);
+  EXPECT_FALSE(stack.is_local_address(ip("10.0.0.3")));
+  auto r = stack.find_route(ip("fd00::99"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->local_address, ip("fd00::2"));
+  ASSERT_TRUE(stack.nic(eth0)->remove_address(ip("10.0.0.2")));
+  EXPECT_FALSE(stack.is_local_address(ip("10.0.0.2")));
+}
+
+TEST_F(StackTest, CountersListNicGroups) {
+  auto eth0 = *stack.add_nic(std::make_unique<RecordingEndpoint>(), "eth0");
+  auto pkt = PacketBuffer::from_bytes(as_bytes("abc"));
+  ASSERT_TRUE(stack.nic(eth0)->write_packet(std::move(pkt)));
+  uint64_t tx = 0;
+  stack.counters().for_each([&](std::string_view group, std::string_view name, uint64_t v) {
+    if (group == "nic.eth0" && name == "tx_packets") tx = v;
+  });
+  EXPECT_EQ(tx, 1u);
+}
+
+}  // namespace
+}  // namespace weir
