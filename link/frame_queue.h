@@ -1,0 +1,63 @@
+// FrameQueue: a bounded FIFO of packets between a writer and the endpoint that delivers them,
+// used by the channel and loopback endpoints.
+//
+// Theory of operation. Packets are moved in and out (no byte copies). A push onto a full queue
+// fails and the caller counts the drop. Two independent options: `locked` guards the deque
+// with a mutex so a writer on another thread may push; `signalled` keeps an eventfd that is
+// readable while the queue is non-empty, for a Loop to wait on. The fd's counter is only a
+// hint: pop_batch() clears it and re-arms it if packets remain, so a consumer that stops at
+// its budget is woken again.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <mutex>
+#include <vector>
+
+#include "stack/packet_buffer.h"
+#include "stack/result.h"
+
+namespace weir::link {
+
+class FrameQueue {
+ public:
+  struct Options {
+    size_t limit = 1024;
+    bool locked = false;
+    bool signalled = false;
+  };
+
+  // Fails only if an eventfd was asked for and could not be made.
+  static Result<std::unique_ptr<FrameQueue>> create(const Options& options);
+
+  // Only create() can make the key, so every queue is built through it.
+  class Key {
+    friend class FrameQueue;
+    Key() = default;
+  };
+  FrameQueue(Key, const Options& options) : options_(options) {}
+  ~FrameQueue();
+  FrameQueue(const FrameQueue&) = delete;
+  FrameQueue& operator=(const FrameQueue&) = delete;
+
+  // False when the queue is full; pkt is then left untouched.
+  bool push(PacketBuffer& pkt);
+  // Moves up to max packets, oldest first, onto the end of out. Returns how many.
+  size_t pop_batch(size_t max, std::vector<PacketBuffer>& out);
+  size_t size() const;
+  void clear();
+  size_t limit() const { return options_.limit; }
+  // The eventfd, or -1 when not signalled.
+  int fd() const { return event_fd_; }
+
+ private:
+  void signal();
+  void drain_signal();
+
+  Options options_;
+  int event_fd_ = -1;
+  mutable std::mutex mutex_;
+  std::deque<PacketBuffer> packets_;
+};
+
+}  // namespace weir::link
