@@ -61,7 +61,7 @@ struct PacketMeta {
   NicId nic = 0;                  // receive: the NIC it arrived on
   LinkPacketType link_type = LinkPacketType::kHost;
   MacAddress link_source;       // receive: from the link header
-  MacAddress link_destination;  // transmit: chosen by neighbor resolution
+  MacAddress link_destination;  // transmit: chosen by neighbor resolution; receive: from the header
   // Receive: the link already verified the transport checksum (offload).
   bool checksum_verified = false;
   // Transmit offload requests, honoured by endpoints that advertise them.
