@@ -1,0 +1,82 @@
+#include "link/loopback.h"
+
+#include <gtest/gtest.h>
+#include <poll.h>
+
+#include "tests/link/recording_dispatcher.h"
+
+namespace weir::link {
+namespace {
+
+using testing::make_packet;
+using testing::RecordingDispatcher;
+using testing::tag_of;
+
+bool fd_readable(int fd) {
+  pollfd pfd{.fd = fd, .events = POLLIN, .revents = 0};
+  return ::poll(&pfd, 1, 0) == 1;
+}
+
+TEST(Loopback, Capabilities) {
+  auto ep = LoopbackEndpoint::create().value();
+  EXPECT_EQ(ep->mtu(), 65536u);
+  EXPECT_EQ(ep->max_header_length(), 0);
+  EXPECT_TRUE(ep->capabilities().loopback);
+  EXPECT_FALSE(ep->capabilities().resolution_required);
+  EXPECT_TRUE(ep->link_address().is_zero());
+}
+
+TEST(Loopback, DeliversBackOnProcessReceiveNotDuringWrite) {
+  auto ep = LoopbackEndpoint::create().value();
+  RecordingDispatcher rx;
+  ep->attach(&rx);
+  std::vector<PacketBuffer> batch;
+  batch.push_back(make_packet(1, 100, kEtherTypeIpv4));
+  batch.push_back(make_packet(2, 60000, kEtherTypeIpv6));
+  batch[0].meta().needs_checksum = true;
+  EXPECT_FALSE(fd_readable(ep->readable_fd()));
+  ASSERT_EQ(ep->write_packets(batch).value(), 2u);
+  EXPECT_TRUE(rx.packets.empty());
+  EXPECT_EQ(ep->pending(), 2u);
+  EXPECT_TRUE(fd_readable(ep->readable_fd()));
+  EXPECT_EQ(ep->process_receive(64), 2u);
+  EXPECT_FALSE(fd_readable(ep->readable_fd()));
+  ASSERT_EQ(rx.packets.size(), 2u);
+  EXPECT_EQ(tag_of(rx.packets[0].to_vector()), 1u);
+  EXPECT_EQ(rx.packets[0].meta().network_protocol, kEtherTypeIpv4);
+  EXPECT_FALSE(rx.packets[0].meta().needs_checksum);
+  EXPECT_EQ(rx.packets[0].meta().link_type, LinkPacketType::kHost);
+  EXPECT_EQ(rx.packets[1].size(), 60000u);
+  EXPECT_EQ(rx.packets[1].meta().network_protocol, kEtherTypeIpv6);
+  EXPECT_EQ(ep->counters().tx_frames, 2u);
+  EXPECT_EQ(ep->counters().rx_frames, 2u);
+}
+
+TEST(Loopback, BudgetLeavesRestQueuedAndFdReadable) {
+  auto ep = LoopbackEndpoint::create().value();
+  RecordingDispatcher rx;
+  ep->attach(&rx);
+  std::vector<PacketBuffer> batch;
+  for (uint32_t i = 0; i < 10; ++i) batch.push_back(make_packet(i));
+  ASSERT_EQ(ep->write_packets(batch).value(), 10u);
+  EXPECT_EQ(ep->process_receive(4), 4u);
+  EXPECT_TRUE(fd_readable(ep->readable_fd()));
+  EXPECT_EQ(ep->process_receive(100), 6u);
+  for (uint32_t i = 0; i < 10; ++i) EXPECT_EQ(tag_of(rx.packets[i].to_vector()), i);
+}
+
+TEST(Loopback, DropsTooBigQueueFullAndUnattached) {
+  auto ep = LoopbackEndpoint::create({.mtu = 1000, .queue_limit = 2, .with_fd = false}).value();
+  EXPECT_EQ(ep->readable_fd(), -1);
+  std::vector<PacketBuffer> batch;
+  batch.push_back(make_packet(1, 1001));
+  for (uint32_t i = 0; i < 3; ++i) batch.push_back(make_packet(i));
+  EXPECT_EQ(ep->write_packets(batch).value(), 2u);
+  EXPECT_EQ(ep->counters().tx_drop_too_big, 1u);
+  EXPECT_EQ(ep->counters().tx_drop_queue_full, 1u);
+  EXPECT_EQ(ep->process_receive(10), 2u);
+  EXPECT_EQ(ep->counters().rx_drop_not_attached, 2u);
+}
+
+}  // namespace
+}  // namespace weir::link
