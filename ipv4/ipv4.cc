@@ -1,0 +1,320 @@
+#include "ipv4/ipv4.h"
+
+#include <algorithm>
+
+#include "ipv4/fragmentation.h"
+#include "stack/checksum.h"
+#include "stack/nic.h"
+#include "stack/rng.h"
+#include "stack/stack.h"
+
+namespace weir::ipv4 {
+
+namespace {
+
+constexpr Ipv4Address kAllHostsGroup(224, 0, 0, 1);
+
+// Finishes a checksum the transport left for offload, in software.
+void finish_checksum(PacketBuffer& transport, size_t network_header_length) {
+  PacketMeta& meta = transport.meta();
+  if (!meta.needs_checksum) return;
+  meta.needs_checksum = false;
+  if (meta.csum_start < network_header_length) return;
+  size_t start = meta.csum_start - network_header_length;
+  size_t field = start + meta.csum_offset;
+  if (field + 2 > transport.size()) return;
+  ChecksumAccumulator acc;
+  acc.add(transport, start);
+  uint16_t sum = acc.finish();
+  auto bytes = transport.mutable_front(field + 2);
+  if (!bytes) return;
+  store_be16(*bytes, field, sum);
+}
+
+}  // namespace
+
+Ipv4Protocol::Ipv4Protocol(Stack& stack, const Ipv4Options& options, ArpProtocol& arp)
+    : stack_(stack),
+      options_(options),
+      arp_(arp),
+      icmp_(*this, options.icmp),
+      reassembler_(stack.timers(), options.reassembly) {
+  for (auto& id : ids_) id = static_cast<uint16_t>(stack.rng().next_u32());
+}
+
+Ipv4Protocol::~Ipv4Protocol() = default;
+
+bool Ipv4Protocol::is_subnet_broadcast(const Nic& nic, Ipv4Address address) {
+  for (const auto& prefix : nic.addresses()) {
+    if (!prefix.address.is_v4() || prefix.length >= 31) continue;
+    uint32_t host_mask = prefix.length == 0 ? 0xffffffffu : (0xffffffffu >> prefix.length);
+    uint32_t broadcast = prefix.address.v4().value() | host_mask;
+    if (address.value() == broadcast) return true;
+  }
+  return false;
+}
+
+void Ipv4Protocol::handle_packet(Nic& nic, PacketBuffer pkt) {
+  ++counters_.rx_packets;
+  const size_t size = pkt.size();
+  auto front = pkt.front(std::min(size, kMaxHeaderLength));
+  if (!front || size == 0) {
+    ++counters_.drop_truncated;
+    return;
+  }
+  switch (check_header(*front, size)) {
+    case HeaderCheck::kOk:
+      break;
+    case HeaderCheck::kTruncated:
+      ++counters_.drop_truncated;
+      return;
+    case HeaderCheck::kBadVersion:
+      ++counters_.drop_bad_version;
+      return;
+    case HeaderCheck::kBadIhl:
+      ++counters_.drop_bad_ihl;
+      return;
+    case HeaderCheck::kBadTotalLength:
+      ++counters_.drop_bad_total_length;
+      return;
+  }
+  auto parsed = Header::parse(*front, size);
+  if (!parsed) {
+    ++counters_.drop_truncated;
+    return;
+  }
+  const Header& h = *parsed;
+  if (!h.checksum_valid()) {
+    ++counters_.drop_bad_checksum;
+    return;
+  }
+  if (!walk_options(h.options(), [](const Option&) {})) {
+    ++counters_.drop_bad_options;
+    return;
+  }
+
+  // Keep our own copy: the view points into the packet, which is about to change shape.
+  std::array<std::byte, kMaxHeaderLength> header_storage{};
+  const size_t header_length = h.header_length();
+  copy_bytes(header_storage, 0, h.bytes());
+  MutableByteView header(header_storage.data(), header_length);
+
+  const Ipv4Address source = h.source();
+  const Ipv4Address destination = h.destination();
+  const uint16_t total_length = h.total_length();
+  const bool is_fragment = h.is_fragment();
+  const bool more_fragments = h.more_fragments();
+  const uint32_t fragment_offset = h.fragment_offset();
+  const uint8_t protocol = h.protocol();
+  const uint16_t id = h.id();
+  const LinkPacketType link_type = pkt.meta().link_type;
+
+  if (source.is_broadcast() || source.is_multicast()) {
+    ++counters_.drop_bad_source;
+    return;
+  }
+  const bool broadcast = destination.is_broadcast() || is_subnet_broadcast(nic, destination);
+  const bool multicast = destination.is_multicast();
+  if (multicast) {
+    if (destination != kAllHostsGroup && !nic.in_group(IpAddress(destination))) {
+      ++counters_.drop_multicast_not_joined;
+      return;
+    }
+  } else if (!broadcast) {
+    if (link_type == LinkPacketType::kOtherHost || !stack_.is_local_address(IpAddress(destination))) {
+      ++counters_.drop_not_for_us;
+      return;
+    }
+    // RFC 1122 3.3.6: a unicast datagram that came as a link-layer broadcast is suspect.
+    if (link_type == LinkPacketType::kBroadcast || link_type == LinkPacketType::kMulticast) {
+      ++counters_.drop_link_broadcast_unicast;
+      return;
+    }
+  }
+
+  pkt.truncate(total_length);
+  pkt.pull_front(header_length);
+
+  if (is_fragment) {
+    ++counters_.rx_fragments;
+    FragmentKey key{source, destination, protocol, id};
+    auto done = reassembler_.add(key, header, fragment_offset, more_fragments, std::move(pkt));
+    if (!done) return;
+    ++counters_.rx_reassembled;
+    // The first fragment's header stands for the datagram; make it describe the whole of it
+    // (that is what an ICMP error about the datagram should quote).
+    const size_t first_length = std::min(done->header.size(), kMaxHeaderLength);
+    if (first_length < kMinHeaderLength) return;
+    copy_bytes(header_storage, 0, ByteView(done->header).first(first_length));
+    header = MutableByteView(header_storage.data(), first_length);
+    const size_t whole = first_length + done->payload.size();
+    store_be16(header, 2, static_cast<uint16_t>(std::min(whole, kMaxDatagramLength)));
+    store_be16(header, 6, static_cast<uint16_t>(load_be16(header, 6) & kFlagDontFragment));
+    store_be16(header, 10, 0);
+    store_be16(header, 10, internet_checksum(header));
+    pkt = std::move(done->payload);
+    pkt.meta().nic = nic.id();
+    pkt.meta().link_type = link_type;
+    // A link cannot have verified a checksum spread over several fragments.
+    pkt.meta().checksum_verified = false;
+  }
+
+  ReceivedDatagram dgram;
+  dgram.info.nic = nic.id();
+  dgram.info.source = IpAddress(source);
+  dgram.info.destination = IpAddress(destination);
+  dgram.info.ttl = load_u8(header, 8);
+  dgram.info.tos = load_u8(header, 1);
+  dgram.info.to_broadcast_or_multicast = broadcast || multicast;
+  dgram.link_type = link_type;
+  dgram.header = header;
+  deliver(nic, dgram, std::move(pkt));
+}
+
+void Ipv4Protocol::deliver(Nic& nic, const ReceivedDatagram& dgram, PacketBuffer payload) {
+  const uint8_t protocol = load_u8(dgram.header, 9);
+  if (protocol == kProtocolIcmp) {
+    ++counters_.rx_delivered;
+    icmp_.handle_packet(nic, dgram, std::move(payload));
+    return;
+  }
+  TransportProtocol* transport = stack_.transport_protocol(protocol);
+  if (transport == nullptr) {
+    ++counters_.drop_unknown_protocol;
+    icmp_.send_dest_unreachable(kIcmpProtocolUnreachable, dgram, payload);
+    return;
+  }
+  switch (transport->handle_packet(dgram.info, payload)) {
+    case TransportDelivery::kDelivered:
+      ++counters_.rx_delivered;
+      return;
+    case TransportDelivery::kNoEndpoint:
+      ++counters_.rx_no_endpoint;
+      icmp_.send_dest_unreachable(kIcmpPortUnreachable, dgram, payload);
+      return;
+    case TransportDelivery::kMalformed:
+      ++counters_.rx_transport_malformed;
+      return;
+  }
+}
+
+uint16_t Ipv4Protocol::next_id(Ipv4Address source, Ipv4Address destination, uint8_t protocol) {
+  std::array<std::byte, 9> key{};
+  copy_bytes(key, 0, source.to_bytes());
+  copy_bytes(key, 4, destination.to_bytes());
+  key[8] = std::byte{protocol};
+  uint64_t h = siphash24(stack_.secret(), key);
+  return ids_[h % kIdBuckets]++;
+}
+
+Status Ipv4Protocol::write_packet(const RouteInfo& route, const IpWriteParams& params,
+                                  PacketBuffer pkt) {
+  if (!route.remote_address.is_v4() || !route.local_address.is_v4()) {
+    ++counters_.tx_drop_bad_route;
+    return Error::kAddressFamilyNotSupported;
+  }
+  Nic* nic = stack_.nic(route.nic);
+  if (nic == nullptr) {
+    ++counters_.tx_drop_no_nic;
+    return Error::kNoDevice;
+  }
+  if (pkt.size() + kMinHeaderLength > kMaxDatagramLength) {
+    ++counters_.tx_drop_too_long;
+    return Error::kMessageTooLong;
+  }
+  const Ipv4Address remote = route.remote_address.v4();
+  uint32_t mtu = nic->mtu();
+  if (route.mtu != 0) mtu = std::min(mtu, route.mtu);
+
+  HeaderFields fields;
+  fields.tos = params.tos;
+  fields.ttl = params.ttl != 0 ? params.ttl
+                               : (remote.is_multicast() ? options_.default_multicast_ttl
+                                                        : options_.default_ttl);
+  fields.protocol = params.protocol;
+  fields.source = route.local_address.v4();
+  fields.destination = remote;
+  fields.id = next_id(fields.source, remote, params.protocol);
+  fields.flags_and_offset = params.dont_fragment ? kFlagDontFragment : 0;
+  pkt.meta().network_protocol = kEtherTypeIpv4;
+
+  const bool gso =
+      pkt.meta().gso_type != GsoType::kNone && nic->endpoint().capabilities().gso;
+  if (pkt.size() + kMinHeaderLength <= mtu || gso) {
+    fields.total_length = static_cast<uint16_t>(pkt.size() + kMinHeaderLength);
+    emit_header(pkt.push_front(kMinHeaderLength), fields);
+    return send_datagram(*nic, route, std::move(pkt));
+  }
+  if (params.dont_fragment) {
+    ++counters_.tx_drop_fragmentation_needed;
+    return Error::kMessageTooLong;
+  }
+  finish_checksum(pkt, kMinHeaderLength);
+  auto fragments = fragment(pkt, fields, mtu);
+  if (!fragments) {
+    ++counters_.tx_drop_fragmentation_needed;
+    return fragments.error();
+  }
+  ++counters_.tx_fragmented_datagrams;
+  Status result;
+  for (auto& frag : *fragments) {
+    ++counters_.tx_fragments;
+    Status s = send_datagram(*nic, route, std::move(frag));
+    if (!s && result) result = s;
+  }
+  return result;
+}
+
+Status Ipv4Protocol::send_datagram(Nic& nic, const RouteInfo& route, PacketBuffer pkt) {
+  ++counters_.tx_packets;
+  const Ipv4Address remote = route.remote_address.v4();
+  pkt.meta().network_protocol = kEtherTypeIpv4;
+  Status s;
+  if (!nic.endpoint().capabilities().resolution_required) {
+    s = nic.write_packet(std::move(pkt));
+  } else if (remote.is_broadcast() || route.broadcast || is_subnet_broadcast(nic, remote)) {
+    pkt.meta().link_destination = MacAddress::broadcast();
+    s = nic.write_packet(std::move(pkt));
+  } else if (remote.is_multicast()) {
+    pkt.meta().link_destination = multicast_mac(remote);
+    s = nic.write_packet(std::move(pkt));
+  } else {
+    IpAddress next_hop = route.next_hop;
+    if (!next_hop.is_v4() || next_hop.is_unspecified()) next_hop = route.remote_address;
+    s = arp_.cache().send(nic, next_hop, std::move(pkt));
+    if (!s) ++counters_.tx_drop_resolution;
+    return s;
+  }
+  if (!s) ++counters_.tx_drop_link_error;
+  return s;
+}
+
+Status Ipv4Protocol::send_from(Ipv4Address local, Ipv4Address remote, const IpWriteParams& params,
+                               PacketBuffer pkt) {
+  auto route = stack_.find_route(IpAddress(remote), IpAddress(local));
+  if (!route) {
+    ++counters_.tx_drop_no_route;
+    return route.error();
+  }
+  return write_packet(*route, params, std::move(pkt));
+}
+
+void Ipv4Protocol::address_added(Nic& nic, const IpPrefix& prefix) {
+  if (!prefix.address.is_v4()) return;
+  if (!nic.endpoint().capabilities().resolution_required) return;
+  arp_.announce(nic, prefix.address.v4());
+}
+
+Ipv4Protocol& install(Stack& stack, Ipv4Options options) {
+  ArpProtocol& arp = stack.add_network_protocol(std::make_unique<ArpProtocol>(stack, options.arp));
+  Ipv4Protocol& ip =
+      stack.add_network_protocol(std::make_unique<Ipv4Protocol>(stack, options, arp));
+  stack.counters().add_struct("ipv4", ip.counters());
+  stack.counters().add_struct("ipv4_reassembly", ip.reassembler().counters());
+  stack.counters().add_struct("icmpv4", ip.icmp().counters());
+  stack.counters().add_struct("arp", arp.counters());
+  stack.counters().add_struct("arp_cache", arp.cache().counters());
+  return ip;
+}
+
+}  // namespace weir::ipv4

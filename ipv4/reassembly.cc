@@ -1,0 +1,176 @@
+#include "ipv4/reassembly.h"
+
+#include <iterator>
+
+#include "ipv4/wire.h"
+
+namespace weir::ipv4 {
+
+namespace {
+struct Piece {
+  uint32_t end = 0;
+  bool more = false;
+  PacketBuffer payload;
+};
+}  // namespace
+
+struct Reassembler::Datagram {
+  FragmentKey key;
+  TimePoint deadline;
+  std::map<uint32_t, Piece> pieces;  // by offset; ranges are disjoint
+  std::optional<uint32_t> total;     // payload length, once the last fragment arrived
+  size_t received = 0;
+  size_t memory = 0;
+  std::vector<std::byte> header;  // of the offset-0 fragment
+};
+
+Reassembler::Reassembler(TimerWheel& timers, ReassemblyOptions options)
+    : timers_(timers), options_(options), timer_([this] { on_timer(); }) {}
+
+Reassembler::~Reassembler() = default;
+
+void Reassembler::drop(Order::iterator it, uint64_t& reason) {
+  ++reason;
+  ++counters_.datagrams_dropped;
+  Datagram& d = **it;
+  counters_.fragments_dropped += d.pieces.size();
+  memory_used_ -= d.memory;
+  by_key_.erase(d.key);
+  order_.erase(it);
+  arm_timer();
+}
+
+void Reassembler::arm_timer() {
+  if (order_.empty()) {
+    timer_.cancel();
+    return;
+  }
+  TimePoint deadline = order_.front()->deadline;
+  if (!timer_.armed() || timer_.deadline() != deadline) timers_.arm(timer_, deadline);
+}
+
+void Reassembler::on_timer() {
+  TimePoint now = timers_.now();
+  while (!order_.empty() && order_.front()->deadline <= now) {
+    drop(order_.begin(), counters_.drop_timeout);
+  }
+  arm_timer();
+}
+
+std::optional<Reassembled> Reassembler::add(const FragmentKey& key, ByteView header,
+                                            uint32_t offset, bool more_fragments,
+                                            PacketBuffer payload) {
+  ++counters_.fragments_received;
+  const size_t length = payload.size();
+  const size_t end = size_t{offset} + length;
+
+  // Offsets count 8-byte units, so every fragment but the last must fill whole units.
+  if (more_fragments && (length == 0 || length % 8 != 0)) {
+    ++counters_.drop_bad_fragment_length;
+    ++counters_.fragments_dropped;
+    return std::nullopt;
+  }
+
+  auto existing = by_key_.find(key);
+  if (end + header.size() > kMaxDatagramLength) {
+    ++counters_.fragments_dropped;
+    if (existing != by_key_.end()) {
+      drop(existing->second, counters_.drop_too_long);
+    } else {
+      ++counters_.drop_too_long;
+    }
+    return std::nullopt;
+  }
+
+  const size_t cost = length + header.size() + kFragmentOverhead;
+  if (cost > options_.memory_limit) {
+    ++counters_.drop_memory_limit;
+    ++counters_.fragments_dropped;
+    return std::nullopt;
+  }
+  // Room comes from the oldest datagrams: they are the likeliest never to complete.
+  while (memory_used_ + cost > options_.memory_limit && !order_.empty()) {
+    drop(order_.begin(), counters_.drop_memory_limit);
+  }
+
+  existing = by_key_.find(key);
+  Order::iterator it;
+  if (existing == by_key_.end()) {
+    auto d = std::make_unique<Datagram>();
+    d->key = key;
+    d->deadline = timers_.now() + options_.timeout;
+    order_.push_back(std::move(d));
+    it = std::prev(order_.end());
+    by_key_.emplace(key, it);
+    arm_timer();
+  } else {
+    it = existing->second;
+  }
+  Datagram& d = **it;
+
+  // An exact duplicate is harmless: keep the first copy.
+  auto next = d.pieces.lower_bound(offset);
+  if (next != d.pieces.end() && next->first == offset && next->second.end == end &&
+      next->second.more == more_fragments) {
+    ++counters_.duplicates_ignored;
+    return std::nullopt;
+  }
+
+  if (!more_fragments) {
+    bool inconsistent = d.total.has_value() && *d.total != end;
+    if (!inconsistent && !d.pieces.empty()) inconsistent = d.pieces.rbegin()->second.end > end;
+    if (inconsistent) {
+      ++counters_.fragments_dropped;
+      drop(it, counters_.drop_inconsistent_end);
+      return std::nullopt;
+    }
+  } else if (d.total.has_value() && end > *d.total) {
+    ++counters_.fragments_dropped;
+    drop(it, counters_.drop_inconsistent_end);
+    return std::nullopt;
+  }
+
+  bool overlaps = next != d.pieces.end() && next->first < end;
+  if (!overlaps && next != d.pieces.begin()) overlaps = std::prev(next)->second.end > offset;
+  // A zero-length last fragment sitting exactly on another fragment's start is an overlap too:
+  // two fragments cannot share an offset.
+  if (!overlaps && next != d.pieces.end() && next->first == offset) overlaps = true;
+  if (overlaps) {
+    ++counters_.fragments_dropped;
+    drop(it, counters_.drop_overlap);
+    return std::nullopt;
+  }
+
+  if (d.pieces.size() >= options_.max_fragments) {
+    ++counters_.fragments_dropped;
+    drop(it, counters_.drop_too_many_fragments);
+    return std::nullopt;
+  }
+
+  d.pieces.emplace(offset, Piece{static_cast<uint32_t>(end), more_fragments, std::move(payload)});
+  d.received += length;
+  d.memory += cost;
+  memory_used_ += cost;
+  if (offset == 0) d.header.assign(header.begin(), header.end());
+  if (!more_fragments) d.total = static_cast<uint32_t>(end);
+
+  if (!d.total.has_value() || d.received != *d.total || d.header.empty()) return std::nullopt;
+
+  Reassembled out;
+  out.header = std::move(d.header);
+  for (auto& [off, piece] : d.pieces) {
+    if (off == 0) {
+      out.payload = std::move(piece.payload);
+    } else {
+      out.payload.append(std::move(piece.payload));
+    }
+  }
+  memory_used_ -= d.memory;
+  by_key_.erase(d.key);
+  order_.erase(it);
+  arm_timer();
+  ++counters_.datagrams_reassembled;
+  return out;
+}
+
+}  // namespace weir::ipv4

@@ -1,0 +1,109 @@
+// IPv4 reassembly (RFC 791 3.2, RFC 815).
+//
+// Theory of operation. Fragments are grouped by (source, destination, protocol, id). Each
+// datagram keeps its fragments in a map ordered by offset. Because overlapping fragments are
+// refused (below), the received ranges are disjoint, so the datagram is complete exactly when
+// its length is known (a fragment without MF arrived) and the received bytes add up to it:
+// RFC 815's hole list reduces to one counter.
+//
+// Rules, each with its own counter:
+//  - Overlap: a fragment that overlaps bytes already received drops the whole datagram (the
+//    rule RFC 5722 made mandatory for IPv6 and modern IPv4 stacks follow), since overlapping
+//    fragments are the tool of header-rewriting evasion attacks. An exact duplicate (same
+//    offset, same length, same MF) is not an overlap: it is ignored and the first copy kept.
+//  - A fragment with MF set must carry a non-zero multiple of 8 bytes.
+//  - The last fragment (MF clear) fixes the length. A second, different last fragment, or any
+//    fragment reaching past a known end, drops the datagram.
+//  - A datagram longer than 65535 bytes (header included) drops the datagram.
+//  - A datagram with more than max_fragments fragments is dropped: tiny fragments would
+//    otherwise cost far more bookkeeping than their bytes.
+//  - Memory: every fragment is charged its bytes plus a fixed overhead. When a new fragment
+//    would exceed memory_limit, the oldest datagrams are dropped until it fits.
+//  - Timeout: a datagram not complete within `timeout` of its first fragment is dropped.
+//    Datagrams are kept in arrival order and all share one timeout, so one timer armed for
+//    the oldest suffices.
+// The header of the offset-0 fragment becomes the header of the reassembled datagram
+// (RFC 791: its options are the ones that matter).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <map>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "stack/address.h"
+#include "stack/clock.h"
+#include "stack/counters.h"
+#include "stack/packet_buffer.h"
+#include "stack/timer.h"
+
+namespace weir::ipv4 {
+
+struct ReassemblyOptions {
+  size_t memory_limit = size_t{4} << 20;  // 4 MiB, Linux's ipfrag_high_thresh
+  Duration timeout = std::chrono::seconds(30);  // Linux's ipfrag_time
+  size_t max_fragments = 64;  // per datagram
+};
+
+#define WEIR_REASSEMBLY_COUNTERS(X)                                                           \
+  X(fragments_received) X(datagrams_reassembled) X(duplicates_ignored) X(drop_overlap)      \
+      X(drop_bad_fragment_length) X(drop_inconsistent_end) X(drop_too_long)                 \
+      X(drop_too_many_fragments) X(drop_timeout) X(drop_memory_limit) X(datagrams_dropped)  \
+      X(fragments_dropped)
+WEIR_DEFINE_COUNTERS(ReassemblyCounters, WEIR_REASSEMBLY_COUNTERS)
+
+struct FragmentKey {
+  Ipv4Address source;
+  Ipv4Address destination;
+  uint8_t protocol = 0;
+  uint16_t id = 0;
+  auto operator<=>(const FragmentKey&) const = default;
+};
+
+struct Reassembled {
+  std::vector<std::byte> header;  // the offset-0 fragment's header, as received
+  PacketBuffer payload;           // the whole payload, fragments chained without copying
+};
+
+class Reassembler {
+ public:
+  Reassembler(TimerWheel& timers, ReassemblyOptions options = {});
+  ~Reassembler();
+  Reassembler(const Reassembler&) = delete;
+  Reassembler& operator=(const Reassembler&) = delete;
+
+  // One fragment: `header` is its IP header (IHL*4 bytes), `offset` in bytes, `payload` the
+  // bytes after the header (already trimmed to the total length). Returns the datagram when
+  // this fragment completed it.
+  std::optional<Reassembled> add(const FragmentKey& key, ByteView header, uint32_t offset,
+                                 bool more_fragments, PacketBuffer payload);
+
+  size_t datagram_count() const { return by_key_.size(); }
+  size_t memory_used() const { return memory_used_; }
+  const ReassemblyCounters& counters() const { return counters_; }
+  ReassemblyCounters& counters() { return counters_; }
+
+  // What each fragment costs besides its bytes (bookkeeping, a chunk reference).
+  static constexpr size_t kFragmentOverhead = 128;
+
+ private:
+  struct Datagram;
+  using Order = std::list<std::unique_ptr<Datagram>>;
+
+  void drop(Order::iterator it, uint64_t& reason);
+  void on_timer();
+  void arm_timer();
+
+  TimerWheel& timers_;
+  ReassemblyOptions options_;
+  Order order_;  // oldest first
+  std::map<FragmentKey, Order::iterator> by_key_;
+  size_t memory_used_ = 0;
+  Timer timer_;
+  ReassemblyCounters counters_;
+};
+
+}  // namespace weir::ipv4

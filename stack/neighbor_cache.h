@@ -1,0 +1,135 @@
+// The neighbor cache: which link address answers for an on-link IP address, for any address
+// family. ARP (IPv4) and NDP (IPv6) differ only in how they ask, so they plug in a
+// NeighborResolver that sends the question; the cache owns the state machine, the timers and
+// the packets waiting for an answer.
+//
+// Theory of operation. Each entry, keyed by (NIC, address), is in one state:
+//   kIncomplete  resolution in progress: packets queue (at most max_pending, the oldest is
+//                dropped first), a broadcast solicitation goes out every retransmit_interval,
+//                and after max_probes unanswered ones the queued packets are dropped and the
+//                entry turns kFailed.
+//   kReachable   confirmed within reachable_time: packets go straight out.
+//   kStale       not confirmed lately, still used as is. The first packet sent through a stale
+//                entry moves it to kProbe; an unused stale entry is forgotten after stale_time.
+//   kProbe       used while stale: packets still go out to the old link address while unicast
+//                solicitations re-confirm it; max_probes without answer forgets the entry.
+//   kFailed      resolution just failed: for failed_time, packets to it are dropped at once
+//                instead of starting another round of solicitations.
+// A confirmation (an answer, or a request aimed at us) makes an entry kReachable, creating it
+// if needed, and sends whatever was queued. An unsolicited announcement (gratuitous ARP,
+// unsolicited NA) only refreshes an entry that already exists, so a stranger cannot plant
+// entries for addresses we never asked about.
+//
+// Timers: each entry has one Timer on the stack's wheel. An entry is never destroyed inside
+// its own timer callback; it moves to a graveyard emptied on the next call into the cache.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "stack/address.h"
+#include "stack/clock.h"
+#include "stack/counters.h"
+#include "stack/packet_buffer.h"
+#include "stack/result.h"
+#include "stack/timer.h"
+
+namespace weir {
+
+class Nic;
+class Stack;
+
+struct NeighborOptions {
+  Duration reachable_time = std::chrono::seconds(30);
+  Duration stale_time = std::chrono::seconds(60);
+  Duration retransmit_interval = std::chrono::seconds(1);
+  Duration failed_time = std::chrono::seconds(1);
+  uint32_t max_probes = 3;
+  // Packets held per unresolved neighbor. Linux holds ~100 KB per neighbor; a handful is
+  // enough for the handshake or the first datagrams of a flow, and bounds what a scan of
+  // unreachable addresses can pin.
+  size_t max_pending = 8;
+  size_t max_entries = 1024;
+};
+
+enum class NeighborState : uint8_t { kIncomplete, kReachable, kStale, kProbe, kFailed };
+
+// Sends the protocol's question. ARP and NDP implement it.
+class NeighborResolver {
+ public:
+  virtual ~NeighborResolver() = default;
+  // Asks who has `target` on nic: broadcast (or solicited-node multicast) when unicast_to is
+  // nullopt, else a unicast re-confirmation to that link address.
+  virtual void send_solicitation(Nic& nic, const IpAddress& target,
+                                 const std::optional<MacAddress>& unicast_to) = 0;
+};
+
+#define WEIR_NEIGHBOR_COUNTERS(X)                                                            \
+  X(entries_created) X(solicitations_sent) X(resolved) X(confirmations) X(updates_ignored) \
+      X(resolution_failures) X(entries_expired) X(packets_queued) X(packets_released)      \
+      X(drop_queue_full) X(drop_resolution_failed) X(drop_failed_entry) X(drop_cache_full) \
+      X(drop_link_error)
+WEIR_DEFINE_COUNTERS(NeighborCounters, WEIR_NEIGHBOR_COUNTERS)
+
+class NeighborCache {
+ public:
+  NeighborCache(Stack& stack, NeighborResolver& resolver, NeighborOptions options = {});
+  ~NeighborCache();
+  NeighborCache(const NeighborCache&) = delete;
+  NeighborCache& operator=(const NeighborCache&) = delete;
+
+  // Sends pkt (network header in front, meta().network_protocol set) to the neighbor
+  // next_hop on nic: at once when its link address is known, else queued while resolving.
+  // Errors: kHostUnreachable (resolution recently failed), kNoBufferSpace (cache full).
+  // A queued packet counts as success.
+  Status send(Nic& nic, const IpAddress& next_hop, PacketBuffer pkt);
+
+  // The neighbor answered (or asked us directly): create or update, make reachable, and send
+  // the queued packets.
+  void confirm(Nic& nic, const IpAddress& address, const MacAddress& link_address);
+  // An unsolicited announcement: updates an existing entry only. Returns whether one existed.
+  bool update_existing(Nic& nic, const IpAddress& address, const MacAddress& link_address);
+
+  struct EntryInfo {
+    NeighborState state;
+    MacAddress link_address;
+    size_t pending;
+  };
+  std::optional<EntryInfo> find(NicId nic, const IpAddress& address) const;
+  // Forgets every entry of a NIC (NIC down or removed), dropping queued packets.
+  void flush(NicId nic);
+  size_t size() const { return entries_.size(); }
+
+  const NeighborOptions& options() const { return options_; }
+  const NeighborCounters& counters() const { return counters_; }
+  NeighborCounters& counters() { return counters_; }
+
+ private:
+  struct Entry;
+  using Key = std::pair<NicId, IpAddress>;
+
+  Entry* create(Nic& nic, const IpAddress& address);
+  void on_timer(Entry& entry);
+  void make_reachable(Entry& entry, const MacAddress& link_address);
+  void transmit(Nic& nic, Entry& entry, PacketBuffer pkt);
+  void release_pending(Entry& entry);
+  void drop_pending(Entry& entry);
+  void retire(Entry& entry);  // removes the entry, deferring its destruction
+  bool evict_one();
+  void bury();
+
+  Stack& stack_;
+  NeighborResolver& resolver_;
+  NeighborOptions options_;
+  std::map<Key, std::unique_ptr<Entry>> entries_;
+  std::vector<std::unique_ptr<Entry>> graveyard_;
+  NeighborCounters counters_;
+};
+
+}  // namespace weir
