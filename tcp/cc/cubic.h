@@ -1,0 +1,66 @@
+// CUBIC congestion control (RFC 9438).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "tcp/cc/congestion_control.h"
+
+namespace weir::tcp {
+
+struct CubicOptions {
+  double c = 0.4;            // RFC 9438 4.2 constant C, segments/s^3
+  double beta = 0.7;         // RFC 9438 4.6 beta_cubic
+  bool fast_convergence = true;  // RFC 9438 4.7
+};
+
+class Cubic final : public CongestionControl {
+ public:
+  explicit Cubic(const CongestionControlOptions& options, CubicOptions cubic = {});
+
+  std::string_view name() const override { return "cubic"; }
+  uint32_t cwnd() const override;
+  uint32_t ssthresh() const override { return ssthresh_; }
+
+  void on_ack(const AckSample& ack, bool in_recovery) override;
+  void on_congestion_event(TimePoint now, uint32_t bytes_in_flight) override;
+  void on_recovery_exit(TimePoint now) override;
+  void on_retransmission_timeout(TimePoint now, uint32_t bytes_in_flight) override;
+  void on_idle_restart(TimePoint now) override;
+  void set_mss(uint32_t mss) override;
+
+  // Introspection, for tests and `weir stats`. Windows in segments, times in seconds.
+  uint32_t mss() const { return mss_; }
+  double w_max() const { return w_max_; }
+  double k() const { return k_; }
+  double w_est() const { return w_est_; }
+  std::optional<TimePoint> epoch_start() const { return epoch_start_; }
+  const CubicOptions& options() const { return opts_; }
+
+  // RFC 9438 eq. 1: W_cubic(t) = C (t - K)^3 + W_max.
+  static double w_cubic(double t, double c, double k, double w_max);
+  // RFC 9438 eq. 2: K = cbrt((W_max - cwnd_epoch) / C), 0 when cwnd_epoch >= W_max.
+  static double k_for(double w_max, double cwnd_epoch, double c);
+
+ private:
+  void slow_start(uint32_t bytes_acked);
+  void congestion_avoidance(const AckSample& ack);
+  double cwnd_segments() const { return cwnd_ / mss_; }
+
+  CubicOptions opts_;
+  uint32_t mss_;
+  uint32_t initial_window_segments_;
+  double cwnd_;             // bytes; fractional so per-ACK increments smaller than a byte add up
+  uint32_t ssthresh_;
+  double w_max_ = 0;        // segments; 0 = no reduction yet (or reset by an RTO)
+  double k_ = 0;            // seconds
+  double w_est_ = 0;        // segments: the Reno-friendly estimate (4.3)
+  double cwnd_prior_ = 0;   // segments: cwnd before the last reduction (4.3 alpha switch)
+  double cwnd_epoch_ = 0;   // segments: cwnd when the current epoch began
+  std::optional<TimePoint> epoch_start_;
+  bool rto_unacked_ = false;      // an RTO fired and no ACK has arrived since
+  bool rto_since_event_ = false;  // an RTO fired since the last congestion event
+};
+
+}  // namespace weir::tcp

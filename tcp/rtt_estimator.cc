@@ -1,0 +1,68 @@
+// Theory of operation (RFC 6298).
+//
+// The first measurement R seeds SRTT = R and RTTVAR = R/2 (2.2). Each later R updates RTTVAR
+// with the old SRTT first, then SRTT (2.3):
+//   RTTVAR = 3/4 RTTVAR + 1/4 |SRTT - R|,   SRTT = 7/8 SRTT + 1/8 R.
+// RTO = SRTT + max(G, 4 RTTVAR), and the result is clamped to [min, max]; before any sample the
+// RTO is the configured initial value (2.1). The configured minimum defaults to Linux's 200 ms
+// rather than the RFC's 1 s (2.4 says SHOULD; deployed stacks chose lower).
+//
+// Backoff (5.5) doubles the timer each time it expires, bounded by max. Karn's algorithm keeps
+// the backed-off value until a valid sample arrives; the caller only feeds samples that Karn's
+// rule allows (non-retransmitted segments, or timestamps), so a sample clears the backoff.
+// min_rtt is the smallest sample ever seen, which CUBIC and RACK use as their RTT floor.
+#include "tcp/rtt_estimator.h"
+
+#include <algorithm>
+
+namespace weir::tcp {
+
+RttEstimator::RttEstimator(RtoConfig config) : config_(config) {
+  // A configuration with min > max would make clamping ill-defined; max wins.
+  if (config_.min > config_.max) config_.min = config_.max;
+}
+
+void RttEstimator::on_sample(Duration rtt) {
+  // A negative sample can only come from a clock or bookkeeping error; ignoring it is safer
+  // than poisoning SRTT.
+  if (rtt < Duration::zero()) return;
+  latest_ = rtt;
+  if (!srtt_) {
+    srtt_ = rtt;
+    rttvar_ = rtt / 2;
+    min_rtt_ = rtt;
+  } else {
+    const Duration srtt = *srtt_;
+    const Duration err = srtt > rtt ? srtt - rtt : rtt - srtt;
+    rttvar_ = (3 * rttvar_ + err) / 4;
+    srtt_ = (7 * srtt + rtt) / 8;
+    min_rtt_ = std::min(min_rtt_, rtt);
+  }
+  backoffs_ = 0;
+}
+
+void RttEstimator::backoff() {
+  // Once the doubled RTO has reached max, further doublings change nothing; stop counting so
+  // the shift in rto() stays bounded.
+  if (rto() < config_.max) ++backoffs_;
+}
+
+void RttEstimator::reset_backoff() { backoffs_ = 0; }
+
+Duration RttEstimator::rto() const {
+  Duration base = config_.initial;
+  if (srtt_) base = *srtt_ + std::max(config_.granularity, 4 * rttvar_);
+  base = std::clamp(base, config_.min, config_.max);
+  for (unsigned i = 0; i < backoffs_ && base < config_.max; ++i) {
+    base = base > config_.max / 2 ? config_.max : base * 2;
+  }
+  return std::min(base, config_.max);
+}
+
+Duration RttEstimator::srtt() const { return srtt_.value_or(Duration::zero()); }
+
+Duration RttEstimator::rttvar() const { return rttvar_; }
+
+Duration RttEstimator::min_rtt() const { return min_rtt_; }
+
+}  // namespace weir::tcp
