@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: setup, the release build with every ctest tier (unit,
+# integration, system), the ASan+UBSan build with unit + integration, and a bounded fuzz smoke
+# run of every fuzzer. The last line is always "N passed, N failed"; the exit status is non-zero
+# when anything failed, including a build.
+#
+# Environment: WEIR_TEST_TIERS="release asan fuzz" to run a subset (setup always runs);
+#              WEIR_FUZZ_SECONDS (default 60) bounds each fuzzer.
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+root=$(pwd)
+tiers=${WEIR_TEST_TIERS:-release asan fuzz}
+fuzz_seconds=${WEIR_FUZZ_SECONDS:-60}
+jobs=${WEIR_JOBS:-2}
+
+total_passed=0
+total_failed=0
+timings=()
+
+log() { printf '== %s\n' "$*"; }
+
+# Adds ctest's "NN% tests passed, F tests failed out of T" to the totals. A run that printed no
+# summary (ctest crashed or found nothing to run while tests were expected) counts as nothing.
+count_ctest() {
+  local out=$1 line t f
+  line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$out" | tail -n 1)
+  if [ -z "$line" ]; then
+    return
+  fi
+  f=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
+  t=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$line")
+  total_passed=$((total_passed + t - f))
+  total_failed=$((total_failed + f))
+}
+
+# A build or configure step that fails is one failed "test": nothing after it in the tier runs.
+build() {
+  local dir=$1
+  shift
+  if ! cmake -G Ninja -B "$dir" -S "$root" "$@" >"$dir.configure.log" 2>&1; then
+    cat "$dir.configure.log"
+    log "configure of $dir failed"
+    return 1
+  fi
+  rm -f "$dir.configure.log"
+  if ! ninja -C "$dir" -j"$jobs"; then
+    log "build in $dir failed"
+    return 1
+  fi
+}
+
+run_ctest() {
+  local dir=$1
+  shift
+  local out
+  out=$(mktemp)
+  (cd "$dir" && ctest --output-on-failure "$@") 2>&1 | tee "$out"
+  count_ctest "$out"
+  rm -f "$out"
+}
+
+tier_release() {
+  mkdir -p build
+  if ! build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+    total_failed=$((total_failed + 1))
+    return
+  fi
+  # Unit and integration tests in parallel; system tests one at a time (they are RUN_SERIAL and
+  # share the machine's network namespaces list), so they get their own ctest run.
+  run_ctest build -j"$jobs" -LE system
+  if [ "$(id -u)" -ne 0 ]; then
+    log "system tests need root (network namespaces, /dev/net/tun): run as root"
+    total_failed=$((total_failed + 1))
+    return
+  fi
+  run_ctest build -L system
+}
+
+tier_asan() {
+  mkdir -p build-asan
+  if ! build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEIR_SANITIZE=ON; then
+    total_failed=$((total_failed + 1))
+    return
+  fi
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    run_ctest build-asan -j"$jobs" -LE system
+}
+
+tier_fuzz() {
+  mkdir -p build-fuzz
+  if ! build build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEIR_FUZZ=ON \
+    -DCMAKE_C_COMPILER=clang-16 -DCMAKE_CXX_COMPILER=clang++-16; then
+    total_failed=$((total_failed + 1))
+    return
+  fi
+  local bin name corpus scratch status found=0
+  for bin in build-fuzz/fuzz/fuzz_*; do
+    [ -x "$bin" ] || continue
+    found=1
+    name=$(basename "$bin")
+    name=${name#fuzz_}
+    corpus=fuzz/corpus/$name
+    # New inputs land in a scratch directory first in the list, so the checked-in seed corpus
+    # is only read, never written.
+    scratch=$(mktemp -d)
+    local dirs=("$scratch")
+    [ -d "$corpus" ] && dirs+=("$corpus")
+    log "fuzz $name: seed corpus ${corpus} + 20000 new inputs (at most ${fuzz_seconds}s)"
+    timeout --kill-after=10 $((fuzz_seconds + 60)) "$bin" -runs=20000 \
+      -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 \
+      -artifact_prefix="$root/build-fuzz/crash-$name-" "${dirs[@]}" \
+      >"build-fuzz/fuzz_$name.log" 2>&1
+    status=$?
+    rm -rf "$scratch"
+    if [ $status -eq 0 ]; then
+      tail -n 1 "build-fuzz/fuzz_$name.log"
+      total_passed=$((total_passed + 1))
+    else
+      tail -n 40 "build-fuzz/fuzz_$name.log"
+      log "fuzz $name FAILED (status $status); log in build-fuzz/fuzz_$name.log"
+      total_failed=$((total_failed + 1))
+    fi
+  done
+  [ $found -eq 1 ] || log "no fuzz targets built"
+}
+
+timed() {
+  local name=$1 start end
+  start=$(date +%s)
+  log "tier $name"
+  "tier_$name"
+  end=$(date +%s)
+  timings+=("$name $((end - start))s")
+}
+
+log "setup"
+if ! ./scripts/setup.sh; then
+  log "setup failed"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+for t in $tiers; do
+  case $t in
+    release | asan | fuzz) timed "$t" ;;
+    *)
+      echo "test.sh: unknown tier '$t' (known: release asan fuzz)" >&2
+      total_failed=$((total_failed + 1))
+      ;;
+  esac
+done
+
+log "timings: ${timings[*]}"
+echo "$total_passed passed, $total_failed failed"
+[ "$total_failed" -eq 0 ]

@@ -1,0 +1,82 @@
+// The `weir` command. Each subcommand registers itself on the App (options + a callback that
+// does the work); main only parses and turns every way out into an exit status:
+//   0  success, or --help
+//   1  the subcommand failed at run time (it printed why)
+//   2  bad command line: one line on stderr, because scripts grep for it and people read it
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <string>
+
+#include "tools/serve.h"
+#if __has_include("tools/bench.h")
+#include "tools/bench.h"
+#define WEIR_HAVE_BENCH 1
+#endif
+
+namespace weir::tools {
+namespace {
+
+constexpr int kExitUsage = 2;
+
+std::string first_line(std::string text) {
+  if (auto nl = text.find('\n'); nl != std::string::npos) text.resize(nl);
+  return text;
+}
+
+// The deepest subcommand the user named, for pointing them at the right --help.
+std::string command_path(const CLI::App& app) {
+  std::string path = app.get_name();
+  const CLI::App* current = &app;
+  for (;;) {
+    auto selected = current->get_subcommands();
+    if (selected.empty()) break;
+    current = selected.front();
+    path += " " + current->get_name();
+  }
+  return path;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"weir: a user-space TCP/IP stack.\n"
+               "Runs the stack on a link (a tap device today) and serves, measures or inspects it.",
+               "weir"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Show help for every subcommand");
+  add_serve_command(app);
+#ifdef WEIR_HAVE_BENCH
+  add_bench_command(app);
+#endif
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::RuntimeError& e) {
+    // A subcommand's callback failed after printing its own message; it chose the status.
+    return e.get_exit_code() == 0 ? 1 : e.get_exit_code();
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "weir: %s (see '%s --help')\n", first_line(e.what()).c_str(),
+                 command_path(app).c_str());
+    return kExitUsage;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace weir::tools
+
+int main(int argc, char** argv) {
+  try {
+    return weir::tools::run(argc, argv);
+  } catch (const std::exception& e) {
+    // Nothing should get here; if it does, still one line and a status, never a core dump.
+    std::fprintf(stderr, "weir: internal error: %s\n", weir::tools::first_line(e.what()).c_str());
+    return 1;
+  }
+}

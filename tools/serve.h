@@ -1,0 +1,48 @@
+// `weir serve`: brings one stack up on a tap device and offers small network services on it
+// (UDP echo today; TCP echo/discard/chargen/HTTP join when TCP lands), until SIGINT/SIGTERM.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "stack/address.h"
+#include "stack/result.h"
+
+namespace weir {
+class Loop;
+class Stack;
+}  // namespace weir
+
+namespace weir::tools {
+
+struct ServeOptions {
+  std::string tap;
+  IpPrefix address;
+  std::optional<IpAddress> gateway;
+  std::optional<MacAddress> mac;  // nullopt: a random locally administered one
+  std::optional<std::string> pcap;
+  uint32_t mtu = 1500;
+};
+
+// One service `weir serve` offers. start() runs once the stack has its address and routes;
+// after that the service is driven only by readiness callbacks on the loop thread. A service
+// is destroyed before the stack, so it may own stack endpoints.
+class Service {
+ public:
+  virtual ~Service() = default;
+  // For the ready line, e.g. "udp echo :7".
+  virtual std::string describe() const = 0;
+  virtual Status start(Stack& stack, Loop& loop) = 0;
+  // One line for the exit summary, e.g. "udp echo :7: 3 datagrams echoed".
+  virtual std::string summary() const = 0;
+};
+
+// Registers the `serve` subcommand; its callback runs the stack until a signal stops it.
+void add_serve_command(CLI::App& app);
+
+// Runs serve with already validated options; returns the process exit status.
+int run_serve(const ServeOptions& options);
+
+}  // namespace weir::tools
