@@ -1,0 +1,132 @@
+// FaultEndpoint: wraps any endpoint and makes its link lossy, from a seed: drops, reorders,
+// duplicates, delays and corrupts frames. The kernel here has no netem, so every lossy-network
+// test and benchmark goes through this.
+//
+// Theory of operation. Each frame passing in a faulted direction (transmit: the stack's
+// write_packets on its way to the inner endpoint; receive: the inner endpoint's delivery on
+// its way to the stack) gets, in this order: drop? corrupt? duplicate? then a hold time =
+// delay + uniform[0, jitter) + (reorder? reorder_delay : 0). Frames with no hold time pass at
+// once; the others wait in a deadline-ordered queue and are released by a Timer on the
+// stack's TimerWheel, so with a ManualClock they move only when the test advances the clock
+// and runs the timers. Reordering is therefore "this frame is late, later ones overtake it";
+// jitter reorders too, as netem's does. Each kind of fault draws from its own Rng stream
+// derived from the seed, so turning one fault on does not change which frames another hits:
+// for a given seed, the drop pattern over N frames is fixed.
+//
+// A dropped frame counts as accepted by write_packets(), as a loss on a real wire would be;
+// only frames the inner endpoint refuses are reported back. Corruption flips one random bit
+// of a private copy of the frame (the network packet on transmit, as the link header is not
+// yet there), never of a chunk another packet shares. Held frames are discarded when the
+// endpoint is destroyed.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "stack/clock.h"
+#include "stack/counters.h"
+#include "stack/link_endpoint.h"
+#include "stack/rng.h"
+#include "stack/timer.h"
+
+namespace weir::link {
+
+enum class FaultDirection : uint8_t { kTx = 1, kRx = 2, kBoth = 3 };
+
+struct FaultOptions {
+  uint64_t seed = 1;
+  // Probabilities per frame, in [0, 1].
+  double drop = 0;
+  double reorder = 0;
+  double duplicate = 0;
+  double corrupt = 0;
+  Duration delay{0};                                     // every frame
+  Duration jitter{0};                                    // plus uniform in [0, jitter)
+  Duration reorder_delay{std::chrono::milliseconds(1)};  // extra hold of a reordered frame
+  FaultDirection direction = FaultDirection::kBoth;
+};
+
+#define WEIR_FAULT_COUNTERS(X)                                                         \
+  X(tx_frames)                                                                         \
+  X(tx_dropped) X(tx_corrupted) X(tx_duplicated) X(tx_reordered) X(tx_delayed)         \
+      X(tx_inner_rejected) X(rx_frames) X(rx_dropped) X(rx_corrupted) X(rx_duplicated) \
+          X(rx_reordered) X(rx_delayed) X(rx_drop_not_attached)
+WEIR_DEFINE_COUNTERS(FaultCounters, WEIR_FAULT_COUNTERS)
+
+class FaultEndpoint final : public LinkEndpoint {
+ public:
+  // timers is the wheel of the stack that will own this endpoint (stack.timers()); it must
+  // outlive the endpoint, which holds for the stack's own wheel.
+  FaultEndpoint(std::unique_ptr<LinkEndpoint> inner, TimerWheel& timers,
+                const FaultOptions& options);
+  ~FaultEndpoint() override;
+  FaultEndpoint(const FaultEndpoint&) = delete;
+  FaultEndpoint& operator=(const FaultEndpoint&) = delete;
+
+  uint32_t mtu() const override { return inner_->mtu(); }
+  LinkCapabilities capabilities() const override { return inner_->capabilities(); }
+  uint16_t max_header_length() const override { return inner_->max_header_length(); }
+  MacAddress link_address() const override { return inner_->link_address(); }
+  void attach(NetworkDispatcher* dispatcher) override { dispatcher_ = dispatcher; }
+  bool attached() const override { return dispatcher_ != nullptr; }
+  Result<size_t> write_packets(std::span<PacketBuffer> packets) override;
+  int readable_fd() const override { return inner_->readable_fd(); }
+  size_t process_receive(size_t budget) override { return inner_->process_receive(budget); }
+
+  // Frames waiting for their release time.
+  size_t held() const { return held_.size(); }
+  // Releases every held frame now, in deadline order, whatever its deadline.
+  void flush();
+
+  const FaultCounters& counters() const { return counters_; }
+  const FaultOptions& options() const { return options_; }
+  LinkEndpoint& inner() { return *inner_; }
+
+ private:
+  // Receives from the inner endpoint on behalf of the FaultEndpoint.
+  class InnerDispatcher final : public NetworkDispatcher {
+   public:
+    explicit InnerDispatcher(FaultEndpoint& owner) : owner_(owner) {}
+    void deliver_network_packet(PacketBuffer pkt) override { owner_.receive(std::move(pkt)); }
+
+   private:
+    FaultEndpoint& owner_;
+  };
+
+  struct Held {
+    PacketBuffer pkt;
+    bool transmit = false;
+  };
+  using HeldKey = std::pair<TimePoint, uint64_t>;  // (release time, arrival order)
+
+  bool faulted(FaultDirection d) const {
+    return (static_cast<uint8_t>(options_.direction) & static_cast<uint8_t>(d)) != 0;
+  }
+  // Applies the faults to pkt; appends what passes at once to `now` and holds the rest.
+  void apply(PacketBuffer pkt, bool transmit, std::vector<PacketBuffer>& now);
+  void receive(PacketBuffer pkt);
+  void deliver_up(PacketBuffer pkt);
+  size_t send_down(std::vector<PacketBuffer>& batch);
+  void release(bool everything);
+  void arm_timer();
+
+  std::unique_ptr<LinkEndpoint> inner_;
+  TimerWheel& timers_;
+  FaultOptions options_;
+  Rng drop_rng_;
+  Rng corrupt_rng_;
+  Rng duplicate_rng_;
+  Rng reorder_rng_;
+  Rng jitter_rng_;
+  InnerDispatcher inner_dispatcher_{*this};
+  NetworkDispatcher* dispatcher_ = nullptr;
+  std::map<HeldKey, Held> held_;
+  uint64_t arrivals_ = 0;
+  Timer timer_;
+  FaultCounters counters_;
+};
+
+}  // namespace weir::link
