@@ -23,13 +23,12 @@ namespace {
 constexpr size_t kMaxRanges = 512;
 }  // namespace
 
-uint32_t SackScoreboard::update(SeqNum snd_una, SeqNum snd_max,
-                                std::span<const SeqRange> blocks) {
+uint32_t SackScoreboard::update(SeqNum snd_una, SeqNum snd_max, std::span<const SeqRange> blocks) {
   const uint32_t before = sacked_bytes_;
   for (SeqRange b : blocks) {
-    if (b.end <= b.begin) continue;   // empty or inverted
-    if (b.end <= snd_una) continue;   // D-SACK or stale
-    if (b.end > snd_max) continue;    // beyond what was sent
+    if (b.end <= b.begin) continue;  // empty or inverted
+    if (b.end <= snd_una) continue;  // D-SACK or stale
+    if (b.end > snd_max) continue;   // beyond what was sent
     if (b.begin < snd_una) b.begin = snd_una;
 
     // First stored range that ends at or after b.begin: everything before it is entirely

@@ -57,7 +57,8 @@ double Cubic::k_for(double w_max, double cwnd_epoch, double c) {
 }
 
 uint32_t Cubic::cwnd() const {
-  return static_cast<uint32_t>(std::clamp(cwnd_, static_cast<double>(mss_), static_cast<double>(kMaxCwnd)));
+  return static_cast<uint32_t>(
+      std::clamp(cwnd_, static_cast<double>(mss_), static_cast<double>(kMaxCwnd)));
 }
 
 void Cubic::on_ack(const AckSample& ack, bool in_recovery) {
@@ -96,15 +97,13 @@ void Cubic::congestion_avoidance(const AckSample& ack) {
   const double cwnd = cwnd_segments();
   const double acked = ack.bytes_acked / mss;
 
-  const double alpha =
-      w_est_ >= cwnd_prior_ ? 1.0 : 3.0 * (1.0 - opts_.beta) / (1.0 + opts_.beta);
+  const double alpha = w_est_ >= cwnd_prior_ ? 1.0 : 3.0 * (1.0 - opts_.beta) / (1.0 + opts_.beta);
   w_est_ += alpha * acked / cwnd;
 
   if (w_cubic(t, opts_.c, k_, w_max_) < w_est_) {
     cwnd_ = std::max(cwnd_, w_est_ * mss);
   } else {
-    const double target =
-        std::clamp(w_cubic(t + rtt, opts_.c, k_, w_max_), cwnd, 1.5 * cwnd);
+    const double target = std::clamp(w_cubic(t + rtt, opts_.c, k_, w_max_), cwnd, 1.5 * cwnd);
     cwnd_ += (target - cwnd) / cwnd * acked * mss;
   }
   cwnd_ = std::min(cwnd_, static_cast<double>(kMaxCwnd));
@@ -142,7 +141,8 @@ void Cubic::on_retransmission_timeout(TimePoint, uint32_t) {
 }
 
 void Cubic::on_idle_restart(TimePoint) {
-  cwnd_ = std::min(cwnd_, static_cast<double>(cc_detail::initial_window({mss_, initial_window_segments_})));
+  cwnd_ = std::min(
+      cwnd_, static_cast<double>(cc_detail::initial_window({mss_, initial_window_segments_})));
   // The curve's clock must not count the idle time (RFC 9438 5.8).
   epoch_start_.reset();
 }
@@ -151,8 +151,8 @@ void Cubic::set_mss(uint32_t mss) {
   if (mss == 0 || mss == mss_) return;
   cwnd_ = std::clamp(cwnd_ * mss / mss_, static_cast<double>(mss), static_cast<double>(kMaxCwnd));
   if (ssthresh_ != kInfiniteSsthresh) {
-    ssthresh_ = static_cast<uint32_t>(std::clamp<uint64_t>(
-        cc_detail::rescale(ssthresh_, mss_, mss), 2 * uint64_t{mss}, kMaxCwnd));
+    ssthresh_ = static_cast<uint32_t>(std::clamp<uint64_t>(cc_detail::rescale(ssthresh_, mss_, mss),
+                                                           2 * uint64_t{mss}, kMaxCwnd));
   }
   mss_ = mss;
 }

@@ -10,8 +10,8 @@
 namespace weir::tcp {
 
 struct CubicOptions {
-  double c = 0.4;            // RFC 9438 4.2 constant C, segments/s^3
-  double beta = 0.7;         // RFC 9438 4.6 beta_cubic
+  double c = 0.4;                // RFC 9438 4.2 constant C, segments/s^3
+  double beta = 0.7;             // RFC 9438 4.6 beta_cubic
   bool fast_convergence = true;  // RFC 9438 4.7
 };
 
@@ -51,13 +51,13 @@ class Cubic final : public CongestionControl {
   CubicOptions opts_;
   uint32_t mss_;
   uint32_t initial_window_segments_;
-  double cwnd_;             // bytes; fractional so per-ACK increments smaller than a byte add up
+  double cwnd_;  // bytes; fractional so per-ACK increments smaller than a byte add up
   uint32_t ssthresh_;
-  double w_max_ = 0;        // segments; 0 = no reduction yet (or reset by an RTO)
-  double k_ = 0;            // seconds
-  double w_est_ = 0;        // segments: the Reno-friendly estimate (4.3)
-  double cwnd_prior_ = 0;   // segments: cwnd before the last reduction (4.3 alpha switch)
-  double cwnd_epoch_ = 0;   // segments: cwnd when the current epoch began
+  double w_max_ = 0;       // segments; 0 = no reduction yet (or reset by an RTO)
+  double k_ = 0;           // seconds
+  double w_est_ = 0;       // segments: the Reno-friendly estimate (4.3)
+  double cwnd_prior_ = 0;  // segments: cwnd before the last reduction (4.3 alpha switch)
+  double cwnd_epoch_ = 0;  // segments: cwnd when the current epoch began
   std::optional<TimePoint> epoch_start_;
   bool rto_unacked_ = false;      // an RTO fired and no ACK has arrived since
   bool rto_since_event_ = false;  // an RTO fired since the last congestion event

@@ -83,11 +83,11 @@ void NewReno::on_idle_restart(TimePoint) {
 
 void NewReno::set_mss(uint32_t mss) {
   if (mss == 0 || mss == mss_) return;
-  cwnd_ = static_cast<uint32_t>(std::clamp<uint64_t>(cc_detail::rescale(cwnd_, mss_, mss),
-                                                     mss, kMaxCwnd));
+  cwnd_ = static_cast<uint32_t>(
+      std::clamp<uint64_t>(cc_detail::rescale(cwnd_, mss_, mss), mss, kMaxCwnd));
   if (ssthresh_ != kInfiniteSsthresh) {
-    ssthresh_ = static_cast<uint32_t>(std::clamp<uint64_t>(
-        cc_detail::rescale(ssthresh_, mss_, mss), 2 * uint64_t{mss}, kMaxCwnd));
+    ssthresh_ = static_cast<uint32_t>(std::clamp<uint64_t>(cc_detail::rescale(ssthresh_, mss_, mss),
+                                                           2 * uint64_t{mss}, kMaxCwnd));
   }
   mss_ = mss;
   ca_acked_ = 0;

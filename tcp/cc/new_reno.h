@@ -30,7 +30,7 @@ class NewReno final : public CongestionControl {
   uint32_t initial_window_segments_;
   uint32_t cwnd_;
   uint32_t ssthresh_;
-  uint32_t ca_acked_ = 0;       // bytes acked toward the next congestion-avoidance increase
+  uint32_t ca_acked_ = 0;         // bytes acked toward the next congestion-avoidance increase
   bool rto_unacked_ = false;      // an RTO fired and no ACK has arrived since
   bool rto_since_event_ = false;  // an RTO fired since the last congestion event
 };

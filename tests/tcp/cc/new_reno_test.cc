@@ -178,7 +178,7 @@ TEST_F(NewRenoTest, IdleRestartShrinksToInitialWindow) {
 }
 
 TEST_F(NewRenoTest, MssChangeKeepsSegmentCounts) {
-  clock_.round();  // 20 segments
+  clock_.round();                                    // 20 segments
   cc_.on_congestion_event(clock_.now(), 20 * kMss);  // 10 segments
   cc_.set_mss(500);
   EXPECT_EQ(cc_.mss(), 500u);
