@@ -1,0 +1,285 @@
+#include "tcp/endpoint.h"
+
+#include <algorithm>
+
+#include "tcp/connection.h"
+#include "tcp/listener.h"
+#include "tcp/tcp.h"
+
+namespace weir::tcp {
+
+std::unique_ptr<Endpoint> Endpoint::create(Stack& stack, AddressFamily family) {
+  TcpProtocol* p = find(stack);
+  if (p == nullptr) return nullptr;
+  return std::make_unique<Endpoint>(Key{}, *p, family);
+}
+
+Endpoint::Endpoint(Key, TcpProtocol& protocol, AddressFamily family)
+    : protocol_(protocol), family_(family) {}
+
+Endpoint::~Endpoint() {
+  close();
+}
+
+Status Endpoint::bind(const SocketAddress& local) {
+  if (closed_) return Error::kBadFileDescriptor;
+  if (bound_ || conn_ != nullptr) return Error::kInvalidArgument;
+  if (local.address.family() != family_) return Error::kAddressFamilyNotSupported;
+  Stack& stack = protocol_.stack();
+  if (!local.address.is_unspecified() && !stack.is_local_address(local.address)) {
+    return Error::kAddressNotAvailable;
+  }
+  PortBindingOptions po{options_.reuse_address, options_.reuse_port};
+  if (local.port == 0) {
+    auto r = stack.ports().reserve_ephemeral(kProtocolTcp, local.address, po, stack.rng());
+    if (!r) return r.error();
+    bound_ = SocketAddress{local.address, r->first};
+    port_ = r->second;
+  } else {
+    auto r = stack.ports().reserve(kProtocolTcp, local.port, local.address, po);
+    if (!r) return r.error();
+    bound_ = local;
+    port_ = *r;
+  }
+  return ok_status();
+}
+
+Status Endpoint::listen(int backlog) {
+  if (closed_) return Error::kBadFileDescriptor;
+  if (conn_ != nullptr) return Error::kInvalidArgument;
+  if (listener_) {
+    listener_->set_backlog(backlog);
+    return ok_status();
+  }
+  if (!bound_) WEIR_TRY(bind(SocketAddress{IpAddress::any(family_), 0}));
+  auto l = std::make_unique<Listener>(protocol_, *bound_, family_, options_, waiters_);
+  WEIR_TRY(l->start(backlog));
+  listener_ = std::move(l);
+  return ok_status();
+}
+
+Result<std::unique_ptr<Endpoint>> Endpoint::accept() {
+  if (!listener_) return Error::kInvalidArgument;
+  auto child = std::make_unique<Endpoint>(Key{}, protocol_, family_);
+  auto c = listener_->accept(child->waiters_);
+  if (!c) return c.error();
+  child->conn_ = *c;
+  child->options_ = (*c)->socket_options();
+  return child;
+}
+
+Status Endpoint::connect(const SocketAddress& remote) {
+  if (closed_) return Error::kBadFileDescriptor;
+  if (listener_) return Error::kInvalidArgument;
+  if (conn_ != nullptr) {
+    switch (conn_->state()) {
+      case State::kSynSent:
+      case State::kSynReceived:
+        return Error::kAlready;
+      case State::kClosed:
+        if (auto e = conn_->take_error()) return *e;
+        return Error::kAlreadyConnected;
+      default:
+        return Error::kAlreadyConnected;
+    }
+  }
+  if (remote.address.family() != family_) return Error::kAddressFamilyNotSupported;
+  if (remote.port == 0 || remote.address.is_unspecified()) return Error::kInvalidArgument;
+  Stack& stack = protocol_.stack();
+  SocketAddress local = bound_.value_or(SocketAddress{IpAddress::any(family_), 0});
+  std::optional<PortTable::Handle> handle = port_;
+  if (local.port == 0) {
+    PortBindingOptions po{options_.reuse_address, options_.reuse_port};
+    auto r = stack.ports().reserve_ephemeral(kProtocolTcp, local.address, po, stack.rng());
+    if (!r) return r.error();
+    local.port = r->first;
+    handle = r->second;
+  }
+  Connection& c = protocol_.create_connection(family_, options_);
+  c.set_user(&waiters_);
+  conn_ = &c;
+  port_.reset();  // the connection owns the reservation now
+  bound_ = local;
+  return c.connect(local, handle, remote);
+}
+
+Result<size_t> Endpoint::read(MutableByteView out) {
+  if (conn_ == nullptr) return Error::kNotConnected;
+  return conn_->read(out, false);
+}
+
+Result<size_t> Endpoint::peek(MutableByteView out) {
+  if (conn_ == nullptr) return Error::kNotConnected;
+  return conn_->read(out, true);
+}
+
+Result<size_t> Endpoint::write(ByteView data) {
+  if (conn_ == nullptr) return Error::kNotConnected;
+  return conn_->write(data);
+}
+
+Status Endpoint::shutdown(ShutdownHow how) {
+  if (conn_ == nullptr) return Error::kNotConnected;
+  return conn_->shutdown(how != ShutdownHow::kWrite, how != ShutdownHow::kRead);
+}
+
+void Endpoint::close() {
+  if (closed_) return;
+  closed_ = true;
+  listener_.reset();
+  if (conn_ != nullptr) {
+    conn_->close();
+    protocol_.detach(*conn_);
+    conn_ = nullptr;
+  }
+  if (port_) {
+    protocol_.stack().ports().release(*port_);
+    port_.reset();
+  }
+}
+
+void Endpoint::abort() {
+  if (conn_ != nullptr) conn_->abort();
+  close();
+}
+
+EventMask Endpoint::readiness() const {
+  if (listener_) return listener_->readiness();
+  if (conn_ != nullptr) return conn_->readiness();
+  return closed_ ? kEventHangup : 0;
+}
+
+Result<SocketAddress> Endpoint::local_address() const {
+  if (conn_ != nullptr) return conn_->local_address();
+  if (listener_) return listener_->local_address();
+  if (bound_) return *bound_;
+  return SocketAddress{IpAddress::any(family_), 0};
+}
+
+Result<SocketAddress> Endpoint::remote_address() const {
+  if (conn_ == nullptr) return Error::kNotConnected;
+  if (conn_->state() == State::kSynSent) return Error::kNotConnected;
+  if (conn_->state() == State::kClosed && !conn_->was_established()) return Error::kNotConnected;
+  return conn_->remote_address();
+}
+
+std::optional<Error> Endpoint::take_error() {
+  if (conn_ == nullptr) return std::nullopt;
+  return conn_->take_error();
+}
+
+void Endpoint::apply_options() {
+  if (conn_ != nullptr) conn_->set_socket_options(options_);
+  if (listener_) listener_->set_socket_options(options_);
+}
+
+Status Endpoint::set_option(SocketOption option, int value) {
+  if (value < 0) return Error::kInvalidArgument;
+  auto u = static_cast<uint32_t>(value);
+  switch (option) {
+    case SocketOption::kReceiveBuffer: set_receive_buffer(u); break;
+    case SocketOption::kSendBuffer: set_send_buffer(u); break;
+    case SocketOption::kReuseAddress: set_reuse_address(value != 0); break;
+    case SocketOption::kReusePort: set_reuse_port(value != 0); break;
+    case SocketOption::kKeepAlive: set_keepalive(value != 0); break;
+    case SocketOption::kKeepIdle:
+      if (value < 1) return Error::kInvalidArgument;
+      options_.keepalive_idle = std::chrono::seconds(value);
+      apply_options();
+      break;
+    case SocketOption::kKeepInterval:
+      if (value < 1) return Error::kInvalidArgument;
+      options_.keepalive_interval = std::chrono::seconds(value);
+      apply_options();
+      break;
+    case SocketOption::kKeepCount:
+      if (value < 1) return Error::kInvalidArgument;
+      options_.keepalive_count = u;
+      apply_options();
+      break;
+    case SocketOption::kNoDelay: set_no_delay(value != 0); break;
+    case SocketOption::kCork: set_cork(value != 0); break;
+    case SocketOption::kMaxSegment:
+      if (value != 0 && (value < 88 || value > 65535)) return Error::kInvalidArgument;
+      set_max_segment(static_cast<uint16_t>(value));
+      break;
+    case SocketOption::kQuickAck:
+      options_.quick_ack = value != 0;
+      apply_options();
+      break;
+  }
+  return ok_status();
+}
+
+Result<int> Endpoint::get_option(SocketOption option) const {
+  auto secs = [](Duration d) { return static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(d).count()); };
+  const TcpOptions& po = protocol_.options();
+  switch (option) {
+    case SocketOption::kReceiveBuffer:
+      return static_cast<int>(options_.receive_buffer != 0 ? options_.receive_buffer : po.receive_buffer);
+    case SocketOption::kSendBuffer:
+      return static_cast<int>(options_.send_buffer != 0 ? options_.send_buffer : po.send_buffer);
+    case SocketOption::kReuseAddress: return options_.reuse_address ? 1 : 0;
+    case SocketOption::kReusePort: return options_.reuse_port ? 1 : 0;
+    case SocketOption::kKeepAlive: return options_.keepalive ? 1 : 0;
+    case SocketOption::kKeepIdle: return secs(options_.keepalive_idle);
+    case SocketOption::kKeepInterval: return secs(options_.keepalive_interval);
+    case SocketOption::kKeepCount: return static_cast<int>(options_.keepalive_count);
+    case SocketOption::kNoDelay: return options_.no_delay ? 1 : 0;
+    case SocketOption::kCork: return options_.cork ? 1 : 0;
+    case SocketOption::kMaxSegment:
+      if (conn_ != nullptr && conn_->state() != State::kClosed && conn_->state() != State::kSynSent) {
+        return static_cast<int>(conn_->send_mss());
+      }
+      return options_.max_segment != 0 ? options_.max_segment : 536;
+    case SocketOption::kQuickAck: return options_.quick_ack ? 1 : 0;
+  }
+  return Error::kNoProtocolOption;
+}
+
+void Endpoint::set_no_delay(bool on) {
+  options_.no_delay = on;
+  apply_options();
+}
+void Endpoint::set_cork(bool on) {
+  options_.cork = on;
+  apply_options();
+}
+void Endpoint::set_keepalive(bool on) {
+  options_.keepalive = on;
+  apply_options();
+}
+void Endpoint::set_keepalive_params(Duration idle, Duration interval, uint32_t count) {
+  options_.keepalive_idle = idle;
+  options_.keepalive_interval = interval;
+  options_.keepalive_count = std::max<uint32_t>(count, 1);
+  apply_options();
+}
+void Endpoint::set_linger(std::optional<Duration> linger) {
+  options_.linger = linger;
+  apply_options();
+}
+void Endpoint::set_receive_buffer(uint32_t bytes) {
+  // Like Linux: at least a few segments' worth.
+  options_.receive_buffer = std::max<uint32_t>(bytes, 2048);
+  apply_options();
+}
+void Endpoint::set_send_buffer(uint32_t bytes) {
+  options_.send_buffer = std::max<uint32_t>(bytes, 2048);
+  apply_options();
+}
+void Endpoint::set_reuse_address(bool on) { options_.reuse_address = on; }
+void Endpoint::set_reuse_port(bool on) { options_.reuse_port = on; }
+void Endpoint::set_max_segment(uint16_t mss) {
+  options_.max_segment = mss;
+  apply_options();
+}
+
+TcpInfo Endpoint::info() const {
+  if (conn_ != nullptr) return conn_->info();
+  TcpInfo i;
+  i.tcpi_state = static_cast<uint8_t>(listener_ ? LinuxTcpState::kListen : LinuxTcpState::kClose);
+  return i;
+}
+
+}  // namespace weir::tcp

@@ -1,0 +1,121 @@
+// The TCP socket API: non-blocking endpoints with readiness events.
+//
+//   tcp::install(stack);
+//   auto ep = tcp::Endpoint::create(stack, AddressFamily::kIpv4);
+//   ep->connect({server, 80});          // kInProgress; wait for kEventWritable or kEventError
+//   ep->write(bytes);                   // partial writes; kWouldBlock when the buffer is full
+//   ep->read(buffer);                   // 0 at EOF; kWouldBlock when nothing is there
+//
+// An Endpoint is a handle: the protocol owns the connection state, so an Endpoint may be
+// destroyed at any time. Destroying it (or close()) closes gracefully; the connection then
+// finishes its FIN exchange and TIME-WAIT inside the protocol. Endpoints must not outlive
+// their Stack, and like everything in the stack are used from the stack's thread only (see
+// tcp/blocking.h for other threads).
+#pragma once
+
+#include <memory>
+#include <optional>
+
+#include "stack/address.h"
+#include "stack/demux.h"
+#include "stack/result.h"
+#include "stack/stack.h"
+#include "stack/waiter.h"
+#include "tcp/socket_options.h"
+#include "tcp/tcp_info.h"
+
+namespace weir::tcp {
+
+class TcpProtocol;
+class Connection;
+class Listener;
+enum class State : uint8_t;
+
+enum class ShutdownHow : uint8_t { kRead, kWrite, kBoth };
+
+// Integer-valued socket options, named as their Linux counterparts.
+enum class SocketOption : uint8_t {
+  kReceiveBuffer,      // SO_RCVBUF (bytes)
+  kSendBuffer,         // SO_SNDBUF (bytes)
+  kReuseAddress,       // SO_REUSEADDR (0/1)
+  kReusePort,          // SO_REUSEPORT (0/1)
+  kKeepAlive,          // SO_KEEPALIVE (0/1)
+  kKeepIdle,           // TCP_KEEPIDLE (seconds)
+  kKeepInterval,       // TCP_KEEPINTVL (seconds)
+  kKeepCount,          // TCP_KEEPCNT
+  kNoDelay,            // TCP_NODELAY (0/1)
+  kCork,               // TCP_CORK (0/1)
+  kMaxSegment,         // TCP_MAXSEG (bytes; get returns the current send MSS when connected)
+  kQuickAck,           // TCP_QUICKACK (0/1)
+};
+
+class Endpoint {
+  struct Key {};  // only create() and accept() construct endpoints
+
+ public:
+  Endpoint(Key, TcpProtocol& protocol, AddressFamily family);
+  // A new unbound endpoint; nullptr when TCP is not installed on stack.
+  static std::unique_ptr<Endpoint> create(Stack& stack, AddressFamily family);
+  ~Endpoint();
+  Endpoint(const Endpoint&) = delete;
+  Endpoint& operator=(const Endpoint&) = delete;
+
+  Status bind(const SocketAddress& local);
+  Status listen(int backlog);
+  // A connection from the accept queue; kWouldBlock when none.
+  Result<std::unique_ptr<Endpoint>> accept();
+  // kInProgress on success; the outcome is signalled by readiness (writable, or error).
+  Status connect(const SocketAddress& remote);
+
+  Result<size_t> read(MutableByteView out);
+  Result<size_t> peek(MutableByteView out);
+  Result<size_t> write(ByteView data);
+  Status shutdown(ShutdownHow how);
+  // Graceful close (SO_LINGER 0: abortive, RST). The endpoint is unusable afterwards.
+  void close();
+  // Sends RST and drops all state.
+  void abort();
+
+  EventMask readiness() const;
+  WaiterQueue& waiters() { return waiters_; }
+  Result<SocketAddress> local_address() const;
+  Result<SocketAddress> remote_address() const;
+  // SO_ERROR: the pending error, cleared by reading it.
+  std::optional<Error> take_error();
+
+  // Options.
+  Status set_option(SocketOption option, int value);
+  Result<int> get_option(SocketOption option) const;
+  void set_no_delay(bool on);
+  void set_cork(bool on);
+  void set_keepalive(bool on);
+  void set_keepalive_params(Duration idle, Duration interval, uint32_t count);
+  void set_linger(std::optional<Duration> linger);  // SO_LINGER
+  void set_receive_buffer(uint32_t bytes);
+  void set_send_buffer(uint32_t bytes);
+  void set_reuse_address(bool on);
+  void set_reuse_port(bool on);
+  void set_max_segment(uint16_t mss);  // TCP_MAXSEG
+  const SocketOptions& options() const { return options_; }
+
+  TcpInfo info() const;
+  bool listening() const { return listener_ != nullptr; }
+  // For tests and diagnostics.
+  Connection* connection() const { return conn_; }
+  Listener* listener() const { return listener_.get(); }
+
+ private:
+  void apply_options();
+
+  TcpProtocol& protocol_;
+  AddressFamily family_;
+  SocketOptions options_;
+  std::optional<SocketAddress> bound_;
+  std::optional<PortTable::Handle> port_;
+  Connection* conn_ = nullptr;  // owned by the protocol; attached while we live
+  std::unique_ptr<Listener> listener_;
+  bool closed_ = false;
+  WaiterQueue waiters_;
+};
+
+}  // namespace weir::tcp

@@ -1,0 +1,80 @@
+#include "tcp/send_queue.h"
+
+#include <algorithm>
+
+namespace weir::tcp {
+
+size_t SendQueue::append(ByteView data, size_t max) {
+  size_t want = std::min(data.size(), max);
+  size_t done = 0;
+  while (done < want) {
+    // Fill the tail chunk while it has room; bytes past `end` belong to no slice yet, so
+    // writing them cannot change any packet that shares the chunk.
+    if (head_ < blocks_.size()) {
+      Block& tail = blocks_.back();
+      size_t room = tail.chunk->capacity() - tail.end;
+      if (room > 0) {
+        size_t n = std::min(room, want - done);
+        copy_bytes(tail.chunk->bytes(), tail.end, data.subspan(done, n));
+        tail.end += static_cast<uint32_t>(n);
+        done += n;
+        continue;
+      }
+    }
+    size_t capacity = std::clamp(want - done, kMinChunk, kMaxChunk);
+    blocks_.push_back(Block{Chunk::allocate(capacity), 0, 0});
+  }
+  size_ += done;
+  return done;
+}
+
+PacketBuffer SendQueue::slice(size_t offset, size_t length) const {
+  PacketBuffer out;
+  if (offset >= size_) return out;
+  length = std::min(length, size_ - offset);
+  for (size_t i = head_; i < blocks_.size() && length > 0; ++i) {
+    const Block& b = blocks_[i];
+    if (offset >= b.size()) {
+      offset -= b.size();
+      continue;
+    }
+    size_t n = std::min(length, b.size() - offset);
+    PacketBuffer part = PacketBuffer::from_chunk(b.chunk, b.begin + offset, n);
+    if (out.empty()) out = std::move(part);
+    else out.append(std::move(part));
+    length -= n;
+    offset = 0;
+  }
+  return out;
+}
+
+void SendQueue::consume(size_t n) {
+  n = std::min(n, size_);
+  size_ -= n;
+  while (n > 0 && head_ < blocks_.size()) {
+    Block& b = blocks_[head_];
+    size_t take = std::min(n, b.size());
+    b.begin += static_cast<uint32_t>(take);
+    n -= take;
+    // Keep a partly filled tail chunk so small writes keep packing into it.
+    if (b.size() == 0 && (head_ + 1 < blocks_.size() || b.end == b.chunk->capacity())) {
+      b.chunk.reset();
+      ++head_;
+    }
+  }
+  if (head_ == blocks_.size()) {
+    blocks_.clear();
+    head_ = 0;
+  } else if (head_ > 32 && head_ * 2 > blocks_.size()) {
+    blocks_.erase(blocks_.begin(), blocks_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
+  }
+}
+
+void SendQueue::clear() {
+  blocks_.clear();
+  head_ = 0;
+  size_ = 0;
+}
+
+}  // namespace weir::tcp

@@ -1,0 +1,189 @@
+#include "tcp/tcp.h"
+
+#include <algorithm>
+
+#include "tcp/connection.h"
+#include "tcp/listener.h"
+
+namespace weir::tcp {
+
+void SegmentReceiver::handle_packet(const NetworkPacketInfo& info, PacketBuffer pkt) {
+  auto fixed = pkt.front(kMinHeaderLength);
+  if (!fixed) return;
+  size_t offset = static_cast<size_t>(load_u8(*fixed, 12) >> 4) * 4;
+  auto header = pkt.front(std::max(offset, kMinHeaderLength));
+  if (!header) return;
+  auto seg = Segment::parse(*header);
+  if (!seg) return;
+  PacketBuffer payload = pkt.slice(seg->header_length(), pkt.size() - seg->header_length());
+  (void)on_segment(info, *seg, std::move(payload));
+}
+
+TcpProtocol::TcpProtocol(Stack& stack, TcpOptions options)
+    : stack_(stack), options_(std::move(options)), reap_timer_([this] { reap(); }) {
+  stack_.counters().add_struct("tcp", counters_);
+}
+
+TcpProtocol::~TcpProtocol() {
+  // Connections unlink themselves from the demux and release ports as they go.
+  connections_.clear();
+}
+
+Connection& TcpProtocol::insert(std::unique_ptr<Connection> c) {
+  Connection& ref = *c;
+  connections_.emplace(&ref, std::move(c));
+  return ref;
+}
+
+Connection& TcpProtocol::create_connection(AddressFamily family, const SocketOptions& options) {
+  return insert(std::make_unique<Connection>(*this, family, options));
+}
+
+Connection& TcpProtocol::create_child(AddressFamily family, const SocketOptions& options) {
+  return insert(std::make_unique<Connection>(*this, family, options));
+}
+
+void TcpProtocol::detach(Connection& c) {
+  c.set_user(nullptr);
+  if (c.reapable()) connection_closed(c);
+}
+
+void TcpProtocol::connection_closed(Connection& c) {
+  if (c.attached()) return;
+  zombies_.push_back(&c);
+  if (!reap_timer_.armed()) stack_.timers().arm_after(reap_timer_, Duration::zero());
+}
+
+void TcpProtocol::reap() {
+  auto zombies = std::move(zombies_);
+  zombies_.clear();
+  for (const Connection* z : zombies) {
+    auto it = connections_.find(z);
+    if (it != connections_.end() && it->second->reapable()) connections_.erase(it);
+  }
+}
+
+bool TcpProtocol::take_challenge_ack_budget() {
+  TimePoint now = stack_.now();
+  if (now - challenge_window_start_ >= std::chrono::seconds(1)) {
+    challenge_window_start_ = now;
+    challenge_acks_in_window_ = 0;
+  }
+  if (challenge_acks_in_window_ >= options_.challenge_ack_limit) return false;
+  challenge_acks_in_window_++;
+  return true;
+}
+
+Status TcpProtocol::transmit(const RouteInfo& route, PacketBuffer pkt) {
+  IpProtocol* ip = stack_.ip_protocol(route.local_address.family());
+  if (ip == nullptr) return Error::kAddressFamilyNotSupported;
+  IpWriteParams params;
+  params.protocol = kProtocolTcp;
+  params.dont_fragment = true;  // RFC 1191: TCP does path MTU discovery
+  return ip->write_packet(route, params, std::move(pkt));
+}
+
+void TcpProtocol::send_reset_for(const NetworkPacketInfo& info, const Segment& seg,
+                                 size_t payload_length) {
+  if (seg.flags() & kRst) {
+    counters_.drop_rst_to_rst++;
+    return;
+  }
+  if (info.to_broadcast_or_multicast) return;
+  SegmentHeader h;
+  h.source_port = seg.destination_port();
+  h.destination_port = seg.source_port();
+  if (seg.flags() & kAck) {
+    h.seq = seg.ack();
+    h.flags = kRst;
+  } else {
+    uint32_t len = static_cast<uint32_t>(payload_length) + ((seg.flags() & kSyn) ? 1 : 0) +
+                   ((seg.flags() & kFin) ? 1 : 0);
+    h.seq = SeqNum(0);
+    h.ack = seg.seq() + len;
+    h.flags = kRst | kAck;
+  }
+  auto route = stack_.find_route(info.source, info.destination, info.nic);
+  if (!route) {
+    counters_.drop_route_error++;
+    return;
+  }
+  PacketBuffer pkt = build_segment(h, PacketBuffer(), info.destination, info.source);
+  counters_.resets_sent++;
+  counters_.segments_sent++;
+  if (auto st = transmit(*route, std::move(pkt)); !st) counters_.drop_send_error++;
+}
+
+TransportDelivery TcpProtocol::handle_packet(const NetworkPacketInfo& info, PacketBuffer& pkt) {
+  counters_.segments_received++;
+  auto fixed = pkt.front(kMinHeaderLength);
+  if (!fixed) {
+    counters_.drop_malformed++;
+    return TransportDelivery::kMalformed;
+  }
+  size_t offset = static_cast<size_t>(load_u8(*fixed, 12) >> 4) * 4;
+  if (offset < kMinHeaderLength || offset > pkt.size()) {
+    counters_.drop_malformed++;
+    return TransportDelivery::kMalformed;
+  }
+  auto header = pkt.front(offset);
+  if (!header) {
+    counters_.drop_malformed++;
+    return TransportDelivery::kMalformed;
+  }
+  auto seg = Segment::parse(*header);
+  if (!seg) {
+    counters_.drop_malformed++;
+    return TransportDelivery::kMalformed;
+  }
+  if (!pkt.meta().checksum_verified && !checksum_valid(pkt, info.source, info.destination)) {
+    counters_.drop_bad_checksum++;
+    return TransportDelivery::kMalformed;
+  }
+  if (info.to_broadcast_or_multicast || info.destination.is_multicast()) {
+    counters_.drop_multicast++;
+    return TransportDelivery::kDelivered;
+  }
+  TransportEndpointId id{info.destination, info.source, seg->destination_port(), seg->source_port()};
+  // Two rounds at most: a TIME-WAIT connection may step aside for a new SYN.
+  for (int round = 0; round < 2; ++round) {
+    TransportEndpoint* ep = stack_.demux().find(kProtocolTcp, id);
+    if (ep == nullptr) break;
+    PacketBuffer payload = pkt.slice(offset, pkt.size() - offset);
+    // Only TCP endpoints are entered under kProtocolTcp, and all of them are SegmentReceivers.
+    auto& receiver = static_cast<SegmentReceiver&>(*ep);
+    if (receiver.on_segment(info, *seg, std::move(payload)) == SegmentOutcome::kDone) {
+      return TransportDelivery::kDelivered;
+    }
+  }
+  counters_.drop_no_endpoint++;
+  send_reset_for(info, *seg, pkt.size() - offset);
+  return TransportDelivery::kDelivered;
+}
+
+void TcpProtocol::handle_control(const TransportControl& control) {
+  if (control.transport_header.size() < 8) {
+    counters_.drop_icmp_unmatched++;
+    return;
+  }
+  TransportEndpointId id{control.local_address, control.remote_address,
+                         load_be16(control.transport_header, 0),
+                         load_be16(control.transport_header, 2)};
+  if (!stack_.demux().connected_exists(kProtocolTcp, id)) {
+    counters_.drop_icmp_unmatched++;
+    return;
+  }
+  TransportEndpoint* ep = stack_.demux().find(kProtocolTcp, id);
+  if (ep == nullptr) return;
+  static_cast<SegmentReceiver&>(*ep).on_control(control);
+}
+
+TcpProtocol& install(Stack& stack, TcpOptions options) {
+  return stack.add_transport_protocol(std::make_unique<TcpProtocol>(stack, std::move(options)));
+}
+
+TcpProtocol* find(Stack& stack) {
+  return dynamic_cast<TcpProtocol*>(stack.transport_protocol(kProtocolTcp));
+}
+
+}  // namespace weir::tcp

@@ -1,0 +1,105 @@
+// The TCP transport protocol: registers with the Stack, owns every connection's state, and
+// dispatches segments and ICMP errors to connections and listeners.
+//
+// Ownership. The protocol owns every Connection. A user's Endpoint is a handle that "attaches"
+// to one; destroying the Endpoint detaches it, and a detached connection that has reached
+// CLOSED (or that finishes FIN/TIME_WAIT later) is reaped by the protocol. Reaping happens only
+// from the protocol's own reap timer, never while a connection's code is on the call stack.
+// Endpoints must not outlive the Stack.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "stack/protocol.h"
+#include "stack/stack.h"
+#include "stack/timer.h"
+#include "tcp/counters.h"
+#include "tcp/rtt_estimator.h"
+#include "tcp/socket_options.h"
+#include "tcp/wire.h"
+
+namespace weir::tcp {
+
+class Connection;
+
+struct TcpOptions {
+  std::string congestion_control = "cubic";  // "cubic" or "newreno"
+  RtoConfig rto;
+  bool sack = true;            // RFC 2018
+  bool timestamps = true;      // RFC 7323
+  bool window_scaling = true;  // RFC 7323
+  bool rack = true;            // RFC 8985 time-based loss detection
+  bool tlp = true;             // RFC 8985 tail loss probes
+  uint32_t send_buffer = 256 * 1024;      // default SO_SNDBUF
+  uint32_t send_buffer_max = 4 * 1024 * 1024;
+  uint32_t receive_buffer = 128 * 1024;   // initial receive window (auto-tuned upward)
+  uint32_t receive_buffer_max = 6 * 1024 * 1024;
+  bool receive_autotune = true;
+  Duration time_wait = std::chrono::seconds(60);       // 2*MSL
+  Duration fin_wait2_timeout = std::chrono::seconds(60);
+  Duration delayed_ack = std::chrono::milliseconds(40);
+  uint32_t syn_retries = 6;
+  uint32_t synack_retries = 5;
+  uint32_t retries = 15;           // data retransmissions before giving up (tcp_retries2)
+  uint32_t syn_backlog = 256;      // embryonic connections per listener before SYN cookies
+  bool syn_cookies = true;         // when the SYN queue is full; false: drop the SYN
+  uint32_t challenge_ack_limit = 1000;  // per second, stack-wide (RFC 5961 7)
+  uint32_t reordering = 3;         // duplicate ACK threshold
+};
+
+class TcpProtocol final : public TransportProtocol {
+ public:
+  TcpProtocol(Stack& stack, TcpOptions options);
+  ~TcpProtocol() override;
+
+  uint8_t number() const override { return kProtocolTcp; }
+  TransportDelivery handle_packet(const NetworkPacketInfo& info, PacketBuffer& pkt) override;
+  void handle_control(const TransportControl& control) override;
+
+  Stack& stack() { return stack_; }
+  const TcpOptions& options() const { return options_; }
+  TcpCounters& counters() { return counters_; }
+  const TcpCounters& counters() const { return counters_; }
+
+  // A fresh CLOSED connection, attached to a user handle.
+  Connection& create_connection(AddressFamily family, const SocketOptions& options);
+  // A connection for the protocol's own use (listener children), not attached.
+  Connection& create_child(AddressFamily family, const SocketOptions& options);
+  // The user's handle is gone.
+  void detach(Connection& c);
+  // c reached CLOSED; reaped soon if detached.
+  void connection_closed(Connection& c);
+  size_t connection_count() const { return connections_.size(); }
+
+  // Sends a RST answering a segment that matches no connection (RFC 9293 3.10.7.1).
+  void send_reset_for(const NetworkPacketInfo& info, const Segment& seg, size_t payload_length);
+  // Writes a finished segment (transport header in front) toward route.
+  Status transmit(const RouteInfo& route, PacketBuffer pkt);
+  // RFC 5961 7: a stack-wide budget of challenge ACKs per second.
+  bool take_challenge_ack_budget();
+  // Frees detached closed connections now (also runs from the reap timer). Must not be
+  // called while a connection's code is on the call stack.
+  void reap();
+
+ private:
+  Connection& insert(std::unique_ptr<Connection> c);
+
+  Stack& stack_;
+  TcpOptions options_;
+  TcpCounters counters_;
+  std::unordered_map<const Connection*, std::unique_ptr<Connection>> connections_;
+  std::vector<const Connection*> zombies_;
+  Timer reap_timer_;
+  TimePoint challenge_window_start_{};
+  uint32_t challenge_acks_in_window_ = 0;
+};
+
+// Registers TCP with stack and returns it. The stack owns it.
+TcpProtocol& install(Stack& stack, TcpOptions options = {});
+// The TCP protocol of stack, or nullptr when not installed.
+TcpProtocol* find(Stack& stack);
+
+}  // namespace weir::tcp

@@ -1,0 +1,193 @@
+#include "tcp/wire.h"
+
+#include "stack/checksum.h"
+#include "stack/protocol.h"
+
+namespace weir::tcp {
+
+Options parse_options(ByteView bytes) {
+  Options o;
+  ByteReader r(bytes);
+  while (r.remaining() > 0) {
+    uint8_t kind = r.u8();
+    if (kind == kOptionEnd) break;
+    if (kind == kOptionNop) continue;
+    if (r.remaining() < 1) {
+      o.malformed = true;
+      break;
+    }
+    uint8_t length = r.u8();
+    // The length covers kind and length bytes; anything shorter cannot be skipped safely.
+    if (length < 2 || length - 2u > r.remaining()) {
+      o.malformed = true;
+      break;
+    }
+    ByteView body = r.bytes(length - 2u);
+    switch (kind) {
+      case kOptionMss:
+        if (body.size() == 2) o.mss = load_be16(body, 0);
+        else o.malformed = true;
+        break;
+      case kOptionWindowScale:
+        if (body.size() == 1) o.window_scale = load_u8(body, 0);
+        else o.malformed = true;
+        break;
+      case kOptionSackPermitted:
+        if (body.empty()) o.sack_permitted = true;
+        else o.malformed = true;
+        break;
+      case kOptionTimestamps:
+        if (body.size() == 8) o.timestamps = Timestamps{load_be32(body, 0), load_be32(body, 4)};
+        else o.malformed = true;
+        break;
+      case kOptionSack:
+        if (body.size() % 8 != 0 || body.empty()) {
+          o.malformed = true;
+          break;
+        }
+        for (size_t off = 0; off + 8 <= body.size(); off += 8) {
+          SeqRange block{SeqNum(load_be32(body, off)), SeqNum(load_be32(body, off + 4))};
+          // A block whose right edge is not above its left edge carries nothing usable.
+          if (block.end > block.begin) o.add_sack(block);
+        }
+        break;
+      default:
+        break;  // unknown: skipped by length
+    }
+  }
+  if (!r.ok()) o.malformed = true;
+  return o;
+}
+
+namespace {
+
+// Unpadded bytes of each option, in emission order.
+size_t raw_length(const Options& o, size_t sack_blocks) {
+  size_t n = 0;
+  if (o.mss) n += 4;
+  if (o.window_scale) n += 3;
+  if (o.sack_permitted) n += 2;
+  if (o.timestamps) n += 10;
+  if (sack_blocks > 0) n += 2 + 8 * sack_blocks;
+  return n;
+}
+
+size_t fitting_sack_blocks(const Options& o) {
+  size_t blocks = o.sack_block_count;
+  while (blocks > 0 && ((raw_length(o, blocks) + 3) & ~size_t{3}) > kMaxOptionsLength) --blocks;
+  return blocks;
+}
+
+}  // namespace
+
+size_t options_length(const Options& o) {
+  return (raw_length(o, fitting_sack_blocks(o)) + 3) & ~size_t{3};
+}
+
+void write_options(MutableByteView out, const Options& o) {
+  size_t blocks = fitting_sack_blocks(o);
+  size_t pos = 0;
+  auto put = [&](uint8_t v) { store_u8(out, pos++, v); };
+  if (o.mss) {
+    put(kOptionMss);
+    put(4);
+    store_be16(out, pos, *o.mss);
+    pos += 2;
+  }
+  // NOP-aligned layouts as Linux emits them, so the 32-bit fields stay word aligned.
+  if (o.sack_permitted && o.timestamps) {
+    put(kOptionSackPermitted);
+    put(2);
+  } else if (o.timestamps) {
+    put(kOptionNop);
+    put(kOptionNop);
+  }
+  if (o.timestamps) {
+    put(kOptionTimestamps);
+    put(10);
+    store_be32(out, pos, o.timestamps->value);
+    store_be32(out, pos + 4, o.timestamps->echo);
+    pos += 8;
+  }
+  if (o.sack_permitted && !o.timestamps) {
+    put(kOptionNop);
+    put(kOptionNop);
+    put(kOptionSackPermitted);
+    put(2);
+  }
+  if (o.window_scale) {
+    put(kOptionNop);
+    put(kOptionWindowScale);
+    put(3);
+    put(*o.window_scale);
+  }
+  if (blocks > 0) {
+    put(kOptionNop);
+    put(kOptionNop);
+    put(kOptionSack);
+    put(static_cast<uint8_t>(2 + 8 * blocks));
+    for (size_t i = 0; i < blocks; ++i) {
+      store_be32(out, pos, o.sack_blocks[i].begin.value());
+      store_be32(out, pos + 4, o.sack_blocks[i].end.value());
+      pos += 8;
+    }
+  }
+  while (pos < out.size()) put(kOptionEnd);
+}
+
+Result<Segment> Segment::parse(ByteView bytes) {
+  if (bytes.size() < kMinHeaderLength) return Error::kBadMessage;
+  size_t offset = static_cast<size_t>(load_u8(bytes, 12) >> 4) * 4;
+  if (offset < kMinHeaderLength || offset > bytes.size()) return Error::kBadMessage;
+  return Segment(bytes);
+}
+
+size_t header_length(const SegmentHeader& h) { return kMinHeaderLength + options_length(h.options); }
+
+void write_header(MutableByteView out, const SegmentHeader& h) {
+  size_t length = header_length(h);
+  store_be16(out, 0, h.source_port);
+  store_be16(out, 2, h.destination_port);
+  store_be32(out, 4, h.seq.value());
+  store_be32(out, 8, h.ack.value());
+  store_u8(out, 12, static_cast<uint8_t>((length / 4) << 4));
+  store_u8(out, 13, h.flags);
+  store_be16(out, 14, h.window);
+  store_be16(out, 16, 0);
+  store_be16(out, 18, h.urgent_pointer);
+  write_options(out.subspan(kMinHeaderLength, length - kMinHeaderLength), h.options);
+}
+
+PacketBuffer build_segment(const SegmentHeader& h, PacketBuffer payload, const IpAddress& src,
+                           const IpAddress& dst, size_t headroom) {
+  size_t length = header_length(h);
+  PacketBuffer pkt = PacketBuffer::allocate(length, headroom);
+  auto header = pkt.mutable_front(length);
+  write_header(header.value(), h);
+  size_t total = length + payload.size();
+  if (!payload.empty()) pkt.append(std::move(payload));
+  ChecksumAccumulator acc;
+  acc.add_u16(pseudo_header_sum(src, dst, kProtocolTcp, static_cast<uint32_t>(total)));
+  acc.add(pkt);
+  auto again = pkt.mutable_front(kMinHeaderLength);
+  store_be16(again.value(), 16, acc.finish());
+  return pkt;
+}
+
+bool checksum_valid(const PacketBuffer& segment, const IpAddress& src, const IpAddress& dst) {
+  ChecksumAccumulator acc;
+  acc.add_u16(pseudo_header_sum(src, dst, kProtocolTcp, static_cast<uint32_t>(segment.size())));
+  acc.add(segment);
+  return acc.fold() == 0xffff;
+}
+
+std::string flags_to_string(uint8_t flags) {
+  static constexpr char kNames[] = "FSRPAUEC";
+  std::string out;
+  for (int i = 0; i < 8; ++i) {
+    if (flags & (1u << i)) out.push_back(kNames[i]);
+  }
+  return out.empty() ? "." : out;
+}
+
+}  // namespace weir::tcp
