@@ -3,6 +3,7 @@
 // work other threads post(). Nothing else may touch the stack while the loop runs.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -53,6 +54,7 @@ class Loop {
   std::mutex posted_mutex_;
   std::vector<std::function<void()>> posted_;
   std::atomic<bool> stopping_{false};
+  size_t received_ = 0;  // packets delivered by watched endpoints in the current iteration
 };
 
 }  // namespace weir
