@@ -15,11 +15,11 @@ namespace weir::tcp {
 
 struct AckSample {
   TimePoint now{};
-  uint32_t bytes_acked = 0;       // newly cumulatively acked or SACKed by this ACK
-  uint32_t bytes_in_flight = 0;   // after processing this ACK
-  Duration rtt{};                 // RTT sample from this ACK, zero if none
-  Duration min_rtt{};             // connection's minimum RTT so far, zero if none
-  bool app_limited = false;       // the sender had nothing more to send
+  uint32_t bytes_acked = 0;      // newly cumulatively acked or SACKed by this ACK
+  uint32_t bytes_in_flight = 0;  // after processing this ACK
+  Duration rtt{};                // RTT sample from this ACK, zero if none
+  Duration min_rtt{};            // connection's minimum RTT so far, zero if none
+  bool app_limited = false;      // the sender had nothing more to send
 };
 
 class CongestionControl {

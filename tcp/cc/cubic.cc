@@ -3,8 +3,10 @@
 // Windows are kept in bytes (fractional, so sub-byte per-ACK increments accumulate) and the
 // cubic formulas run in segments and seconds, as the RFC writes them.
 //
-// Slow start is standard (RFC 9438 4.10, RFC 5681) with RFC 3465 byte counting, L = 2 SMSS.
-// HyStart++ (RFC 9406) is not implemented.
+// Slow start (RFC 9438 4.10, RFC 5681) counts bytes (RFC 3465, L = 2 SMSS). The initial slow
+// start runs HyStart++ (RFC 9406, tcp/cc/hystart.cc) unless disabled: during its Conservative
+// Slow Start the increase is divided by CSS_GROWTH_DIVISOR, and when it decides to leave,
+// ssthresh = cwnd starts congestion avoidance with no W_max (K = 0). Any loss stops it.
 //
 // Congestion avoidance runs in epochs. An epoch starts at the first ACK in congestion
 // avoidance after a reduction: it records t0, cwnd_epoch, W_est = cwnd_epoch and
@@ -45,7 +47,14 @@ Cubic::Cubic(const CongestionControlOptions& options, CubicOptions cubic)
       mss_(std::max<uint32_t>(options.mss, 1)),
       initial_window_segments_(options.initial_window_segments),
       cwnd_(cc_detail::initial_window({mss_, initial_window_segments_})),
-      ssthresh_(kInfiniteSsthresh) {}
+      ssthresh_(kInfiniteSsthresh) {
+  if (opts_.hystart) hystart_.emplace(opts_.hystart_config);
+}
+
+std::optional<HyStart::Phase> Cubic::hystart_phase() const {
+  if (!hystart_) return std::nullopt;
+  return hystart_->phase();
+}
 
 double Cubic::w_cubic(double t, double c, double k, double w_max) {
   const double d = t - k;
@@ -67,14 +76,22 @@ void Cubic::on_ack(const AckSample& ack, bool in_recovery) {
   if (in_recovery) return;
   if (!cc_detail::cwnd_limited(ack, cwnd())) return;
   if (cwnd_ < ssthresh_) {
-    slow_start(ack.bytes_acked);
+    slow_start(ack);
   } else {
     congestion_avoidance(ack);
   }
 }
 
-void Cubic::slow_start(uint32_t bytes_acked) {
-  const double inc = std::min(bytes_acked, kAbcLimitSegments * mss_);
+void Cubic::slow_start(const AckSample& ack) {
+  double inc = std::min(ack.bytes_acked, kAbcLimitSegments * mss_);
+  if (hystart_ && ssthresh_ == kInfiniteSsthresh) {
+    const HyStart::Decision d = hystart_->on_ack(ack);
+    if (d.exit_slow_start) {
+      ssthresh_ = std::max(cwnd(), 2 * mss_);
+      return;
+    }
+    inc /= std::max<uint32_t>(d.growth_divisor, 1);
+  }
   cwnd_ = std::min({cwnd_ + inc, static_cast<double>(ssthresh_), static_cast<double>(kMaxCwnd)});
 }
 
@@ -120,6 +137,7 @@ void Cubic::on_congestion_event(TimePoint, uint32_t) {
   ssthresh_ = static_cast<uint32_t>(std::max(cwnd_ * opts_.beta, 2.0 * mss_));
   cwnd_ = ssthresh_;
   epoch_start_.reset();
+  if (hystart_) hystart_->stop();
   rto_since_event_ = false;
 }
 
@@ -136,6 +154,7 @@ void Cubic::on_retransmission_timeout(TimePoint, uint32_t) {
   w_max_ = 0;
   k_ = 0;
   epoch_start_.reset();
+  if (hystart_) hystart_->stop();
   rto_unacked_ = true;
   rto_since_event_ = true;
 }

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "tcp/cc/congestion_control.h"
+#include "tcp/cc/hystart.h"
 
 namespace weir::tcp {
 
@@ -13,6 +14,8 @@ struct CubicOptions {
   double c = 0.4;                // RFC 9438 4.2 constant C, segments/s^3
   double beta = 0.7;             // RFC 9438 4.6 beta_cubic
   bool fast_convergence = true;  // RFC 9438 4.7
+  bool hystart = true;           // HyStart++ (RFC 9406) in the initial slow start
+  HyStartConfig hystart_config;
 };
 
 class Cubic final : public CongestionControl {
@@ -36,6 +39,8 @@ class Cubic final : public CongestionControl {
   double k() const { return k_; }
   double w_est() const { return w_est_; }
   std::optional<TimePoint> epoch_start() const { return epoch_start_; }
+  // nullopt when HyStart++ is disabled.
+  std::optional<HyStart::Phase> hystart_phase() const;
   const CubicOptions& options() const { return opts_; }
 
   // RFC 9438 eq. 1: W_cubic(t) = C (t - K)^3 + W_max.
@@ -44,7 +49,7 @@ class Cubic final : public CongestionControl {
   static double k_for(double w_max, double cwnd_epoch, double c);
 
  private:
-  void slow_start(uint32_t bytes_acked);
+  void slow_start(const AckSample& ack);
   void congestion_avoidance(const AckSample& ack);
   double cwnd_segments() const { return cwnd_ / mss_; }
 
@@ -59,6 +64,7 @@ class Cubic final : public CongestionControl {
   double cwnd_prior_ = 0;  // segments: cwnd before the last reduction (4.3 alpha switch)
   double cwnd_epoch_ = 0;  // segments: cwnd when the current epoch began
   std::optional<TimePoint> epoch_start_;
+  std::optional<HyStart> hystart_;
   bool rto_unacked_ = false;      // an RTO fired and no ACK has arrived since
   bool rto_since_event_ = false;  // an RTO fired since the last congestion event
 };
