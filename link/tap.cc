@@ -1,0 +1,282 @@
+#include "link/tap.h"
+
+#include <fcntl.h>
+#include <net/if.h>
+// After net/if.h: the glibc and kernel interface-flag declarations clash the other way round.
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <linux/if_tun.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "link/ethernet.h"
+#include "stack/rng.h"
+
+namespace weir::link {
+
+namespace {
+
+class UniqueFd {
+ public:
+  explicit UniqueFd(int fd = -1) : fd_(fd) {}
+  ~UniqueFd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+// Keeps this thread in another network namespace for its lifetime. Failing to return would
+// leave the thread (and everything it does next) in the wrong namespace, so that aborts.
+class NetnsScope {
+ public:
+  NetnsScope() = default;
+  NetnsScope(const NetnsScope&) = delete;
+  NetnsScope& operator=(const NetnsScope&) = delete;
+  ~NetnsScope() {
+    if (original_ < 0) return;
+    if (::setns(original_, CLONE_NEWNET) != 0) {
+      std::fprintf(stderr, "weir: cannot return to the original network namespace: %s\n",
+                   std::strerror(errno));
+      std::abort();
+    }
+    ::close(original_);
+  }
+
+  Status enter(const std::string& path, std::string* message) {
+    UniqueFd original(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+    if (original.get() < 0) {
+      const int err = errno;
+      if (message)
+        *message = std::string("tap: cannot open our own network namespace: ") + std::strerror(err);
+      return error_from_errno(err);
+    }
+    UniqueFd target(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (target.get() < 0) {
+      const int err = errno;
+      if (message) {
+        *message = "tap: cannot open network namespace '" + path + "': " + std::strerror(err) +
+                   " (expected a file like /var/run/netns/NAME or /proc/PID/ns/net)";
+      }
+      return error_from_errno(err);
+    }
+    if (::setns(target.get(), CLONE_NEWNET) != 0) {
+      const int err = errno;
+      if (message) {
+        *message = "tap: cannot enter network namespace '" + path + "': " + std::strerror(err) +
+                   " (needs CAP_SYS_ADMIN)";
+      }
+      return error_from_errno(err);
+    }
+    original_ = original.release();
+    return ok_status();
+  }
+
+ private:
+  int original_ = -1;  // our namespace, to return to; owned
+};
+
+void fill_ifreq_name(ifreq& ifr, const std::string& name) {
+  std::memcpy(ifr.ifr_name, name.data(), std::min(name.size(), size_t{IFNAMSIZ - 1}));
+}
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+MacAddress random_local_mac() {
+  Rng rng = Rng::from_entropy();
+  std::array<uint8_t, 6> octets{};
+  rng.fill(std::as_writable_bytes(std::span(octets)));
+  octets[0] = static_cast<uint8_t>((octets[0] & 0xfe) | 0x02);  // unicast, locally administered
+  return MacAddress(octets);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<TapEndpoint>> TapEndpoint::open(const TapOptions& options,
+                                                       std::string* message) {
+  auto fail = [message](Error e, std::string text) -> Error {
+    if (message) *message = std::move(text);
+    return e;
+  };
+  if (options.name.empty() || options.name.size() >= IFNAMSIZ) {
+    return fail(Error::kInvalidArgument, "tap: interface name '" + options.name +
+                                             "' must be 1 to " + std::to_string(IFNAMSIZ - 1) +
+                                             " characters");
+  }
+  if (options.mac && (options.mac->is_multicast() || options.mac->is_zero())) {
+    return fail(Error::kInvalidArgument,
+                "tap: MAC " + options.mac->to_string() + " is not a unicast address");
+  }
+
+  NetnsScope netns;
+  if (!options.netns.empty()) WEIR_TRY(netns.enter(options.netns, message));
+
+  if (!options.create_if_missing && ::if_nametoindex(options.name.c_str()) == 0) {
+    return fail(Error::kNoDevice, "tap: no interface named '" + options.name +
+                                      "'; create it first (ip tuntap add dev " + options.name +
+                                      " mode tap) or allow creating it");
+  }
+
+  UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
+  if (fd.get() < 0) {
+    const int err = errno;
+    if (err == ENOENT || err == ENODEV || err == ENXIO) {
+      return fail(Error::kNoDevice, "tap: /dev/net/tun is missing (" + errno_text(err) +
+                                        "); load the tun module or expose the device "
+                                        "(mknod /dev/net/tun c 10 200)");
+    }
+    if (err == EACCES || err == EPERM) {
+      return fail(error_from_errno(err), "tap: not permitted to open /dev/net/tun (" +
+                                             errno_text(err) +
+                                             "); run as root or with CAP_NET_ADMIN");
+    }
+    return fail(error_from_errno(err), "tap: cannot open /dev/net/tun: " + errno_text(err));
+  }
+
+  ifreq ifr{};
+  fill_ifreq_name(ifr, options.name);
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  if (::ioctl(fd.get(), TUNSETIFF, &ifr) != 0) {
+    const int err = errno;
+    std::string why = "tap: cannot attach to '" + options.name + "': " + errno_text(err);
+    if (err == EPERM) why += "; creating or attaching a tap needs CAP_NET_ADMIN";
+    if (err == EBUSY) why += "; another process holds the device";
+    if (err == EINVAL) why += "; is it a tun (not tap) device, or a non-tun interface?";
+    return fail(error_from_errno(err), why);
+  }
+  const std::string name(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
+
+  // Interface ioctls go through any socket of the namespace the device lives in.
+  UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (sock.get() < 0) {
+    const int err = errno;
+    return fail(error_from_errno(err),
+                "tap: cannot make a socket for interface ioctls: " + errno_text(err));
+  }
+  ifreq req{};
+  fill_ifreq_name(req, name);
+  if (options.mtu) {
+    req.ifr_mtu = static_cast<int>(*options.mtu);
+    if (::ioctl(sock.get(), SIOCSIFMTU, &req) != 0) {
+      const int err = errno;
+      return fail(error_from_errno(err), "tap: cannot set the MTU of '" + name + "' to " +
+                                             std::to_string(*options.mtu) + ": " + errno_text(err));
+    }
+  }
+  if (::ioctl(sock.get(), SIOCGIFMTU, &req) != 0) {
+    const int err = errno;
+    return fail(error_from_errno(err),
+                "tap: cannot read the MTU of '" + name + "': " + errno_text(err));
+  }
+  const auto mtu = static_cast<uint32_t>(req.ifr_mtu);
+  if (options.bring_up) {
+    if (::ioctl(sock.get(), SIOCGIFFLAGS, &req) != 0 ||
+        (req.ifr_flags |= IFF_UP, ::ioctl(sock.get(), SIOCSIFFLAGS, &req) != 0)) {
+      const int err = errno;
+      return fail(error_from_errno(err), "tap: cannot set '" + name + "' up: " + errno_text(err));
+    }
+  }
+
+  const MacAddress mac = options.mac ? *options.mac : random_local_mac();
+  return std::make_unique<TapEndpoint>(Key(), fd.release(), name, mtu, mac);
+}
+
+TapEndpoint::TapEndpoint(Key, int fd, std::string name, uint32_t mtu, MacAddress mac)
+    : fd_(fd), name_(std::move(name)), mtu_(mtu), mac_(mac) {}
+
+TapEndpoint::~TapEndpoint() { ::close(fd_); }
+
+uint16_t TapEndpoint::max_header_length() const { return kEthernetHeaderLength; }
+
+Result<size_t> TapEndpoint::write_packets(std::span<PacketBuffer> packets) {
+  constexpr size_t kMaxIov = 16;
+  size_t sent = 0;
+  Error last_error = Error::kIo;
+  for (PacketBuffer& pkt : packets) {
+    if (pkt.size() > mtu_) {
+      ++counters_.tx_drop_too_big;
+      last_error = Error::kMessageTooLong;
+      continue;
+    }
+    push_ethernet_header(pkt, mac_);
+    std::array<iovec, kMaxIov> iov{};
+    size_t count = 0;
+    std::vector<std::byte> flat;
+    if (pkt.view_count() <= kMaxIov) {
+      pkt.for_each_view([&](ByteView v) {
+        // writev only reads through iov_base; the cast drops const for the C API's sake.
+        iov[count++] = iovec{const_cast<std::byte*>(v.data()), v.size()};
+      });
+    } else {
+      flat = pkt.to_vector();
+      iov[count++] = iovec{flat.data(), flat.size()};
+    }
+    ssize_t n;
+    do {
+      n = ::writev(fd_, iov.data(), static_cast<int>(count));
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        ++counters_.tx_drop_would_block;
+        last_error = Error::kNoBufferSpace;
+      } else {
+        ++counters_.tx_errors;
+        last_error = error_from_errno(errno);
+      }
+      continue;
+    }
+    if (static_cast<size_t>(n) != pkt.size()) {
+      ++counters_.tx_drop_short_write;
+      last_error = Error::kIo;
+      continue;
+    }
+    ++counters_.tx_frames;
+    counters_.tx_bytes += pkt.size();
+    ++sent;
+  }
+  if (sent == 0 && !packets.empty()) return last_error;
+  return sent;
+}
+
+size_t TapEndpoint::process_receive(size_t budget) {
+  // Room for the largest frame the device may hand us, with a VLAN tag, plus one byte so a
+  // frame that filled the buffer exactly can be told apart from one that did not fit.
+  const size_t capacity =
+      size_t{std::max<uint32_t>(mtu_, 1500)} + kEthernetHeaderLength + kVlanTagLength + 1;
+  size_t handled = 0;
+  while (handled < budget) {
+    if (!rx_chunk_ || rx_chunk_->shared() || rx_chunk_->capacity() < capacity) {
+      rx_chunk_ = Chunk::allocate(capacity);
+    }
+    MutableByteView buffer = rx_chunk_->bytes().first(capacity);
+    const ssize_t n = ::read(fd_, buffer.data(), buffer.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) ++counters_.rx_errors;
+      break;
+    }
+    if (n == 0) break;
+    ++handled;
+    if (static_cast<size_t>(n) >= capacity) {
+      ++counters_.rx_drop_truncated;
+      continue;
+    }
+    deliver_ethernet_frame(PacketBuffer::from_chunk(rx_chunk_, 0, static_cast<size_t>(n)),
+                           {.self = mac_, .promiscuous = promiscuous_}, dispatcher_, counters_);
+  }
+  return handled;
+}
+
+}  // namespace weir::link

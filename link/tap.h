@@ -1,0 +1,79 @@
+// TapEndpoint: a Linux tap device (/dev/net/tun, IFF_TAP | IFF_NO_PI) as a link. The stack is
+// a separate host on the tap's wire: the kernel's side of the tap is its peer.
+//
+// Theory of operation. open() attaches to the named tap (made earlier with `ip tuntap add`)
+// or creates it, optionally inside another network namespace: the namespace current at the
+// TUNSETIFF decides where the device lives, and the fd keeps working from ours afterwards, so
+// open() enters the namespace on this thread only for those calls. The fd is non-blocking and
+// is readable_fd(). process_receive() reads frames until EAGAIN or the budget, one read() per
+// frame (the tap gives one frame per read), into a receive chunk that is reused as long as the
+// stack kept no reference to the previous frame. write_packets() pushes the Ethernet header and
+// writes each frame with one writev() over the packet's slices; a short write or EAGAIN drops
+// that frame (counted) and the batch goes on. The MAC is the given one or a random locally
+// administered one: never the kernel tap's own MAC, since the stack is a different host.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "link/link_counters.h"
+#include "stack/link_endpoint.h"
+#include "stack/packet_buffer.h"
+#include "stack/result.h"
+
+namespace weir::link {
+
+struct TapOptions {
+  std::string name = "weir0";
+  std::optional<uint32_t> mtu;    // unset: the device's MTU; set: also applied to the device
+  std::optional<MacAddress> mac;  // unset: random, locally administered
+  bool create_if_missing = true;
+  bool bring_up = false;  // set the kernel side of the link up (IFF_UP)
+  // A network namespace file ("/var/run/netns/NAME", "/proc/PID/ns/net") to open the device
+  // in; empty: the calling thread's.
+  std::string netns;
+};
+
+class TapEndpoint final : public LinkEndpoint {
+ public:
+  // On failure, *message (if given) says what was wrong and what to do.
+  static Result<std::unique_ptr<TapEndpoint>> open(const TapOptions& options,
+                                                   std::string* message = nullptr);
+
+  class Key {
+    friend class TapEndpoint;
+    Key() = default;
+  };
+  TapEndpoint(Key, int fd, std::string name, uint32_t mtu, MacAddress mac);
+  ~TapEndpoint() override;
+  TapEndpoint(const TapEndpoint&) = delete;
+  TapEndpoint& operator=(const TapEndpoint&) = delete;
+
+  uint32_t mtu() const override { return mtu_; }
+  LinkCapabilities capabilities() const override { return LinkCapabilities{}; }
+  uint16_t max_header_length() const override;
+  MacAddress link_address() const override { return mac_; }
+  void attach(NetworkDispatcher* dispatcher) override { dispatcher_ = dispatcher; }
+  bool attached() const override { return dispatcher_ != nullptr; }
+  // Moves the packets out of `packets`.
+  Result<size_t> write_packets(std::span<PacketBuffer> packets) override;
+  int readable_fd() const override { return fd_; }
+  size_t process_receive(size_t budget) override;
+
+  const std::string& name() const { return name_; }
+  void set_promiscuous(bool on) { promiscuous_ = on; }
+  const LinkCounters& counters() const { return counters_; }
+
+ private:
+  int fd_;
+  std::string name_;
+  uint32_t mtu_;
+  MacAddress mac_;
+  NetworkDispatcher* dispatcher_ = nullptr;
+  bool promiscuous_ = false;
+  ChunkRef rx_chunk_;
+  LinkCounters counters_;
+};
+
+}  // namespace weir::link
