@@ -61,14 +61,14 @@ Options parse_options(ByteView bytes) {
 
 namespace {
 
-// Unpadded bytes of each option, in emission order.
+// Bytes of each option as write_options lays it out (NOP-aligned, so already a multiple of 4).
 size_t raw_length(const Options& o, size_t sack_blocks) {
   size_t n = 0;
   if (o.mss) n += 4;
-  if (o.window_scale) n += 3;
-  if (o.sack_permitted) n += 2;
-  if (o.timestamps) n += 10;
-  if (sack_blocks > 0) n += 2 + 8 * sack_blocks;
+  if (o.timestamps) n += 12;  // SACK-permitted + TS, or NOP NOP + TS
+  if (o.sack_permitted && !o.timestamps) n += 4;
+  if (o.window_scale) n += 4;
+  if (sack_blocks > 0) n += 4 + 8 * sack_blocks;
   return n;
 }
 

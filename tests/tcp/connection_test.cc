@@ -1,0 +1,102 @@
+// State-machine tests: one connection driven through the TCP harness.
+#include "tcp/connection.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/testing/tcp_harness.h"
+
+namespace weir::tcp {
+namespace {
+
+using ::testing::AllOf;
+using weir::testing::AckIs;
+using weir::testing::HasFlags;
+using weir::testing::HasSackPermitted;
+using weir::testing::HasTimestamps;
+using weir::testing::MssIs;
+using weir::testing::PayloadSize;
+using weir::testing::SeqIs;
+using weir::testing::TcpHarness;
+using weir::testing::WindowScaleIs;
+
+std::vector<std::byte> pattern(size_t n, uint8_t seed = 0) {
+  std::vector<std::byte> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = std::byte(static_cast<uint8_t>(i * 7 + seed));
+  return v;
+}
+
+TEST(TcpConnection, ActiveOpenSendsSynWithOptions) {
+  TcpHarness h;
+  auto ep = Endpoint::create(h.stack, AddressFamily::kIpv4);
+  auto st = ep->connect(SocketAddress{h.remote_address, h.remote_port});
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error(), Error::kInProgress);
+  auto syn = h.expect_segment(AllOf(HasFlags(kSyn), MssIs(1460), HasSackPermitted(),
+                                    HasTimestamps(), WindowScaleIs(7)));
+  EXPECT_EQ(ep->connection()->state(), State::kSynSent);
+  EXPECT_EQ(ep->readiness() & kEventWritable, 0u);
+  EXPECT_TRUE(syn.params.dont_fragment);
+}
+
+TEST(TcpConnection, ThreeWayHandshakeActive) {
+  TcpHarness h;
+  auto ep = h.connect();
+  EXPECT_EQ(ep->connection()->state(), State::kEstablished);
+  EXPECT_NE(ep->readiness() & kEventWritable, 0u);
+  auto info = ep->info();
+  EXPECT_EQ(info.tcpi_state, 1);
+  EXPECT_EQ(info.tcpi_options, 7);
+  EXPECT_EQ(info.tcpi_snd_mss, 1460u - 12);
+  EXPECT_EQ(h.counter("active_opens"), 1u);
+  EXPECT_EQ(h.counter("established"), 1u);
+}
+
+TEST(TcpConnection, ThreeWayHandshakePassive) {
+  TcpHarness h;
+  auto l = h.listen();
+  EXPECT_EQ(l->accept().error(), Error::kWouldBlock);
+  auto ep = h.accept_connection(*l);
+  ASSERT_NE(ep, nullptr);
+  EXPECT_EQ(ep->connection()->state(), State::kEstablished);
+  EXPECT_EQ(ep->remote_address()->port, h.remote_port);
+  EXPECT_EQ(h.counter("passive_opens"), 1u);
+}
+
+TEST(TcpConnection, DataBothWays) {
+  TcpHarness h;
+  auto ep = h.connect();
+  auto data = pattern(100);
+  ASSERT_EQ(*ep->write(data), 100u);
+  auto seg = h.expect_segment(AllOf(HasFlags(kAck | kPsh), SeqIs(h.local_seq), PayloadSize(100)));
+  EXPECT_EQ(seg.payload, data);
+  h.send_segment(kAck, h.peer_seq, h.local_seq + 100, 1000, h.peer_ack_options());
+  h.local_seq += 100;
+  EXPECT_EQ(ep->connection()->snd_una(), h.local_seq);
+
+  auto in = pattern(50, 3);
+  h.send_segment(kAck | kPsh, h.peer_seq, h.local_seq, 1000, h.peer_ack_options(), in);
+  h.peer_seq += 50;
+  h.expect_segment(AllOf(HasFlags(kAck), AckIs(h.peer_seq)));  // quick ACK at start
+  std::vector<std::byte> buf(200);
+  auto n = ep->read(buf);
+  ASSERT_TRUE(n.ok());
+  ASSERT_EQ(*n, 50u);
+  EXPECT_TRUE(std::equal(in.begin(), in.end(), buf.begin()));
+  EXPECT_EQ(ep->read(buf).error(), Error::kWouldBlock);
+}
+
+TEST(TcpConnection, RstInSynSentRefuses) {
+  TcpHarness h;
+  auto ep = Endpoint::create(h.stack, AddressFamily::kIpv4);
+  (void)ep->connect(SocketAddress{h.remote_address, h.remote_port});
+  auto syn = h.expect_segment(HasFlags(kSyn));
+  h.local_port = syn.source_port;
+  h.send_segment(kRst | kAck, SeqNum(0), syn.seq + 1, 0);
+  EXPECT_EQ(ep->connection()->state(), State::kClosed);
+  EXPECT_NE(ep->readiness() & kEventError, 0u);
+  EXPECT_EQ(ep->take_error(), Error::kConnectionRefused);
+}
+
+}  // namespace
+}  // namespace weir::tcp

@@ -1,0 +1,114 @@
+#include "tcp/wire.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/testing/testing.h"
+
+namespace weir::tcp {
+namespace {
+
+using weir::testing::bytes_of;
+
+TEST(TcpWire, ParsesFixedHeader) {
+  auto b = bytes_of({0x04, 0xd2, 0x00, 0x50, 0, 0, 0, 1, 0, 0, 0, 2, 0x50, 0x12, 0xff, 0xff,
+                     0x12, 0x34, 0, 0, 'h', 'i'});
+  auto seg = Segment::parse(b);
+  ASSERT_TRUE(seg.ok());
+  EXPECT_EQ(seg->source_port(), 1234);
+  EXPECT_EQ(seg->destination_port(), 80);
+  EXPECT_EQ(seg->seq(), SeqNum(1));
+  EXPECT_EQ(seg->ack(), SeqNum(2));
+  EXPECT_EQ(seg->flags(), kSyn | kAck);
+  EXPECT_EQ(seg->window(), 0xffff);
+  EXPECT_EQ(seg->header_length(), 20u);
+  EXPECT_EQ(seg->payload().size(), 2u);
+}
+
+TEST(TcpWire, RejectsShortAndBadOffsets) {
+  EXPECT_FALSE(Segment::parse(bytes_of({0, 1, 2})).ok());
+  auto b = bytes_of({0, 1, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2, 0x40, 0x02, 0, 0, 0, 0, 0, 0});
+  EXPECT_FALSE(Segment::parse(b).ok());  // data offset 16 < 20
+  b[12] = std::byte{0x60};               // 24 > 20 bytes available
+  EXPECT_FALSE(Segment::parse(b).ok());
+}
+
+TEST(TcpWire, OptionsRoundTrip) {
+  Options o;
+  o.mss = 1460;
+  o.window_scale = 7;
+  o.sack_permitted = true;
+  o.timestamps = Timestamps{123, 456};
+  std::vector<std::byte> buf(options_length(o));
+  EXPECT_EQ(buf.size() % 4, 0u);
+  write_options(buf, o);
+  Options p = parse_options(buf);
+  EXPECT_FALSE(p.malformed);
+  EXPECT_EQ(p.mss, o.mss);
+  EXPECT_EQ(p.window_scale, o.window_scale);
+  EXPECT_TRUE(p.sack_permitted);
+  EXPECT_EQ(p.timestamps, o.timestamps);
+}
+
+TEST(TcpWire, SackBlocksLimitedByOptionSpace) {
+  Options o;
+  o.timestamps = Timestamps{1, 2};
+  for (uint32_t i = 0; i < 4; ++i) o.add_sack({SeqNum(100 * i), SeqNum(100 * i + 50)});
+  EXPECT_LE(options_length(o), kMaxOptionsLength);
+  std::vector<std::byte> buf(options_length(o));
+  write_options(buf, o);
+  Options p = parse_options(buf);
+  EXPECT_EQ(p.sack_block_count, 3);  // 10 + 2 + 2 + 3*8 = 38 bytes; a fourth does not fit
+  o.timestamps.reset();
+  buf.assign(options_length(o), std::byte{0});
+  write_options(buf, o);
+  EXPECT_EQ(parse_options(buf).sack_block_count, 4);
+}
+
+TEST(TcpWire, UnknownOptionsSkipped) {
+  auto b = bytes_of({99, 4, 0xaa, 0xbb, 2, 4, 0x05, 0xb4, 1, 0});
+  Options p = parse_options(b);
+  EXPECT_FALSE(p.malformed);
+  EXPECT_EQ(p.mss, 1460);
+}
+
+TEST(TcpWire, MalformedOptionsStopSafely) {
+  // Length 0, length 1, and a length running past the end.
+  for (auto b : {bytes_of({2, 0, 5, 0xb4}), bytes_of({8, 1, 0, 0}), bytes_of({2, 4, 5, 0xb4, 8, 10, 0, 0}),
+                 bytes_of({3})}) {
+    Options p = parse_options(b);
+    EXPECT_TRUE(p.malformed);
+  }
+  // Wrong fixed length for a known kind: flagged, ignored, walk continues.
+  Options p = parse_options(bytes_of({2, 3, 5, 3, 3, 7}));
+  EXPECT_TRUE(p.malformed);
+  EXPECT_FALSE(p.mss.has_value());
+  EXPECT_EQ(p.window_scale, 7);
+}
+
+TEST(TcpWire, BuildSegmentChecksums) {
+  SegmentHeader h;
+  h.source_port = 1;
+  h.destination_port = 2;
+  h.seq = SeqNum(10);
+  h.flags = kSyn;
+  h.options.mss = 1460;
+  IpAddress a = Ipv4Address(10, 0, 0, 1);
+  IpAddress b = Ipv4Address(10, 0, 0, 2);
+  PacketBuffer pkt = build_segment(h, PacketBuffer::from_bytes(as_bytes("payload")), a, b);
+  EXPECT_TRUE(checksum_valid(pkt, a, b));
+  EXPECT_FALSE(checksum_valid(pkt, a, Ipv4Address(10, 0, 0, 3)));
+  auto bytes = pkt.to_vector();
+  auto seg = Segment::parse(bytes);
+  ASSERT_TRUE(seg.ok());
+  EXPECT_EQ(seg->header_length(), 24u);
+  EXPECT_EQ(seg->options().mss, 1460);
+  EXPECT_EQ(seg->payload().size(), 7u);
+}
+
+TEST(TcpWire, FlagsToString) {
+  EXPECT_EQ(flags_to_string(kSyn | kAck), "SA");
+  EXPECT_EQ(flags_to_string(0), ".");
+}
+
+}  // namespace
+}  // namespace weir::tcp
