@@ -39,10 +39,13 @@ std::string command_path(const CLI::App& app) {
 }
 
 int run(int argc, char** argv) {
-  CLI::App app{"weir: a user-space TCP/IP stack.\n"
-               "Runs the stack on a link (a tap device today) and serves, measures or inspects it.",
-               "weir"};
-  app.require_subcommand(1);
+  CLI::App app{
+      "weir: a user-space TCP/IP stack.\n"
+      "Runs the stack on a link (a tap device today) and serves, measures or inspects it.",
+      "weir"};
+  // Not require_subcommand(): CLI11 would then report a missing command before an unknown
+  // word or option, hiding what was actually wrong.
+  app.require_subcommand(0, 1);
   app.set_help_all_flag("--help-all", "Show help for every subcommand");
   add_serve_command(app);
 #ifdef WEIR_HAVE_BENCH
@@ -63,6 +66,13 @@ int run(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "weir: %s (see '%s --help')\n", first_line(e.what()).c_str(),
                  command_path(app).c_str());
+    return kExitUsage;
+  }
+  if (app.get_subcommands().empty()) {
+    std::string names;
+    for (const auto* sub : app.get_subcommands({}))
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    std::fprintf(stderr, "weir: a command is required (%s; see 'weir --help')\n", names.c_str());
     return kExitUsage;
   }
   return 0;

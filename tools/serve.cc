@@ -7,25 +7,26 @@
 // batches and the normal teardown (pcap flush, counters) always runs.
 #include "tools/serve.h"
 
-#include <signal.h>
-#include <sys/epoll.h>
-#include <sys/signalfd.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <random>
+#include <signal.h>
 #include <string>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 #include <utility>
 #include <vector>
 
+#include "ipv4/ipv4.h"
+#include "link/sniffer.h"
+#include "link/tap.h"
 #include "stack/clock.h"
 #include "stack/loop.h"
 #include "stack/stack.h"
 #include "stack/waiter.h"
-#include "ipv4/ipv4.h"
 #include "udp/endpoint.h"
 #include "udp/udp.h"
 
@@ -135,6 +136,13 @@ Result<UniqueFd> open_signal_fd() {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   if (sigprocmask(SIG_BLOCK, &set, nullptr) != 0) return error_from_errno(errno);
+  // A shell starts background jobs with SIGINT ignored, and an ignored signal never reaches a
+  // signalfd; with the signals blocked, the default disposition cannot kill us, so restore it
+  // and `kill -INT` stops a backgrounded weir cleanly too.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigaction(SIGINT, &dfl, nullptr);
+  sigaction(SIGTERM, &dfl, nullptr);
   int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
   if (fd < 0) return error_from_errno(errno);
   return UniqueFd(fd);
@@ -176,19 +184,58 @@ std::string check_interface_name(std::string& text) {
   if (text.empty() || text.size() > kMaxInterfaceName)
     return "an interface name has 1.." + std::to_string(kMaxInterfaceName) + " characters";
   for (char c : text) {
-    if (c == '/' || c == ':' || c <= ' ' || c > '~') return "'" + text + "' is not a valid interface name";
+    if (c == '/' || c == ':' || c <= ' ' || c > '~')
+      return "'" + text + "' is not a valid interface name";
   }
   if (text == "." || text == "..") return "'" + text + "' is not a valid interface name";
   return {};
 }
 
+// What run_serve keeps of the link after handing it to the stack (which owns it).
+struct LinkParts {
+  std::unique_ptr<LinkEndpoint> endpoint;    // the tap, or the sniffer around it
+  link::TapEndpoint* tap = nullptr;          // borrowed, owned through endpoint
+  link::SnifferEndpoint* sniffer = nullptr;  // borrowed, owned through endpoint; may be null
+};
 
-// The link: the tap, wrapped by the sniffer when a pcap is asked for.
-Result<std::unique_ptr<LinkEndpoint>> open_link(const ServeOptions& options, MacAddress mac) {
-  (void)options;
-  (void)mac;
-  fail("not available yet: the tap link endpoint has not landed");
-  return Error::kNoDevice;
+// The tap, wrapped by the sniffer when a pcap is asked for.
+Result<LinkParts> open_link(const ServeOptions& options, const Clock& clock, MacAddress mac) {
+  link::TapOptions tap_options;
+  tap_options.name = options.tap;
+  tap_options.mtu = options.mtu;
+  tap_options.mac = mac;
+  tap_options.create_if_missing = true;
+  // A tap weir created has its kernel side down; one made with `ip tuntap add` is usually up
+  // already, and setting it up again is harmless.
+  tap_options.bring_up = true;
+  if (options.netns) {
+    tap_options.netns = options.netns->find('/') == std::string::npos
+                            ? "/var/run/netns/" + *options.netns
+                            : *options.netns;
+  }
+  std::string message;
+  auto tap = link::TapEndpoint::open(tap_options, &message);
+  if (!tap) {
+    fail(message.empty() ? "cannot open tap " + options.tap + ": " + describe_error(tap.error())
+                         : message);
+    return tap.error();
+  }
+  LinkParts parts;
+  parts.tap = tap->get();
+  parts.endpoint = std::move(tap).value();
+  if (options.pcap) {
+    auto sniffer =
+        link::SnifferEndpoint::create(std::move(parts.endpoint), *options.pcap, clock, &message);
+    if (!sniffer) {
+      fail(message.empty()
+               ? "cannot write " + *options.pcap + ": " + describe_error(sniffer.error())
+               : message);
+      return sniffer.error();
+    }
+    parts.sniffer = sniffer->get();
+    parts.endpoint = std::move(sniffer).value();
+  }
+  return parts;
 }
 
 }  // namespace
@@ -207,19 +254,23 @@ int run_serve(const ServeOptions& options) {
   udp::install(stack);
 
   MacAddress mac = options.mac.value_or(random_mac());
-  auto link = open_link(options, mac);
+  auto link = open_link(options, clock, mac);
   if (!link) return 1;
-  auto nic = stack.add_nic(std::move(link).value(), options.tap);
+  stack.counters().add_struct("link", link->tap->counters());
+  if (link->sniffer != nullptr) stack.counters().add_struct("pcap", link->sniffer->counters());
+  auto nic = stack.add_nic(std::move(link->endpoint), options.tap);
   if (!nic) {
     fail("cannot add the NIC: " + describe_error(nic.error()));
     return 1;
   }
+  stack.counters().add_struct("nic", stack.nic(*nic)->counters());
   if (auto s = stack.add_address(*nic, options.address); !s) {
     fail("cannot add address " + options.address.to_string() + ": " + describe_error(s.error()));
     return 1;
   }
   if (options.gateway) {
-    stack.add_route(Route{IpPrefix{IpAddress::any(AddressFamily::kIpv4), 0}, options.gateway, *nic});
+    stack.add_route(
+        Route{IpPrefix{IpAddress::any(AddressFamily::kIpv4), 0}, options.gateway, *nic});
   }
 
   Loop loop(stack);
@@ -252,33 +303,45 @@ int run_serve(const ServeOptions& options) {
   }
 
   std::printf("weir: serving on tap %s %s (%s), mtu %u%s\n", options.tap.c_str(),
-              options.address.to_string().c_str(), mac.to_string().c_str(),
-              stack.nic(*nic)->mtu(), offered.c_str());
+              options.address.to_string().c_str(), mac.to_string().c_str(), stack.nic(*nic)->mtu(),
+              offered.c_str());
   std::fflush(stdout);
 
   loop.run();
 
   std::printf("weir: %s, stopping\n", stop_signal == SIGTERM ? "SIGTERM" : "SIGINT");
+  int status = 0;
+  if (link->sniffer != nullptr) {
+    if (auto s = link->sniffer->flush(); !s) {
+      fail("writing " + *options.pcap + " failed: " + describe_error(s.error()));
+      status = 1;
+    } else {
+      std::printf("weir: pcap written to %s\n", options.pcap->c_str());
+    }
+  }
   for (auto& service : services) std::printf("weir: %s\n", service->summary().c_str());
   print_counters(stack);
-  // Services hold stack endpoints: they go first. The NIC (and with it the sniffer, which
-  // flushes its pcap when destroyed) goes with the stack at the end of this scope.
+  std::fflush(stdout);
+  // Services hold stack endpoints, so they go before the stack; the NIC (and the sniffer, which
+  // closes its file) goes with the stack at the end of this scope.
   services.clear();
   loop.unwatch_fd(signal_fd->get());
-  std::fflush(stdout);
-  return 0;
+  return status;
 }
 
 void add_serve_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
-      "serve",
-      "Run the stack on a tap device and serve UDP echo (port 7) until SIGINT/SIGTERM.\n"
+      "serve", "Run the stack on a tap device and serve echo and friends until SIGINT/SIGTERM");
+  cmd->footer(
       "Creates the tap when it does not exist, attaches to it when it does (e.g. one made with\n"
-      "'ip tuntap add mode tap NAME'). Prints one 'weir: serving on ...' line when ready.");
+      "'ip tuntap add mode tap NAME'). Serves UDP echo on port 7 (RFC 862). Prints one line\n"
+      "starting 'weir: serving on' when ready; on SIGINT/SIGTERM flushes the pcap, prints the\n"
+      "counters and exits 0.\n\n"
+      "Example: weir serve --tap weir0 --ip 10.0.0.2/24 --gateway 10.0.0.1 --pcap weir.pcap\n");
   // The parsed strings live in this shared state, which the callback owns.
   struct Raw {
-    std::string tap, ip, gateway, mac, pcap;
-    uint32_t mtu = 1500;
+    std::string tap, ip, gateway, mac, pcap, netns;
+    uint32_t mtu = 0;
   };
   auto raw = std::make_shared<Raw>();
   cmd->add_option("--tap", raw->tap, "Tap device name (created if missing)")
@@ -289,18 +352,23 @@ void add_serve_command(CLI::App& app) {
       ->check(CLI::Validator(check_prefix, "ADDR/PREFIX"));
   cmd->add_option("--gateway", raw->gateway, "Default route via this address")
       ->check(CLI::Validator(check_address, "ADDR"));
-  cmd->add_option("--mac", raw->mac, "The stack's MAC address (default: random, locally administered)")
+  cmd->add_option("--mac", raw->mac,
+                  "The stack's MAC address (default: random, locally administered)")
       ->check(CLI::Validator(check_mac, "MAC"));
-  cmd->add_option("--pcap", raw->pcap, "Write every frame the stack sends and receives to FILE (pcap)");
-  cmd->add_option("--mtu", raw->mtu, "Link MTU in bytes")
-      ->check(CLI::Range(kMinMtu, kMaxMtu))
-      ->capture_default_str();
+  cmd->add_option("--pcap", raw->pcap,
+                  "Write every frame the stack sends and receives to FILE (pcap)");
+  cmd->add_option("--mtu", raw->mtu, "Link MTU in bytes, also set on the tap (default: the tap's)")
+      ->check(CLI::Range(kMinMtu, kMaxMtu));
+  cmd->add_option("--netns", raw->netns,
+                  "Open the tap inside this network namespace (a name from 'ip netns' or a path);\n"
+                  "weir itself stays where it is");
 
   cmd->callback([raw] {
     ServeOptions options;
     options.tap = raw->tap;
     options.address = IpPrefix::parse(raw->ip).value();
-    options.mtu = raw->mtu;
+    if (raw->mtu != 0) options.mtu = raw->mtu;
+    if (!raw->netns.empty()) options.netns = raw->netns;
     if (!raw->gateway.empty()) {
       options.gateway = IpAddress::parse(raw->gateway).value();
       if (!options.address.contains(*options.gateway)) {

@@ -23,7 +23,8 @@ struct ServeOptions {
   std::optional<IpAddress> gateway;
   std::optional<MacAddress> mac;  // nullopt: a random locally administered one
   std::optional<std::string> pcap;
-  uint32_t mtu = 1500;
+  std::optional<uint32_t> mtu;       // nullopt: the tap's own
+  std::optional<std::string> netns;  // open the tap in this netns (name or path)
 };
 
 // One service `weir serve` offers. start() runs once the stack has its address and routes;
