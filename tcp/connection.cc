@@ -637,12 +637,22 @@ SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, c
     }
   }
 
+  // Our SYN-ACK was lost: the peer repeats its SYN.
+  if (state_ == State::kSynReceived && (flags & (kSyn | kRst | kAck)) == kSyn && seq == irs_) {
+    send_syn(true);
+    return SegmentOutcome::kDone;
+  }
+
   if (!acceptable(seq, seg_len)) {
     if (flags & kRst) {
       c.drop_rst_out_of_window++;
       return SegmentOutcome::kDone;
     }
     c.drop_out_of_window++;
+    // TIME-WAIT: a retransmitted FIN (our ACK was lost) restarts the 2MSL wait.
+    if (state_ == State::kTimeWait && (flags & kFin) && seq + seg_len == rcv_nxt_) {
+      stack_.timers().arm_after(aux_timer_, protocol_.options().time_wait);
+    }
     // A retransmission of data we already have: report it as a D-SACK.
     if (sack_ok_ && !payload.empty() && seq < rcv_nxt_) {
       rcvq_.note_duplicate(SeqRange{seq, seq + static_cast<uint32_t>(payload.size())});
@@ -692,10 +702,6 @@ SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, c
   // Trim what we already have and what lies beyond the window.
   bool fin = (flags & kFin) != 0;
   if (flags & kSyn) {
-    if (state_ == State::kSynReceived && seq == irs_) {
-      send_syn(true);  // our SYN-ACK was lost: the peer repeats its SYN
-      return SegmentOutcome::kDone;
-    }
     // RFC 5961 4.2: any SYN in a synchronized state is answered with a challenge ACK.
     c.drop_syn_in_window++;
     send_challenge_ack();
@@ -1305,7 +1311,7 @@ bool Connection::send_new_data(bool force_one) {
       if (!options_.no_delay && outstanding() > 0) break;  // Nagle (RFC 896)
     }
     uint8_t flags = kAck;
-    if (len == avail) flags |= kPsh;
+    if (len == avail && len > 0) flags |= kPsh;
     if (fin_now) flags |= kFin;
     PacketBuffer payload = sendq_.slice(queued_off, len);
     SeqNum begin = snd_nxt_;

@@ -1,0 +1,315 @@
+// RFC 9293 transitions, RST/SYN rules (RFC 5961), TIME-WAIT, simultaneous open and close.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tcp/connection.h"
+#include "tcp/listener.h"
+#include "tests/testing/tcp_harness.h"
+
+namespace weir::tcp {
+namespace {
+
+using ::testing::AllOf;
+using weir::testing::AckIs;
+using weir::testing::HasFlags;
+using weir::testing::PayloadSize;
+using weir::testing::SeqIs;
+using weir::testing::TcpHarness;
+
+TEST(TcpStateMachine, ActiveCloseThroughTimeWait) {
+  TcpHarness h;
+  auto ep = h.connect();
+  Connection* c = ep->connection();
+  ASSERT_TRUE(ep->shutdown(ShutdownHow::kWrite).ok());
+  EXPECT_EQ(c->state(), State::kFinWait1);
+  h.expect_segment(AllOf(HasFlags(kFin | kAck), SeqIs(h.local_seq), AckIs(h.peer_seq)));
+  h.send_segment(kAck, h.peer_seq, h.local_seq + 1, 65535, h.peer_ack_options());
+  EXPECT_EQ(c->state(), State::kFinWait2);
+  h.send_segment(kFin | kAck, h.peer_seq, h.local_seq + 1, 65535, h.peer_ack_options());
+  EXPECT_EQ(c->state(), State::kTimeWait);
+  h.expect_segment(AllOf(HasFlags(kAck), AckIs(h.peer_seq + 1)));
+  std::vector<std::byte> buf(10);
+  EXPECT_EQ(*ep->read(buf), 0u);  // EOF
+  // A retransmitted FIN is ACKed again and restarts the 2MSL wait.
+  h.advance(std::chrono::seconds(30));
+  h.send_segment(kFin | kAck, h.peer_seq, h.local_seq + 1, 65535, h.peer_ack_options());
+  h.expect_segment(AllOf(HasFlags(kAck), AckIs(h.peer_seq + 1)));
+  h.advance(std::chrono::seconds(59));
+  EXPECT_EQ(c->state(), State::kTimeWait);
+  h.advance(std::chrono::seconds(2));
+  EXPECT_EQ(c->state(), State::kClosed);
+  EXPECT_NE(ep->readiness() & kEventHangup, 0u);
+}
+
+TEST(TcpStateMachine, PassiveClose) {
+  TcpHarness h;
+  auto ep = h.connect();
+  Connection* c = ep->connection();
+  h.send_segment(kFin | kAck, h.peer_seq, h.local_seq, 65535, h.peer_ack_options());
+  h.peer_seq += 1;
+  EXPECT_EQ(c->state(), State::kCloseWait);
+  h.expect_segment(AllOf(HasFlags(kAck), AckIs(h.peer_seq)));
+  EXPECT_NE(ep->readiness() & kEventReadHangup, 0u);
+  std::vector<std::byte> buf(10);
+  EXPECT_EQ(*ep->read(buf), 0u);
+  // Still writable in CLOSE-WAIT.
+  EXPECT_EQ(*ep->write(as_bytes("bye")), 3u);
+  h.expect_segment(PayloadSize(3));
+  ep->close();
+  EXPECT_EQ(c->state(), State::kLastAck);
+  h.expect_segment(AllOf(HasFlags(kFin | kAck), SeqIs(h.local_seq + 3)));
+  h.send_segment(kAck, h.peer_seq, h.local_seq + 4, 65535, h.peer_ack_options());
+  EXPECT_EQ(c->state(), State::kClosed);
+}
+
+TEST(TcpStateMachine, SimultaneousClose) {
+  TcpHarness h;
+  auto ep = h.connect();
+  Connection* c = ep->connection();
+  ASSERT_TRUE(ep->shutdown(ShutdownHow::kWrite).ok());
+  h.expect_segment(HasFlags(kFin | kAck));
+  // The peer's FIN crosses ours: it does not ACK our FIN.
+  h.send_segment(kFin | kAck, h.peer_seq, h.local_seq, 65535, h.peer_ack_options());
+  EXPECT_EQ(c->state(), State::kClosing);
+  h.expect_segment(AllOf(HasFlags(kAck), AckIs(h.peer_seq + 1)));
+  h.send_segment(kAck, h.peer_seq + 1, h.local_seq + 1, 65535, h.peer_ack_options());
+  EXPECT_EQ(c->state(), State::kTimeWait);
+}
+
+TEST(TcpStateMachine, FinAckInFinWait1GoesToTimeWait) {
+  TcpHarness h;
+  auto ep = h.connect();
+  ep->close();
+  h.expect_segment(HasFlags(kFin | kAck));
+  h.send_segment(kFin | kAck, h.peer_seq, h.local_seq + 1, 65535, h.peer_ack_options());
+  EXPECT_EQ(ep->connection(), nullptr);  // closed handle
+  EXPECT_EQ(h.tcp->connection_count(), 1u);  // lives on in TIME-WAIT
+  h.expect_segment(HasFlags(kAck));
+  h.advance(std::chrono::seconds(61));
+  EXPECT_EQ(h.tcp->connection_count(), 0u);  // reaped
+}
+
+TEST(TcpStateMachine, SimultaneousOpen) {
+  TcpHarness h;
+  auto ep = Endpoint::create(h.stack, AddressFamily::kIpv4);
+  (void)ep->connect(SocketAddress{h.remote_address, h.remote_port});
+  auto syn = h.expect_segment(HasFlags(kSyn));
+  h.local_port = syn.source_port;
+  h.send_segment(kSyn, h.peer_seq, SeqNum(0), 65535, h.peer_syn_options());
+  EXPECT_EQ(ep->connection()->state(), State::kSynReceived);
+  auto synack = h.expect_segment(AllOf(HasFlags(kSyn | kAck), SeqIs(syn.seq), AckIs(h.peer_seq + 1)));
+  h.peer_seq += 1;
+  h.send_segment(kAck, h.peer_seq, syn.seq + 1, 65535, h.peer_ack_options());
+  EXPECT_EQ(ep->connection()->state(), State::kEstablished);
+  EXPECT_NE(ep->readiness() & kEventWritable, 0u);
+}
+
+TEST(TcpStateMachine, SegmentToClosedPortGetsReset) {
+  TcpHarness h;
+  h.local_port = 9;
+  h.send_segment(kSyn, SeqNum(100), SeqNum(0), 1000);
+  h.expect_segment(AllOf(HasFlags(kRst | kAck), SeqIs(0), AckIs(101)));
+  h.send_segment(kAck, SeqNum(100), SeqNum(555), 1000);
+  h.expect_segment(AllOf(HasFlags(kRst), SeqIs(555)));
+  h.send_segment(kRst, SeqNum(100), SeqNum(0), 1000);
+  h.expect_no_segment();  // never answer a RST
+  EXPECT_EQ(h.counter("drop_no_endpoint"), 3u);
+}
+
+TEST(TcpStateMachine, ResetExactlyAtRcvNxtResets) {
+  TcpHarness h;
+  auto ep = h.connect();
+  h.send_segment(kRst, h.peer_seq, SeqNum(0), 0);
+  EXPECT_EQ(ep->connection()->state(), State::kClosed);
+  EXPECT_EQ(ep->take_error(), Error::kConnectionReset);
+  EXPECT_EQ(ep->write(as_bytes("x")).error(), Error::kConnectionReset);
+}
+
+TEST(TcpStateMachine, InWindowResetGetsChallengeAck) {
+  TcpHarness h;
+  auto ep = h.connect();
+  h.send_segment(kRst, h.peer_seq + 100, SeqNum(0), 0);
+  EXPECT_EQ(ep->connection()->state(), State::kEstablished);
+  h.expect_segment(AllOf(HasFlags(kAck), AckIs(h.peer_seq), SeqIs(h.local_seq)));
+  EXPECT_EQ(h.counter("challenge_acks"), 1u);
+  // Outside the window: silently dropped.
+  h.send_segment(kRst, h.peer_seq + 10000000, SeqNum(0), 0);
+  h.expect_no_segment();
+  EXPECT_EQ(h.counter("drop_rst_out_of_window"), 1u);
+}
+
+TEST(TcpStateMachine, SynInEstablishedGetsChallengeAck) {
+  TcpHarness h;
+  auto ep = h.connect();
+  h.send_segment(kSyn, h.peer_seq + 5, SeqNum(0), 1000, h.peer_syn_options());
+  EXPECT_EQ(ep->connection()->state(), State::kEstablished);
+  h.expect_segment(AllOf(HasFlags(kAck), AckIs(h.peer_seq)));
+  EXPECT_EQ(h.counter("challenge_acks"), 1u);
+}
+
+TEST(TcpStateMachine, ChallengeAcksAreRateLimited) {
+  TcpOptions o;
+  o.challenge_ack_limit = 2;
+  TcpHarness h(o);
+  auto ep = h.connect();
+  for (int i = 0; i < 5; ++i) h.send_segment(kRst, h.peer_seq + 10 + i, SeqNum(0), 0);
+  EXPECT_EQ(h.pending(), 2u);
+  EXPECT_EQ(h.counter("challenge_acks"), 2u);
+  EXPECT_EQ(h.counter("challenge_acks_rate_limited"), 3u);
+  h.drain();
+  h.advance(std::chrono::seconds(1));
+  h.send_segment(kRst, h.peer_seq + 10, SeqNum(0), 0);
+  EXPECT_EQ(h.pending(), 1u);
+}
+
+TEST(TcpStateMachine, AckOfUnsentDataIsDropped) {
+  TcpHarness h;
+  auto ep = h.connect();
+  h.send_segment(kAck, h.peer_seq, h.local_seq + 1000, 1000, h.peer_ack_options(), as_bytes("zz"));
+  h.expect_segment(AllOf(HasFlags(kAck), AckIs(h.peer_seq)));  // data not taken
+  EXPECT_EQ(h.counter("drop_bad_ack"), 1u);
+  std::vector<std::byte> buf(4);
+  EXPECT_EQ(ep->read(buf).error(), Error::kWouldBlock);
+}
+
+TEST(TcpStateMachine, OutOfWindowDataGetsAck) {
+  TcpHarness h;
+  auto ep = h.connect();
+  h.send_segment(kAck, h.peer_seq + 50000000, h.local_seq, 1000, h.peer_ack_options(), as_bytes("zz"));
+  h.expect_segment(AllOf(HasFlags(kAck), AckIs(h.peer_seq)));
+  EXPECT_EQ(h.counter("drop_out_of_window"), 1u);
+}
+
+TEST(TcpStateMachine, PawsDropsOldTimestamp) {
+  TcpHarness h;
+  auto ep = h.connect();
+  Options old;
+  old.timestamps = Timestamps{h.peer_ts - 10, h.last_tsval};
+  h.send_segment(kAck, h.peer_seq, h.local_seq, 1000, old, as_bytes("old"));
+  h.expect_segment(AllOf(HasFlags(kAck), AckIs(h.peer_seq)));
+  EXPECT_EQ(h.counter("drop_paws"), 1u);
+  std::vector<std::byte> buf(4);
+  EXPECT_EQ(ep->read(buf).error(), Error::kWouldBlock);
+}
+
+TEST(TcpStateMachine, TimeWaitReusedByNewerSyn) {
+  TcpHarness h;
+  auto l = h.listen();
+  auto ep = h.accept_connection(*l);
+  ASSERT_NE(ep, nullptr);
+  // Active close from our side to reach TIME-WAIT.
+  ep->close();
+  h.expect_segment(HasFlags(kFin | kAck));
+  h.send_segment(kFin | kAck, h.peer_seq, h.local_seq + 1, 65535, h.peer_ack_options());
+  h.expect_segment(HasFlags(kAck));
+  // An old duplicate SYN (not newer) is not a new incarnation.
+  h.peer_ts += 1;
+  tcp::Options o = h.peer_syn_options();
+  o.timestamps->value = h.peer_ts - 100;
+  h.send_segment(kSyn, h.peer_seq - 10, SeqNum(0), 65535, o);
+  EXPECT_EQ(h.counter("time_wait_reused"), 0u);
+  h.drain();
+  // A newer one is handed to the listener.
+  o.timestamps->value = h.peer_ts + 1000;
+  h.send_segment(kSyn, h.peer_seq + 100000, SeqNum(0), 65535, o);
+  EXPECT_EQ(h.counter("time_wait_reused"), 1u);
+  h.expect_segment(AllOf(HasFlags(kSyn | kAck), AckIs(h.peer_seq + 100001)));
+}
+
+TEST(TcpStateMachine, SynRcvdResetReturnsToListen) {
+  TcpHarness h;
+  auto l = h.listen();
+  h.send_segment(kSyn, h.peer_seq, SeqNum(0), 1000, h.peer_syn_options());
+  h.expect_segment(HasFlags(kSyn | kAck));
+  EXPECT_EQ(l->listener()->syn_queue_length(), 1u);
+  h.send_segment(kRst, h.peer_seq + 1, SeqNum(0), 0);
+  EXPECT_EQ(l->listener()->syn_queue_length(), 0u);
+  EXPECT_EQ(l->accept().error(), Error::kWouldBlock);
+}
+
+TEST(TcpStateMachine, SynRcvdBadAckGetsReset) {
+  TcpHarness h;
+  auto l = h.listen();
+  h.send_segment(kSyn, h.peer_seq, SeqNum(0), 1000, h.peer_syn_options());
+  auto synack = h.expect_segment(HasFlags(kSyn | kAck));
+  h.send_segment(kAck, h.peer_seq + 1, synack.seq + 100, 1000, h.peer_ack_options());
+  h.expect_segment(AllOf(HasFlags(kRst), SeqIs(synack.seq + 100)));
+}
+
+TEST(TcpStateMachine, RepeatedSynRetransmitsSynAck) {
+  TcpHarness h;
+  auto l = h.listen();
+  h.send_segment(kSyn, h.peer_seq, SeqNum(0), 1000, h.peer_syn_options());
+  auto first = h.expect_segment(HasFlags(kSyn | kAck));
+  h.send_segment(kSyn, h.peer_seq, SeqNum(0), 1000, h.peer_syn_options());
+  h.expect_segment(AllOf(HasFlags(kSyn | kAck), SeqIs(first.seq)));
+}
+
+TEST(TcpStateMachine, CloseWithUnreadDataResets) {
+  TcpHarness h;
+  auto ep = h.connect();
+  h.send_segment(kAck | kPsh, h.peer_seq, h.local_seq, 1000, h.peer_ack_options(), as_bytes("unread"));
+  h.drain();
+  ep->close();
+  h.expect_segment(HasFlags(kRst | kAck));
+}
+
+TEST(TcpStateMachine, LingerZeroResets) {
+  TcpHarness h;
+  auto ep = h.connect();
+  ep->set_linger(Duration::zero());
+  ep->close();
+  h.expect_segment(AllOf(HasFlags(kRst | kAck), SeqIs(h.local_seq)));
+  EXPECT_EQ(h.counter("connections_aborted"), 1u);
+}
+
+TEST(TcpStateMachine, DataAfterCloseResets) {
+  TcpHarness h;
+  auto ep = h.connect();
+  ep.reset();  // close() and drop the handle: FIN_WAIT_1, no reader any more
+  h.expect_segment(HasFlags(kFin | kAck));
+  h.send_segment(kAck | kPsh, h.peer_seq, h.local_seq + 1, 1000, h.peer_ack_options(), as_bytes("late"));
+  h.expect_segment(HasFlags(kRst | kAck));
+  EXPECT_EQ(h.counter("drop_data_after_close"), 1u);
+}
+
+TEST(TcpStateMachine, FinWait2TimesOutWhenOrphaned) {
+  TcpHarness h;
+  auto ep = h.connect();
+  ep.reset();
+  h.expect_segment(HasFlags(kFin | kAck));
+  h.send_segment(kAck, h.peer_seq, h.local_seq + 1, 1000, h.peer_ack_options());
+  EXPECT_EQ(h.tcp->connection_count(), 1u);
+  h.advance(std::chrono::seconds(61));
+  EXPECT_EQ(h.tcp->connection_count(), 0u);
+}
+
+TEST(TcpStateMachine, ShutdownReadGivesEof) {
+  TcpHarness h;
+  auto ep = h.connect();
+  ASSERT_TRUE(ep->shutdown(ShutdownHow::kRead).ok());
+  std::vector<std::byte> buf(4);
+  EXPECT_EQ(*ep->read(buf), 0u);
+  EXPECT_EQ(ep->connection()->state(), State::kEstablished);
+}
+
+TEST(TcpStateMachine, ListenBacklogOverflowDropsSyn) {
+  TcpHarness h;
+  auto l = h.listen(1);
+  auto first = h.accept_connection(*l);  // accepted: queue empty again
+  ASSERT_NE(first, nullptr);
+  // Fill the accept queue with one established connection that is not accepted.
+  h.remote_port = 40001;
+  h.send_segment(kSyn, h.peer_seq, SeqNum(0), 1000, h.peer_syn_options());
+  auto sa = h.expect_segment(HasFlags(kSyn | kAck));
+  h.send_segment(kAck, h.peer_seq + 1, sa.seq + 1, 1000, h.peer_ack_options());
+  EXPECT_EQ(l->listener()->accept_queue_length(), 1u);
+  h.remote_port = 40002;
+  h.send_segment(kSyn, h.peer_seq, SeqNum(0), 1000, h.peer_syn_options());
+  h.expect_no_segment();
+  EXPECT_EQ(h.counter("listen_overflows"), 1u);
+  EXPECT_NE(l->readiness() & kEventReadable, 0u);
+}
+
+}  // namespace
+}  // namespace weir::tcp
