@@ -1322,8 +1322,10 @@ bool Connection::send_new_data(bool force_one) {
     if (fin_now) fin_sent_ = true;
     transmit(flags, begin, std::move(payload), false);
     sent_any = true;
-    if (timer_mode_ == TimerMode::kNone || timer_mode_ == TimerMode::kPersist || !rexmit_timer_.armed()) {
-      arm_loss_timer();
+    // RFC 6298 5.1 starts the RTO only if it is not running; RFC 8985 7.2 restarts the PTO
+    // after new data (but not after the probe itself).
+    if (timer_mode_ != TimerMode::kRetransmit || !rexmit_timer_.armed()) {
+      if (!force_one) arm_loss_timer();
     }
     if (force_one || fin_now) break;
   }
