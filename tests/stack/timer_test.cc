@@ -412,7 +412,7 @@ TEST_P(TimerWheelRandomTest, AgainstModel) {
       default: return nanoseconds(gen() % 100);
     }
   };
-  for (int step = 0; step < 10000; ++step) {
+  for (int step = 0; step < 6000; ++step) {
     size_t i = gen() % n;
     switch (gen() % 6) {
       case 0:
