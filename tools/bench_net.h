@@ -1,0 +1,98 @@
+// The harness behind `weir bench`: two stacks in one process, joined by an in-memory channel,
+// driven by one thread, and the workloads that run on it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "link/channel.h"
+#include "stack/address.h"
+#include "stack/clock.h"
+#include "stack/result.h"
+#include "stack/stack.h"
+#include "tcp/counters.h"
+#include "tcp/endpoint.h"
+
+namespace weir::tools::bench {
+
+inline constexpr uint16_t kPort = 5001;  // the peers' in-process port
+
+struct BenchOptions {
+  uint32_t mtu = 1500;
+  double secs = 5.0;  // bulk: how long A writes
+  int n = 0;          // rr round trips / crr connections; 0: the workload's default
+  int conns = 10000;  // idle pairs
+  std::string cc = "cubic";
+  size_t queue_limit = 1024;  // frames per channel direction, as gVisor's channel link
+  std::string label;
+};
+
+// Two stacks (10.0.0.1 = A, client; 10.0.0.2 = B, server) with IPv4 and TCP, joined by a raw-IP
+// channel (no Ethernet header, no ARP, like the gVisor and lwIP setups). One thread drives
+// both: pump() moves frames both ways and fires due timers until nothing is left to do.
+class BenchNet {
+ public:
+  explicit BenchNet(const BenchOptions& options);
+  ~BenchNet();
+  BenchNet(const BenchNet&) = delete;
+  BenchNet& operator=(const BenchNet&) = delete;
+
+  Stack& a() { return *a_; }
+  Stack& b() { return *b_; }
+  SocketAddress server_address() const { return {addr_b_, kPort}; }
+
+  // Delivers frames both ways and fires due timers until nothing moves; returns how many
+  // frames and timers that was.
+  size_t pump();
+  // Runs the application's step and the stacks in turn until step() returns true. When
+  // neither the step nor the link has anything to do, the next event is a timer: sleep
+  // until it is due. Fails with kTimedOut after `limit` without step() finishing.
+  Status run_until(const std::function<bool()>& step, Duration limit = std::chrono::seconds(60));
+
+  const tcp::TcpCounters& tcp_a() const;
+  const tcp::TcpCounters& tcp_b() const;
+  uint64_t link_drops() const;
+  // How often run_until() found nothing to do and slept until a timer: a workload that
+  // progresses only by timers (delayed ACKs, RTOs) shows it here.
+  uint64_t timer_waits() const { return timer_waits_; }
+
+ private:
+  SteadyClock clock_;
+  std::unique_ptr<Stack> a_;
+  std::unique_ptr<Stack> b_;
+  link::ChannelEndpoint* link_a_ = nullptr;  // owned by a_'s NIC
+  link::ChannelEndpoint* link_b_ = nullptr;
+  IpAddress addr_b_;
+  uint64_t timer_waits_ = 0;
+};
+
+// Process CPU time (user + system) and resident set size.
+double cpu_seconds();
+int64_t rss_bytes();
+double monotonic_seconds();
+
+// "RESULT peer=weir link=channel mtu=M threads=1 cc=C test=T".
+std::string result_prefix(const BenchOptions& options, const char* test);
+// Prints prefix + fields (+ label) and returns exit status 0.
+int report(const BenchOptions& options, const char* test, const std::string& fields);
+// Prints the prefix with error=REASON (summarize.py skips it), says why on stderr, returns 1.
+int report_failure(const BenchOptions& options, const char* test, const std::string& why);
+
+// A listening endpoint on B at kPort.
+Result<std::unique_ptr<tcp::Endpoint>> listen_on_b(BenchNet& net, int backlog);
+// Connects a fresh endpoint of A to the listener and accepts it on B; both established.
+struct Pair {
+  std::unique_ptr<tcp::Endpoint> client;
+  std::unique_ptr<tcp::Endpoint> server;
+};
+Result<Pair> connect_pair(BenchNet& net, tcp::Endpoint& listener);
+
+// The workloads; each prints one RESULT line and returns an exit status.
+int run_bulk(const BenchOptions& options);
+int run_rr(const BenchOptions& options);
+int run_crr(const BenchOptions& options);
+int run_idle(const BenchOptions& options);
+
+}  // namespace weir::tools::bench
