@@ -7,9 +7,13 @@
 // batches and the normal teardown (pcap flush, counters) always runs.
 #include "tools/serve.h"
 
+#include <array>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <map>
 #include <memory>
 #include <random>
 #include <signal.h>
@@ -27,6 +31,8 @@
 #include "stack/loop.h"
 #include "stack/stack.h"
 #include "stack/waiter.h"
+#include "tcp/endpoint.h"
+#include "tcp/tcp.h"
 #include "udp/endpoint.h"
 #include "udp/udp.h"
 
@@ -86,8 +92,8 @@ class UdpEchoService final : public Service {
   }
 
   std::string summary() const override {
-    return describe() + ": " + std::to_string(echoed_) + " datagrams echoed, " +
-           std::to_string(errors_) + " send errors";
+    return describe() + ": datagrams echoed " + std::to_string(echoed_) + ", send errors " +
+           std::to_string(errors_);
   }
 
  private:
@@ -118,6 +124,455 @@ class UdpEchoService final : public Service {
   bool scheduled_ = false;
   uint64_t echoed_ = 0;
   uint64_t errors_ = 0;
+};
+
+// ---- TCP services -----------------------------------------------------------------------------
+//
+// A TcpService listens on one port and owns one TcpSession per accepted connection. Sessions
+// are found by id from posted work, never by pointer, so work posted for a session that has
+// since finished finds nothing and does nothing.
+
+constexpr uint16_t kDiscardPort = 9;   // RFC 863
+constexpr uint16_t kChargenPort = 19;  // RFC 864
+constexpr uint16_t kKeepalivePort = 1009;
+constexpr uint16_t kHttpPort = 80;
+constexpr int kListenBacklog = 128;
+constexpr size_t kReadChunk = 64 * 1024;
+// Short keepalive timers on 1009, so a test sees probes within seconds, not Linux's 2 hours.
+constexpr auto kKeepaliveIdle = std::chrono::seconds(5);
+constexpr auto kKeepaliveInterval = std::chrono::seconds(2);
+constexpr uint32_t kKeepaliveCount = 3;
+
+class TcpSession {
+ public:
+  explicit TcpSession(std::unique_ptr<tcp::Endpoint> endpoint) : endpoint_(std::move(endpoint)) {}
+  virtual ~TcpSession() = default;
+  TcpSession(const TcpSession&) = delete;
+  TcpSession& operator=(const TcpSession&) = delete;
+
+  // Does all the work that will not block. Returns false when the session is over; the
+  // service then drops it, and dropping the endpoint closes the connection gracefully.
+  virtual bool on_ready() = 0;
+  tcp::Endpoint& endpoint() { return *endpoint_; }
+  uint64_t bytes_in() const { return bytes_in_; }
+  uint64_t bytes_out() const { return bytes_out_; }
+
+ protected:
+  // Reads what is there into `out`. nullopt: nothing now (would block). 0: end of stream.
+  // An error ends the session (the caller returns false).
+  Result<std::optional<size_t>> read_some(MutableByteView out) {
+    auto n = endpoint_->read(out);
+    if (!n) {
+      if (n.error() == Error::kWouldBlock) return std::optional<size_t>();
+      return n.error();
+    }
+    bytes_in_ += *n;
+    return std::optional<size_t>(*n);
+  }
+  // Writes what the send buffer takes; 0 when it is full.
+  Result<size_t> write_some(ByteView data) {
+    auto n = endpoint_->write(data);
+    if (!n) {
+      if (n.error() == Error::kWouldBlock) return size_t{0};
+      return n.error();
+    }
+    bytes_out_ += *n;
+    return *n;
+  }
+
+ private:
+  friend class TcpService;
+  std::unique_ptr<tcp::Endpoint> endpoint_;
+  std::unique_ptr<Waiter> waiter_;  // after endpoint_: unlinks from its queue first
+  bool scheduled_ = false;
+  uint64_t bytes_in_ = 0;
+  uint64_t bytes_out_ = 0;
+};
+
+class TcpService : public Service {
+ public:
+  using Factory = std::function<std::unique_ptr<TcpSession>(std::unique_ptr<tcp::Endpoint>)>;
+
+  TcpService(std::string name, uint16_t port, Factory factory)
+      : name_(std::move(name)), port_(port), factory_(std::move(factory)) {}
+
+  std::string describe() const override { return "tcp " + name_ + " :" + std::to_string(port_); }
+
+  Status start(Stack& stack, Loop& loop) override {
+    listener_ = tcp::Endpoint::create(stack, AddressFamily::kIpv4);
+    if (!listener_) return Error::kProtocolNotSupported;
+    listener_->set_reuse_address(true);
+    WEIR_TRY(listener_->bind(SocketAddress{IpAddress::any(AddressFamily::kIpv4), port_}));
+    WEIR_TRY(listener_->listen(kListenBacklog));
+    loop_ = &loop;
+    listen_waiter_ = std::make_unique<Waiter>(kEventReadable, [this](EventMask) {
+      if (accept_scheduled_) return;
+      accept_scheduled_ = true;
+      loop_->post([this] { accept_all(); });
+    });
+    listener_->waiters().add(*listen_waiter_);
+    return ok_status();
+  }
+
+  // Open connections get a RST rather than silence: the stack goes away with this process.
+  void stop() override {
+    open_at_stop_ = sessions_.size();
+    for (auto& [id, session] : sessions_) session->endpoint().abort();
+    sessions_.clear();
+    if (listener_) listener_->close();
+  }
+
+  std::string summary() const override {
+    return describe() + ": connections " + std::to_string(accepted_) + ", bytes in " +
+           std::to_string(bytes_in_) + ", bytes out " + std::to_string(bytes_out_) +
+           ", open at stop " + std::to_string(open_at_stop_);
+  }
+
+ private:
+  void accept_all() {
+    accept_scheduled_ = false;
+    for (;;) {
+      auto accepted = listener_->accept();
+      if (!accepted) break;  // kWouldBlock, or an aborted embryonic connection: wait for more
+      ++accepted_;
+      uint64_t id = next_id_++;
+      auto session = factory_(std::move(accepted).value());
+      session->waiter_ = std::make_unique<Waiter>(
+          kEventReadable | kEventWritable | kEventError | kEventHangup | kEventReadHangup,
+          [this, id](EventMask) { schedule(id); });
+      session->endpoint().waiters().add(*session->waiter_);
+      sessions_.emplace(id, std::move(session));
+      // Data may have arrived with the handshake's last ACK, before the waiter was there.
+      schedule(id);
+    }
+  }
+
+  void schedule(uint64_t id) {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end() || it->second->scheduled_) return;
+    it->second->scheduled_ = true;
+    loop_->post([this, id] { run(id); });
+  }
+
+  void run(uint64_t id) {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return;
+    TcpSession& session = *it->second;
+    session.scheduled_ = false;
+    uint64_t in = session.bytes_in();
+    uint64_t out = session.bytes_out();
+    bool keep = session.on_ready();
+    bytes_in_ += session.bytes_in() - in;
+    bytes_out_ += session.bytes_out() - out;
+    if (!keep) sessions_.erase(it);
+  }
+
+  std::string name_;
+  uint16_t port_;
+  Factory factory_;
+  Loop* loop_ = nullptr;  // borrowed: outlives the service's activity
+  std::unique_ptr<tcp::Endpoint> listener_;
+  std::unique_ptr<Waiter> listen_waiter_;  // after listener_: unlinks first
+  bool accept_scheduled_ = false;
+  std::map<uint64_t, std::unique_ptr<TcpSession>> sessions_;
+  uint64_t next_id_ = 1;
+  uint64_t accepted_ = 0;
+  size_t open_at_stop_ = 0;
+  uint64_t bytes_in_ = 0;
+  uint64_t bytes_out_ = 0;
+};
+
+// RFC 862: sends back what it receives. Reads only while what it read last has been sent, so
+// a peer that does not read its echo is slowed by our window, not by our memory.
+class EchoSession final : public TcpSession {
+ public:
+  using TcpSession::TcpSession;
+
+  bool on_ready() override {
+    for (;;) {
+      if (sent_ < pending_) {
+        auto n = write_some(ByteView(buffer_).subspan(sent_, pending_ - sent_));
+        if (!n) return false;
+        if (*n == 0) return true;  // wait for kEventWritable
+        sent_ += *n;
+        continue;
+      }
+      if (eof_) return false;  // all echoed; closing sends our FIN after it
+      auto n = read_some(buffer_);
+      if (!n) return false;
+      if (!*n) return true;  // wait for kEventReadable
+      if (**n == 0) {
+        eof_ = true;
+        continue;
+      }
+      pending_ = **n;
+      sent_ = 0;
+    }
+  }
+
+ private:
+  std::vector<std::byte> buffer_ = std::vector<std::byte>(kReadChunk);
+  size_t pending_ = 0;
+  size_t sent_ = 0;
+  bool eof_ = false;
+};
+
+// RFC 863: reads and throws away until the peer closes.
+class DiscardSession final : public TcpSession {
+ public:
+  DiscardSession(std::unique_ptr<tcp::Endpoint> endpoint, bool keepalive)
+      : TcpSession(std::move(endpoint)) {
+    if (keepalive) {
+      this->endpoint().set_keepalive(true);
+      this->endpoint().set_keepalive_params(kKeepaliveIdle, kKeepaliveInterval, kKeepaliveCount);
+    }
+  }
+
+  bool on_ready() override {
+    for (;;) {
+      auto n = read_some(buffer_);
+      if (!n) return false;
+      if (!*n) return true;
+      if (**n == 0) return false;
+    }
+  }
+
+ private:
+  std::vector<std::byte> buffer_ = std::vector<std::byte>(kReadChunk);
+};
+
+// Bytes of a repeating pattern, so any offset of an endless stream can be sent from one block
+// without copying: block()[offset % period ...].
+class Pattern {
+ public:
+  // RFC 864's character generator: 72 printable characters per line, each line starting one
+  // character later in the 95-character printable ASCII set, CRLF after each.
+  // Immutable once built, so one instance serves every session.
+  static const Pattern& chargen() {
+    static const Pattern pattern = make_chargen();
+    return pattern;
+  }
+  static const Pattern& alphabet() {
+    static const Pattern pattern = make_alphabet();
+    return pattern;
+  }
+
+  // Up to `max` bytes of the stream starting at `offset`.
+  ByteView at(uint64_t offset, uint64_t max) const {
+    size_t start = static_cast<size_t>(offset % period_);
+    size_t n = block_.size() - start;
+    if (max < n) n = static_cast<size_t>(max);
+    return ByteView(block_).subspan(start, n);
+  }
+
+ private:
+  static Pattern make_chargen() {
+    constexpr size_t kLine = 72;
+    constexpr size_t kChars = 95;
+    std::vector<std::byte> one;
+    for (size_t line = 0; line < kChars; ++line) {
+      for (size_t i = 0; i < kLine; ++i) {
+        one.push_back(static_cast<std::byte>(' ' + (line + i) % kChars));
+      }
+      one.push_back(std::byte{'\r'});
+      one.push_back(std::byte{'\n'});
+    }
+    return Pattern(std::move(one));
+  }
+  // The HTTP /bytes/N body: byte i is 'a' + i % 26, easy to check from a shell.
+  static Pattern make_alphabet() {
+    std::vector<std::byte> one;
+    for (char c = 'a'; c <= 'z'; ++c) one.push_back(static_cast<std::byte>(c));
+    return Pattern(std::move(one));
+  }
+
+  explicit Pattern(std::vector<std::byte> one) : period_(one.size()) {
+    // Repeat the period up to ~64 KiB so one write can fill a send buffer's worth.
+    while (block_.size() + period_ <= kReadChunk || block_.empty()) {
+      block_.insert(block_.end(), one.begin(), one.end());
+    }
+    block_.insert(block_.end(), one.begin(), one.end());
+  }
+  size_t period_;
+  std::vector<std::byte> block_;
+};
+
+// RFC 864 chargen, the TCP "source": sends the pattern until the peer closes or resets;
+// whatever the peer sends is read and discarded.
+class ChargenSession final : public TcpSession {
+ public:
+  explicit ChargenSession(std::unique_ptr<tcp::Endpoint> endpoint)
+      : TcpSession(std::move(endpoint)) {}
+
+  bool on_ready() override {
+    for (;;) {
+      auto n = read_some(buffer_);
+      if (!n) return false;
+      if (!*n) break;
+      if (**n == 0) return false;
+    }
+    for (;;) {
+      auto n = write_some(pattern_.at(offset_, kReadChunk));
+      if (!n) return false;
+      if (*n == 0) return true;
+      offset_ += *n;
+    }
+  }
+
+ private:
+  const Pattern& pattern_ = Pattern::chargen();
+  uint64_t offset_ = 0;
+  std::vector<std::byte> buffer_ = std::vector<std::byte>(4096);
+};
+
+// A small HTTP/1.1 server (RFC 9112): GET or HEAD of
+//   /            a short text page
+//   /bytes/N     N bytes of Pattern::alphabet(), streamed as the send buffer drains
+// Persistent connections and pipelined requests work; anything else gets 4xx/5xx and close.
+class HttpSession final : public TcpSession {
+ public:
+  static constexpr size_t kMaxRequestHeader = 16 * 1024;
+  static constexpr uint64_t kMaxBytes = uint64_t{1} << 40;
+
+  explicit HttpSession(std::unique_ptr<tcp::Endpoint> endpoint) : TcpSession(std::move(endpoint)) {}
+
+  bool on_ready() override {
+    for (;;) {
+      if (responding_) {
+        if (head_sent_ < head_.size()) {
+          auto n = write_some(as_bytes(std::span(head_)).subspan(head_sent_));
+          if (!n) return false;
+          if (*n == 0) return true;
+          head_sent_ += *n;
+          continue;
+        }
+        if (body_sent_ < body_size_) {
+          auto n = write_some(pattern_.at(body_sent_, body_size_ - body_sent_));
+          if (!n) return false;
+          if (*n == 0) return true;
+          body_sent_ += *n;
+          continue;
+        }
+        responding_ = false;
+        if (close_after_) return false;
+        continue;  // a pipelined request may already be in request_
+      }
+      if (auto end = request_.find("\r\n\r\n"); end != std::string::npos) {
+        std::string head = request_.substr(0, end);
+        request_.erase(0, end + 4);
+        respond(head);
+        continue;
+      }
+      if (request_.size() > kMaxRequestHeader) {
+        reply(431, "Request Header Fields Too Large", "request header too large\n", true);
+        continue;
+      }
+      if (eof_) return false;
+      std::array<std::byte, 4096> chunk{};
+      auto n = read_some(chunk);
+      if (!n) return false;
+      if (!*n) return true;
+      if (**n == 0) {
+        eof_ = true;
+        continue;
+      }
+      for (size_t i = 0; i < **n; ++i) request_.push_back(static_cast<char>(chunk[i]));
+    }
+  }
+
+ private:
+  static std::string lower(std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  }
+
+  void respond(const std::string& head) {
+    head_only_ = false;
+    // Request line: METHOD SP TARGET SP VERSION.
+    std::string line = head.substr(0, head.find("\r\n"));
+    size_t sp1 = line.find(' ');
+    size_t sp2 = sp1 == std::string::npos ? sp1 : line.find(' ', sp1 + 1);
+    if (sp2 == std::string::npos) {
+      reply(400, "Bad Request", "malformed request line\n", true);
+      return;
+    }
+    std::string method = line.substr(0, sp1);
+    std::string target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+    std::string version = line.substr(sp2 + 1);
+    if (version != "HTTP/1.1" && version != "HTTP/1.0") {
+      reply(505, "HTTP Version Not Supported", "HTTP/1.0 and HTTP/1.1 only\n", true);
+      return;
+    }
+    std::string headers = lower(head);
+    bool close = version == "HTTP/1.0" ? headers.find("connection: keep-alive") == std::string::npos
+                                       : headers.find("connection: close") != std::string::npos;
+    head_only_ = method == "HEAD";
+    if (method != "GET" && method != "HEAD") {
+      reply(405, "Method Not Allowed", "GET and HEAD only\n", true, "Allow: GET, HEAD\r\n");
+      return;
+    }
+    if (headers.find("transfer-encoding:") != std::string::npos ||
+        (headers.find("content-length:") != std::string::npos &&
+         headers.find("content-length: 0") == std::string::npos)) {
+      // No request bodies here; refusing keeps the request framing unambiguous.
+      reply(400, "Bad Request", "request bodies are not accepted\n", true);
+      return;
+    }
+    if (target == "/") {
+      reply(200, "OK", "weir: a user-space TCP/IP stack. Try /bytes/N for N bytes of a-z.\n",
+            close);
+      return;
+    }
+    constexpr std::string_view kBytes = "/bytes/";
+    if (target.rfind(kBytes, 0) == 0) {
+      std::string digits = target.substr(kBytes.size());
+      uint64_t n = 0;
+      bool valid = !digits.empty() && digits.size() <= 13;
+      for (char c : digits) {
+        if (c < '0' || c > '9') valid = false;
+        if (valid) n = n * 10 + static_cast<uint64_t>(c - '0');
+      }
+      if (!valid || n > kMaxBytes) {
+        reply(400, "Bad Request", "use /bytes/N with 0 <= N <= 2^40\n", close);
+        return;
+      }
+      start_response(200, "OK", "application/octet-stream", n, close, "");
+      return;
+    }
+    reply(404, "Not Found", "no such resource; try / or /bytes/N\n", close);
+  }
+
+  // A response whose body is fixed text (kept in head_ after the header).
+  void reply(int status, std::string_view reason, std::string_view body, bool close,
+             std::string_view extra_headers = {}) {
+    start_response(status, reason, "text/plain", body.size(), close, extra_headers);
+    body_size_ = 0;  // the text goes out as part of head_
+    if (!head_only_) head_.append(body);
+  }
+
+  void start_response(int status, std::string_view reason, std::string_view type, uint64_t length,
+                      bool close, std::string_view extra_headers) {
+    head_ = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\n" +
+            "Server: weir\r\nContent-Type: " + std::string(type) +
+            "\r\nContent-Length: " + std::to_string(length) + "\r\n" + std::string(extra_headers) +
+            (close ? "Connection: close\r\n" : "") + "\r\n";
+    head_sent_ = 0;
+    body_size_ = head_only_ ? 0 : length;
+    body_sent_ = 0;
+    close_after_ = close;
+    responding_ = true;
+  }
+
+  const Pattern& pattern_ = Pattern::alphabet();
+  std::string request_;
+  bool eof_ = false;
+  bool responding_ = false;
+  bool head_only_ = false;
+  bool close_after_ = false;
+  std::string head_;
+  size_t head_sent_ = 0;
+  uint64_t body_size_ = 0;
+  uint64_t body_sent_ = 0;
 };
 
 MacAddress random_mac() {
@@ -252,6 +707,7 @@ int run_serve(const ServeOptions& options) {
   Stack stack(clock);
   ipv4::install(stack);
   udp::install(stack);
+  tcp::install(stack);
 
   MacAddress mac = options.mac.value_or(random_mac());
   auto link = open_link(options, clock, mac);
@@ -263,7 +719,6 @@ int run_serve(const ServeOptions& options) {
     fail("cannot add the NIC: " + describe_error(nic.error()));
     return 1;
   }
-  stack.counters().add_struct("nic", stack.nic(*nic)->counters());
   if (auto s = stack.add_address(*nic, options.address); !s) {
     fail("cannot add address " + options.address.to_string() + ": " + describe_error(s.error()));
     return 1;
@@ -293,6 +748,21 @@ int run_serve(const ServeOptions& options) {
 
   std::vector<std::unique_ptr<Service>> services;
   services.push_back(std::make_unique<UdpEchoService>(kEchoPort));
+  services.push_back(std::make_unique<TcpService>("echo", kEchoPort, [](auto endpoint) {
+    return std::make_unique<EchoSession>(std::move(endpoint));
+  }));
+  services.push_back(std::make_unique<TcpService>("discard", kDiscardPort, [](auto endpoint) {
+    return std::make_unique<DiscardSession>(std::move(endpoint), false);
+  }));
+  services.push_back(std::make_unique<TcpService>("chargen", kChargenPort, [](auto endpoint) {
+    return std::make_unique<ChargenSession>(std::move(endpoint));
+  }));
+  services.push_back(std::make_unique<TcpService>(
+      "discard+keepalive", kKeepalivePort,
+      [](auto endpoint) { return std::make_unique<DiscardSession>(std::move(endpoint), true); }));
+  services.push_back(std::make_unique<TcpService>("http", kHttpPort, [](auto endpoint) {
+    return std::make_unique<HttpSession>(std::move(endpoint));
+  }));
   std::string offered;
   for (auto& service : services) {
     if (auto s = service->start(stack, loop); !s) {
@@ -310,6 +780,7 @@ int run_serve(const ServeOptions& options) {
   loop.run();
 
   std::printf("weir: %s, stopping\n", stop_signal == SIGTERM ? "SIGTERM" : "SIGINT");
+  for (auto& service : services) service->stop();
   int status = 0;
   if (link->sniffer != nullptr) {
     if (auto s = link->sniffer->flush(); !s) {

@@ -36,6 +36,8 @@ class Service {
   // For the ready line, e.g. "udp echo :7".
   virtual std::string describe() const = 0;
   virtual Status start(Stack& stack, Loop& loop) = 0;
+  // The loop has stopped: release what the service holds open (connections get a RST).
+  virtual void stop() {}
   // One line for the exit summary, e.g. "udp echo :7: 3 datagrams echoed".
   virtual std::string summary() const = 0;
 };
