@@ -103,21 +103,32 @@ void intrusive_ptr_release(Chunk* c) {
 
 namespace {
 
+[[noreturn]] void packet_misuse() { std::abort(); }
+
+// Slices record offsets and lengths in 32 bits; nothing near that size is a packet.
+constexpr size_t kMaxBytes = size_t{1} << 31;
+inline void check_size(size_t n) {
+  if (n > kMaxBytes) packet_misuse();
+}
+
 // A chunk for `data` bytes after `headroom` bytes; the size class may leave tail room, which
 // append() fills later. Returns the chunk and the offset where the data starts.
 std::pair<ChunkRef, size_t> chunk_with_headroom(size_t data, size_t headroom) {
+  check_size(data);
+  check_size(headroom);
   const size_t capacity = chunk_size_for(data + headroom);
   return {Chunk::allocate(capacity), headroom};
 }
-
-[[noreturn]] void packet_misuse() { std::abort(); }
 
 }  // namespace
 
 PacketBuffer PacketBuffer::allocate(size_t size, size_t headroom) {
   PacketBuffer p;
   auto [chunk, offset] = chunk_with_headroom(size, headroom);
-  if (size > 0) std::memset(chunk->bytes().data() + offset, 0, size);
+  if (size > 0) {
+    auto data = chunk->bytes().subspan(offset, size);
+    std::memset(data.data(), 0, data.size());
+  }
   p.slices_.push_back(Slice{std::move(chunk), static_cast<uint32_t>(offset),
                             static_cast<uint32_t>(size)});
   p.size_ = size;
@@ -136,7 +147,8 @@ PacketBuffer PacketBuffer::from_bytes(ByteView data, size_t headroom) {
 
 PacketBuffer PacketBuffer::from_chunk(ChunkRef chunk, size_t offset, size_t length) {
   PacketBuffer p;
-  if (!chunk || offset > chunk->capacity() || length > chunk->capacity() - offset) {
+  if (!chunk || offset > chunk->capacity() || length > chunk->capacity() - offset ||
+      offset + length > kMaxBytes) {
     packet_misuse();
   }
   p.slices_.push_back(
@@ -146,6 +158,7 @@ PacketBuffer PacketBuffer::from_chunk(ChunkRef chunk, size_t offset, size_t leng
 }
 
 MutableByteView PacketBuffer::push_front(size_t n) {
+  check_size(size_ + n);
   if (!slices_.empty()) {
     Slice& s = slices_.front();
     if (s.offset >= n && !s.chunk->shared()) {
@@ -274,6 +287,7 @@ Result<MutableByteView> PacketBuffer::mutable_front(size_t n) {
 
 void PacketBuffer::append(ByteView data) {
   if (data.empty()) return;
+  check_size(size_ + data.size());
   if (slices_.empty()) {
     auto [chunk, offset] = chunk_with_headroom(data.size(), kDefaultHeadroom);
     copy_bytes(chunk->bytes(), offset, data);
@@ -304,6 +318,7 @@ void PacketBuffer::append(ByteView data) {
 
 void PacketBuffer::append(PacketBuffer&& other) {
   if (&other == this) packet_misuse();
+  check_size(size_ + other.size_);
   if (other.size_ == 0) {
     other.slices_.clear();
     return;
