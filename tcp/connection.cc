@@ -433,6 +433,8 @@ std::optional<Error> Connection::take_error() {
 void Connection::set_socket_options(const SocketOptions& options) {
   bool push = (options_.no_delay != options.no_delay && options.no_delay) ||
               (options_.cork && !options.cork);
+  // Uncorking pushes what is queued at once, past Nagle, as Linux does.
+  push_once_ = options_.cork && !options.cork;
   bool keepalive_changed = options_.keepalive != options.keepalive ||
                            options_.keepalive_idle != options.keepalive_idle;
   options_ = options;
@@ -442,6 +444,7 @@ void Connection::set_socket_options(const SocketOptions& options) {
   if (options.send_buffer != 0) snd_buf_ = options.send_buffer;
   if (keepalive_changed) restart_keepalive();
   if (push) output();
+  push_once_ = false;
 }
 
 TcpInfo Connection::info() const {
@@ -1308,7 +1311,7 @@ bool Connection::send_new_data(bool force_one) {
     }
     if (len == avail && len < mss_ && !fin_now && !force_one) {
       if (options_.cork) break;  // TCP_CORK: only full segments until uncorked
-      if (!options_.no_delay && outstanding() > 0) break;  // Nagle (RFC 896)
+      if (!options_.no_delay && !push_once_ && outstanding() > 0) break;  // Nagle (RFC 896)
     }
     uint8_t flags = kAck;
     if (len == avail && len > 0) flags |= kPsh;

@@ -191,6 +191,7 @@ class Connection final : public SegmentReceiver {
   WaiterQueue* user_queue_ = nullptr;
   bool closed_by_user_ = false;
   bool ack_now_ = false;
+  bool push_once_ = false;  // uncorked: send the tail past Nagle once
   Listener* listener_ = nullptr;
   std::optional<PortTable::Handle> port_handle_;
   RouteInfo route_;

@@ -1,0 +1,349 @@
+// Data transfer: SACK and D-SACK generation, fast retransmit (SACK/RACK and NewReno), Nagle
+// and cork, window scaling and flow control, MSS clamping, PMTU, SYN cookies.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tcp/connection.h"
+#include "tcp/listener.h"
+#include "tests/testing/tcp_harness.h"
+
+namespace weir::tcp {
+namespace {
+
+using ::testing::AllOf;
+using weir::testing::AckIs;
+using weir::testing::CapturedSegment;
+using weir::testing::HasFlags;
+using weir::testing::HasSackPermitted;
+using weir::testing::HasTimestamps;
+using weir::testing::MssIs;
+using weir::testing::PayloadSize;
+using weir::testing::SackBlocksAre;
+using weir::testing::SeqIs;
+using weir::testing::TcpHarness;
+using weir::testing::WindowIs;
+using weir::testing::WindowScaleIs;
+
+std::vector<std::byte> bytes(size_t n, uint8_t v = 1) { return std::vector<std::byte>(n, std::byte{v}); }
+
+TEST(TcpDataPath, OutOfOrderSegmentsAreSackedAtOnce) {
+  TcpHarness h;
+  auto ep = h.connect();
+  auto seg = bytes(100);
+  SeqNum base = h.peer_seq;
+  // 100..200 arrives before 0..100.
+  h.send_segment(kAck, base + 100, h.local_seq, 1000, h.peer_ack_options(), seg);
+  h.expect_segment(AllOf(AckIs(base), SackBlocksAre(std::vector<SeqRange>{{base + 100, base + 200}})));
+  h.send_segment(kAck, base + 300, h.local_seq, 1000, h.peer_ack_options(), seg);
+  // Most recent block first.
+  h.expect_segment(AllOf(AckIs(base), SackBlocksAre(std::vector<SeqRange>{
+                                          {base + 300, base + 400}, {base + 100, base + 200}})));
+  h.send_segment(kAck, base, h.local_seq, 1000, h.peer_ack_options(), seg);
+  h.expect_segment(AllOf(AckIs(base + 200), SackBlocksAre(std::vector<SeqRange>{{base + 300, base + 400}})));
+  std::vector<std::byte> buf(1000);
+  EXPECT_EQ(*ep->read(buf), 200u);
+  EXPECT_GE(h.counter("out_of_order_segments"), 2u);
+}
+
+TEST(TcpDataPath, DuplicateSegmentGetsDsack) {
+  TcpHarness h;
+  auto ep = h.connect();
+  SeqNum base = h.peer_seq;
+  h.send_segment(kAck, base, h.local_seq, 1000, h.peer_ack_options(), bytes(100));
+  h.expect_segment(AckIs(base + 100));
+  h.send_segment(kAck, base, h.local_seq, 1000, h.peer_ack_options(), bytes(100));
+  h.expect_segment(AllOf(AckIs(base + 100), SackBlocksAre(std::vector<SeqRange>{{base, base + 100}})));
+  EXPECT_EQ(h.counter("dsacks_sent"), 1u);
+}
+
+// Sends n full segments of new data and returns them.
+std::vector<CapturedSegment> send_flight(TcpHarness& h, Endpoint& ep, int n) {
+  auto data = bytes(static_cast<size_t>(1448 * n));
+  EXPECT_EQ(*ep.write(data), data.size());
+  std::vector<CapturedSegment> out;
+  for (int i = 0; i < n; ++i) out.push_back(h.expect_segment(PayloadSize(1448)));
+  return out;
+}
+
+TEST(TcpDataPath, SackTriggersFastRetransmitOfTheHole) {
+  TcpHarness h;
+  auto ep = h.connect();
+  auto flight = send_flight(h, *ep, 6);
+  SeqNum una = h.local_seq;
+  // Segment 0 lost: the peer SACKs 1..3.
+  for (int i = 1; i <= 3; ++i) {
+    Options o = h.peer_ack_options();
+    o.add_sack({flight[1].seq, flight[i].seq + 1448});
+    h.send_segment(kAck, h.peer_seq, una, 1000, o);
+  }
+  auto rtx = h.expect_segment(AllOf(SeqIs(una), PayloadSize(1448)));
+  EXPECT_EQ(h.counter("fast_retransmits"), 1u);
+  EXPECT_EQ(h.counter("sack_recoveries"), 1u);
+  EXPECT_EQ(ep->info().tcpi_ca_state, 3);
+  // The retransmission repairs it: cumulative ACK past the recovery point ends recovery.
+  h.drain();
+  h.send_segment(kAck, h.peer_seq, flight[5].seq + 1448, 1000, h.peer_ack_options());
+  EXPECT_EQ(ep->info().tcpi_ca_state, 0);
+  EXPECT_EQ(h.counter("recovery_exits"), 1u);
+}
+
+TEST(TcpDataPath, NewRenoFastRetransmitOnThreeDupAcks) {
+  TcpOptions o;
+  o.sack = false;
+  TcpHarness h(o);
+  auto ep = h.connect();
+  h.send_segment(kAck, h.peer_seq, h.local_seq, 1000, h.peer_ack_options());  // settle the window
+  auto flight = send_flight(h, *ep, 6);
+  SeqNum una = h.local_seq;
+  Options ts = h.peer_ack_options();
+  for (int i = 0; i < 2; ++i) h.send_segment(kAck, h.peer_seq, una, 1000, ts);
+  h.expect_no_segment();
+  h.send_segment(kAck, h.peer_seq, una, 1000, ts);
+  h.expect_segment(AllOf(SeqIs(una), PayloadSize(1448)));
+  EXPECT_EQ(h.counter("newreno_recoveries"), 1u);
+  EXPECT_EQ(h.counter("dup_acks_received"), 3u);
+  // Partial ACK: the next hole is retransmitted at once (RFC 6582).
+  h.drain();
+  h.send_segment(kAck, h.peer_seq, flight[2].seq, 1000, ts);
+  h.expect_segment(SeqIs(flight[2].seq));
+}
+
+TEST(TcpDataPath, NagleHoldsSmallSegmentsUntilAcked) {
+  TcpHarness h;
+  auto ep = h.connect();
+  ASSERT_EQ(*ep->write(as_bytes("a")), 1u);
+  h.expect_segment(PayloadSize(1));
+  ASSERT_EQ(*ep->write(as_bytes("bc")), 2u);
+  h.expect_no_segment();
+  h.send_segment(kAck, h.peer_seq, h.local_seq + 1, 1000, h.peer_ack_options());
+  h.expect_segment(AllOf(SeqIs(h.local_seq + 1), PayloadSize(2)));
+}
+
+TEST(TcpDataPath, NoDelaySendsAtOnce) {
+  TcpHarness h;
+  auto ep = h.connect();
+  ASSERT_TRUE(ep->set_option(SocketOption::kNoDelay, 1).ok());
+  ASSERT_EQ(*ep->write(as_bytes("a")), 1u);
+  ASSERT_EQ(*ep->write(as_bytes("bc")), 2u);
+  h.expect_segment(PayloadSize(1));
+  h.expect_segment(PayloadSize(2));
+}
+
+TEST(TcpDataPath, CorkHoldsUntilFullOrUncorked) {
+  TcpHarness h;
+  auto ep = h.connect();
+  ep->set_cork(true);
+  ASSERT_EQ(*ep->write(as_bytes("header")), 6u);
+  h.expect_no_segment();
+  ASSERT_EQ(*ep->write(bytes(2000)), 2000u);
+  h.expect_segment(PayloadSize(1448));  // a full segment goes
+  h.expect_no_segment();
+  ep->set_cork(false);
+  h.expect_segment(PayloadSize(558));
+}
+
+TEST(TcpDataPath, PeerWindowIsScaledAndRespected) {
+  TcpHarness h;
+  h.peer_wscale = 2;
+  auto ep = h.connect();
+  ep->set_no_delay(true);
+  // Window field 1500 << 2 = 6000 bytes.
+  h.send_segment(kAck, h.peer_seq, h.local_seq, 1500, h.peer_ack_options());
+  EXPECT_EQ(ep->connection()->send_window(), 6000u);
+  ASSERT_EQ(*ep->write(bytes(10000)), 10000u);
+  for (int i = 0; i < 4; ++i) h.expect_segment(PayloadSize(1448));
+  // 208 bytes of window left: sender SWS avoidance waits for more.
+  h.expect_no_segment();
+  h.send_segment(kAck, h.peer_seq, h.local_seq + 1448, 1500, h.peer_ack_options());
+  h.expect_segment(AllOf(SeqIs(h.local_seq + 4 * 1448), PayloadSize(1448)));
+}
+
+TEST(TcpDataPath, OurWindowIsScaledAndNeverShrinks) {
+  TcpOptions o;
+  o.receive_buffer = 64 * 1024;
+  o.receive_buffer_max = 1 << 20;
+  o.receive_autotune = false;
+  TcpHarness h(o);
+  auto ep = h.connect();
+  EXPECT_EQ(ep->info().tcpi_rcv_wscale, 5);  // 1 MiB needs 65535 << 5
+  // Fill part of the buffer: the advertised right edge does not move left.
+  auto seg = bytes(1000);
+  SeqNum right = h.peer_seq + (65536u);
+  for (int i = 0; i < 10; ++i) {
+    h.send_segment(kAck, h.peer_seq, h.local_seq, 1000, h.peer_ack_options(), seg);
+    h.peer_seq += 1000;
+    while (auto s = h.next_segment()) {
+      SeqNum edge = s->ack + (uint32_t{s->window} << 5);
+      EXPECT_GE(edge, right - 32);
+    }
+  }
+}
+
+TEST(TcpDataPath, ZeroWindowWhenBufferFull) {
+  TcpOptions o;
+  o.receive_buffer = 4096;
+  o.receive_autotune = false;
+  TcpHarness h(o);
+  auto ep = h.connect();
+  auto seg = bytes(1024);
+  for (int i = 0; i < 4; ++i) {
+    h.send_segment(kAck, h.peer_seq, h.local_seq, 1000, h.peer_ack_options(), seg);
+    h.peer_seq += 1024;
+  }
+  CapturedSegment last;
+  while (auto s = h.next_segment()) last = *s;
+  EXPECT_EQ(last.window, 0);
+  // Data beyond the window is not taken.
+  h.send_segment(kAck, h.peer_seq, h.local_seq, 1000, h.peer_ack_options(), seg);
+  h.expect_segment(AllOf(AckIs(h.peer_seq), WindowIs(0)));
+  // Reading opens the window with an update.
+  std::vector<std::byte> buf(4096);
+  EXPECT_EQ(*ep->read(buf), 4096u);
+  auto upd = h.expect_segment(AckIs(h.peer_seq));
+  EXPECT_GT(upd.window, 0);
+  EXPECT_EQ(h.counter("window_updates_sent"), 1u);
+}
+
+TEST(TcpDataPath, MaxSegmentClampsAdvertisedMss) {
+  TcpHarness h;
+  auto ep = Endpoint::create(h.stack, AddressFamily::kIpv4);
+  ep->set_max_segment(536);
+  (void)ep->connect(SocketAddress{h.remote_address, h.remote_port});
+  h.expect_segment(AllOf(HasFlags(kSyn), MssIs(536)));
+}
+
+TEST(TcpDataPath, PeerMssLimitsSegments) {
+  TcpHarness h;
+  Options o = h.peer_syn_options();
+  o.mss = 500;
+  auto ep = h.connect(o);
+  EXPECT_EQ(ep->connection()->send_mss(), 488u);  // minus 12 bytes of timestamps
+  ASSERT_EQ(*ep->write(bytes(1000)), 1000u);
+  h.expect_segment(PayloadSize(488));
+}
+
+TEST(TcpDataPath, FragmentationNeededShrinksSegments) {
+  TcpOptions o;
+  o.tlp = false;
+  TcpHarness h(o);
+  auto ep = h.connect();
+  auto flight = send_flight(h, *ep, 2);
+  std::array<std::byte, 8> quoted{};
+  store_be16(quoted, 0, h.local_port);
+  store_be16(quoted, 2, h.remote_port);
+  store_be32(quoted, 4, flight[0].seq.value());
+  TransportControl c;
+  c.type = ControlType::kFragmentationNeeded;
+  c.mtu = 1000;
+  c.local_address = h.local_address;
+  c.remote_address = h.remote_address;
+  c.transport_header = quoted;
+  h.tcp->handle_control(c);
+  EXPECT_EQ(ep->connection()->send_mss(), 1000u - 40 - 12);
+  EXPECT_EQ(h.counter("pmtu_updates"), 1u);
+  // The too-large segments are resent at once in smaller pieces.
+  h.expect_segment(AllOf(SeqIs(flight[0].seq), PayloadSize(948)));
+  // A quote for a sequence number we never sent is ignored.
+  store_be32(quoted, 4, flight[0].seq.value() + 1000000);
+  c.mtu = 600;
+  h.tcp->handle_control(c);
+  EXPECT_EQ(ep->connection()->send_mss(), 948u);
+  EXPECT_EQ(h.counter("drop_icmp_unmatched"), 1u);
+}
+
+TEST(TcpDataPath, PortUnreachableInSynSentRefuses) {
+  TcpHarness h;
+  auto ep = Endpoint::create(h.stack, AddressFamily::kIpv4);
+  (void)ep->connect(SocketAddress{h.remote_address, h.remote_port});
+  auto syn = h.expect_segment(HasFlags(kSyn));
+  std::array<std::byte, 8> quoted{};
+  store_be16(quoted, 0, syn.source_port);
+  store_be16(quoted, 2, h.remote_port);
+  store_be32(quoted, 4, syn.seq.value());
+  TransportControl c;
+  c.type = ControlType::kPortUnreachable;
+  c.local_address = h.local_address;
+  c.remote_address = h.remote_address;
+  c.transport_header = quoted;
+  h.tcp->handle_control(c);
+  EXPECT_EQ(ep->take_error(), Error::kConnectionRefused);
+}
+
+TEST(TcpDataPath, SynCookiesUnderSynFlood) {
+  TcpOptions o;
+  o.syn_backlog = 4;
+  TcpHarness h(o);
+  auto l = h.listen(64);
+  std::vector<CapturedSegment> synacks;
+  for (uint16_t i = 0; i < 20; ++i) {
+    h.send_segment_from(h.remote_address, static_cast<uint16_t>(50000 + i), kSyn, SeqNum(1000 * i), SeqNum(0),
+                        65535, h.peer_syn_options());
+    synacks.push_back(h.expect_segment(AllOf(HasFlags(kSyn | kAck), AckIs(1000 * i + 1))));
+  }
+  EXPECT_EQ(l->listener()->syn_queue_length(), 4u);  // the rest kept no state
+  EXPECT_EQ(h.counter("syn_cookies_sent"), 16u);
+  EXPECT_EQ(h.tcp->connection_count(), 4u);
+  // The cookie SYN-ACK keeps the options.
+  const CapturedSegment& cookie = synacks[10];
+  EXPECT_THAT(cookie, AllOf(MssIs(1460), HasSackPermitted(), HasTimestamps()));
+  EXPECT_TRUE(cookie.options.window_scale.has_value());
+  // Completing the handshake with the cookie creates the connection.
+  Options a;
+  a.timestamps = Timestamps{h.peer_ts + 1, cookie.options.timestamps->value};
+  h.send_segment_from(h.remote_address, 50010, kAck, SeqNum(10001), cookie.seq + 1, 1000, a);
+  EXPECT_EQ(h.counter("syn_cookies_validated"), 1u);
+  auto accepted = l->accept();
+  ASSERT_TRUE(accepted.ok());
+  TcpInfo info = (*accepted)->info();
+  EXPECT_EQ(info.tcpi_options, 7);         // TS, SACK and window scaling all survived
+  EXPECT_EQ(info.tcpi_snd_wscale, 7);
+  EXPECT_EQ(info.tcpi_snd_mss, 1460u - 12);
+  EXPECT_EQ((*accepted)->connection()->send_window(), 1000u << 7);
+  // Data flows on it.
+  ASSERT_EQ(*(*accepted)->write(as_bytes("hi")), 2u);
+  h.expect_segment(AllOf(SeqIs(cookie.seq + 1), PayloadSize(2)));
+  // A forged ACK is refused with a RST.
+  h.send_segment_from(h.remote_address, 50011, kAck, SeqNum(11001), cookie.seq + 77, 1000, a);
+  h.expect_segment(HasFlags(kRst));
+  EXPECT_EQ(h.counter("syn_cookies_failed"), 1u);
+}
+
+TEST(TcpDataPath, EndpointDestroyedWhileSendingFinishesInProtocol) {
+  TcpHarness h;
+  auto ep = h.connect();
+  ASSERT_EQ(*ep->write(bytes(100)), 100u);
+  h.expect_segment(PayloadSize(100));
+  ep.reset();  // graceful close after the queued data
+  h.expect_segment(AllOf(HasFlags(kFin | kAck), SeqIs(h.local_seq + 100)));
+  h.send_segment(kFin | kAck, h.peer_seq, h.local_seq + 101, 1000, h.peer_ack_options());
+  h.expect_segment(AckIs(h.peer_seq + 1));
+  EXPECT_EQ(h.tcp->connection_count(), 1u);
+  h.advance(std::chrono::seconds(61));
+  EXPECT_EQ(h.tcp->connection_count(), 0u);
+}
+
+TEST(TcpDataPath, WriteBlocksWhenSendBufferFull) {
+  TcpHarness h;
+  auto ep = h.connect();
+  ep->set_send_buffer(4096);
+  h.send_segment(kAck, h.peer_seq, h.local_seq, 0, h.peer_ack_options());  // zero window
+  EXPECT_EQ(*ep->write(bytes(10000)), 4096u);
+  EXPECT_EQ(ep->write(bytes(1)).error(), Error::kWouldBlock);
+  EXPECT_EQ(ep->readiness() & kEventWritable, 0u);
+}
+
+TEST(TcpDataPath, TcpInfoAndOptions) {
+  TcpHarness h;
+  auto ep = h.connect();
+  EXPECT_EQ(*ep->get_option(SocketOption::kMaxSegment), 1448);
+  ASSERT_TRUE(ep->set_option(SocketOption::kKeepIdle, 30).ok());
+  EXPECT_EQ(*ep->get_option(SocketOption::kKeepIdle), 30);
+  EXPECT_FALSE(ep->set_option(SocketOption::kKeepCount, 0).ok());
+  TcpInfo i = ep->info();
+  EXPECT_EQ(i.tcpi_snd_cwnd, 10u);
+  EXPECT_EQ(i.tcpi_rcv_wscale, 7);
+  EXPECT_EQ(i.tcpi_snd_wscale, 7);
+}
+
+}  // namespace
+}  // namespace weir::tcp
