@@ -109,7 +109,7 @@ void Ipv4Protocol::handle_packet(Nic& nic, PacketBuffer pkt) {
   const uint16_t id = h.id();
   const LinkPacketType link_type = pkt.meta().link_type;
 
-  if (source.is_broadcast() || source.is_multicast()) {
+  if (source.is_broadcast() || source.is_multicast() || is_subnet_broadcast(nic, source)) {
     ++counters_.drop_bad_source;
     return;
   }

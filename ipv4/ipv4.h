@@ -6,10 +6,11 @@
 // Receive (handle_packet). A packet is checked in the order a header is read: enough bytes,
 // version 4, IHL >= 5, total length within [IHL*4, bytes received], header checksum (always:
 // link offload only ever vouches for transport checksums), then the options are walked and
-// skipped. Link padding beyond the total length is trimmed. The source must not be broadcast
-// or multicast. The destination must be ours: an address of any NIC (weak host model, like
-// Linux), 255.255.255.255, the directed broadcast of a receiving NIC's subnet, or a multicast
-// group the NIC joined (224.0.0.1 always). We are a host, so anything else is counted and
+// skipped. Link padding beyond the total length is trimmed. The source must not be broadcast,
+// multicast, or the directed broadcast of the receiving NIC's subnet. The destination must be
+// ours: an address of any NIC (weak host model, like Linux), 255.255.255.255, the directed
+// broadcast of the receiving NIC's subnet, or a multicast group the NIC joined (224.0.0.1
+// always). We are a host, so anything else is counted and
 // dropped, never forwarded, and TTL plays no part (RFC 1122 3.2.1.7). Fragments go through
 // the reassembler. ICMP is handled here; other protocols go to Stack::transport_protocol:
 // no such protocol -> protocol unreachable, no listener -> port unreachable (both through

@@ -149,7 +149,9 @@ TEST_F(InputTest, DropsBroadcastAndMulticastSources) {
   inject_ipv4(spec, pattern(4));
   spec.source = Ipv4Address(239, 1, 1, 1);
   inject_ipv4(spec, pattern(4));
-  EXPECT_EQ(counters().drop_bad_source, 2u);
+  spec.source = kSubnetBroadcast;
+  inject_ipv4(spec, pattern(4));
+  EXPECT_EQ(counters().drop_bad_source, 3u);
   EXPECT_THAT(udp_->received, IsEmpty());
 }
 
