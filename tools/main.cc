@@ -9,11 +9,8 @@
 #include <iostream>
 #include <string>
 
-#include "tools/serve.h"
-#if __has_include("tools/bench.h")
 #include "tools/bench.h"
-#define WEIR_HAVE_BENCH 1
-#endif
+#include "tools/serve.h"
 
 namespace weir::tools {
 namespace {
@@ -48,9 +45,7 @@ int run(int argc, char** argv) {
   app.require_subcommand(0, 1);
   app.set_help_all_flag("--help-all", "Show help for every subcommand");
   add_serve_command(app);
-#ifdef WEIR_HAVE_BENCH
   add_bench_command(app);
-#endif
 
   try {
     app.parse(argc, argv);

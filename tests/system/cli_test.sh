@@ -74,7 +74,11 @@ expect_usage_error serve "${good[@]}" --gateway 10.0.0.2
 expect_usage_error serve "${good[@]}" --gateway nope
 expect_usage_error serve "${good[@]}" extra-argument
 expect_usage_error serve "${good[@]}" --pcap
+expect_usage_error bench --bogus
+expect_usage_error bench bulk --mtu 10
+expect_usage_error bench nosuchworkload
 expect_help serve --help
+expect_help bench --help
 expect_help '--tap' serve --help
 expect_help '--pcap' serve --help
 
