@@ -195,7 +195,7 @@ TEST_F(TapTest, AttachesToExistingTapAndSetsMtu) {
   EXPECT_EQ((*tap)->mtu(), 1400u);
   EXPECT_EQ(in_netns("sh -c 'ip link show weirtap1 | grep -q \"mtu 1400\"'"), 0);
   // A random MAC is unicast and locally administered.
-  const auto& o = (*tap)->link_address().octets();
+  const auto o = (*tap)->link_address().octets();
   EXPECT_EQ(o[0] & 0x03, 0x02);
   // Frames larger than the MTU are dropped and counted, the rest of the batch goes on.
   std::vector<PacketBuffer> batch;
