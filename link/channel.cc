@@ -188,6 +188,11 @@ Status FramePeer::enqueue(PacketBuffer frame) { return push(std::move(frame)); }
 
 Status FramePeer::inject(ByteView frame) { return inject(PacketBuffer::from_bytes(frame)); }
 
+Status FramePeer::inject_network(uint16_t ethertype, ByteView packet) {
+  if (wire_->options().framing == Framing::kRawIp) return inject(packet);
+  return inject(build_ethernet_frame(endpoint_mac_, mac_, ethertype, packet));
+}
+
 Status FramePeer::inject(PacketBuffer frame) {
   WEIR_TRY(push(std::move(frame)));
   if (!wire_->options().thread_safe && wire_->endpoint != nullptr && wire_->endpoint->attached()) {

@@ -26,6 +26,7 @@
 //   // The stack's MAC is peer->endpoint_mac(); the test's is peer->mac().
 //   peer->inject(link::build_ethernet_frame(peer->endpoint_mac(), peer->mac(),
 //                                           kEtherTypeIpv4, ip_packet));
+//   // or, the same: peer->inject_network(kEtherTypeIpv4, ip_packet);
 //   // inject() delivers at once: the stack has handled the frame when inject() returns, and
 //   // whatever it sent in response is waiting in the peer.
 //   std::optional<std::vector<std::byte>> frame = peer->read();   // full Ethernet frame
@@ -145,6 +146,9 @@ class FramePeer {
   // kNoBufferSpace when the endpoint's queue is full, kNotConnected when it is gone.
   Status inject(ByteView frame);
   Status inject(PacketBuffer frame);
+  // inject() of a network packet framed for the endpoint: Ethernet header from mac() to
+  // endpoint_mac() with this EtherType (on a raw IP channel, the bare packet).
+  Status inject_network(uint16_t ethertype, ByteView packet);
   // Like inject() but only queues; deliver() or the endpoint's process_receive() delivers.
   Status enqueue(ByteView frame);
   Status enqueue(PacketBuffer frame);

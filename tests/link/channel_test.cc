@@ -205,6 +205,25 @@ TEST(FramePeer, InjectDeliversAtOnceAndReadReturnsWhatWasSent) {
   EXPECT_FALSE(peer->read());
 }
 
+TEST(FramePeer, InjectNetworkFramesForTheEndpoint) {
+  auto [endpoint, peer] = ChannelEndpoint::make_test_pair();
+  RecordingDispatcher rx;
+  endpoint->attach(&rx);
+  ASSERT_TRUE(peer->inject_network(kEtherTypeIpv6, bytes_of({0x60, 1})));
+  ASSERT_EQ(rx.packets.size(), 1u);
+  EXPECT_EQ(rx.packets[0].to_vector(), bytes_of({0x60, 1}));
+  EXPECT_EQ(rx.packets[0].meta().network_protocol, kEtherTypeIpv6);
+  EXPECT_EQ(rx.packets[0].meta().link_source, peer->mac());
+  EXPECT_EQ(rx.packets[0].meta().link_type, LinkPacketType::kHost);
+
+  auto [raw_endpoint, raw_peer] = ChannelEndpoint::make_test_pair({.framing = Framing::kRawIp});
+  RecordingDispatcher raw_rx;
+  raw_endpoint->attach(&raw_rx);
+  ASSERT_TRUE(raw_peer->inject_network(kEtherTypeIpv4, bytes_of({0x45, 2})));
+  ASSERT_EQ(raw_rx.packets.size(), 1u);
+  EXPECT_EQ(raw_rx.packets[0].to_vector(), bytes_of({0x45, 2}));
+}
+
 TEST(FramePeer, EnqueueWaitsForDeliver) {
   auto [endpoint, peer] = ChannelEndpoint::make_test_pair({.queue_limit = 2});
   RecordingDispatcher rx;
