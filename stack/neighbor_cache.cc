@@ -15,6 +15,7 @@ struct NeighborCache::Entry {
   NeighborState state = NeighborState::kIncomplete;
   uint32_t probes = 0;
   std::deque<PacketBuffer> pending;
+  size_t pending_bytes = 0;
   Timer timer;
 };
 
@@ -68,8 +69,7 @@ Status NeighborCache::send(Nic& nic, const IpAddress& next_hop, PacketBuffer pkt
   if (it == entries_.end()) {
     Entry* entry = create(nic, next_hop);
     if (entry == nullptr) return Error::kNoBufferSpace;
-    entry->pending.push_back(std::move(pkt));
-    ++counters_.packets_queued;
+    enqueue(*entry, std::move(pkt));
     // State first, then the question: an answer may arrive before solicit returns.
     entry->probes = 1;
     stack_.timers().arm_after(entry->timer, options_.retransmit_interval);
@@ -80,13 +80,7 @@ Status NeighborCache::send(Nic& nic, const IpAddress& next_hop, PacketBuffer pkt
   Entry& entry = *it->second;
   switch (entry.state) {
     case NeighborState::kIncomplete:
-      if (entry.pending.size() >= options_.max_pending) {
-        // The newest packets are the ones a retransmitting sender still cares about.
-        entry.pending.pop_front();
-        ++counters_.drop_queue_full;
-      }
-      entry.pending.push_back(std::move(pkt));
-      ++counters_.packets_queued;
+      enqueue(entry, std::move(pkt));
       return ok_status();
     case NeighborState::kReachable:
     case NeighborState::kProbe:
@@ -109,6 +103,19 @@ Status NeighborCache::send(Nic& nic, const IpAddress& next_hop, PacketBuffer pkt
   return ok_status();
 }
 
+void NeighborCache::enqueue(Entry& entry, PacketBuffer pkt) {
+  entry.pending_bytes += pkt.size();
+  entry.pending.push_back(std::move(pkt));
+  ++counters_.packets_queued;
+  // The newest packets are the ones a retransmitting sender still cares about.
+  while (entry.pending.size() > 1 && (entry.pending.size() > options_.max_pending ||
+                                      entry.pending_bytes > options_.max_pending_bytes)) {
+    entry.pending_bytes -= entry.pending.front().size();
+    entry.pending.pop_front();
+    ++counters_.drop_queue_full;
+  }
+}
+
 void NeighborCache::make_reachable(Entry& entry, const MacAddress& link_address) {
   if (entry.state == NeighborState::kIncomplete || entry.state == NeighborState::kFailed) {
     ++counters_.resolved;
@@ -126,6 +133,7 @@ void NeighborCache::release_pending(Entry& entry) {
   // Sending may re-enter the cache (a synchronous link); work on a private queue.
   std::deque<PacketBuffer> queue = std::move(entry.pending);
   entry.pending.clear();
+  entry.pending_bytes = 0;
   Nic* nic = stack_.nic(entry.nic);
   MacAddress mac = entry.link_address;
   for (auto& pkt : queue) {
@@ -139,6 +147,7 @@ void NeighborCache::release_pending(Entry& entry) {
 void NeighborCache::drop_pending(Entry& entry) {
   counters_.drop_resolution_failed += entry.pending.size();
   entry.pending.clear();
+  entry.pending_bytes = 0;
 }
 
 void NeighborCache::confirm(Nic& nic, const IpAddress& address, const MacAddress& link_address) {

@@ -4,8 +4,8 @@
 // the packets waiting for an answer.
 //
 // Theory of operation. Each entry, keyed by (NIC, address), is in one state:
-//   kIncomplete  resolution in progress: packets queue (at most max_pending, the oldest is
-//                dropped first), a broadcast solicitation goes out every retransmit_interval,
+//   kIncomplete  resolution in progress: packets queue (at most max_pending packets and
+//                max_pending_bytes bytes; the oldest is dropped first), a broadcast solicitation goes out every retransmit_interval,
 //                and after max_probes unanswered ones the queued packets are dropped and the
 //                entry turns kFailed.
 //   kReachable   confirmed within reachable_time: packets go straight out.
@@ -51,10 +51,12 @@ struct NeighborOptions {
   Duration retransmit_interval = std::chrono::seconds(1);
   Duration failed_time = std::chrono::seconds(1);
   uint32_t max_probes = 3;
-  // Packets held per unresolved neighbor. Linux holds ~100 KB per neighbor; a handful is
-  // enough for the handshake or the first datagrams of a flow, and bounds what a scan of
-  // unreachable addresses can pin.
-  size_t max_pending = 8;
+  // What is held per unresolved neighbor, in packets and in bytes; past either bound the
+  // oldest queued packet is dropped. Linux holds ~200 KB (unres_qlen_bytes). 64 packets and
+  // 128 KiB take the fragments of a maximal UDP datagram (45 at MTU 1500) sent before the
+  // neighbor answered, and still bound what a scan of unreachable addresses can pin.
+  size_t max_pending = 64;
+  size_t max_pending_bytes = size_t{128} << 10;
   size_t max_entries = 1024;
 };
 
@@ -118,6 +120,7 @@ class NeighborCache {
   void on_timer(Entry& entry);
   void make_reachable(Entry& entry, const MacAddress& link_address);
   void transmit(Nic& nic, Entry& entry, PacketBuffer pkt);
+  void enqueue(Entry& entry, PacketBuffer pkt);
   void release_pending(Entry& entry);
   void drop_pending(Entry& entry);
   void retire(Entry& entry);  // removes the entry, deferring its destruction

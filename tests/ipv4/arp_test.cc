@@ -93,15 +93,38 @@ TEST_F(ArpTest, RetriesThenDropsQueuedPacketsOnTimeout) {
 }
 
 TEST_F(ArpTest, PendingQueueIsBoundedAndKeepsNewest) {
-  for (uint8_t i = 0; i < 10; ++i) ASSERT_TRUE(send_to(kPeerIp, 16, i));
-  EXPECT_EQ(entry(kPeerIp)->pending, 8u);
+  const size_t bound = ip_->arp().cache().options().max_pending;
+  for (size_t i = 0; i < bound + 2; ++i) ASSERT_TRUE(send_to(kPeerIp, 16, static_cast<uint8_t>(i)));
+  EXPECT_EQ(entry(kPeerIp)->pending, bound);
   EXPECT_EQ(cache_counters().drop_queue_full, 2u);
   peer_->clear();
   ASSERT_TRUE(peer_->inject(arp_frame({kTestArpReply, peer_mac(), kPeerIp, our_mac(), kOurIp})));
   auto frames = peer_->read_all();
-  ASSERT_EQ(frames.size(), 8u);
+  ASSERT_EQ(frames.size(), bound);
   EXPECT_THAT(frames.front(), IsIpv4Frame(Payload(pattern(16, 2))));
-  EXPECT_THAT(frames.back(), IsIpv4Frame(Payload(pattern(16, 9))));
+  EXPECT_THAT(frames.back(), IsIpv4Frame(Payload(pattern(16, static_cast<uint8_t>(bound + 1)))));
+}
+
+class ArpByteBoundTest : public ArpTest {
+  Ipv4Options options() const override {
+    Ipv4Options o;
+    o.arp.max_pending = 1000;  // only the byte bound (128 KiB) applies
+    return o;
+  }
+};
+
+TEST_F(ArpByteBoundTest, PendingQueueIsBoundedInBytes) {
+  // Each 60000-byte datagram leaves as 40 fragments of 1500 bytes and one of 820.
+  for (uint8_t i = 1; i <= 3; ++i) ASSERT_TRUE(send_to(kPeerIp, 60000, i));
+  // The newest packets within 131072 bytes: two whole datagrams (121640), then the first
+  // one's last fragment (820) and five of its 1500-byte fragments.
+  EXPECT_EQ(entry(kPeerIp)->pending, 41u + 41u + 1u + 5u);
+  EXPECT_EQ(cache_counters().drop_queue_full, 123u - 88u);
+  peer_->clear();
+  ASSERT_TRUE(peer_->inject(arp_frame({kTestArpReply, peer_mac(), kPeerIp, our_mac(), kOurIp})));
+  auto frames = peer_->read_all();
+  ASSERT_EQ(frames.size(), 88u);
+  EXPECT_THAT(frames.back(), IsIpv4Frame(MoreFragments(false), FragmentOffset(59200)));
 }
 
 TEST_F(ArpTest, GratuitousArpOnlyUpdatesExistingEntries) {
