@@ -21,6 +21,7 @@ class Sink final : public weir::NetworkDispatcher {
 
 }  // namespace
 
+// NOLINTNEXTLINE(readability-identifier-naming): the name libFuzzer calls
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const weir::ByteView frame = std::as_bytes(std::span(data, size));
   if (auto view = weir::link::EthernetView::parse(frame)) {

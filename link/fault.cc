@@ -54,30 +54,30 @@ void FaultEndpoint::apply(PacketBuffer pkt, bool transmit, std::vector<PacketBuf
     pkt = corrupted_copy(pkt, corrupt_rng_);
     ++(transmit ? counters_.tx_corrupted : counters_.rx_corrupted);
   }
-  int copies = 1;
   if (draw(duplicate_rng_, options_.duplicate)) {
-    copies = 2;
     ++(transmit ? counters_.tx_duplicated : counters_.rx_duplicated);
+    schedule(pkt.clone(), transmit, now);
   }
-  for (int i = 0; i < copies; ++i) {
-    PacketBuffer frame = i + 1 < copies ? pkt.clone() : std::move(pkt);
-    Duration hold = options_.delay;
-    if (options_.jitter > Duration::zero()) {
-      hold += Duration(static_cast<Duration::rep>(
-          jitter_rng_.uniform(static_cast<uint64_t>(options_.jitter.count()))));
-    }
-    if (draw(reorder_rng_, options_.reorder)) {
-      hold += options_.reorder_delay;
-      ++(transmit ? counters_.tx_reordered : counters_.rx_reordered);
-    }
-    if (hold <= Duration::zero()) {
-      now.push_back(std::move(frame));
-      continue;
-    }
-    ++(transmit ? counters_.tx_delayed : counters_.rx_delayed);
-    held_.emplace(HeldKey{timers_.now() + hold, arrivals_++},
-                  Held{.pkt = std::move(frame), .transmit = transmit});
+  schedule(std::move(pkt), transmit, now);
+}
+
+void FaultEndpoint::schedule(PacketBuffer frame, bool transmit, std::vector<PacketBuffer>& now) {
+  Duration hold = options_.delay;
+  if (options_.jitter > Duration::zero()) {
+    hold += Duration(static_cast<Duration::rep>(
+        jitter_rng_.uniform(static_cast<uint64_t>(options_.jitter.count()))));
   }
+  if (draw(reorder_rng_, options_.reorder)) {
+    hold += options_.reorder_delay;
+    ++(transmit ? counters_.tx_reordered : counters_.rx_reordered);
+  }
+  if (hold <= Duration::zero()) {
+    now.push_back(std::move(frame));
+    return;
+  }
+  ++(transmit ? counters_.tx_delayed : counters_.rx_delayed);
+  held_.emplace(HeldKey{timers_.now() + hold, arrivals_++},
+                Held{.pkt = std::move(frame), .transmit = transmit});
 }
 
 Result<size_t> FaultEndpoint::write_packets(std::span<PacketBuffer> packets) {

@@ -49,11 +49,12 @@ struct FaultOptions {
   FaultDirection direction = FaultDirection::kBoth;
 };
 
-#define WEIR_FAULT_COUNTERS(X)                                                         \
-  X(tx_frames)                                                                         \
-  X(tx_dropped) X(tx_corrupted) X(tx_duplicated) X(tx_reordered) X(tx_delayed)         \
-      X(tx_inner_rejected) X(rx_frames) X(rx_dropped) X(rx_corrupted) X(rx_duplicated) \
-          X(rx_reordered) X(rx_delayed) X(rx_drop_not_attached)
+#define WEIR_FAULT_COUNTERS(X)                                                                     \
+  X(tx_frames)                                                                                     \
+  X(tx_dropped)                                                                                    \
+  X(tx_corrupted) X(tx_duplicated) X(tx_reordered) X(tx_delayed) X(tx_inner_rejected) X(rx_frames) \
+      X(rx_dropped) X(rx_corrupted) X(rx_duplicated) X(rx_reordered) X(rx_delayed)                 \
+          X(rx_drop_not_attached)
 WEIR_DEFINE_COUNTERS(FaultCounters, WEIR_FAULT_COUNTERS)
 
 class FaultEndpoint final : public LinkEndpoint {
@@ -107,6 +108,8 @@ class FaultEndpoint final : public LinkEndpoint {
   }
   // Applies the faults to pkt; appends what passes at once to `now` and holds the rest.
   void apply(PacketBuffer pkt, bool transmit, std::vector<PacketBuffer>& now);
+  // Gives one copy its hold time (delay, jitter, reorder) and passes or holds it.
+  void schedule(PacketBuffer frame, bool transmit, std::vector<PacketBuffer>& now);
   void receive(PacketBuffer pkt);
   void deliver_up(PacketBuffer pkt);
   size_t send_down(std::vector<PacketBuffer>& batch);

@@ -80,11 +80,11 @@ void SnifferEndpoint::receive(PacketBuffer pkt) {
 void SnifferEndpoint::record(const PacketBuffer& pkt, MacAddress source) {
   const size_t header = ethernet_ ? kEthernetHeaderLength : 0;
   scratch_.resize(header + pkt.size());
+  const MutableByteView record = std::as_writable_bytes(std::span(scratch_));
   if (ethernet_) {
-    write_ethernet_header(scratch_, pkt.meta().link_destination, source,
-                          pkt.meta().network_protocol);
+    write_ethernet_header(record, pkt.meta().link_destination, source, pkt.meta().network_protocol);
   }
-  pkt.copy_out(0, MutableByteView(scratch_).subspan(header));
+  pkt.copy_out(0, record.subspan(header));
 
   const auto since_epoch = clock_.now().time_since_epoch();
   const auto secs = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
@@ -94,10 +94,10 @@ void SnifferEndpoint::record(const PacketBuffer& pkt, MacAddress source) {
   hdr.ts.tv_usec = static_cast<suseconds_t>((since_epoch - secs).count());
   hdr.len = static_cast<bpf_u_int32>(scratch_.size());
   hdr.caplen = static_cast<bpf_u_int32>(std::min<size_t>(scratch_.size(), kSnapLength));
-  // libpcap's callback signature passes the dumper as an opaque u_char*; these casts are of
-  // library handles and of our own record buffer, never of packet bytes to a struct.
-  pcap_dump(reinterpret_cast<u_char*>(dumper_.get()), &hdr,
-            reinterpret_cast<const u_char*>(scratch_.data()));
+  // pcap_dump() has a pcap_handler's signature, whose first argument is an opaque u_char*
+  // that must be the dumper. A library handle, not packet bytes.
+  pcap_dump(reinterpret_cast<u_char*>(dumper_.get()),  // NOLINT(*-reinterpret-cast)
+            &hdr, scratch_.data());
 }
 
 Status SnifferEndpoint::flush() {

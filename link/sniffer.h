@@ -20,8 +20,9 @@
 // captures. The file is flushed by flush() and on destruction.
 #pragma once
 
-#include <memory>
 #include <pcap/pcap.h>
+
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -97,7 +98,7 @@ class SnifferEndpoint final : public LinkEndpoint {
   DumperHandle dumper_;
   InnerDispatcher inner_dispatcher_{*this};
   NetworkDispatcher* dispatcher_ = nullptr;
-  std::vector<std::byte> scratch_;  // one record, reused
+  std::vector<u_char> scratch_;  // one record, reused; libpcap's byte type
   SnifferCounters counters_;
 };
 

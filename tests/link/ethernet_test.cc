@@ -95,61 +95,61 @@ class DeliverTest : public ::testing::Test {
  protected:
   bool deliver(const std::vector<std::byte>& frame, bool promiscuous = false) {
     return deliver_ethernet_frame(PacketBuffer::from_bytes(frame),
-                                  {.self = kSelf, .promiscuous = promiscuous}, &dispatcher,
-                                  counters);
+                                  {.self = kSelf, .promiscuous = promiscuous}, &dispatcher_,
+                                  counters_);
   }
-  RecordingDispatcher dispatcher;
-  LinkCounters counters;
+  RecordingDispatcher dispatcher_;
+  LinkCounters counters_;
 };
 
 TEST_F(DeliverTest, DeliversUnicastWithMeta) {
   ASSERT_TRUE(deliver(build_ethernet_frame(kSelf, kOther, kEtherTypeIpv4, bytes_of({0x45, 1}))));
-  ASSERT_EQ(dispatcher.packets.size(), 1u);
-  const PacketBuffer& pkt = dispatcher.packets[0];
+  ASSERT_EQ(dispatcher_.packets.size(), 1u);
+  const PacketBuffer& pkt = dispatcher_.packets[0];
   EXPECT_EQ(pkt.to_vector(), bytes_of({0x45, 1}));
   EXPECT_EQ(pkt.meta().network_protocol, kEtherTypeIpv4);
   EXPECT_EQ(pkt.meta().link_source, kOther);
   EXPECT_EQ(pkt.meta().link_destination, kSelf);
   EXPECT_EQ(pkt.meta().link_type, LinkPacketType::kHost);
-  EXPECT_EQ(counters.rx_frames, 1u);
-  EXPECT_EQ(counters.rx_bytes, 16u);
+  EXPECT_EQ(counters_.rx_frames, 1u);
+  EXPECT_EQ(counters_.rx_bytes, 16u);
 }
 
 TEST_F(DeliverTest, DeliversBroadcastAndMulticast) {
   ASSERT_TRUE(deliver(build_ethernet_frame(MacAddress::broadcast(), kOther, kEtherTypeArp, {})));
   ASSERT_TRUE(deliver(
       build_ethernet_frame(MacAddress({0x33, 0x33, 0, 0, 0, 1}), kOther, kEtherTypeIpv6, {})));
-  ASSERT_EQ(dispatcher.packets.size(), 2u);
-  EXPECT_EQ(dispatcher.packets[0].meta().link_type, LinkPacketType::kBroadcast);
-  EXPECT_EQ(dispatcher.packets[1].meta().link_type, LinkPacketType::kMulticast);
+  ASSERT_EQ(dispatcher_.packets.size(), 2u);
+  EXPECT_EQ(dispatcher_.packets[0].meta().link_type, LinkPacketType::kBroadcast);
+  EXPECT_EQ(dispatcher_.packets[1].meta().link_type, LinkPacketType::kMulticast);
 }
 
 TEST_F(DeliverTest, DropsFramesForOtherHosts) {
   EXPECT_FALSE(deliver(build_ethernet_frame(kThird, kOther, kEtherTypeIpv4, {})));
-  EXPECT_EQ(counters.rx_drop_other_host, 1u);
-  EXPECT_TRUE(dispatcher.packets.empty());
+  EXPECT_EQ(counters_.rx_drop_other_host, 1u);
+  EXPECT_TRUE(dispatcher_.packets.empty());
   EXPECT_TRUE(deliver(build_ethernet_frame(kThird, kOther, kEtherTypeIpv4, {}), true));
-  EXPECT_EQ(dispatcher.packets.at(0).meta().link_type, LinkPacketType::kOtherHost);
+  EXPECT_EQ(dispatcher_.packets.at(0).meta().link_type, LinkPacketType::kOtherHost);
 }
 
 TEST_F(DeliverTest, CountsEveryDropReason) {
   EXPECT_FALSE(deliver(bytes_of({1, 2, 3})));
   EXPECT_FALSE(deliver({}));
-  EXPECT_EQ(counters.rx_drop_runt, 2u);
+  EXPECT_EQ(counters_.rx_drop_runt, 2u);
   EXPECT_FALSE(
       deliver(build_ethernet_frame(kSelf, kOther, kEtherTypeVlan, bytes_of({0, 1, 0x08, 0x00}))));
-  EXPECT_EQ(counters.rx_drop_vlan, 1u);
+  EXPECT_EQ(counters_.rx_drop_vlan, 1u);
   EXPECT_FALSE(deliver(build_ethernet_frame(kSelf, kOther, kEtherTypeVlan, bytes_of({0, 1}))));
-  EXPECT_EQ(counters.rx_drop_runt, 3u);
+  EXPECT_EQ(counters_.rx_drop_runt, 3u);
   EXPECT_FALSE(deliver(build_ethernet_frame(kSelf, kOther, 0x0100, {})));
-  EXPECT_EQ(counters.rx_drop_not_ethernet_ii, 1u);
+  EXPECT_EQ(counters_.rx_drop_not_ethernet_ii, 1u);
   LinkCounters detached;
   EXPECT_FALSE(deliver_ethernet_frame(
       PacketBuffer::from_bytes(build_ethernet_frame(kSelf, kOther, kEtherTypeIpv4, {})),
       {.self = kSelf}, nullptr, detached));
   EXPECT_EQ(detached.rx_drop_not_attached, 1u);
-  EXPECT_TRUE(dispatcher.packets.empty());
-  EXPECT_EQ(counters.rx_frames, 0u);
+  EXPECT_TRUE(dispatcher_.packets.empty());
+  EXPECT_EQ(counters_.rx_frames, 0u);
 }
 
 TEST_F(DeliverTest, HeaderSpanningSlicesIsParsed) {
@@ -157,8 +157,8 @@ TEST_F(DeliverTest, HeaderSpanningSlicesIsParsed) {
   auto frame = build_ethernet_frame(kSelf, kOther, kEtherTypeIpv4, bytes_of({0x45, 0, 0, 20}));
   PacketBuffer pkt = PacketBuffer::from_bytes(ByteView(frame).first(5));
   pkt.append(ByteView(frame).subspan(5));
-  ASSERT_TRUE(deliver_ethernet_frame(std::move(pkt), {.self = kSelf}, &dispatcher, counters));
-  EXPECT_EQ(dispatcher.packets.at(0).to_vector(), bytes_of({0x45, 0, 0, 20}));
+  ASSERT_TRUE(deliver_ethernet_frame(std::move(pkt), {.self = kSelf}, &dispatcher_, counters_));
+  EXPECT_EQ(dispatcher_.packets.at(0).to_vector(), bytes_of({0x45, 0, 0, 20}));
 }
 
 }  // namespace

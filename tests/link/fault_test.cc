@@ -1,8 +1,9 @@
 #include "link/fault.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <bit>
-#include <gtest/gtest.h>
 #include <numeric>
 
 #include "link/channel.h"
@@ -21,38 +22,38 @@ class FaultTest : public ::testing::Test {
  protected:
   void make(const FaultOptions& options) {
     auto [a, b] = ChannelEndpoint::make_pair({.queue_limit = 100'000});
-    receiver = std::move(b);
-    receiver->attach(&received);
-    fault = std::make_unique<FaultEndpoint>(std::move(a), wheel, options);
-    fault->attach(&sender_rx);
+    receiver_ = std::move(b);
+    receiver_->attach(&received_);
+    fault_ = std::make_unique<FaultEndpoint>(std::move(a), wheel_, options);
+    fault_->attach(&sender_rx_);
   }
 
   void send(uint32_t count, uint32_t first = 0) {
     std::vector<PacketBuffer> batch;
     for (uint32_t i = 0; i < count; ++i) {
-      batch.push_back(make_packet(first + i, 64, kEtherTypeIpv4, receiver->link_address()));
+      batch.push_back(make_packet(first + i, 64, kEtherTypeIpv4, receiver_->link_address()));
     }
-    ASSERT_EQ(fault->write_packets(batch).value(), count);
+    ASSERT_EQ(fault_->write_packets(batch).value(), count);
   }
 
   std::vector<uint32_t> received_tags() {
-    receiver->process_receive(SIZE_MAX);
+    receiver_->process_receive(SIZE_MAX);
     std::vector<uint32_t> tags;
-    for (const auto& p : received.packets) tags.push_back(tag_of(p.to_vector()));
+    for (const auto& p : received_.packets) tags.push_back(tag_of(p.to_vector()));
     return tags;
   }
 
   void advance(Duration d) {
-    clock.advance(d);
-    wheel.run();
+    clock_.advance(d);
+    wheel_.run();
   }
 
-  ManualClock clock;
-  TimerWheel wheel{clock};
-  std::unique_ptr<FaultEndpoint> fault;
-  std::unique_ptr<ChannelEndpoint> receiver;
-  RecordingDispatcher received;
-  RecordingDispatcher sender_rx;
+  ManualClock clock_;
+  TimerWheel wheel_{clock_};
+  std::unique_ptr<FaultEndpoint> fault_;
+  std::unique_ptr<ChannelEndpoint> receiver_;
+  RecordingDispatcher received_;
+  RecordingDispatcher sender_rx_;
 };
 
 std::vector<uint32_t> iota(uint32_t n) {
@@ -65,15 +66,15 @@ TEST_F(FaultTest, NoFaultsPassesEverythingInOrder) {
   make({});
   send(50);
   EXPECT_EQ(received_tags(), iota(50));
-  EXPECT_EQ(fault->counters().tx_frames, 50u);
-  EXPECT_EQ(fault->held(), 0u);
+  EXPECT_EQ(fault_->counters().tx_frames, 50u);
+  EXPECT_EQ(fault_->held(), 0u);
 }
 
 TEST_F(FaultTest, DropCountIsExactForSeed) {
   make({.seed = 42, .drop = 0.1});
   send(10'000);
   const auto tags = received_tags();
-  const uint64_t dropped = fault->counters().tx_dropped;
+  const uint64_t dropped = fault_->counters().tx_dropped;
   // Pinned for seed 42: a change here means the fault stream changed for every user.
   EXPECT_EQ(dropped, 988u);
   EXPECT_GT(dropped, 900u);
@@ -86,13 +87,13 @@ TEST_F(FaultTest, SameSeedSamePattern) {
   make({.seed = 7, .drop = 0.3});
   send(1000);
   const auto first = received_tags();
-  received.packets.clear();
+  received_.packets.clear();
   make({.seed = 7, .drop = 0.3, .duplicate = 0.2});  // other faults do not move the drops
   send(1000);
   auto second = received_tags();
   second.erase(std::unique(second.begin(), second.end()), second.end());
   EXPECT_EQ(first, second);
-  received.packets.clear();
+  received_.packets.clear();
   make({.seed = 8, .drop = 0.3});
   send(1000);
   EXPECT_NE(first, received_tags());
@@ -101,9 +102,9 @@ TEST_F(FaultTest, SameSeedSamePattern) {
 TEST_F(FaultTest, ReorderHoldsFramesWhileLaterOnesPass) {
   make({.seed = 3, .reorder = 0.3, .reorder_delay = 2ms});
   send(100);
-  const uint64_t reordered = fault->counters().tx_reordered;
+  const uint64_t reordered = fault_->counters().tx_reordered;
   ASSERT_GT(reordered, 0u);
-  EXPECT_EQ(fault->held(), reordered);
+  EXPECT_EQ(fault_->held(), reordered);
   EXPECT_EQ(received_tags().size(), 100u - reordered);
   advance(1ms);
   EXPECT_EQ(received_tags().size(), 100u - reordered);
@@ -113,14 +114,14 @@ TEST_F(FaultTest, ReorderHoldsFramesWhileLaterOnesPass) {
   EXPECT_FALSE(std::is_sorted(tags.begin(), tags.end()));
   std::sort(tags.begin(), tags.end());
   EXPECT_EQ(tags, iota(100));
-  EXPECT_EQ(fault->held(), 0u);
+  EXPECT_EQ(fault_->held(), 0u);
 }
 
 TEST_F(FaultTest, DuplicateSendsSomeFramesTwice) {
   make({.seed = 5, .duplicate = 0.25});
   send(400);
   const auto tags = received_tags();
-  const uint64_t duplicated = fault->counters().tx_duplicated;
+  const uint64_t duplicated = fault_->counters().tx_duplicated;
   EXPECT_GT(duplicated, 50u);
   EXPECT_EQ(tags.size(), 400u + duplicated);
   for (uint32_t t = 0; t < 400; ++t) {
@@ -134,16 +135,16 @@ TEST_F(FaultTest, CorruptFlipsOneBitOfACopy) {
   std::vector<PacketBuffer> batch;
   std::vector<PacketBuffer> originals;
   for (uint32_t i = 0; i < 20; ++i) {
-    batch.push_back(make_packet(i, 64, kEtherTypeIpv4, receiver->link_address()));
+    batch.push_back(make_packet(i, 64, kEtherTypeIpv4, receiver_->link_address()));
     originals.push_back(batch.back().clone());  // shares the chunk with what is sent
   }
   const auto pristine = originals[0].to_vector();
-  ASSERT_EQ(fault->write_packets(batch).value(), 20u);
-  EXPECT_EQ(fault->counters().tx_corrupted, 20u);
-  receiver->process_receive(SIZE_MAX);
-  ASSERT_EQ(received.packets.size(), 20u);
+  ASSERT_EQ(fault_->write_packets(batch).value(), 20u);
+  EXPECT_EQ(fault_->counters().tx_corrupted, 20u);
+  receiver_->process_receive(SIZE_MAX);
+  ASSERT_EQ(received_.packets.size(), 20u);
   for (size_t i = 0; i < 20; ++i) {
-    const auto got = received.packets[i].to_vector();
+    const auto got = received_.packets[i].to_vector();
     const auto want = originals[i].to_vector();
     ASSERT_EQ(got.size(), want.size());
     int flipped = 0;
@@ -159,7 +160,7 @@ TEST_F(FaultTest, DelayHoldsUntilClockAdvances) {
   make({.delay = 10ms});
   send(5);
   EXPECT_TRUE(received_tags().empty());
-  EXPECT_EQ(fault->counters().tx_delayed, 5u);
+  EXPECT_EQ(fault_->counters().tx_delayed, 5u);
   advance(9ms);
   EXPECT_TRUE(received_tags().empty());
   advance(1ms);
@@ -179,9 +180,9 @@ TEST_F(FaultTest, JitterReleasesEverythingWithinBound) {
 TEST_F(FaultTest, FlushReleasesHeldFramesNow) {
   make({.delay = 1s});
   send(3);
-  fault->flush();
+  fault_->flush();
   EXPECT_EQ(received_tags(), iota(3));
-  EXPECT_EQ(fault->held(), 0u);
+  EXPECT_EQ(fault_->held(), 0u);
 }
 
 TEST_F(FaultTest, DirectionRxLeavesTransmitAlone) {
@@ -191,27 +192,27 @@ TEST_F(FaultTest, DirectionRxLeavesTransmitAlone) {
   // Frames towards the fault endpoint are all dropped.
   std::vector<PacketBuffer> back;
   for (uint32_t i = 0; i < 10; ++i) {
-    back.push_back(make_packet(i, 64, kEtherTypeIpv4, fault->link_address()));
+    back.push_back(make_packet(i, 64, kEtherTypeIpv4, fault_->link_address()));
   }
-  ASSERT_EQ(receiver->write_packets(back).value(), 10u);
-  fault->process_receive(SIZE_MAX);
-  EXPECT_TRUE(sender_rx.packets.empty());
-  EXPECT_EQ(fault->counters().rx_frames, 10u);
-  EXPECT_EQ(fault->counters().rx_dropped, 10u);
-  EXPECT_EQ(fault->counters().tx_dropped, 0u);
+  ASSERT_EQ(receiver_->write_packets(back).value(), 10u);
+  fault_->process_receive(SIZE_MAX);
+  EXPECT_TRUE(sender_rx_.packets.empty());
+  EXPECT_EQ(fault_->counters().rx_frames, 10u);
+  EXPECT_EQ(fault_->counters().rx_dropped, 10u);
+  EXPECT_EQ(fault_->counters().tx_dropped, 0u);
 }
 
 TEST_F(FaultTest, RxDelayDeliversAfterTimer) {
   make({.delay = 3ms, .direction = FaultDirection::kRx});
   std::vector<PacketBuffer> back;
-  back.push_back(make_packet(77, 64, kEtherTypeIpv4, fault->link_address()));
-  ASSERT_EQ(receiver->write_packets(back).value(), 1u);
-  fault->process_receive(SIZE_MAX);
-  EXPECT_TRUE(sender_rx.packets.empty());
+  back.push_back(make_packet(77, 64, kEtherTypeIpv4, fault_->link_address()));
+  ASSERT_EQ(receiver_->write_packets(back).value(), 1u);
+  fault_->process_receive(SIZE_MAX);
+  EXPECT_TRUE(sender_rx_.packets.empty());
   advance(3ms);
-  ASSERT_EQ(sender_rx.packets.size(), 1u);
-  EXPECT_EQ(tag_of(sender_rx.packets[0].to_vector()), 77u);
-  EXPECT_EQ(sender_rx.packets[0].meta().link_source, receiver->link_address());
+  ASSERT_EQ(sender_rx_.packets.size(), 1u);
+  EXPECT_EQ(tag_of(sender_rx_.packets[0].to_vector()), 77u);
+  EXPECT_EQ(sender_rx_.packets[0].meta().link_source, receiver_->link_address());
 }
 
 }  // namespace

@@ -1,11 +1,12 @@
 #include "link/sniffer.h"
 
-#include <chrono>
-#include <cstdio>
 #include <gtest/gtest.h>
 #include <pcap/pcap.h>
-#include <string>
 #include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
 
 #include "link/channel.h"
 #include "link/ethernet.h"
@@ -55,10 +56,10 @@ Capture read_capture(const std::string& path) {
 
 class SnifferTest : public ::testing::Test {
  protected:
-  void TearDown() override { std::remove(path.c_str()); }
-  std::string path = ::testing::TempDir() + "weir_sniffer_" + std::to_string(::getpid()) + "_" +
-                     ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".pcap";
-  ManualClock clock;
+  void TearDown() override { std::remove(path_.c_str()); }
+  std::string path_ = ::testing::TempDir() + "weir_sniffer_" + std::to_string(::getpid()) + "_" +
+                      ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".pcap";
+  ManualClock clock_;
 };
 
 TEST_F(SnifferTest, RecordsBothDirectionsInOrderAsOnTheWire) {
@@ -66,7 +67,7 @@ TEST_F(SnifferTest, RecordsBothDirectionsInOrderAsOnTheWire) {
   auto [endpoint, peer] = ChannelEndpoint::make_test_pair(options);
   ChannelEndpoint& inner = *endpoint;
   std::string message;
-  auto sniffer = SnifferEndpoint::create(std::move(endpoint), path, clock, &message);
+  auto sniffer = SnifferEndpoint::create(std::move(endpoint), path_, clock_, &message);
   ASSERT_TRUE(sniffer) << message;
   RecordingDispatcher rx;
   (*sniffer)->attach(&rx);
@@ -79,7 +80,7 @@ TEST_F(SnifferTest, RecordsBothDirectionsInOrderAsOnTheWire) {
   out.push_back(make_packet(2, 42, kEtherTypeArp, MacAddress::broadcast()));
   ASSERT_EQ((*sniffer)->write_packets(out).value(), 2u);
   // In: one frame at t0 + 1.5 ms, and one for another host that the link drops.
-  clock.advance(1500us);
+  clock_.advance(1500us);
   const auto in = build_ethernet_frame(options.mac_a, options.mac_b, kEtherTypeIpv6,
                                        make_packet(3, 80).to_vector());
   ASSERT_TRUE(peer->inject(in));
@@ -92,7 +93,7 @@ TEST_F(SnifferTest, RecordsBothDirectionsInOrderAsOnTheWire) {
   EXPECT_EQ((*sniffer)->counters().tx_captured, 2u);
   EXPECT_EQ((*sniffer)->counters().rx_captured, 1u);
 
-  Capture capture = read_capture(path);
+  Capture capture = read_capture(path_);
   EXPECT_EQ(capture.linktype, DLT_EN10MB);
   ASSERT_EQ(capture.records.size(), 3u);
   // The records are byte for byte the frames on the wire, in order.
@@ -114,13 +115,13 @@ TEST_F(SnifferTest, RecordsBothDirectionsInOrderAsOnTheWire) {
 
 TEST_F(SnifferTest, RawIpLinkIsCapturedAsDltRaw) {
   auto [a, b] = ChannelEndpoint::make_pair({.framing = Framing::kRawIp});
-  auto sniffer = SnifferEndpoint::create(std::move(a), path, clock).value();
+  auto sniffer = SnifferEndpoint::create(std::move(a), path_, clock_).value();
   std::vector<PacketBuffer> out;
   out.push_back(PacketBuffer::from_bytes(bytes_of({0x45, 0, 0, 4})));
   out[0].meta().network_protocol = kEtherTypeIpv4;
   ASSERT_EQ(sniffer->write_packets(out).value(), 1u);
   sniffer.reset();  // flushes and closes
-  Capture capture = read_capture(path);
+  Capture capture = read_capture(path_);
   EXPECT_EQ(capture.linktype, DLT_RAW);
   ASSERT_EQ(capture.records.size(), 1u);
   EXPECT_EQ(capture.records[0].bytes, bytes_of({0x45, 0, 0, 4}));
@@ -130,7 +131,7 @@ TEST_F(SnifferTest, UnwritablePathFailsWithMessage) {
   auto [a, b] = ChannelEndpoint::make_pair();
   std::string message;
   auto sniffer =
-      SnifferEndpoint::create(std::move(a), "/nonexistent-dir/x/y.pcap", clock, &message);
+      SnifferEndpoint::create(std::move(a), "/nonexistent-dir/x/y.pcap", clock_, &message);
   ASSERT_FALSE(sniffer);
   EXPECT_EQ(sniffer.error(), Error::kIo);
   EXPECT_NE(message.find("/nonexistent-dir/x/y.pcap"), std::string::npos) << message;

@@ -2,6 +2,7 @@
 // protocol registered for their EtherType, and a thread-safe channel joins two stacks that
 // run on their own threads.
 #include <gtest/gtest.h>
+
 #include <thread>
 
 #include "link/channel.h"

@@ -3,14 +3,15 @@
 // which also runs after a failed assertion.
 #include "link/tap.h"
 
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <functional>
-#include <gtest/gtest.h>
-#include <poll.h>
 #include <string>
-#include <unistd.h>
 
 #include "link/ethernet.h"
 #include "stack/checksum.h"
