@@ -11,6 +11,7 @@
 
 #include "tools/bench.h"
 #include "tools/serve.h"
+#include "tools/stats.h"
 
 namespace weir::tools {
 namespace {
@@ -46,6 +47,7 @@ int run(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "Show help for every subcommand");
   add_serve_command(app);
   add_bench_command(app);
+  add_stats_command(app);
 
   try {
     app.parse(argc, argv);

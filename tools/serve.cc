@@ -7,6 +7,11 @@
 // batches and the normal teardown (pcap flush, counters) always runs.
 #include "tools/serve.h"
 
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
 #include <array>
 #include <cctype>
 #include <cerrno>
@@ -16,11 +21,7 @@
 #include <map>
 #include <memory>
 #include <random>
-#include <signal.h>
 #include <string>
-#include <sys/epoll.h>
-#include <sys/signalfd.h>
-#include <unistd.h>
 #include <utility>
 #include <vector>
 
@@ -33,6 +34,7 @@
 #include "stack/waiter.h"
 #include "tcp/endpoint.h"
 #include "tcp/tcp.h"
+#include "tools/stats.h"
 #include "udp/endpoint.h"
 #include "udp/udp.h"
 
@@ -604,12 +606,7 @@ Result<UniqueFd> open_signal_fd() {
 }
 
 void print_counters(const Stack& stack) {
-  std::printf("weir: counters (non-zero):\n");
-  stack.counters().for_each([](std::string_view group, std::string_view name, uint64_t value) {
-    if (value == 0) return;
-    std::printf("  %.*s.%.*s %llu\n", static_cast<int>(group.size()), group.data(),
-                static_cast<int>(name.size()), name.data(), static_cast<unsigned long long>(value));
-  });
+  std::printf("weir: counters (non-zero):\n%s", format_counters(stack, false, "  ").c_str());
 }
 
 // CLI11 validators: each returns an empty string when the text is acceptable.
@@ -772,6 +769,24 @@ int run_serve(const ServeOptions& options) {
     offered += ", " + service->describe();
   }
 
+  std::unique_ptr<StatsServer> stats;
+  if (options.stats_socket) {
+    std::string message;
+    auto server = StatsServer::open(
+        *options.stats_socket, loop,
+        [&] {
+          std::string report;
+          for (auto& service : services) report += service->summary() + "\n";
+          return report + format_counters(stack, true);
+        },
+        &message);
+    if (!server) {
+      fail(message);
+      return 1;
+    }
+    stats = std::move(server).value();
+  }
+
   std::printf("weir: serving on tap %s %s (%s), mtu %u%s\n", options.tap.c_str(),
               options.address.to_string().c_str(), mac.to_string().c_str(), stack.nic(*nic)->mtu(),
               offered.c_str());
@@ -780,6 +795,7 @@ int run_serve(const ServeOptions& options) {
   loop.run();
 
   std::printf("weir: %s, stopping\n", stop_signal == SIGTERM ? "SIGTERM" : "SIGINT");
+  stats.reset();
   for (auto& service : services) service->stop();
   int status = 0;
   if (link->sniffer != nullptr) {
@@ -811,7 +827,7 @@ void add_serve_command(CLI::App& app) {
       "Example: weir serve --tap weir0 --ip 10.0.0.2/24 --gateway 10.0.0.1 --pcap weir.pcap\n");
   // The parsed strings live in this shared state, which the callback owns.
   struct Raw {
-    std::string tap, ip, gateway, mac, pcap, netns;
+    std::string tap, ip, gateway, mac, pcap, netns, stats_socket;
     uint32_t mtu = 0;
   };
   auto raw = std::make_shared<Raw>();
@@ -830,6 +846,8 @@ void add_serve_command(CLI::App& app) {
                   "Write every frame the stack sends and receives to FILE (pcap)");
   cmd->add_option("--mtu", raw->mtu, "Link MTU in bytes, also set on the tap (default: the tap's)")
       ->check(CLI::Range(kMinMtu, kMaxMtu));
+  cmd->add_option("--stats-socket", raw->stats_socket,
+                  "Answer 'weir stats PATH' on this Unix socket while serving");
   cmd->add_option("--netns", raw->netns,
                   "Open the tap inside this network namespace (a name from 'ip netns' or a path);\n"
                   "weir itself stays where it is");
@@ -840,6 +858,7 @@ void add_serve_command(CLI::App& app) {
     options.address = IpPrefix::parse(raw->ip).value();
     if (raw->mtu != 0) options.mtu = raw->mtu;
     if (!raw->netns.empty()) options.netns = raw->netns;
+    if (!raw->stats_socket.empty()) options.stats_socket = raw->stats_socket;
     if (!raw->gateway.empty()) {
       options.gateway = IpAddress::parse(raw->gateway).value();
       if (!options.address.contains(*options.gateway)) {

@@ -23,8 +23,10 @@ struct ServeOptions {
   std::optional<IpAddress> gateway;
   std::optional<MacAddress> mac;  // nullopt: a random locally administered one
   std::optional<std::string> pcap;
-  std::optional<uint32_t> mtu;       // nullopt: the tap's own
-  std::optional<std::string> netns;  // open the tap in this netns (name or path)
+  std::optional<uint32_t> mtu;  // nullopt: the tap's own
+  std::optional<std::string> netns;
+  std::optional<std::string> stats_socket;  // Unix socket path answering `weir stats`  // open the
+                                            // tap in this netns (name or path)
 };
 
 // One service `weir serve` offers. start() runs once the stack has its address and routes;

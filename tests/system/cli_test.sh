@@ -77,7 +77,10 @@ expect_usage_error serve "${good[@]}" --pcap
 expect_usage_error bench --bogus
 expect_usage_error bench bulk --mtu 10
 expect_usage_error bench nosuchworkload
+expect_usage_error stats
+expect_usage_error stats a b
 expect_help serve --help
+expect_help stats --help
 expect_help bench --help
 expect_help '--tap' serve --help
 expect_help '--pcap' serve --help

@@ -14,7 +14,9 @@ linux_ip=10.0.0.1
 sys_require_root ping tshark
 sys_make_netns weir0 "$linux_ip/24"
 pcap=$sys_work/serve.pcap
-sys_start_weir --tap weir0 --ip "$weir_ip/24" --gateway "$linux_ip" --pcap "$pcap"
+stats_socket=$sys_work/stats.sock
+sys_start_weir --tap weir0 --ip "$weir_ip/24" --gateway "$linux_ip" --pcap "$pcap" \
+  --stats-socket "$stats_socket"
 sys_log "$(head -n 1 "$sys_weir_log")"
 
 # ICMP echo, small: every one of 3 answered.
@@ -56,7 +58,21 @@ sys_in_ns 30 python3 "$sys_work/udp_echo.py" "$weir_ip" >"$sys_work/udp.txt" 2>&
   { cat "$sys_work/udp.txt" >&2; sys_fail "UDP echo on $weir_ip:7 failed"; }
 while read -r line; do sys_log "$line"; done <"$sys_work/udp.txt"
 
+# The running stack's counters, through `weir stats`.
+timeout 10 "$weir" stats "$stats_socket" >"$sys_work/stats.txt" 2>&1 ||
+  { cat "$sys_work/stats.txt" >&2; sys_fail "weir stats $stats_socket failed"; }
+grep -q '^udp echo :7: datagrams echoed 3,' "$sys_work/stats.txt" ||
+  { cat "$sys_work/stats.txt" >&2; sys_fail "weir stats does not show 3 UDP datagrams echoed"; }
+replies_sent=$(sed -n 's/^icmpv4.tx_echo_replies //p' "$sys_work/stats.txt")
+[ "${replies_sent:-0}" -ge 5 ] || sys_fail "weir stats shows ${replies_sent:-no} ICMP echo replies sent, expected >= 5"
+grep -v ':' "$sys_work/stats.txt" | grep -q ' 0$' && sys_fail "weir stats printed zero counters without --all"
+timeout 10 "$weir" stats --all "$stats_socket" >"$sys_work/stats-all.txt" 2>&1 ||
+  sys_fail "weir stats --all $stats_socket failed"
+grep -q ' 0$' "$sys_work/stats-all.txt" || sys_fail "weir stats --all printed no zero counters"
+sys_log "weir stats: 3 UDP datagrams echoed, $replies_sent ICMP echo replies sent"
+
 sys_stop_weir INT
+[ -e "$stats_socket" ] && sys_fail "weir left its stats socket behind"
 grep -q 'stopping' "$sys_weir_log" || sys_fail "weir printed no stop summary"
 
 # The capture: readable, nothing malformed, no bad IP/ICMP/UDP checksum, and it holds what we
