@@ -30,6 +30,7 @@ Endpoint::Endpoint(UdpProtocol& protocol, AddressFamily family)
 Endpoint::~Endpoint() {
   // No notification: a waiter's callback must not run against a half-destroyed endpoint.
   release_port();
+  leave_all_groups();
 }
 
 Stack& Endpoint::stack() { return protocol_.stack(); }
@@ -220,7 +221,9 @@ Result<size_t> Endpoint::send_payload(PacketBuffer payload,
 
   IpProtocol* ip = stack().ip_protocol(family_);
   if (ip == nullptr) return Error::kNetworkUnreachable;
-  auto route = stack().find_route(destination.address, route_source());
+  std::optional<NicId> via;
+  if (destination.address.is_multicast()) via = multicast_nic_;
+  auto route = stack().find_route(destination.address, route_source(), via);
   if (!route) {
     ++protocol_.counters().send_errors;
     return route.error();
@@ -348,6 +351,7 @@ void Endpoint::close() {
   if (closed_) return;
   closed_ = true;
   release_port();
+  leave_all_groups();
   remote_.reset();
   queue_.clear();
   queued_charge_ = 0;
@@ -363,6 +367,51 @@ EventMask Endpoint::readiness(EventMask mask) const {
   if (read_shutdown_ && write_shutdown_) events |= kEventHangup;
   if (pending_error_) events |= kEventError;
   return events & mask;
+}
+
+Result<NicId> Endpoint::group_nic(const IpAddress& group, std::optional<NicId> nic) {
+  if (nic) {
+    if (stack().nic(*nic) == nullptr) return Error::kNoDevice;
+    return *nic;
+  }
+  auto route = stack().find_route(group);
+  if (!route) return Error::kNoDevice;
+  return route->nic;
+}
+
+Status Endpoint::join_group(const IpAddress& group, std::optional<NicId> nic) {
+  WEIR_TRY(check_open());
+  if (group.family() != family_) return Error::kAddressFamilyNotSupported;
+  if (!group.is_multicast()) return Error::kInvalidArgument;
+  auto id = group_nic(group, nic);
+  if (!id) return id.error();
+  const std::pair<IpAddress, NicId> membership{group, *id};
+  if (std::find(memberships_.begin(), memberships_.end(), membership) != memberships_.end()) {
+    return Error::kAddressInUse;
+  }
+  stack().nic(*id)->join_group(group);
+  memberships_.push_back(membership);
+  return ok_status();
+}
+
+Status Endpoint::leave_group(const IpAddress& group, std::optional<NicId> nic) {
+  WEIR_TRY(check_open());
+  if (group.family() != family_) return Error::kAddressFamilyNotSupported;
+  if (!group.is_multicast()) return Error::kInvalidArgument;
+  auto it = std::find_if(memberships_.begin(), memberships_.end(), [&](const auto& m) {
+    return m.first == group && (!nic || m.second == *nic);
+  });
+  if (it == memberships_.end()) return Error::kAddressNotAvailable;
+  if (Nic* n = stack().nic(it->second)) n->leave_group(group);
+  memberships_.erase(it);
+  return ok_status();
+}
+
+void Endpoint::leave_all_groups() {
+  for (const auto& [group, id] : memberships_) {
+    if (Nic* n = stack().nic(id)) n->leave_group(group);
+  }
+  memberships_.clear();
 }
 
 SocketAddress Endpoint::local_address() const {

@@ -23,6 +23,8 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <utility>
+#include <vector>
 
 #include "stack/address.h"
 #include "stack/bytes.h"
@@ -154,6 +156,18 @@ class Endpoint final : public TransportEndpoint {
   void set_tos(uint8_t tos) { tos_ = tos; }
   uint8_t tos() const { return tos_; }
 
+  // IP_ADD_MEMBERSHIP / IPV6_JOIN_GROUP: the NIC (given, or the one the route toward the group
+  // picks) starts accepting the group. As with Linux's default IP_MULTICAST_ALL, every socket
+  // bound to the wildcard (or to the group) on the port then receives the group's datagrams.
+  // Memberships are left on close. Errors: kInvalidArgument (not multicast), kNoDevice (no such
+  // NIC / no route), kAddressInUse (already joined there).
+  Status join_group(const IpAddress& group, std::optional<NicId> nic = std::nullopt);
+  // kAddressNotAvailable when this socket did not join group there.
+  Status leave_group(const IpAddress& group, std::optional<NicId> nic = std::nullopt);
+  // IP_MULTICAST_IF: the NIC multicast datagrams leave through (nullopt: by route).
+  void set_multicast_interface(std::optional<NicId> nic) { multicast_nic_ = nic; }
+  std::optional<NicId> multicast_interface() const { return multicast_nic_; }
+
   // From the protocol: a validated datagram, trimmed to its UDP length, header still on front.
   void handle_packet(const NetworkPacketInfo& info, PacketBuffer pkt) override;
   // From the protocol: an ICMP error matched to this endpoint's 4-tuple.
@@ -176,6 +190,8 @@ class Endpoint final : public TransportEndpoint {
   bool is_broadcast_address(const IpAddress& address) const;
   Result<size_t> send_payload(PacketBuffer payload, const std::optional<SocketAddress>& to);
   Status check_open() const;
+  Result<NicId> group_nic(const IpAddress& group, std::optional<NicId> nic);
+  void leave_all_groups();
   std::optional<Error> consume_error();
   void notify(EventMask events);
 
@@ -205,6 +221,8 @@ class Endpoint final : public TransportEndpoint {
   uint8_t ttl_ = 0;
   uint8_t multicast_ttl_ = 1;  // IP_MULTICAST_TTL default
   uint8_t tos_ = 0;
+  std::optional<NicId> multicast_nic_;
+  std::vector<std::pair<IpAddress, NicId>> memberships_;
 
   WaiterQueue waiters_;
 };

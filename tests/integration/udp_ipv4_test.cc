@@ -296,6 +296,39 @@ TEST_F(UdpOverIpv4Test, BroadcastReachesPeerWithoutUnreachables) {
   EXPECT_EQ(udp_b_.counters().drop_no_port_broadcast, 1u);
 }
 
+TEST_F(UdpOverIpv4Test, MulticastToJoinedGroupOnly) {
+  const Ipv4Address group(239, 1, 2, 3);
+  const Ipv4Address other_group(239, 1, 2, 4);
+  for (TwoStacks::Host* h : {&net_.a(), &net_.b()}) {
+    h->stack->add_route(
+        Route{IpPrefix{IpAddress(Ipv4Address(224, 0, 0, 0)), 4}, std::nullopt, h->nic});
+  }
+  auto server = open_b();
+  ASSERT_TRUE(server->bind({IpAddress(), 5000}));
+  ASSERT_TRUE(server->join_group(IpAddress(group)));
+  auto client = open_a();
+  ASSERT_TRUE(client->send_to(as_bytes("to the group"), SocketAddress{group, 5000}));
+  ASSERT_TRUE(client->send_to(as_bytes("to another"), SocketAddress{other_group, 5000}));
+  // Multicast needs no ARP; the TTL defaults to 1.
+  EXPECT_THAT(net_.a().sent_of(kEtherTypeArp), SizeIs(0));
+  EXPECT_THAT(net_.a().sent_of(kEtherTypeIpv4),
+              ElementsAre(IsIpv4(Dst(group), Ttl(1)), IsIpv4(Dst(other_group), Ttl(1))));
+  net_.pump();
+  std::vector<std::byte> buf(64);
+  auto info = server->receive_from(buf);
+  ASSERT_TRUE(info);
+  EXPECT_EQ(std::vector<std::byte>(buf.begin(), buf.begin() + info->size),
+            to_byte_vector("to the group"));
+  EXPECT_EQ(info->destination, IpAddress(group));
+  EXPECT_EQ(server->receive_from(buf).error(), Error::kWouldBlock);
+
+  // After leaving, the group's datagrams stop at the IP layer.
+  ASSERT_TRUE(server->leave_group(IpAddress(group)));
+  ASSERT_TRUE(client->send_to(as_bytes("again"), SocketAddress{group, 5000}));
+  net_.pump();
+  EXPECT_EQ(server->receive_from(buf).error(), Error::kWouldBlock);
+}
+
 TEST_F(UdpOverIpv4Test, UnansweredArpReportsHostUnreachable) {
   auto client = open_a();
   const SocketAddress nobody{Ipv4Address(10, 0, 0, 77), 53};

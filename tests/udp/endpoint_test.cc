@@ -459,6 +459,56 @@ TEST_F(UdpEndpointTest, Ipv6RoundTrip) {
             TransportDelivery::kNoEndpoint);
 }
 
+TEST_F(UdpEndpointTest, MulticastMembership) {
+  const IpAddress group = ip("239.1.2.3");
+  Nic& nic = *stack_.nic(nic_);
+  auto a = open();
+  auto b = open();
+  EXPECT_EQ(a->join_group(ip("10.0.0.2"), nic_).error(), Error::kInvalidArgument);
+  EXPECT_EQ(a->join_group(ip("ff02::1"), nic_).error(), Error::kAddressFamilyNotSupported);
+  EXPECT_EQ(a->join_group(group, NicId{99}).error(), Error::kNoDevice);
+  EXPECT_EQ(a->join_group(group).error(), Error::kNoDevice);  // no route toward 224/4 yet
+  ASSERT_TRUE(a->join_group(group, nic_));
+  EXPECT_TRUE(nic.in_group(group));
+  EXPECT_EQ(a->join_group(group, nic_).error(), Error::kAddressInUse);
+  stack_.add_route(Route{IpPrefix::parse("224.0.0.0/4").value(), std::nullopt, nic_});
+  ASSERT_TRUE(b->join_group(group));  // the NIC the route picks
+  ASSERT_TRUE(a->leave_group(group));
+  EXPECT_TRUE(nic.in_group(group));  // b still holds it
+  EXPECT_EQ(a->leave_group(group).error(), Error::kAddressNotAvailable);
+  b->close();  // leaves its groups
+  EXPECT_FALSE(nic.in_group(group));
+
+  // Destroying a socket leaves too.
+  auto c = open();
+  ASSERT_TRUE(c->join_group(group, nic_));
+  c.reset();
+  EXPECT_FALSE(nic.in_group(group));
+
+  // Group datagrams reach sockets bound to the wildcard or to the group on the port.
+  auto any = open();
+  any->set_reuse_address(true);
+  ASSERT_TRUE(any->bind(sa("0.0.0.0", 5000)));
+  auto bound_group = open();
+  bound_group->set_reuse_address(true);
+  ASSERT_TRUE(bound_group->bind(sa("239.1.2.3", 5000)));
+  ASSERT_TRUE(any->join_group(group, nic_));
+  inject(sa("10.0.0.2", 1), sa("239.1.2.3", 5000), as_bytes("m"), true);
+  EXPECT_EQ(read_string(*any), "m");
+  EXPECT_EQ(read_string(*bound_group), "m");
+}
+
+TEST_F(UdpEndpointTest, MulticastInterface) {
+  auto ep = open();
+  EXPECT_EQ(ep->multicast_interface(), std::nullopt);
+  stack_.add_route(Route{IpPrefix::parse("224.0.0.0/4").value(), std::nullopt, nic_});
+  ep->set_multicast_interface(NicId{99});
+  EXPECT_EQ(ep->send_to(as_bytes("x"), sa("239.1.1.1", 5000)).error(), Error::kNetworkUnreachable);
+  ep->set_multicast_interface(nic_);
+  ASSERT_TRUE(ep->send_to(as_bytes("x"), sa("239.1.1.1", 5000)));
+  EXPECT_EQ(ip4_.written.back().route.nic, nic_);
+}
+
 TEST_F(UdpEndpointTest, CountersRegistered) {
   bool found = false;
   stack_.counters().for_each([&](std::string_view group, std::string_view name, uint64_t) {
