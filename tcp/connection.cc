@@ -38,7 +38,6 @@ namespace {
 constexpr uint32_t kMinMss = 64;
 constexpr Duration kPawsIdle = std::chrono::hours(24 * 24);  // RFC 7323 5.5
 constexpr Duration kMaxPersist = std::chrono::seconds(60);
-constexpr Duration kTlpDelayedAckAllowance = std::chrono::milliseconds(200);
 
 size_t ip_header_length(AddressFamily f) { return f == AddressFamily::kIpv4 ? 20 : 40; }
 
@@ -833,8 +832,6 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
   uint32_t newly_sacked = 0;
   bool dsack = false;
   on_sack_blocks(opts, newly_sacked, dsack);
-  (void)dsack;
-
   Duration rtt_sample{};
   if (ack > snd_una_) {
     auto acked = static_cast<uint32_t>(ack - snd_una_);
@@ -881,11 +878,11 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
     scoreboard_.advance(ack);
     snd_una_ = ack;
     dupacks_ = 0;
-    if (tlp_outstanding_ && ack >= tlp_high_seq_) tlp_outstanding_ = false;
 
     if ((in_recovery_ || in_loss_) && ack >= recovery_point_) {
       in_recovery_ = false;
       in_loss_ = false;
+      rack_.on_recovery_exit();
       c.recovery_exits++;
       if (cc_) cc_->on_recovery_exit(now);
     } else if (in_recovery_ && !sack_ok_ && sent_head_ < sent_.size()) {
@@ -948,6 +945,12 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
     }
   }
 
+  rack_.on_ack(dsack, snd_una_, snd_nxt_);
+  if (rack_.probe_outstanding() && rack_.on_ack_during_probe(ack, dsack)) {
+    // RFC 8985 7.4: the probe alone repaired a loss: react to it as to any congestion.
+    c.tlp_loss_repaired++;
+    if (cc_) cc_->on_congestion_event(now, bytes_in_flight());
+  }
   if (sack_ok_ && protocol_.options().rack && (scoreboard_.sacked_bytes() > 0 || in_recovery_)) {
     rack_detect_loss(now);
   } else if (sack_ok_ && !protocol_.options().rack && !in_recovery_ && !in_loss_) {
@@ -974,11 +977,6 @@ void Connection::on_sack_blocks(const Options& opts, uint32_t& newly_sacked, boo
     dsack = true;
     c.dsacks_received++;
     dsack_dups_++;
-    // RFC 8985 6.2 step 4: a D-SACK means we were fooled by reordering: widen the window.
-    if (!dsack_seen_in_round_) {
-      reo_wnd_mult_ = std::min<uint32_t>(reo_wnd_mult_ + 1, 16);
-      dsack_seen_in_round_ = true;
-    }
   }
   newly_sacked = scoreboard_.update(snd_una_, snd_nxt_, blocks);
   if (newly_sacked == 0) return;
@@ -992,7 +990,6 @@ void Connection::on_sack_blocks(const Options& opts, uint32_t& newly_sacked, boo
       if (it->sacked) continue;
       if (!scoreboard_.is_sacked(SeqRange{it->begin, it->end})) continue;
       it->sacked = true;
-      sacked_count_++;
       if (it->lost) {
         it->lost = false;
         lost_bytes_ -= it->end - it->begin;
@@ -1003,16 +1000,10 @@ void Connection::on_sack_blocks(const Options& opts, uint32_t& newly_sacked, boo
 }
 
 void Connection::rack_update(const SentSegment& s, TimePoint now) {
-  Duration rtt = now - s.sent;
-  // RFC 8985 6.2 step 2: an ACK of a retransmission that came back faster than any RTT seen
-  // was probably for the original: do not let it advance RACK.
-  if (s.retransmitted && rtt_.has_sample() && rtt < rtt_.min_rtt()) return;
-  if (!rack_valid_ || s.sent > rack_sent_ || (s.sent == rack_sent_ && s.end > rack_end_)) {
-    rack_sent_ = s.sent;
-    rack_end_ = s.end;
-    rack_rtt_ = rtt;
-    rack_valid_ = true;
-  }
+  if (s.end > fack_ || fack_ == SeqNum()) fack_ = s.end;
+  // Without a timestamp echo the ACK of a retransmission may be for either copy.
+  rack_.on_delivered(Rack::SentSegment{s.end, s.sent, s.retransmitted}, now,
+                     rtt_.has_sample() ? rtt_.min_rtt() : Duration{}, s.retransmitted && !ts_ok_);
 }
 
 void Connection::mark_lost(SentSegment& s) {
@@ -1022,29 +1013,25 @@ void Connection::mark_lost(SentSegment& s) {
 }
 
 void Connection::rack_detect_loss(TimePoint now) {
-  if (!rack_valid_) return;
-  Duration reo_wnd{};
-  if (rtt_.has_sample()) {
-    reo_wnd = std::min<Duration>(rtt_.min_rtt() / 4 * reo_wnd_mult_, rtt_.srtt());
-  }
-  std::optional<Duration> wait;
+  if (!rack_.has_delivery()) return;
+  auto sacked_segments = static_cast<uint32_t>(scoreboard_.sacked_bytes() / std::max<uint32_t>(mss_, 1));
+  Duration reo_wnd = rack_.reorder_window(in_recovery_ || in_loss_, sacked_segments, rtt_.srtt(),
+                                          rtt_.has_sample() ? rtt_.min_rtt() : Duration{});
+  Duration wait{0};
   for (size_t k = sent_head_; k < sent_.size(); ++k) {
     SentSegment& s = sent_[k];
-    if (s.begin >= rack_end_ && !s.retransmitted) break;
+    // Records are in sequence order; past the highest delivered byte only a retransmission
+    // can have been sent before the RACK segment.
+    if (s.begin >= fack_ && !s.retransmitted) break;
     if (s.sacked || s.lost) continue;
-    bool before = s.sent < rack_sent_ || (s.sent == rack_sent_ && s.end < rack_end_);
-    if (!before) continue;
-    Duration remaining = s.sent + rack_rtt_ + reo_wnd - now;
-    if (remaining <= Duration::zero()) {
+    if (rack_.is_lost(Rack::SentSegment{s.end, s.sent, s.retransmitted}, now, reo_wnd, &wait)) {
       mark_lost(s);
       protocol_.counters().rack_lost_marked++;
-    } else if (!wait || remaining < *wait) {
-      wait = remaining;
     }
   }
-  if (wait && timer_mode_ != TimerMode::kReorder) {
+  if (wait > Duration::zero() && timer_mode_ != TimerMode::kReorder) {
     timer_mode_ = TimerMode::kReorder;
-    stack_.timers().arm_after(rexmit_timer_, *wait);
+    stack_.timers().arm_after(rexmit_timer_, wait);
   }
 }
 
@@ -1052,7 +1039,6 @@ void Connection::enter_recovery(bool sack_based) {
   TcpCounters& c = protocol_.counters();
   in_recovery_ = true;
   recovery_point_ = snd_nxt_;
-  dsack_seen_in_round_ = false;
   c.fast_retransmits++;
   if (sack_based) c.sack_recoveries++;
   else c.newreno_recoveries++;
@@ -1411,14 +1397,13 @@ void Connection::arm_loss_timer() {
     return;
   }
   const TcpOptions& po = protocol_.options();
-  bool tlp = po.tlp && sack_ok_ && !in_recovery_ && !in_loss_ && !tlp_outstanding_ &&
+  bool tlp = po.tlp && sack_ok_ && !in_recovery_ && !in_loss_ && !rack_.probe_outstanding() &&
              rtt_.has_sample() && state_ != State::kSynSent && state_ != State::kSynReceived;
   if (tlp) {
-    // RFC 8985 7.2: PTO = 2 * SRTT, plus a delayed-ACK allowance for a lone segment.
-    Duration pto = 2 * rtt_.srtt();
-    if (outstanding() <= mss_) pto += kTlpDelayedAckAllowance;
-    pto = std::max<Duration>(pto, std::chrono::milliseconds(10));
-    pto = std::min(pto, rtt_.rto());
+    // RFC 8985 7.2: PTO = 2 * SRTT, plus a delayed-ACK allowance for a lone segment; a floor
+    // of 10 ms keeps a near-zero SRTT (in-memory links) from probing every tick.
+    Duration pto = Rack::probe_timeout(rtt_.srtt(), outstanding() <= mss_, rtt_.rto());
+    pto = std::min(std::max<Duration>(pto, std::chrono::milliseconds(10)), rtt_.rto());
     timer_mode_ = TimerMode::kTailLossProbe;
     stack_.timers().arm_after(rexmit_timer_, pto);
     return;
@@ -1493,8 +1478,6 @@ void Connection::on_rto() {
   in_recovery_ = false;
   recovery_point_ = snd_nxt_;
   dupacks_ = 0;
-  tlp_outstanding_ = false;
-  reo_wnd_mult_ = 1;
   for (size_t k = sent_head_; k < sent_.size(); ++k) {
     if (sent_[k].lost) {
       retransmit_segment(sent_[k]);
@@ -1511,18 +1494,19 @@ void Connection::on_rto() {
 void Connection::on_tlp() {
   TcpCounters& c = protocol_.counters();
   c.tlp_probes++;
+  bool retransmission = false;
   if (send_new_data(true)) {
     c.tlp_new_data++;
   } else {
     for (size_t k = sent_.size(); k > sent_head_; --k) {
       if (!sent_[k - 1].sacked) {
         retransmit_segment(sent_[k - 1]);
+        retransmission = true;
         break;
       }
     }
   }
-  tlp_outstanding_ = true;
-  tlp_high_seq_ = snd_nxt_;
+  rack_.on_probe_sent(snd_nxt_, retransmission);
   if (outstanding() > 0) arm_retransmit_timer();
 }
 

@@ -15,6 +15,7 @@
 #include "stack/waiter.h"
 #include "tcp/cc/congestion_control.h"
 #include "tcp/isn.h"
+#include "tcp/rack.h"
 #include "tcp/receive_queue.h"
 #include "tcp/rtt_estimator.h"
 #include "tcp/sack_scoreboard.h"
@@ -241,7 +242,6 @@ class Connection final : public SegmentReceiver {
   std::unique_ptr<CongestionControl> cc_;
   SackScoreboard scoreboard_;
   uint32_t lost_bytes_ = 0;  // marked lost and not yet retransmitted
-  uint32_t sacked_count_ = 0;
   unsigned consecutive_rtos_ = 0;
   unsigned syn_retries_ = 0;
   bool in_recovery_ = false;
@@ -249,16 +249,10 @@ class Connection final : public SegmentReceiver {
   SeqNum recovery_point_;
   uint32_t dupacks_ = 0;
   std::optional<std::pair<SeqNum, TimePoint>> rtt_probe_;  // timed segment when no timestamps
-  // RACK (RFC 8985 6.1).
-  TimePoint rack_sent_{};
-  SeqNum rack_end_;
-  Duration rack_rtt_{};
-  bool rack_valid_ = false;
-  uint32_t reo_wnd_mult_ = 1;
-  bool dsack_seen_in_round_ = false;
+  // RACK-TLP (RFC 8985): the detection state lives in the Rack component.
+  Rack rack_;
+  SeqNum fack_;  // highest delivered end: records above it (never resent) cannot be RACK-lost
   // TLP.
-  bool tlp_outstanding_ = false;
-  SeqNum tlp_high_seq_;
   TimerMode timer_mode_ = TimerMode::kNone;
   unsigned persist_backoff_ = 0;
   unsigned keepalive_probes_sent_ = 0;
