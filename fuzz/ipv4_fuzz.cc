@@ -51,8 +51,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   if (packet.size() >= kMinHeaderLength) {
     static constexpr std::array<Ipv4Address, 6> kDestinations = {
-        Ipv4Address(10, 0, 0, 1), Ipv4Address(255, 255, 255, 255), Ipv4Address(10, 0, 0, 255),
-        Ipv4Address(224, 0, 0, 1), Ipv4Address(239, 1, 1, 1), Ipv4Address(10, 0, 0, 7)};
+        Ipv4Address(10, 0, 0, 1),  Ipv4Address(255, 255, 255, 255), Ipv4Address(10, 0, 0, 255),
+        Ipv4Address(224, 0, 0, 1), Ipv4Address(239, 1, 1, 1),       Ipv4Address(10, 0, 0, 7)};
     const size_t pick = control >> 4;
     if (pick < kDestinations.size()) store_be32(packet, 16, kDestinations[pick].value());
     if ((control & 1) != 0) {
@@ -68,8 +68,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                      : TransportDelivery::kDelivered);
   const size_t cut = size > 1 ? data[size - 1] : 0;
   for (int round = 0; round < 2; ++round) {
-    PacketBuffer pkt = (control & 2) != 0 ? fuzz::split_packet(packet, cut)
-                                          : PacketBuffer::from_bytes(packet);
+    PacketBuffer pkt =
+        (control & 2) != 0 ? fuzz::split_packet(packet, cut) : PacketBuffer::from_bytes(packet);
     pkt.meta().network_protocol = kEtherTypeIpv4;
     pkt.meta().nic = h.nic_id;
     h.ip->handle_packet(h.nic(), std::move(pkt));

@@ -58,8 +58,7 @@ void ArpProtocol::handle_packet(Nic& nic, PacketBuffer pkt) {
     // RFC 5227 probe: someone checks whether target_ip is free. Say it is not, if it is ours.
     ++counters_.rx_probes;
     if (request && target_ours) {
-      send(nic,
-           ArpFields{kArpReply, nic.link_address(), target_ip, sender_mac, Ipv4Address()},
+      send(nic, ArpFields{kArpReply, nic.link_address(), target_ip, sender_mac, Ipv4Address()},
            sender_mac);
       ++counters_.tx_replies;
     }

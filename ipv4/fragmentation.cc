@@ -21,8 +21,8 @@ Result<std::vector<PacketBuffer>> fragment(const PacketBuffer& payload, const He
     frag.meta() = payload.meta();
     HeaderFields fields = base;
     fields.total_length = static_cast<uint16_t>(kMinHeaderLength + length);
-    fields.flags_and_offset =
-        static_cast<uint16_t>((last ? 0 : kFlagMoreFragments) | ((offset / 8) & kFragmentOffsetMask));
+    fields.flags_and_offset = static_cast<uint16_t>((last ? 0 : kFlagMoreFragments) |
+                                                    ((offset / 8) & kFragmentOffsetMask));
     emit_header(frag.push_front(kMinHeaderLength), fields);
     out.push_back(std::move(frag));
     offset += length;

@@ -121,7 +121,8 @@ void Ipv4Protocol::handle_packet(Nic& nic, PacketBuffer pkt) {
       return;
     }
   } else if (!broadcast) {
-    if (link_type == LinkPacketType::kOtherHost || !stack_.is_local_address(IpAddress(destination))) {
+    if (link_type == LinkPacketType::kOtherHost ||
+        !stack_.is_local_address(IpAddress(destination))) {
       ++counters_.drop_not_for_us;
       return;
     }
@@ -238,8 +239,7 @@ Status Ipv4Protocol::write_packet(const RouteInfo& route, const IpWriteParams& p
   fields.flags_and_offset = params.dont_fragment ? kFlagDontFragment : 0;
   pkt.meta().network_protocol = kEtherTypeIpv4;
 
-  const bool gso =
-      pkt.meta().gso_type != GsoType::kNone && nic->endpoint().capabilities().gso;
+  const bool gso = pkt.meta().gso_type != GsoType::kNone && nic->endpoint().capabilities().gso;
   if (pkt.size() + kMinHeaderLength <= mtu || gso) {
     fields.total_length = static_cast<uint16_t>(pkt.size() + kMinHeaderLength);
     emit_header(pkt.push_front(kMinHeaderLength), fields);

@@ -53,21 +53,22 @@ class Stack;
 namespace weir::ipv4 {
 
 struct Ipv4Options {
-  uint8_t default_ttl = 64;            // RFC 1700 / Linux ip_default_ttl
-  uint8_t default_multicast_ttl = 1;   // RFC 1112 6.1
-  ReassemblyOptions reassembly;        // 4 MiB, 30 s, 64 fragments per datagram
-  IcmpOptions icmp;                    // 1000 errors/s, burst 50
-  NeighborOptions arp;                 // reachable 30 s, 3 probes 1 s apart, 8 queued/neighbor
+  uint8_t default_ttl = 64;           // RFC 1700 / Linux ip_default_ttl
+  uint8_t default_multicast_ttl = 1;  // RFC 1112 6.1
+  ReassemblyOptions reassembly;       // 4 MiB, 30 s, 64 fragments per datagram
+  IcmpOptions icmp;                   // 1000 errors/s, burst 50
+  NeighborOptions arp;  // reachable 30 s, 3 probes 1 s apart, 64 packets/128 KiB queued
 };
 
-#define WEIR_IPV4_COUNTERS(X)                                                                  \
-  X(rx_packets) X(rx_delivered) X(rx_fragments) X(rx_reassembled) X(rx_no_endpoint)           \
-      X(rx_transport_malformed) X(drop_truncated) X(drop_bad_version) X(drop_bad_ihl)        \
-      X(drop_bad_total_length) X(drop_bad_checksum) X(drop_bad_options) X(drop_bad_source)  \
-      X(drop_not_for_us) X(drop_multicast_not_joined) X(drop_link_broadcast_unicast)        \
-      X(drop_unknown_protocol) X(tx_packets) X(tx_fragments) X(tx_fragmented_datagrams)     \
-      X(tx_drop_too_long) X(tx_drop_fragmentation_needed) X(tx_drop_bad_route)              \
-      X(tx_drop_no_nic) X(tx_drop_no_route) X(tx_drop_resolution) X(tx_drop_link_error)
+#define WEIR_IPV4_COUNTERS(X)                                                                      \
+  X(rx_packets)                                                                                    \
+  X(rx_delivered) X(rx_fragments) X(rx_reassembled) X(rx_no_endpoint) X(rx_transport_malformed)    \
+      X(drop_truncated) X(drop_bad_version) X(drop_bad_ihl) X(drop_bad_total_length)               \
+          X(drop_bad_checksum) X(drop_bad_options) X(drop_bad_source) X(drop_not_for_us)           \
+              X(drop_multicast_not_joined) X(drop_link_broadcast_unicast) X(drop_unknown_protocol) \
+                  X(tx_packets) X(tx_fragments) X(tx_fragmented_datagrams) X(tx_drop_too_long)     \
+                      X(tx_drop_fragmentation_needed) X(tx_drop_bad_route) X(tx_drop_no_nic)       \
+                          X(tx_drop_no_route) X(tx_drop_resolution) X(tx_drop_link_error)
 WEIR_DEFINE_COUNTERS(Ipv4Counters, WEIR_IPV4_COUNTERS)
 
 class Ipv4Protocol final : public IpProtocol {

@@ -43,16 +43,16 @@
 namespace weir::ipv4 {
 
 struct ReassemblyOptions {
-  size_t memory_limit = size_t{4} << 20;  // 4 MiB, Linux's ipfrag_high_thresh
+  size_t memory_limit = size_t{4} << 20;        // 4 MiB, Linux's ipfrag_high_thresh
   Duration timeout = std::chrono::seconds(30);  // Linux's ipfrag_time
-  size_t max_fragments = 64;  // per datagram
+  size_t max_fragments = 64;                    // per datagram
 };
 
-#define WEIR_REASSEMBLY_COUNTERS(X)                                                           \
-  X(fragments_received) X(datagrams_reassembled) X(duplicates_ignored) X(drop_overlap)      \
-      X(drop_bad_fragment_length) X(drop_inconsistent_end) X(drop_too_long)                 \
-      X(drop_too_many_fragments) X(drop_timeout) X(drop_memory_limit) X(datagrams_dropped)  \
-      X(fragments_dropped)
+#define WEIR_REASSEMBLY_COUNTERS(X)                                                          \
+  X(fragments_received)                                                                      \
+  X(datagrams_reassembled) X(duplicates_ignored) X(drop_overlap) X(drop_bad_fragment_length) \
+      X(drop_inconsistent_end) X(drop_too_long) X(drop_too_many_fragments) X(drop_timeout)   \
+          X(drop_memory_limit) X(datagrams_dropped) X(fragments_dropped)
 WEIR_DEFINE_COUNTERS(ReassemblyCounters, WEIR_REASSEMBLY_COUNTERS)
 
 struct FragmentKey {

@@ -32,10 +32,10 @@ inline constexpr uint16_t kFragmentOffsetMask = 0x1fff;
 
 enum class HeaderCheck : uint8_t {
   kOk,
-  kTruncated,         // fewer than 20 bytes, or fewer than IHL*4, or total length > bytes
-  kBadVersion,        // version field is not 4
-  kBadIhl,            // IHL < 5
-  kBadTotalLength,    // total length < IHL*4
+  kTruncated,       // fewer than 20 bytes, or fewer than IHL*4, or total length > bytes
+  kBadVersion,      // version field is not 4
+  kBadIhl,          // IHL < 5
+  kBadTotalLength,  // total length < IHL*4
 };
 
 // Checks everything Header::parse needs; the checksum and options are checked separately.
@@ -204,8 +204,8 @@ class IcmpHeader {
   uint8_t code() const { return load_u8(bytes_, 1); }
   uint16_t checksum() const { return load_be16(bytes_, 2); }
   uint32_t rest_of_header() const { return load_be32(bytes_, 4); }
-  uint16_t identifier() const { return load_be16(bytes_, 4); }  // echo
-  uint16_t sequence() const { return load_be16(bytes_, 6); }    // echo
+  uint16_t identifier() const { return load_be16(bytes_, 4); }    // echo
+  uint16_t sequence() const { return load_be16(bytes_, 6); }      // echo
   uint16_t next_hop_mtu() const { return load_be16(bytes_, 6); }  // frag needed (RFC 1191)
   uint8_t pointer() const { return load_u8(bytes_, 4); }          // parameter problem
   ByteView body() const { return bytes_.subspan(kIcmpHeaderLength); }

@@ -5,9 +5,9 @@
 //
 // Theory of operation. Each entry, keyed by (NIC, address), is in one state:
 //   kIncomplete  resolution in progress: packets queue (at most max_pending packets and
-//                max_pending_bytes bytes; the oldest is dropped first), a broadcast solicitation goes out every retransmit_interval,
-//                and after max_probes unanswered ones the queued packets are dropped and the
-//                entry turns kFailed.
+//                max_pending_bytes bytes; the oldest is dropped first), a broadcast solicitation
+//                goes out every retransmit_interval, and after max_probes unanswered ones the
+//                queued packets are dropped and the entry turns kFailed.
 //   kReachable   confirmed within reachable_time: packets go straight out.
 //   kStale       not confirmed lately, still used as is. The first packet sent through a stale
 //                entry moves it to kProbe; an unused stale entry is forgotten after stale_time.
@@ -72,11 +72,11 @@ class NeighborResolver {
                                  const std::optional<MacAddress>& unicast_to) = 0;
 };
 
-#define WEIR_NEIGHBOR_COUNTERS(X)                                                            \
-  X(entries_created) X(solicitations_sent) X(resolved) X(confirmations) X(updates_ignored) \
-      X(resolution_failures) X(entries_expired) X(packets_queued) X(packets_released)      \
-      X(drop_queue_full) X(drop_resolution_failed) X(drop_failed_entry) X(drop_cache_full) \
-      X(drop_link_error)
+#define WEIR_NEIGHBOR_COUNTERS(X)                                                              \
+  X(entries_created)                                                                           \
+  X(solicitations_sent) X(resolved) X(confirmations) X(updates_ignored) X(resolution_failures) \
+      X(entries_expired) X(packets_queued) X(packets_released) X(drop_queue_full)              \
+          X(drop_resolution_failed) X(drop_failed_entry) X(drop_cache_full) X(drop_link_error)
 WEIR_DEFINE_COUNTERS(NeighborCounters, WEIR_NEIGHBOR_COUNTERS)
 
 class NeighborCache {

@@ -17,14 +17,14 @@ class ArpTest : public Ipv4Test {
   }
   auto IsBroadcastRequestFor(Ipv4Address target) {
     return IsEthernet(EthDst(MacAddress::broadcast()), EthSrc(our_mac()), EtherType(0x0806),
-                      Payload(IsArp(ArpOp(kTestArpRequest), SenderMac(our_mac()),
-                                    SenderIp(kOurIp), TargetMac(MacAddress()),
-                                    TargetIp(target))));
+                      Payload(IsArp(ArpOp(kTestArpRequest), SenderMac(our_mac()), SenderIp(kOurIp),
+                                    TargetMac(MacAddress()), TargetIp(target))));
   }
 };
 
 TEST_F(ArpTest, AnswersRequestForOurAddressAndLearnsSender) {
-  ASSERT_TRUE(peer_->inject(arp_frame({kTestArpRequest, peer_mac(), kPeerIp, MacAddress(), kOurIp})));
+  ASSERT_TRUE(
+      peer_->inject(arp_frame({kTestArpRequest, peer_mac(), kPeerIp, MacAddress(), kOurIp})));
   EXPECT_THAT(peer_->read(),
               Optional(IsEthernet(EthDst(peer_mac()), EthSrc(our_mac()), EtherType(0x0806),
                                   Payload(IsArpReply(our_mac(), kOurIp, peer_mac(), kPeerIp)))));
@@ -40,7 +40,8 @@ TEST_F(ArpTest, AnswersRequestForOurAddressAndLearnsSender) {
 }
 
 TEST_F(ArpTest, IgnoresRequestsForOtherAddresses) {
-  ASSERT_TRUE(peer_->inject(arp_frame({kTestArpRequest, peer_mac(), kPeerIp, MacAddress(), kOtherIp})));
+  ASSERT_TRUE(
+      peer_->inject(arp_frame({kTestArpRequest, peer_mac(), kPeerIp, MacAddress(), kOtherIp})));
   EXPECT_FALSE(peer_->read());
   EXPECT_FALSE(entry(kPeerIp));
   EXPECT_EQ(arp_counters().rx_not_for_us, 1u);
@@ -55,9 +56,9 @@ TEST_F(ArpTest, QueuesWhileResolvingAndReleasesOnReply) {
   EXPECT_EQ(entry(kPeerIp)->pending, 2u);
 
   ASSERT_TRUE(peer_->inject(arp_frame({kTestArpReply, peer_mac(), kPeerIp, our_mac(), kOurIp})));
-  EXPECT_THAT(peer_->read(), Optional(IsEthernet(EthDst(peer_mac()),
-                                                 Payload(IsIpv4(Dst(kPeerIp),
-                                                                Payload(pattern(20, 1)))))));
+  EXPECT_THAT(peer_->read(),
+              Optional(IsEthernet(EthDst(peer_mac()),
+                                  Payload(IsIpv4(Dst(kPeerIp), Payload(pattern(20, 1)))))));
   EXPECT_THAT(peer_->read(), Optional(IsIpv4Frame(Payload(pattern(20, 2)))));
   EXPECT_FALSE(peer_->read());
   EXPECT_EQ(cache_counters().resolved, 1u);
@@ -129,17 +130,20 @@ TEST_F(ArpByteBoundTest, PendingQueueIsBoundedInBytes) {
 
 TEST_F(ArpTest, GratuitousArpOnlyUpdatesExistingEntries) {
   // Unknown sender: ignored, nothing created.
-  ASSERT_TRUE(peer_->inject(arp_frame({kTestArpRequest, kOtherMac, kOtherIp, MacAddress(), kOtherIp})));
+  ASSERT_TRUE(
+      peer_->inject(arp_frame({kTestArpRequest, kOtherMac, kOtherIp, MacAddress(), kOtherIp})));
   EXPECT_FALSE(entry(kOtherIp));
   EXPECT_EQ(arp_counters().rx_gratuitous_ignored, 1u);
   // Gratuitous reply form too.
-  ASSERT_TRUE(peer_->inject(arp_frame({kTestArpReply, kOtherMac, kOtherIp, MacAddress::broadcast(), kOtherIp})));
+  ASSERT_TRUE(peer_->inject(
+      arp_frame({kTestArpReply, kOtherMac, kOtherIp, MacAddress::broadcast(), kOtherIp})));
   EXPECT_FALSE(entry(kOtherIp));
   EXPECT_EQ(arp_counters().rx_gratuitous_ignored, 2u);
 
   // Known sender: its new MAC is taken.
   learn_peer();
-  ASSERT_TRUE(peer_->inject(arp_frame({kTestArpRequest, kNewPeerMac, kPeerIp, MacAddress(), kPeerIp})));
+  ASSERT_TRUE(
+      peer_->inject(arp_frame({kTestArpRequest, kNewPeerMac, kPeerIp, MacAddress(), kPeerIp})));
   EXPECT_FALSE(peer_->read());  // no reply to a gratuitous ARP
   EXPECT_EQ(entry(kPeerIp)->link_address, kNewPeerMac);
   ASSERT_TRUE(send_to(kPeerIp));
@@ -150,7 +154,8 @@ TEST_F(ArpTest, GratuitousArpOnlyUpdatesExistingEntries) {
 TEST_F(ArpTest, GratuitousArpAnswersAPendingResolution) {
   ASSERT_TRUE(send_to(kPeerIp));
   peer_->clear();
-  ASSERT_TRUE(peer_->inject(arp_frame({kTestArpRequest, peer_mac(), kPeerIp, MacAddress(), kPeerIp})));
+  ASSERT_TRUE(
+      peer_->inject(arp_frame({kTestArpRequest, peer_mac(), kPeerIp, MacAddress(), kPeerIp})));
   EXPECT_THAT(peer_->read(), Optional(IsEthernet(EthDst(peer_mac()), EtherType(0x0800))));
 }
 
@@ -184,8 +189,8 @@ TEST_F(ArpTest, ReachableTurnsStaleThenProbesOnUse) {
   ASSERT_TRUE(send_to(kPeerIp));
   EXPECT_THAT(peer_->read(), Optional(IsEthernet(EthDst(peer_mac()), EtherType(0x0800))));
   EXPECT_THAT(peer_->read(),
-              Optional(IsEthernet(EthDst(peer_mac()), Payload(IsArp(ArpOp(kTestArpRequest),
-                                                                    TargetIp(kPeerIp))))));
+              Optional(IsEthernet(EthDst(peer_mac()),
+                                  Payload(IsArp(ArpOp(kTestArpRequest), TargetIp(kPeerIp))))));
   EXPECT_EQ(entry(kPeerIp)->state, NeighborState::kProbe);
   ASSERT_TRUE(peer_->inject(arp_frame({kTestArpReply, peer_mac(), kPeerIp, our_mac(), kOurIp})));
   EXPECT_EQ(entry(kPeerIp)->state, NeighborState::kReachable);
@@ -244,7 +249,8 @@ TEST_F(ArpTest, DropsMalformedAndSuspiciousPackets) {
   EXPECT_EQ(arp_counters().rx_drop_from_self, 1u);
   // Broadcast/multicast sender addresses.
   inject(arp_packet({kTestArpRequest, MacAddress::broadcast(), kPeerIp, MacAddress(), kOurIp}));
-  inject(arp_packet({kTestArpRequest, peer_mac(), Ipv4Address(224, 0, 0, 5), MacAddress(), kOurIp}));
+  inject(
+      arp_packet({kTestArpRequest, peer_mac(), Ipv4Address(224, 0, 0, 5), MacAddress(), kOurIp}));
   inject(arp_packet({kTestArpRequest, peer_mac(), Ipv4Address::broadcast(), MacAddress(), kOurIp}));
   EXPECT_EQ(arp_counters().rx_drop_bad_sender, 3u);
   EXPECT_FALSE(peer_->read());
@@ -258,18 +264,22 @@ TEST_F(ArpTest, DropsMalformedAndSuspiciousPackets) {
 }
 
 TEST_F(ArpTest, AddressConflictIsCountedNotLearned) {
-  ASSERT_TRUE(peer_->inject(arp_frame({kTestArpRequest, peer_mac(), kOurIp, MacAddress(), kPeerIp})));
-  ASSERT_TRUE(peer_->inject(arp_frame({kTestArpRequest, peer_mac(), kOurIp, MacAddress(), kOurIp})));
+  ASSERT_TRUE(
+      peer_->inject(arp_frame({kTestArpRequest, peer_mac(), kOurIp, MacAddress(), kPeerIp})));
+  ASSERT_TRUE(
+      peer_->inject(arp_frame({kTestArpRequest, peer_mac(), kOurIp, MacAddress(), kOurIp})));
   EXPECT_EQ(arp_counters().address_conflicts, 2u);
   EXPECT_FALSE(entry(kOurIp));
   EXPECT_FALSE(peer_->read());
 }
 
 TEST_F(ArpTest, AnswersProbesForOurAddressWithoutLearning) {
-  ASSERT_TRUE(peer_->inject(arp_frame({kTestArpRequest, peer_mac(), Ipv4Address(), MacAddress(), kOurIp})));
-  EXPECT_THAT(peer_->read(), Optional(IsEthernet(EthDst(peer_mac()),
-                                                 Payload(IsArpReply(our_mac(), kOurIp, peer_mac(),
-                                                                    Ipv4Address())))));
+  ASSERT_TRUE(
+      peer_->inject(arp_frame({kTestArpRequest, peer_mac(), Ipv4Address(), MacAddress(), kOurIp})));
+  EXPECT_THAT(
+      peer_->read(),
+      Optional(IsEthernet(EthDst(peer_mac()),
+                          Payload(IsArpReply(our_mac(), kOurIp, peer_mac(), Ipv4Address())))));
   EXPECT_EQ(arp_counters().rx_probes, 1u);
   EXPECT_EQ(ip_->arp().cache().size(), 0u);
 }
@@ -288,8 +298,8 @@ TEST_F(ArpTest, ResolvesTheGatewayForOffLinkDestinations) {
   ASSERT_TRUE(send_to(kRemoteIp));
   EXPECT_THAT(peer_->read(), Optional(IsBroadcastRequestFor(kGatewayIp)));
   ASSERT_TRUE(peer_->inject(arp_frame({kTestArpReply, kOtherMac, kGatewayIp, our_mac(), kOurIp})));
-  EXPECT_THAT(peer_->read(), Optional(IsEthernet(EthDst(kOtherMac),
-                                                 Payload(IsIpv4(Dst(kRemoteIp))))));
+  EXPECT_THAT(peer_->read(),
+              Optional(IsEthernet(EthDst(kOtherMac), Payload(IsIpv4(Dst(kRemoteIp))))));
 }
 
 class ArpSmallCacheTest : public ArpTest {

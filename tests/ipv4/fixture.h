@@ -53,7 +53,10 @@ class FakeTransport final : public TransportProtocol {
     return result;
   }
   void handle_control(const TransportControl& c) override {
-    controls.push_back({c.type, c.mtu, c.local_address, c.remote_address,
+    controls.push_back({c.type,
+                        c.mtu,
+                        c.local_address,
+                        c.remote_address,
                         {c.transport_header.begin(), c.transport_header.end()}});
   }
 
@@ -121,9 +124,7 @@ class Ipv4Test : public ::testing::Test {
   const IcmpCounters& icmp_counters() const { return ip_->icmp().counters(); }
   const ArpCounters& arp_counters() const { return ip_->arp().counters(); }
   const NeighborCounters& cache_counters() const { return ip_->arp().cache().counters(); }
-  const ReassemblyCounters& reassembly_counters() const {
-    return ip_->reassembler().counters();
-  }
+  const ReassemblyCounters& reassembly_counters() const { return ip_->reassembler().counters(); }
 
   ManualClock clock_;
   std::unique_ptr<Stack> stack_;

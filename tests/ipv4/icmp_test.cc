@@ -14,8 +14,8 @@ TEST_F(IcmpTest, EchoReplyIsByteExactCopyWithTypeChanged) {
   auto frame = peer_->read();
   ASSERT_TRUE(frame);
   EXPECT_THAT(*frame, IsEthernet(EthSrc(our_mac()), EthDst(peer_mac()), EtherType(0x0800)));
-  EXPECT_THAT(*frame, IsIpv4Frame(Src(kOurIp), Dst(kPeerIp), Protocol(1), Ttl(64),
-                                  ValidChecksum(), DontFragment(false), MoreFragments(false),
+  EXPECT_THAT(*frame, IsIpv4Frame(Src(kOurIp), Dst(kPeerIp), Protocol(1), Ttl(64), ValidChecksum(),
+                                  DontFragment(false), MoreFragments(false),
                                   Payload(IsIcmpEchoReply(0x1234, 7, data))));
   // Byte-exact: the reply is the request with type 0 and the checksum adjusted.
   auto reply = icmpv4_echo(kTestIcmpEchoReply, 0x1234, 7, data);
@@ -43,10 +43,9 @@ TEST_F(IcmpTest, EchoReplyTriggersArpWhenPeerUnknown) {
   EXPECT_THAT(peer_->read(), Optional(IsArpFrame(ArpOp(kTestArpRequest), SenderMac(our_mac()),
                                                  SenderIp(kOurIp), TargetIp(kPeerIp))));
   EXPECT_FALSE(peer_->read());
-  ASSERT_TRUE(peer_->inject(
-      arp_frame({kTestArpReply, peer_mac(), kPeerIp, our_mac(), kOurIp})));
-  EXPECT_THAT(peer_->read(), Optional(IsIpv4Frame(Dst(kPeerIp),
-                                                  Payload(IsIcmpEchoReply(5, 1, pattern(8))))));
+  ASSERT_TRUE(peer_->inject(arp_frame({kTestArpReply, peer_mac(), kPeerIp, our_mac(), kOurIp})));
+  EXPECT_THAT(peer_->read(),
+              Optional(IsIpv4Frame(Dst(kPeerIp), Payload(IsIcmpEchoReply(5, 1, pattern(8))))));
 }
 
 TEST_F(IcmpTest, BadChecksumIsDropped) {
@@ -98,11 +97,10 @@ TEST_F(IcmpTest, ProtocolUnreachableForUnknownProtocol) {
   inject_ipv4({.source = kPeerIp, .destination = kOurIp, .protocol = 200, .id = 77}, payload);
   auto frame = peer_->read();
   ASSERT_TRUE(frame);
-  EXPECT_THAT(*frame,
-              IsIpv4Frame(Src(kOurIp), Dst(kPeerIp), Protocol(1),
-                          Payload(IsIcmpDestUnreachable(
-                              2, IsQuotedIpv4(Src(kPeerIp), Dst(kOurIp), Protocol(200), Id(77),
-                                              Payload(payload))))));
+  EXPECT_THAT(*frame, IsIpv4Frame(Src(kOurIp), Dst(kPeerIp), Protocol(1),
+                                  Payload(IsIcmpDestUnreachable(
+                                      2, IsQuotedIpv4(Src(kPeerIp), Dst(kOurIp), Protocol(200),
+                                                      Id(77), Payload(payload))))));
   EXPECT_EQ(counters().drop_unknown_protocol, 1u);
   EXPECT_EQ(icmp_counters().tx_protocol_unreachable, 1u);
 }
@@ -118,9 +116,9 @@ TEST_F(IcmpTest, PortUnreachableWhenTransportHasNoEndpoint) {
   ASSERT_TRUE(frame);
   // Quotes as much as fits in 576 bytes: 576 - 20 - 8 - 20 bytes of the original payload.
   std::vector<std::byte> quoted(payload.begin(), payload.begin() + 528);
-  EXPECT_THAT(*frame, IsIpv4Frame(TotalLength(576),
-                                  Payload(IsIcmpDestUnreachable(
-                                      3, IsQuotedIpv4(Protocol(17), Payload(quoted))))));
+  EXPECT_THAT(*frame,
+              IsIpv4Frame(TotalLength(576), Payload(IsIcmpDestUnreachable(
+                                                3, IsQuotedIpv4(Protocol(17), Payload(quoted))))));
   EXPECT_EQ(icmp_counters().tx_port_unreachable, 1u);
   EXPECT_EQ(counters().rx_no_endpoint, 1u);
 }
@@ -149,8 +147,7 @@ TEST_F(IcmpTest, NoUnreachableForLinkBroadcastOrZeroSource) {
 
 TEST_F(IcmpTest, ErrorQuotingUnknownTransportIsCountedAndNotAnswered) {
   learn_peer();
-  auto quoted = ipv4_packet({.source = kOurIp, .destination = kPeerIp, .protocol = 99},
-                            pattern(8));
+  auto quoted = ipv4_packet({.source = kOurIp, .destination = kPeerIp, .protocol = 99}, pattern(8));
   inject_ipv4({.source = kPeerIp, .destination = kOurIp, .protocol = 1},
               icmpv4_message(3, 3, 0, quoted));
   EXPECT_FALSE(peer_->read());
@@ -206,8 +203,8 @@ TEST_F(IcmpRateLimitTest, EchoRepliesAreNotLimited) {
 TEST_F(IcmpTest, PortUnreachableReachesTransport) {
   auto& udp = add_fake_transport(17);
   auto transport_bytes = testing::bytes_of({0x30, 0x39, 0x00, 0x35, 0x00, 0x10, 0xab, 0xcd});
-  auto quoted = ipv4_packet({.source = kOurIp, .destination = kPeerIp, .protocol = 17},
-                            transport_bytes);
+  auto quoted =
+      ipv4_packet({.source = kOurIp, .destination = kPeerIp, .protocol = 17}, transport_bytes);
   inject_ipv4({.source = kPeerIp, .destination = kOurIp, .protocol = 1},
               icmpv4_message(3, 3, 0, quoted));
   ASSERT_EQ(udp.controls.size(), 1u);
@@ -220,8 +217,11 @@ TEST_F(IcmpTest, PortUnreachableReachesTransport) {
 
 TEST_F(IcmpTest, FragmentationNeededCarriesMtu) {
   auto& tcp = add_fake_transport(6);
-  auto quoted = ipv4_packet({.source = kOurIp, .destination = kRemoteIp, .protocol = 6,
-                             .dont_fragment = true, .total_length = 1500},
+  auto quoted = ipv4_packet({.source = kOurIp,
+                             .destination = kRemoteIp,
+                             .protocol = 6,
+                             .dont_fragment = true,
+                             .total_length = 1500},
                             pattern(8));
   inject_ipv4({.source = kGatewayIp, .destination = kOurIp, .protocol = 1},
               icmpv4_message(3, 4, 1400, quoted));
@@ -237,8 +237,8 @@ TEST_F(IcmpTest, FragmentationNeededCarriesMtu) {
 
 TEST_F(IcmpTest, TimeExceededAndParameterProblem) {
   auto& udp = add_fake_transport(17);
-  auto quoted = ipv4_packet({.source = kOurIp, .destination = kRemoteIp, .protocol = 17},
-                            pattern(8));
+  auto quoted =
+      ipv4_packet({.source = kOurIp, .destination = kRemoteIp, .protocol = 17}, pattern(8));
   inject_ipv4({.source = kGatewayIp, .destination = kOurIp, .protocol = 1},
               icmpv4_message(11, 0, 0, quoted));
   inject_ipv4({.source = kGatewayIp, .destination = kOurIp, .protocol = 1},
@@ -268,8 +268,7 @@ TEST_F(IcmpTest, MalformedQuotedHeadersAreDropped) {
   send_error({});
   EXPECT_EQ(icmp_counters().rx_drop_bad_quoted_header, 5u);
   // Not something we sent.
-  send_error(ipv4_packet({.source = kOtherIp, .destination = kPeerIp, .protocol = 17},
-                         pattern(8)));
+  send_error(ipv4_packet({.source = kOtherIp, .destination = kPeerIp, .protocol = 17}, pattern(8)));
   EXPECT_EQ(icmp_counters().rx_drop_quoted_not_ours, 1u);
   // Unknown unreachable code.
   inject_ipv4({.source = kPeerIp, .destination = kOurIp, .protocol = 1},

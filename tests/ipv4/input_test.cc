@@ -103,10 +103,10 @@ TEST_F(InputTest, WalksAndSkipsValidOptions) {
   Ipv4Spec spec = to_us();
   // NOP, Record Route (7 bytes: pointer 4, one empty slot), Router Alert, Timestamp (pointer 5,
   // room for one entry), End of List.
-  spec.options = testing::bytes_of({1,                                    //
-                                    7, 7, 4, 0, 0, 0, 0,                  //
-                                    148, 4, 0, 0,                         //
-                                    68, 8, 5, 0, 0, 0, 0, 0,              //
+  spec.options = testing::bytes_of({1,                         //
+                                    7,   7, 4, 0, 0, 0, 0,     //
+                                    148, 4, 0, 0,              //
+                                    68,  8, 5, 0, 0, 0, 0, 0,  //
                                     0});
   inject_ipv4(spec, pattern(12));
   ASSERT_EQ(udp_->received.size(), 1u);
@@ -123,16 +123,16 @@ TEST_F(InputTest, UnknownOptionsAreSkippedByLength) {
 
 TEST_F(InputTest, DropsMalformedOptions) {
   const std::vector<std::vector<std::byte>> bad = {
-      testing::bytes_of({7, 0, 0, 0}),             // length 0
-      testing::bytes_of({7, 1, 0, 0}),             // length 1
-      testing::bytes_of({1, 1, 1, 7}),             // length byte missing
-      testing::bytes_of({0x9e, 9, 0, 0}),          // runs past the header
-      testing::bytes_of({7, 7, 3, 0, 0, 0, 0, 0}), // record route pointer < 4
-      testing::bytes_of({7, 6, 4, 0, 0, 0, 1, 1}), // record route not whole addresses
-      testing::bytes_of({68, 4, 4, 0}),            // timestamp pointer < 5
-      testing::bytes_of({68, 3, 5, 0}),            // timestamp too short
-      testing::bytes_of({148, 3, 0, 0}),           // router alert wrong length
-      testing::bytes_of({131, 2, 1, 1}),           // source route without pointer
+      testing::bytes_of({7, 0, 0, 0}),              // length 0
+      testing::bytes_of({7, 1, 0, 0}),              // length 1
+      testing::bytes_of({1, 1, 1, 7}),              // length byte missing
+      testing::bytes_of({0x9e, 9, 0, 0}),           // runs past the header
+      testing::bytes_of({7, 7, 3, 0, 0, 0, 0, 0}),  // record route pointer < 4
+      testing::bytes_of({7, 6, 4, 0, 0, 0, 1, 1}),  // record route not whole addresses
+      testing::bytes_of({68, 4, 4, 0}),             // timestamp pointer < 5
+      testing::bytes_of({68, 3, 5, 0}),             // timestamp too short
+      testing::bytes_of({148, 3, 0, 0}),            // router alert wrong length
+      testing::bytes_of({131, 2, 1, 1}),            // source route without pointer
   };
   for (const auto& options : bad) {
     Ipv4Spec spec = to_us();
@@ -231,8 +231,8 @@ TEST_F(InputTest, UnreachableForReassembledDatagramQuotesWholeDatagramHeader) {
   inject_ipv4(spec, ByteView(payload).subspan(32));
   EXPECT_THAT(peer_->read(),
               Optional(IsIpv4Frame(Payload(IsIcmpDestUnreachable(
-                  3, IsQuotedIpv4(Id(9), MoreFragments(false), FragmentOffset(0),
-                                  TotalLength(84), ValidChecksum(), Payload(payload)))))));
+                  3, IsQuotedIpv4(Id(9), MoreFragments(false), FragmentOffset(0), TotalLength(84),
+                                  ValidChecksum(), Payload(payload)))))));
 }
 
 TEST_F(InputTest, NonArpPacketsOnArpEtherTypeAreCounted) {

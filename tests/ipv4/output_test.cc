@@ -17,12 +17,11 @@ class OutputTest : public Ipv4Test {
 TEST_F(OutputTest, BuildsHeader) {
   ASSERT_TRUE(send(kPeerIp, pattern(33), {.protocol = 17, .tos = 0x20, .dont_fragment = true}));
   EXPECT_THAT(peer_->read(),
-              Optional(IsEthernet(EthSrc(our_mac()), EthDst(peer_mac()), EtherType(0x0800),
-                                  Payload(IsIpv4(Src(kOurIp), Dst(kPeerIp), Protocol(17), Ttl(64),
-                                                 Tos(0x20), DontFragment(true),
-                                                 MoreFragments(false), FragmentOffset(0),
-                                                 TotalLength(53), ValidChecksum(),
-                                                 Payload(pattern(33)))))));
+              Optional(IsEthernet(
+                  EthSrc(our_mac()), EthDst(peer_mac()), EtherType(0x0800),
+                  Payload(IsIpv4(Src(kOurIp), Dst(kPeerIp), Protocol(17), Ttl(64), Tos(0x20),
+                                 DontFragment(true), MoreFragments(false), FragmentOffset(0),
+                                 TotalLength(53), ValidChecksum(), Payload(pattern(33)))))));
   EXPECT_EQ(counters().tx_packets, 1u);
 }
 
@@ -63,10 +62,10 @@ TEST_F(OutputTest, FragmentsA4000BytePayloadAtMtu1500) {
   ASSERT_EQ(frames.size(), 3u);
   EXPECT_THAT(frames[0], IsIpv4Frame(TotalLength(1500), MoreFragments(true), FragmentOffset(0),
                                      DontFragment(false), ValidChecksum(), Protocol(17)));
-  EXPECT_THAT(frames[1], IsIpv4Frame(TotalLength(1500), MoreFragments(true),
-                                     FragmentOffset(1480), ValidChecksum()));
-  EXPECT_THAT(frames[2], IsIpv4Frame(TotalLength(1060), MoreFragments(false),
-                                     FragmentOffset(2960), ValidChecksum()));
+  EXPECT_THAT(frames[1], IsIpv4Frame(TotalLength(1500), MoreFragments(true), FragmentOffset(1480),
+                                     ValidChecksum()));
+  EXPECT_THAT(frames[2], IsIpv4Frame(TotalLength(1060), MoreFragments(false), FragmentOffset(2960),
+                                     ValidChecksum()));
   std::vector<std::byte> joined;
   std::optional<uint16_t> id;
   for (const auto& f : frames) {
@@ -128,8 +127,12 @@ TEST_F(OutputTest, FragmentedDatagramReassemblesOnAnotherStack) {
   ASSERT_EQ(frames.size(), 4u);
   for (auto it = frames.rbegin(); it != frames.rend(); ++it) {
     auto p = decode_ipv4(decode_ethernet(*it)->payload);
-    Ipv4Spec spec{.source = kPeerIp, .destination = kOurIp, .protocol = 17, .id = p->id,
-                  .more_fragments = p->more_fragments, .fragment_offset = p->fragment_offset};
+    Ipv4Spec spec{.source = kPeerIp,
+                  .destination = kOurIp,
+                  .protocol = 17,
+                  .id = p->id,
+                  .more_fragments = p->more_fragments,
+                  .fragment_offset = p->fragment_offset};
     inject_ipv4(spec, p->payload);
   }
   ASSERT_EQ(udp.received.size(), 1u);
@@ -139,8 +142,9 @@ TEST_F(OutputTest, FragmentedDatagramReassemblesOnAnotherStack) {
 TEST_F(OutputTest, RejectsBadRoutes) {
   RouteInfo route = route_to(kPeerIp);
   route.nic = 999;
-  EXPECT_EQ(ip_->write_packet(route, {.protocol = 17}, PacketBuffer::from_bytes(pattern(4))).error(),
-            Error::kNoDevice);
+  EXPECT_EQ(
+      ip_->write_packet(route, {.protocol = 17}, PacketBuffer::from_bytes(pattern(4))).error(),
+      Error::kNoDevice);
   EXPECT_EQ(counters().tx_drop_no_nic, 1u);
   RouteInfo v6 = route_to(kPeerIp);
   v6.remote_address = IpAddress(Ipv6Address::any());

@@ -22,8 +22,8 @@ class ReassemblyTest : public ::testing::Test {
   static ReassemblyOptions options() { return {}; }
   void reset(ReassemblyOptions o) { r_ = std::make_unique<Reassembler>(timers_, o); }
 
-  std::optional<Reassembled> add(uint32_t offset, size_t length, bool more,
-                                 FragmentKey key = kKey, uint8_t header_tag = 0) {
+  std::optional<Reassembled> add(uint32_t offset, size_t length, bool more, FragmentKey key = kKey,
+                                 uint8_t header_tag = 0) {
     std::vector<std::byte> header(20, std::byte{header_tag});
     auto bytes = ByteView(payload_).subspan(offset, length);
     return r_->add(key, header, offset, more, PacketBuffer::from_bytes(bytes));

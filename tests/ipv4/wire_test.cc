@@ -19,8 +19,13 @@ const Ipv4Address kB(192, 168, 1, 2);
 
 std::vector<std::byte> sample(size_t payload = 8) {
   std::vector<std::byte> p(payload, std::byte{0x5a});
-  return weir::testing::ipv4_packet({.source = kA, .destination = kB, .protocol = 17, .ttl = 9,
-                                     .tos = 3, .id = 0xbeef, .dont_fragment = true},
+  return weir::testing::ipv4_packet({.source = kA,
+                                     .destination = kB,
+                                     .protocol = 17,
+                                     .ttl = 9,
+                                     .tos = 3,
+                                     .id = 0xbeef,
+                                     .dont_fragment = true},
                                     p);
 }
 
@@ -90,9 +95,14 @@ TEST(HeaderTest, ChecksumValidity) {
 
 TEST(HeaderTest, EmitRoundTrips) {
   std::array<std::byte, 20> out{};
-  emit_header(out, {.tos = 0xb8, .total_length = 1500, .id = 77,
-                    .flags_and_offset = kFlagMoreFragments | 185, .ttl = 1, .protocol = 6,
-                    .source = kA, .destination = kB});
+  emit_header(out, {.tos = 0xb8,
+                    .total_length = 1500,
+                    .id = 77,
+                    .flags_and_offset = kFlagMoreFragments | 185,
+                    .ttl = 1,
+                    .protocol = 6,
+                    .source = kA,
+                    .destination = kB});
   auto p = decode_ipv4(ByteView(out));  // independent decoder; total length > bytes
   EXPECT_FALSE(p);
   auto h = Header::parse(out, 1500);
@@ -202,9 +212,9 @@ TEST(MulticastMacTest, MapsLow23Bits) {
 TEST(FragmentTest, SplitsOnEightByteBoundaries) {
   std::vector<std::byte> payload(4000);
   for (size_t i = 0; i < payload.size(); ++i) payload[i] = std::byte(static_cast<uint8_t>(i));
-  auto frags = fragment(PacketBuffer::from_bytes(payload),
-                        {.id = 5, .ttl = 64, .protocol = 17, .source = kA, .destination = kB},
-                        1500);
+  auto frags =
+      fragment(PacketBuffer::from_bytes(payload),
+               {.id = 5, .ttl = 64, .protocol = 17, .source = kA, .destination = kB}, 1500);
   ASSERT_TRUE(frags);
   ASSERT_EQ(frags->size(), 3u);
   const uint32_t offsets[] = {0, 1480, 2960};

@@ -65,8 +65,8 @@ std::optional<Ipv4Packet> decode_ipv4_impl(ByteView bytes, bool allow_cut) {
 
 }  // namespace
 
-std::vector<std::byte> ethernet_frame(MacAddress destination, MacAddress source,
-                                      uint16_t ethertype, ByteView payload) {
+std::vector<std::byte> ethernet_frame(MacAddress destination, MacAddress source, uint16_t ethertype,
+                                      ByteView payload) {
   std::vector<std::byte> out;
   put_mac(out, destination);
   put_mac(out, source);
@@ -198,12 +198,12 @@ void PrintTo(const EthernetFrame& f, std::ostream* os) {
 }
 
 void PrintTo(const Ipv4Packet& p, std::ostream* os) {
-  *os << "IPv4{" << p.source.to_string() << " > " << p.destination.to_string()
-      << " proto " << int{p.protocol} << " ttl " << int{p.ttl} << " tos " << int{p.tos}
-      << " id " << p.id << (p.dont_fragment ? " DF" : "") << (p.more_fragments ? " MF" : "")
-      << " off " << p.fragment_offset << " len " << p.total_length << " hl "
-      << int{p.header_length} << (p.checksum_ok ? "" : " BAD-CHECKSUM") << ", payload "
-      << p.payload.size() << " bytes: " << hex_prefix(p.payload) << "}";
+  *os << "IPv4{" << p.source.to_string() << " > " << p.destination.to_string() << " proto "
+      << int{p.protocol} << " ttl " << int{p.ttl} << " tos " << int{p.tos} << " id " << p.id
+      << (p.dont_fragment ? " DF" : "") << (p.more_fragments ? " MF" : "") << " off "
+      << p.fragment_offset << " len " << p.total_length << " hl " << int{p.header_length}
+      << (p.checksum_ok ? "" : " BAD-CHECKSUM") << ", payload " << p.payload.size()
+      << " bytes: " << hex_prefix(p.payload) << "}";
 }
 
 void PrintTo(const IcmpMessage& m, std::ostream* os) {
@@ -213,9 +213,8 @@ void PrintTo(const IcmpMessage& m, std::ostream* os) {
 }
 
 void PrintTo(const ArpMessage& m, std::ostream* os) {
-  *os << "ARP{op " << m.opcode << " " << m.sender_mac.to_string() << "/"
-      << m.sender_ip.to_string() << " > " << m.target_mac.to_string() << "/"
-      << m.target_ip.to_string() << "}";
+  *os << "ARP{op " << m.opcode << " " << m.sender_mac.to_string() << "/" << m.sender_ip.to_string()
+      << " > " << m.target_mac.to_string() << "/" << m.target_ip.to_string() << "}";
 }
 
 }  // namespace weir::testing

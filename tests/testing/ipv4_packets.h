@@ -42,8 +42,8 @@ inline constexpr uint16_t kTestArpReply = 2;
 
 // ---- Builders -------------------------------------------------------------------------------
 
-std::vector<std::byte> ethernet_frame(MacAddress destination, MacAddress source,
-                                      uint16_t ethertype, ByteView payload);
+std::vector<std::byte> ethernet_frame(MacAddress destination, MacAddress source, uint16_t ethertype,
+                                      ByteView payload);
 
 struct Ipv4Spec {
   Ipv4Address source;
@@ -54,11 +54,11 @@ struct Ipv4Spec {
   uint16_t id = 0;
   bool dont_fragment = false;
   bool more_fragments = false;
-  uint32_t fragment_offset = 0;  // bytes; must be a multiple of 8
+  uint32_t fragment_offset = 0;    // bytes; must be a multiple of 8
   std::vector<std::byte> options;  // padded with End of List to a multiple of 4
   // Overrides for building malformed packets.
   std::optional<uint8_t> version;
-  std::optional<uint8_t> ihl;              // in 32-bit words
+  std::optional<uint8_t> ihl;  // in 32-bit words
   std::optional<uint16_t> total_length;
   std::optional<uint16_t> checksum;
   bool reserved_flag = false;
@@ -189,7 +189,8 @@ class DecodeMatcher {
 
 template <typename Decoded, typename... Ms>
 auto make_decode_matcher(const char* what, std::optional<Decoded> (*decoder)(ByteView), Ms... ms) {
-  ::testing::Matcher<const Decoded&> inner = ::testing::AllOf(::testing::A<const Decoded&>(), ms...);
+  ::testing::Matcher<const Decoded&> inner =
+      ::testing::AllOf(::testing::A<const Decoded&>(), ms...);
   return ::testing::MakePolymorphicMatcher(DecodeMatcher<Decoded>(what, decoder, inner));
 }
 
@@ -222,9 +223,7 @@ MATCHER(ValidChecksum, "checksum is valid") { return arg.checksum_ok; }
 
 // Ethernet.
 MATCHER_P(EthSrc, mac, "Ethernet source " + mac.to_string()) { return arg.source == mac; }
-MATCHER_P(EthDst, mac, "Ethernet destination " + mac.to_string()) {
-  return arg.destination == mac;
-}
+MATCHER_P(EthDst, mac, "Ethernet destination " + mac.to_string()) { return arg.destination == mac; }
 MATCHER_P(EtherType, t, "EtherType " + ::testing::PrintToString(t)) {
   return arg.ethertype == static_cast<uint16_t>(t);
 }
@@ -235,8 +234,12 @@ MATCHER_P(Dst, a, "destination " + a.to_string()) { return arg.destination == a;
 MATCHER_P(Protocol, p, "protocol " + ::testing::PrintToString(p)) {
   return arg.protocol == static_cast<uint8_t>(p);
 }
-MATCHER_P(Ttl, t, "TTL " + ::testing::PrintToString(t)) { return arg.ttl == static_cast<uint8_t>(t); }
-MATCHER_P(Tos, t, "TOS " + ::testing::PrintToString(t)) { return arg.tos == static_cast<uint8_t>(t); }
+MATCHER_P(Ttl, t, "TTL " + ::testing::PrintToString(t)) {
+  return arg.ttl == static_cast<uint8_t>(t);
+}
+MATCHER_P(Tos, t, "TOS " + ::testing::PrintToString(t)) {
+  return arg.tos == static_cast<uint8_t>(t);
+}
 MATCHER_P(Id, i, "ID " + ::testing::PrintToString(i)) { return arg.id == static_cast<uint16_t>(i); }
 MATCHER_P(DontFragment, on, std::string(on ? "DF set" : "DF clear")) {
   return arg.dont_fragment == static_cast<bool>(on);
@@ -287,11 +290,10 @@ auto IsArpFrame(Ms... ms) {
   return IsEthernet(EtherType(kTestEtherTypeArp), Payload(IsArp(ms...)));
 }
 inline auto IsIcmpEchoReply(uint16_t identifier, uint16_t sequence, std::vector<std::byte> data) {
-  return IsIcmpv4(IcmpType(kTestIcmpEchoReply), IcmpCode(0), IcmpId(identifier),
-                  IcmpSeq(sequence), Payload(data), ValidChecksum());
+  return IsIcmpv4(IcmpType(kTestIcmpEchoReply), IcmpCode(0), IcmpId(identifier), IcmpSeq(sequence),
+                  Payload(data), ValidChecksum());
 }
-inline auto IsIcmpEchoRequest(uint16_t identifier, uint16_t sequence,
-                              std::vector<std::byte> data) {
+inline auto IsIcmpEchoRequest(uint16_t identifier, uint16_t sequence, std::vector<std::byte> data) {
   return IsIcmpv4(IcmpType(kTestIcmpEchoRequest), IcmpCode(0), IcmpId(identifier),
                   IcmpSeq(sequence), Payload(data), ValidChecksum());
 }
@@ -299,8 +301,8 @@ inline auto IsIcmpEchoRequest(uint16_t identifier, uint16_t sequence,
 // applied to the quoted header and leading payload bytes).
 template <typename Q>
 auto IsIcmpDestUnreachable(uint8_t code, Q quoted) {
-  return IsIcmpv4(IcmpType(kTestIcmpDestUnreachable), IcmpCode(code), IcmpRest(0u),
-                  ValidChecksum(), Payload(quoted));
+  return IsIcmpv4(IcmpType(kTestIcmpDestUnreachable), IcmpCode(code), IcmpRest(0u), ValidChecksum(),
+                  Payload(quoted));
 }
 inline auto IsIcmpDestUnreachable(uint8_t code) {
   return IsIcmpv4(IcmpType(kTestIcmpDestUnreachable), IcmpCode(code), IcmpRest(0u),
