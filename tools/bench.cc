@@ -4,12 +4,13 @@
 // process per workload: CPU time and RSS then cover one workload only.
 #include "tools/bench.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <functional>
 #include <memory>
 #include <string>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <vector>
 
 #include "tools/bench_net.h"
@@ -88,6 +89,8 @@ void add_bench_command(CLI::App& app) {
       ->check(CLI::Range(size_t{1}, size_t{1} << 20))
       ->capture_default_str();
   cmd->add_option("--label", cli->options.label, "Free-form label echoed in the RESULT lines");
+  cmd->add_flag("--counters", cli->options.print_counters,
+                "Print both stacks' non-zero counters on stderr after each workload");
   cmd->add_option("--reps", cli->reps, "Repetitions of each workload (all-workloads run only)")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();

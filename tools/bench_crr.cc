@@ -120,9 +120,12 @@ int run_crr(const BenchOptions& options) {
   char fields[512];
   std::snprintf(fields, sizeof fields,
                 "n=%d secs=%.3f conn_per_s=%.0f us_per_conn=%.2f cpu_s=%.3f "
-                "first10pct_conn_per_s=%.0f timer_waits=%" PRIu64,
+                "first10pct_conn_per_s=%.0f timer_waits=%" PRIu64 " syn_retrans=%" PRIu64
+                " tw_reused=%" PRIu64 " tw_paws_drops=%" PRIu64 " resets=%" PRIu64,
                 n, elapsed, n / elapsed, elapsed * 1e6 / n, cpu,
-                first_tenth > 0 ? (n / 10) / first_tenth : 0.0, net.timer_waits());
+                first_tenth > 0 ? (n / 10) / first_tenth : 0.0, net.timer_waits(),
+                net.tcp_a().syn_retransmits, net.tcp_b().time_wait_reused, net.tcp_b().drop_paws,
+                net.tcp_a().resets_sent + net.tcp_b().resets_sent);
   return report(options, kTest, fields);
 }
 

@@ -6,13 +6,15 @@
 // on a host, and when nothing is in flight the thread sleeps until the next timer is due.
 #include "tools/bench_net.h"
 
-#include <algorithm>
-#include <cstdio>
-#include <fstream>
-#include <optional>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <fstream>
+#include <optional>
 
 #include "ipv4/ipv4.h"
 #include "tcp/tcp.h"
@@ -36,7 +38,7 @@ std::unique_ptr<Stack> make_stack(const Clock& clock, uint64_t seed, const Bench
 
 }  // namespace
 
-BenchNet::BenchNet(const BenchOptions& options) {
+BenchNet::BenchNet(const BenchOptions& options) : print_counters_(options.print_counters) {
   link::ChannelOptions channel;
   channel.mtu = options.mtu;
   channel.queue_limit = options.queue_limit;
@@ -52,7 +54,17 @@ BenchNet::BenchNet(const BenchOptions& options) {
   pump();
 }
 
-BenchNet::~BenchNet() = default;
+BenchNet::~BenchNet() {
+  if (!print_counters_) return;
+  for (auto [name, stack] : {std::pair<const char*, Stack*>{"A", a_.get()}, {"B", b_.get()}}) {
+    stack->counters().for_each([&](std::string_view group, std::string_view counter, uint64_t v) {
+      if (v != 0) {
+        std::fprintf(stderr, "%s %.*s.%.*s %" PRIu64 "\n", name, static_cast<int>(group.size()),
+                     group.data(), static_cast<int>(counter.size()), counter.data(), v);
+      }
+    });
+  }
+}
 
 size_t BenchNet::pump() {
   size_t total = 0;

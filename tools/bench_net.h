@@ -27,6 +27,7 @@ struct BenchOptions {
   std::string cc = "cubic";
   size_t queue_limit = 1024;  // frames per channel direction, as gVisor's channel link
   std::string label;
+  bool print_counters = false;  // both stacks' non-zero counters on stderr at the end
 };
 
 // Two stacks (10.0.0.1 = A, client; 10.0.0.2 = B, server) with IPv4 and TCP, joined by a raw-IP
@@ -66,6 +67,7 @@ class BenchNet {
   link::ChannelEndpoint* link_b_ = nullptr;
   IpAddress addr_b_;
   uint64_t timer_waits_ = 0;
+  bool print_counters_ = false;
 };
 
 // Process CPU time (user + system) and resident set size.
