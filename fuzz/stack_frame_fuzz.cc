@@ -38,8 +38,8 @@ struct StackUnderTest {
     ipv4::install(*stack);
     udp::install(*stack);
     (void)stack->add_address(nic, IpPrefix{IpAddress(Ipv4Address(10, 0, 0, 1)), 24});
-    stack->add_route(Route{IpPrefix{IpAddress(Ipv4Address()), 0},
-                           IpAddress(Ipv4Address(10, 0, 0, 254)), nic});
+    stack->add_route(
+        Route{IpPrefix{IpAddress(Ipv4Address()), 0}, IpAddress(Ipv4Address(10, 0, 0, 254)), nic});
 
     echo = udp::Endpoint::create(*stack, AddressFamily::kIpv4).value();
     (void)echo->bind({IpAddress(), 7});

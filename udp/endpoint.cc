@@ -10,8 +10,8 @@ namespace weir::udp {
 
 namespace {
 
-constexpr EventMask kAllEvents = kEventReadable | kEventWritable | kEventError | kEventHangup |
-                                 kEventReadHangup;
+constexpr EventMask kAllEvents =
+    kEventReadable | kEventWritable | kEventError | kEventHangup | kEventReadHangup;
 
 }  // namespace
 
@@ -147,9 +147,10 @@ Status Endpoint::connect(const SocketAddress& remote) {
   if (remote.port == 0) return Error::kInvalidArgument;
 
   // A new peer starts from the bound address, not from the previous peer's route.
-  const IpAddress source = !bound_address_.is_unspecified() && stack().is_local_address(bound_address_)
-                               ? bound_address_
-                               : IpAddress::any(family_);
+  const IpAddress source =
+      !bound_address_.is_unspecified() && stack().is_local_address(bound_address_)
+          ? bound_address_
+          : IpAddress::any(family_);
   auto route = stack().find_route(remote.address, source);
   if (!route) return route.error();
   if ((route->broadcast || is_broadcast_address(remote.address)) && !broadcast_) {

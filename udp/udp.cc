@@ -90,13 +90,12 @@ TransportDelivery UdpProtocol::handle_packet(const NetworkPacketInfo& info, Pack
     std::vector<const TransportEndpoint*> done;
     for (;;) {
       TransportEndpoint* next = nullptr;
-      stack_.demux().for_each_bound(kProtocolUdp, destination_port, info.destination,
-                                    [&](TransportEndpoint& ep) {
-                                      if (next == nullptr &&
-                                          std::find(done.begin(), done.end(), &ep) == done.end()) {
-                                        next = &ep;
-                                      }
-                                    });
+      stack_.demux().for_each_bound(
+          kProtocolUdp, destination_port, info.destination, [&](TransportEndpoint& ep) {
+            if (next == nullptr && std::find(done.begin(), done.end(), &ep) == done.end()) {
+              next = &ep;
+            }
+          });
       if (next == nullptr) break;
       done.push_back(next);
       next->handle_packet(info, pkt.clone());
@@ -111,6 +110,10 @@ TransportDelivery UdpProtocol::handle_packet(const NetworkPacketInfo& info, Pack
   id.remote_address = info.source;
   id.remote_port = source_port;
   TransportEndpoint* ep = stack_.demux().find(kProtocolUdp, id);
+  if (auto* bound = dynamic_cast<Endpoint*>(ep);
+      bound != nullptr && bound->reuse_port() && !bound->connected()) {
+    ep = pick_from_reuse_port_group(*bound, id);
+  }
   if (ep == nullptr) {
     // pkt stays as it arrived: the network layer quotes it in a port unreachable.
     ++counters_.drop_no_port;
@@ -119,6 +122,26 @@ TransportDelivery UdpProtocol::handle_packet(const NetworkPacketInfo& info, Pack
   pkt.truncate(*length);
   ep->handle_packet(info, std::move(pkt));
   return TransportDelivery::kDelivered;
+}
+
+TransportEndpoint* UdpProtocol::pick_from_reuse_port_group(Endpoint& found,
+                                                           const TransportEndpointId& id) {
+  // Like Linux, spread a SO_REUSEPORT group's datagrams by a keyed hash of the peer, so one
+  // peer's datagrams stay on one socket.
+  std::vector<TransportEndpoint*> group;
+  const IpAddress& local = found.demux_id().local_address;
+  stack_.demux().for_each_bound(
+      kProtocolUdp, id.local_port, id.local_address, [&](TransportEndpoint& ep) {
+        auto* udp = dynamic_cast<Endpoint*>(&ep);
+        if (udp != nullptr && udp->reuse_port() && ep.demux_id().local_address == local) {
+          group.push_back(&ep);
+        }
+      });
+  if (group.size() < 2) return &found;
+  std::vector<std::byte> key(id.remote_address.bytes().begin(), id.remote_address.bytes().end());
+  key.push_back(std::byte(id.remote_port >> 8));
+  key.push_back(std::byte(id.remote_port & 0xff));
+  return group[siphash24(stack_.secret(), key) % group.size()];
 }
 
 void UdpProtocol::handle_control(const TransportControl& control) {

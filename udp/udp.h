@@ -6,10 +6,11 @@
 // checksum: a non-zero checksum is always verified; a zero checksum means "none" and is
 // accepted over IPv4 (RFC 768) but refused over IPv6 (RFC 8200 8.1). Unicast datagrams go to
 // the demux's best endpoint (an exact connected 4-tuple first, then a bound address, then the
-// wildcard); if there is none the packet is returned untouched as kNoEndpoint so the network
-// layer can answer with a port unreachable that quotes it. Broadcast and multicast datagrams go
-// to every bound endpoint that accepts the destination, each getting a clone that shares the
-// bytes, and never cause an ICMP error. ICMP errors (handle_control) are matched by the 4-tuple
+// wildcard; a SO_REUSEPORT group is spread by a keyed hash of the peer); if there is none the
+// packet is returned untouched as kNoEndpoint so the network layer can answer with a port
+// unreachable that quotes it. Broadcast and multicast datagrams go to every bound endpoint that
+// accepts the destination, each getting a clone that shares the bytes, and never cause an ICMP
+// error. ICMP errors (handle_control) are matched by the 4-tuple
 // of the datagram we sent and, as in Linux without IP_RECVERR, reach only connected endpoints.
 //
 // Output is in Endpoint (udp/endpoint.h): it builds the header and checksum and hands the
@@ -21,6 +22,7 @@
 
 #include "stack/address.h"
 #include "stack/counters.h"
+#include "stack/demux.h"
 #include "stack/protocol.h"
 #include "stack/result.h"
 
@@ -33,13 +35,14 @@ namespace weir::udp {
 class Endpoint;
 
 // Every drop has its own counter; the rest count traffic.
-#define WEIR_UDP_COUNTERS(X)                                                                   \
-  X(received) X(delivered) X(sent) X(send_errors) X(zero_checksum_accepted)                   \
-      X(drop_short_header) X(drop_bad_length) X(drop_bad_checksum) X(drop_zero_checksum_ipv6) \
-      X(drop_no_port) X(drop_no_port_broadcast) X(drop_receive_buffer_full)                   \
-      X(drop_read_shutdown) X(drop_not_from_peer) X(drop_family_mismatch)                     \
-      X(control_received) X(control_delivered) X(control_no_endpoint) X(control_ignored)      \
-      X(control_malformed)
+#define WEIR_UDP_COUNTERS(X)                                                             \
+  X(received)                                                                            \
+  X(delivered) X(sent) X(send_errors) X(zero_checksum_accepted) X(drop_short_header)     \
+      X(drop_bad_length) X(drop_bad_checksum) X(drop_zero_checksum_ipv6) X(drop_no_port) \
+          X(drop_no_port_broadcast) X(drop_receive_buffer_full) X(drop_read_shutdown)    \
+              X(drop_not_from_peer) X(drop_family_mismatch) X(control_received)          \
+                  X(control_delivered) X(control_no_endpoint) X(control_ignored)         \
+                      X(control_malformed)
 WEIR_DEFINE_COUNTERS(UdpCounters, WEIR_UDP_COUNTERS)
 
 class UdpProtocol final : public TransportProtocol {
@@ -58,6 +61,8 @@ class UdpProtocol final : public TransportProtocol {
   const UdpCounters& counters() const { return counters_; }
 
  private:
+  TransportEndpoint* pick_from_reuse_port_group(Endpoint& found, const TransportEndpointId& id);
+
   Stack& stack_;
   UdpCounters counters_;
 };

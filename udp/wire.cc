@@ -21,8 +21,8 @@ namespace {
 uint16_t sum_with_pseudo_header(const PacketBuffer& datagram, const IpAddress& source,
                                 const IpAddress& destination) {
   ChecksumAccumulator acc;
-  acc.add_u16(pseudo_header_sum(source, destination, kProtocolUdp,
-                                static_cast<uint32_t>(datagram.size())));
+  acc.add_u16(
+      pseudo_header_sum(source, destination, kProtocolUdp, static_cast<uint32_t>(datagram.size())));
   acc.add(datagram);
   return acc.fold();
 }

@@ -50,9 +50,7 @@ void PrintTo(const UdpDatagram& d, std::ostream* os) {
   *os << "UDP " << d.source_port << " -> " << d.destination_port << " length " << d.length;
 }
 
-MATCHER_P(SrcPort, p, "source port " + ::testing::PrintToString(p)) {
-  return arg.source_port == p;
-}
+MATCHER_P(SrcPort, p, "source port " + ::testing::PrintToString(p)) { return arg.source_port == p; }
 MATCHER_P(DstPort, p, "destination port " + ::testing::PrintToString(p)) {
   return arg.destination_port == p;
 }
@@ -276,7 +274,8 @@ TEST_F(UdpOverIpv4Test, BroadcastReachesPeerWithoutUnreachables) {
             Error::kPermissionDenied);
   client->set_broadcast(true);
   ASSERT_TRUE(client->send_to(as_bytes("limited"), SocketAddress{Ipv4Address::broadcast(), 6000}));
-  ASSERT_TRUE(client->send_to(as_bytes("directed"), SocketAddress{Ipv4Address(10, 0, 0, 255), 6000}));
+  ASSERT_TRUE(
+      client->send_to(as_bytes("directed"), SocketAddress{Ipv4Address(10, 0, 0, 255), 6000}));
   // Broadcasts need no ARP.
   EXPECT_THAT(net_.a().sent_of(kEtherTypeArp), SizeIs(0));
   net_.pump();

@@ -44,9 +44,9 @@ std::unique_ptr<TwoStacks::Host> make_host(const Clock& clock, uint64_t seed,
   host->mac = endpoint->link_address();
   host->address = address.address;
   host->ipv4 = &ipv4::install(*host->stack, options);
-  host->nic = host->stack->add_nic(std::make_unique<RecordingLink>(std::move(endpoint), host->sent),
-                                   "eth0")
-                  .value();
+  host->nic =
+      host->stack->add_nic(std::make_unique<RecordingLink>(std::move(endpoint), host->sent), "eth0")
+          .value();
   (void)host->stack->add_address(host->nic, address);
   return host;
 }

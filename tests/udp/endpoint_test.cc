@@ -183,8 +183,7 @@ TEST_F(UdpEndpointTest, SendErrors) {
   EXPECT_EQ(ep->send_to(as_bytes("x"), sa("fd00::2", 53)).error(),
             Error::kAddressFamilyNotSupported);
   EXPECT_EQ(ep->send_to(as_bytes("x"), sa("10.0.0.2", 0)).error(), Error::kInvalidArgument);
-  EXPECT_EQ(ep->send_to(as_bytes("x"), sa("192.168.1.1", 53)).error(),
-            Error::kNetworkUnreachable);
+  EXPECT_EQ(ep->send_to(as_bytes("x"), sa("192.168.1.1", 53)).error(), Error::kNetworkUnreachable);
   EXPECT_EQ(udp_.counters().send_errors, 1u);
   ip4_.fail_with = Error::kNoBufferSpace;
   EXPECT_EQ(ep->send_to(as_bytes("x"), sa("10.0.0.2", 53)).error(), Error::kNoBufferSpace);
@@ -452,8 +451,8 @@ TEST_F(UdpEndpointTest, Ipv6RoundTrip) {
   EXPECT_EQ(d.from, sa("fd00::2", 5));
   ASSERT_TRUE(ep->send_packet(std::move(d.payload), d.from));
   ASSERT_EQ(ip6_.written.size(), 1u);
-  EXPECT_TRUE(
-      checksum_valid(PacketBuffer::from_bytes(ip6_.written[0].bytes), ip("fd00::1"), ip("fd00::2")));
+  EXPECT_TRUE(checksum_valid(PacketBuffer::from_bytes(ip6_.written[0].bytes), ip("fd00::1"),
+                             ip("fd00::2")));
   // An IPv4 datagram never reaches an IPv6 socket.
   EXPECT_EQ(inject(sa("10.0.0.2", 5), sa("10.0.0.1", 7), as_bytes("four")),
             TransportDelivery::kNoEndpoint);

@@ -28,9 +28,7 @@ class NullLink final : public LinkEndpoint {
   MacAddress link_address() const override { return MacAddress({2, 0, 0, 0, 0, 1}); }
   void attach(NetworkDispatcher* dispatcher) override { dispatcher_ = dispatcher; }
   bool attached() const override { return dispatcher_ != nullptr; }
-  Result<size_t> write_packets(std::span<PacketBuffer> packets) override {
-    return packets.size();
-  }
+  Result<size_t> write_packets(std::span<PacketBuffer> packets) override { return packets.size(); }
 
  private:
   NetworkDispatcher* dispatcher_ = nullptr;

@@ -42,16 +42,16 @@ TEST_F(UdpInputTest, DeliversValidDatagram) {
 TEST_F(UdpInputTest, BadChecksumDropped) {
   auto ep = open();
   ASSERT_TRUE(ep->bind(sa("0.0.0.0", 7)));
-  PacketBuffer pkt = build_datagram(sa("10.0.0.2", 4000), sa("10.0.0.1", 7), as_bytes("x"),
-                                    Checksum::kCorrupt);
+  PacketBuffer pkt =
+      build_datagram(sa("10.0.0.2", 4000), sa("10.0.0.1", 7), as_bytes("x"), Checksum::kCorrupt);
   EXPECT_EQ(inject(pkt, ip("10.0.0.2"), ip("10.0.0.1")), TransportDelivery::kMalformed);
   EXPECT_EQ(udp_.counters().drop_bad_checksum, 1u);
   EXPECT_EQ(ep->queued_datagrams(), 0u);
 }
 
 TEST_F(UdpInputTest, BadChecksumToClosedPortGetsNoUnreachable) {
-  PacketBuffer pkt = build_datagram(sa("10.0.0.2", 4000), sa("10.0.0.1", 9), as_bytes("x"),
-                                    Checksum::kCorrupt);
+  PacketBuffer pkt =
+      build_datagram(sa("10.0.0.2", 4000), sa("10.0.0.1", 9), as_bytes("x"), Checksum::kCorrupt);
   EXPECT_EQ(inject(pkt, ip("10.0.0.2"), ip("10.0.0.1")), TransportDelivery::kMalformed);
   EXPECT_EQ(udp_.counters().drop_no_port, 0u);
 }
@@ -59,8 +59,8 @@ TEST_F(UdpInputTest, BadChecksumToClosedPortGetsNoUnreachable) {
 TEST_F(UdpInputTest, OffloadVerifiedChecksumIsTrusted) {
   auto ep = open();
   ASSERT_TRUE(ep->bind(sa("0.0.0.0", 7)));
-  PacketBuffer pkt = build_datagram(sa("10.0.0.2", 4000), sa("10.0.0.1", 7), as_bytes("x"),
-                                    Checksum::kCorrupt);
+  PacketBuffer pkt =
+      build_datagram(sa("10.0.0.2", 4000), sa("10.0.0.1", 7), as_bytes("x"), Checksum::kCorrupt);
   pkt.meta().checksum_verified = true;
   EXPECT_EQ(inject(pkt, ip("10.0.0.2"), ip("10.0.0.1")), TransportDelivery::kDelivered);
   EXPECT_EQ(ep->queued_datagrams(), 1u);
@@ -210,6 +210,33 @@ TEST_F(UdpInputTest, BroadcastSurvivesCallbackClosingAnotherSocket) {
   EXPECT_TRUE((a == nullptr) != (b == nullptr));
 }
 
+TEST_F(UdpInputTest, ReusePortGroupSpreadsByPeer) {
+  std::vector<std::unique_ptr<Endpoint>> group;
+  for (int i = 0; i < 4; ++i) {
+    group.push_back(open());
+    group.back()->set_reuse_port(true);
+    ASSERT_TRUE(group.back()->bind(sa("0.0.0.0", 8000)));
+  }
+  for (uint16_t port = 1000; port < 1064; ++port) {
+    // Twice from each peer: both copies must land on the same socket.
+    inject(sa("10.0.0.2", port), sa("10.0.0.1", 8000), as_bytes("a"));
+    inject(sa("10.0.0.2", port), sa("10.0.0.1", 8000), as_bytes("b"));
+  }
+  size_t total = 0;
+  size_t used = 0;
+  for (auto& ep : group) {
+    total += ep->queued_datagrams();
+    if (ep->queued_datagrams() > 0) ++used;
+    while (auto first = ep->receive_packet()) {
+      auto second = ep->receive_packet();
+      ASSERT_TRUE(second);
+      EXPECT_EQ(first->from, second->from);
+    }
+  }
+  EXPECT_EQ(total, 128u);
+  EXPECT_GT(used, 1u);
+}
+
 TEST_F(UdpInputTest, ConnectedSocketOnlyFromPeerAndBeforeBound) {
   auto bound = open();
   bound->set_reuse_address(true);
@@ -311,13 +338,13 @@ TEST_F(UdpInputTest, OtherErrorMappings) {
                                   sa("10.0.0.2", 53), storage));
   EXPECT_EQ(ep->take_error(), Error::kHostUnreachable);
   // Host unreachable is soft over IPv4 (Linux) but hard over IPv6.
-  udp_.handle_control(control_for(ControlType::kHostUnreachable, ep->local_address(),
-                                  sa("10.0.0.2", 53), storage));
+  udp_.handle_control(
+      control_for(ControlType::kHostUnreachable, ep->local_address(), sa("10.0.0.2", 53), storage));
   EXPECT_EQ(ep->take_error(), std::nullopt);
   auto ep6 = open(AddressFamily::kIpv6);
   ASSERT_TRUE(ep6->connect(sa("fd00::2", 53)));
-  udp_.handle_control(control_for(ControlType::kHostUnreachable, ep6->local_address(),
-                                  sa("fd00::2", 53), storage));
+  udp_.handle_control(
+      control_for(ControlType::kHostUnreachable, ep6->local_address(), sa("fd00::2", 53), storage));
   EXPECT_EQ(ep6->take_error(), Error::kHostUnreachable);
 }
 

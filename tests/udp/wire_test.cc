@@ -8,10 +8,10 @@
 namespace weir::udp {
 namespace {
 
-using weir::testing::bytes_of;
 using testing::build_datagram;
 using testing::ip;
 using testing::sa;
+using weir::testing::bytes_of;
 
 // An independent reference: RFC 768 sum over pseudo header + datagram, 16 bits at a time.
 uint16_t reference_checksum(const std::vector<std::byte>& datagram, const IpAddress& src,
@@ -76,7 +76,8 @@ TEST(UdpWireTest, ChecksumMatchesReferenceIpv4AndIpv6) {
       PacketBuffer with_sum = build_datagram(src, dst, as_bytes(payload));
       EXPECT_TRUE(checksum_valid(with_sum, src.address, dst.address));
       // Any other pseudo header (here: a different destination) fails.
-      EXPECT_FALSE(checksum_valid(with_sum, src.address, ip(dst.address.is_v4() ? "10.0.0.9" : "fd00::9")));
+      EXPECT_FALSE(
+          checksum_valid(with_sum, src.address, ip(dst.address.is_v4() ? "10.0.0.9" : "fd00::9")));
     }
   }
 }
