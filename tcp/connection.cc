@@ -41,6 +41,14 @@ constexpr Duration kMaxPersist = std::chrono::seconds(60);
 
 size_t ip_header_length(AddressFamily f) { return f == AddressFamily::kIpv4 ? 20 : 40; }
 
+// Payload bytes a segment may carry on a path of this MTU (IPv4 total length tops out at
+// 65535, so a 64 KiB loopback MTU still means MSS 65495).
+uint32_t mss_for_mtu(uint32_t mtu, AddressFamily f) {
+  uint32_t packet = std::min<uint32_t>(mtu, 65535);
+  auto headers = static_cast<uint32_t>(ip_header_length(f) + kMinHeaderLength);
+  return packet > headers + kMinMss ? packet - headers : kMinMss;
+}
+
 }  // namespace
 
 std::string_view state_name(State s) {
@@ -129,10 +137,7 @@ uint32_t Connection::ts_now() const {
 void Connection::init_route_and_mss(const RouteInfo& route) {
   route_ = route;
   pmtu_ = route.mtu;
-  uint32_t limit = route.mtu > ip_header_length(family_) + kMinHeaderLength
-                       ? route.mtu - static_cast<uint32_t>(ip_header_length(family_) + kMinHeaderLength)
-                       : kMinMss;
-  limit = std::min<uint32_t>(limit, 65535);
+  uint32_t limit = mss_for_mtu(route.mtu, family_);
   if (options_.max_segment != 0) limit = std::min<uint32_t>(limit, options_.max_segment);
   adv_mss_ = static_cast<uint16_t>(std::max(limit, kMinMss));
   const TcpOptions& po = protocol_.options();
@@ -158,9 +163,7 @@ void Connection::init_after_syn(const Options& peer) {
     ts_recent_ = peer.timestamps->value;
     ts_recent_stamp_ = stack_.now();
   }
-  uint32_t path = pmtu_ > ip_header_length(family_) + kMinHeaderLength
-                      ? pmtu_ - static_cast<uint32_t>(ip_header_length(family_) + kMinHeaderLength)
-                      : kMinMss;
+  uint32_t path = mss_for_mtu(pmtu_, family_);
   uint32_t mss = std::min<uint32_t>(peer_mss_, path);
   if (options_.max_segment != 0) mss = std::min<uint32_t>(mss, options_.max_segment);
   if (ts_ok_) mss = mss > 12 ? mss - 12 : mss;
@@ -1629,7 +1632,7 @@ void Connection::handle_control(const TransportControl& control) {
       uint32_t floor = family_ == AddressFamily::kIpv4 ? 68 : 1280;
       if (control.mtu < floor || control.mtu >= pmtu_) return;
       pmtu_ = control.mtu;
-      uint32_t mss = pmtu_ - static_cast<uint32_t>(ip_header_length(family_) + kMinHeaderLength);
+      uint32_t mss = mss_for_mtu(pmtu_, family_);
       if (options_.max_segment != 0) mss = std::min<uint32_t>(mss, options_.max_segment);
       mss = std::min<uint32_t>(mss, peer_mss_);
       if (ts_ok_ && mss > 12) mss -= 12;

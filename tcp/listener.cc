@@ -154,7 +154,8 @@ void Listener::send_cookie_syn_ack(const NetworkPacketInfo& info, const Segment&
   const TcpOptions& po = protocol_.options();
   FourTuple t{info.destination, syn.destination_port(), info.source, syn.source_port()};
   size_t ip_len = family_ == AddressFamily::kIpv4 ? 20 : 40;
-  uint32_t our_mss = route->mtu > ip_len + 20 ? route->mtu - static_cast<uint32_t>(ip_len + 20) : 536;
+  uint32_t mtu = std::min<uint32_t>(route->mtu, 65535);
+  uint32_t our_mss = mtu > ip_len + 20 + 64 ? mtu - static_cast<uint32_t>(ip_len + 20) : 536;
   if (options_.max_segment != 0) our_mss = std::min<uint32_t>(our_mss, options_.max_segment);
   our_mss = std::min<uint32_t>(our_mss, 65535);
 
