@@ -1,0 +1,158 @@
+// The TCP building blocks on their own: receive and send queues, ISNs, SYN cookies.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tcp/isn.h"
+#include "tcp/receive_queue.h"
+#include "tcp/send_queue.h"
+#include "tcp/syn_cookies.h"
+
+namespace weir::tcp {
+namespace {
+
+PacketBuffer data_of(std::string_view s) { return PacketBuffer::from_bytes(as_bytes(s), 0); }
+
+std::string read_all(ReceiveQueue& q) {
+  std::vector<std::byte> buf(q.readable());
+  q.read(buf);
+  std::string out;
+  for (std::byte b : buf) out.push_back(static_cast<char>(b));
+  return out;
+}
+
+TEST(TcpReceiveQueue, InOrderAndReassembly) {
+  ReceiveQueue q;
+  SeqNum nxt(100);
+  auto r = q.add(nxt, SeqNum(100), data_of("abc"));
+  EXPECT_EQ(r.advanced, 3u);
+  nxt += 3;
+  r = q.add(nxt, SeqNum(106), data_of("ghi"));
+  EXPECT_TRUE(r.out_of_order);
+  EXPECT_EQ(q.out_of_order_bytes(), 3u);
+  // Overlaps both neighbours: only the gap is kept.
+  r = q.add(nxt, SeqNum(104), data_of("efgh"));
+  EXPECT_EQ(q.out_of_order_bytes(), 5u);
+  r = q.add(nxt, SeqNum(103), data_of("d"));
+  EXPECT_EQ(r.advanced, 6u);
+  EXPECT_TRUE(r.filled_gap);
+  EXPECT_EQ(q.out_of_order_bytes(), 0u);
+  EXPECT_EQ(read_all(q), "abcdefghi");
+}
+
+TEST(TcpReceiveQueue, SackBlocksMostRecentFirstAndCoalesced) {
+  ReceiveQueue q;
+  SeqNum nxt(0);
+  q.add(nxt, SeqNum(10), data_of("xx"));
+  q.add(nxt, SeqNum(20), data_of("yy"));
+  q.add(nxt, SeqNum(12), data_of("zz"));  // joins the first block
+  std::array<SeqRange, 4> out{};
+  size_t n = q.take_sack_blocks(nxt, out);
+  ASSERT_EQ(n, 2u);
+  EXPECT_EQ(out[0], (SeqRange{SeqNum(10), SeqNum(14)}));
+  EXPECT_EQ(out[1], (SeqRange{SeqNum(20), SeqNum(22)}));
+}
+
+TEST(TcpReceiveQueue, DuplicateOutOfOrderIsDsack) {
+  ReceiveQueue q;
+  SeqNum nxt(0);
+  q.add(nxt, SeqNum(10), data_of("abcd"));
+  q.add(nxt, SeqNum(11), data_of("bc"));
+  EXPECT_TRUE(q.dsack_pending());
+  std::array<SeqRange, 4> out{};
+  size_t n = q.take_sack_blocks(nxt, out);
+  ASSERT_EQ(n, 2u);
+  EXPECT_EQ(out[0], (SeqRange{SeqNum(11), SeqNum(13)}));  // D-SACK first
+  EXPECT_EQ(out[1], (SeqRange{SeqNum(10), SeqNum(14)}));
+  EXPECT_FALSE(q.dsack_pending());
+}
+
+TEST(TcpReceiveQueue, PeekDoesNotConsume) {
+  ReceiveQueue q;
+  q.add(SeqNum(0), SeqNum(0), data_of("hello"));
+  std::vector<std::byte> buf(3);
+  EXPECT_EQ(q.peek(buf), 3u);
+  EXPECT_EQ(q.readable(), 5u);
+  EXPECT_EQ(q.discard(2), 2u);
+  EXPECT_EQ(read_all(q), "llo");
+}
+
+TEST(TcpSendQueue, AppendSliceConsume) {
+  SendQueue q;
+  std::vector<std::byte> big(100000);
+  for (size_t i = 0; i < big.size(); ++i) big[i] = std::byte(static_cast<uint8_t>(i));
+  EXPECT_EQ(q.append(big, 70000), 70000u);
+  EXPECT_EQ(q.append(ByteView(big).subspan(70000), 1u << 20), 30000u);
+  EXPECT_EQ(q.size(), 100000u);
+  // A slice across chunk boundaries.
+  PacketBuffer s = q.slice(65000, 2000);
+  EXPECT_EQ(s.size(), 2000u);
+  auto v = s.to_vector();
+  EXPECT_TRUE(std::equal(v.begin(), v.end(), big.begin() + 65000));
+  q.consume(66000);
+  EXPECT_EQ(q.size(), 34000u);
+  // Slices taken before stay valid: they share the chunk.
+  auto again = s.to_vector();
+  EXPECT_EQ(again, v);
+  auto tail = q.slice(0, 10).to_vector();
+  EXPECT_TRUE(std::equal(tail.begin(), tail.end(), big.begin() + 66000));
+  q.consume(1000000);
+  EXPECT_TRUE(q.empty());
+  EXPECT_TRUE(q.slice(0, 10).empty());
+}
+
+TEST(TcpSendQueue, SmallWritesPackIntoOneChunk) {
+  SendQueue q;
+  for (int i = 0; i < 100; ++i) q.append(as_bytes("x"), 100);
+  EXPECT_EQ(q.slice(0, 100).view_count(), 1u);
+}
+
+FourTuple tuple(uint16_t port) {
+  return FourTuple{Ipv4Address(10, 0, 0, 1), 80, Ipv4Address(10, 0, 0, 2), port};
+}
+
+TEST(TcpIsn, KeyedPerTupleAndAdvancesWithTime) {
+  SipKey key{1, 2};
+  TimePoint t0{std::chrono::seconds(100)};
+  SeqNum a = generate_isn(key, tuple(1000), t0);
+  SeqNum b = generate_isn(key, tuple(1001), t0);
+  EXPECT_NE(a, b);
+  // The clock part moves 250000 per second (4 us ticks).
+  SeqNum a1 = generate_isn(key, tuple(1000), t0 + std::chrono::seconds(1));
+  EXPECT_EQ(a1 - a, 250000);
+  SipKey other{3, 4};
+  EXPECT_NE(generate_isn(other, tuple(1000), t0), a);
+}
+
+TEST(TcpSynCookies, RoundTripKeepsOptions) {
+  SipKey key{7, 8};
+  TimePoint now{std::chrono::seconds(5000)};
+  CookieOptions o;
+  o.mss = 1460;
+  o.window_scale = 9;
+  o.sack_permitted = true;
+  o.timestamps = true;
+  SeqNum peer_isn(12345);
+  SeqNum cookie = SynCookies::make(key, tuple(1), peer_isn, now, o);
+  auto back = SynCookies::check(key, tuple(1), peer_isn + 1, cookie + 1, now + std::chrono::seconds(30));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->mss, 1460);
+  EXPECT_EQ(back->window_scale, 9);
+  EXPECT_TRUE(back->sack_permitted);
+  EXPECT_TRUE(back->timestamps);
+  // Wrong tuple, wrong peer ISN, tampered bits, or too old: refused.
+  EXPECT_FALSE(SynCookies::check(key, tuple(2), peer_isn + 1, cookie + 1, now));
+  EXPECT_FALSE(SynCookies::check(key, tuple(1), peer_isn + 2, cookie + 1, now));
+  EXPECT_FALSE(SynCookies::check(key, tuple(1), peer_isn + 1, cookie + (1u << 22) + 1, now));
+  EXPECT_FALSE(SynCookies::check(key, tuple(1), peer_isn + 1, cookie + 1, now + std::chrono::seconds(200)));
+  // No window scale survives as "none"; MSS rounds down to the table.
+  o.window_scale.reset();
+  o.mss = 1000;
+  cookie = SynCookies::make(key, tuple(1), peer_isn, now, o);
+  back = SynCookies::check(key, tuple(1), peer_isn + 1, cookie + 1, now);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_FALSE(back->window_scale.has_value());
+  EXPECT_EQ(back->mss, 536);
+}
+
+}  // namespace
+}  // namespace weir::tcp
