@@ -75,6 +75,12 @@ void fail(const std::string& message) { std::fprintf(stderr, "weir serve: %s\n",
 
 std::string describe_error(Error e) { return std::string(error_name(e)); }
 
+// Ports of the small services that answer whatever they get: echo, discard, daytime, qotd,
+// chargen.
+bool is_reflector_port(uint16_t port) {
+  return port == 7 || port == 9 || port == 13 || port == 17 || port == 19;
+}
+
 // RFC 862 echo over UDP: every datagram goes back to where it came from.
 class UdpEchoService final : public Service {
  public:
@@ -95,7 +101,7 @@ class UdpEchoService final : public Service {
 
   std::string summary() const override {
     return describe() + ": datagrams echoed " + std::to_string(echoed_) + ", send errors " +
-           std::to_string(errors_);
+           std::to_string(errors_) + ", refused from service ports " + std::to_string(refused_);
   }
 
  private:
@@ -110,6 +116,11 @@ class UdpEchoService final : public Service {
     for (;;) {
       auto datagram = endpoint_->receive_packet();
       if (!datagram) break;
+      if (is_reflector_port(datagram->from.port)) {
+        // Answering another echo/chargen service would ping-pong forever (CA-1996-01).
+        ++refused_;
+        continue;
+      }
       auto sent = endpoint_->send_packet(std::move(datagram->payload), datagram->from);
       if (sent) {
         ++echoed_;
@@ -126,6 +137,7 @@ class UdpEchoService final : public Service {
   bool scheduled_ = false;
   uint64_t echoed_ = 0;
   uint64_t errors_ = 0;
+  uint64_t refused_ = 0;
 };
 
 // ---- TCP services -----------------------------------------------------------------------------
@@ -139,7 +151,7 @@ constexpr uint16_t kChargenPort = 19;  // RFC 864
 constexpr uint16_t kKeepalivePort = 1009;
 constexpr uint16_t kHttpPort = 80;
 constexpr int kListenBacklog = 128;
-constexpr size_t kReadChunk = 64 * 1024;
+constexpr size_t kReadChunk = size_t{64} * 1024;
 // Short keepalive timers on 1009, so a test sees probes within seconds, not Linux's 2 hours.
 constexpr auto kKeepaliveIdle = std::chrono::seconds(5);
 constexpr auto kKeepaliveInterval = std::chrono::seconds(2);
@@ -351,12 +363,12 @@ class Pattern {
   // character later in the 95-character printable ASCII set, CRLF after each.
   // Immutable once built, so one instance serves every session.
   static const Pattern& chargen() {
-    static const Pattern pattern = make_chargen();
-    return pattern;
+    static const Pattern kPattern = make_chargen();
+    return kPattern;
   }
   static const Pattern& alphabet() {
-    static const Pattern pattern = make_alphabet();
-    return pattern;
+    static const Pattern kPattern = make_alphabet();
+    return kPattern;
   }
 
   // Up to `max` bytes of the stream starting at `offset`.
@@ -433,7 +445,7 @@ class ChargenSession final : public TcpSession {
 // Persistent connections and pipelined requests work; anything else gets 4xx/5xx and close.
 class HttpSession final : public TcpSession {
  public:
-  static constexpr size_t kMaxRequestHeader = 16 * 1024;
+  static constexpr size_t kMaxRequestHeader = size_t{16} * 1024;
   static constexpr uint64_t kMaxBytes = uint64_t{1} << 40;
 
   explicit HttpSession(std::unique_ptr<tcp::Endpoint> endpoint) : TcpSession(std::move(endpoint)) {}
@@ -794,7 +806,9 @@ int run_serve(const ServeOptions& options) {
 
   loop.run();
 
-  std::printf("weir: %s, stopping\n", stop_signal == SIGTERM ? "SIGTERM" : "SIGINT");
+  std::printf("weir: %s, stopping\n", stop_signal == SIGTERM  ? "SIGTERM"
+                                      : stop_signal == SIGINT ? "SIGINT"
+                                                              : "loop ended");
   stats.reset();
   for (auto& service : services) service->stop();
   int status = 0;
@@ -821,9 +835,10 @@ void add_serve_command(CLI::App& app) {
       "serve", "Run the stack on a tap device and serve echo and friends until SIGINT/SIGTERM");
   cmd->footer(
       "Creates the tap when it does not exist, attaches to it when it does (e.g. one made with\n"
-      "'ip tuntap add mode tap NAME'). Serves UDP echo on port 7 (RFC 862). Prints one line\n"
-      "starting 'weir: serving on' when ready; on SIGINT/SIGTERM flushes the pcap, prints the\n"
-      "counters and exits 0.\n\n"
+      "'ip tuntap add mode tap NAME'). Services: UDP echo 7 (RFC 862); TCP echo 7, discard 9\n"
+      "(RFC 863), chargen 19 (RFC 864), discard with keepalive 1009, HTTP/1.1 80 ('GET /',\n"
+      "'GET /bytes/N'). Prints one line starting 'weir: serving on' when ready; on\n"
+      "SIGINT/SIGTERM resets open connections, flushes the pcap, prints the counters, exits 0.\n\n"
       "Example: weir serve --tap weir0 --ip 10.0.0.2/24 --gateway 10.0.0.1 --pcap weir.pcap\n");
   // The parsed strings live in this shared state, which the callback owns.
   struct Raw {
