@@ -87,6 +87,24 @@ tier_asan() {
     run_ctest build-asan -j"$jobs" -LE system
 }
 
+# Runs one fuzzer over its seed corpus plus 20000 new inputs, bounded in time; writes its exit
+# status to build-fuzz/fuzz_NAME.status.
+fuzz_one() {
+  local bin=$1 name=$2 corpus=fuzz/corpus/$2 scratch status
+  # New inputs land in a scratch directory first in the list, so the checked-in seed corpus
+  # is only read, never written.
+  scratch=$(mktemp -d)
+  local dirs=("$scratch")
+  [ -d "$corpus" ] && dirs+=("$corpus")
+  timeout --kill-after=10 $((fuzz_seconds + 60)) "$bin" -runs=20000 \
+    -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 \
+    -artifact_prefix="$root/build-fuzz/crash-$name-" "${dirs[@]}" \
+    >"build-fuzz/fuzz_$name.log" 2>&1
+  status=$?
+  rm -rf "$scratch"
+  echo "$status" >"build-fuzz/fuzz_$name.status"
+}
+
 tier_fuzz() {
   mkdir -p build-fuzz
   if ! build build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEIR_FUZZ=ON \
@@ -94,31 +112,29 @@ tier_fuzz() {
     total_failed=$((total_failed + 1))
     return
   fi
-  local bin name corpus scratch status found=0
+  local bin name found=0
+  # Two fuzzers at a time (the machine has two cores); each records its status in a file.
   for bin in build-fuzz/fuzz/fuzz_*; do
     [ -x "$bin" ] || continue
     found=1
     name=$(basename "$bin")
     name=${name#fuzz_}
-    corpus=fuzz/corpus/$name
-    # New inputs land in a scratch directory first in the list, so the checked-in seed corpus
-    # is only read, never written.
-    scratch=$(mktemp -d)
-    local dirs=("$scratch")
-    [ -d "$corpus" ] && dirs+=("$corpus")
-    log "fuzz $name: seed corpus ${corpus} + 20000 new inputs (at most ${fuzz_seconds}s)"
-    timeout --kill-after=10 $((fuzz_seconds + 60)) "$bin" -runs=20000 \
-      -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 \
-      -artifact_prefix="$root/build-fuzz/crash-$name-" "${dirs[@]}" \
-      >"build-fuzz/fuzz_$name.log" 2>&1
-    status=$?
-    rm -rf "$scratch"
-    if [ $status -eq 0 ]; then
-      tail -n 1 "build-fuzz/fuzz_$name.log"
+    rm -f "build-fuzz/fuzz_$name.status"
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
+    log "fuzz $name: seed corpus + 20000 new inputs (at most ${fuzz_seconds}s)"
+    fuzz_one "$bin" "$name" &
+  done
+  wait
+  for bin in build-fuzz/fuzz/fuzz_*; do
+    [ -x "$bin" ] || continue
+    name=$(basename "$bin")
+    name=${name#fuzz_}
+    if [ "$(cat "build-fuzz/fuzz_$name.status" 2>/dev/null)" = 0 ]; then
+      log "fuzz $name passed: $(grep -E '^Done [0-9]+ runs' "build-fuzz/fuzz_$name.log" | tail -n 1)"
       total_passed=$((total_passed + 1))
     else
       tail -n 40 "build-fuzz/fuzz_$name.log"
-      log "fuzz $name FAILED (status $status); log in build-fuzz/fuzz_$name.log"
+      log "fuzz $name FAILED (status $(cat "build-fuzz/fuzz_$name.status" 2>/dev/null)); log in build-fuzz/fuzz_$name.log"
       total_failed=$((total_failed + 1))
     fi
   done
