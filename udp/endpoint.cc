@@ -256,7 +256,11 @@ Result<size_t> Endpoint::send_payload(PacketBuffer payload,
 
 void Endpoint::handle_packet(const NetworkPacketInfo& info, PacketBuffer pkt) {
   UdpCounters& counters = protocol_.counters();
-  if (closed_ || info.source.family() != family_) {
+  if (closed_) {
+    ++counters.drop_closed;
+    return;
+  }
+  if (info.source.family() != family_) {
     ++counters.drop_family_mismatch;
     return;
   }
