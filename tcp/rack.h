@@ -72,6 +72,9 @@ class Rack {
   // a loss that only the probe repaired (the connection then reacts as to a loss: congestion
   // control's on_congestion_event).
   bool on_ack_during_probe(SeqNum ack, bool has_dsack_for_probe);
+  // The retransmission timer fired: that ends any TLP episode (the RTO response covers the
+  // loss), so the next probe is not held back by the old probe's end sequence.
+  void on_rto() { tlp_end_seq_.reset(); }
 
  private:
   bool sent_after(TimePoint t1, SeqNum s1, TimePoint t2, SeqNum s2) const {

@@ -97,6 +97,16 @@ TEST(Rack, ProbeEpisode) {
   EXPECT_FALSE(rack.on_ack_during_probe(SeqNum(12000), false));
 }
 
+TEST(Rack, RtoEndsTheProbeEpisode) {
+  Rack rack;
+  rack.on_probe_sent(SeqNum(5000), false);
+  rack.on_rto();
+  EXPECT_FALSE(rack.probe_outstanding());
+  EXPECT_FALSE(rack.on_ack_during_probe(SeqNum(6000), false));
+  rack.on_probe_sent(SeqNum(7000), true);  // a new episode can start at once
+  EXPECT_TRUE(rack.probe_outstanding());
+}
+
 TEST(Rack, SequenceWrapAround) {
   Rack rack;
   rack.on_delivered(seg(0x00000100u, 2), at(42), milliseconds(40), false);
