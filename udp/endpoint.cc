@@ -247,6 +247,12 @@ Result<size_t> Endpoint::send_payload(PacketBuffer payload,
   params.tos = tos_;
   Status written = ip->write_packet(*route, params, std::move(payload));
   if (!written) {
+    if (written.error() == Error::kNoBufferSpace) {
+      // Linux (udp_send_skb) reports a full queue below as success unless IP_RECVERR is set:
+      // UDP is allowed to lose the datagram, and senders do not expect ENOBUFS.
+      ++protocol_.counters().drop_send_no_buffer;
+      return size;
+    }
     ++protocol_.counters().send_errors;
     return written.error();
   }

@@ -9,8 +9,9 @@
 // Nothing blocks: receive_from() on an empty queue is kWouldBlock. readiness() says what would
 // not block now, and waiters() is notified whenever that may have changed; the blocking facade,
 // the loop's users and the sandbox wait through it. Sends go out at once (UDP keeps no send
-// queue), so the endpoint is always writable; an error from the network layer (no route, a full
-// neighbor queue) is returned by the send itself.
+// queue), so the endpoint is always writable; an error from the network layer (no route, an
+// unresolvable neighbor) is returned by the send itself, except a full queue below
+// (kNoBufferSpace), which Linux reports as success and we count as drop_send_no_buffer.
 //
 // An ICMP error for a connected endpoint becomes a pending error (kEventError): the next send or
 // receive fails with it once, or take_error() (SO_ERROR) returns and clears it.

@@ -36,13 +36,13 @@ class Endpoint;
 
 // Every drop has its own counter; the rest count traffic.
 // clang-format off
-#define WEIR_UDP_COUNTERS(X)                                                                  \
-  X(received) X(delivered) X(sent) X(send_errors) X(zero_checksum_accepted)                  \
-  X(drop_short_header) X(drop_bad_length) X(drop_bad_checksum) X(drop_zero_checksum_ipv6)    \
-  X(drop_no_port) X(drop_no_port_broadcast) X(drop_receive_buffer_full) X(drop_read_shutdown) \
-  X(drop_not_from_peer) X(drop_family_mismatch) X(drop_closed)                                \
-  X(control_received) X(control_delivered) X(control_no_endpoint) X(control_ignored)         \
-  X(control_malformed)
+#define WEIR_UDP_COUNTERS(X)                                                                       \
+  X(received) X(delivered) X(sent) X(send_errors) X(drop_send_no_buffer)                           \
+  X(zero_checksum_accepted) X(drop_short_header) X(drop_bad_length) X(drop_bad_checksum)           \
+  X(drop_zero_checksum_ipv6) X(drop_no_port) X(drop_no_port_broadcast)                             \
+  X(drop_receive_buffer_full) X(drop_read_shutdown) X(drop_not_from_peer)                          \
+  X(drop_family_mismatch) X(drop_closed) X(control_received) X(control_delivered)                  \
+  X(control_no_endpoint) X(control_ignored) X(control_malformed)
 // clang-format on
 WEIR_DEFINE_COUNTERS(UdpCounters, WEIR_UDP_COUNTERS)
 
