@@ -30,12 +30,13 @@ class Stack;
 
 namespace weir::ipv4 {
 
-#define WEIR_ARP_COUNTERS(X)                                                             \
-  X(rx_packets)                                                                          \
-  X(rx_drop_truncated) X(rx_drop_unsupported) X(rx_drop_bad_opcode) X(rx_drop_from_self) \
-      X(rx_drop_bad_sender) X(rx_requests) X(rx_replies) X(rx_probes) X(rx_gratuitous)   \
-          X(rx_gratuitous_ignored) X(rx_not_for_us) X(address_conflicts) X(tx_requests)  \
-              X(tx_replies) X(tx_announcements) X(tx_drop_error)
+#define WEIR_ARP_COUNTERS(X)                                                                     \
+  X(rx_packets)                                                                                  \
+  X(rx_drop_truncated)                                                                           \
+  X(rx_drop_unsupported) X(rx_drop_bad_opcode) X(rx_drop_from_self) X(rx_drop_bad_sender)        \
+      X(rx_requests) X(rx_replies) X(rx_probes) X(rx_gratuitous) X(rx_gratuitous_ignored)        \
+          X(rx_not_for_us) X(address_conflicts) X(tx_requests) X(tx_replies) X(tx_announcements) \
+              X(tx_drop_error)
 WEIR_DEFINE_COUNTERS(ArpCounters, WEIR_ARP_COUNTERS)
 
 class ArpProtocol final : public NetworkProtocol, public NeighborResolver {

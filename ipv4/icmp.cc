@@ -241,6 +241,11 @@ void Icmp::handle_error(uint8_t type, uint8_t code, uint16_t next_hop_mtu, ByteV
 
 void Icmp::send_dest_unreachable(uint8_t code, const ReceivedDatagram& dgram,
                                  const PacketBuffer& payload) {
+  send_error(kIcmpDestUnreachable, code, dgram, payload);
+}
+
+void Icmp::send_error(uint8_t type, uint8_t code, const ReceivedDatagram& dgram,
+                      const PacketBuffer& payload) {
   // RFC 1122 3.2.2: never about broadcast or multicast datagrams (IP or link layer), about a
   // source that is not one host, about a non-first fragment, or about an ICMP error.
   if (dgram.info.to_broadcast_or_multicast || dgram.link_type == LinkPacketType::kBroadcast ||
@@ -282,12 +287,16 @@ void Icmp::send_dest_unreachable(uint8_t code, const ReceivedDatagram& dgram,
   }
   copy_bytes(*bytes, kIcmpHeaderLength, dgram.header);
   payload.copy_out(0, bytes->subspan(kIcmpHeaderLength + dgram.header.size(), quoted_payload));
-  emit_icmp(*bytes, kIcmpDestUnreachable, code, 0);
+  emit_icmp(*bytes, type, code, 0);
 
   IpWriteParams params;
   params.protocol = kProtocolIcmp;
   if (!ip_.send_from(dgram.info.destination.v4(), source, params, std::move(out))) {
     ++counters_.tx_drop_error;
+    return;
+  }
+  if (type == kIcmpTimeExceeded) {
+    ++counters_.tx_time_exceeded;
     return;
   }
   ++counters_.tx_dest_unreachable;

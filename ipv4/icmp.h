@@ -41,17 +41,18 @@ struct IcmpOptions {
   bool echo_reply_to_broadcast = false;
 };
 
-#define WEIR_ICMP_COUNTERS(X)                                                                   \
-  X(rx_messages)                                                                                \
-  X(rx_drop_truncated) X(rx_drop_bad_checksum) X(rx_echo_requests) X(rx_echo_replies)           \
-      X(rx_dest_unreachable) X(rx_time_exceeded) X(rx_parameter_problem) X(rx_source_quench)    \
-          X(rx_redirect) X(rx_other_types) X(rx_drop_unknown_code) X(rx_drop_bad_quoted_header) \
-              X(rx_drop_quoted_not_ours) X(rx_errors_no_transport) X(rx_errors_delivered)       \
-                  X(rx_echo_drop_broadcast) X(rx_echo_drop_bad_source) X(tx_echo_replies)       \
-                      X(tx_echo_drop) X(tx_dest_unreachable) X(tx_port_unreachable)             \
-                          X(tx_protocol_unreachable) X(tx_drop_rate_limited)                    \
-                              X(tx_suppressed_broadcast) X(tx_suppressed_bad_source)            \
-                                  X(tx_suppressed_icmp_error) X(tx_suppressed_fragment)         \
+#define WEIR_ICMP_COUNTERS(X)                                                                    \
+  X(rx_messages)                                                                                 \
+  X(rx_drop_truncated)                                                                           \
+  X(rx_drop_bad_checksum) X(rx_echo_requests) X(rx_echo_replies) X(rx_dest_unreachable)          \
+      X(rx_time_exceeded) X(rx_parameter_problem) X(rx_source_quench) X(rx_redirect)             \
+          X(rx_other_types) X(rx_drop_unknown_code) X(rx_drop_bad_quoted_header)                 \
+              X(rx_drop_quoted_not_ours) X(rx_errors_no_transport) X(rx_errors_delivered)        \
+                  X(rx_echo_drop_broadcast) X(rx_echo_drop_bad_source) X(tx_echo_replies)        \
+                      X(tx_echo_drop) X(tx_dest_unreachable) X(tx_port_unreachable)              \
+                          X(tx_protocol_unreachable) X(tx_time_exceeded) X(tx_drop_rate_limited) \
+                              X(tx_suppressed_broadcast) X(tx_suppressed_bad_source)             \
+                                  X(tx_suppressed_icmp_error) X(tx_suppressed_fragment)          \
                                       X(tx_drop_error)
 WEIR_DEFINE_COUNTERS(IcmpCounters, WEIR_ICMP_COUNTERS)
 
@@ -77,6 +78,10 @@ class Icmp {
   // RFC 1122 suppression rules and the rate limit.
   void send_dest_unreachable(uint8_t code, const ReceivedDatagram& dgram,
                              const PacketBuffer& payload);
+  // Any ICMP error (destination unreachable, time exceeded, ...) about a received datagram,
+  // under the same rules.
+  void send_error(uint8_t type, uint8_t code, const ReceivedDatagram& dgram,
+                  const PacketBuffer& payload);
 
   const IcmpCounters& counters() const { return counters_; }
   IcmpCounters& counters() { return counters_; }

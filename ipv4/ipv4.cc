@@ -40,6 +40,31 @@ Ipv4Protocol::Ipv4Protocol(Stack& stack, const Ipv4Options& options, ArpProtocol
       icmp_(*this, options.icmp),
       reassembler_(stack.timers(), options.reassembly) {
   for (auto& id : ids_) id = static_cast<uint16_t>(stack.rng().next_u32());
+  reassembler_.set_timeout_handler([this](ByteView header, const PacketBuffer& first_payload) {
+    on_reassembly_timeout(header, first_payload);
+  });
+}
+
+bool Ipv4Protocol::is_any_subnet_broadcast(Ipv4Address address) const {
+  for (NicId id : stack_.nic_ids()) {
+    if (const Nic* n = stack_.nic(id); n != nullptr && is_subnet_broadcast(*n, address))
+      return true;
+  }
+  return false;
+}
+
+void Ipv4Protocol::on_reassembly_timeout(ByteView header, const PacketBuffer& first_payload) {
+  // RFC 1122 3.3.2: tell the sender its datagram timed out, if we had its first fragment.
+  if (header.size() < kMinHeaderLength) return;
+  const Ipv4Address source(load_be32(header, 12));
+  const Ipv4Address destination(load_be32(header, 16));
+  ReceivedDatagram dgram;
+  dgram.info.source = IpAddress(source);
+  dgram.info.destination = IpAddress(destination);
+  dgram.info.to_broadcast_or_multicast = destination.is_broadcast() || destination.is_multicast() ||
+                                         is_any_subnet_broadcast(destination);
+  dgram.header = header;
+  icmp_.send_error(kIcmpTimeExceeded, kIcmpReassemblyTimeExceeded, dgram, first_payload);
 }
 
 Ipv4Protocol::~Ipv4Protocol() = default;

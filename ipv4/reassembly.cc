@@ -52,7 +52,15 @@ void Reassembler::arm_timer() {
 void Reassembler::on_timer() {
   TimePoint now = timers_.now();
   while (!order_.empty() && order_.front()->deadline <= now) {
+    Datagram& d = *order_.front();
+    std::vector<std::byte> header;
+    PacketBuffer first;
+    if (auto it = d.pieces.find(0); on_timeout_ && it != d.pieces.end() && !d.header.empty()) {
+      header = d.header;
+      first = it->second.payload.clone();
+    }
     drop(order_.begin(), counters_.drop_timeout);
+    if (!header.empty()) on_timeout_(header, first);
   }
   arm_timer();
 }

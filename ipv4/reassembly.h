@@ -19,7 +19,8 @@
 //    otherwise cost far more bookkeeping than their bytes.
 //  - Memory: every fragment is charged its bytes plus a fixed overhead. When a new fragment
 //    would exceed memory_limit, the oldest datagrams are dropped until it fits.
-//  - Timeout: a datagram not complete within `timeout` of its first fragment is dropped.
+//  - Timeout: a datagram not complete within `timeout` of its first fragment is dropped (and
+//    reported to the timeout handler if its offset-0 fragment had arrived).
 //    Datagrams are kept in arrival order and all share one timeout, so one timer armed for
 //    the oldest suffices.
 // The header of the offset-0 fragment becomes the header of the reassembled datagram
@@ -28,6 +29,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
@@ -50,9 +52,10 @@ struct ReassemblyOptions {
 
 #define WEIR_REASSEMBLY_COUNTERS(X)                                                          \
   X(fragments_received)                                                                      \
-  X(datagrams_reassembled) X(duplicates_ignored) X(drop_overlap) X(drop_bad_fragment_length) \
-      X(drop_inconsistent_end) X(drop_too_long) X(drop_too_many_fragments) X(drop_timeout)   \
-          X(drop_memory_limit) X(datagrams_dropped) X(fragments_dropped)
+  X(datagrams_reassembled)                                                                   \
+  X(duplicates_ignored) X(drop_overlap) X(drop_bad_fragment_length) X(drop_inconsistent_end) \
+      X(drop_too_long) X(drop_too_many_fragments) X(drop_timeout) X(drop_memory_limit)       \
+          X(datagrams_dropped) X(fragments_dropped)
 WEIR_DEFINE_COUNTERS(ReassemblyCounters, WEIR_REASSEMBLY_COUNTERS)
 
 struct FragmentKey {
@@ -81,6 +84,13 @@ class Reassembler {
   std::optional<Reassembled> add(const FragmentKey& key, ByteView header, uint32_t offset,
                                  bool more_fragments, PacketBuffer payload);
 
+  // Called for each datagram that times out after its first fragment (offset 0) arrived, with
+  // that fragment's header and payload, so the IP layer can send ICMP Time Exceeded (code 1,
+  // RFC 792; RFC 1122 3.3.2). Called after the datagram is gone; may do anything but destroy
+  // the reassembler.
+  using TimeoutHandler = std::function<void(ByteView header, const PacketBuffer& first_payload)>;
+  void set_timeout_handler(TimeoutHandler handler) { on_timeout_ = std::move(handler); }
+
   size_t datagram_count() const { return by_key_.size(); }
   size_t memory_used() const { return memory_used_; }
   const ReassemblyCounters& counters() const { return counters_; }
@@ -103,6 +113,7 @@ class Reassembler {
   std::map<FragmentKey, Order::iterator> by_key_;
   size_t memory_used_ = 0;
   Timer timer_;
+  TimeoutHandler on_timeout_;
   ReassemblyCounters counters_;
 };
 

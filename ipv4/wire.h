@@ -190,6 +190,9 @@ inline constexpr uint8_t kIcmpSourceRouteFailed = 5;
 inline constexpr uint8_t kIcmpNetProhibited = 9;
 inline constexpr uint8_t kIcmpHostProhibited = 10;
 inline constexpr uint8_t kIcmpAdminProhibited = 13;
+// Time exceeded codes.
+inline constexpr uint8_t kIcmpTtlExceeded = 0;
+inline constexpr uint8_t kIcmpReassemblyTimeExceeded = 1;
 
 // An error message type (as opposed to a query): never answered with another error (RFC 1122
 // 3.2.2).

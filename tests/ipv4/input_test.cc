@@ -235,6 +235,41 @@ TEST_F(InputTest, UnreachableForReassembledDatagramQuotesWholeDatagramHeader) {
                                   ValidChecksum(), Payload(payload)))))));
 }
 
+TEST_F(InputTest, ReassemblyTimeoutSendsTimeExceededQuotingFirstFragment) {
+  learn_peer();
+  auto payload = pattern(16, 8);
+  Ipv4Spec spec = to_us();
+  spec.id = 5;
+  spec.more_fragments = true;
+  inject_ipv4(spec, payload);
+  advance(std::chrono::seconds(29));
+  EXPECT_FALSE(peer_->read());
+  advance(std::chrono::seconds(1));
+  EXPECT_THAT(peer_->read(),
+              Optional(IsIpv4Frame(
+                  Src(kOurIp), Dst(kPeerIp), Protocol(1),
+                  Payload(IsIcmpv4(IcmpType(kTestIcmpTimeExceeded), IcmpCode(1), ValidChecksum(),
+                                   Payload(IsQuotedIpv4(Id(5), MoreFragments(true),
+                                                        FragmentOffset(0), Payload(payload))))))));
+  EXPECT_EQ(reassembly_counters().drop_timeout, 1u);
+  EXPECT_EQ(icmp_counters().tx_time_exceeded, 1u);
+}
+
+TEST_F(InputTest, ReassemblyTimeoutIsSilentWithoutFirstFragmentOrForBroadcast) {
+  learn_peer();
+  Ipv4Spec spec = to_us();
+  spec.fragment_offset = 8;
+  inject_ipv4(spec, pattern(8));
+  spec.destination = Ipv4Address::broadcast();
+  spec.fragment_offset = 0;
+  spec.more_fragments = true;
+  inject_ipv4(spec, pattern(8));
+  advance(std::chrono::seconds(30));
+  EXPECT_FALSE(peer_->read());
+  EXPECT_EQ(reassembly_counters().drop_timeout, 2u);
+  EXPECT_EQ(icmp_counters().tx_suppressed_broadcast, 1u);
+}
+
 TEST_F(InputTest, NonArpPacketsOnArpEtherTypeAreCounted) {
   ASSERT_TRUE(peer_->inject(ethernet_frame(our_mac(), peer_mac(), 0x0806, pattern(10))));
   EXPECT_EQ(arp_counters().rx_drop_truncated, 1u);

@@ -169,6 +169,23 @@ TEST_F(ReassemblyTest, TimeoutDropsIncompleteDatagram) {
   EXPECT_EQ(timers_.armed_count(), 0u);
 }
 
+TEST_F(ReassemblyTest, TimeoutHandlerGetsFirstFragmentOnly) {
+  std::vector<std::vector<std::byte>> reported;
+  r_->set_timeout_handler([&](ByteView header, const PacketBuffer& first) {
+    EXPECT_EQ(header.size(), 20u);
+    reported.push_back(first.to_vector());
+  });
+  FragmentKey other = kKey;
+  other.id = 99;
+  EXPECT_FALSE(add(0, 16, true));
+  EXPECT_FALSE(add(24, 8, false));
+  EXPECT_FALSE(add(8, 8, true, other));  // no offset-0 fragment: nothing to quote
+  advance(std::chrono::seconds(30));
+  ASSERT_EQ(reported.size(), 1u);
+  EXPECT_EQ(reported[0], expected(payload_, 16));
+  EXPECT_EQ(c().drop_timeout, 2u);
+}
+
 TEST_F(ReassemblyTest, MemoryCapDropsOldestDatagrams) {
   const size_t per_fragment = 1000 + 20 + Reassembler::kFragmentOverhead;
   reset({.memory_limit = per_fragment * 3});
