@@ -831,6 +831,8 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
   }
   uint32_t old_wnd = snd_wnd_;
   if (ack >= snd_una_) update_send_window(seg);
+  ack_tsecr_.reset();
+  if (ts_ok_ && opts.timestamps) ack_tsecr_ = opts.timestamps->echo;
 
   uint32_t newly_sacked = 0;
   bool dsack = false;
@@ -1004,9 +1006,15 @@ void Connection::on_sack_blocks(const Options& opts, uint32_t& newly_sacked, boo
 
 void Connection::rack_update(const SentSegment& s, TimePoint now) {
   if (s.end > fack_ || fack_ == SeqNum()) fack_ = s.end;
-  // Without a timestamp echo the ACK of a retransmission may be for either copy.
+  // The ACK of a retransmission may be for either copy, unless its timestamp echo is at least
+  // the TSval of the retransmission (RFC 8985 6.2 step 2).
+  bool ambiguous = s.retransmitted;
+  if (ambiguous && ts_ok_ && ack_tsecr_) {
+    auto tsval = static_cast<uint32_t>(to_millis(s.sent.time_since_epoch())) + ts_offset_;
+    ambiguous = static_cast<int32_t>(*ack_tsecr_ - tsval) < 0;
+  }
   rack_.on_delivered(Rack::SentSegment{s.end, s.sent, s.retransmitted}, now,
-                     rtt_.has_sample() ? rtt_.min_rtt() : Duration{}, s.retransmitted && !ts_ok_);
+                     rtt_.has_sample() ? rtt_.min_rtt() : Duration{}, ambiguous);
 }
 
 void Connection::mark_lost(SentSegment& s) {

@@ -252,6 +252,7 @@ class Connection final : public SegmentReceiver {
   // RACK-TLP (RFC 8985): the detection state lives in the Rack component.
   Rack rack_;
   SeqNum fack_;  // highest delivered end: records above it (never resent) cannot be RACK-lost
+  std::optional<uint32_t> ack_tsecr_;  // TSecr of the ACK being processed
   // TLP.
   TimerMode timer_mode_ = TimerMode::kNone;
   unsigned persist_backoff_ = 0;
