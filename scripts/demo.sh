@@ -106,18 +106,39 @@ if data != message:
     raise SystemExit(1)
 PY
 
+say "TCP: HTTP from curl on the Linux side (weir serve also has TCP echo, discard, chargen)"
+in_ns curl -sS -m 10 http://10.0.0.2/
+in_ns curl -sS -m 20 -o "$work/bytes.bin" -w 'curl: HTTP %{http_code}, %{size_download} bytes in %{time_total} s\n' \
+  http://10.0.0.2/bytes/10000000
+python3 - "$work/bytes.bin" <<'PY'
+import sys
+data = open(sys.argv[1], "rb").read()
+ok = data == (b"abcdefghijklmnopqrstuvwxyz" * (len(data) // 26 + 1))[:len(data)]
+print(f"In words: weir accepted the TCP connection, parsed the HTTP request and streamed"
+      f" {len(data)} bytes of a..z back; the body is {'exactly right' if ok else 'WRONG'}.")
+if not ok:
+    raise SystemExit(1)
+PY
+rm -f "$work/bytes.bin"
+
 say "Stopping weir with Ctrl-C (SIGINT): it flushes the pcap and prints its counters"
 kill -INT "$weir_pid"
 wait "$weir_pid"
 weir_pid=""
 sed -n '2,$p' "$work/weir.log"
 
-say "What weir recorded in its pcap (tshark -r demo.pcap)"
-timeout 60 tshark -n -r "$pcap" 2>/dev/null
-frames=$(timeout 60 tshark -n -r "$pcap" 2>/dev/null | wc -l)
-malformed=$(timeout 60 tshark -n -r "$pcap" -Y _ws.malformed 2>/dev/null | wc -l)
+say "What weir recorded in its pcap: every frame except TCP (tshark -r demo.pcap -Y '!tcp')"
+tshark_q() { timeout 120 tshark -n -r "$pcap" "$@" 2>/dev/null; }
+tshark_q -Y '!tcp'
 echo
-echo "In words: weir captured $frames Ethernet frames, both directions (ARP, ICMP echo and its" \
-  "fragments, UDP echo); tshark found $malformed malformed."
+echo "... and the TCP conversations (tshark -q -z conv,tcp):"
+tshark_q -q -z conv,tcp | sed -n '/<->/p'
+frames=$(tshark_q | wc -l)
+tcp_frames=$(tshark_q -Y tcp | wc -l)
+malformed=$(tshark_q -Y _ws.malformed | wc -l)
+echo
+echo "In words: weir captured $frames Ethernet frames in both directions: ARP, ICMP echo and" \
+  "its fragments, UDP echo, and $tcp_frames TCP segments of the two HTTP connections;" \
+  "tshark found $malformed malformed."
 
 say "Done: the namespace, the tap and the capture are removed now."
