@@ -7,11 +7,11 @@ namespace weir::testing {
 
 namespace {
 
-// Passes everything through to a channel endpoint and keeps a copy of each packet written,
-// so tests can check what crossed the wire without a sniffer in the way.
+// Passes everything through to the endpoint below and keeps a copy of each packet written,
+// so tests can check what the stack sent without a sniffer in the way.
 class RecordingLink final : public LinkEndpoint {
  public:
-  RecordingLink(std::unique_ptr<link::ChannelEndpoint> inner, std::vector<SentPacket>& sent)
+  RecordingLink(std::unique_ptr<LinkEndpoint> inner, std::vector<SentPacket>& sent)
       : inner_(std::move(inner)), sent_(sent) {}
 
   uint32_t mtu() const override { return inner_->mtu(); }
@@ -30,22 +30,30 @@ class RecordingLink final : public LinkEndpoint {
   size_t process_receive(size_t budget) override { return inner_->process_receive(budget); }
 
  private:
-  std::unique_ptr<link::ChannelEndpoint> inner_;
+  std::unique_ptr<LinkEndpoint> inner_;
   std::vector<SentPacket>& sent_;
 };
 
 std::unique_ptr<TwoStacks::Host> make_host(const Clock& clock, uint64_t seed,
                                            std::unique_ptr<link::ChannelEndpoint> endpoint,
                                            const IpPrefix& address,
-                                           const ipv4::Ipv4Options& options) {
+                                           const ipv4::Ipv4Options& options,
+                                           const std::optional<link::FaultOptions>& fault) {
   auto host = std::make_unique<TwoStacks::Host>();
   host->stack = std::make_unique<Stack>(clock, StackOptions{.seed = seed});
   host->link = endpoint.get();
   host->mac = endpoint->link_address();
   host->address = address.address;
   host->ipv4 = &ipv4::install(*host->stack, options);
+  std::unique_ptr<LinkEndpoint> below = std::move(endpoint);
+  if (fault) {
+    auto faulty =
+        std::make_unique<link::FaultEndpoint>(std::move(below), host->stack->timers(), *fault);
+    host->fault = faulty.get();
+    below = std::move(faulty);
+  }
   host->nic =
-      host->stack->add_nic(std::make_unique<RecordingLink>(std::move(endpoint), host->sent), "eth0")
+      host->stack->add_nic(std::make_unique<RecordingLink>(std::move(below), host->sent), "eth0")
           .value();
   (void)host->stack->add_address(host->nic, address);
   return host;
@@ -63,8 +71,10 @@ std::vector<std::vector<std::byte>> TwoStacks::Host::sent_of(uint16_t ethertype)
 
 TwoStacks::TwoStacks(TwoStacksOptions options) {
   auto pair = link::ChannelEndpoint::make_pair(options.channel);
-  a_ = make_host(clock_, options.seed_a, std::move(pair.a), options.address_a, options.ipv4);
-  b_ = make_host(clock_, options.seed_b, std::move(pair.b), options.address_b, options.ipv4);
+  a_ = make_host(clock_, options.seed_a, std::move(pair.a), options.address_a, options.ipv4,
+                 options.fault_a);
+  b_ = make_host(clock_, options.seed_b, std::move(pair.b), options.address_b, options.ipv4,
+                 options.fault_b);
   // Let the address announcements (gratuitous ARP) go by, so tests start from a quiet wire
   // and empty neighbor caches.
   pump();

@@ -16,10 +16,12 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "ipv4/ipv4.h"
 #include "link/channel.h"
+#include "link/fault.h"
 #include "stack/address.h"
 #include "stack/clock.h"
 #include "stack/stack.h"
@@ -40,6 +42,10 @@ struct TwoStacksOptions {
   uint64_t seed_a = 1;
   uint64_t seed_b = 2;
   ipv4::Ipv4Options ipv4;
+  // A lossy link under a stack (link/fault.h): faults apply between what the stack sent (as
+  // recorded in Host::sent) and the wire. Held frames move when the clock advances.
+  std::optional<link::FaultOptions> fault_a;
+  std::optional<link::FaultOptions> fault_b;
 };
 
 class TwoStacks {
@@ -49,6 +55,7 @@ class TwoStacks {
     NicId nic = 0;
     ipv4::Ipv4Protocol* ipv4 = nullptr;
     link::ChannelEndpoint* link = nullptr;  // owned by the stack's NIC
+    link::FaultEndpoint* fault = nullptr;   // when the options asked for one
     IpAddress address;
     MacAddress mac;
     // Every packet this stack wrote to its link since construction or clear_sent().
