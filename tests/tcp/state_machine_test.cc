@@ -311,5 +311,69 @@ TEST(TcpStateMachine, ListenBacklogOverflowDropsSyn) {
   EXPECT_NE(l->readiness() & kEventReadable, 0u);
 }
 
+TEST(TcpStateMachine, LostFinIsRetransmittedFromLastAck) {
+  TcpOptions o;
+  o.tlp = false;
+  TcpHarness h(o);
+  auto ep = h.connect();
+  h.send_segment(kFin | kAck, h.peer_seq, h.local_seq, 1000, h.peer_ack_options());
+  h.peer_seq += 1;
+  h.expect_segment(HasFlags(kAck));
+  ep->close();
+  auto fin = h.expect_segment(AllOf(HasFlags(kFin | kAck), SeqIs(h.local_seq)));
+  h.advance(std::chrono::milliseconds(250));
+  h.expect_segment(AllOf(HasFlags(kFin | kAck), SeqIs(fin.seq)));  // RTO resent the FIN
+  h.send_segment(kAck, h.peer_seq, h.local_seq + 1, 1000, h.peer_ack_options());
+  EXPECT_EQ(h.counter("connections_closed"), 1u);
+  h.advance(std::chrono::milliseconds(5));
+  EXPECT_EQ(h.tcp->connection_count(), 0u);
+}
+
+TEST(TcpStateMachine, SynAckRetriesThenGivesUp) {
+  TcpOptions o;
+  o.synack_retries = 2;
+  TcpHarness h(o);
+  auto l = h.listen();
+  h.send_segment(kSyn, h.peer_seq, SeqNum(0), 1000, h.peer_syn_options());
+  auto first = h.expect_segment(HasFlags(kSyn | kAck));
+  h.advance(std::chrono::milliseconds(1002));
+  h.expect_segment(AllOf(HasFlags(kSyn | kAck), SeqIs(first.seq)));
+  h.advance(std::chrono::milliseconds(2002));
+  h.expect_segment(AllOf(HasFlags(kSyn | kAck), SeqIs(first.seq)));
+  h.advance(std::chrono::seconds(5));
+  h.expect_no_segment();
+  EXPECT_EQ(l->listener()->syn_queue_length(), 0u);
+  h.advance(std::chrono::milliseconds(5));
+  EXPECT_EQ(h.tcp->connection_count(), 0u);
+}
+
+TEST(TcpStateMachine, ResetInTimeWaitCloses) {
+  TcpHarness h;
+  auto ep = h.connect();
+  Connection* c = ep->connection();
+  ASSERT_TRUE(ep->shutdown(ShutdownHow::kWrite).ok());
+  h.expect_segment(HasFlags(kFin | kAck));
+  h.send_segment(kFin | kAck, h.peer_seq, h.local_seq + 1, 1000, h.peer_ack_options());
+  EXPECT_EQ(c->state(), State::kTimeWait);
+  h.send_segment(kRst, h.peer_seq + 1, SeqNum(0), 0);
+  EXPECT_EQ(c->state(), State::kClosed);
+}
+
+TEST(TcpStateMachine, DataAndFinOnThirdHandshakePacket) {
+  TcpHarness h;
+  auto l = h.listen();
+  h.send_segment(kSyn, h.peer_seq, SeqNum(0), 1000, h.peer_syn_options());
+  auto synack = h.expect_segment(HasFlags(kSyn | kAck));
+  h.peer_seq += 1;
+  h.local_seq = synack.seq + 1;
+  h.send_segment(kAck | kPsh | kFin, h.peer_seq, h.local_seq, 1000, h.peer_ack_options(), as_bytes("GET"));
+  auto ep = l->accept();
+  ASSERT_TRUE(ep.ok());
+  EXPECT_EQ((*ep)->connection()->state(), State::kCloseWait);
+  std::vector<std::byte> buf(10);
+  EXPECT_EQ(*(*ep)->read(buf), 3u);
+  EXPECT_EQ(*(*ep)->read(buf), 0u);
+}
+
 }  // namespace
 }  // namespace weir::tcp
