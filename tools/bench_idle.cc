@@ -1,8 +1,9 @@
 // idle (../shared/peers/README.md): 10 warm-up connections, then `conns` (default 10,000)
 // established connection pairs A<->B held open with no data. Reported: process RSS growth per
 // pair (/proc/self/statm), and heap growth per pair (mallinfo2) as the lwIP harness does.
-#include <cstdio>
 #include <malloc.h>
+
+#include <cstdio>
 #include <string>
 #include <vector>
 
