@@ -20,8 +20,7 @@ timings=()
 
 log() { printf '== %s\n' "$*"; }
 
-# Adds ctest's "NN% tests passed, F tests failed out of T" to the totals. A run that printed no
-# summary (ctest crashed or found nothing to run while tests were expected) counts as nothing.
+# Adds ctest's "NN% tests passed, F tests failed out of T" to the totals.
 count_ctest() {
   local out=$1 line t f
   line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$out" | tail -n 1)
@@ -56,7 +55,15 @@ run_ctest() {
   local out
   out=$(mktemp)
   (cd "$dir" && ctest --output-on-failure "$@") 2>&1 | tee "$out"
-  count_ctest "$out"
+  local status=${PIPESTATUS[0]}
+  if grep -qE '[0-9]+% tests passed' "$out"; then
+    count_ctest "$out"
+  elif grep -q 'No tests were found' "$out"; then
+    log "ctest $*: no tests"
+  elif [ "$status" -ne 0 ]; then
+    log "ctest $* failed without a summary (status $status)"
+    total_failed=$((total_failed + 1))
+  fi
   rm -f "$out"
 }
 
