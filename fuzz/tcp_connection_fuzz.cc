@@ -145,7 +145,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (optmask & 1) h.options.mss = in.u16();
         if (optmask & 2) h.options.window_scale = in.u8();
         if (optmask & 4) h.options.sack_permitted = true;
-        if (optmask & 8) h.options.timestamps = Timestamps{in.u32(), (optmask & 0x40) ? ip.last_tsval : in.u32()};
+        if (optmask & 8)
+          h.options.timestamps = Timestamps{in.u32(), (optmask & 0x40) ? ip.last_tsval : in.u32()};
         if (optmask & 16) {
           uint8_t n = in.u8() % 4;
           for (uint8_t i = 0; i < n; ++i) {
@@ -194,8 +195,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (ep) (void)ep->shutdown(static_cast<ShutdownHow>(in.u8() % 3));
         break;
       case 9:
-        if (ep && (op & 0x80)) ep->abort();
-        else ep.reset();
+        if (ep && (op & 0x80))
+          ep->abort();
+        else
+          ep.reset();
         break;
       case 10:
         if (ep) {

@@ -53,34 +53,56 @@ uint32_t mss_for_mtu(uint32_t mtu, AddressFamily f) {
 
 std::string_view state_name(State s) {
   switch (s) {
-    case State::kClosed: return "CLOSED";
-    case State::kListen: return "LISTEN";
-    case State::kSynSent: return "SYN-SENT";
-    case State::kSynReceived: return "SYN-RECEIVED";
-    case State::kEstablished: return "ESTABLISHED";
-    case State::kFinWait1: return "FIN-WAIT-1";
-    case State::kFinWait2: return "FIN-WAIT-2";
-    case State::kCloseWait: return "CLOSE-WAIT";
-    case State::kClosing: return "CLOSING";
-    case State::kLastAck: return "LAST-ACK";
-    case State::kTimeWait: return "TIME-WAIT";
+    case State::kClosed:
+      return "CLOSED";
+    case State::kListen:
+      return "LISTEN";
+    case State::kSynSent:
+      return "SYN-SENT";
+    case State::kSynReceived:
+      return "SYN-RECEIVED";
+    case State::kEstablished:
+      return "ESTABLISHED";
+    case State::kFinWait1:
+      return "FIN-WAIT-1";
+    case State::kFinWait2:
+      return "FIN-WAIT-2";
+    case State::kCloseWait:
+      return "CLOSE-WAIT";
+    case State::kClosing:
+      return "CLOSING";
+    case State::kLastAck:
+      return "LAST-ACK";
+    case State::kTimeWait:
+      return "TIME-WAIT";
   }
   return "?";
 }
 
 LinuxTcpState linux_state(State s) {
   switch (s) {
-    case State::kClosed: return LinuxTcpState::kClose;
-    case State::kListen: return LinuxTcpState::kListen;
-    case State::kSynSent: return LinuxTcpState::kSynSent;
-    case State::kSynReceived: return LinuxTcpState::kSynRecv;
-    case State::kEstablished: return LinuxTcpState::kEstablished;
-    case State::kFinWait1: return LinuxTcpState::kFinWait1;
-    case State::kFinWait2: return LinuxTcpState::kFinWait2;
-    case State::kCloseWait: return LinuxTcpState::kCloseWait;
-    case State::kClosing: return LinuxTcpState::kClosing;
-    case State::kLastAck: return LinuxTcpState::kLastAck;
-    case State::kTimeWait: return LinuxTcpState::kTimeWait;
+    case State::kClosed:
+      return LinuxTcpState::kClose;
+    case State::kListen:
+      return LinuxTcpState::kListen;
+    case State::kSynSent:
+      return LinuxTcpState::kSynSent;
+    case State::kSynReceived:
+      return LinuxTcpState::kSynRecv;
+    case State::kEstablished:
+      return LinuxTcpState::kEstablished;
+    case State::kFinWait1:
+      return LinuxTcpState::kFinWait1;
+    case State::kFinWait2:
+      return LinuxTcpState::kFinWait2;
+    case State::kCloseWait:
+      return LinuxTcpState::kCloseWait;
+    case State::kClosing:
+      return LinuxTcpState::kClosing;
+    case State::kLastAck:
+      return LinuxTcpState::kLastAck;
+    case State::kTimeWait:
+      return LinuxTcpState::kTimeWait;
   }
   return LinuxTcpState::kClose;
 }
@@ -187,8 +209,9 @@ Status Connection::connect(const SocketAddress& local, std::optional<PortTable::
   auto route = stack_.find_route(remote.address, local.address);
   if (!route) return route.error();
   init_route_and_mss(*route);
-  demux_id_ = TransportEndpointId{local.address.is_unspecified() ? route->local_address : local.address,
-                                  remote.address, local.port, remote.port};
+  demux_id_ =
+      TransportEndpointId{local.address.is_unspecified() ? route->local_address : local.address,
+                          remote.address, local.port, remote.port};
   if (auto st = register_tuple(); !st) return st.error();
   iss_ = generate_isn(stack_.secret(), tuple(), stack_.now());
   ts_offset_ = timestamp_offset(stack_.secret(), tuple());
@@ -208,8 +231,8 @@ Status Connection::accept_syn(Listener& l, const NetworkPacketInfo& info, const 
   auto route = stack_.find_route(info.source, info.destination, info.nic);
   if (!route) return route.error();
   init_route_and_mss(*route);
-  demux_id_ = TransportEndpointId{info.destination, info.source, syn.destination_port(),
-                                  syn.source_port()};
+  demux_id_ =
+      TransportEndpointId{info.destination, info.source, syn.destination_port(), syn.source_port()};
   if (auto st = register_tuple(); !st) return st.error();
   listener_ = &l;
   irs_ = syn.seq();
@@ -237,8 +260,8 @@ Status Connection::accept_cookie(Listener& l, const NetworkPacketInfo& info, con
   auto route = stack_.find_route(info.source, info.destination, info.nic);
   if (!route) return route.error();
   init_route_and_mss(*route);
-  demux_id_ = TransportEndpointId{info.destination, info.source, ack.destination_port(),
-                                  ack.source_port()};
+  demux_id_ =
+      TransportEndpointId{info.destination, info.source, ack.destination_port(), ack.source_port()};
   if (auto st = register_tuple(); !st) return st.error();
   listener_ = &l;
   irs_ = ack.seq() - 1;
@@ -375,7 +398,7 @@ void Connection::close() {
       enter_state(State::kClosed);
       return;
     case State::kFinWait2:
-      stack_.timers().arm_after(aux_timer_, protocol_.options().fin_wait2_timeout) ;
+      stack_.timers().arm_after(aux_timer_, protocol_.options().fin_wait2_timeout);
       return;
     default:
       break;
@@ -399,8 +422,10 @@ void Connection::abort() {
   closed_by_user_ = true;
   sendq_.clear();
   rcvq_.clear();
-  if (state_ != State::kClosed) enter_state(State::kClosed);
-  else protocol_.connection_closed(*this);
+  if (state_ != State::kClosed)
+    enter_state(State::kClosed);
+  else
+    protocol_.connection_closed(*this);
 }
 
 EventMask Connection::readiness() const {
@@ -437,8 +462,8 @@ void Connection::set_socket_options(const SocketOptions& options) {
               (options_.cork && !options.cork);
   // Uncorking pushes what is queued at once, past Nagle, as Linux does.
   push_once_ = options_.cork && !options.cork;
-  bool keepalive_changed = options_.keepalive != options.keepalive ||
-                           options_.keepalive_idle != options.keepalive_idle;
+  bool keepalive_changed =
+      options_.keepalive != options.keepalive || options_.keepalive_idle != options.keepalive_idle;
   options_ = options;
   if (options.receive_buffer != 0 && state_ != State::kClosed) {
     rcv_buf_ = std::max<uint32_t>(options.receive_buffer, rcv_buf_ > 0 ? 2 * kMinMss : 0);
@@ -484,7 +509,8 @@ TcpInfo Connection::info() const {
   i.tcpi_rtt = static_cast<uint32_t>(to_micros(rtt_.srtt()));
   i.tcpi_rttvar = static_cast<uint32_t>(to_micros(rtt_.rttvar()));
   if (cc_) {
-    i.tcpi_snd_ssthresh = std::min<uint32_t>(cc_->ssthresh() / std::max<uint32_t>(mss_, 1), 0x7fffffff);
+    i.tcpi_snd_ssthresh =
+        std::min<uint32_t>(cc_->ssthresh() / std::max<uint32_t>(mss_, 1), 0x7fffffff);
     i.tcpi_snd_cwnd = cc_->cwnd() / std::max<uint32_t>(mss_, 1);
   }
   i.tcpi_advmss = adv_mss_;
@@ -629,8 +655,8 @@ SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, c
     }
   }
 
-  uint32_t seg_len = static_cast<uint32_t>(payload.size()) + ((flags & kSyn) ? 1 : 0) +
-                     ((flags & kFin) ? 1 : 0);
+  uint32_t seg_len =
+      static_cast<uint32_t>(payload.size()) + ((flags & kSyn) ? 1 : 0) + ((flags & kFin) ? 1 : 0);
 
   // PAWS (RFC 7323 5.3).
   if (ts_ok_ && opts.timestamps && (flags & kRst) == 0) {
@@ -785,7 +811,8 @@ SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, c
       ack_now_ = true;
     } else if (fin_received_) {
       // A repeated FIN (our ACK was lost); in TIME-WAIT restart the 2MSL wait.
-      if (state_ == State::kTimeWait) stack_.timers().arm_after(aux_timer_, protocol_.options().time_wait);
+      if (state_ == State::kTimeWait)
+        stack_.timers().arm_after(aux_timer_, protocol_.options().time_wait);
       ack_now_ = true;
     }
   }
@@ -910,7 +937,8 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
       switch (state_) {
         case State::kFinWait1:
           enter_state(State::kFinWait2);
-          if (closed_by_user_) stack_.timers().arm_after(aux_timer_, protocol_.options().fin_wait2_timeout);
+          if (closed_by_user_)
+            stack_.timers().arm_after(aux_timer_, protocol_.options().fin_wait2_timeout);
           break;
         case State::kClosing:
           enter_time_wait();
@@ -988,9 +1016,8 @@ void Connection::on_sack_blocks(const Options& opts, uint32_t& newly_sacked, boo
   TimePoint now = stack_.now();
   for (const SeqRange& b : blocks) {
     if (b.end <= snd_una_) continue;
-    auto it = std::lower_bound(
-        sent_.begin() + static_cast<std::ptrdiff_t>(sent_head_), sent_.end(), b.begin,
-        [](const SentSegment& s, SeqNum v) { return s.end <= v; });
+    auto it = std::lower_bound(sent_.begin() + static_cast<std::ptrdiff_t>(sent_head_), sent_.end(),
+                               b.begin, [](const SentSegment& s, SeqNum v) { return s.end <= v; });
     for (; it != sent_.end() && it->begin < b.end; ++it) {
       if (it->sacked) continue;
       if (!scoreboard_.is_sacked(SeqRange{it->begin, it->end})) continue;
@@ -1025,7 +1052,8 @@ void Connection::mark_lost(SentSegment& s) {
 
 void Connection::rack_detect_loss(TimePoint now) {
   if (!rack_.has_delivery()) return;
-  auto sacked_segments = static_cast<uint32_t>(scoreboard_.sacked_bytes() / std::max<uint32_t>(mss_, 1));
+  auto sacked_segments =
+      static_cast<uint32_t>(scoreboard_.sacked_bytes() / std::max<uint32_t>(mss_, 1));
   Duration reo_wnd = rack_.reorder_window(in_recovery_ || in_loss_, sacked_segments, rtt_.srtt(),
                                           rtt_.has_sample() ? rtt_.min_rtt() : Duration{});
   Duration wait{0};
@@ -1051,8 +1079,10 @@ void Connection::enter_recovery(bool sack_based) {
   in_recovery_ = true;
   recovery_point_ = snd_nxt_;
   c.fast_retransmits++;
-  if (sack_based) c.sack_recoveries++;
-  else c.newreno_recoveries++;
+  if (sack_based)
+    c.sack_recoveries++;
+  else
+    c.newreno_recoveries++;
   if (cc_) cc_->on_congestion_event(stack_.now(), bytes_in_flight());
 }
 
@@ -1072,8 +1102,10 @@ void Connection::process_data(SeqNum seq, PacketBuffer payload, bool push) {
   auto r = rcvq_.add(rcv_nxt_, seq, std::move(payload));
   if (r.advanced > 0) {
     rcv_nxt_ += r.advanced;
-    if (read_shutdown_) rcvq_.discard(rcvq_.readable());
-    else notify(kEventReadable);
+    if (read_shutdown_)
+      rcvq_.discard(rcvq_.readable());
+    else
+      notify(kEventReadable);
   }
   if (r.out_of_order) {
     c.out_of_order_segments++;
@@ -1121,7 +1153,8 @@ void Connection::schedule_ack(bool quick) {
     ack_now_ = true;
     return;
   }
-  if (!delack_timer_.armed()) stack_.timers().arm_after(delack_timer_, protocol_.options().delayed_ack);
+  if (!delack_timer_.armed())
+    stack_.timers().arm_after(delack_timer_, protocol_.options().delayed_ack);
 }
 
 void Connection::on_delack_timer() {
@@ -1191,8 +1224,8 @@ void Connection::transmit(uint8_t flags, SeqNum seq, PacketBuffer payload, bool 
     fill_ack_options(h.options);
   }
   size_t payload_len = payload.size();
-  PacketBuffer pkt = build_segment(h, std::move(payload), demux_id_.local_address,
-                                   demux_id_.remote_address);
+  PacketBuffer pkt =
+      build_segment(h, std::move(payload), demux_id_.local_address, demux_id_.remote_address);
   if (flags & kAck) {
     last_ack_sent_ = rcv_nxt_;
     unacked_segments_ = 0;
@@ -1223,12 +1256,13 @@ void Connection::send_reset(SeqNum seq, SeqNum ack, bool with_ack) {
   h.seq = seq;
   h.ack = ack;
   h.flags = with_ack ? (kRst | kAck) : kRst;
-  PacketBuffer pkt = build_segment(h, PacketBuffer(), demux_id_.local_address,
-                                   demux_id_.remote_address);
+  PacketBuffer pkt =
+      build_segment(h, PacketBuffer(), demux_id_.local_address, demux_id_.remote_address);
   protocol_.counters().resets_sent++;
   protocol_.counters().segments_sent++;
   segs_out_++;
-  if (auto st = protocol_.transmit(route_, std::move(pkt)); !st) protocol_.counters().drop_send_error++;
+  if (auto st = protocol_.transmit(route_, std::move(pkt)); !st)
+    protocol_.counters().drop_send_error++;
 }
 
 void Connection::send_probe() { transmit(kAck, snd_una_ - 1, PacketBuffer(), false); }
@@ -1356,14 +1390,16 @@ void Connection::output() {
   bool waiting = sendq_.size() > queued_off || fin_ready();
   if (waiting && outstanding() == 0 && snd_wnd_ == 0 && timer_mode_ != TimerMode::kPersist) {
     timer_mode_ = TimerMode::kPersist;
-    Duration d = std::min<Duration>(rtt_.rto() * (1 << std::min(persist_backoff_, 10u)), kMaxPersist);
+    Duration d =
+        std::min<Duration>(rtt_.rto() * (1 << std::min(persist_backoff_, 10u)), kMaxPersist);
     stack_.timers().arm_after(rexmit_timer_, d);
   }
   if (ack_now_) send_ack();
 }
 
 void Connection::maybe_send_window_update() {
-  if (state_ != State::kEstablished && state_ != State::kFinWait1 && state_ != State::kFinWait2) return;
+  if (state_ != State::kEstablished && state_ != State::kFinWait1 && state_ != State::kFinWait2)
+    return;
   size_t used = rcvq_.readable() + rcvq_.out_of_order_bytes();
   uint32_t free_space = rcv_buf_ > used ? static_cast<uint32_t>(rcv_buf_ - used) : 0;
   uint32_t current = receive_window();
@@ -1386,7 +1422,8 @@ void Connection::autotune_receive_buffer(size_t copied) {
   // Dynamic right-sizing (as Linux's tcp_rcv_space_adjust): the buffer should hold twice
   // what the application drains per round trip, so the sender is never window-limited.
   if (2 * copied_in_round_ > rcv_buf_ && rcv_buf_ < po.receive_buffer_max) {
-    rcv_buf_ = static_cast<uint32_t>(std::min<size_t>(2 * copied_in_round_ + rcv_buf_ / 2, po.receive_buffer_max));
+    rcv_buf_ = static_cast<uint32_t>(
+        std::min<size_t>(2 * copied_in_round_ + rcv_buf_ / 2, po.receive_buffer_max));
     protocol_.counters().receive_buffer_grown++;
   }
   copied_in_round_ = 0;
@@ -1551,7 +1588,8 @@ void Connection::on_aux_timer() {
   // Keepalive (RFC 1122 4.2.3.6): only an idle connection is probed.
   Duration idle = now - last_recv_;
   if (keepalive_probes_sent_ == 0 && (idle < options_.keepalive_idle || outstanding() > 0)) {
-    Duration wait = idle < options_.keepalive_idle ? options_.keepalive_idle - idle : options_.keepalive_idle;
+    Duration wait =
+        idle < options_.keepalive_idle ? options_.keepalive_idle - idle : options_.keepalive_idle;
     stack_.timers().arm_after(aux_timer_, wait);
     return;
   }
@@ -1665,8 +1703,8 @@ void Connection::handle_control(const TransportControl& control) {
       Error e = control.type == ControlType::kPortUnreachable ||
                         control.type == ControlType::kProtocolUnreachable
                     ? Error::kConnectionRefused
-                    : control.type == ControlType::kNetworkUnreachable ? Error::kNetworkUnreachable
-                                                                       : Error::kHostUnreachable;
+                : control.type == ControlType::kNetworkUnreachable ? Error::kNetworkUnreachable
+                                                                   : Error::kHostUnreachable;
       if (state_ == State::kSynSent) {
         c.failed_attempts++;
         terminate(e);

@@ -118,7 +118,7 @@ class Connection final : public SegmentReceiver {
     SeqNum end;  // includes a FIN's sequence number
     TimePoint sent{};
     bool retransmitted = false;
-    bool lost = false;    // marked lost, not yet retransmitted
+    bool lost = false;  // marked lost, not yet retransmitted
     bool sacked = false;
   };
   enum class TimerMode : uint8_t { kNone, kRetransmit, kTailLossProbe, kReorder, kPersist };
@@ -269,7 +269,7 @@ class Connection final : public SegmentReceiver {
   TimePoint round_start_{};
 
   // Errors and events.
-  std::optional<Error> error_;  // SO_ERROR
+  std::optional<Error> error_;       // SO_ERROR
   std::optional<Error> soft_error_;  // ICMP errors, reported if the connection times out
   Error hard_error_ = Error::kNotConnected;
   bool hard_failed_ = false;
@@ -291,7 +291,7 @@ class Connection final : public SegmentReceiver {
 
   Timer rexmit_timer_;  // RTO, TLP, RACK reorder or persist (one at a time, as timer_mode_)
   Timer delack_timer_;
-  Timer aux_timer_;     // keepalive, FIN_WAIT_2 or TIME_WAIT
+  Timer aux_timer_;  // keepalive, FIN_WAIT_2 or TIME_WAIT
 };
 
 }  // namespace weir::tcp

@@ -17,9 +17,7 @@ std::unique_ptr<Endpoint> Endpoint::create(Stack& stack, AddressFamily family) {
 Endpoint::Endpoint(Key, TcpProtocol& protocol, AddressFamily family)
     : protocol_(protocol), family_(family) {}
 
-Endpoint::~Endpoint() {
-  close();
-}
+Endpoint::~Endpoint() { close(); }
 
 Status Endpoint::bind(const SocketAddress& local) {
   if (closed_) return Error::kBadFileDescriptor;
@@ -177,11 +175,21 @@ Status Endpoint::set_option(SocketOption option, int value) {
   if (value < 0) return Error::kInvalidArgument;
   auto u = static_cast<uint32_t>(value);
   switch (option) {
-    case SocketOption::kReceiveBuffer: set_receive_buffer(u); break;
-    case SocketOption::kSendBuffer: set_send_buffer(u); break;
-    case SocketOption::kReuseAddress: set_reuse_address(value != 0); break;
-    case SocketOption::kReusePort: set_reuse_port(value != 0); break;
-    case SocketOption::kKeepAlive: set_keepalive(value != 0); break;
+    case SocketOption::kReceiveBuffer:
+      set_receive_buffer(u);
+      break;
+    case SocketOption::kSendBuffer:
+      set_send_buffer(u);
+      break;
+    case SocketOption::kReuseAddress:
+      set_reuse_address(value != 0);
+      break;
+    case SocketOption::kReusePort:
+      set_reuse_port(value != 0);
+      break;
+    case SocketOption::kKeepAlive:
+      set_keepalive(value != 0);
+      break;
     case SocketOption::kKeepIdle:
       if (value < 1) return Error::kInvalidArgument;
       options_.keepalive_idle = std::chrono::seconds(value);
@@ -197,8 +205,12 @@ Status Endpoint::set_option(SocketOption option, int value) {
       options_.keepalive_count = u;
       apply_options();
       break;
-    case SocketOption::kNoDelay: set_no_delay(value != 0); break;
-    case SocketOption::kCork: set_cork(value != 0); break;
+    case SocketOption::kNoDelay:
+      set_no_delay(value != 0);
+      break;
+    case SocketOption::kCork:
+      set_cork(value != 0);
+      break;
     case SocketOption::kMaxSegment:
       if (value != 0 && (value < 88 || value > 65535)) return Error::kInvalidArgument;
       set_max_segment(static_cast<uint16_t>(value));
@@ -212,27 +224,40 @@ Status Endpoint::set_option(SocketOption option, int value) {
 }
 
 Result<int> Endpoint::get_option(SocketOption option) const {
-  auto secs = [](Duration d) { return static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(d).count()); };
+  auto secs = [](Duration d) {
+    return static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(d).count());
+  };
   const TcpOptions& po = protocol_.options();
   switch (option) {
     case SocketOption::kReceiveBuffer:
-      return static_cast<int>(options_.receive_buffer != 0 ? options_.receive_buffer : po.receive_buffer);
+      return static_cast<int>(options_.receive_buffer != 0 ? options_.receive_buffer
+                                                           : po.receive_buffer);
     case SocketOption::kSendBuffer:
       return static_cast<int>(options_.send_buffer != 0 ? options_.send_buffer : po.send_buffer);
-    case SocketOption::kReuseAddress: return options_.reuse_address ? 1 : 0;
-    case SocketOption::kReusePort: return options_.reuse_port ? 1 : 0;
-    case SocketOption::kKeepAlive: return options_.keepalive ? 1 : 0;
-    case SocketOption::kKeepIdle: return secs(options_.keepalive_idle);
-    case SocketOption::kKeepInterval: return secs(options_.keepalive_interval);
-    case SocketOption::kKeepCount: return static_cast<int>(options_.keepalive_count);
-    case SocketOption::kNoDelay: return options_.no_delay ? 1 : 0;
-    case SocketOption::kCork: return options_.cork ? 1 : 0;
+    case SocketOption::kReuseAddress:
+      return options_.reuse_address ? 1 : 0;
+    case SocketOption::kReusePort:
+      return options_.reuse_port ? 1 : 0;
+    case SocketOption::kKeepAlive:
+      return options_.keepalive ? 1 : 0;
+    case SocketOption::kKeepIdle:
+      return secs(options_.keepalive_idle);
+    case SocketOption::kKeepInterval:
+      return secs(options_.keepalive_interval);
+    case SocketOption::kKeepCount:
+      return static_cast<int>(options_.keepalive_count);
+    case SocketOption::kNoDelay:
+      return options_.no_delay ? 1 : 0;
+    case SocketOption::kCork:
+      return options_.cork ? 1 : 0;
     case SocketOption::kMaxSegment:
-      if (conn_ != nullptr && conn_->state() != State::kClosed && conn_->state() != State::kSynSent) {
+      if (conn_ != nullptr && conn_->state() != State::kClosed &&
+          conn_->state() != State::kSynSent) {
         return static_cast<int>(conn_->send_mss());
       }
       return options_.max_segment != 0 ? options_.max_segment : 536;
-    case SocketOption::kQuickAck: return options_.quick_ack ? 1 : 0;
+    case SocketOption::kQuickAck:
+      return options_.quick_ack ? 1 : 0;
   }
   return Error::kNoProtocolOption;
 }

@@ -35,18 +35,18 @@ enum class ShutdownHow : uint8_t { kRead, kWrite, kBoth };
 
 // Integer-valued socket options, named as their Linux counterparts.
 enum class SocketOption : uint8_t {
-  kReceiveBuffer,      // SO_RCVBUF (bytes)
-  kSendBuffer,         // SO_SNDBUF (bytes)
-  kReuseAddress,       // SO_REUSEADDR (0/1)
-  kReusePort,          // SO_REUSEPORT (0/1)
-  kKeepAlive,          // SO_KEEPALIVE (0/1)
-  kKeepIdle,           // TCP_KEEPIDLE (seconds)
-  kKeepInterval,       // TCP_KEEPINTVL (seconds)
-  kKeepCount,          // TCP_KEEPCNT
-  kNoDelay,            // TCP_NODELAY (0/1)
-  kCork,               // TCP_CORK (0/1)
-  kMaxSegment,         // TCP_MAXSEG (bytes; get returns the current send MSS when connected)
-  kQuickAck,           // TCP_QUICKACK (0/1)
+  kReceiveBuffer,  // SO_RCVBUF (bytes)
+  kSendBuffer,     // SO_SNDBUF (bytes)
+  kReuseAddress,   // SO_REUSEADDR (0/1)
+  kReusePort,      // SO_REUSEPORT (0/1)
+  kKeepAlive,      // SO_KEEPALIVE (0/1)
+  kKeepIdle,       // TCP_KEEPIDLE (seconds)
+  kKeepInterval,   // TCP_KEEPINTVL (seconds)
+  kKeepCount,      // TCP_KEEPCNT
+  kNoDelay,        // TCP_NODELAY (0/1)
+  kCork,           // TCP_CORK (0/1)
+  kMaxSegment,     // TCP_MAXSEG (bytes; get returns the current send MSS when connected)
+  kQuickAck,       // TCP_QUICKACK (0/1)
 };
 
 class Endpoint {

@@ -11,7 +11,11 @@ namespace weir::tcp {
 
 Listener::Listener(TcpProtocol& protocol, const SocketAddress& local, AddressFamily family,
                    const SocketOptions& options, WaiterQueue& user_queue)
-    : protocol_(protocol), local_(local), family_(family), options_(options), user_queue_(user_queue) {}
+    : protocol_(protocol),
+      local_(local),
+      family_(family),
+      options_(options),
+      user_queue_(user_queue) {}
 
 Listener::~Listener() {
   if (in_demux()) protocol_.stack().demux().remove(*this);
@@ -105,7 +109,8 @@ SegmentOutcome Listener::on_segment(const NetworkPacketInfo& info, const Segment
         embryonic_.push_back(&child);
         child_established(child);
         // Data or FIN riding on the ACK is processed by the new connection.
-        if (!payload.empty() || (flags & kFin)) (void)child.on_segment(info, seg, std::move(payload));
+        if (!payload.empty() || (flags & kFin))
+          (void)child.on_segment(info, seg, std::move(payload));
         return SegmentOutcome::kDone;
       }
       c.syn_cookies_failed++;
@@ -176,7 +181,8 @@ void Listener::send_cookie_syn_ack(const NetworkPacketInfo& info, const Segment&
   h.window = static_cast<uint16_t>(std::min<uint32_t>(rcv_buf, 65535));
   h.options.mss = static_cast<uint16_t>(our_mss);
   if (co.window_scale) {
-    uint32_t max_rcv = options_.receive_buffer != 0 ? options_.receive_buffer : po.receive_buffer_max;
+    uint32_t max_rcv =
+        options_.receive_buffer != 0 ? options_.receive_buffer : po.receive_buffer_max;
     h.options.window_scale = receive_window_scale(max_rcv);
   }
   h.options.sack_permitted = co.sack_permitted;

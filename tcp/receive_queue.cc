@@ -80,8 +80,10 @@ ReceiveQueue::AddResult ReceiveQueue::add(SeqNum rcv_nxt, SeqNum seq, PacketBuff
     return result;
   }
   result.advanced = static_cast<uint32_t>(data.size());
-  if (ready_.empty()) ready_ = std::move(data);
-  else ready_.append(std::move(data));
+  if (ready_.empty())
+    ready_ = std::move(data);
+  else
+    ready_.append(std::move(data));
   SeqNum next = end;
   // Pull queued segments that are now in order; trim any overlap with what just arrived.
   size_t taken = 0;

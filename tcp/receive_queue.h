@@ -22,7 +22,7 @@ namespace weir::tcp {
 class ReceiveQueue {
  public:
   struct AddResult {
-    uint32_t advanced = 0;     // bytes that became in order (rcv.nxt moves by this)
+    uint32_t advanced = 0;      // bytes that became in order (rcv.nxt moves by this)
     bool out_of_order = false;  // the segment (or part of it) was queued beyond a gap
     bool filled_gap = false;    // in-order data pulled queued segments along
   };

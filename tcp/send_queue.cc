@@ -40,8 +40,10 @@ PacketBuffer SendQueue::slice(size_t offset, size_t length) const {
     }
     size_t n = std::min(length, b.size() - offset);
     PacketBuffer part = PacketBuffer::from_chunk(b.chunk, b.begin + offset, n);
-    if (out.empty()) out = std::move(part);
-    else out.append(std::move(part));
+    if (out.empty())
+      out = std::move(part);
+    else
+      out.append(std::move(part));
     length -= n;
     offset = 0;
   }

@@ -15,7 +15,8 @@ uint32_t counter(TimePoint now) {
 
 uint32_t cookie_hash(const SipKey& key, const FourTuple& t, SeqNum peer_isn, uint32_t count,
                      uint32_t option_bits) {
-  return static_cast<uint32_t>(hash_tuple(key, t, 'C', peer_isn.value(), (count << 12) | option_bits)) &
+  return static_cast<uint32_t>(
+             hash_tuple(key, t, 'C', peer_isn.value(), (count << 12) | option_bits)) &
          0xfffff;
 }
 

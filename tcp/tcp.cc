@@ -144,7 +144,8 @@ TransportDelivery TcpProtocol::handle_packet(const NetworkPacketInfo& info, Pack
     counters_.drop_multicast++;
     return TransportDelivery::kDelivered;
   }
-  TransportEndpointId id{info.destination, info.source, seg->destination_port(), seg->source_port()};
+  TransportEndpointId id{info.destination, info.source, seg->destination_port(),
+                         seg->source_port()};
   // Two rounds at most: a TIME-WAIT connection may step aside for a new SYN.
   for (int round = 0; round < 2; ++round) {
     TransportEndpoint* ep = stack_.demux().find(kProtocolTcp, id);

@@ -28,26 +28,26 @@ class Connection;
 struct TcpOptions {
   std::string congestion_control = "cubic";  // "cubic" or "newreno"
   RtoConfig rto;
-  bool sack = true;            // RFC 2018
-  bool timestamps = true;      // RFC 7323
-  bool window_scaling = true;  // RFC 7323
-  bool rack = true;            // RFC 8985 time-based loss detection
-  bool tlp = true;             // RFC 8985 tail loss probes
-  uint32_t send_buffer = 256 * 1024;      // default SO_SNDBUF
+  bool sack = true;                   // RFC 2018
+  bool timestamps = true;             // RFC 7323
+  bool window_scaling = true;         // RFC 7323
+  bool rack = true;                   // RFC 8985 time-based loss detection
+  bool tlp = true;                    // RFC 8985 tail loss probes
+  uint32_t send_buffer = 256 * 1024;  // default SO_SNDBUF
   uint32_t send_buffer_max = 4 * 1024 * 1024;
-  uint32_t receive_buffer = 128 * 1024;   // initial receive window (auto-tuned upward)
+  uint32_t receive_buffer = 128 * 1024;  // initial receive window (auto-tuned upward)
   uint32_t receive_buffer_max = 6 * 1024 * 1024;
   bool receive_autotune = true;
-  Duration time_wait = std::chrono::seconds(60);       // 2*MSL
+  Duration time_wait = std::chrono::seconds(60);  // 2*MSL
   Duration fin_wait2_timeout = std::chrono::seconds(60);
   Duration delayed_ack = std::chrono::milliseconds(40);
   uint32_t syn_retries = 6;
   uint32_t synack_retries = 5;
-  uint32_t retries = 15;           // data retransmissions before giving up (tcp_retries2)
-  uint32_t syn_backlog = 256;      // embryonic connections per listener before SYN cookies
-  bool syn_cookies = true;         // when the SYN queue is full; false: drop the SYN
+  uint32_t retries = 15;                // data retransmissions before giving up (tcp_retries2)
+  uint32_t syn_backlog = 256;           // embryonic connections per listener before SYN cookies
+  bool syn_cookies = true;              // when the SYN queue is full; false: drop the SYN
   uint32_t challenge_ack_limit = 1000;  // per second, stack-wide (RFC 5961 7)
-  uint32_t reordering = 3;         // duplicate ACK threshold
+  uint32_t reordering = 3;              // duplicate ACK threshold
 };
 
 class TcpProtocol final : public TransportProtocol {

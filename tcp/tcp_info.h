@@ -9,8 +9,17 @@ namespace weir::tcp {
 
 // Linux's TCP_ESTABLISHED.. numbering for tcpi_state.
 enum class LinuxTcpState : uint8_t {
-  kEstablished = 1, kSynSent, kSynRecv, kFinWait1, kFinWait2, kTimeWait, kClose, kCloseWait,
-  kLastAck, kListen, kClosing
+  kEstablished = 1,
+  kSynSent,
+  kSynRecv,
+  kFinWait1,
+  kFinWait2,
+  kTimeWait,
+  kClose,
+  kCloseWait,
+  kLastAck,
+  kListen,
+  kClosing
 };
 
 struct TcpInfo {
@@ -22,8 +31,8 @@ struct TcpInfo {
   uint8_t tcpi_options = 0;  // TCPI_OPT_TIMESTAMPS 1, SACK 2, WSCALE 4
   uint8_t tcpi_snd_wscale = 0;
   uint8_t tcpi_rcv_wscale = 0;
-  uint32_t tcpi_rto = 0;      // us
-  uint32_t tcpi_ato = 0;      // us
+  uint32_t tcpi_rto = 0;  // us
+  uint32_t tcpi_ato = 0;  // us
   uint32_t tcpi_snd_mss = 0;
   uint32_t tcpi_rcv_mss = 0;
   uint32_t tcpi_unacked = 0;  // segments
@@ -37,8 +46,8 @@ struct TcpInfo {
   uint32_t tcpi_last_ack_recv = 0;
   uint32_t tcpi_pmtu = 0;
   uint32_t tcpi_rcv_ssthresh = 0;
-  uint32_t tcpi_rtt = 0;     // us
-  uint32_t tcpi_rttvar = 0;  // us
+  uint32_t tcpi_rtt = 0;           // us
+  uint32_t tcpi_rttvar = 0;        // us
   uint32_t tcpi_snd_ssthresh = 0;  // segments
   uint32_t tcpi_snd_cwnd = 0;      // segments
   uint32_t tcpi_advmss = 0;

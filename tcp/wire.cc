@@ -25,20 +25,28 @@ Options parse_options(ByteView bytes) {
     ByteView body = r.bytes(length - 2u);
     switch (kind) {
       case kOptionMss:
-        if (body.size() == 2) o.mss = load_be16(body, 0);
-        else o.malformed = true;
+        if (body.size() == 2)
+          o.mss = load_be16(body, 0);
+        else
+          o.malformed = true;
         break;
       case kOptionWindowScale:
-        if (body.size() == 1) o.window_scale = load_u8(body, 0);
-        else o.malformed = true;
+        if (body.size() == 1)
+          o.window_scale = load_u8(body, 0);
+        else
+          o.malformed = true;
         break;
       case kOptionSackPermitted:
-        if (body.empty()) o.sack_permitted = true;
-        else o.malformed = true;
+        if (body.empty())
+          o.sack_permitted = true;
+        else
+          o.malformed = true;
         break;
       case kOptionTimestamps:
-        if (body.size() == 8) o.timestamps = Timestamps{load_be32(body, 0), load_be32(body, 4)};
-        else o.malformed = true;
+        if (body.size() == 8)
+          o.timestamps = Timestamps{load_be32(body, 0), load_be32(body, 4)};
+        else
+          o.malformed = true;
         break;
       case kOptionSack:
         if (body.size() % 8 != 0 || body.empty()) {
@@ -142,7 +150,9 @@ Result<Segment> Segment::parse(ByteView bytes) {
   return Segment(bytes);
 }
 
-size_t header_length(const SegmentHeader& h) { return kMinHeaderLength + options_length(h.options); }
+size_t header_length(const SegmentHeader& h) {
+  return kMinHeaderLength + options_length(h.options);
+}
 
 void write_header(MutableByteView out, const SegmentHeader& h) {
   size_t length = header_length(h);

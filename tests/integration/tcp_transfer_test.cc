@@ -97,18 +97,19 @@ std::pair<std::unique_ptr<Endpoint>, std::unique_ptr<Endpoint>> connect_pair(Tcp
   auto st = client->connect(SocketAddress{net.b().address, 5001});
   EXPECT_EQ(st.error(), Error::kInProgress);
   std::unique_ptr<Endpoint> server;
-  EXPECT_TRUE(net.run_until([&] {
-    if (!server) {
-      auto r = listener->accept();
-      if (r.ok()) server = std::move(*r);
-    }
-    return server != nullptr && (client->readiness() & kEventWritable) != 0;
-  }, std::chrono::seconds(30)));
+  EXPECT_TRUE(net.run_until(
+      [&] {
+        if (!server) {
+          auto r = listener->accept();
+          if (r.ok()) server = std::move(*r);
+        }
+        return server != nullptr && (client->readiness() & kEventWritable) != 0;
+      },
+      std::chrono::seconds(30)));
   return {std::move(client), std::move(server)};
 }
 
-void transfer(TcpNetwork& net, Endpoint& a, Endpoint& b, uint64_t bytes_each_way,
-              Duration limit) {
+void transfer(TcpNetwork& net, Endpoint& a, Endpoint& b, uint64_t bytes_each_way, Duration limit) {
   Direction ab{&a, &b, StreamSource(bytes_each_way, 1), {}};
   Direction ba{&b, &a, StreamSource(bytes_each_way, 2), {}};
   std::vector<std::byte> buf(64 * 1024);
@@ -122,8 +123,8 @@ void transfer(TcpNetwork& net, Endpoint& a, Endpoint& b, uint64_t bytes_each_way
       elapsed += std::chrono::milliseconds(1);
     }
   }
-  ASSERT_TRUE(ab.eof && ba.eof) << "a->b " << ab.received << " b->a " << ba.received
-                                << " of " << bytes_each_way;
+  ASSERT_TRUE(ab.eof && ba.eof) << "a->b " << ab.received << " b->a " << ba.received << " of "
+                                << bytes_each_way;
   EXPECT_EQ(ab.received, bytes_each_way);
   EXPECT_EQ(ba.received, bytes_each_way);
   EXPECT_EQ(ab.sink.hex(), ab.source.hex());

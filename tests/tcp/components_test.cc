@@ -133,7 +133,8 @@ TEST(TcpSynCookies, RoundTripKeepsOptions) {
   o.timestamps = true;
   SeqNum peer_isn(12345);
   SeqNum cookie = SynCookies::make(key, tuple(1), peer_isn, now, o);
-  auto back = SynCookies::check(key, tuple(1), peer_isn + 1, cookie + 1, now + std::chrono::seconds(30));
+  auto back =
+      SynCookies::check(key, tuple(1), peer_isn + 1, cookie + 1, now + std::chrono::seconds(30));
   ASSERT_TRUE(back.has_value());
   EXPECT_EQ(back->mss, 1460);
   EXPECT_EQ(back->window_scale, 9);
@@ -143,7 +144,8 @@ TEST(TcpSynCookies, RoundTripKeepsOptions) {
   EXPECT_FALSE(SynCookies::check(key, tuple(2), peer_isn + 1, cookie + 1, now));
   EXPECT_FALSE(SynCookies::check(key, tuple(1), peer_isn + 2, cookie + 1, now));
   EXPECT_FALSE(SynCookies::check(key, tuple(1), peer_isn + 1, cookie + (1u << 22) + 1, now));
-  EXPECT_FALSE(SynCookies::check(key, tuple(1), peer_isn + 1, cookie + 1, now + std::chrono::seconds(200)));
+  EXPECT_FALSE(
+      SynCookies::check(key, tuple(1), peer_isn + 1, cookie + 1, now + std::chrono::seconds(200)));
   // No window scale survives as "none"; MSS rounds down to the table.
   o.window_scale.reset();
   o.mss = 1000;

@@ -32,8 +32,8 @@ TEST(TcpConnection, ActiveOpenSendsSynWithOptions) {
   auto st = ep->connect(SocketAddress{h.remote_address, h.remote_port});
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error(), Error::kInProgress);
-  auto syn = h.expect_segment(AllOf(HasFlags(kSyn), MssIs(1460), HasSackPermitted(),
-                                    HasTimestamps(), WindowScaleIs(7)));
+  auto syn = h.expect_segment(
+      AllOf(HasFlags(kSyn), MssIs(1460), HasSackPermitted(), HasTimestamps(), WindowScaleIs(7)));
   EXPECT_EQ(ep->connection()->state(), State::kSynSent);
   EXPECT_EQ(ep->readiness() & kEventWritable, 0u);
   EXPECT_TRUE(syn.params.dont_fragment);

@@ -24,7 +24,9 @@ using weir::testing::TcpHarness;
 using weir::testing::WindowIs;
 using weir::testing::WindowScaleIs;
 
-std::vector<std::byte> bytes(size_t n, uint8_t v = 1) { return std::vector<std::byte>(n, std::byte{v}); }
+std::vector<std::byte> bytes(size_t n, uint8_t v = 1) {
+  return std::vector<std::byte>(n, std::byte{v});
+}
 
 TEST(TcpDataPath, OutOfOrderSegmentsAreSackedAtOnce) {
   TcpHarness h;
@@ -33,13 +35,15 @@ TEST(TcpDataPath, OutOfOrderSegmentsAreSackedAtOnce) {
   SeqNum base = h.peer_seq;
   // 100..200 arrives before 0..100.
   h.send_segment(kAck, base + 100, h.local_seq, 1000, h.peer_ack_options(), seg);
-  h.expect_segment(AllOf(AckIs(base), SackBlocksAre(std::vector<SeqRange>{{base + 100, base + 200}})));
+  h.expect_segment(
+      AllOf(AckIs(base), SackBlocksAre(std::vector<SeqRange>{{base + 100, base + 200}})));
   h.send_segment(kAck, base + 300, h.local_seq, 1000, h.peer_ack_options(), seg);
   // Most recent block first.
   h.expect_segment(AllOf(AckIs(base), SackBlocksAre(std::vector<SeqRange>{
                                           {base + 300, base + 400}, {base + 100, base + 200}})));
   h.send_segment(kAck, base, h.local_seq, 1000, h.peer_ack_options(), seg);
-  h.expect_segment(AllOf(AckIs(base + 200), SackBlocksAre(std::vector<SeqRange>{{base + 300, base + 400}})));
+  h.expect_segment(
+      AllOf(AckIs(base + 200), SackBlocksAre(std::vector<SeqRange>{{base + 300, base + 400}})));
   std::vector<std::byte> buf(1000);
   EXPECT_EQ(*ep->read(buf), 200u);
   EXPECT_GE(h.counter("out_of_order_segments"), 2u);
@@ -52,7 +56,8 @@ TEST(TcpDataPath, DuplicateSegmentGetsDsack) {
   h.send_segment(kAck, base, h.local_seq, 1000, h.peer_ack_options(), bytes(100));
   h.expect_segment(AckIs(base + 100));
   h.send_segment(kAck, base, h.local_seq, 1000, h.peer_ack_options(), bytes(100));
-  h.expect_segment(AllOf(AckIs(base + 100), SackBlocksAre(std::vector<SeqRange>{{base, base + 100}})));
+  h.expect_segment(
+      AllOf(AckIs(base + 100), SackBlocksAre(std::vector<SeqRange>{{base, base + 100}})));
   EXPECT_EQ(h.counter("dsacks_sent"), 1u);
 }
 
@@ -276,8 +281,8 @@ TEST(TcpDataPath, SynCookiesUnderSynFlood) {
   auto l = h.listen(64);
   std::vector<CapturedSegment> synacks;
   for (uint16_t i = 0; i < 20; ++i) {
-    h.send_segment_from(h.remote_address, static_cast<uint16_t>(50000 + i), kSyn, SeqNum(1000 * i), SeqNum(0),
-                        65535, h.peer_syn_options());
+    h.send_segment_from(h.remote_address, static_cast<uint16_t>(50000 + i), kSyn, SeqNum(1000 * i),
+                        SeqNum(0), 65535, h.peer_syn_options());
     synacks.push_back(h.expect_segment(AllOf(HasFlags(kSyn | kAck), AckIs(1000 * i + 1))));
   }
   EXPECT_EQ(l->listener()->syn_queue_length(), 4u);  // the rest kept no state
@@ -295,7 +300,7 @@ TEST(TcpDataPath, SynCookiesUnderSynFlood) {
   auto accepted = l->accept();
   ASSERT_TRUE(accepted.ok());
   TcpInfo info = (*accepted)->info();
-  EXPECT_EQ(info.tcpi_options, 7);         // TS, SACK and window scaling all survived
+  EXPECT_EQ(info.tcpi_options, 7);  // TS, SACK and window scaling all survived
   EXPECT_EQ(info.tcpi_snd_wscale, 7);
   EXPECT_EQ(info.tcpi_snd_mss, 1460u - 12);
   EXPECT_EQ((*accepted)->connection()->send_window(), 1000u << 7);

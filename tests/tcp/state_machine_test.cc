@@ -82,7 +82,7 @@ TEST(TcpStateMachine, FinAckInFinWait1GoesToTimeWait) {
   ep->close();
   h.expect_segment(HasFlags(kFin | kAck));
   h.send_segment(kFin | kAck, h.peer_seq, h.local_seq + 1, 65535, h.peer_ack_options());
-  EXPECT_EQ(ep->connection(), nullptr);  // closed handle
+  EXPECT_EQ(ep->connection(), nullptr);      // closed handle
   EXPECT_EQ(h.tcp->connection_count(), 1u);  // lives on in TIME-WAIT
   h.expect_segment(HasFlags(kAck));
   h.advance(std::chrono::seconds(61));
@@ -97,7 +97,8 @@ TEST(TcpStateMachine, SimultaneousOpen) {
   h.local_port = syn.source_port;
   h.send_segment(kSyn, h.peer_seq, SeqNum(0), 65535, h.peer_syn_options());
   EXPECT_EQ(ep->connection()->state(), State::kSynReceived);
-  auto synack = h.expect_segment(AllOf(HasFlags(kSyn | kAck), SeqIs(syn.seq), AckIs(h.peer_seq + 1)));
+  auto synack =
+      h.expect_segment(AllOf(HasFlags(kSyn | kAck), SeqIs(syn.seq), AckIs(h.peer_seq + 1)));
   h.peer_seq += 1;
   h.send_segment(kAck, h.peer_seq, syn.seq + 1, 65535, h.peer_ack_options());
   EXPECT_EQ(ep->connection()->state(), State::kEstablished);
@@ -175,7 +176,8 @@ TEST(TcpStateMachine, AckOfUnsentDataIsDropped) {
 TEST(TcpStateMachine, OutOfWindowDataGetsAck) {
   TcpHarness h;
   auto ep = h.connect();
-  h.send_segment(kAck, h.peer_seq + 50000000, h.local_seq, 1000, h.peer_ack_options(), as_bytes("zz"));
+  h.send_segment(kAck, h.peer_seq + 50000000, h.local_seq, 1000, h.peer_ack_options(),
+                 as_bytes("zz"));
   h.expect_segment(AllOf(HasFlags(kAck), AckIs(h.peer_seq)));
   EXPECT_EQ(h.counter("drop_out_of_window"), 1u);
 }
@@ -248,7 +250,8 @@ TEST(TcpStateMachine, RepeatedSynRetransmitsSynAck) {
 TEST(TcpStateMachine, CloseWithUnreadDataResets) {
   TcpHarness h;
   auto ep = h.connect();
-  h.send_segment(kAck | kPsh, h.peer_seq, h.local_seq, 1000, h.peer_ack_options(), as_bytes("unread"));
+  h.send_segment(kAck | kPsh, h.peer_seq, h.local_seq, 1000, h.peer_ack_options(),
+                 as_bytes("unread"));
   h.drain();
   ep->close();
   h.expect_segment(HasFlags(kRst | kAck));
@@ -268,7 +271,8 @@ TEST(TcpStateMachine, DataAfterCloseResets) {
   auto ep = h.connect();
   ep.reset();  // close() and drop the handle: FIN_WAIT_1, no reader any more
   h.expect_segment(HasFlags(kFin | kAck));
-  h.send_segment(kAck | kPsh, h.peer_seq, h.local_seq + 1, 1000, h.peer_ack_options(), as_bytes("late"));
+  h.send_segment(kAck | kPsh, h.peer_seq, h.local_seq + 1, 1000, h.peer_ack_options(),
+                 as_bytes("late"));
   h.expect_segment(HasFlags(kRst | kAck));
   EXPECT_EQ(h.counter("drop_data_after_close"), 1u);
 }
@@ -366,7 +370,8 @@ TEST(TcpStateMachine, DataAndFinOnThirdHandshakePacket) {
   auto synack = h.expect_segment(HasFlags(kSyn | kAck));
   h.peer_seq += 1;
   h.local_seq = synack.seq + 1;
-  h.send_segment(kAck | kPsh | kFin, h.peer_seq, h.local_seq, 1000, h.peer_ack_options(), as_bytes("GET"));
+  h.send_segment(kAck | kPsh | kFin, h.peer_seq, h.local_seq, 1000, h.peer_ack_options(),
+                 as_bytes("GET"));
   auto ep = l->accept();
   ASSERT_TRUE(ep.ok());
   EXPECT_EQ((*ep)->connection()->state(), State::kCloseWait);

@@ -10,8 +10,8 @@ namespace {
 using weir::testing::bytes_of;
 
 TEST(TcpWire, ParsesFixedHeader) {
-  auto b = bytes_of({0x04, 0xd2, 0x00, 0x50, 0, 0, 0, 1, 0, 0, 0, 2, 0x50, 0x12, 0xff, 0xff,
-                     0x12, 0x34, 0, 0, 'h', 'i'});
+  auto b = bytes_of({0x04, 0xd2, 0x00, 0x50, 0,    0,    0,    1, 0, 0,   0,
+                     2,    0x50, 0x12, 0xff, 0xff, 0x12, 0x34, 0, 0, 'h', 'i'});
   auto seg = Segment::parse(b);
   ASSERT_TRUE(seg.ok());
   EXPECT_EQ(seg->source_port(), 1234);
@@ -73,8 +73,8 @@ TEST(TcpWire, UnknownOptionsSkipped) {
 
 TEST(TcpWire, MalformedOptionsStopSafely) {
   // Length 0, length 1, and a length running past the end.
-  for (auto b : {bytes_of({2, 0, 5, 0xb4}), bytes_of({8, 1, 0, 0}), bytes_of({2, 4, 5, 0xb4, 8, 10, 0, 0}),
-                 bytes_of({3})}) {
+  for (auto b : {bytes_of({2, 0, 5, 0xb4}), bytes_of({8, 1, 0, 0}),
+                 bytes_of({2, 4, 5, 0xb4, 8, 10, 0, 0}), bytes_of({3})}) {
     Options p = parse_options(b);
     EXPECT_TRUE(p.malformed);
   }

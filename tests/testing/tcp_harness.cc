@@ -34,8 +34,10 @@ std::ostream& operator<<(std::ostream& os, const CapturedSegment& s) {
   if (s.options.mss) os << " mss " << *s.options.mss;
   if (s.options.window_scale) os << " ws " << int{*s.options.window_scale};
   if (s.options.sack_permitted) os << " sackOK";
-  if (s.options.timestamps) os << " ts " << s.options.timestamps->value << "/" << s.options.timestamps->echo;
-  for (auto& b : s.options.sacks()) os << " sack[" << b.begin.value() << "," << b.end.value() << ")";
+  if (s.options.timestamps)
+    os << " ts " << s.options.timestamps->value << "/" << s.options.timestamps->echo;
+  for (auto& b : s.options.sacks())
+    os << " sack[" << b.begin.value() << "," << b.end.value() << ")";
   return os;
 }
 
@@ -200,9 +202,8 @@ std::unique_ptr<tcp::Endpoint> TcpHarness::listen(int backlog) {
   return ep;
 }
 
-std::unique_ptr<tcp::Endpoint> TcpHarness::accept_connection(tcp::Endpoint& listener,
-                                                             std::optional<tcp::Options> syn_options,
-                                                             uint16_t peer_window) {
+std::unique_ptr<tcp::Endpoint> TcpHarness::accept_connection(
+    tcp::Endpoint& listener, std::optional<tcp::Options> syn_options, uint16_t peer_window) {
   tcp::Options o = syn_options.value_or(peer_syn_options());
   send_segment(tcp::kSyn, peer_seq, tcp::SeqNum(0), peer_window, o);
   auto synack = expect_segment(HasFlags(tcp::kSyn | tcp::kAck));

@@ -85,9 +85,8 @@ class TcpHarness {
   tcp::SeqNum local_seq;
 
   // Injects a segment from the peer to the stack.
-  TransportDelivery send_segment(uint8_t flags, tcp::SeqNum seq, tcp::SeqNum ack,
-                                 uint16_t window, const tcp::Options& options = {},
-                                 ByteView payload = {});
+  TransportDelivery send_segment(uint8_t flags, tcp::SeqNum seq, tcp::SeqNum ack, uint16_t window,
+                                 const tcp::Options& options = {}, ByteView payload = {});
   // Same, from an arbitrary source (address, port).
   TransportDelivery send_segment_from(const IpAddress& src, uint16_t src_port, uint8_t flags,
                                       tcp::SeqNum seq, tcp::SeqNum ack, uint16_t window,
