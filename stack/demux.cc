@@ -205,15 +205,37 @@ Result<PortTable::Handle> PortTable::reserve(uint8_t protocol, uint16_t port,
 }
 
 Result<std::pair<uint16_t, PortTable::Handle>> PortTable::reserve_ephemeral(
-    uint8_t protocol, const IpAddress& local, PortBindingOptions options, Rng& rng) {
+    uint8_t protocol, const IpAddress& local, PortBindingOptions options, Rng& rng,
+    const std::optional<SocketAddress>& remote) {
   constexpr uint32_t kRange = kEphemeralLast - kEphemeralFirst + 1;
-  uint32_t start = static_cast<uint32_t>(rng.uniform(kRange));
+  if (!ephemeral_keyed_) {
+    ephemeral_key_ = SipKey{rng.next_u64(), rng.next_u64()};
+    ephemeral_next_ = rng.next_u32();
+    ephemeral_keyed_ = true;
+  }
+  // F(local, remote, secret): one offset per destination.
+  std::array<std::byte, 40> input{};
+  size_t n = 0;
+  auto put = [&](ByteView b) {
+    copy_bytes(input, n, b);
+    n += b.size();
+  };
+  put(local.bytes());
+  if (remote) {
+    put(remote->address.bytes());
+    std::array<std::byte, 2> port{std::byte(remote->port >> 8), std::byte(remote->port & 0xff)};
+    put(port);
+  }
+  uint64_t offset = siphash24(ephemeral_key_, ByteView(input).first(n));
   for (uint32_t i = 0; i < kRange; ++i) {
-    uint16_t port = static_cast<uint16_t>(kEphemeralFirst + (start + i) % kRange);
+    uint16_t port =
+        static_cast<uint16_t>(kEphemeralFirst + (offset + ephemeral_next_ + i) % kRange);
     // An ephemeral port is never shared through reuse flags: it must be free.
     if (bindings_.count(key(protocol, port)) != 0) continue;
     auto h = reserve(protocol, port, local, options);
-    if (h) return std::pair{port, *h};
+    if (!h) continue;
+    ephemeral_next_ += i + 1;
+    return std::pair{port, *h};
   }
   return Error::kAddressNotAvailable;
 }

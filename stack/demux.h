@@ -15,6 +15,7 @@
 #include <boost/intrusive/unordered_set.hpp>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -124,9 +125,14 @@ class PortTable {
 
   Result<Handle> reserve(uint8_t protocol, uint16_t port, const IpAddress& local,
                          PortBindingOptions options);
-  // Picks a free port in the ephemeral range, starting at a random offset, and reserves it.
+  // Picks a free port in the ephemeral range and reserves it, following RFC 6056 algorithm 3:
+  // the search starts at a keyed hash of the destination plus a counter that moves on with
+  // every pick, so successive connections walk through the range instead of landing at random
+  // on ports whose last 4-tuple may still be in TIME-WAIT at the peer, and an off-path observer
+  // cannot predict one destination's ports from another's. remote may be omitted (UDP bind).
   Result<std::pair<uint16_t, Handle>> reserve_ephemeral(uint8_t protocol, const IpAddress& local,
-                                                        PortBindingOptions options, Rng& rng);
+                                                        PortBindingOptions options, Rng& rng,
+                                                        const std::optional<SocketAddress>& remote = {});
   void release(Handle handle);
   bool in_use(uint8_t protocol, uint16_t port) const;
 
@@ -143,6 +149,9 @@ class PortTable {
   std::unordered_map<uint32_t, std::vector<Binding>> bindings_;
   std::unordered_map<Handle, uint32_t> handle_keys_;
   Handle next_handle_ = 1;
+  SipKey ephemeral_key_;      // drawn from the caller's Rng on first use
+  bool ephemeral_keyed_ = false;
+  uint32_t ephemeral_next_ = 0;  // RFC 6056's next_ephemeral
 };
 
 }  // namespace weir

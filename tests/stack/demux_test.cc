@@ -148,6 +148,33 @@ TEST(PortTable, EphemeralPortsAreDistinctAndInRange) {
   }
 }
 
+TEST(PortTable, EphemeralPortsWalkTheRangeBeforeRepeating) {
+  // Released ports are not handed out again until the walk has gone round the range, so a
+  // peer's TIME-WAIT state for an old 4-tuple is long gone by the time a port comes back.
+  PortTable ports;
+  Rng rng(5);
+  SocketAddress server{*IpAddress::parse("10.0.0.2"), 80};
+  std::set<uint16_t> seen;
+  size_t n = PortTable::kEphemeralLast - PortTable::kEphemeralFirst + 1;
+  for (size_t i = 0; i < n; ++i) {
+    auto r = ports.reserve_ephemeral(kProtocolTcp, IpAddress(), {}, rng, server);
+    ASSERT_TRUE(r);
+    EXPECT_TRUE(seen.insert(r->first).second) << "port " << r->first << " repeated at " << i;
+    ports.release(r->second);
+  }
+}
+
+TEST(PortTable, EphemeralOffsetsDifferPerDestination) {
+  PortTable a_ports, b_ports;
+  Rng rng_a(9), rng_b(9);
+  SocketAddress one{*IpAddress::parse("10.0.0.2"), 80};
+  SocketAddress two{*IpAddress::parse("10.0.0.3"), 80};
+  auto a = a_ports.reserve_ephemeral(kProtocolTcp, IpAddress(), {}, rng_a, one);
+  auto b = b_ports.reserve_ephemeral(kProtocolTcp, IpAddress(), {}, rng_b, two);
+  ASSERT_TRUE(a && b);
+  EXPECT_NE(a->first, b->first);
+}
+
 TEST(PortTable, EphemeralExhaustion) {
   PortTable ports;
   Rng rng(3);
