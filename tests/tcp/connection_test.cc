@@ -98,5 +98,47 @@ TEST(TcpConnection, RstInSynSentRefuses) {
   EXPECT_EQ(ep->take_error(), Error::kConnectionRefused);
 }
 
+TEST(TcpConnection, WaitersHearConnectDataAndClose) {
+  TcpHarness h;
+  auto ep = Endpoint::create(h.stack, AddressFamily::kIpv4);
+  EventMask seen = 0;
+  Waiter w(kEventReadable | kEventWritable | kEventHangup | kEventReadHangup,
+           [&](EventMask m) { seen |= m; });
+  ep->waiters().add(w);  // registered before connect(): still hears the connection
+  (void)ep->connect(SocketAddress{h.remote_address, h.remote_port});
+  auto syn = h.expect_segment(HasFlags(kSyn));
+  h.local_port = syn.source_port;
+  Options o = h.peer_syn_options();
+  o.timestamps->echo = syn.options.timestamps->value;
+  h.send_segment(kSyn | kAck, h.peer_seq, syn.seq + 1, 65535, o);
+  h.peer_seq += 1;
+  h.local_seq = syn.seq + 1;
+  EXPECT_NE(seen & kEventWritable, 0u);
+  seen = 0;
+  h.send_segment(kAck | kPsh, h.peer_seq, h.local_seq, 1000, h.peer_ack_options(),
+                 as_bytes("data"));
+  h.peer_seq += 4;
+  EXPECT_NE(seen & kEventReadable, 0u);
+  seen = 0;
+  h.send_segment(kFin | kAck, h.peer_seq, h.local_seq, 1000, h.peer_ack_options());
+  EXPECT_NE(seen & kEventReadHangup, 0u);
+  EXPECT_NE(ep->readiness() & kEventReadHangup, 0u);
+}
+
+TEST(TcpConnection, BindConflictsAndEphemeralPorts) {
+  TcpHarness h;
+  auto a = Endpoint::create(h.stack, AddressFamily::kIpv4);
+  auto b = Endpoint::create(h.stack, AddressFamily::kIpv4);
+  ASSERT_TRUE(a->bind(SocketAddress{h.local_address, 8080}).ok());
+  EXPECT_EQ(b->bind(SocketAddress{h.local_address, 8080}).error(), Error::kAddressInUse);
+  EXPECT_EQ(b->bind(SocketAddress{Ipv4Address(10, 9, 9, 9), 1}).error(),
+            Error::kAddressNotAvailable);
+  ASSERT_TRUE(b->bind(SocketAddress{h.local_address, 0}).ok());
+  EXPECT_GE(b->local_address()->port, PortTable::kEphemeralFirst);
+  std::vector<std::byte> buf(1);
+  EXPECT_EQ(b->read(buf).error(), Error::kNotConnected);
+  EXPECT_EQ(b->accept().error(), Error::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace weir::tcp
