@@ -612,6 +612,11 @@ Result<UniqueFd> open_signal_fd() {
   dfl.sa_handler = SIG_DFL;
   sigaction(SIGINT, &dfl, nullptr);
   sigaction(SIGTERM, &dfl, nullptr);
+  // Whoever reads our stdout may go away (`weir serve | head -1`); that must not kill the
+  // stack before it flushes the pcap.
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &ignore, nullptr);
   int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
   if (fd < 0) return error_from_errno(errno);
   return UniqueFd(fd);
