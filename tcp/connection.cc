@@ -1524,6 +1524,7 @@ void Connection::on_rto() {
   for (size_t k = sent_head_; k < sent_.size(); ++k) mark_lost(sent_[k]);
   in_loss_ = true;
   in_recovery_ = false;
+  rack_.on_rto();  // RFC 8985 7.4: an RTO ends any TLP episode
   recovery_point_ = snd_nxt_;
   dupacks_ = 0;
   for (size_t k = sent_head_; k < sent_.size(); ++k) {
