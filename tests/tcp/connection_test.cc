@@ -140,5 +140,26 @@ TEST(TcpConnection, BindConflictsAndEphemeralPorts) {
   EXPECT_EQ(b->accept().error(), Error::kInvalidArgument);
 }
 
+TEST(TcpConnection, Ipv6ActiveAndPassive) {
+  TcpHarness h({}, 1500, AddressFamily::kIpv6);
+  auto ep = Endpoint::create(h.stack, AddressFamily::kIpv6);
+  (void)ep->connect(SocketAddress{h.remote_address, h.remote_port});
+  // MSS from the 40-byte IPv6 header.
+  auto syn = h.expect_segment(AllOf(HasFlags(kSyn), MssIs(1440)));
+  EXPECT_TRUE(syn.destination.is_v6());
+  ep.reset();
+  h.drain();
+  h.remote_port = 40100;
+  auto c = h.connect();
+  ASSERT_EQ(*c->write(as_bytes("v6")), 2u);
+  h.expect_segment(PayloadSize(2));
+  auto l = h.listen();
+  h.remote_port = 40200;
+  auto s = h.accept_connection(*l);
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(s->remote_address()->address.is_v6());
+  EXPECT_EQ(s->info().tcpi_snd_mss, 1440u - 12);  // limited by our path MTU, not the peer's 1460
+}
+
 }  // namespace
 }  // namespace weir::tcp

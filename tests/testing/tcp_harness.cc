@@ -64,13 +64,19 @@ Status CaptureIp::write_packet(const RouteInfo& route, const IpWriteParams& para
   return ok_status();
 }
 
-TcpHarness::TcpHarness(tcp::TcpOptions options, uint32_t mtu)
-    : stack(clock, StackOptions{.seed = 42}) {
-  ip = &stack.add_network_protocol(std::make_unique<CaptureIp>());
+TcpHarness::TcpHarness(tcp::TcpOptions options, uint32_t mtu, AddressFamily f)
+    : stack(clock, StackOptions{.seed = 42}), family(f) {
+  uint8_t prefix = 24;
+  if (family == AddressFamily::kIpv6) {
+    local_address = IpAddress::parse("fd00::1").value();
+    remote_address = IpAddress::parse("fd00::2").value();
+    prefix = 64;
+  }
+  ip = &stack.add_network_protocol(std::make_unique<CaptureIp>(family));
   tcp = &tcp::install(stack, std::move(options));
   auto nic = stack.add_nic(std::make_unique<NullLink>(mtu), "eth0");
   EXPECT_TRUE(nic.ok());
-  EXPECT_TRUE(stack.add_address(*nic, IpPrefix{local_address, 24}).ok());
+  EXPECT_TRUE(stack.add_address(*nic, IpPrefix{local_address, prefix}).ok());
 }
 
 TcpHarness::~TcpHarness() = default;
@@ -177,7 +183,7 @@ tcp::Options TcpHarness::peer_ack_options() const {
 
 std::unique_ptr<tcp::Endpoint> TcpHarness::connect(std::optional<tcp::Options> syn_ack_options,
                                                    uint16_t peer_window) {
-  auto ep = tcp::Endpoint::create(stack, AddressFamily::kIpv4);
+  auto ep = tcp::Endpoint::create(stack, family);
   auto st = ep->connect(SocketAddress{remote_address, remote_port});
   EXPECT_FALSE(st.ok());
   if (!st.ok()) {
@@ -195,7 +201,7 @@ std::unique_ptr<tcp::Endpoint> TcpHarness::connect(std::optional<tcp::Options> s
 }
 
 std::unique_ptr<tcp::Endpoint> TcpHarness::listen(int backlog) {
-  auto ep = tcp::Endpoint::create(stack, AddressFamily::kIpv4);
+  auto ep = tcp::Endpoint::create(stack, family);
   EXPECT_TRUE(ep->bind(SocketAddress{local_address, 80}).ok());
   EXPECT_TRUE(ep->listen(backlog).ok());
   local_port = 80;

@@ -50,23 +50,31 @@ std::ostream& operator<<(std::ostream& os, const CapturedSegment& s);
 // The fake network layer: family IPv4, 20-byte header, captures what TCP writes.
 class CaptureIp final : public IpProtocol {
  public:
-  uint16_t ethertype() const override { return kEtherTypeIpv4; }
+  explicit CaptureIp(AddressFamily family = AddressFamily::kIpv4) : family_(family) {}
+  uint16_t ethertype() const override {
+    return family_ == AddressFamily::kIpv4 ? kEtherTypeIpv4 : kEtherTypeIpv6;
+  }
   void handle_packet(Nic& nic, PacketBuffer pkt) override {
     (void)nic;
     (void)pkt;
   }
-  AddressFamily family() const override { return AddressFamily::kIpv4; }
-  size_t header_length() const override { return 20; }
+  AddressFamily family() const override { return family_; }
+  size_t header_length() const override { return family_ == AddressFamily::kIpv4 ? 20 : 40; }
   Status write_packet(const RouteInfo& route, const IpWriteParams& params,
                       PacketBuffer pkt) override;
 
   std::deque<CapturedSegment> sent;
   bool fail_writes = false;
+
+ private:
+  AddressFamily family_;
 };
 
 class TcpHarness {
  public:
-  explicit TcpHarness(tcp::TcpOptions options = {}, uint32_t mtu = 1500);
+  // family kIpv6 uses fd00::1 (local) and fd00::2 (remote) over a fake IPv6 layer.
+  explicit TcpHarness(tcp::TcpOptions options = {}, uint32_t mtu = 1500,
+                      AddressFamily family = AddressFamily::kIpv4);
   ~TcpHarness();
 
   ManualClock clock;
@@ -74,6 +82,7 @@ class TcpHarness {
   CaptureIp* ip = nullptr;
   tcp::TcpProtocol* tcp = nullptr;
 
+  AddressFamily family = AddressFamily::kIpv4;
   IpAddress local_address = Ipv4Address(10, 0, 0, 1);
   IpAddress remote_address = Ipv4Address(10, 0, 0, 2);
   uint16_t local_port = 0;  // filled by connect()/listen()
