@@ -147,15 +147,16 @@ class UdpEchoService final : public Service {
 // since finished finds nothing and does nothing.
 
 constexpr uint16_t kDiscardPort = 9;   // RFC 863
-constexpr uint16_t kChargenPort = 19;  // RFC 864
+constexpr uint16_t kSourcePort = 19;  // a counted source of the stream pattern
 constexpr uint16_t kKeepalivePort = 1009;
 constexpr uint16_t kHttpPort = 80;
 constexpr int kListenBacklog = 128;
 constexpr size_t kReadChunk = size_t{64} * 1024;
-// Short keepalive timers on 1009, so a test sees probes within seconds, not Linux's 2 hours.
-constexpr auto kKeepaliveIdle = std::chrono::seconds(5);
-constexpr auto kKeepaliveInterval = std::chrono::seconds(2);
-constexpr uint32_t kKeepaliveCount = 3;
+// Short keepalive timers on 1009, so a test sees probes within seconds, not Linux's 2 hours;
+// the probe count is Linux's default TCP_KEEPCNT.
+constexpr auto kKeepaliveIdle = std::chrono::seconds(2);
+constexpr auto kKeepaliveInterval = std::chrono::seconds(1);
+constexpr uint32_t kKeepaliveCount = 9;
 
 class TcpSession {
  public:
@@ -355,93 +356,101 @@ class DiscardSession final : public TcpSession {
   std::vector<std::byte> buffer_ = std::vector<std::byte>(kReadChunk);
 };
 
-// Bytes of a repeating pattern, so any offset of an endless stream can be sent from one block
-// without copying: block()[offset % period ...].
-class Pattern {
+// The stream pattern of every weir service and tool, defined by a byte's offset i from the
+// start of its stream (i as uint32):  byte[i] = (i ^ (i >> 8) ^ (i >> 16) ^ (i >> 24)) & 0xff.
+// Any client can check any byte of any transfer without keeping state. Its period is 2^32, so
+// it is generated per write rather than served from a table.
+class PatternWriter {
  public:
-  // RFC 864's character generator: 72 printable characters per line, each line starting one
-  // character later in the 95-character printable ASCII set, CRLF after each.
-  // Immutable once built, so one instance serves every session.
-  static const Pattern& chargen() {
-    static const Pattern kPattern = make_chargen();
-    return kPattern;
-  }
-  static const Pattern& alphabet() {
-    static const Pattern kPattern = make_alphabet();
-    return kPattern;
-  }
-
-  // Up to `max` bytes of the stream starting at `offset`.
-  ByteView at(uint64_t offset, uint64_t max) const {
-    size_t start = static_cast<size_t>(offset % period_);
-    size_t n = block_.size() - start;
-    if (max < n) n = static_cast<size_t>(max);
-    return ByteView(block_).subspan(start, n);
+  // Up to `max` bytes of the stream starting at `offset`, in a buffer this object owns (valid
+  // until the next call).
+  ByteView at(uint64_t offset, uint64_t max) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(max, block_.size()));
+    for (size_t k = 0; k < n; ++k) {
+      auto i = static_cast<uint32_t>(offset + k);
+      block_[k] = static_cast<std::byte>((i ^ (i >> 8) ^ (i >> 16) ^ (i >> 24)) & 0xff);
+    }
+    return ByteView(block_).first(n);
   }
 
  private:
-  static Pattern make_chargen() {
-    constexpr size_t kLine = 72;
-    constexpr size_t kChars = 95;
-    std::vector<std::byte> one;
-    for (size_t line = 0; line < kChars; ++line) {
-      for (size_t i = 0; i < kLine; ++i) {
-        one.push_back(static_cast<std::byte>(' ' + (line + i) % kChars));
-      }
-      one.push_back(std::byte{'\r'});
-      one.push_back(std::byte{'\n'});
-    }
-    return Pattern(std::move(one));
-  }
-  // The HTTP /bytes/N body: byte i is 'a' + i % 26, easy to check from a shell.
-  static Pattern make_alphabet() {
-    std::vector<std::byte> one;
-    for (char c = 'a'; c <= 'z'; ++c) one.push_back(static_cast<std::byte>(c));
-    return Pattern(std::move(one));
-  }
-
-  explicit Pattern(std::vector<std::byte> one) : period_(one.size()) {
-    // Repeat the period up to ~64 KiB so one write can fill a send buffer's worth.
-    while (block_.size() + period_ <= kReadChunk || block_.empty()) {
-      block_.insert(block_.end(), one.begin(), one.end());
-    }
-    block_.insert(block_.end(), one.begin(), one.end());
-  }
-  size_t period_;
-  std::vector<std::byte> block_;
+  std::vector<std::byte> block_ = std::vector<std::byte>(kReadChunk);
 };
 
-// RFC 864 chargen, the TCP "source": sends the pattern until the peer closes or resets;
-// whatever the peer sends is read and discarded.
-class ChargenSession final : public TcpSession {
+// The source on port 19: the client sends one line "N\n" (ASCII decimal; "\r\n" is accepted);
+// the server sends exactly N bytes of the pattern, then FIN. N = 0 means "until the peer
+// resets". The client's FIN does not stop it; anything after the line is read and discarded.
+// A malformed line (not digits, more than 20 digits, or no newline in 64 bytes) closes the
+// connection with nothing sent.
+class SourceSession final : public TcpSession {
  public:
-  explicit ChargenSession(std::unique_ptr<tcp::Endpoint> endpoint)
+  static constexpr size_t kMaxLine = 64;
+
+  explicit SourceSession(std::unique_ptr<tcp::Endpoint> endpoint)
       : TcpSession(std::move(endpoint)) {}
 
   bool on_ready() override {
-    for (;;) {
+    while (!peer_done_) {
       auto n = read_some(buffer_);
       if (!n) return false;
       if (!*n) break;
-      if (**n == 0) return false;
+      if (**n == 0) {
+        peer_done_ = true;  // the peer's FIN: keep sending what was asked
+        break;
+      }
+      if (!have_count_ && !take_line(ByteView(buffer_).first(**n))) return false;
     }
+    if (!have_count_) return !peer_done_;  // the line never came: close
     for (;;) {
-      auto n = write_some(pattern_.at(offset_, kReadChunk));
-      if (!n) return false;
+      if (!endless_ && sent_ >= count_) return false;  // all sent: closing sends our FIN
+      uint64_t want = endless_ ? kReadChunk : count_ - sent_;
+      auto n = write_some(pattern_.at(sent_, want));
+      if (!n) return false;  // the peer reset
       if (*n == 0) return true;
-      offset_ += *n;
+      sent_ += *n;
     }
   }
 
  private:
-  const Pattern& pattern_ = Pattern::chargen();
-  uint64_t offset_ = 0;
+  // Accumulates the request line; false when it is malformed.
+  bool take_line(ByteView bytes) {
+    for (std::byte b : bytes) {
+      char c = static_cast<char>(b);
+      if (c == '\n') {
+        if (!line_.empty() && line_.back() == '\r') line_.pop_back();
+        if (line_.empty() || line_.size() > 20) return false;
+        uint64_t value = 0;
+        for (char d : line_) {
+          if (d < '0' || d > '9') return false;
+          uint64_t next = value * 10 + static_cast<uint64_t>(d - '0');
+          if (next < value) return false;  // overflow
+          value = next;
+        }
+        count_ = value;
+        endless_ = value == 0;
+        have_count_ = true;
+        return true;
+      }
+      if (line_.size() >= kMaxLine) return false;
+      line_.push_back(c);
+    }
+    return true;
+  }
+
+  PatternWriter pattern_;
+  std::string line_;
+  bool have_count_ = false;
+  bool endless_ = false;
+  bool peer_done_ = false;
+  uint64_t count_ = 0;
+  uint64_t sent_ = 0;
   std::vector<std::byte> buffer_ = std::vector<std::byte>(4096);
 };
 
 // A small HTTP/1.1 server (RFC 9112): GET or HEAD of
 //   /            a short text page
-//   /bytes/N     N bytes of Pattern::alphabet(), streamed as the send buffer drains
+//   /bytes/N     N bytes of the stream pattern (PatternWriter), streamed as the send buffer
+//                drains
 // Persistent connections and pipelined requests work; anything else gets 4xx/5xx and close.
 class HttpSession final : public TcpSession {
  public:
@@ -533,7 +542,7 @@ class HttpSession final : public TcpSession {
       return;
     }
     if (target == "/") {
-      reply(200, "OK", "weir: a user-space TCP/IP stack. Try /bytes/N for N bytes of a-z.\n",
+      reply(200, "OK", "weir: a user-space TCP/IP stack. Try /bytes/N for N bytes of the weir pattern.\n",
             close);
       return;
     }
@@ -577,7 +586,7 @@ class HttpSession final : public TcpSession {
     responding_ = true;
   }
 
-  const Pattern& pattern_ = Pattern::alphabet();
+  PatternWriter pattern_;
   std::string request_;
   bool eof_ = false;
   bool responding_ = false;
@@ -768,8 +777,8 @@ int run_serve(const ServeOptions& options) {
   services.push_back(std::make_unique<TcpService>("discard", kDiscardPort, [](auto endpoint) {
     return std::make_unique<DiscardSession>(std::move(endpoint), false);
   }));
-  services.push_back(std::make_unique<TcpService>("chargen", kChargenPort, [](auto endpoint) {
-    return std::make_unique<ChargenSession>(std::move(endpoint));
+  services.push_back(std::make_unique<TcpService>("source", kSourcePort, [](auto endpoint) {
+    return std::make_unique<SourceSession>(std::move(endpoint));
   }));
   services.push_back(std::make_unique<TcpService>(
       "discard+keepalive", kKeepalivePort,
@@ -841,8 +850,10 @@ void add_serve_command(CLI::App& app) {
   cmd->footer(
       "Creates the tap when it does not exist, attaches to it when it does (e.g. one made with\n"
       "'ip tuntap add mode tap NAME'). Services: UDP echo 7 (RFC 862); TCP echo 7, discard 9\n"
-      "(RFC 863), chargen 19 (RFC 864), discard with keepalive 1009, HTTP/1.1 80 ('GET /',\n"
-      "'GET /bytes/N'). Prints one line starting 'weir: serving on' when ready; on\n"
+      "(RFC 863), source 19 (send 'N\\n', get N bytes of the pattern, then FIN; 0: endless),\n"
+      "discard with keepalive 1009 (idle 2 s, interval 1 s), HTTP/1.1 80 ('GET /bytes/N').\n"
+      "The pattern: byte[i] = (i ^ i>>8 ^ i>>16 ^ i>>24) & 0xff, i the offset in the stream.\n"
+      "Prints one line starting 'weir: serving on' when ready; on\n"
       "SIGINT/SIGTERM resets open connections, flushes the pcap, prints the counters, exits 0.\n\n"
       "Example: weir serve --tap weir0 --ip 10.0.0.2/24 --gateway 10.0.0.1 --pcap weir.pcap\n");
   // The parsed strings live in this shared state, which the callback owns.

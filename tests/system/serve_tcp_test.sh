@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # System test: the TCP services of `weir serve` against Linux's TCP, inside a network namespace
-# this test creates: HTTP (curl / and /bytes/N, checked byte for byte), echo, chargen and
-# discard; then a clean stop on SIGTERM and a pcap with no malformed frames or bad checksums.
+# this test creates: HTTP (curl /bytes/N checked byte for byte and by SHA-256), echo, the
+# counted source on 19, discard and discard+keepalive; then a clean stop on SIGTERM and a pcap with no malformed frames or bad checksums.
 # Usage: serve_tcp_test.sh path/to/weir
 set -uo pipefail
 test_name=serve_tcp
@@ -19,18 +19,23 @@ page=$(sys_in_ns 20 curl -sS -m 10 "http://$weir_ip/") || sys_fail "curl http://
 case $page in *weir*) ;; *) sys_fail "unexpected page from weir: $page" ;; esac
 sys_log "http: GET / answered"
 
-size=4000000
+size=10000000
 sys_in_ns 60 curl -sS -m 50 -o "$sys_work/bytes.bin" "http://$weir_ip/bytes/$size" ||
   sys_fail "curl /bytes/$size failed"
 python3 - "$sys_work/bytes.bin" "$size" <<'PY' || sys_fail "/bytes/$size body is wrong"
-import sys
+import hashlib, sys
 data = open(sys.argv[1], "rb").read()
 n = int(sys.argv[2])
-expected = (b"abcdefghijklmnopqrstuvwxyz" * (n // 26 + 1))[:n]
-if data != expected:
-    sys.exit(f"got {len(data)} bytes, expected {n} bytes of a-z")
+# The weir stream pattern: byte[i] = (i ^ i>>8 ^ i>>16 ^ i>>24) & 0xff.
+expected = bytes(((i ^ (i >> 8) ^ (i >> 16) ^ (i >> 24)) & 0xFF) for i in range(n))
+if len(data) != n:
+    sys.exit(f"got {len(data)} bytes, expected {n}")
+if hashlib.sha256(data).digest() != hashlib.sha256(expected).digest():
+    first = next(i for i in range(n) if data[i] != expected[i])
+    sys.exit(f"SHA-256 differs; first wrong byte at offset {first}")
+print(hashlib.sha256(data).hexdigest())
 PY
-sys_log "http: GET /bytes/$size returned the right $size bytes"
+sys_log "http: GET /bytes/$size returned $size bytes of the pattern (SHA-256 matches)"
 
 status=$(sys_in_ns 20 curl -s -m 10 -o /dev/null -w '%{http_code}' "http://$weir_ip/nope")
 [ "$status" = 404 ] || sys_fail "GET /nope gave status $status, expected 404"
@@ -60,23 +65,52 @@ if bytes(got) != payload:
     sys.exit(f"echo: sent {len(payload)} bytes, got {len(got)} different bytes back")
 print("echo: 1000000 bytes returned intact, then EOF")
 
-# chargen: lines of 72 printable characters + CRLF, each starting one character later.
+def pattern(start, n):
+    return bytes((((i & 0xFFFFFFFF) ^ (i >> 8 & 0xFFFFFF) ^ (i >> 16 & 0xFFFF) ^ (i >> 24 & 0xFF)) & 0xFF)
+                 for i in range(start, start + n))
+
+def read_all(s):
+    got = bytearray()
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return bytes(got)
+        got += chunk
+
+# source: "N\n" gets exactly N bytes of the pattern, then FIN; our FIN does not stop it.
 s = connect(19)
+s.sendall(b"300000\n")
+got = read_all(s)
+s.close()
+if got != pattern(0, 300000):
+    sys.exit(f"source: asked 300000, got {len(got)} bytes (or wrong ones)")
+s = connect(19)
+s.sendall(b"123457\r\n")
+s.shutdown(socket.SHUT_WR)
+got = read_all(s)
+s.close()
+if got != pattern(0, 123457):
+    sys.exit(f"source after our FIN: asked 123457, got {len(got)} bytes (or wrong ones)")
+# N = 0: endless until we reset.
+s = connect(19)
+s.sendall(b"0\n")
 got = bytearray()
-while len(got) < 500_000:
+while len(got) < 1_000_000:
     chunk = s.recv(65536)
     if not chunk:
-        sys.exit("chargen: connection closed early")
+        sys.exit("source 0: closed early")
     got += chunk
+if bytes(got[:1_000_000]) != pattern(0, 1_000_000):
+    sys.exit("source 0: wrong bytes")
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+s.close()  # RST
+# A malformed request line closes with nothing sent.
+s = connect(19)
+s.sendall(b"12x\n")
+if read_all(s) != b"":
+    sys.exit("source: answered a malformed line")
 s.close()
-chars = bytes(range(32, 127))
-for i in range(len(got) // 74):
-    line = got[i * 74:(i + 1) * 74]
-    start = i % 95
-    want = (chars + chars)[start:start + 72] + b"\r\n"
-    if line != want:
-        sys.exit(f"chargen: line {i} is {bytes(line)!r}, expected {want!r}")
-print(f"chargen: {len(got)} bytes of RFC 864 pattern")
+print("source: exact counts with and without our FIN, endless mode, malformed line refused")
 
 # discard: 2 MB in, nothing back, orderly close.
 s = connect(9)
