@@ -643,11 +643,13 @@ SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, c
   TimePoint now = stack_.now();
 
   // A new SYN for a connection in TIME-WAIT may start a new incarnation when it is clearly
-  // newer (RFC 6191 with timestamps, else a higher sequence number as RFC 1122 4.2.2.13).
+  // newer: a newer timestamp (RFC 6191), or a higher sequence number (RFC 1122 4.2.2.13) that
+  // PAWS does not reject. A port reused within one timestamp tick carries an equal timestamp,
+  // so the sequence number must still count then, as in Linux's tcp_timewait_state_process.
   if (state_ == State::kTimeWait && (flags & (kSyn | kAck | kRst)) == kSyn) {
-    bool newer = (ts_ok_ && opts.timestamps)
-                     ? static_cast<int32_t>(opts.timestamps->value - ts_recent_) > 0
-                     : seq > rcv_nxt_;
+    bool have_ts = ts_ok_ && opts.timestamps;
+    auto ts_delta = have_ts ? static_cast<int32_t>(opts.timestamps->value - ts_recent_) : 0;
+    bool newer = (have_ts && ts_delta > 0) || (ts_delta >= 0 && seq > rcv_nxt_);
     if (newer) {
       c.time_wait_reused++;
       enter_state(State::kClosed);

@@ -88,7 +88,7 @@ Status Endpoint::connect(const SocketAddress& remote) {
   std::optional<PortTable::Handle> handle = port_;
   if (local.port == 0) {
     PortBindingOptions po{options_.reuse_address, options_.reuse_port};
-    auto r = stack.ports().reserve_ephemeral(kProtocolTcp, local.address, po, stack.rng());
+    auto r = stack.ports().reserve_ephemeral(kProtocolTcp, local.address, po, stack.rng(), remote);
     if (!r) return r.error();
     local.port = r->first;
     handle = r->second;

@@ -27,6 +27,10 @@ void Rack::on_delivered(const SentSegment& seg, TimePoint now, Duration min_rtt,
 }
 
 void Rack::on_ack(bool has_dsack, SeqNum snd_una, SeqNum snd_nxt) {
+  // A D-SACK says a retransmission was spurious: the original was only late. That is
+  // reordering too (Linux counts it in reord_seen), and without it a link whose reordering
+  // always beats the zero window would never open the window at all.
+  if (has_dsack) reordering_seen_ = true;
   if (dsack_round_ && snd_una >= *dsack_round_) dsack_round_.reset();
   // At most one increase of the window per round trip, however many D-SACKs arrive in it.
   if (!dsack_round_ && has_dsack) {

@@ -41,7 +41,8 @@ class Rack {
   void on_delivered(const SentSegment& seg, TimePoint now, Duration min_rtt,
                     bool rtt_is_ambiguous);
 
-  // Step 4 bookkeeping, once per ACK after on_delivered calls.
+  // Step 4 bookkeeping, once per ACK after on_delivered calls. A D-SACK also counts as
+  // reordering seen.
   void on_ack(bool has_dsack, SeqNum snd_una, SeqNum snd_nxt);
   // Fast recovery or RTO recovery ended.
   void on_recovery_exit();

@@ -63,6 +63,15 @@ TEST(Rack, ReorderingKeepsTheWindowOpenAndDsackWidensIt) {
   EXPECT_EQ(rack.reo_wnd_mult(), 1u);
 }
 
+TEST(Rack, DsackCountsAsReordering) {
+  Rack rack;
+  rack.on_delivered(seg(5000, 5), at(55), milliseconds(40), false);
+  EXPECT_EQ(rack.reorder_window(true, 5, milliseconds(40), milliseconds(40)), Duration{0});
+  rack.on_ack(true, SeqNum(5000), SeqNum(9000));
+  EXPECT_TRUE(rack.reordering_seen());
+  EXPECT_EQ(rack.reorder_window(true, 5, milliseconds(40), milliseconds(40)), milliseconds(20));
+}
+
 TEST(Rack, AmbiguousRetransmissionSampleIsSkipped) {
   Rack rack;
   rack.on_delivered(seg(1000, 0), at(40), milliseconds(40), false);
