@@ -178,6 +178,17 @@ class TcpLinuxTest : public ::testing::Test {
     return s;
   }
 
+  // Listens on port, reports it through `listening` (1, or -1 on failure), accepts one
+  // connection and closes the listener. Returns the connection, or -1. Kernel side only.
+  static int kernel_accept_one(uint16_t port, std::atomic<int>& listening) {
+    int listener = kernel_listen(port);
+    listening = listener >= 0 ? 1 : -1;
+    if (listener < 0) return -1;
+    int c = ::accept(listener, nullptr, nullptr);
+    ::close(listener);
+    return c;
+  }
+
   SteadyClock clock_;
   std::unique_ptr<Stack> stack_;
   std::unique_ptr<Loop> loop_;
@@ -195,14 +206,7 @@ TEST_F(TcpLinuxTest, WeirSends100MiBToLinuxServer) {
   std::atomic<bool> kernel_pattern_ok{true};
   std::atomic<bool> kernel_done{false};
   on_kernel_side([&] {
-    int listener = kernel_listen(5001);
-    listening = listener >= 0 ? 1 : -1;
-    if (listener < 0) {
-      kernel_done = true;
-      return;
-    }
-    int c = ::accept(listener, nullptr, nullptr);
-    ::close(listener);
+    int c = kernel_accept_one(5001, listening);
     if (c < 0) {
       kernel_done = true;
       return;
@@ -268,14 +272,7 @@ TEST_F(TcpLinuxTest, LinuxServerSends100MiBToWeir) {
   std::atomic<bool> kernel_done{false};
   std::atomic<int64_t> kernel_sent{0};
   on_kernel_side([&] {
-    int listener = kernel_listen(5002);
-    listening = listener >= 0 ? 1 : -1;
-    if (listener < 0) {
-      kernel_done = true;
-      return;
-    }
-    int c = ::accept(listener, nullptr, nullptr);
-    ::close(listener);
+    int c = kernel_accept_one(5002, listening);
     if (c < 0) {
       kernel_done = true;
       return;
