@@ -1,7 +1,6 @@
-// fuzz_stack_frame: arbitrary Ethernet frames into a whole stack (IPv4, ARP, ICMP, UDP) on a
-// channel endpoint, with UDP sockets that answer, and the manual clock moving between frames
-// so ARP, reassembly and ICMP rate-limit timers run too. TCP joins here when it lands
-// (install it in StackUnderTest and give it a listener and a connection).
+// fuzz_stack_frame: arbitrary Ethernet frames into a whole stack (IPv4, ARP, ICMP, UDP, TCP) on
+// a channel endpoint, with UDP and TCP sockets that answer, and the manual clock moving
+// between frames so ARP, reassembly, ICMP rate-limit and TCP timers run too.
 //
 // Input layout: a sequence of records, each
 //   byte 0       clock step before the frame: v < 128 -> v ms; else (v - 128) * 250 ms
@@ -10,7 +9,9 @@
 // The stack is 10.0.0.1/24 with a default route via 10.0.0.254. Sockets: UDP echo on port 7
 // (any address), 10.0.0.1:53 with SO_BROADCAST, and 0.0.0.0:5353 connected to 10.0.0.2:53
 // (it sends one datagram at the start, so ARP for 10.0.0.2 is in progress and ICMP errors
-// quoting 10.0.0.1:5353 -> 10.0.0.2:53 reach it).
+// quoting 10.0.0.1:5353 -> 10.0.0.2:53 reach it). TCP: a listener on port 80 whose accepted
+// connections echo what they read (at most 8 kept), and a connection from 10.0.0.1 to
+// 10.0.0.2:5000 opened at the start (its SYN waits for ARP).
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -23,6 +24,8 @@
 #include "stack/bytes.h"
 #include "stack/clock.h"
 #include "stack/stack.h"
+#include "tcp/endpoint.h"
+#include "tcp/tcp.h"
 #include "udp/endpoint.h"
 #include "udp/udp.h"
 
@@ -37,6 +40,7 @@ struct StackUnderTest {
     nic = stack->add_nic(std::move(pair.endpoint), "eth0").value();
     ipv4::install(*stack);
     udp::install(*stack);
+    tcp::install(*stack);
     (void)stack->add_address(nic, IpPrefix{IpAddress(Ipv4Address(10, 0, 0, 1)), 24});
     stack->add_route(
         Route{IpPrefix{IpAddress(Ipv4Address()), 0}, IpAddress(Ipv4Address(10, 0, 0, 254)), nic});
@@ -50,6 +54,11 @@ struct StackUnderTest {
     (void)client->bind({IpAddress(), 5353});
     (void)client->connect({IpAddress(Ipv4Address(10, 0, 0, 2)), 53});
     (void)client->send(as_bytes("query"));
+    listener = tcp::Endpoint::create(*stack, AddressFamily::kIpv4);
+    (void)listener->bind({IpAddress(), 80});
+    (void)listener->listen(8);
+    active = tcp::Endpoint::create(*stack, AddressFamily::kIpv4);
+    (void)active->connect({IpAddress(Ipv4Address(10, 0, 0, 2)), 5000});
     peer->clear();
   }
 
@@ -67,6 +76,18 @@ struct StackUnderTest {
       if (!info && info.error() == Error::kWouldBlock) break;
     }
     (void)client->take_error();
+    while (auto accepted = listener->accept()) {
+      if (accepted_.size() >= 8) accepted_.erase(accepted_.begin());
+      accepted_.push_back(std::move(*accepted));
+    }
+    for (auto& conn : accepted_) {
+      auto n = conn->read(buf);
+      if (n && *n > 0) (void)conn->write(ByteView(buf).first(*n));
+      if (n && *n == 0) (void)conn->shutdown(tcp::ShutdownHow::kWrite);
+    }
+    if (auto n = active->read(buf); n && *n == 0) active->close();
+    (void)active->write(as_bytes("hello"));
+    (void)active->take_error();
     // Everything the stack sent: reading it checks the channel's framing on the way.
     for (auto& frame : peer->read_all()) sent_bytes += frame.size();
   }
@@ -79,6 +100,9 @@ struct StackUnderTest {
   std::unique_ptr<udp::Endpoint> echo;
   std::unique_ptr<udp::Endpoint> dns;
   std::unique_ptr<udp::Endpoint> client;
+  std::unique_ptr<tcp::Endpoint> listener;
+  std::unique_ptr<tcp::Endpoint> active;
+  std::vector<std::unique_ptr<tcp::Endpoint>> accepted_;
   size_t sent_bytes = 0;
 };
 

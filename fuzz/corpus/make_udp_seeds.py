@@ -146,3 +146,28 @@ write("stack_frame", "fragment_timeout",
       record(frag_frames[0]) + record(frag_frames[1], 200) + record(arp_reply, 255))
 write("stack_frame", "arp_timeout_then_reply", record(echo_udp) + record(arp_reply, 140))
 write("stack_frame", "runt", record(b"\x02\x00\x00"))
+
+# ---- TCP through the whole stack: a listener on 80, a connection out to 10.0.0.2:5000 --------
+
+
+def tcp(src, dst, sport, dport, seq, ack, flags, payload=b"", options=b""):
+    off = (20 + len(options)) // 4
+    hdr = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, off << 4, flags, 65535, 0, 0) + options
+    pseudo = src + dst + struct.pack("!BBH", 0, 6, len(hdr) + len(payload))
+    c = csum(pseudo + hdr + payload)
+    return hdr[:16] + struct.pack("!H", c) + hdr[18:] + payload
+
+
+SYN, ACK, PSH, FIN, RST = 0x02, 0x10, 0x08, 0x01, 0x04
+syn_options = bytes([2, 4, 0x05, 0xB4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7])
+syn80 = ip_frame(ipv4(PEER, US, 6, tcp(PEER, US, 40000, 80, 1000, 0, SYN, options=syn_options)))
+# The stack's ISN is unknown to the seed, so the ACK is a guess: the fuzzer mutates it.
+ack80 = ip_frame(ipv4(PEER, US, 6, tcp(PEER, US, 40000, 80, 1001, 1, ACK | PSH, b"GET /")))
+fin80 = ip_frame(ipv4(PEER, US, 6, tcp(PEER, US, 40000, 80, 1006, 1, ACK | FIN)))
+rst80 = ip_frame(ipv4(PEER, US, 6, tcp(PEER, US, 40000, 80, 1006, 0, RST)))
+# The answer to the stack's own SYN to 10.0.0.2:5000, released by the ARP reply.
+synack = ip_frame(ipv4(PEER, US, 6, tcp(PEER, US, 5000, 0, 5000, 1, SYN | ACK, options=syn_options)))
+write("stack_frame", "tcp_listener_exchange",
+      record(arp_reply) + record(syn80) + record(ack80, 1) + record(fin80, 1) + record(rst80, 130))
+write("stack_frame", "tcp_active_open", record(arp_reply) + record(synack, 1))
+write("stack_frame", "tcp_syn_no_arp", record(syn80) + record(syn80, 129))
