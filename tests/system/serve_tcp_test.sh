@@ -139,8 +139,11 @@ grep -q 'tcp echo :7: connections 1' "$sys_weir_log" || sys_fail "weir's summary
 
 [ -s "$pcap" ] || sys_fail "no pcap written"
 tshark_q() { timeout 90 tshark -n -r "$pcap" "$@" 2>"$sys_work/tshark.err"; }
+# Checksums are checked on what weir sent. The kernel may send a TCP checksum of 0xFFFF, which
+# equals 0x0000 in one's complement but which tshark reports as bad: not weir's to answer for.
 bad=$(tshark_q -o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE \
-  -Y '_ws.malformed || ip.checksum.status == 0 || tcp.checksum.status == 0' | head -n 5)
+  -Y "_ws.malformed || (ip.src == $weir_ip && (ip.checksum.status == 0 || tcp.checksum.status == 0))" |
+  head -n 5)
 [ -z "$bad" ] || sys_fail "malformed frames or bad checksums in the pcap:
 $bad"
 syn_acks=$(tshark_q -Y "tcp.flags.syn == 1 && tcp.flags.ack == 1 && ip.src == $weir_ip" | wc -l)
