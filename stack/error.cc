@@ -41,6 +41,11 @@ constexpr ErrorEntry kErrors[] = {
     {Error::kNoProtocolOption, "protocol option not available"},
     {Error::kNotASocket, "not a socket"},
     {Error::kOperationNotPermitted, "operation not permitted"},
+    {Error::kBadAddress, "bad address"},
+    {Error::kNotATerminal, "inappropriate ioctl for device"},
+    {Error::kTooManyFiles, "too many open files"},
+    {Error::kNotImplemented, "function not implemented"},
+    {Error::kNoSuchProcess, "no such process"},
 };
 }  // namespace
 

@@ -40,6 +40,11 @@ enum class Error : int {
   kNoProtocolOption = ENOPROTOOPT,
   kNotASocket = ENOTSOCK,
   kOperationNotPermitted = EPERM,
+  kBadAddress = EFAULT,            // a pointer into a sandboxed program's memory was bad
+  kNotATerminal = ENOTTY,          // an ioctl a file does not support
+  kTooManyFiles = EMFILE,
+  kNotImplemented = ENOSYS,
+  kNoSuchProcess = ESRCH,
 };
 
 constexpr int to_errno(Error e) { return static_cast<int>(e); }
