@@ -11,24 +11,6 @@
 
 namespace weir::ipv4 {
 
-TokenBucket::TokenBucket(uint32_t rate_per_second, uint32_t burst, TimePoint now) : last_(now) {
-  if (rate_per_second == 0) return;
-  cost_ = Duration(std::chrono::seconds(1)) / rate_per_second;
-  capacity_ = cost_ * std::max<uint32_t>(burst, 1);
-  credit_ = capacity_;
-}
-
-bool TokenBucket::take(TimePoint now) {
-  if (cost_ == Duration::zero()) return true;
-  if (now > last_) {
-    credit_ = std::min(capacity_, credit_ + (now - last_));
-    last_ = now;
-  }
-  if (credit_ < cost_) return false;
-  credit_ -= cost_;
-  return true;
-}
-
 uint32_t mtu_plateau_below(uint32_t datagram_length) {
   static constexpr std::array<uint32_t, 11> kPlateaus = {65535, 32000, 17914, 8166, 4352, 2002,
                                                          1492,  1006,  508,   296,  68};

@@ -9,6 +9,7 @@
 #include "stack/link_endpoint.h"
 #include "stack/packet_buffer.h"
 #include "stack/protocol.h"
+#include "stack/token_bucket.h"
 
 namespace weir {
 class Nic;
@@ -18,20 +19,8 @@ namespace weir::ipv4 {
 
 class Ipv4Protocol;
 
-// A token bucket over the stack clock, in integer nanoseconds so it is exact under a manual
-// clock: a message costs 1/rate seconds of credit; credit accrues with time up to burst
-// messages' worth. rate == 0 disables the limit.
-class TokenBucket {
- public:
-  TokenBucket(uint32_t rate_per_second, uint32_t burst, TimePoint now);
-  bool take(TimePoint now);
-
- private:
-  Duration cost_{};
-  Duration capacity_{};
-  Duration credit_{};
-  TimePoint last_;
-};
+// The generic token bucket (stack/token_bucket.h), under the name this layer always used.
+using TokenBucket = weir::TokenBucket;
 
 struct IcmpOptions {
   // Linux's icmp_ratelimit/icmp_msgs_per_sec shape: 1000 errors/s, bursts of 50.

@@ -38,7 +38,7 @@ Ipv4Protocol::Ipv4Protocol(Stack& stack, const Ipv4Options& options, ArpProtocol
       options_(options),
       arp_(arp),
       icmp_(*this, options.icmp),
-      reassembler_(stack.timers(), options.reassembly) {
+      reassembler_(stack.timers(), options.reassembly, &stack.fragment_memory()) {
   for (auto& id : ids_) id = static_cast<uint16_t>(stack.rng().next_u32());
   reassembler_.set_timeout_handler([this](ByteView header, const PacketBuffer& first_payload) {
     on_reassembly_timeout(header, first_payload);

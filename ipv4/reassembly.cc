@@ -22,12 +22,29 @@ struct Reassembler::Datagram {
   size_t received = 0;
   size_t memory = 0;
   std::vector<std::byte> header;  // of the offset-0 fragment
+  TimePoint created;
 };
 
-Reassembler::Reassembler(TimerWheel& timers, ReassemblyOptions options)
-    : timers_(timers), options_(options), timer_([this] { on_timer(); }) {}
+Reassembler::Reassembler(TimerWheel& timers, ReassemblyOptions options, MemoryBudget* shared)
+    : timers_(timers), options_(options), shared_(shared), timer_([this] { on_timer(); }) {
+  if (shared_ != nullptr) shared_->add_consumer(*this);
+}
 
-Reassembler::~Reassembler() = default;
+Reassembler::~Reassembler() {
+  if (shared_ != nullptr) {
+    shared_->release(memory_used_);
+    shared_->remove_consumer(*this);
+  }
+}
+
+std::optional<TimePoint> Reassembler::oldest_charge() const {
+  if (order_.empty()) return std::nullopt;
+  return order_.front()->created;
+}
+
+void Reassembler::reclaim_oldest() {
+  if (!order_.empty()) drop(order_.begin(), counters_.drop_memory_limit);
+}
 
 void Reassembler::drop(Order::iterator it, uint64_t& reason) {
   ++reason;
@@ -35,6 +52,7 @@ void Reassembler::drop(Order::iterator it, uint64_t& reason) {
   Datagram& d = **it;
   counters_.fragments_dropped += d.pieces.size();
   memory_used_ -= d.memory;
+  if (shared_ != nullptr) shared_->release(d.memory);
   by_key_.erase(d.key);
   order_.erase(it);
   arm_timer();
@@ -100,13 +118,19 @@ std::optional<Reassembled> Reassembler::add(const FragmentKey& key, ByteView hea
   while (memory_used_ + cost > options_.memory_limit && !order_.empty()) {
     drop(order_.begin(), counters_.drop_memory_limit);
   }
+  if (shared_ != nullptr && !shared_->make_room(cost)) {
+    ++counters_.drop_memory_limit;
+    ++counters_.fragments_dropped;
+    return std::nullopt;
+  }
 
   existing = by_key_.find(key);
   Order::iterator it;
   if (existing == by_key_.end()) {
     auto d = std::make_unique<Datagram>();
     d->key = key;
-    d->deadline = timers_.now() + options_.timeout;
+    d->created = timers_.now();
+    d->deadline = d->created + options_.timeout;
     order_.push_back(std::move(d));
     it = std::prev(order_.end());
     by_key_.emplace(key, it);
@@ -159,6 +183,7 @@ std::optional<Reassembled> Reassembler::add(const FragmentKey& key, ByteView hea
   d.received += length;
   d.memory += cost;
   memory_used_ += cost;
+  if (shared_ != nullptr) shared_->charge(cost);
   if (offset == 0) d.header.assign(header.begin(), header.end());
   if (!more_fragments) d.total = static_cast<uint32_t>(end);
 
@@ -174,6 +199,7 @@ std::optional<Reassembled> Reassembler::add(const FragmentKey& key, ByteView hea
     }
   }
   memory_used_ -= d.memory;
+  if (shared_ != nullptr) shared_->release(d.memory);
   by_key_.erase(d.key);
   order_.erase(it);
   arm_timer();

@@ -18,7 +18,10 @@
 //  - A datagram with more than max_fragments fragments is dropped: tiny fragments would
 //    otherwise cost far more bookkeeping than their bytes.
 //  - Memory: every fragment is charged its bytes plus a fixed overhead. When a new fragment
-//    would exceed memory_limit, the oldest datagrams are dropped until it fits.
+//    would exceed memory_limit, the oldest datagrams are dropped until it fits. When the
+//    reassembler is given a shared MemoryBudget (the stack's, which IPv6 reassembly draws from
+//    too), the fragment must also fit there, and room is made by dropping the oldest datagram
+//    of either family.
 //  - Timeout: a datagram not complete within `timeout` of its first fragment is dropped (and
 //    reported to the timeout handler if its offset-0 fragment had arrived).
 //    Datagrams are kept in arrival order and all share one timeout, so one timer armed for
@@ -39,6 +42,7 @@
 #include "stack/address.h"
 #include "stack/clock.h"
 #include "stack/counters.h"
+#include "stack/memory_budget.h"
 #include "stack/packet_buffer.h"
 #include "stack/timer.h"
 
@@ -71,9 +75,11 @@ struct Reassembled {
   PacketBuffer payload;           // the whole payload, fragments chained without copying
 };
 
-class Reassembler {
+class Reassembler final : private MemoryBudget::Consumer {
  public:
-  Reassembler(TimerWheel& timers, ReassemblyOptions options = {});
+  // shared: a budget other reassemblers draw from too (may be null).
+  Reassembler(TimerWheel& timers, ReassemblyOptions options = {},
+              MemoryBudget* shared = nullptr);
   ~Reassembler();
   Reassembler(const Reassembler&) = delete;
   Reassembler& operator=(const Reassembler&) = delete;
@@ -104,6 +110,8 @@ class Reassembler {
   using Order = std::list<std::unique_ptr<Datagram>>;
 
   void drop(Order::iterator it, uint64_t& reason);
+  std::optional<TimePoint> oldest_charge() const override;
+  void reclaim_oldest() override;
   void on_timer();
   void arm_timer();
 
@@ -112,6 +120,7 @@ class Reassembler {
   Order order_;  // oldest first
   std::map<FragmentKey, Order::iterator> by_key_;
   size_t memory_used_ = 0;
+  MemoryBudget* shared_;
   Timer timer_;
   TimeoutHandler on_timeout_;
   ReassemblyCounters counters_;

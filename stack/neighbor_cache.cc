@@ -84,9 +84,18 @@ Status NeighborCache::send(Nic& nic, const IpAddress& next_hop, PacketBuffer pkt
       return ok_status();
     case NeighborState::kReachable:
     case NeighborState::kProbe:
+    case NeighborState::kDelay:
       transmit(nic, entry, std::move(pkt));
       return ok_status();
     case NeighborState::kStale: {
+      if (options_.delay_first_probe > Duration::zero()) {
+        // RFC 4861 7.3.3: give upper layers a moment to confirm before probing.
+        entry.state = NeighborState::kDelay;
+        entry.probes = 0;
+        stack_.timers().arm_after(entry.timer, options_.delay_first_probe);
+        transmit(nic, entry, std::move(pkt));
+        return ok_status();
+      }
       entry.state = NeighborState::kProbe;
       entry.probes = 1;
       stack_.timers().arm_after(entry.timer, options_.retransmit_interval);
@@ -126,6 +135,68 @@ void NeighborCache::make_reachable(Entry& entry, const MacAddress& link_address)
   entry.state = NeighborState::kReachable;
   entry.probes = 0;
   stack_.timers().arm_after(entry.timer, options_.reachable_time);
+}
+
+void NeighborCache::make_stale(Entry& entry) {
+  entry.state = NeighborState::kStale;
+  entry.probes = 0;
+  stack_.timers().arm_after(entry.timer, options_.stale_time);
+}
+
+bool NeighborCache::update(Nic& nic, const IpAddress& address, const NeighborUpdate& u) {
+  bury();
+  auto it = entries_.find(Key{nic.id(), address});
+  if (it == entries_.end()) {
+    if (!u.create || !u.link_address) {
+      ++counters_.updates_ignored;
+      return false;
+    }
+    Entry* entry = create(nic, address);
+    if (entry == nullptr) return false;
+    entry->link_address = *u.link_address;
+    make_stale(*entry);
+    return true;
+  }
+  Entry& entry = *it->second;
+  if (entry.state == NeighborState::kIncomplete || entry.state == NeighborState::kFailed) {
+    if (!u.link_address) {
+      ++counters_.updates_ignored;
+      return true;
+    }
+    if (u.solicited) {
+      make_reachable(entry, *u.link_address);
+    } else {
+      ++counters_.resolved;
+      entry.link_address = *u.link_address;
+      make_stale(entry);
+    }
+    release_pending(entry);
+    return true;
+  }
+  const bool differs = u.link_address && *u.link_address != entry.link_address;
+  if (differs && !u.override) {
+    // 7.2.5: a different address without the override flag is not believed, but it does
+    // cast doubt on the one we have.
+    if (entry.state == NeighborState::kReachable) make_stale(entry);
+    ++counters_.updates_ignored;
+    return true;
+  }
+  if (differs) entry.link_address = *u.link_address;
+  if (u.solicited) {
+    make_reachable(entry, entry.link_address);
+  } else if (differs) {
+    make_stale(entry);
+  }
+  return true;
+}
+
+void NeighborCache::confirm_reachable(NicId nic, const IpAddress& address) {
+  bury();
+  auto it = entries_.find(Key{nic, address});
+  if (it == entries_.end()) return;
+  Entry& entry = *it->second;
+  if (entry.state == NeighborState::kIncomplete || entry.state == NeighborState::kFailed) return;
+  make_reachable(entry, entry.link_address);
 }
 
 void NeighborCache::release_pending(Entry& entry) {
@@ -207,6 +278,14 @@ void NeighborCache::on_timer(Entry& entry) {
     case NeighborState::kReachable:
       entry.state = NeighborState::kStale;
       stack_.timers().arm_after(entry.timer, options_.stale_time);
+      return;
+    case NeighborState::kDelay:
+      // Nothing confirmed the neighbor while we waited: ask it directly.
+      entry.state = NeighborState::kProbe;
+      entry.probes = 1;
+      stack_.timers().arm_after(entry.timer, options_.retransmit_interval);
+      ++counters_.solicitations_sent;
+      resolver_.send_solicitation(*nic, entry.address, entry.link_address);
       return;
     case NeighborState::kProbe:
       if (entry.probes < options_.max_probes) {

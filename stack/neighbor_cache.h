@@ -10,7 +10,10 @@
 //                queued packets are dropped and the entry turns kFailed.
 //   kReachable   confirmed within reachable_time: packets go straight out.
 //   kStale       not confirmed lately, still used as is. The first packet sent through a stale
-//                entry moves it to kProbe; an unused stale entry is forgotten after stale_time.
+//                entry moves it to kProbe (or to kDelay when delay_first_probe is set); an
+//                unused stale entry is forgotten after stale_time.
+//   kDelay       (RFC 4861 7.3.3, NDP only) used while stale: packets go out, and if nothing
+//                confirms the neighbor within delay_first_probe the entry moves to kProbe.
 //   kProbe       used while stale: packets still go out to the old link address while unicast
 //                solicitations re-confirm it; max_probes without answer forgets the entry.
 //   kFailed      resolution just failed: for failed_time, packets to it are dropped at once
@@ -19,6 +22,10 @@
 // if needed, and sends whatever was queued. An unsolicited announcement (gratuitous ARP,
 // unsolicited NA) only refreshes an entry that already exists, so a stranger cannot plant
 // entries for addresses we never asked about.
+// update() applies RFC 4861's finer rules (7.2.3, 7.2.5): a link address that arrives without
+// confirming reachability makes the entry kStale, an advertisement without the override flag
+// never replaces a cached link address, and a solicitation from a neighbor may create a kStale
+// entry for it.
 //
 // Timers: each entry has one Timer on the stack's wheel. An entry is never destroyed inside
 // its own timer callback; it moves to a graveyard emptied on the next call into the cache.
@@ -51,6 +58,9 @@ struct NeighborOptions {
   Duration retransmit_interval = std::chrono::seconds(1);
   Duration failed_time = std::chrono::seconds(1);
   uint32_t max_probes = 3;
+  // RFC 4861 DELAY_FIRST_PROBE_TIME (5 s for NDP). Zero: no kDelay state, a stale entry in
+  // use is probed at once (ARP's behaviour).
+  Duration delay_first_probe = Duration::zero();
   // What is held per unresolved neighbor, in packets and in bytes; past either bound the
   // oldest queued packet is dropped. Linux holds ~200 KB (unres_qlen_bytes). 64 packets and
   // 128 KiB take the fragments of a maximal UDP datagram (45 at MTU 1500) sent before the
@@ -60,7 +70,15 @@ struct NeighborOptions {
   size_t max_entries = 1024;
 };
 
-enum class NeighborState : uint8_t { kIncomplete, kReachable, kStale, kProbe, kFailed };
+enum class NeighborState : uint8_t { kIncomplete, kReachable, kStale, kProbe, kFailed, kDelay };
+
+// What an RFC 4861 message says about a neighbor (see NeighborCache::update).
+struct NeighborUpdate {
+  std::optional<MacAddress> link_address;  // nullopt: the message carried none
+  bool solicited = false;  // answers our solicitation (NA S flag): the neighbor is reachable
+  bool override = true;    // may replace a different cached link address (NA O flag)
+  bool create = false;     // with a link address, create a kStale entry when there is none
+};
 
 // Sends the protocol's question. ARP and NDP implement it.
 class NeighborResolver {
@@ -97,6 +115,11 @@ class NeighborCache {
   void confirm(Nic& nic, const IpAddress& address, const MacAddress& link_address);
   // An unsolicited announcement: updates an existing entry only. Returns whether one existed.
   bool update_existing(Nic& nic, const IpAddress& address, const MacAddress& link_address);
+  // RFC 4861 7.2.3 / 7.2.5 update. Returns whether an entry exists afterwards.
+  bool update(Nic& nic, const IpAddress& address, const NeighborUpdate& update);
+  // Upper-layer proof that the neighbor is reachable (RFC 4861 7.3.1: forward progress):
+  // an entry with a link address becomes kReachable. No-op otherwise.
+  void confirm_reachable(NicId nic, const IpAddress& address);
 
   struct EntryInfo {
     NeighborState state;
@@ -109,6 +132,9 @@ class NeighborCache {
   size_t size() const { return entries_.size(); }
 
   const NeighborOptions& options() const { return options_; }
+  // RFC 4861 6.3.4: a router may announce these; they apply to timers armed from now on.
+  void set_reachable_time(Duration d) { options_.reachable_time = d; }
+  void set_retransmit_interval(Duration d) { options_.retransmit_interval = d; }
   const NeighborCounters& counters() const { return counters_; }
   NeighborCounters& counters() { return counters_; }
 
@@ -119,6 +145,7 @@ class NeighborCache {
   Entry* create(Nic& nic, const IpAddress& address);
   void on_timer(Entry& entry);
   void make_reachable(Entry& entry, const MacAddress& link_address);
+  void make_stale(Entry& entry);
   void transmit(Nic& nic, Entry& entry, PacketBuffer pkt);
   void enqueue(Entry& entry, PacketBuffer pkt);
   void release_pending(Entry& entry);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include "stack/address.h"
 #include "stack/packet_buffer.h"
@@ -24,7 +25,7 @@ struct RouteInfo {
   IpAddress local_address;
   IpAddress remote_address;
   IpAddress next_hop;  // remote_address itself when on-link
-  uint32_t mtu = 0;    // the NIC's MTU; transports combine it with path MTU
+  uint32_t mtu = 0;    // the NIC's MTU, or the path MTU toward remote when one was learned
   bool broadcast = false;  // remote is a (limited or subnet) broadcast address
 };
 
@@ -64,6 +65,15 @@ class IpProtocol : public NetworkProtocol {
   // fragments when needed and allowed, resolves the next hop and hands it to the NIC.
   virtual Status write_packet(const RouteInfo& route, const IpWriteParams& params,
                               PacketBuffer pkt) = 0;
+  // The largest packet worth sending toward remote through nic: the NIC's MTU unless the
+  // layer knows better (IPv6: a link MTU from router advertisements, a path MTU learned from
+  // Packet Too Big). find_route reports it.
+  virtual uint32_t path_mtu(const Nic& nic, const IpAddress& remote) const;
+  // The source address for a packet toward remote leaving through nic to next_hop, when the
+  // caller fixed none: by default the NIC's first address of the family, preferring one whose
+  // prefix holds next_hop. IPv6 may apply RFC 6724. find_route asks it.
+  virtual std::optional<IpAddress> select_source(const Nic& nic, const IpAddress& remote,
+                                                 const IpAddress& next_hop) const;
   // An address was added to a NIC (gratuitous ARP, duplicate address detection, ...).
   virtual void address_added(Nic& nic, const IpPrefix& prefix) {
     (void)nic;

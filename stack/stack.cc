@@ -13,7 +13,8 @@ Stack::Stack(const Clock& clock, StackOptions options)
       rng_(make_rng(options.seed)),
       secret_{rng_.next_u64(), rng_.next_u64()},
       timers_(clock, options.timer_tick),
-      demux_(rng_.next_u64()) {}
+      demux_(rng_.next_u64()),
+      fragment_memory_(options.fragment_memory_limit) {}
 
 Stack::~Stack() {
   // Protocols hold timers and endpoints that reference NICs and the demux: destroy them first,
@@ -86,6 +87,16 @@ IpProtocol* Stack::ip_protocol(AddressFamily family) const {
   return static_cast<IpProtocol*>(network_protocol(ethertype));
 }
 
+uint32_t IpProtocol::path_mtu(const Nic& nic, const IpAddress& remote) const {
+  (void)remote;
+  return nic.mtu();
+}
+
+std::optional<IpAddress> IpProtocol::select_source(const Nic& nic, const IpAddress& remote,
+                                                   const IpAddress& next_hop) const {
+  return nic.select_source(remote.family(), next_hop);
+}
+
 TransportProtocol* Stack::transport_protocol(uint8_t number) const {
   return transport_by_number_[number];
 }
@@ -93,6 +104,10 @@ TransportProtocol* Stack::transport_protocol(uint8_t number) const {
 void Stack::add_route(const Route& route) {
   if (std::find(routes_.begin(), routes_.end(), route) != routes_.end()) return;
   routes_.push_back(route);
+}
+
+void Stack::remove_route(const Route& route) {
+  routes_.erase(std::remove(routes_.begin(), routes_.end(), route), routes_.end());
 }
 
 void Stack::remove_routes_for(NicId id) {
@@ -150,10 +165,14 @@ Result<RouteInfo> Stack::find_route(const IpAddress& remote, const IpAddress& lo
   info.remote_address = remote;
   info.next_hop = best->gateway.value_or(remote);
   info.mtu = n->mtu();
+  if (const IpProtocol* ip = ip_protocol(remote.family())) info.mtu = ip->path_mtu(*n, remote);
   if (!local.is_unspecified()) {
     info.local_address = local;
   } else {
-    auto src = n->select_source(remote.family(), best->gateway.value_or(remote));
+    const IpAddress toward = best->gateway.value_or(remote);
+    const IpProtocol* ip = ip_protocol(remote.family());
+    auto src = ip != nullptr ? ip->select_source(*n, remote, toward)
+                             : n->select_source(remote.family(), toward);
     if (!src) return Error::kAddressNotAvailable;
     info.local_address = *src;
   }

@@ -12,6 +12,7 @@
 #include "stack/clock.h"
 #include "stack/counters.h"
 #include "stack/demux.h"
+#include "stack/memory_budget.h"
 #include "stack/nic.h"
 #include "stack/protocol.h"
 #include "stack/result.h"
@@ -30,6 +31,9 @@ struct Route {
 struct StackOptions {
   uint64_t seed = 0;               // seeds the stack's Rng; 0 means from the OS entropy pool
   Duration timer_tick = std::chrono::milliseconds(1);
+  // Bytes all IP fragment reassembly (IPv4 and IPv6 together) may hold: Linux's 4 MiB
+  // ipfrag_high_thresh, shared here across families.
+  size_t fragment_memory_limit = size_t{4} << 20;
 };
 
 class Stack {
@@ -47,6 +51,8 @@ class Stack {
   const CounterRegistry& counters() const { return counters_; }
   TransportDemux& demux() { return demux_; }
   PortTable& ports() { return ports_; }
+  // The reassembly memory both IP families draw from (see stack/memory_budget.h).
+  MemoryBudget& fragment_memory() { return fragment_memory_; }
   // Secret key material for keyed hashes (ISNs, SYN cookies), drawn once from the Rng.
   const SipKey& secret() const { return secret_; }
 
@@ -77,6 +83,8 @@ class Stack {
 
   // Routes: longest prefix wins; among equal prefixes, the first added.
   void add_route(const Route& route);
+  // Removes the route equal to route, if present.
+  void remove_route(const Route& route);
   void remove_routes_for(NicId nic);
   const std::vector<Route>& routes() const { return routes_; }
   // Resolves how to reach remote: NIC, next hop and source address. `local` (if specified)
@@ -103,6 +111,7 @@ class Stack {
   CounterRegistry counters_;
   TransportDemux demux_;
   PortTable ports_;
+  MemoryBudget fragment_memory_;
   std::vector<std::unique_ptr<Nic>> nics_;
   std::vector<Route> routes_;
   std::vector<std::unique_ptr<NetworkProtocol>> network_protocols_;
