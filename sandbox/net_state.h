@@ -53,6 +53,7 @@ struct SocketState {
   uint32_t send_queue = 0;     // bytes not yet acknowledged (listeners: the backlog)
   uint64_t inode = 0;          // the socket inode the program's fd refers to (0 if none)
   uint32_t uid = 0;
+  bool v6only = false;  // IPV6_V6ONLY of an AF_INET6 socket (ss shows "*" for dual-stack ones)
   // Optional TCP details for inet_diag's INET_DIAG_INFO and /proc's timer columns.
   uint32_t retransmits = 0;
   uint32_t rto_ms = 0;
