@@ -625,27 +625,10 @@ std::optional<RouteLookup> lookup_route(const NetState& state, const IpAddress& 
 std::vector<std::vector<std::byte>> answer_route_request(ByteView request, const NetState& state,
                                                          uint32_t portid,
                                                          const RouteRequestOptions& options) {
-  AnswerWriter out(std::max(options.max_datagram, netlink::kHeaderSize + 4));
-  netlink::MessageReader reader(request);
-  bool any = false;
-  while (auto m = reader.next()) {
-    any = true;
-    Outcome outcome = ok_status();
-    bool answered_request =
-        (m->header.flags & netlink::kFlagRequest) != 0 && m->header.type >= netlink::kMinType;
-    if (answered_request) outcome = answer_one(*m, state, portid, options.strict_check, out);
-    if (!outcome) {
-      out.single(netlink::error_message(*m, to_errno(outcome.error()), portid));
-    } else if ((m->header.flags & netlink::kFlagAck) != 0 &&
-               !(answered_request && m->header.is_dump())) {
-      // A dump's NLMSG_DONE stands in for the ack, as in Linux.
-      out.single(netlink::error_message(*m, 0, portid));
-    }
-  }
-  if (!any && !request.empty()) {
-    out.single(netlink::bare_error_message(EINVAL, 0, portid));
-  }
-  return std::move(out).take();
+  return netlink::answer_messages(request, portid, options.max_datagram,
+                                  [&](const Message& m, AnswerWriter& out) {
+                                    return answer_one(m, state, portid, options.strict_check, out);
+                                  });
 }
 
 }  // namespace weir::sandbox

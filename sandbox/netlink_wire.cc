@@ -1,6 +1,7 @@
 #include "sandbox/netlink_wire.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <utility>
 
 #include "sandbox/native.h"
@@ -188,6 +189,7 @@ void AnswerWriter::dump_part(std::vector<std::byte> message) {
 void AnswerWriter::end_dump(std::vector<std::byte> done) {
   dump_part(std::move(done));
   close_dump();
+  ++dumps_;
 }
 
 void AnswerWriter::close_dump() {
@@ -199,6 +201,29 @@ void AnswerWriter::close_dump() {
 std::vector<std::vector<std::byte>> AnswerWriter::take() && {
   close_dump();
   return std::move(datagrams_);
+}
+
+std::vector<std::vector<std::byte>> answer_messages(ByteView request, uint32_t portid,
+                                                    size_t max_datagram,
+                                                    const MessageHandler& handler) {
+  AnswerWriter out(std::max(max_datagram, kHeaderSize + 4));
+  MessageReader reader(request);
+  bool any = false;
+  while (auto m = reader.next()) {
+    any = true;
+    Status outcome = ok_status();
+    size_t dumps_before = out.dumps();
+    if ((m->header.flags & kFlagRequest) != 0 && m->header.type >= kMinType) {
+      outcome = handler(*m, out);
+    }
+    if (!outcome) {
+      out.single(error_message(*m, to_errno(outcome.error()), portid));
+    } else if ((m->header.flags & kFlagAck) != 0 && out.dumps() == dumps_before) {
+      out.single(error_message(*m, 0, portid));
+    }
+  }
+  if (!any && !request.empty()) out.single(bare_error_message(EINVAL, 0, portid));
+  return std::move(out).take();
 }
 
 }  // namespace weir::sandbox::netlink

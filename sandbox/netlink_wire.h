@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -183,14 +184,30 @@ class AnswerWriter {
   void dump_part(std::vector<std::byte> message);
   void end_dump(std::vector<std::byte> done);
 
+  // How many dumps have ended so far.
+  size_t dumps() const { return dumps_; }
+
   std::vector<std::vector<std::byte>> take() &&;
 
  private:
   void close_dump();
 
   size_t max_datagram_;
+  size_t dumps_ = 0;
   std::vector<std::vector<std::byte>> datagrams_;
   std::vector<std::byte> open_;  // the dump datagram being filled
 };
+
+// Answers every message of a request datagram the way the kernel's netlink_rcv_skb does, with
+// `handler` for each request (NLM_F_REQUEST set, type at least NLMSG_MIN_TYPE). A handler
+// error becomes an NLMSG_ERROR echoing the request; NLM_F_ACK adds an ack after a successful
+// answer, except after a dump, whose NLMSG_DONE stands in for it; messages that are not
+// requests get only the ack they ask for. A datagram in which not even the first message is
+// readable gets one NLMSG_ERROR (EINVAL, sequence 0): Linux would answer nothing and leave the
+// program waiting for an answer.
+using MessageHandler = std::function<Status(const Message&, AnswerWriter&)>;
+std::vector<std::vector<std::byte>> answer_messages(ByteView request, uint32_t portid,
+                                                    size_t max_datagram,
+                                                    const MessageHandler& handler);
 
 }  // namespace weir::sandbox::netlink
