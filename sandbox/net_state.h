@@ -5,11 +5,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "stack/address.h"
+#include "tcp/tcp_info.h"
 
 namespace weir::sandbox {
 
@@ -61,6 +64,9 @@ struct SocketState {
   uint32_t rttvar_us = 0;
   uint32_t send_mss = 0;
   uint32_t congestion_window = 0;
+  // The whole TCP_INFO when the emulator has it; inet_diag's INET_DIAG_INFO then reports it
+  // as is, otherwise one built from the fields above.
+  std::optional<tcp::TcpInfo> tcp_info;
 };
 
 struct NetState {
@@ -68,6 +74,10 @@ struct NetState {
   std::vector<RouteState> routes;
   std::vector<SocketState> sockets;
   std::string hostname;
+  // Protocol counters for /proc/net/snmp and /proc/net/netstat, by "Group:Name" as those files
+  // name them ("Ip:InReceives", "Tcp:ActiveOpens", "Udp:NoPorts", "TcpExt:ListenDrops", ...).
+  // Absent counters read 0; Tcp:CurrEstab is counted from the sockets when absent.
+  std::map<std::string, uint64_t, std::less<>> counters;
 };
 
 }  // namespace weir::sandbox

@@ -304,11 +304,17 @@ bool is_prefix_route(const NetState& s, const RouteState& r) {
   return false;
 }
 
-uint32_t route_priority(const NetState& s, const RouteState& r) {
+uint32_t route_priority(const NetState& s, const RouteState& r) { return linux_route_metric(s, r); }
+
+}  // namespace
+
+uint32_t linux_route_metric(const NetState& s, const RouteState& r) {
   if (r.metric != 0 || r.destination.address.is_v4() || r.local) return r.metric;
   return r.gateway ? kDefaultRoutePriorityV6
                    : (is_prefix_route(s, r) ? kPrefixRoutePriorityV6 : kDefaultRoutePriorityV6);
 }
+
+namespace {
 
 uint8_t route_table(const RouteState& r) { return r.local ? RT_TABLE_LOCAL : RT_TABLE_MAIN; }
 

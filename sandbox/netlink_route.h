@@ -52,4 +52,8 @@ struct RouteLookup {
 std::optional<RouteLookup> lookup_route(const NetState& state, const IpAddress& destination,
                                         int oif = 0);
 
+// The metric Linux shows for a route: its own, or for an IPv6 route without one the kernel's
+// default (1024 for a route through a gateway, 256 for an interface's prefix route).
+uint32_t linux_route_metric(const NetState& state, const RouteState& route);
+
 }  // namespace weir::sandbox
