@@ -1,10 +1,17 @@
 #include "sandbox/tracee.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
 
 namespace weir::sandbox {
 
@@ -108,5 +115,62 @@ Result<int> SeccompTracee::reply_with_fd(const SyscallRequest& req, int fd, bool
 }
 
 bool SeccompTracee::still_waiting(const SyscallRequest& req) { return notify_.id_valid(req.id); }
+
+namespace {
+
+// A duplicate of fd `fd` of process `pid` if it is the socket with inode `inode`.
+Result<UniqueFd> take_if_match(pid_t pid, int fd, ino_t inode) {
+  auto pidfd = open_pidfd(pid);
+  if (!pidfd) return pidfd.error();
+  auto dup = get_remote_fd(pidfd->get(), fd);
+  if (!dup) return dup.error();
+  struct stat st {};
+  if (::fstat(dup->get(), &st) != 0 || st.st_ino != inode || !S_ISSOCK(st.st_mode)) {
+    return Error::kNotFound;
+  }
+  return dup;
+}
+
+std::string link_target(const std::string& path) {
+  char buf[256];
+  ssize_t n = ::readlink(path.c_str(), buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+struct DirCloser {
+  void operator()(DIR* d) const { ::closedir(d); }
+};
+
+}  // namespace
+
+Result<UniqueFd> SeccompTracee::find_file(ino_t inode, pid_t hint_tid, int hint_fd) {
+  if (hint_tid > 0 && hint_fd >= 0) {
+    if (auto dup = take_if_match(hint_tid, hint_fd, inode)) return dup;
+  }
+  if (init_pid_ <= 0) return Error::kNotFound;
+  // The processes of the sandbox share the init's pid namespace.
+  const std::string sandbox_ns = link_target("/proc/" + std::to_string(init_pid_) + "/ns/pid");
+  if (sandbox_ns.empty()) return Error::kNotFound;
+  const std::string wanted = "socket:[" + std::to_string(inode) + "]";
+  std::unique_ptr<DIR, DirCloser> proc(::opendir("/proc"));
+  if (!proc) return Error::kNotFound;
+  while (dirent* e = ::readdir(proc.get())) {
+    char* end = nullptr;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (pid <= 0 || *end != '\0') continue;
+    const std::string base = "/proc/" + std::to_string(pid);
+    if (link_target(base + "/ns/pid") != sandbox_ns) continue;
+    std::unique_ptr<DIR, DirCloser> fds(::opendir((base + "/fd").c_str()));
+    if (!fds) continue;
+    while (dirent* f = ::readdir(fds.get())) {
+      if (f->d_name[0] == '.') continue;
+      if (link_target(base + "/fd/" + f->d_name) != wanted) continue;
+      if (auto dup = take_if_match(static_cast<pid_t>(pid), std::atoi(f->d_name), inode)) {
+        return dup;
+      }
+    }
+  }
+  return Error::kNotFound;
+}
 
 }  // namespace weir::sandbox

@@ -56,6 +56,11 @@ class Tracee {
   // Installs fd in the program and answers with its number, atomically.
   virtual Result<int> reply_with_fd(const SyscallRequest& req, int fd, bool cloexec) = 0;
   virtual bool still_waiting(const SyscallRequest& req) = 0;
+
+  // Outside any call: a duplicate of the program's open file whose inode is `inode` (a
+  // stand-in), looked for first at fd hint_fd of thread hint_tid, then in every process of
+  // the sandbox. kNotFound when no process holds it any more.
+  virtual Result<UniqueFd> find_file(ino_t inode, pid_t hint_tid, int hint_fd) = 0;
 };
 
 // The real program behind a seccomp notification listener.
@@ -71,6 +76,10 @@ class SeccompTracee final : public Tracee {
   Status reply_continue(const SyscallRequest& req) override;
   Result<int> reply_with_fd(const SyscallRequest& req, int fd, bool cloexec) override;
   bool still_waiting(const SyscallRequest& req) override;
+  Result<UniqueFd> find_file(ino_t inode, pid_t hint_tid, int hint_fd) override;
+
+  // The sandbox's init: find_file searches the processes of its pid namespace.
+  void set_sandbox_init(pid_t init_pid) { init_pid_ = init_pid; }
 
   // Forgets cached pidfds (a thread exited, or the cache grew).
   void forget_thread(pid_t tid) { pidfds_.erase(tid); }
@@ -80,6 +89,7 @@ class SeccompTracee final : public Tracee {
 
   const NotifyFd& notify_;
   std::unordered_map<pid_t, UniqueFd> pidfds_;
+  pid_t init_pid_ = 0;
 };
 
 }  // namespace weir::sandbox

@@ -54,6 +54,13 @@ void TcpProtocol::connection_closed(Connection& c) {
   if (!reap_timer_.armed()) stack_.timers().arm_after(reap_timer_, Duration::zero());
 }
 
+bool TcpProtocol::has_unsent_data() const {
+  for (const auto& [key, c] : connections_) {
+    if (c->send_queue_bytes() > 0) return true;
+  }
+  return false;
+}
+
 void TcpProtocol::reap() {
   auto zombies = std::move(zombies_);
   zombies_.clear();

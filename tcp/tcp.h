@@ -73,6 +73,9 @@ class TcpProtocol final : public TransportProtocol {
   // c reached CLOSED; reaped soon if detached.
   void connection_closed(Connection& c);
   size_t connection_count() const { return connections_.size(); }
+  // Whether any connection still has data queued to send (a supervisor waits for this before
+  // tearing the stack down after its program ended).
+  bool has_unsent_data() const;
 
   // Sends a RST answering a segment that matches no connection (RFC 9293 3.10.7.1).
   void send_reset_for(const NetworkPacketInfo& info, const Segment& seg, size_t payload_length);

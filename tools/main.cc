@@ -10,6 +10,7 @@
 #include <string>
 
 #include "tools/bench.h"
+#include "tools/run.h"
 #include "tools/serve.h"
 #include "tools/stats.h"
 
@@ -45,6 +46,7 @@ int run(int argc, char** argv) {
   // word or option, hiding what was actually wrong.
   app.require_subcommand(0, 1);
   app.set_help_all_flag("--help-all", "Show help for every subcommand");
+  add_run_command(app);
   add_serve_command(app);
   add_bench_command(app);
   add_stats_command(app);
