@@ -567,8 +567,7 @@ void Emulator::handle_open(const SyscallRequest& req, int dirfd, int path_arg, i
     (void)tracee_.reply_error(req, ENOMEM);
     return;
   }
-  ::lseek(memfd.get(), 0, SEEK_SET);
-  // A read-only description of the same file, as /proc files are.
+  // A read-only description of the same file, as /proc files are (and at offset 0).
   UniqueFd readonly(::open(("/proc/self/fd/" + std::to_string(memfd.get())).c_str(),
                            O_RDONLY | O_CLOEXEC));
   if (!readonly) {
