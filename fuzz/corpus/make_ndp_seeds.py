@@ -62,3 +62,55 @@ write("na", 0, na + lla(2))
 write("na_multicast_solicited", 0, na)
 write("redirect", 0, redirect + lla(2) + bytes([4, 6]) + b"\0" * 6 + b"\x60" + b"\0" * 39)
 write("option_overrun", 0x10, ns + bytes([1, 3]) + MAC)
+
+
+def write_to(corpus, name, data):
+    d = os.path.join(ROOT, corpus)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+# fuzz_ra_state: (op, n) commands; op 0x10 = an RA of n bytes, 1 = advance n * 250 ms,
+# 2 = NA for address n, 3 = DAD NS (0x0b: with the next 6 bytes as nonce), 4 = redirect,
+# 5 = default router selection.
+def cmd(op, n, payload=b""):
+    return bytes([op, n]) + payload
+
+
+P1 = addr([0x2001, 0xdb8, 1, 0, 0, 0, 0, 0])
+P2 = addr([0x2001, 0xdb8, 2, 0, 0, 0, 0, 0])
+ra_one = ra + lla(1) + mtu(1400) + prefix(P1, 64, 0xc0, 7200, 3600) + rdnss(600, [GLOBAL])
+ra_short = (struct.pack("!BBHBBHII", 134, 0, 0, 64, 0, 30, 0, 0) +
+            prefix(P2, 64, 0xc0, 60, 30) + prefix(P1, 64, 0xc0, 60, 30))
+ra_gone = struct.pack("!BBHBBHII", 134, 0, 0, 0, 0, 0, 0, 0) + prefix(P1, 64, 0x80, 0, 0)
+write_to("ra_state", "slaac_then_expiry",
+         cmd(0x10, len(ra_one), ra_one) + cmd(1, 12) + cmd(0x18, len(ra_short), ra_short) +
+         cmd(1, 255) + cmd(1, 255) + cmd(5, 0))
+write_to("ra_state", "dad_conflicts",
+         cmd(0x10, len(ra_one), ra_one) + cmd(1, 2) + cmd(3, 1) + cmd(1, 8) + cmd(2, 0) +
+         cmd(0x0b, 1, b"\x01\x02\x03\x04\x05\x06") + cmd(1, 20))
+write_to("ra_state", "routers_and_redirects",
+         cmd(0x10, len(ra_one), ra_one) + cmd(0x18, len(ra_one), ra_one) + cmd(4, 3) +
+         cmd(4, 4) + cmd(5, 1) + cmd(5, 0) + cmd(0x10, len(ra_gone), ra_gone) + cmd(5, 0) +
+         cmd(1, 100))
+
+
+# fuzz_mld_query: (op, n) commands; op & 3: 0 message of n bytes, 1 join, 2 leave, 3 advance.
+def mld_query(group, code, sources=(), qrv=2):
+    return (struct.pack("!BBHHH16sBBH", 130, 0, 0, code, 0, group, qrv, 125, len(sources)) +
+            b"".join(sources))
+
+
+G = addr([0xff05, 0, 0, 0, 0, 0, 0, 4])
+general = mld_query(b"\0" * 16, 1000)
+specific = mld_query(G, 500)
+source_specific = mld_query(G, 500, [GLOBAL, DEST])
+write_to("mld_query", "joins_and_queries",
+         cmd(1, 3) + cmd(1, 4) + cmd(1, 5) + cmd(3, 40) + cmd(0, len(general), general) +
+         cmd(3, 30) + cmd(0, len(specific), specific) + cmd(0, len(source_specific),
+                                                            source_specific) +
+         cmd(2, 4) + cmd(3, 30))
+write_to("mld_query", "invalid_queries",
+         cmd(1, 4) + cmd(4, len(general), general) + cmd(8, len(general), general) +
+         cmd(16, len(general), general) + cmd(0, 24, general[:24]) + cmd(0, 26, general[:26]))

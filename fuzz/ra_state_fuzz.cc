@@ -1,0 +1,152 @@
+// Stateful fuzzer for router discovery state: RAs (and neighbor events) drive the router list
+// (ipv6/router_list.h), SLAAC/DAD (ipv6/slaac.h) and the RDNSS list (ipv6/rdnss.h) on a manual
+// clock, the way ipv6/autoconf.cc drives them.
+//
+// Input: a sequence of commands, each one byte `op` then one byte `n`. The command is
+// (op & 7) % 6; command 0 is followed by an ICMPv6 message of n bytes (an RA; bit 3 of op picks
+// one of two link-local routers as its source; bit 4 forces type 134 and code 0):
+//   0 RA           1 advance the clock by n * 250 ms      2 NA for the n-th address
+//   3 DAD NS for the n-th address (with a nonce from the next 6 input bytes when bit 3 is set)
+//   4 redirect from router n % 2 for destination index n   5 select a default router
+// Invariants: tentative or duplicate addresses are never assigned; assigned ones are exactly
+// the preferred/deprecated ones; the lists stay within their bounds; the timers stay armed
+// only while there is something to wait for.
+#include <cstddef>
+#include <cstdint>
+#include <set>
+#include <span>
+#include <vector>
+
+#include "ipv6/ndp_wire.h"
+#include "ipv6/rdnss.h"
+#include "ipv6/router_list.h"
+#include "ipv6/slaac.h"
+#include "stack/clock.h"
+#include "stack/rng.h"
+#include "stack/timer.h"
+
+namespace {
+
+using namespace weir;
+using namespace weir::ipv6;
+
+constexpr NicId kNic = 1;
+
+class Host final : public SlaacHost {
+ public:
+  void join_solicited_node(NicId, const Ipv6Address&) override {}
+  void leave_solicited_node(NicId, const Ipv6Address&) override {}
+  void send_dad_probe(NicId, const Ipv6Address&, const std::optional<DadNonce>& nonce) override {
+    if (nonce) last_nonce = *nonce;
+  }
+  void assign(NicId, const IpPrefix& a, AddressOrigin) override {
+    if (!assigned.insert(a.address.v6()).second) __builtin_trap();
+  }
+  void unassign(NicId, const IpPrefix& a, AddressOrigin) override {
+    if (assigned.erase(a.address.v6()) != 1) __builtin_trap();
+  }
+  void duplicate_detected(NicId, const Ipv6Address&, AddressOrigin) override {}
+  bool address_in_use(NicId, const Ipv6Address&) const override { return false; }
+
+  std::set<Ipv6Address> assigned;
+  DadNonce last_nonce{};
+};
+
+Ipv6Address router(int i) { return Ipv6Address::parse(i == 0 ? "fe80::1" : "fe80::2").value(); }
+
+void check(const Slaac& slaac, const Host& host, const RouterList& list) {
+  size_t should_be_assigned = 0;
+  for (const SlaacAddress& a : slaac.addresses(kNic)) {
+    const bool is = host.assigned.count(a.address.address.v6()) > 0;
+    const bool should = a.state == AddressState::kPreferred || a.state == AddressState::kDeprecated;
+    if (is != should) __builtin_trap();
+    should_be_assigned += should ? 1 : 0;
+  }
+  if (should_be_assigned != host.assigned.size()) __builtin_trap();
+  if (slaac.addresses(kNic).size() > slaac.options().max_addresses + 1) __builtin_trap();
+  if (list.routers(kNic).size() > 16 || list.prefixes(kNic).size() > 64) __builtin_trap();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  ManualClock clock;
+  TimerWheel timers(clock);
+  Rng rng(1);
+  Host host;
+  Slaac slaac(timers, rng, host, SipKey{1, 2});
+  RouterList list(timers, rng);
+  RdnssList rdnss;
+  slaac.start_link_local(kNic, "eth0");
+
+  ByteReader in(std::as_bytes(std::span(data, size)));
+  while (in.remaining() >= 2) {
+    const uint8_t op = in.u8();
+    const uint8_t n = in.u8();
+    const auto addresses = slaac.addresses(kNic);
+    const auto nth = [&]() -> std::optional<Ipv6Address> {
+      if (addresses.empty()) return std::nullopt;
+      return addresses[n % addresses.size()].address.address.v6();
+    };
+    switch ((op & 7) % 6) {
+      case 0: {
+        std::vector<std::byte> msg = to_byte_vector(in.bytes(std::min<size_t>(n, in.remaining())));
+        if ((op & 0x10) != 0 && msg.size() >= 2) {
+          msg[0] = std::byte{kNdpRouterAdvertisement};
+          msg[1] = std::byte{0};
+        }
+        const Ipv6Address source = router((op >> 3) & 1);
+        if (check_ndp(msg, NdpIpFields{source, all_nodes_group(), 255}) != NdpCheck::kOk) break;
+        auto view = RouterAdvertView::parse(msg);
+        if (!view) __builtin_trap();  // check_ndp passed
+        const RouterAdvert ra = parse_router_advert(*view, source);
+        list.process_ra(kNic, ra, 1500);
+        for (const PrefixInfo& p : ra.prefixes) slaac.on_prefix(kNic, "eth0", p);
+        rdnss.update(kNic, ra.rdnss, clock.now());
+        break;
+      }
+      case 1:
+        for (int i = 0; i < n; ++i) {
+          clock.advance(std::chrono::milliseconds(250));
+          timers.run();
+        }
+        break;
+      case 2:
+        if (auto a = nth()) slaac.on_advertisement(kNic, *a);
+        break;
+      case 3:
+        if (auto a = nth()) {
+          if ((op & 8) != 0) {
+            ByteView nonce = in.bytes(std::min<size_t>(6, in.remaining()));
+            slaac.on_dad_solicitation(kNic, *a, nonce);
+          } else {
+            slaac.on_dad_solicitation(kNic, *a, std::as_bytes(std::span(host.last_nonce)));
+          }
+        }
+        break;
+      case 4: {
+        std::array<uint8_t, 16> d{0x20, 0x01, 0x0d, 0xb8};
+        d[15] = n;
+        list.accept_redirect(kNic, Ipv6Address(d), router(n % 2));
+        break;
+      }
+      case 5:
+        if (auto r = list.select_default_router(kNic, [&](NicId, const Ipv6Address& a) {
+              return a == router(n % 2) ? RouterReachability::kProbablyReachable
+                                        : RouterReachability::kUnknown;
+            })) {
+          if (!list.is_router(kNic, *r)) __builtin_trap();
+        }
+        break;
+    }
+    check(slaac, host, list);
+    if (rdnss.size() > 8) __builtin_trap();
+  }
+  // Everything ends: with no more RAs, finite lifetimes run out.
+  for (int i = 0; i < 10; ++i) {
+    clock.advance(std::chrono::hours(24 * 100));
+    timers.run();
+  }
+  check(slaac, host, list);
+  return 0;
+}
