@@ -7,33 +7,34 @@
 
 namespace weir::sandbox {
 
+StreamBridge::StreamBridge(int fd, tcp::Endpoint& endpoint) : fd_(fd), endpoint_(&endpoint) {
+  to_stack_.data = std::make_unique_for_overwrite<std::byte[]>(kChunk);
+  to_fd_.data = std::make_unique_for_overwrite<std::byte[]>(kChunk);
+}
+
 std::optional<Error> StreamBridge::pump() {
   if (fd_ < 0) return std::nullopt;
   // fd -> stack.
   for (;;) {
-    if (to_stack_offset_ < to_stack_.size()) {
-      auto n = endpoint_->write(ByteView(to_stack_).subspan(to_stack_offset_));
+    if (!to_stack_.empty()) {
+      auto n = endpoint_->write(to_stack_.pending());
       if (!n) {
-        if (n.error() != Error::kWouldBlock) {
-          to_stack_.clear();
-          to_stack_offset_ = 0;
-        }
+        if (n.error() != Error::kWouldBlock) to_stack_.clear();
         break;
       }
-      to_stack_offset_ += *n;
-      if (to_stack_offset_ < to_stack_.size()) break;
+      to_stack_.offset += *n;
+      if (!to_stack_.empty()) break;
       to_stack_.clear();
-      to_stack_offset_ = 0;
     }
     if (fd_eof_ || !fd_readable_) break;
     if ((endpoint_->readiness() & kEventWritable) == 0) break;
-    to_stack_.resize(kChunk);
-    ssize_t n = ::read(fd_, to_stack_.data(), to_stack_.size());
+    auto space = to_stack_.space();
+    ssize_t n = ::read(fd_, space.data(), space.size());
     if (n > 0) {
-      to_stack_.resize(static_cast<size_t>(n));
+      to_stack_.length = static_cast<size_t>(n);
+      to_stack_.offset = 0;
       continue;
     }
-    to_stack_.clear();
     if (n == 0) {
       fd_eof_ = true;
     } else if (errno == EAGAIN) {
@@ -52,40 +53,35 @@ std::optional<Error> StreamBridge::pump() {
 
   // stack -> fd.
   while (!fd_write_shut_) {
-    if (to_fd_offset_ < to_fd_.size()) {
-      ssize_t n = ::send(fd_, to_fd_.data() + to_fd_offset_, to_fd_.size() - to_fd_offset_,
-                         MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (!to_fd_.empty()) {
+      auto pending = to_fd_.pending();
+      ssize_t n = ::send(fd_, pending.data(), pending.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
       if (n < 0) {
         if (errno != EAGAIN) {
           // EPIPE: nobody reads the fd any more; the rest is dropped.
           to_fd_.clear();
-          to_fd_offset_ = 0;
           discard_incoming_ = true;
         }
         break;
       }
-      to_fd_offset_ += static_cast<size_t>(n);
-      if (to_fd_offset_ < to_fd_.size()) break;
+      to_fd_.offset += static_cast<size_t>(n);
+      if (!to_fd_.empty()) break;
       to_fd_.clear();
-      to_fd_offset_ = 0;
     }
     if (peer_eof_) break;
-    to_fd_.resize(kChunk);
-    auto n = endpoint_->read(to_fd_);
+    auto n = endpoint_->read(to_fd_.space());
     if (!n) {
-      to_fd_.clear();
       if (n.error() != Error::kWouldBlock) return n.error();
       break;
     }
     if (*n == 0) {
-      to_fd_.clear();
       peer_eof_ = true;
       break;
     }
-    to_fd_.resize(*n);
-    if (discard_incoming_) to_fd_.clear();
+    to_fd_.length = discard_incoming_ ? 0 : *n;
+    to_fd_.offset = 0;
   }
-  if ((peer_eof_ || discard_incoming_) && to_fd_offset_ >= to_fd_.size() && !fd_write_shut_) {
+  if ((peer_eof_ || discard_incoming_) && to_fd_.empty() && !fd_write_shut_) {
     fd_write_shut_ = true;
     ::shutdown(fd_, SHUT_WR);
   }
@@ -96,10 +92,10 @@ std::optional<Error> StreamBridge::pump() {
 }
 
 void StreamBridge::flush_to_fd() {
-  if (fd_ < 0 || to_fd_offset_ >= to_fd_.size()) return;
-  ssize_t n = ::send(fd_, to_fd_.data() + to_fd_offset_, to_fd_.size() - to_fd_offset_,
-                     MSG_DONTWAIT | MSG_NOSIGNAL);
-  if (n > 0) to_fd_offset_ += static_cast<size_t>(n);
+  if (fd_ < 0 || to_fd_.empty()) return;
+  auto pending = to_fd_.pending();
+  ssize_t n = ::send(fd_, pending.data(), pending.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (n > 0) to_fd_.offset += static_cast<size_t>(n);
 }
 
 }  // namespace weir::sandbox

@@ -10,8 +10,8 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <optional>
-#include <vector>
 
 #include "stack/result.h"
 #include "tcp/endpoint.h"
@@ -23,7 +23,7 @@ class StreamBridge {
   // What one read from either side moves at a time.
   static constexpr size_t kChunk = size_t{256} << 10;
 
-  StreamBridge(int fd, tcp::Endpoint& endpoint) : fd_(fd), endpoint_(&endpoint) {}
+  StreamBridge(int fd, tcp::Endpoint& endpoint);
 
   // Re-points the bridge (the endpoint was replaced; the fd was closed: -1).
   void set_endpoint(tcp::Endpoint& endpoint) { endpoint_ = &endpoint; }
@@ -44,8 +44,8 @@ class StreamBridge {
   bool peer_eof() const { return peer_eof_; }      // the stack read EOF (peer's FIN)
   bool fd_write_shut() const { return fd_write_shut_; }
   bool stack_write_shut() const { return stack_write_shut_; }
-  size_t held_for_stack() const { return to_stack_.size() - to_stack_offset_; }
-  size_t held_for_fd() const { return to_fd_.size() - to_fd_offset_; }
+  size_t held_for_stack() const { return to_stack_.length - to_stack_.offset; }
+  size_t held_for_fd() const { return to_fd_.length - to_fd_.offset; }
   // Writes what is held for the fd without waiting (before closing it).
   void flush_to_fd();
 
@@ -59,10 +59,19 @@ class StreamBridge {
   bool fd_write_shut_ = false;
   bool stack_write_shut_ = false;
   bool discard_incoming_ = false;
-  std::vector<std::byte> to_stack_;
-  size_t to_stack_offset_ = 0;
-  std::vector<std::byte> to_fd_;
-  size_t to_fd_offset_ = 0;
+  // One chunk per direction, allocated once and never zeroed: bytes [offset, length) are
+  // held, waiting for the other side.
+  struct Held {
+    std::unique_ptr<std::byte[]> data;
+    size_t length = 0;
+    size_t offset = 0;
+    bool empty() const { return offset >= length; }
+    ByteView pending() const { return {data.get() + offset, length - offset}; }
+    MutableByteView space() { return {data.get(), kChunk}; }
+    void clear() { length = offset = 0; }
+  };
+  Held to_stack_;
+  Held to_fd_;
 };
 
 }  // namespace weir::sandbox

@@ -14,6 +14,7 @@
 #include "tools/run.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -156,6 +157,11 @@ void print_counters(const Stack& stack, const sandbox::SandboxCounters& sandbox_
 }
 
 int run_sandbox(const RunOptions& options) {
+  // Chunks of a TCP stream come and go by the hundred thousand; from mmap they would be
+  // unmapped each time, and every unmap is a TLB shootdown across CPUs. From the heap they
+  // are reused.
+  ::mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
   auto signal_fd = open_signal_fd();
   if (!signal_fd) {
     say("cannot set up signal handling: " + std::string(error_name(signal_fd.error())));
