@@ -74,7 +74,14 @@ Ipv6Protocol::Ipv6Protocol(Stack& stack, const Ipv6Options& options)
   icmp_.set_handler(kNdpNeighborAdvertisement, &ndp_);
 }
 
-Ipv6Protocol::~Ipv6Protocol() = default;
+Ipv6Protocol::~Ipv6Protocol() {
+  while (!components_.empty()) components_.pop_back();
+}
+
+Ipv6Component& Ipv6Protocol::add_component(std::unique_ptr<Ipv6Component> component) {
+  components_.push_back(std::move(component));
+  return *components_.back();
+}
 
 bool Ipv6Protocol::is_our_unicast(const Nic& nic, const Ipv6Address& address) const {
   // A link-local address names an interface on its link: only the receiving NIC's count.

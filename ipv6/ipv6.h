@@ -74,23 +74,23 @@ struct Ipv6Options {
   NdpConfig ndp;                 // RFC 4861 constants
 };
 
-#define WEIR_IPV6_COUNTERS(X)                                                                   \
-  X(rx_packets)                                                                                 \
-  X(rx_delivered)                                                                               \
-  X(rx_fragments)                                                                               \
-  X(rx_atomic_fragments) X(rx_reassembled) X(rx_no_endpoint) X(rx_transport_malformed)          \
-      X(rx_no_next_header) X(drop_truncated) X(drop_bad_version) X(drop_bad_payload_length)     \
-          X(drop_bad_source) X(drop_bad_destination) X(drop_not_for_us)                         \
-              X(drop_multicast_not_joined) X(drop_truncated_extension_header)                   \
-                  X(drop_too_many_extension_headers) X(drop_bad_options) X(drop_unknown_option) \
-                      X(drop_hop_by_hop_not_first) X(drop_routing_header)                       \
-                          X(drop_fragment_bad_length) X(drop_fragment_too_long)                 \
-                              X(drop_fragment_incomplete_chain) X(drop_jumbo_payload)           \
-                                  X(drop_unknown_next_header) X(tx_packets) X(tx_fragments)     \
-                                      X(tx_fragmented_datagrams) X(tx_drop_too_long)            \
-                                          X(tx_drop_bad_route) X(tx_drop_no_nic)                \
-                                              X(tx_drop_no_route) X(tx_drop_no_source)          \
-                                                  X(tx_drop_resolution) X(tx_drop_link_error)
+#define WEIR_IPV6_COUNTERS(X)                                                                      \
+  X(rx_packets)                                                                                    \
+  X(rx_delivered)                                                                                  \
+  X(rx_fragments)                                                                                  \
+  X(rx_atomic_fragments)                                                                           \
+  X(rx_reassembled) X(rx_no_endpoint) X(rx_transport_malformed) X(rx_no_next_header)               \
+      X(drop_truncated) X(drop_bad_version) X(drop_bad_payload_length) X(drop_bad_source)          \
+          X(drop_bad_destination) X(drop_not_for_us) X(drop_multicast_not_joined)                  \
+              X(drop_truncated_extension_header) X(drop_too_many_extension_headers)                \
+                  X(drop_bad_options) X(drop_unknown_option) X(drop_hop_by_hop_not_first)          \
+                      X(drop_routing_header) X(drop_fragment_bad_length) X(drop_fragment_too_long) \
+                          X(drop_fragment_incomplete_chain) X(drop_jumbo_payload)                  \
+                              X(drop_unknown_next_header) X(tx_packets) X(tx_fragments)            \
+                                  X(tx_fragmented_datagrams) X(tx_drop_too_long)                   \
+                                      X(tx_drop_bad_route) X(tx_drop_no_nic) X(tx_drop_no_route)   \
+                                          X(tx_drop_no_source) X(tx_drop_resolution)               \
+                                              X(tx_drop_link_error)
 WEIR_DEFINE_COUNTERS(Ipv6Counters, WEIR_IPV6_COUNTERS)
 
 // How a packet this layer builds itself goes out (ICMPv6, NDP, MLD).
@@ -101,6 +101,13 @@ struct LocalSend {
   bool router_alert = false;  // prepend a hop-by-hop header with Router Alert (MLD, RFC 3810)
   // Send to this link address instead of resolving the destination (NDP's unicast probes).
   std::optional<MacAddress> link_destination;
+};
+
+// Something that lives exactly as long as the IPv6 layer and is destroyed before it (part B's
+// Autoconf: it registers ICMPv6 handlers and NDP observers, so it must go first).
+class Ipv6Component {
+ public:
+  virtual ~Ipv6Component() = default;
 };
 
 class Ipv6Protocol final : public IpProtocol {
@@ -156,6 +163,17 @@ class Ipv6Protocol final : public IpProtocol {
   // Never raises an estimate; never goes below 1280. Returns whether it lowered one.
   bool update_path_mtu(const Ipv6Address& destination, uint32_t mtu);
 
+  // Hands a component to the layer (destroyed first, in reverse order of adding); returns it.
+  Ipv6Component& add_component(std::unique_ptr<Ipv6Component> component);
+  // The first component of type T, or nullptr.
+  template <typename T>
+  T* component() const {
+    for (const auto& c : components_) {
+      if (auto* t = dynamic_cast<T*>(c.get())) return t;
+    }
+    return nullptr;
+  }
+
   void set_default_hop_limit(uint8_t hop_limit) { options_.default_hop_limit = hop_limit; }
   uint8_t default_hop_limit() const { return options_.default_hop_limit; }
 
@@ -202,6 +220,8 @@ class Ipv6Protocol final : public IpProtocol {
   SourceSelector source_selector_;
   std::map<NicId, uint32_t> link_mtu_;
   Ipv6Counters counters_;
+  // Last: components hold references into everything above.
+  std::vector<std::unique_ptr<Ipv6Component>> components_;
 };
 
 // Registers IPv6 (EtherType 0x86dd) with the stack and its counter groups ("ipv6",
