@@ -9,6 +9,8 @@ packages=(
   libcli11-dev libfmt-dev
   clang-16 libclang-rt-16-dev
   iproute2 iputils-ping tshark curl python3 procps
+  # programs the sandbox tests and scripts/bench_sandbox.sh run inside or beside `weir run`
+  iperf3 nginx-light busybox-static slirp4netns passt strace util-linux
 )
 
 missing=()
@@ -32,6 +34,8 @@ echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 # tshark asks whether non-root users may capture; answer for it so the install never blocks.
 echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+# iperf3 asks whether to start a system-wide daemon: no.
+echo "iperf3 iperf3/start_daemon boolean false" | debconf-set-selections
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "setup: done"
