@@ -8,7 +8,7 @@ packages=(
   libboost-dev libgtest-dev libgmock-dev libbenchmark-dev libpcap-dev libseccomp-dev
   libcli11-dev libfmt-dev
   clang-16 libclang-rt-16-dev
-  iproute2 iputils-ping tshark curl python3 procps
+  iproute2 iputils-ping tshark curl python3 procps radvd
   # programs the sandbox tests and scripts/bench_sandbox.sh run inside or beside `weir run`
   iperf3 nginx-light busybox-static slirp4netns passt strace util-linux
 )
