@@ -56,10 +56,12 @@ bool is_interface_ioctl(unsigned long request) {
   return request >= 0x8910 && request <= 0x8970 && request != SIOCOUTQNSD;
 }
 
+}  // namespace
+
 // The file name under /proc/.../net/ that `path` opens, if it opens one of the per-namespace
 // network files: /proc/net/X, /proc/self/net/X, /proc/thread-self/net/X, /proc/N/net/X,
 // /proc/N/task/M/net/X.
-std::optional<std::string> proc_net_name(std::string path) {
+std::optional<std::string> proc_net_name(std::string_view path) {
   // Collapse "//" and "/./" so spelling does not matter.
   std::string clean;
   for (size_t i = 0; i < path.size(); ++i) {
@@ -89,7 +91,6 @@ std::optional<std::string> proc_net_name(std::string path) {
   return parts[i + 1];
 }
 
-}  // namespace
 
 bool Call::nonblocking() const { return (file_flags & O_NONBLOCK) != 0; }
 

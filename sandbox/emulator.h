@@ -57,6 +57,11 @@ namespace weir::sandbox {
 
 class EmulatedSocket;
 
+// The file name under /proc/.../net/ that an absolute `path` names, if it names one of the
+// per-namespace network files: /proc/net/X, /proc/self/net/X, /proc/thread-self/net/X,
+// /proc/N/net/X, /proc/N/task/M/net/X ("//" and "/./" allowed).
+std::optional<std::string> proc_net_name(std::string_view path);
+
 // clang-format off
 #define WEIR_SANDBOX_COUNTERS(X)                                                                \
   X(notifications) X(continued) X(emulated) X(parked) X(parked_answered) X(parked_timed_out)    \

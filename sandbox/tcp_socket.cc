@@ -434,6 +434,11 @@ void TcpSocket::bind(Call& call) {
     (void)emulator_.reply_error(call, bytes.error());
     return;
   }
+  // Linux checks the length for the socket's family before anything else.
+  if (bytes->size() < (domain() == AF_INET ? kSockaddrInSize : kSockaddrIn6Size - 4)) {
+    (void)emulator_.reply_error(call, EINVAL);
+    return;
+  }
   auto addr = decode_sockaddr(*bytes);
   if (!addr) {
     (void)emulator_.reply_error(call, addr.error() == Error::kAddressFamilyNotSupported
