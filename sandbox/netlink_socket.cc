@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <linux/netlink.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
@@ -69,12 +68,9 @@ void NetlinkSocket::pump() {
       break;
     }
     if (n == 0) {
-      pollfd p{host_.get(), POLLRDHUP, 0};
-      if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP))) {
-        host_readable_ = false;
-        break;
-      }
-      continue;
+      // An empty request (nothing to answer) or the end; see UdpSocket::drain_host.
+      host_readable_ = false;
+      break;
     }
     answer(ByteView(buf).first(std::min(static_cast<size_t>(n), buf.size())));
   }

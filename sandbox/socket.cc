@@ -67,6 +67,7 @@ void EmulatedSocket::on_host_event(uint32_t events) {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) host_readable_ = true;
   if (events & EPOLLOUT) host_writable_ = true;
   if (events & EPOLLHUP) host_hangup_ = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP)) host_read_closed_ = true;
   // Outside the stack's processing: pumping right away is safe, and saves a round trip.
   pump();
   emulator_.mark_dirty(*this);

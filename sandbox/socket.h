@@ -101,6 +101,7 @@ class EmulatedSocket {
   bool host_readable_ = false;
   bool host_writable_ = false;
   bool host_hangup_ = false;  // the program's end is closed (or shut both ways)
+  bool host_read_closed_ = false;  // the program's end stopped writing (EPOLLRDHUP)
   // Options programs may set and read back; the stack has no use for them.
   int rcvlowat_ = 1;
   int priority_ = 0;

@@ -3,7 +3,6 @@
 #include <asm/ioctls.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -97,12 +96,11 @@ void UdpSocket::drain_host() {
       break;
     }
     if (n == 0) {
-      // A zero-length datagram, or the end: only a hang-up tells them apart.
-      pollfd p{host_.get(), POLLRDHUP, 0};
-      if (host_hangup_ || (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP)))) {
-        host_readable_ = false;
-        break;
-      }
+      // A zero-length datagram, or the end: only the hang-up event tells them apart. It comes
+      // with (or before) the end, so without it this is a datagram; and after one, wait for
+      // the next event rather than read a possible end again.
+      host_readable_ = false;
+      if (host_read_closed_) break;
     }
     const size_t size = std::min(static_cast<size_t>(n), buf.size());
     // A plain send() on the program's end: only meaningful when connected (Linux would have
