@@ -9,6 +9,8 @@
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
+# Namespaces, taps and the sandbox need root: re-run with sudo where it exists.
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then exec sudo -E "$0" "$@"; fi
 root=$(pwd)
 tiers=${WEIR_TEST_TIERS:-release asan fuzz}
 fuzz_seconds=${WEIR_FUZZ_SECONDS:-60}
