@@ -56,15 +56,35 @@ void Nic::join_group(const IpAddress& group) {
     }
   }
   groups_.emplace_back(group, 1);
+  notify_group(group, true);
 }
 
 void Nic::leave_group(const IpAddress& group) {
   for (auto it = groups_.begin(); it != groups_.end(); ++it) {
     if (it->first == group) {
-      if (--it->second == 0) groups_.erase(it);
+      if (--it->second == 0) {
+        groups_.erase(it);
+        notify_group(group, false);
+      }
       return;
     }
   }
+}
+
+size_t Nic::add_group_listener(GroupListener listener) {
+  const size_t id = next_listener_id_++;
+  group_listeners_.emplace_back(id, std::move(listener));
+  return id;
+}
+
+void Nic::remove_group_listener(size_t id) {
+  std::erase_if(group_listeners_, [id](const auto& l) { return l.first == id; });
+}
+
+void Nic::notify_group(const IpAddress& group, bool joined) {
+  // A copy: a listener may add or remove listeners.
+  auto listeners = group_listeners_;
+  for (auto& [id, listener] : listeners) listener(*this, group, joined);
 }
 
 bool Nic::in_group(const IpAddress& group) const {

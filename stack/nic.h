@@ -1,6 +1,7 @@
 // A NIC: one link endpoint attached to the stack, with its addresses and counters.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,10 +47,18 @@ class Nic final : public NetworkDispatcher {
   std::optional<IpAddress> select_source(AddressFamily family,
                                          const std::optional<IpAddress>& toward = {}) const;
 
-  // Multicast groups the NIC accepts (joined by IGMP/MLD or by the IPv6 layer itself).
+  // Multicast groups the NIC accepts (joined by sockets or by the IPv6 layer itself). Joins
+  // are counted; the group is accepted until as many leaves.
   void join_group(const IpAddress& group);
   void leave_group(const IpAddress& group);
   bool in_group(const IpAddress& group) const;
+  const std::vector<std::pair<IpAddress, uint32_t>>& groups() const { return groups_; }
+  // Told when the NIC starts (joined = true: the first join) or stops (the last leave)
+  // accepting a group, so a membership protocol (MLD, IGMP) can report it. Returns an id for
+  // remove_group_listener; a listener must be removed before whatever it refers to dies.
+  using GroupListener = std::function<void(Nic& nic, const IpAddress& group, bool joined)>;
+  size_t add_group_listener(GroupListener listener);
+  void remove_group_listener(size_t id);
 
   // From the link: dispatches to the network protocol registered for the EtherType.
   void deliver_network_packet(PacketBuffer pkt) override;
@@ -61,12 +70,16 @@ class Nic final : public NetworkDispatcher {
   const NicCounters& counters() const { return counters_; }
 
  private:
+  void notify_group(const IpAddress& group, bool joined);
+
   Stack& stack_;
   NicId id_;
   std::string name_;
   std::unique_ptr<LinkEndpoint> endpoint_;
   std::vector<IpPrefix> addresses_;
   std::vector<std::pair<IpAddress, uint32_t>> groups_;  // group, join count
+  std::vector<std::pair<size_t, GroupListener>> group_listeners_;
+  size_t next_listener_id_ = 1;
   bool enabled_ = true;
   NicCounters counters_;
 };

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace weir {
@@ -171,6 +173,39 @@ TEST_F(StackTest, CountersListNicGroups) {
     if (group == "nic.eth0" && name == "tx_packets") tx = v;
   });
   EXPECT_EQ(tx, 1u);
+}
+
+}  // namespace
+}  // namespace weir
+
+namespace weir {
+namespace {
+
+TEST(NicGroupTest, ListenersHearFirstJoinAndLastLeave) {
+  ManualClock clock;
+  Stack stack(clock);
+  auto id = *stack.add_nic(std::make_unique<RecordingEndpoint>(), "eth0");
+  Nic& nic = *stack.nic(id);
+  std::vector<std::pair<std::string, bool>> heard;
+  const size_t listener = nic.add_group_listener([&](Nic& n, const IpAddress& g, bool joined) {
+    EXPECT_EQ(&n, &nic);
+    heard.emplace_back(g.to_string(), joined);
+  });
+  const IpAddress group = *IpAddress::parse("ff02::1:ff00:1");
+  nic.join_group(group);
+  nic.join_group(group);  // counted, not told
+  nic.leave_group(group);
+  EXPECT_TRUE(nic.in_group(group));
+  ASSERT_EQ(nic.groups().size(), 1u);
+  EXPECT_EQ(nic.groups()[0].second, 1u);
+  nic.leave_group(group);
+  EXPECT_FALSE(nic.in_group(group));
+  nic.leave_group(group);  // not a member: nothing
+  EXPECT_EQ(heard, (std::vector<std::pair<std::string, bool>>{{"ff02::1:ff00:1", true},
+                                                              {"ff02::1:ff00:1", false}}));
+  nic.remove_group_listener(listener);
+  nic.join_group(group);
+  EXPECT_EQ(heard.size(), 2u);
 }
 
 }  // namespace
