@@ -51,6 +51,7 @@ struct Autoconf::NicState {
   bool rs_done = false;
   bool rs_waiting = false;  // a solicitation is due but the link-local address is tentative
   bool link_local_route = false;
+  size_t group_listener = 0;  // Nic::add_group_listener id
   std::optional<Ipv6Address> link_local;
   std::vector<Route> routes;  // the routes we installed for this NIC
 };
@@ -93,6 +94,9 @@ Autoconf::~Autoconf() {
   }
   ip_.ndp().remove_observer(*this);
   ip_.set_source_selector(nullptr);
+  for (const auto& s : nics_) {
+    if (Nic* nic = stack_.nic(s->nic)) nic->remove_group_listener(s->group_listener);
+  }
 }
 
 Autoconf::NicState* Autoconf::state(NicId nic) {
@@ -116,6 +120,18 @@ void Autoconf::enable(Nic& nic) {
   const NicId id = nic.id();
   nics_.push_back(std::make_unique<NicState>(id, [this, id] { on_rs_timer(id); }));
   NicState& s = *nics_.back();
+  // MLD reports every IPv6 group the NIC accepts, whoever joined it (RFC 3810 6.1).
+  s.group_listener = nic.add_group_listener([this](Nic& n, const IpAddress& group, bool joined) {
+    if (!group.is_v6()) return;
+    if (joined) {
+      mld_.join(n.id(), group.v6());
+    } else {
+      mld_.leave(n.id(), group.v6());
+    }
+  });
+  for (const auto& [group, count] : nic.groups()) {
+    if (group.is_v6()) mld_.join(id, group.v6());
+  }
   if (options_.link_local) slaac_.start_link_local(id, nic.name());
   if (options_.accept_ra && options_.router_solicitations > 0) {
     Duration delay = Duration::zero();
@@ -370,13 +386,11 @@ void Autoconf::leave_solicited_node(NicId id, const Ipv6Address& address) {
 }
 
 void Autoconf::join_group(Nic& nic, const Ipv6Address& group) {
-  nic.join_group(IpAddress(group));
-  mld_.join(nic.id(), group);
+  nic.join_group(IpAddress(group));  // the group listener tells MLD
 }
 
 void Autoconf::leave_group(Nic& nic, const Ipv6Address& group) {
   nic.leave_group(IpAddress(group));
-  if (!nic.in_group(IpAddress(group))) mld_.leave(nic.id(), group);
 }
 
 void Autoconf::send_dad_probe(NicId id, const Ipv6Address& target,

@@ -36,10 +36,10 @@
 // a SLAAC address comes from the L flag, not from the address, RFC 5942); the link-local
 // address also gets its fe80::/64 route. A duplicate is counted and logged.
 //
-// MLD: the solicited-node group of each address this object detects is joined on the NIC and
-// reported by MLDv2 (ipv6/mld.h); reports leave from the link-local address (:: while it is
-// tentative) to ff02::16 with hop limit 1 and a Router Alert. Queries (130) and reports are
-// handed to Mld.
+// MLD: every IPv6 group a NIC accepts is reported by MLDv2 (ipv6/mld.h), whoever joined it (a
+// Nic group listener: the solicited-node group of each address, a socket's group); reports
+// leave from the link-local address (:: while it is tentative) to ff02::16 with hop limit 1
+// and a Router Alert. Queries (130) and reports are handed to Mld.
 //
 // Source selection: the Ipv6Protocol's selector is RFC 6724 over the usable addresses of the
 // outgoing NIC and the non-link-local ones of the others (weak host, like Linux); deprecated
@@ -94,19 +94,19 @@ struct AutoconfOptions {
   std::function<void(std::string_view)> log;
 };
 
-#define WEIR_AUTOCONF_COUNTERS(X)                                                               \
-  X(rx_ra)                                                                                      \
-  X(rx_ra_ignored)                                                                              \
-  X(ra_drop_bad_hop_limit)                                                                      \
-  X(ra_drop_bad_code)                                                                           \
-  X(ra_drop_truncated) X(ra_drop_bad_options) X(ra_drop_source_not_link_local)                  \
-      X(ra_drop_from_self) X(ra_options_ignored) X(rx_rs_ignored) X(tx_rs) X(rx_redirects)      \
-          X(redirect_refused_disabled) X(redirect_drop_bad_hop_limit) X(redirect_drop_bad_code) \
-              X(redirect_drop_truncated) X(redirect_drop_bad_options)                           \
-                  X(redirect_drop_source_not_link_local) X(redirect_drop_multicast_destination) \
-                      X(redirect_drop_bad_target) X(redirect_refused_not_first_hop)             \
-                          X(redirects_applied) X(routes_added) X(routes_removed)                \
-                              X(duplicate_addresses) X(tx_drop_error)
+#define WEIR_AUTOCONF_COUNTERS(X)                                                                  \
+  X(rx_ra)                                                                                         \
+  X(rx_ra_ignored)                                                                                 \
+  X(ra_drop_bad_hop_limit)                                                                         \
+  X(ra_drop_bad_code)                                                                              \
+  X(ra_drop_truncated)                                                                             \
+  X(ra_drop_bad_options) X(ra_drop_source_not_link_local) X(ra_drop_from_self)                     \
+      X(ra_options_ignored) X(rx_rs_ignored) X(tx_rs) X(rx_redirects) X(redirect_refused_disabled) \
+          X(redirect_drop_bad_hop_limit) X(redirect_drop_bad_code) X(redirect_drop_truncated)      \
+              X(redirect_drop_bad_options) X(redirect_drop_source_not_link_local)                  \
+                  X(redirect_drop_multicast_destination) X(redirect_drop_bad_target)               \
+                      X(redirect_refused_not_first_hop) X(redirects_applied) X(routes_added)       \
+                          X(routes_removed) X(duplicate_addresses) X(tx_drop_error)
 WEIR_DEFINE_COUNTERS(AutoconfCounters, WEIR_AUTOCONF_COUNTERS)
 
 class Autoconf final : public Ipv6Component,
@@ -127,7 +127,7 @@ class Autoconf final : public Ipv6Component,
   std::vector<Ipv6Address> dns_servers() const;
   const RdnssList& rdnss() const { return rdnss_; }
 
-  // Joins / leaves a multicast group on a NIC with MLD reports (for sockets).
+  // Joins / leaves a multicast group on a NIC (Nic::join_group; the listener reports it).
   void join_group(Nic& nic, const Ipv6Address& group);
   void leave_group(Nic& nic, const Ipv6Address& group);
 

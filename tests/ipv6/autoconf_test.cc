@@ -433,6 +433,22 @@ TEST_F(AutoconfTest, MldQueryIsAnswered) {
   EXPECT_EQ(autoconf_->mld().counters().drop_no_router_alert, 1u);
 }
 
+TEST_F(AutoconfTest, GroupsJoinedByOthersAreReportedToo) {
+  settle();
+  const Ipv6Address group = addr("ff05::1:3");
+  nic().join_group(IpAddress(group));  // as a socket would
+  auto reports = sent_of(kMldV2Report);
+  ASSERT_THAT(reports, SizeIs(1));
+  EXPECT_THAT(*parse_mld_report(reports[0].ip.payload),
+              ElementsAre(MldRecord{kRecordChangeToExclude, group, {}}));
+  nic().leave_group(IpAddress(group));
+  reports = sent_of(kMldV2Report);
+  ASSERT_THAT(reports, SizeIs(1));
+  EXPECT_THAT(*parse_mld_report(reports[0].ip.payload),
+              ElementsAre(MldRecord{kRecordChangeToInclude, group, {}}));
+  EXPECT_FALSE(autoconf_->mld().joined(nic_, group));
+}
+
 TEST_F(AutoconfTest, SourceSelectionAvoidsDeprecated) {
   settle();
   RouterAdvertFields ra = basic_ra();
