@@ -28,30 +28,9 @@ void emit_header(MutableByteView out, const HeaderFields& f) {
   copy_bytes(out, 24, f.destination.bytes());
 }
 
-bool is_v4_mapped(const Ipv6Address& address) {
-  const auto& o = address.octets();
-  for (size_t i = 0; i < 10; ++i) {
-    if (o[i] != 0) return false;
-  }
-  return o[10] == 0xff && o[11] == 0xff;
-}
-
-Ipv6Address v4_mapped(Ipv4Address address) {
-  std::array<uint8_t, 16> o{};
-  o[10] = 0xff;
-  o[11] = 0xff;
-  const uint32_t v = address.value();
-  o[12] = static_cast<uint8_t>(v >> 24);
-  o[13] = static_cast<uint8_t>(v >> 16);
-  o[14] = static_cast<uint8_t>(v >> 8);
-  o[15] = static_cast<uint8_t>(v);
-  return Ipv6Address(o);
-}
-
-Ipv4Address v4_from_mapped(const Ipv6Address& address) {
-  const auto& o = address.octets();
-  return Ipv4Address(o[12], o[13], o[14], o[15]);
-}
+bool is_v4_mapped(const Ipv6Address& address) { return address.is_v4_mapped(); }
+Ipv6Address v4_mapped(Ipv4Address address) { return Ipv6Address::v4_mapped(address); }
+Ipv4Address v4_from_mapped(const Ipv6Address& address) { return address.mapped_v4(); }
 
 MacAddress multicast_mac(const Ipv6Address& group) {
   const auto& o = group.octets();

@@ -94,6 +94,26 @@ bool Ipv6Address::is_loopback() const {
   return octets_[15] == 1;
 }
 
+bool Ipv6Address::is_v4_mapped() const {
+  for (size_t i = 0; i < 10; ++i) {
+    if (octets_[i] != 0) return false;
+  }
+  return octets_[10] == 0xff && octets_[11] == 0xff;
+}
+
+Ipv4Address Ipv6Address::mapped_v4() const {
+  return Ipv4Address(octets_[12], octets_[13], octets_[14], octets_[15]);
+}
+
+Ipv6Address Ipv6Address::v4_mapped(Ipv4Address a) {
+  std::array<uint8_t, 16> o{};
+  o[10] = 0xff;
+  o[11] = 0xff;
+  const auto b = a.to_bytes();
+  for (size_t i = 0; i < 4; ++i) o[12 + i] = std::to_integer<uint8_t>(b[i]);
+  return Ipv6Address(o);
+}
+
 std::string Ipv6Address::to_string() const {
   char buf[INET6_ADDRSTRLEN] = {};
   inet_ntop(AF_INET6, octets_.data(), buf, sizeof buf);  // glibc emits the RFC 5952 form

@@ -20,9 +20,11 @@ class MacAddress {
  public:
   constexpr MacAddress() = default;
   constexpr explicit MacAddress(std::array<uint8_t, 6> octets) : octets_(octets) {}
-  static MacAddress from_bytes(ByteView b);  // b must hold at least 6 bytes
+  static MacAddress from_bytes(ByteView b);                // b must hold at least 6 bytes
   static Result<MacAddress> parse(std::string_view text);  // "02:00:00:00:00:01"
-  static constexpr MacAddress broadcast() { return MacAddress({0xff, 0xff, 0xff, 0xff, 0xff, 0xff}); }
+  static constexpr MacAddress broadcast() {
+    return MacAddress({0xff, 0xff, 0xff, 0xff, 0xff, 0xff});
+  }
 
   const std::array<uint8_t, 6>& octets() const { return octets_; }
   ByteView bytes() const { return std::as_bytes(std::span(octets_)); }
@@ -76,6 +78,10 @@ class Ipv6Address {
   bool is_multicast() const { return octets_[0] == 0xff; }
   bool is_link_local() const { return octets_[0] == 0xfe && (octets_[1] & 0xc0) == 0x80; }
   bool is_loopback() const;
+  // ::ffff:a.b.c.d (RFC 4291 2.5.5.2): how an IPv6 socket names an IPv4 peer.
+  bool is_v4_mapped() const;
+  Ipv4Address mapped_v4() const;  // a.b.c.d of ::ffff:a.b.c.d
+  static Ipv6Address v4_mapped(Ipv4Address a);
   std::string to_string() const;  // RFC 5952 form
 
   auto operator<=>(const Ipv6Address&) const = default;
@@ -88,7 +94,7 @@ class Ipv6Address {
 // address of a family is a valid value ("any").
 class IpAddress {
  public:
-  IpAddress() = default;  // IPv4 0.0.0.0
+  IpAddress() = default;     // IPv4 0.0.0.0
   IpAddress(Ipv4Address a);  // NOLINT: an IPv4 address is an IP address
   IpAddress(Ipv6Address a);  // NOLINT
   static Result<IpAddress> parse(std::string_view text);
@@ -103,6 +109,11 @@ class IpAddress {
   Ipv6Address v6() const;  // meaningful only when is_v6()
   bool is_unspecified() const;
   bool is_multicast() const { return is_v4() ? v4().is_multicast() : v6().is_multicast(); }
+  bool is_v4_mapped() const { return is_v6() && v6().is_v4_mapped(); }
+  // Dual-stack sockets: an IPv4-mapped IPv6 address as the IPv4 address it maps (other
+  // addresses unchanged), and an IPv4 address as its IPv4-mapped IPv6 form.
+  IpAddress unmapped() const { return is_v4_mapped() ? IpAddress(v6().mapped_v4()) : *this; }
+  IpAddress mapped() const { return is_v4() ? IpAddress(Ipv6Address::v4_mapped(v4())) : *this; }
   // Network byte order: 4 or 16 bytes.
   ByteView bytes() const { return std::as_bytes(std::span(raw_)).first(is_v4() ? 4 : 16); }
   size_t hash() const;

@@ -159,14 +159,21 @@ TransportEndpoint* TransportDemux::find(uint8_t protocol, const TransportEndpoin
   // Among bound endpoints on the port, a specific local address beats the wildcard; the
   // first registered wins among equals (SO_REUSEPORT balancing is the transport's business).
   TransportEndpoint* wildcard = nullptr;
+  TransportEndpoint* dual = nullptr;
   auto [first, last] = tables_->bound.equal_range(BoundKey{protocol, id.local_port});
   for (auto b = first; b != last; ++b) {
     const IpAddress& local = b->demux_id().local_address;
-    if (local.family() != id.local_address.family()) continue;
+    if (local.family() != id.local_address.family()) {
+      if (dual == nullptr && id.local_address.is_v4() && local.is_unspecified() &&
+          b->accepts_v4()) {
+        dual = &*b;
+      }
+      continue;
+    }
     if (local == id.local_address) return &*b;
     if (local.is_unspecified() && wildcard == nullptr) wildcard = &*b;
   }
-  return wildcard;
+  return wildcard != nullptr ? wildcard : dual;
 }
 
 std::vector<TransportEndpoint*> TransportDemux::bound_candidates(uint8_t protocol,
@@ -182,8 +189,14 @@ bool PortTable::conflicts(uint8_t protocol, uint16_t port, const IpAddress& loca
   auto it = bindings_.find(key(protocol, port));
   if (it == bindings_.end()) return false;
   for (const auto& b : it->second) {
-    if (b.local.family() != local.family()) continue;
-    bool overlap = b.local.is_unspecified() || local.is_unspecified() || b.local == local;
+    bool overlap = false;
+    if (b.local.family() == local.family()) {
+      overlap = b.local.is_unspecified() || local.is_unspecified() || b.local == local;
+    } else {
+      // A dual-stack IPv6 wildcard holds the IPv4 port as well.
+      overlap = (b.local.is_v6() && b.local.is_unspecified() && b.options.dual_stack) ||
+                (local.is_v6() && local.is_unspecified() && options.dual_stack);
+    }
     if (!overlap) continue;
     // Linux: SO_REUSEPORT on both lets binds share a port; SO_REUSEADDR on both does for UDP.
     // For TCP, SO_REUSEADDR matters for TIME_WAIT reuse, which the TCP layer decides itself.
@@ -246,8 +259,9 @@ void PortTable::release(Handle handle) {
   auto it = bindings_.find(hk->second);
   if (it != bindings_.end()) {
     auto& v = it->second;
-    v.erase(std::remove_if(v.begin(), v.end(), [&](const Binding& b) { return b.handle == handle; }),
-            v.end());
+    v.erase(
+        std::remove_if(v.begin(), v.end(), [&](const Binding& b) { return b.handle == handle; }),
+        v.end());
     if (v.empty()) bindings_.erase(it);
   }
   handle_keys_.erase(hk);

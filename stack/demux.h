@@ -36,8 +36,7 @@ struct TransportEndpointId {
 };
 
 using DemuxHook = boost::intrusive::unordered_set_base_hook<
-    boost::intrusive::link_mode<boost::intrusive::auto_unlink>,
-    boost::intrusive::store_hash<true>>;
+    boost::intrusive::link_mode<boost::intrusive::auto_unlink>, boost::intrusive::store_hash<true>>;
 
 // Base of every endpoint the demux can find.
 class TransportEndpoint : public DemuxHook {
@@ -49,17 +48,22 @@ class TransportEndpoint : public DemuxHook {
 
   uint8_t protocol() const { return protocol_; }
   const TransportEndpointId& demux_id() const { return demux_id_; }
+  // A dual-stack wildcard: an IPv6 endpoint bound to :: without IPV6_V6ONLY. IPv4 packets for
+  // its port reach it when no IPv4 endpoint takes them (Linux's bindv6only=0).
+  bool accepts_v4() const { return accepts_v4_; }
   bool in_demux() const { return is_linked(); }
 
   // A packet for this endpoint; pkt starts at the transport header.
   virtual void handle_packet(const NetworkPacketInfo& info, PacketBuffer pkt) = 0;
 
  protected:
+  void set_accepts_v4(bool on) { accepts_v4_ = on; }
   TransportEndpointId demux_id_;
 
  private:
   friend class TransportDemux;
   uint8_t protocol_;
+  bool accepts_v4_ = false;
   bool connected_table_ = false;
 };
 
@@ -76,12 +80,14 @@ class TransportDemux {
   void remove(TransportEndpoint& ep);
 
   // The endpoint for an inbound packet: id.local_* is the packet's destination,
-  // id.remote_* its source. nullptr when none.
+  // id.remote_* its source. nullptr when none. Order: the exact connected 5-tuple, a bound
+  // endpoint on the address, a wildcard of the family, then (IPv4 only) a dual-stack IPv6
+  // wildcard.
   TransportEndpoint* find(uint8_t protocol, const TransportEndpointId& id) const;
   // Is this 5-tuple taken by a connected endpoint?
   bool connected_exists(uint8_t protocol, const TransportEndpointId& id) const;
-  // Every bound (unconnected) endpoint on port whose local address accepts dst, for broadcast
-  // and multicast delivery.
+  // Every bound (unconnected) endpoint on port whose local address accepts dst (dual-stack
+  // IPv6 wildcards accept IPv4), for broadcast and multicast delivery.
   template <typename F>
   void for_each_bound(uint8_t protocol, uint16_t port, const IpAddress& dst, F&& f) const;
 
@@ -104,7 +110,10 @@ void TransportDemux::for_each_bound(uint8_t protocol, uint16_t port, const IpAdd
                                     F&& f) const {
   for (TransportEndpoint* ep : bound_candidates(protocol, port)) {
     const auto& local = ep->demux_id().local_address;
-    if (local.family() != dst.family()) continue;
+    if (local.family() != dst.family()) {
+      if (dst.is_v4() && local.is_unspecified() && ep->accepts_v4()) f(*ep);
+      continue;
+    }
     if (local.is_unspecified() || local == dst) f(*ep);
   }
 }
@@ -112,6 +121,9 @@ void TransportDemux::for_each_bound(uint8_t protocol, uint16_t port, const IpAdd
 struct PortBindingOptions {
   bool reuse_address = false;  // SO_REUSEADDR
   bool reuse_port = false;     // SO_REUSEPORT
+  // An IPv6 wildcard bind without IPV6_V6ONLY: it holds the port for IPv4 too, so it
+  // conflicts with IPv4 binds of the port (as in Linux).
+  bool dual_stack = false;
 };
 
 // Which local ports are taken. A reservation is (protocol, port, local address) plus the
@@ -130,9 +142,9 @@ class PortTable {
   // every pick, so successive connections walk through the range instead of landing at random
   // on ports whose last 4-tuple may still be in TIME-WAIT at the peer, and an off-path observer
   // cannot predict one destination's ports from another's. remote may be omitted (UDP bind).
-  Result<std::pair<uint16_t, Handle>> reserve_ephemeral(uint8_t protocol, const IpAddress& local,
-                                                        PortBindingOptions options, Rng& rng,
-                                                        const std::optional<SocketAddress>& remote = {});
+  Result<std::pair<uint16_t, Handle>> reserve_ephemeral(
+      uint8_t protocol, const IpAddress& local, PortBindingOptions options, Rng& rng,
+      const std::optional<SocketAddress>& remote = {});
   void release(Handle handle);
   bool in_use(uint8_t protocol, uint16_t port) const;
 
@@ -149,7 +161,7 @@ class PortTable {
   std::unordered_map<uint32_t, std::vector<Binding>> bindings_;
   std::unordered_map<Handle, uint32_t> handle_keys_;
   Handle next_handle_ = 1;
-  SipKey ephemeral_key_;      // drawn from the caller's Rng on first use
+  SipKey ephemeral_key_;  // drawn from the caller's Rng on first use
   bool ephemeral_keyed_ = false;
   uint32_t ephemeral_next_ = 0;  // RFC 6056's next_ephemeral
 };

@@ -19,15 +19,37 @@ Endpoint::Endpoint(Key, TcpProtocol& protocol, AddressFamily family)
 
 Endpoint::~Endpoint() { close(); }
 
-Status Endpoint::bind(const SocketAddress& local) {
+IpAddress Endpoint::internal(const IpAddress& a) const {
+  if (family_ == AddressFamily::kIpv6 && !v6only_) return a.unmapped();
+  return a;
+}
+
+SocketAddress Endpoint::external(const SocketAddress& a) const {
+  if (family_ == AddressFamily::kIpv6) return SocketAddress{a.address.mapped(), a.port};
+  return a;
+}
+
+Status Endpoint::set_v6only(bool on) {
+  if (closed_) return Error::kBadFileDescriptor;
+  if (family_ != AddressFamily::kIpv6) return Error::kNoProtocolOption;
+  if (bound_ || conn_ != nullptr || listener_) return Error::kInvalidArgument;
+  v6only_ = on;
+  return ok_status();
+}
+
+Status Endpoint::bind(const SocketAddress& user_local) {
   if (closed_) return Error::kBadFileDescriptor;
   if (bound_ || conn_ != nullptr) return Error::kInvalidArgument;
-  if (local.address.family() != family_) return Error::kAddressFamilyNotSupported;
+  if (user_local.address.family() != family_) return Error::kAddressFamilyNotSupported;
+  if (v6only_ && user_local.address.is_v4_mapped()) return Error::kInvalidArgument;
+  const SocketAddress local{internal(user_local.address), user_local.port};
   Stack& stack = protocol_.stack();
   if (!local.address.is_unspecified() && !stack.is_local_address(local.address)) {
     return Error::kAddressNotAvailable;
   }
-  PortBindingOptions po{options_.reuse_address, options_.reuse_port};
+  const bool dual = family_ == AddressFamily::kIpv6 && !v6only_ && local.address.is_v6() &&
+                    local.address.is_unspecified();
+  PortBindingOptions po{options_.reuse_address, options_.reuse_port, dual};
   if (local.port == 0) {
     auto r = stack.ports().reserve_ephemeral(kProtocolTcp, local.address, po, stack.rng());
     if (!r) return r.error();
@@ -50,7 +72,10 @@ Status Endpoint::listen(int backlog) {
     return ok_status();
   }
   if (!bound_) WEIR_TRY(bind(SocketAddress{IpAddress::any(family_), 0}));
-  auto l = std::make_unique<Listener>(protocol_, *bound_, family_, options_, waiters_);
+  const bool dual = family_ == AddressFamily::kIpv6 && !v6only_ && bound_->address.is_v6() &&
+                    bound_->address.is_unspecified();
+  auto l = std::make_unique<Listener>(protocol_, *bound_, bound_->address.family(), options_,
+                                      waiters_, dual);
   WEIR_TRY(l->start(backlog));
   listener_ = std::move(l);
   return ok_status();
@@ -66,7 +91,7 @@ Result<std::unique_ptr<Endpoint>> Endpoint::accept() {
   return child;
 }
 
-Status Endpoint::connect(const SocketAddress& remote) {
+Status Endpoint::connect(const SocketAddress& user_remote) {
   if (closed_) return Error::kBadFileDescriptor;
   if (listener_) return Error::kInvalidArgument;
   if (conn_ != nullptr) {
@@ -81,19 +106,33 @@ Status Endpoint::connect(const SocketAddress& remote) {
         return Error::kAlreadyConnected;
     }
   }
-  if (remote.address.family() != family_) return Error::kAddressFamilyNotSupported;
-  if (remote.port == 0 || remote.address.is_unspecified()) return Error::kInvalidArgument;
+  if (user_remote.address.family() != family_) return Error::kAddressFamilyNotSupported;
+  if (user_remote.port == 0 || user_remote.address.is_unspecified()) {
+    return Error::kInvalidArgument;
+  }
+  // Linux: a mapped peer on an IPV6_V6ONLY socket is unreachable.
+  if (v6only_ && user_remote.address.is_v4_mapped()) return Error::kNetworkUnreachable;
+  const SocketAddress remote{internal(user_remote.address), user_remote.port};
+  const AddressFamily peer_family = remote.address.family();
   Stack& stack = protocol_.stack();
-  SocketAddress local = bound_.value_or(SocketAddress{IpAddress::any(family_), 0});
+  SocketAddress local = bound_.value_or(SocketAddress{IpAddress::any(peer_family), 0});
+  if (local.address.family() != peer_family) {
+    // Bound to [::] (dual stack) and connecting to an IPv4 peer: the reservation covers IPv4.
+    // Bound to a specific address of the other family: no way there.
+    if (!local.address.is_unspecified()) return Error::kNetworkUnreachable;
+    local.address = IpAddress::any(peer_family);
+  }
   std::optional<PortTable::Handle> handle = port_;
   if (local.port == 0) {
-    PortBindingOptions po{options_.reuse_address, options_.reuse_port};
+    const bool dual = family_ == AddressFamily::kIpv6 && !v6only_ && local.address.is_v6() &&
+                      local.address.is_unspecified();
+    PortBindingOptions po{options_.reuse_address, options_.reuse_port, dual};
     auto r = stack.ports().reserve_ephemeral(kProtocolTcp, local.address, po, stack.rng(), remote);
     if (!r) return r.error();
     local.port = r->first;
     handle = r->second;
   }
-  Connection& c = protocol_.create_connection(family_, options_);
+  Connection& c = protocol_.create_connection(peer_family, options_);
   c.set_user(&waiters_);
   conn_ = &c;
   port_.reset();  // the connection owns the reservation now
@@ -148,9 +187,9 @@ EventMask Endpoint::readiness() const {
 }
 
 Result<SocketAddress> Endpoint::local_address() const {
-  if (conn_ != nullptr) return conn_->local_address();
-  if (listener_) return listener_->local_address();
-  if (bound_) return *bound_;
+  if (conn_ != nullptr) return external(conn_->local_address());
+  if (listener_) return external(listener_->local_address());
+  if (bound_) return external(*bound_);
   return SocketAddress{IpAddress::any(family_), 0};
 }
 
@@ -158,7 +197,7 @@ Result<SocketAddress> Endpoint::remote_address() const {
   if (conn_ == nullptr) return Error::kNotConnected;
   if (conn_->state() == State::kSynSent) return Error::kNotConnected;
   if (conn_->state() == State::kClosed && !conn_->was_established()) return Error::kNotConnected;
-  return conn_->remote_address();
+  return external(conn_->remote_address());
 }
 
 std::optional<Error> Endpoint::take_error() {

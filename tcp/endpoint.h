@@ -6,6 +6,12 @@
 //   ep->write(bytes);                   // partial writes; kWouldBlock when the buffer is full
 //   ep->read(buffer);                   // 0 at EOF; kWouldBlock when nothing is there
 //
+// Dual stack (Linux's bindv6only=0): an IPv6 endpoint names IPv4 peers by IPv4-mapped
+// addresses (::ffff:a.b.c.d) unless set_v6only(true). Connecting to ::ffff:a.b.c.d opens an
+// IPv4 connection; a listener bound to [::]:port accepts IPv4 connections too (an IPv4
+// listener on the same address and port, where reuse flags allow one, takes them first), and
+// every address such an endpoint reports is in IPv6 form.
+//
 // An Endpoint is a handle: the protocol owns the connection state, so an Endpoint may be
 // destroyed at any time. Destroying it (or close()) closes gracefully; the connection then
 // finishes its FIN exchange and TIME-WAIT inside the protocol. Endpoints must not outlive
@@ -96,6 +102,9 @@ class Endpoint {
   void set_reuse_address(bool on);
   void set_reuse_port(bool on);
   void set_max_segment(uint16_t mss);  // TCP_MAXSEG
+  // IPV6_V6ONLY (IPv6 endpoints only; before bind/connect/listen, else kInvalidArgument).
+  Status set_v6only(bool on);
+  bool v6only() const { return v6only_; }
   const SocketOptions& options() const { return options_; }
 
   TcpInfo info() const;
@@ -106,9 +115,13 @@ class Endpoint {
 
  private:
   void apply_options();
+  // Dual stack: ::ffff:a.b.c.d -> a.b.c.d on an IPv6 endpoint (internal), and back.
+  IpAddress internal(const IpAddress& a) const;
+  SocketAddress external(const SocketAddress& a) const;
 
   TcpProtocol& protocol_;
   AddressFamily family_;
+  bool v6only_ = false;
   SocketOptions options_;
   std::optional<SocketAddress> bound_;
   std::optional<PortTable::Handle> port_;

@@ -10,12 +10,14 @@
 namespace weir::tcp {
 
 Listener::Listener(TcpProtocol& protocol, const SocketAddress& local, AddressFamily family,
-                   const SocketOptions& options, WaiterQueue& user_queue)
+                   const SocketOptions& options, WaiterQueue& user_queue, bool dual_stack)
     : protocol_(protocol),
       local_(local),
       family_(family),
       options_(options),
-      user_queue_(user_queue) {}
+      user_queue_(user_queue) {
+  set_accepts_v4(dual_stack);
+}
 
 Listener::~Listener() {
   if (in_demux()) protocol_.stack().demux().remove(*this);
@@ -100,7 +102,8 @@ SegmentOutcome Listener::on_segment(const NetworkPacketInfo& info, const Segment
           c.drop_accept_queue_full++;
           return SegmentOutcome::kDone;
         }
-        Connection& child = protocol_.create_child(family_, options_);
+        // The packet's family: a dual-stack listener's IPv4 children are IPv4 connections.
+        Connection& child = protocol_.create_child(info.source.family(), options_);
         if (!child.accept_cookie(*this, info, seg, opts, *cookie)) {
           child.abort();
           return SegmentOutcome::kDone;
@@ -137,7 +140,7 @@ SegmentOutcome Listener::on_segment(const NetworkPacketInfo& info, const Segment
     if (protocol_.options().syn_cookies) send_cookie_syn_ack(info, seg, opts);
     return SegmentOutcome::kDone;
   }
-  Connection& child = protocol_.create_child(family_, options_);
+  Connection& child = protocol_.create_child(info.source.family(), options_);
   if (!child.accept_syn(*this, info, seg, opts)) {
     c.drop_route_error++;
     child.abort();
@@ -158,7 +161,7 @@ void Listener::send_cookie_syn_ack(const NetworkPacketInfo& info, const Segment&
   }
   const TcpOptions& po = protocol_.options();
   FourTuple t{info.destination, syn.destination_port(), info.source, syn.source_port()};
-  size_t ip_len = family_ == AddressFamily::kIpv4 ? 20 : 40;
+  size_t ip_len = info.source.is_v4() ? 20 : 40;
   uint32_t mtu = std::min<uint32_t>(route->mtu, 65535);
   uint32_t our_mss = mtu > ip_len + 20 + 64 ? mtu - static_cast<uint32_t>(ip_len + 20) : 536;
   if (options_.max_segment != 0) our_mss = std::min<uint32_t>(our_mss, options_.max_segment);

@@ -19,8 +19,9 @@ class Connection;
 
 class Listener final : public SegmentReceiver {
  public:
+  // dual_stack: an IPv6 wildcard listener that takes IPv4 connections too.
   Listener(TcpProtocol& protocol, const SocketAddress& local, AddressFamily family,
-           const SocketOptions& options, WaiterQueue& user_queue);
+           const SocketOptions& options, WaiterQueue& user_queue, bool dual_stack = false);
   // Resets every connection not yet accepted (as Linux does on close of a listener).
   ~Listener() override;
 

@@ -69,8 +69,42 @@ bool Endpoint::is_broadcast_address(const IpAddress& address) const {
   return false;
 }
 
+IpAddress Endpoint::internal(const IpAddress& a) const {
+  if (family_ == AddressFamily::kIpv6 && !v6only_) return a.unmapped();
+  return a;
+}
+
+IpAddress Endpoint::external(const IpAddress& a) const {
+  if (family_ == AddressFamily::kIpv6) return a.mapped();
+  return a;
+}
+
+Status Endpoint::check_peer_family(const IpAddress& peer) const {
+  if (peer.family() == family_) {
+    // An IPv6 endpoint narrowed to IPv4 (bound to a mapped address) has no IPv6 peers.
+    if (bound() && bound_address_.family() != peer.family()) return Error::kNetworkUnreachable;
+    return ok_status();
+  }
+  // An IPv4 peer of an IPv6 endpoint (a mapped address): fine unless bound to a specific
+  // IPv6 address, which cannot be an IPv4 source.
+  if (bound() && bound_address_.is_v6() && !bound_address_.is_unspecified()) {
+    return Error::kNetworkUnreachable;
+  }
+  return ok_status();
+}
+
+Status Endpoint::set_v6only(bool on) {
+  WEIR_TRY(check_open());
+  if (family_ != AddressFamily::kIpv6) return Error::kNoProtocolOption;
+  if (bound()) return Error::kInvalidArgument;
+  v6only_ = on;
+  return ok_status();
+}
+
 Status Endpoint::reserve(const IpAddress& address, uint16_t port) {
-  const PortBindingOptions options{reuse_address_, reuse_port_};
+  const bool dual =
+      family_ == AddressFamily::kIpv6 && !v6only_ && address.is_v6() && address.is_unspecified();
+  const PortBindingOptions options{reuse_address_, reuse_port_, dual};
   PortTable& ports = stack().ports();
   uint16_t chosen = port;
   PortTable::Handle handle = 0;
@@ -87,7 +121,8 @@ Status Endpoint::reserve(const IpAddress& address, uint16_t port) {
   TransportEndpointId id;
   id.local_address = address;
   id.local_port = chosen;
-  id.remote_address = IpAddress::any(family_);
+  id.remote_address = IpAddress::any(address.family());
+  set_accepts_v4(dual);
   auto added = stack().demux().add(*this, id);
   if (!added) {
     ports.release(handle);
@@ -118,7 +153,9 @@ Status Endpoint::bind(const SocketAddress& local) {
   WEIR_TRY(check_open());
   if (local.address.family() != family_) return Error::kAddressFamilyNotSupported;
   if (bound()) return Error::kInvalidArgument;
-  const IpAddress& a = local.address;
+  // Linux: IPV6_V6ONLY refuses a mapped address with EINVAL.
+  if (v6only_ && local.address.is_v4_mapped()) return Error::kInvalidArgument;
+  const IpAddress a = internal(local.address);
   if (!a.is_unspecified() && !a.is_multicast() && !stack().is_local_address(a) &&
       !is_broadcast_address(a)) {
     return Error::kAddressNotAvailable;
@@ -128,29 +165,35 @@ Status Endpoint::bind(const SocketAddress& local) {
   return ok_status();
 }
 
-IpAddress Endpoint::route_source() const {
+IpAddress Endpoint::route_source(AddressFamily family) const {
   Stack& s = protocol_.stack();
   if (remote_ && !demux_id_.local_address.is_unspecified() &&
-      s.is_local_address(demux_id_.local_address)) {
+      demux_id_.local_address.family() == family && s.is_local_address(demux_id_.local_address)) {
     return demux_id_.local_address;
   }
-  if (!bound_address_.is_unspecified() && s.is_local_address(bound_address_)) {
+  if (!bound_address_.is_unspecified() && bound_address_.family() == family &&
+      s.is_local_address(bound_address_)) {
     return bound_address_;
   }
-  return IpAddress::any(family_);
+  return IpAddress::any(family);
 }
 
-Status Endpoint::connect(const SocketAddress& remote) {
+Status Endpoint::connect(const SocketAddress& user_remote) {
   WEIR_TRY(check_open());
-  if (remote.address.family() != family_) return Error::kAddressFamilyNotSupported;
-  if (remote.address.is_unspecified()) return disconnect();
-  if (remote.port == 0) return Error::kInvalidArgument;
+  if (user_remote.address.family() != family_) return Error::kAddressFamilyNotSupported;
+  if (user_remote.address.is_unspecified()) return disconnect();
+  if (user_remote.port == 0) return Error::kInvalidArgument;
+  if (v6only_ && user_remote.address.is_v4_mapped()) return Error::kNetworkUnreachable;
+  const SocketAddress remote{internal(user_remote.address), user_remote.port};
+  WEIR_TRY(check_peer_family(remote.address));
+  const AddressFamily peer_family = remote.address.family();
 
   // A new peer starts from the bound address, not from the previous peer's route.
-  const IpAddress source =
-      !bound_address_.is_unspecified() && stack().is_local_address(bound_address_)
-          ? bound_address_
-          : IpAddress::any(family_);
+  const IpAddress source = !bound_address_.is_unspecified() &&
+                                   bound_address_.family() == peer_family &&
+                                   stack().is_local_address(bound_address_)
+                               ? bound_address_
+                               : IpAddress::any(peer_family);
   auto route = stack().find_route(remote.address, source);
   if (!route) return route.error();
   if ((route->broadcast || is_broadcast_address(remote.address)) && !broadcast_) {
@@ -186,7 +229,7 @@ Status Endpoint::disconnect() {
   TransportEndpointId id;
   id.local_address = bound_address_;
   id.local_port = port_;
-  id.remote_address = IpAddress::any(family_);
+  id.remote_address = IpAddress::any(bound_address_.family());
   return stack().demux().add(*this, id);
 }
 
@@ -210,7 +253,9 @@ Result<size_t> Endpoint::send_payload(PacketBuffer payload,
   SocketAddress destination;
   if (to) {
     if (to->address.family() != family_) return Error::kAddressFamilyNotSupported;
-    destination = *to;
+    if (v6only_ && to->address.is_v4_mapped()) return Error::kNetworkUnreachable;
+    destination = SocketAddress{internal(to->address), to->port};
+    WEIR_TRY(check_peer_family(destination.address));
   } else if (remote_) {
     destination = *remote_;
   } else {
@@ -218,13 +263,14 @@ Result<size_t> Endpoint::send_payload(PacketBuffer payload,
   }
   if (destination.port == 0) return Error::kInvalidArgument;
   const size_t size = payload.size();
-  if (size > max_payload(family_)) return Error::kMessageTooLong;
+  const AddressFamily peer_family = destination.address.family();
+  if (size > max_payload(peer_family)) return Error::kMessageTooLong;
 
-  IpProtocol* ip = stack().ip_protocol(family_);
+  IpProtocol* ip = stack().ip_protocol(peer_family);
   if (ip == nullptr) return Error::kNetworkUnreachable;
   std::optional<NicId> via;
   if (destination.address.is_multicast()) via = multicast_nic_;
-  auto route = stack().find_route(destination.address, route_source(), via);
+  auto route = stack().find_route(destination.address, route_source(peer_family), via);
   if (!route) {
     ++protocol_.counters().send_errors;
     return route.error();
@@ -266,7 +312,8 @@ void Endpoint::handle_packet(const NetworkPacketInfo& info, PacketBuffer pkt) {
     ++counters.drop_closed;
     return;
   }
-  if (info.source.family() != family_) {
+  // IPv4 reaches an IPv6 endpoint only as dual stack (the demux saw to that).
+  if (info.source.family() != family_ && (family_ != AddressFamily::kIpv6 || v6only_)) {
     ++counters.drop_family_mismatch;
     return;
   }
@@ -317,8 +364,8 @@ Result<DatagramInfo> Endpoint::receive_from(MutableByteView out, ReceiveOptions 
   info.full_size = next.payload.size();
   info.size = std::min(out.size(), info.full_size);
   info.truncated = info.size < info.full_size;
-  info.from = next.from;
-  info.destination = next.destination;
+  info.from = external(next.from);
+  info.destination = external(next.destination);
   info.nic = next.nic;
   next.payload.copy_out(0, out.first(info.size));
   if (!options.peek) {
@@ -338,7 +385,8 @@ Result<Datagram> Endpoint::receive_packet() {
   Queued next = std::move(queue_.front());
   queue_.pop_front();
   queued_charge_ -= next.payload.size() + kDatagramOverhead;
-  return Datagram{std::move(next.payload), next.from, next.destination, next.nic};
+  return Datagram{std::move(next.payload), external(next.from), external(next.destination),
+                  next.nic};
 }
 
 size_t Endpoint::next_datagram_size() const {
@@ -426,13 +474,13 @@ void Endpoint::leave_all_groups() {
 }
 
 SocketAddress Endpoint::local_address() const {
-  if (remote_) return SocketAddress{demux_id_.local_address, port_};
-  return SocketAddress{bound_address_, port_};
+  if (remote_) return SocketAddress{external(demux_id_.local_address), port_};
+  return SocketAddress{external(bound_address_), port_};
 }
 
 Result<SocketAddress> Endpoint::remote_address() const {
   if (!remote_) return Error::kNotConnected;
-  return *remote_;
+  return external(*remote_);
 }
 
 }  // namespace weir::udp

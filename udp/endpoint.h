@@ -16,6 +16,13 @@
 // An ICMP error for a connected endpoint becomes a pending error (kEventError): the next send or
 // receive fails with it once, or take_error() (SO_ERROR) returns and clears it.
 //
+// Dual stack (RFC 4038, Linux's bindv6only=0). An IPv6 endpoint names IPv4 peers by their
+// IPv4-mapped addresses (::ffff:a.b.c.d) unless set_v6only(true). Inside, such an address is
+// the IPv4 address itself: binding to ::ffff:a.b.c.d binds a.b.c.d, connecting or sending to
+// ::ffff:a.b.c.d goes out over IPv4, and an endpoint bound to :: also receives IPv4 datagrams
+// for its port that no IPv4 endpoint takes. Every address the endpoint reports (sources of
+// datagrams, local_address(), remote_address()) is in IPv6 form again.
+//
 // Lifetime: an Endpoint borrows the Stack and must be destroyed (or closed) before it.
 #pragma once
 
@@ -136,6 +143,11 @@ class Endpoint final : public TransportEndpoint {
   // getpeername(2).
   Result<SocketAddress> remote_address() const;
 
+  // IPV6_V6ONLY (IPv6 endpoints only): refuse IPv4-mapped addresses and IPv4 traffic. Like
+  // Linux, only before the endpoint is bound (kInvalidArgument after).
+  Status set_v6only(bool on);
+  bool v6only() const { return v6only_; }
+
   // Socket options. Reuse flags apply to the next bind (including the implicit one).
   void set_reuse_address(bool on) { reuse_address_ = on; }
   bool reuse_address() const { return reuse_address_; }
@@ -186,8 +198,16 @@ class Endpoint final : public TransportEndpoint {
   Status ensure_bound();
   Status reserve(const IpAddress& address, uint16_t port);
   void release_port();
-  // The address to use as the route's source: the bound address when it is one of ours.
-  IpAddress route_source() const;
+  // The address to use as the route's source toward a peer of `family`: the bound address
+  // when it is one of ours and of that family.
+  IpAddress route_source(AddressFamily family) const;
+  // Dual stack: the address the stack uses for one the user gave (::ffff:a.b.c.d -> a.b.c.d
+  // on an IPv6 endpoint), and back.
+  IpAddress internal(const IpAddress& a) const;
+  IpAddress external(const IpAddress& a) const;
+  SocketAddress external(const SocketAddress& a) const { return {external(a.address), a.port}; }
+  // Whether a peer address (internal form) may be used from this endpoint.
+  Status check_peer_family(const IpAddress& peer) const;
   bool is_broadcast_address(const IpAddress& address) const;
   Result<size_t> send_payload(PacketBuffer payload, const std::optional<SocketAddress>& to);
   Status check_open() const;
@@ -198,6 +218,7 @@ class Endpoint final : public TransportEndpoint {
 
   UdpProtocol& protocol_;
   AddressFamily family_;
+  bool v6only_ = false;
   bool closed_ = false;
 
   // What bind() asked for; connect() may narrow the demux entry's local address, disconnect()

@@ -162,8 +162,9 @@ void UdpProtocol::handle_control(const TransportControl& control) {
     ++counters_.control_no_endpoint;
     return;
   }
-  auto remote = ep->remote_address();
-  if (!remote || remote->address != id.remote_address || remote->port != id.remote_port) {
+  // The demux matched the connected 4-tuple; make sure it is this endpoint's own.
+  if (ep->demux_id().remote_address != id.remote_address ||
+      ep->demux_id().remote_port != id.remote_port) {
     ++counters_.control_no_endpoint;
     return;
   }

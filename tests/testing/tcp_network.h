@@ -1,4 +1,4 @@
-// Two stacks with IPv4 and TCP over an in-memory Ethernet channel, each side behind a fault
+// Two stacks with IPv4, IPv6 and TCP over an in-memory Ethernet channel, each side behind a fault
 // link (seeded loss, reordering, duplication), for TCP integration tests. Unlike TwoStacks it
 // keeps no copy of the traffic, so multi-megabyte transfers stay cheap.
 #pragma once
@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "ipv4/ipv4.h"
+#include "ipv6/ipv6.h"
 #include "link/channel.h"
 #include "link/fault.h"
 #include "stack/clock.h"
@@ -31,7 +32,8 @@ class TcpNetwork {
     link::ChannelEndpoint* channel = nullptr;  // owned through the fault endpoint
     link::FaultEndpoint* fault = nullptr;      // owned by the NIC
     tcp::TcpProtocol* tcp = nullptr;
-    IpAddress address;
+    IpAddress address;   // 10.0.0.1 / 10.0.0.2
+    IpAddress address6;  // fd00::1 / fd00::2 (and fe80::1 / fe80::2 on the same NIC)
   };
 
   explicit TcpNetwork(TcpNetworkOptions options = {});

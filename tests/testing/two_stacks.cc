@@ -38,7 +38,9 @@ std::unique_ptr<TwoStacks::Host> make_host(const Clock& clock, uint64_t seed,
                                            std::unique_ptr<link::ChannelEndpoint> endpoint,
                                            const IpPrefix& address,
                                            const ipv4::Ipv4Options& options,
-                                           const std::optional<link::FaultOptions>& fault) {
+                                           const std::optional<link::FaultOptions>& fault,
+                                           const TwoStacksOptions& all, const IpPrefix& address6,
+                                           uint8_t link_local_id) {
   auto host = std::make_unique<TwoStacks::Host>();
   host->stack = std::make_unique<Stack>(clock, StackOptions{.seed = seed});
   host->link = endpoint.get();
@@ -56,6 +58,14 @@ std::unique_ptr<TwoStacks::Host> make_host(const Clock& clock, uint64_t seed,
       host->stack->add_nic(std::make_unique<RecordingLink>(std::move(below), host->sent), "eth0")
           .value();
   (void)host->stack->add_address(host->nic, address);
+  if (all.ipv6) {
+    host->ipv6 = &ipv6::install(*host->stack, all.ipv6_options);
+    std::array<uint8_t, 16> ll{0xfe, 0x80};
+    ll[15] = link_local_id;
+    (void)host->stack->add_address(host->nic, IpPrefix{IpAddress(Ipv6Address(ll)), 64});
+    (void)host->stack->add_address(host->nic, address6);
+    host->address6 = address6.address;
+  }
   return host;
 }
 
@@ -72,9 +82,9 @@ std::vector<std::vector<std::byte>> TwoStacks::Host::sent_of(uint16_t ethertype)
 TwoStacks::TwoStacks(TwoStacksOptions options) {
   auto pair = link::ChannelEndpoint::make_pair(options.channel);
   a_ = make_host(clock_, options.seed_a, std::move(pair.a), options.address_a, options.ipv4,
-                 options.fault_a);
+                 options.fault_a, options, options.address6_a, 1);
   b_ = make_host(clock_, options.seed_b, std::move(pair.b), options.address_b, options.ipv4,
-                 options.fault_b);
+                 options.fault_b, options, options.address6_b, 2);
   // Let the address announcements (gratuitous ARP) go by, so tests start from a quiet wire
   // and empty neighbor caches.
   pump();

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "ipv4/ipv4.h"
+#include "ipv6/ipv6.h"
 #include "link/channel.h"
 #include "link/fault.h"
 #include "stack/address.h"
@@ -42,6 +43,11 @@ struct TwoStacksOptions {
   uint64_t seed_a = 1;
   uint64_t seed_b = 2;
   ipv4::Ipv4Options ipv4;
+  // IPv6 is installed too, with these addresses (and fe80::1 / fe80::2) on the same NICs.
+  bool ipv6 = true;
+  IpPrefix address6_a = IpPrefix{IpAddress(Ipv6Address::parse("fd00::1").value()), 64};
+  IpPrefix address6_b = IpPrefix{IpAddress(Ipv6Address::parse("fd00::2").value()), 64};
+  ipv6::Ipv6Options ipv6_options;
   // A lossy link under a stack (link/fault.h): faults apply between what the stack sent (as
   // recorded in Host::sent) and the wire. Held frames move when the clock advances.
   std::optional<link::FaultOptions> fault_a;
@@ -54,6 +60,8 @@ class TwoStacks {
     std::unique_ptr<Stack> stack;
     NicId nic = 0;
     ipv4::Ipv4Protocol* ipv4 = nullptr;
+    ipv6::Ipv6Protocol* ipv6 = nullptr;  // when the options asked for IPv6
+    IpAddress address6;
     link::ChannelEndpoint* link = nullptr;  // owned by the stack's NIC
     link::FaultEndpoint* fault = nullptr;   // when the options asked for one
     IpAddress address;

@@ -105,9 +105,13 @@ TEST_F(UdpEndpointTest, PortReuseRules) {
   h->set_reuse_port(true);
   ASSERT_TRUE(g->bind(sa("0.0.0.0", 8000)));
   EXPECT_TRUE(h->bind(sa("0.0.0.0", 8000)));
-  // IPv4 and IPv6 sockets do not collide (no dual-stack sockets yet).
+  // An IPv6 wildcard is dual stack (Linux's bindv6only=0): it holds the IPv4 port too, so it
+  // collides with the IPv4 bind; with IPV6_V6ONLY it does not.
   auto v6 = open(AddressFamily::kIpv6);
-  EXPECT_TRUE(v6->bind(sa("::", 5000)));
+  EXPECT_EQ(v6->bind(sa("::", 5000)).error(), Error::kAddressInUse);
+  auto v6only = open(AddressFamily::kIpv6);
+  ASSERT_TRUE(v6only->set_v6only(true));
+  EXPECT_TRUE(v6only->bind(sa("::", 5000)));
 }
 
 TEST_F(UdpEndpointTest, CloseAndDestroyReleaseThePort) {
@@ -458,8 +462,15 @@ TEST_F(UdpEndpointTest, Ipv6RoundTrip) {
   ASSERT_EQ(ip6_.written.size(), 1u);
   EXPECT_TRUE(checksum_valid(PacketBuffer::from_bytes(ip6_.written[0].bytes), ip("fd00::1"),
                              ip("fd00::2")));
-  // An IPv4 datagram never reaches an IPv6 socket.
+  // An IPv4 datagram reaches the dual-stack socket from an IPv4-mapped address...
   EXPECT_EQ(inject(sa("10.0.0.2", 5), sa("10.0.0.1", 7), as_bytes("four")),
+            TransportDelivery::kDelivered);
+  EXPECT_EQ(ep->receive_packet().value().from, sa("::ffff:10.0.0.2", 5));
+  // ...but never an IPV6_V6ONLY one.
+  auto only = open(AddressFamily::kIpv6);
+  ASSERT_TRUE(only->set_v6only(true));
+  ASSERT_TRUE(only->bind(sa("::", 8)));
+  EXPECT_EQ(inject(sa("10.0.0.2", 5), sa("10.0.0.1", 8), as_bytes("four")),
             TransportDelivery::kNoEndpoint);
 }
 
