@@ -217,8 +217,11 @@ Outcome get_link(const Message& m, const NetState& s, uint32_t portid, bool stri
     if (strict && p->full_header && load_host<int32_t>(m.payload, 4) != 0) {
       return Error::kInvalidArgument;  // "Filter by device index not supported for link dumps"
     }
-    for (const auto* i : interfaces_by_index(s)) {
-      out.dump_part(link_message(*i, netlink::kFlagMulti, m.header.seq, portid, ext_mask));
+    // An AF_BRIDGE dump (`bridge link`) lists bridge ports: there are none.
+    if (p->family != AF_BRIDGE) {
+      for (const auto* i : interfaces_by_index(s)) {
+        out.dump_part(link_message(*i, netlink::kFlagMulti, m.header.seq, portid, ext_mask));
+      }
     }
     out.end_dump(netlink::done_message(m.header.seq, portid));
     return ok_status();

@@ -233,6 +233,14 @@ TEST(NetlinkRouteLink, StrictDumpRefusesAnIndexFilter) {
   EXPECT_EQ(ask(req, reference_state()).size(), 3u);  // non-strict: ignored, as Linux
 }
 
+TEST(NetlinkRouteLink, BridgeDumpHasNoPorts) {
+  auto req = from_hex(kIpLinkDump);
+  req[16] = std::byte{AF_BRIDGE};
+  auto ms = ask(req, reference_state());
+  ASSERT_EQ(ms.size(), 1u);
+  EXPECT_EQ(ms[0].type, NLMSG_DONE);
+}
+
 TEST(NetlinkRouteLink, DownAndCarrierlessInterfaces) {
   auto s = reference_state();
   s.interfaces[1].running = false;
