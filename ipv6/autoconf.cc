@@ -415,7 +415,9 @@ void Autoconf::assign(NicId id, const IpPrefix& address, AddressOrigin origin) {
   s->link_local = address.address.v6();
   if (!s->link_local_route) {
     s->link_local_route = true;
-    stack_.add_route(Route{link_local_route(), std::nullopt, id});
+    const Route route{link_local_route(), std::nullopt, id};
+    const auto& table = stack_.routes();
+    if (std::find(table.begin(), table.end(), route) == table.end()) stack_.add_route(route);
   }
   if (s->rs_waiting) send_rs(*s);
 }
@@ -501,13 +503,21 @@ void Autoconf::sync_routes(NicId nic) {
       ++counters_.routes_removed;
     }
   }
+  std::vector<Route> ours;
   for (const Route& r : want) {
-    if (std::find(s->routes.begin(), s->routes.end(), r) == s->routes.end()) {
-      stack_.add_route(r);
-      ++counters_.routes_added;
+    if (std::find(s->routes.begin(), s->routes.end(), r) != s->routes.end()) {
+      ours.push_back(r);
+      continue;
     }
+    // An equal route someone else added (the on-link route of a hand-added address, say)
+    // stays theirs: Stack::remove_route would take both.
+    const auto& table = stack_.routes();
+    if (std::find(table.begin(), table.end(), r) != table.end()) continue;
+    stack_.add_route(r);
+    ++counters_.routes_added;
+    ours.push_back(r);
   }
-  s->routes = std::move(want);
+  s->routes = std::move(ours);
   // More than one router: watch the chosen one's reachability.
   if (routers_.routers(nic).size() > 1 && !router_check_.armed()) {
     stack_.timers().arm_after(router_check_, kRouterCheckInterval);

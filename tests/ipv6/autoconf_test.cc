@@ -310,6 +310,21 @@ TEST_F(AutoconfTest, RouterLifetimeRunsOutAndPrefixLifetimesToo) {
   EXPECT_FALSE(has_route(Route{*IpPrefix::parse("2001:db8:1::/64"), std::nullopt, nic_}));
 }
 
+TEST_F(AutoconfTest, RoutesOthersAddedAreLeftAlone) {
+  settle();
+  // A hand-added address brings its on-link route; the RA announces the same prefix.
+  ASSERT_TRUE(stack_->add_address(nic_, IpPrefix{IpAddress(addr("2001:db8:1::99")), 64}));
+  const Route on_link{*IpPrefix::parse("2001:db8:1::/64"), std::nullopt, nic_};
+  RouterAdvertFields ra = basic_ra();
+  ra.prefixes = {PrefixInfo{kPrefix, 64, true, false, 30, 10}};
+  inject_ra(ra);
+  EXPECT_EQ(std::count(stack_->routes().begin(), stack_->routes().end(), on_link), 1);
+  // The prefix expires from the router list; the hand-added address's route stays.
+  advance(std::chrono::seconds(31));
+  EXPECT_TRUE(autoconf_->router_list().prefixes(nic_).empty());
+  EXPECT_TRUE(has_route(on_link));
+}
+
 TEST_F(AutoconfTest, PrefixWithoutAutonomousFlagIsOnLinkOnly) {
   settle();
   RouterAdvertFields ra = basic_ra();
