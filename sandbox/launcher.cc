@@ -152,6 +152,11 @@ pid_t start_program(const LaunchOptions& options, const sigset_t& original_mask)
   for (int sig : kForwardedSignals) sigaddset(&forwarded, sig);
   sigaddset(&forwarded, SIGCHLD);
   ::sigprocmask(SIG_BLOCK, &forwarded, &original);
+  // The mask came from the supervisor's thread, which blocks the forwarded signals for its
+  // signalfd: the program gets the rest of it, with those signals open (blocked, a SIGTERM
+  // forwarded to a program that does not reset its mask would wait forever).
+  for (int sig : kForwardedSignals) sigdelset(&original, sig);
+  sigdelset(&original, SIGCHLD);
 
   // 4. The filter, and its listener to the supervisor.
   auto listener = install_program_filter();
