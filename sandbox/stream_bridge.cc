@@ -1,5 +1,7 @@
 #include "sandbox/stream_bridge.h"
 
+#include "tcp/connection.h"
+
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -7,81 +9,81 @@
 
 namespace weir::sandbox {
 
-StreamBridge::StreamBridge(int fd, tcp::Endpoint& endpoint) : fd_(fd), endpoint_(&endpoint) {
-  to_stack_.data = std::make_unique_for_overwrite<std::byte[]>(kChunk);
-  to_fd_.data = std::make_unique_for_overwrite<std::byte[]>(kChunk);
-}
-
 std::optional<Error> StreamBridge::pump() {
   if (fd_ < 0) return std::nullopt;
-  // fd -> stack.
-  for (;;) {
-    if (!to_stack_.empty()) {
-      auto n = endpoint_->write(to_stack_.pending());
-      if (!n) {
-        if (n.error() != Error::kWouldBlock) to_stack_.clear();
-        break;
+  tcp::Connection* c = endpoint_->connection();
+  if (c == nullptr) return std::nullopt;
+  // fd -> stack: read() straight into the send queue.
+  size_t moved = 0;
+  while (!fd_eof_ && fd_readable_ && moved < kBurst) {
+    bool eof = false;
+    int read_errno = 0;
+    auto n = c->write_from(kBurst - moved, [&](MutableByteView space) -> Result<size_t> {
+      ssize_t r = ::read(fd_, space.data(), space.size());
+      if (r > 0) return static_cast<size_t>(r);
+      if (r == 0) {
+        eof = true;
+        return size_t{0};
       }
-      to_stack_.offset += *n;
-      if (!to_stack_.empty()) break;
-      to_stack_.clear();
-    }
-    if (fd_eof_ || !fd_readable_) break;
-    if ((endpoint_->readiness() & kEventWritable) == 0) break;
-    auto space = to_stack_.space();
-    ssize_t n = ::read(fd_, space.data(), space.size());
-    if (n > 0) {
-      to_stack_.length = static_cast<size_t>(n);
-      to_stack_.offset = 0;
+      read_errno = errno;
+      return error_from_errno(errno);
+    });
+    if (eof) fd_eof_ = true;
+    if (n) {
+      moved += *n;
+      if (*n == 0) break;
       continue;
     }
-    if (n == 0) {
-      fd_eof_ = true;
-    } else if (errno == EAGAIN) {
+    if (read_errno == EAGAIN) {
       fd_readable_ = false;
-    } else if (errno != EINTR) {
+    } else if (read_errno != 0 && read_errno != EINTR) {
       // The fd's side reset (for a stand-in: the program closed with bytes it never read).
       fd_eof_ = true;
       fd_reset_ = true;
       return Error::kConnectionReset;
     }
+    break;  // the stack's send buffer is full (kWouldBlock) or the connection refuses data
   }
-  if (fd_eof_ && to_stack_.empty() && !stack_write_shut_) {
+  if (fd_eof_ && !stack_write_shut_) {
     stack_write_shut_ = true;
     (void)endpoint_->shutdown(tcp::ShutdownHow::kWrite);
   }
 
-  // stack -> fd.
-  while (!fd_write_shut_) {
-    if (!to_fd_.empty()) {
-      auto pending = to_fd_.pending();
-      ssize_t n = ::send(fd_, pending.data(), pending.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-      if (n < 0) {
-        if (errno != EAGAIN) {
-          // EPIPE: nobody reads the fd any more; the rest is dropped.
-          to_fd_.clear();
-          discard_incoming_ = true;
-        }
-        break;
+  // stack -> fd: sendmsg() straight from the receive queue; only what the fd took is consumed.
+  moved = 0;
+  while (!fd_write_shut_ && !peer_eof_ && moved < kBurst) {
+    bool fd_full = false;
+    auto n = c->read_with(kBurst - moved, [&](std::span<const ByteView> views) -> Result<size_t> {
+      if (discard_incoming_) {
+        size_t all = 0;
+        for (auto v : views) all += v.size();
+        return all;  // the program's end no longer reads: dropped, as Linux drops after SHUT_RD
       }
-      to_fd_.offset += static_cast<size_t>(n);
-      if (!to_fd_.empty()) break;
-      to_fd_.clear();
-    }
-    if (peer_eof_) break;
-    auto n = endpoint_->read(to_fd_.space());
+      iov_.clear();
+      for (auto v : views) iov_.push_back(iovec{const_cast<std::byte*>(v.data()), v.size()});
+      msghdr msg{};
+      msg.msg_iov = iov_.data();
+      msg.msg_iovlen = iov_.size();
+      ssize_t r = ::sendmsg(fd_, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);  // sendmsg only reads them
+      if (r >= 0) return static_cast<size_t>(r);
+      if (errno == EAGAIN) {
+        fd_full = true;
+        return size_t{0};
+      }
+      discard_incoming_ = true;  // EPIPE: nobody reads the fd any more
+      return size_t{0};
+    });
     if (!n) {
       if (n.error() != Error::kWouldBlock) return n.error();
       break;
     }
     if (*n == 0) {
-      peer_eof_ = true;
+      if (!fd_full && !discard_incoming_) peer_eof_ = true;  // read's 0 is the peer's FIN
       break;
     }
-    to_fd_.length = discard_incoming_ ? 0 : *n;
-    to_fd_.offset = 0;
+    moved += *n;
   }
-  if ((peer_eof_ || discard_incoming_) && to_fd_.empty() && !fd_write_shut_) {
+  if ((peer_eof_ || discard_incoming_) && !fd_write_shut_) {
     fd_write_shut_ = true;
     ::shutdown(fd_, SHUT_WR);
   }
@@ -92,10 +94,7 @@ std::optional<Error> StreamBridge::pump() {
 }
 
 void StreamBridge::flush_to_fd() {
-  if (fd_ < 0 || to_fd_.empty()) return;
-  auto pending = to_fd_.pending();
-  ssize_t n = ::send(fd_, pending.data(), pending.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-  if (n > 0) to_fd_.offset += static_cast<size_t>(n);
+  if (fd_ >= 0) (void)pump();
 }
 
 }  // namespace weir::sandbox

@@ -1,17 +1,20 @@
 // StreamBridge: moves bytes between a non-blocking stream fd (a stand-in's host end, or a
 // kernel TCP connection accepted for --publish) and a connected tcp::Endpoint.
 //
-// Each direction reads only while the other side takes: from the fd only while the stack's
-// send buffer has room, from the stack only while the fd accepts, with at most one chunk held
-// here per direction. So neither side buffers without bound, and back-pressure crosses the
-// bridge: a slow reader on the fd closes the TCP window; a closed window stops reading the
-// fd. EOF crosses too: the fd's EOF becomes the stack's FIN after the last byte, the peer's FIN
-// becomes shutdown(SHUT_WR) on the fd after the last byte.
+// Each direction moves only what the other side takes, and copies each byte once: read() from
+// the fd lands straight in the TCP send queue's memory (Connection::write_from), and sendmsg()
+// to the fd takes the receive queue's bytes in place (Connection::read_with), consuming only
+// what the fd accepted. Nothing is held here, so neither side buffers without bound, and
+// back-pressure crosses the bridge: a slow reader on the fd closes the TCP window; a full send
+// buffer stops reading the fd. EOF crosses too: the fd's EOF becomes the stack's FIN after the
+// last byte, the peer's FIN becomes shutdown(SHUT_WR) on the fd after the last byte.
 #pragma once
 
+#include <sys/uio.h>
+
 #include <cstddef>
-#include <memory>
 #include <optional>
+#include <vector>
 
 #include "stack/result.h"
 #include "tcp/endpoint.h"
@@ -20,10 +23,11 @@ namespace weir::sandbox {
 
 class StreamBridge {
  public:
-  // What one read from either side moves at a time.
-  static constexpr size_t kChunk = size_t{256} << 10;
+  // What one pass moves in each direction at most, so one busy connection cannot starve
+  // the loop.
+  static constexpr size_t kBurst = size_t{1} << 20;
 
-  StreamBridge(int fd, tcp::Endpoint& endpoint);
+  StreamBridge(int fd, tcp::Endpoint& endpoint) : fd_(fd), endpoint_(&endpoint) {}
 
   // Re-points the bridge (the endpoint was replaced; the fd was closed: -1).
   void set_endpoint(tcp::Endpoint& endpoint) { endpoint_ = &endpoint; }
@@ -44,9 +48,10 @@ class StreamBridge {
   bool peer_eof() const { return peer_eof_; }      // the stack read EOF (peer's FIN)
   bool fd_write_shut() const { return fd_write_shut_; }
   bool stack_write_shut() const { return stack_write_shut_; }
-  size_t held_for_stack() const { return to_stack_.length - to_stack_.offset; }
-  size_t held_for_fd() const { return to_fd_.length - to_fd_.offset; }
-  // Writes what is held for the fd without waiting (before closing it).
+  // Bytes taken from one side and not yet given to the other: none, since nothing is held.
+  size_t held_for_stack() const { return 0; }
+  size_t held_for_fd() const { return 0; }
+  // Moves what the stack holds for the fd without waiting (before closing it).
   void flush_to_fd();
 
  private:
@@ -59,19 +64,7 @@ class StreamBridge {
   bool fd_write_shut_ = false;
   bool stack_write_shut_ = false;
   bool discard_incoming_ = false;
-  // One chunk per direction, allocated once and never zeroed: bytes [offset, length) are
-  // held, waiting for the other side.
-  struct Held {
-    std::unique_ptr<std::byte[]> data;
-    size_t length = 0;
-    size_t offset = 0;
-    bool empty() const { return offset >= length; }
-    ByteView pending() const { return {data.get() + offset, length - offset}; }
-    MutableByteView space() { return {data.get(), kChunk}; }
-    void clear() { length = offset = 0; }
-  };
-  Held to_stack_;
-  Held to_fd_;
+  std::vector<iovec> iov_;  // sendmsg's vectors, kept to reuse their storage
 };
 
 }  // namespace weir::sandbox

@@ -321,7 +321,7 @@ Result<size_t> Connection::read(MutableByteView out, bool peek) {
   }
 }
 
-Result<size_t> Connection::write(ByteView data) {
+Result<size_t> Connection::writable_space() {
   if (error_) {
     Error e = *error_;
     error_.reset();
@@ -341,12 +341,42 @@ Result<size_t> Connection::write(ByteView data) {
       return Error::kBrokenPipe;
   }
   if (fin_queued_) return Error::kBrokenPipe;
-  if (data.empty()) return size_t{0};
   size_t space = snd_buf_ > sendq_.size() ? snd_buf_ - sendq_.size() : 0;
   if (space == 0) return Error::kWouldBlock;
-  size_t n = sendq_.append(data, space);
+  return space;
+}
+
+Result<size_t> Connection::write(ByteView data) {
+  auto space = writable_space();
+  if (!space) return space.error() == Error::kWouldBlock && data.empty() ? Result<size_t>(size_t{0})
+                                                                          : space;
+  if (data.empty()) return size_t{0};
+  size_t n = sendq_.append(data, *space);
   output();
   return n;
+}
+
+Result<size_t> Connection::write_from(size_t max, const SendQueue::Fill& fill) {
+  auto space = writable_space();
+  if (!space) return space;
+  auto n = sendq_.append_from(std::min(max, *space), fill);
+  if (n && *n > 0) output();
+  return n;
+}
+
+Result<size_t> Connection::read_with(size_t max, const Take& take) {
+  if (rcvq_.readable() == 0 || read_shutdown_) {
+    std::array<std::byte, 1> none;
+    return read(MutableByteView(none).first(0), false);
+  }
+  lent_.clear();
+  rcvq_.lend(max, lent_);
+  auto n = take(lent_);
+  if (!n || *n == 0) return n;
+  size_t taken = rcvq_.discard(*n);
+  autotune_receive_buffer(taken);
+  maybe_send_window_update();
+  return taken;
 }
 
 Status Connection::shutdown(bool read, bool write) {

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -62,6 +64,12 @@ class Connection final : public SegmentReceiver {
                  const SocketAddress& remote);
   Result<size_t> read(MutableByteView out, bool peek = false);
   Result<size_t> write(ByteView data);
+  // write() with the bytes produced in place (SendQueue::append_from): up to max bytes.
+  Result<size_t> write_from(size_t max, const SendQueue::Fill& fill);
+  // read() without the copy: `take` gets views of up to max readable bytes and returns how
+  // many it consumed. Errors, EOF (0) and kWouldBlock are read()'s.
+  using Take = std::function<Result<size_t>(std::span<const ByteView>)>;
+  Result<size_t> read_with(size_t max, const Take& take);
   Status shutdown(bool read, bool write);
   // Graceful close (FIN after queued data); with SO_LINGER 0 an abortive close.
   void close();
@@ -181,6 +189,8 @@ class Connection final : public SegmentReceiver {
   void notify(EventMask events);
   void maybe_send_window_update();
   void autotune_receive_buffer(size_t copied);
+  // Room in the send buffer, or why nothing can be written now.
+  Result<size_t> writable_space();
   uint32_t ts_now() const;
   FourTuple tuple() const;
 
@@ -229,6 +239,7 @@ class Connection final : public SegmentReceiver {
 
   SendQueue sendq_;
   ReceiveQueue rcvq_;
+  std::vector<ByteView> lent_;  // read_with()'s views, kept to reuse their storage
   std::vector<SentSegment> sent_;  // ascending by begin; [sent_head_, end) are live
   size_t sent_head_ = 0;
   bool fin_queued_ = false;  // user shut down writing: FIN follows the queued data

@@ -20,6 +20,16 @@ size_t ReceiveQueue::discard(size_t n) {
   return n;
 }
 
+void ReceiveQueue::lend(size_t max, std::vector<ByteView>& views) const {
+  views.clear();
+  ready_.for_each_view([&](ByteView v) {
+    if (max == 0) return;
+    if (v.size() > max) v = v.first(max);
+    views.push_back(v);
+    max -= v.size();
+  });
+}
+
 size_t ReceiveQueue::peek(MutableByteView out) const {
   size_t n = std::min(out.size(), ready_.size());
   if (n > 0) ready_.copy_out(0, out.first(n));

@@ -39,6 +39,9 @@ class ReceiveQueue {
   size_t discard(size_t n);
   // Copies without consuming (MSG_PEEK).
   size_t peek(MutableByteView out) const;
+  // Views of up to max readable bytes, in order, without copying (they stay valid until the
+  // queue changes); discard() then consumes what the caller took.
+  void lend(size_t max, std::vector<ByteView>& views) const;
 
   // Data at seq (already trimmed so seq >= rcv_nxt and within the window).
   AddResult add(SeqNum rcv_nxt, SeqNum seq, PacketBuffer data);

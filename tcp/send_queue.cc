@@ -28,6 +28,30 @@ size_t SendQueue::append(ByteView data, size_t max) {
   return done;
 }
 
+Result<size_t> SendQueue::append_from(size_t max, const Fill& fill) {
+  size_t done = 0;
+  while (done < max) {
+    if (head_ == blocks_.size() || blocks_.back().end == blocks_.back().chunk->capacity()) {
+      size_t capacity = std::clamp(max - done, kMinChunk, kMaxChunk);
+      blocks_.push_back(Block{Chunk::allocate(capacity), 0, 0});
+    }
+    // Bytes past the tail's end belong to no slice yet (see append()).
+    Block& tail = blocks_.back();
+    size_t room = std::min<size_t>(tail.chunk->capacity() - tail.end, max - done);
+    auto n = fill(tail.chunk->bytes().subspan(tail.end, room));
+    if (!n) {
+      if (done == 0) return n.error();
+      break;
+    }
+    size_t got = std::min(*n, room);
+    tail.end += static_cast<uint32_t>(got);
+    done += got;
+    size_ += got;
+    if (got < room) break;
+  }
+  return done;
+}
+
 PacketBuffer SendQueue::slice(size_t offset, size_t length) const {
   PacketBuffer out;
   if (offset >= size_) return out;

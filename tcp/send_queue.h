@@ -5,10 +5,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "stack/bytes.h"
 #include "stack/packet_buffer.h"
+#include "stack/result.h"
 
 namespace weir::tcp {
 
@@ -22,6 +24,12 @@ class SendQueue {
 
   // Copies up to max bytes of data; returns how many.
   size_t append(ByteView data, size_t max);
+  // Lets `fill` write up to max bytes straight into the queue's memory (a read() from a
+  // socket, say), so the bytes are copied once, not through a buffer of the caller's. fill
+  // returns how many bytes it wrote; fewer than offered ends the call. Its error is returned
+  // when nothing was appended.
+  using Fill = std::function<Result<size_t>(MutableByteView)>;
+  Result<size_t> append_from(size_t max, const Fill& fill);
   // length bytes starting offset bytes after the front (clamped), sharing the chunks.
   PacketBuffer slice(size_t offset, size_t length) const;
   // Drops the first n bytes (they were acknowledged).

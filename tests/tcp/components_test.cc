@@ -158,3 +158,59 @@ TEST(TcpSynCookies, RoundTripKeepsOptions) {
 
 }  // namespace
 }  // namespace weir::tcp
+
+namespace weir::tcp {
+namespace {
+
+TEST(TcpSendQueue, AppendFromFillsTheQueuesOwnMemory) {
+  SendQueue q;
+  std::vector<std::byte> source(150000);
+  for (size_t i = 0; i < source.size(); ++i) source[i] = std::byte(static_cast<uint8_t>(i * 3));
+  size_t offered_total = 0;
+  size_t calls = 0;
+  // A producer that writes what it is offered, like read() from a socket with plenty queued.
+  auto n = q.append_from(120000, [&](MutableByteView space) -> Result<size_t> {
+    ++calls;
+    size_t k = std::min(space.size(), source.size() - offered_total);
+    copy_bytes(space, 0, ByteView(source).subspan(offered_total, k));
+    offered_total += k;
+    return k;
+  });
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 120000u);  // capped by max, across chunks of at most kMaxChunk
+  EXPECT_GE(calls, 2u);
+  EXPECT_EQ(q.size(), 120000u);
+  auto all = q.slice(0, 120000).to_vector();
+  EXPECT_TRUE(std::equal(all.begin(), all.end(), source.begin()));
+  // A short fill ends the call; an error with nothing appended is returned.
+  auto short_fill = q.append_from(1000, [](MutableByteView space) -> Result<size_t> {
+    return std::min<size_t>(space.size(), 10);
+  });
+  EXPECT_EQ(*short_fill, 10u);
+  auto failed = q.append_from(1000, [](MutableByteView) -> Result<size_t> {
+    return Error::kWouldBlock;
+  });
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error(), Error::kWouldBlock);
+  EXPECT_EQ(q.size(), 120010u);
+}
+
+TEST(TcpReceiveQueue, LendGivesViewsWithoutConsuming) {
+  ReceiveQueue q;
+  SeqNum nxt(1);
+  q.add(nxt, SeqNum(1), data_of("hello "));
+  q.add(nxt + 6, SeqNum(7), data_of("world"));
+  std::vector<ByteView> views;
+  q.lend(8, views);
+  std::string lent;
+  for (auto v : views) {
+    for (std::byte b : v) lent.push_back(static_cast<char>(b));
+  }
+  EXPECT_EQ(lent, "hello wo");
+  EXPECT_EQ(q.readable(), 11u);  // nothing consumed until discard()
+  q.discard(3);
+  EXPECT_EQ(read_all(q), "lo world");
+}
+
+}  // namespace
+}  // namespace weir::tcp
