@@ -311,6 +311,23 @@ uint32_t route_priority(const NetState& s, const RouteState& r) { return linux_r
 
 }  // namespace
 
+std::vector<RouteState> linux_routes(const NetState& state) {
+  std::vector<RouteState> out = state.routes;
+  for (auto& r : out) {
+    const InterfaceState* i = find_interface(state, r.interface_index);
+    if (i == nullptr) continue;
+    if (i->loopback && !r.gateway) r.local = true;
+    if (!r.local || r.preferred_source || !r.destination.address.is_v4()) continue;
+    for (const auto& a : i->addresses) {
+      if (a.address.is_v4() && r.destination.contains(a.address)) {
+        r.preferred_source = a.address;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
 uint32_t linux_route_metric(const NetState& s, const RouteState& r) {
   if (r.metric != 0 || r.destination.address.is_v4() || r.local) return r.metric;
   return r.gateway ? kDefaultRoutePriorityV6
@@ -611,7 +628,8 @@ std::optional<RouteLookup> lookup_route(const NetState& state, const IpAddress& 
     }
   }
   const RouteState* best = nullptr;
-  for (const auto& r : state.routes) {
+  const std::vector<RouteState> routes = linux_routes(state);
+  for (const auto& r : routes) {
     if (r.local || r.destination.address.family() != destination.family()) continue;
     if (oif != 0 && r.interface_index != oif) continue;
     if (!r.destination.contains(destination)) continue;
@@ -634,9 +652,13 @@ std::optional<RouteLookup> lookup_route(const NetState& state, const IpAddress& 
 std::vector<std::vector<std::byte>> answer_route_request(ByteView request, const NetState& state,
                                                          uint32_t portid,
                                                          const RouteRequestOptions& options) {
+  // Route answers need the interfaces and the routes, not the sockets.
+  NetState view;
+  view.interfaces = state.interfaces;
+  view.routes = linux_routes(state);
   return netlink::answer_messages(request, portid, options.max_datagram,
                                   [&](const Message& m, AnswerWriter& out) {
-                                    return answer_one(m, state, portid, options.strict_check, out);
+                                    return answer_one(m, view, portid, options.strict_check, out);
                                   });
 }
 

@@ -52,6 +52,11 @@ struct RouteLookup {
 std::optional<RouteLookup> lookup_route(const NetState& state, const IpAddress& destination,
                                         int oif = 0);
 
+// NetState's routes as Linux holds them: a route through a loopback interface (the stack's
+// 127.0.0.0/8 on lo) belongs to the local table, and a local IPv4 route without a preferred
+// source names the interface address it covers.
+std::vector<RouteState> linux_routes(const NetState& state);
+
 // The metric Linux shows for a route: its own, or for an IPv6 route without one the kernel's
 // default (1024 for a route through a gateway, 256 for an interface's prefix route).
 uint32_t linux_route_metric(const NetState& state, const RouteState& route);

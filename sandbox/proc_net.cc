@@ -249,8 +249,9 @@ std::string route_file(const NetState& st) {
   std::string out =
       "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT";
   pad_line(out, 0, kUdpLineWidth);
+  const std::vector<RouteState> all = linux_routes(st);
   std::vector<const RouteState*> routes;
-  for (const auto& r : st.routes) {
+  for (const auto& r : all) {
     if (!r.local && r.destination.address.is_v4()) routes.push_back(&r);
   }
   std::stable_sort(routes.begin(), routes.end(), [](const auto* a, const auto* b) {
@@ -296,8 +297,9 @@ std::string if_inet6_file(const NetState& st) {
 
 std::string ipv6_route_file(const NetState& st) {
   std::string out;
+  const std::vector<RouteState> all = linux_routes(st);
   std::vector<const RouteState*> routes;
-  for (const auto& r : st.routes) {
+  for (const auto& r : all) {
     if (r.destination.address.is_v6()) routes.push_back(&r);
   }
   std::stable_sort(routes.begin(), routes.end(), [](const auto* a, const auto* b) {

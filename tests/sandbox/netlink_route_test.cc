@@ -402,6 +402,28 @@ TEST(NetlinkRouteRoute, NonStrictDumpListsEveryFamilyAndTable) {
   EXPECT_EQ(ask_strict(req, s).size(), 3u);
 }
 
+// The stack keeps 127.0.0.0/8 as an ordinary route through lo; Linux keeps it in the local
+// table ("local 127.0.0.0/8 dev lo proto kernel scope host src 127.0.0.1").
+TEST(NetlinkRouteRoute, LoopbackRoutesAreLocal) {
+  auto s = reference_state();
+  RouteState lo;
+  lo.destination = testing::prefix("127.0.0.0/8");
+  lo.interface_index = 1;
+  s.routes.push_back(lo);
+  auto req = padded(kIpRouteDump, 156);
+  EXPECT_EQ(ask_strict(req, s).size(), 3u);  // `ip route`: main only
+  req[16] = std::byte{AF_INET};
+  auto ms = ask(req, s);
+  ASSERT_EQ(ms.size(), 4u);
+  EXPECT_EQ(to_hex(ms[2].fixed), "02080000ff02fe0200000000");  // local table, host, RTN_LOCAL
+  EXPECT_EQ(ms[2].hex(RTA_PREFSRC), "7f000001");
+  EXPECT_EQ(ms[2].hex(RTA_DST), "7f000000");
+  EXPECT_EQ(ms[2].u32(RTA_OIF), 1u);
+  auto held = linux_routes(s);
+  EXPECT_TRUE(held.back().local);
+  EXPECT_FALSE(held.front().local);
+}
+
 TEST(NetlinkRouteRoute, CacheDumpIsEmptyAndOifFilters) {
   auto req = padded(kIpRouteDump, 156);
   req[24] = std::byte{0};

@@ -166,6 +166,10 @@ TEST(ProcNet, RouteIsLinuxs) {
   EXPECT_NE(file("route", s)
                 .find(padded("eth0\t070200C0\t0100000A\t0007\t0\t0\t5\tFFFFFFFF\t0\t0\t0", 127)),
             std::string::npos);
+  RouteState lo;  // through lo: Linux's local table, not in /proc/net/route
+  lo.destination = testing::prefix("127.0.0.0/8");
+  lo.interface_index = 1;
+  s.routes.push_back(lo);
   std::string route = file("route", s);
   EXPECT_EQ(std::count(route.begin(), route.end(), '\n'), 4);
 }
