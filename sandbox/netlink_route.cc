@@ -317,12 +317,13 @@ std::vector<RouteState> linux_routes(const NetState& state) {
     const InterfaceState* i = find_interface(state, r.interface_index);
     if (i == nullptr) continue;
     if (i->loopback && !r.gateway) r.local = true;
-    if (!r.local || r.preferred_source || !r.destination.address.is_v4()) continue;
+    if (r.preferred_source || r.gateway || !r.destination.address.is_v4()) continue;
+    // Linux gives its local routes, and the prefix routes it makes for an address, that
+    // address as source ("10.0.0.0/24 dev eth0 proto kernel scope link src 10.0.0.2").
     for (const auto& a : i->addresses) {
-      if (a.address.is_v4() && r.destination.contains(a.address)) {
-        r.preferred_source = a.address;
-        break;
-      }
+      if (!a.address.is_v4() || !r.destination.contains(a.address)) continue;
+      if (r.local || a.network() == r.destination.network()) r.preferred_source = a.address;
+      break;
     }
   }
   return out;

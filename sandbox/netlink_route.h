@@ -53,8 +53,8 @@ std::optional<RouteLookup> lookup_route(const NetState& state, const IpAddress& 
                                         int oif = 0);
 
 // NetState's routes as Linux holds them: a route through a loopback interface (the stack's
-// 127.0.0.0/8 on lo) belongs to the local table, and a local IPv4 route without a preferred
-// source names the interface address it covers.
+// 127.0.0.0/8 on lo) belongs to the local table, and local and prefix IPv4 routes without a
+// preferred source name the interface address they cover.
 std::vector<RouteState> linux_routes(const NetState& state);
 
 // The metric Linux shows for a route: its own, or for an IPv6 route without one the kernel's

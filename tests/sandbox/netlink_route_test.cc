@@ -422,6 +422,11 @@ TEST(NetlinkRouteRoute, LoopbackRoutesAreLocal) {
   auto held = linux_routes(s);
   EXPECT_TRUE(held.back().local);
   EXPECT_FALSE(held.front().local);
+  // A prefix route made for an address gets that address as its source, as Linux's.
+  s.routes[1].preferred_source.reset();
+  held = linux_routes(s);
+  EXPECT_EQ(held[1].preferred_source, testing::ip("10.0.0.2"));
+  EXPECT_FALSE(held[0].preferred_source);  // the default route has none
 }
 
 TEST(NetlinkRouteRoute, CacheDumpIsEmptyAndOifFilters) {
