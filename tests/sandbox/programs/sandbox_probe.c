@@ -37,6 +37,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #ifndef NETLINK_GENERIC
@@ -73,8 +74,25 @@ static void note(const char* fmt, ...) {
   va_end(ap);
 }
 
+// A check this kernel cannot exercise: printed, not counted as a failure.
+static int g_skipped;
+static void skip(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+static void skip(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  printf("SKIP ");
+  vprintf(fmt, ap);
+  printf("\n");
+  va_end(ap);
+  g_skipped++;
+}
+
 static int finish(void) {
   if (g_failed == 0) {
+    if (g_skipped > 0) {
+      printf("PASS %s (%d checks, %d skipped)\n", g_name, g_checks, g_skipped);
+      return 0;
+    }
     printf("PASS %s (%d checks)\n", g_name, g_checks);
     return 0;
   }
@@ -1593,7 +1611,28 @@ static int child_killed_by(void (*fn)(void)) {
   return WIFSIGNALED(status) ? WTERMSIG(status) : 1000 + WEXITSTATUS(status);
 }
 
+// Some kernels have no int $0x80 gate at all (IA-32 emulation disabled at run time): the
+// instruction itself then faults with a general protection fault, before any system call entry
+// and so before seccomp. The child tells that apart (exit 77) from any other death.
+enum { kNoInt80Gate = 77 };
+static void on_segv_at_int80(int sig, siginfo_t* si, void* ctx) {
+  (void)sig;
+  (void)si;
+  const ucontext_t* uc = ctx;
+  const unsigned char* ip = (const unsigned char*)uc->uc_mcontext.gregs[REG_RIP];
+  _exit(ip[0] == 0xcd && ip[1] == 0x80 ? kNoInt80Gate : 78);
+}
+
+static void catch_int80_fault(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_segv_at_int80;
+  sa.sa_flags = SA_SIGINFO;
+  sigaction(SIGSEGV, &sa, NULL);
+}
+
 static void do_int80(void) {
+  catch_int80_fault();
   long ret;
   // i386 getpid (20) through the 32-bit entry.
   __asm__ volatile("int $0x80" : "=a"(ret) : "a"(20L) : "memory", "r8", "r9", "r10", "r11");
@@ -1601,6 +1640,7 @@ static void do_int80(void) {
 }
 
 static void do_int80_socketcall(void) {
+  catch_int80_fault();
   long ret;
   // i386 socketcall(SYS_SOCKET, args) with a null args pointer: the multiplexer the x86_64
   // socket rules never see.
@@ -1660,11 +1700,20 @@ static int cmd_bypass(int argc, char** argv) {
   expect_errno(syscall(SYS_kexec_load, 0, 0, NULL, 0), EPERM, "kexec_load");
 
   int sig = child_killed_by(do_int80);
-  check(sig == SIGSYS, "an i386 system call (int $0x80) kills the process with SIGSYS (%s)",
-        sig >= 1000 ? "it exited" : strsignal(sig));
+  if (sig == 1000 + kNoInt80Gate) {
+    skip("an i386 system call (int $0x80): this kernel has no int $0x80 gate (general protection "
+         "fault at the instruction, before seccomp), so the filter's i386 rule cannot be reached");
+  } else {
+    check(sig == SIGSYS, "an i386 system call (int $0x80) kills the process with SIGSYS (%s)",
+          sig >= 1000 ? "it exited" : strsignal(sig));
+  }
   sig = child_killed_by(do_int80_socketcall);
-  check(sig == SIGSYS, "an i386 socketcall kills the process with SIGSYS (%s)",
-        sig >= 1000 ? "it exited" : strsignal(sig));
+  if (sig == 1000 + kNoInt80Gate) {
+    skip("an i386 socketcall (int $0x80): no int $0x80 gate on this kernel, as above");
+  } else {
+    check(sig == SIGSYS, "an i386 socketcall kills the process with SIGSYS (%s)",
+          sig >= 1000 ? "it exited" : strsignal(sig));
+  }
   sig = child_killed_by(do_x32);
   check(sig == SIGSYS, "an x32 system call kills the process with SIGSYS (%s)",
         sig >= 1000 ? "it exited" : strsignal(sig));
