@@ -5,6 +5,13 @@
 // after the current batch, keeping the stack free of re-entrant sends. SIGINT/SIGTERM are
 // blocked and read from a signalfd the loop watches, so a signal stops the loop between
 // batches and the normal teardown (pcap flush, counters) always runs.
+//
+// IPv6. Unless --no-ip6, IPv6 runs beside IPv4: the NIC gets every --ip6 address, then
+// autoconfiguration gives it a link-local address and whatever router advertisements offer
+// (SLAAC), and each service listens on one dual-stack [::] socket, which serves IPv4 peers as
+// IPv4-mapped addresses (Linux's bindv6only=0). One socket per service keeps one code path and one
+// set of counters per service, whichever family the client uses, and is how servers behave on Linux
+// by default; with --no-ip6 the services listen on 0.0.0.0 as before.
 #include "tools/serve.h"
 
 #include <signal.h>
@@ -26,6 +33,8 @@
 #include <vector>
 
 #include "ipv4/ipv4.h"
+#include "ipv6/autoconf.h"
+#include "ipv6/ipv6.h"
 #include "link/sniffer.h"
 #include "link/tap.h"
 #include "stack/clock.h"
@@ -75,6 +84,12 @@ void fail(const std::string& message) { std::fprintf(stderr, "weir serve: %s\n",
 
 std::string describe_error(Error e) { return std::string(error_name(e)); }
 
+// The family services listen with: dual-stack IPv6 when the stack has IPv6, else IPv4.
+AddressFamily service_family(Stack& stack) {
+  return stack.ip_protocol(AddressFamily::kIpv6) != nullptr ? AddressFamily::kIpv6
+                                                            : AddressFamily::kIpv4;
+}
+
 // Ports of the small services that answer whatever they get: echo, discard, daytime, qotd,
 // chargen.
 bool is_reflector_port(uint16_t port) {
@@ -89,10 +104,11 @@ class UdpEchoService final : public Service {
   std::string describe() const override { return "udp echo :" + std::to_string(port_); }
 
   Status start(Stack& stack, Loop& loop) override {
-    auto endpoint = udp::Endpoint::create(stack, AddressFamily::kIpv4);
+    const AddressFamily family = service_family(stack);
+    auto endpoint = udp::Endpoint::create(stack, family);
     if (!endpoint) return endpoint.error();
     endpoint_ = std::move(endpoint).value();
-    WEIR_TRY(endpoint_->bind(SocketAddress{IpAddress::any(AddressFamily::kIpv4), port_}));
+    WEIR_TRY(endpoint_->bind(SocketAddress{IpAddress::any(family), port_}));
     loop_ = &loop;
     waiter_ = std::make_unique<Waiter>(kEventReadable, [this](EventMask) { schedule(); });
     endpoint_->waiters().add(*waiter_);
@@ -146,7 +162,7 @@ class UdpEchoService final : public Service {
 // are found by id from posted work, never by pointer, so work posted for a session that has
 // since finished finds nothing and does nothing.
 
-constexpr uint16_t kDiscardPort = 9;   // RFC 863
+constexpr uint16_t kDiscardPort = 9;  // RFC 863
 constexpr uint16_t kSourcePort = 19;  // a counted source of the stream pattern
 constexpr uint16_t kKeepalivePort = 1009;
 constexpr uint16_t kHttpPort = 80;
@@ -214,10 +230,11 @@ class TcpService : public Service {
   std::string describe() const override { return "tcp " + name_ + " :" + std::to_string(port_); }
 
   Status start(Stack& stack, Loop& loop) override {
-    listener_ = tcp::Endpoint::create(stack, AddressFamily::kIpv4);
+    const AddressFamily family = service_family(stack);
+    listener_ = tcp::Endpoint::create(stack, family);
     if (!listener_) return Error::kProtocolNotSupported;
     listener_->set_reuse_address(true);
-    WEIR_TRY(listener_->bind(SocketAddress{IpAddress::any(AddressFamily::kIpv4), port_}));
+    WEIR_TRY(listener_->bind(SocketAddress{IpAddress::any(family), port_}));
     WEIR_TRY(listener_->listen(kListenBacklog));
     loop_ = &loop;
     listen_waiter_ = std::make_unique<Waiter>(kEventReadable, [this](EventMask) {
@@ -542,7 +559,8 @@ class HttpSession final : public TcpSession {
       return;
     }
     if (target == "/") {
-      reply(200, "OK", "weir: a user-space TCP/IP stack. Try /bytes/N for N bytes of the weir pattern.\n",
+      reply(200, "OK",
+            "weir: a user-space TCP/IP stack. Try /bytes/N for N bytes of the weir pattern.\n",
             close);
       return;
     }
@@ -647,7 +665,29 @@ std::string check_prefix(std::string& text) {
 std::string check_address(std::string& text) {
   auto address = IpAddress::parse(text);
   if (!address) return "'" + text + "' is not an IP address, e.g. 10.0.0.1";
-  if (!address->is_v4()) return "only IPv4 gateways are supported for now";
+  if (!address->is_v4()) return "--gateway takes an IPv4 address; use --gateway6 for IPv6";
+  return {};
+}
+
+std::string check_prefix6(std::string& text) {
+  auto prefix = IpPrefix::parse(text);
+  if (!prefix || !prefix->address.is_v6()) {
+    return "'" + text + "' is not an IPv6 address with a prefix length, e.g. fd00::2/64";
+  }
+  const Ipv6Address a = prefix->address.v6();
+  if (a.is_multicast() || a.is_unspecified() || a.is_loopback() || a.is_v4_mapped()) {
+    return "'" + text + "' cannot be an interface address (multicast, ::, ::1 or IPv4-mapped)";
+  }
+  if (prefix->length == 0 || prefix->length > 128) return "prefix length must be 1..128";
+  return {};
+}
+
+std::string check_address6(std::string& text) {
+  auto address = IpAddress::parse(text);
+  if (!address || !address->is_v6()) return "'" + text + "' is not an IPv6 address, e.g. fe80::1";
+  if (address->is_multicast() || address->is_unspecified()) {
+    return "the IPv6 gateway must be a unicast address";
+  }
   return {};
 }
 
@@ -729,6 +769,7 @@ int run_serve(const ServeOptions& options) {
   SteadyClock clock;
   Stack stack(clock);
   ipv4::install(stack);
+  if (options.ipv6) ipv6::install(stack);
   udp::install(stack);
   tcp::install(stack);
 
@@ -742,13 +783,31 @@ int run_serve(const ServeOptions& options) {
     fail("cannot add the NIC: " + describe_error(nic.error()));
     return 1;
   }
-  if (auto s = stack.add_address(*nic, options.address); !s) {
-    fail("cannot add address " + options.address.to_string() + ": " + describe_error(s.error()));
-    return 1;
+  std::vector<IpPrefix> addresses;
+  if (options.address) addresses.push_back(*options.address);
+  if (options.ipv6) {
+    for (const IpPrefix& p : options.addresses6) addresses.push_back(p);
+  }
+  for (const IpPrefix& p : addresses) {
+    if (auto s = stack.add_address(*nic, p); !s) {
+      fail("cannot add address " + p.to_string() + ": " + describe_error(s.error()));
+      return 1;
+    }
   }
   if (options.gateway) {
     stack.add_route(
         Route{IpPrefix{IpAddress::any(AddressFamily::kIpv4), 0}, options.gateway, *nic});
+  }
+  if (options.ipv6 && options.gateway6) {
+    stack.add_route(
+        Route{IpPrefix{IpAddress::any(AddressFamily::kIpv6), 0}, options.gateway6, *nic});
+  }
+  if (options.ipv6) {
+    // Autoconfiguration (ipv6/autoconf.h): the link-local address (RFC 7217 stable IID, after
+    // DAD), router solicitations, SLAAC addresses and a default route from router
+    // advertisements, RDNSS, MLDv2 reports. Enabled after the --ip6 addresses are on the NIC,
+    // so those are used as given (like Linux's nodad) and the ready line can show them.
+    ipv6::enable_autoconf(stack);
   }
 
   Loop loop(stack);
@@ -813,9 +872,14 @@ int run_serve(const ServeOptions& options) {
     stats = std::move(server).value();
   }
 
-  std::printf("weir: serving on tap %s %s (%s), mtu %u%s\n", options.tap.c_str(),
-              options.address.to_string().c_str(), mac.to_string().c_str(), stack.nic(*nic)->mtu(),
-              offered.c_str());
+  // IPv4 first (scripts read that field), then the --ip6 addresses. The link-local address
+  // and SLAAC addresses join once DAD passes (`weir stats` shows the autoconf counters).
+  std::string shown;
+  for (const IpPrefix& p : stack.nic(*nic)->addresses()) {
+    shown += (shown.empty() ? "" : " ") + p.to_string();
+  }
+  std::printf("weir: serving on tap %s %s (%s), mtu %u%s\n", options.tap.c_str(), shown.c_str(),
+              mac.to_string().c_str(), stack.nic(*nic)->mtu(), offered.c_str());
   std::fflush(stdout);
 
   loop.run();
@@ -855,21 +919,35 @@ void add_serve_command(CLI::App& app) {
       "The pattern: byte[i] = (i ^ i>>8 ^ i>>16 ^ i>>24) & 0xff, i the offset in the stream.\n"
       "Prints one line starting 'weir: serving on' when ready; on\n"
       "SIGINT/SIGTERM resets open connections, flushes the pcap, prints the counters, exits 0.\n\n"
-      "Example: weir serve --tap weir0 --ip 10.0.0.2/24 --gateway 10.0.0.1 --pcap weir.pcap\n");
+      "IPv6 runs too unless --no-ip6: every --ip6 address, a link-local address and SLAAC from\n"
+      "router advertisements, each service on one dual-stack [::] socket (IPv4 clients appear\n"
+      "as ::ffff:a.b.c.d).\n\n"
+      "Example: weir serve --tap weir0 --ip 10.0.0.2/24 --gateway 10.0.0.1 --pcap weir.pcap\n"
+      "         weir serve --tap weir0 --ip 10.0.0.2/24 --ip6 fd00::2/64 --gateway6 fe80::1\n");
   // The parsed strings live in this shared state, which the callback owns.
   struct Raw {
-    std::string tap, ip, gateway, mac, pcap, netns, stats_socket;
+    std::string tap, ip, gateway, gateway6, mac, pcap, netns, stats_socket;
+    std::vector<std::string> ip6;
+    bool no_ip6 = false;
     uint32_t mtu = 0;
   };
   auto raw = std::make_shared<Raw>();
   cmd->add_option("--tap", raw->tap, "Tap device name (created if missing)")
       ->required()
       ->check(CLI::Validator(check_interface_name, "NAME"));
-  cmd->add_option("--ip", raw->ip, "The stack's address and prefix, e.g. 10.0.0.2/24")
-      ->required()
+  cmd->add_option("--ip", raw->ip,
+                  "The stack's IPv4 address and prefix, e.g. 10.0.0.2/24 (needed unless --ip6)")
       ->check(CLI::Validator(check_prefix, "ADDR/PREFIX"));
-  cmd->add_option("--gateway", raw->gateway, "Default route via this address")
+  cmd->add_option("--gateway", raw->gateway, "Default IPv4 route via this address")
       ->check(CLI::Validator(check_address, "ADDR"));
+  cmd->add_option("--ip6", raw->ip6,
+                  "An IPv6 address and prefix, e.g. fd00::2/64 (repeatable); a link-local address\n"
+                  "and SLAAC addresses from router advertisements come on their own")
+      ->check(CLI::Validator(check_prefix6, "ADDR/PREFIX"));
+  cmd->add_option("--gateway6", raw->gateway6,
+                  "Default IPv6 route via this address (link-local, or inside an --ip6 prefix)")
+      ->check(CLI::Validator(check_address6, "ADDR"));
+  cmd->add_flag("--no-ip6", raw->no_ip6, "Run without IPv6 (IPv4 only, as before IPv6 existed)");
   cmd->add_option("--mac", raw->mac,
                   "The stack's MAC address (default: random, locally administered)")
       ->check(CLI::Validator(check_mac, "MAC"));
@@ -886,16 +964,41 @@ void add_serve_command(CLI::App& app) {
   cmd->callback([raw] {
     ServeOptions options;
     options.tap = raw->tap;
-    options.address = IpPrefix::parse(raw->ip).value();
+    if (!raw->ip.empty()) options.address = IpPrefix::parse(raw->ip).value();
+    options.ipv6 = !raw->no_ip6;
+    if (raw->no_ip6 && (!raw->ip6.empty() || !raw->gateway6.empty())) {
+      throw CLI::ValidationError("--no-ip6", "cannot be combined with --ip6 or --gateway6");
+    }
+    if (!options.address && raw->ip6.empty()) {
+      throw CLI::ValidationError("--ip",
+                                 "give an address: --ip ADDR/PREFIX and/or --ip6 ADDR/PREFIX");
+    }
+    for (const auto& text : raw->ip6) options.addresses6.push_back(IpPrefix::parse(text).value());
+    if (!raw->gateway6.empty()) {
+      options.gateway6 = IpAddress::parse(raw->gateway6).value();
+      const Ipv6Address g = options.gateway6->v6();
+      bool on_link = g.is_link_local();
+      for (const auto& p : options.addresses6) {
+        if (p.address == *options.gateway6) {
+          throw CLI::ValidationError("--gateway6", "the gateway cannot be the stack's own address");
+        }
+        on_link = on_link || p.contains(*options.gateway6);
+      }
+      if (!on_link) {
+        throw CLI::ValidationError(
+            "--gateway6", raw->gateway6 + " is neither link-local nor inside an --ip6 prefix");
+      }
+    }
     if (raw->mtu != 0) options.mtu = raw->mtu;
     if (!raw->netns.empty()) options.netns = raw->netns;
     if (!raw->stats_socket.empty()) options.stats_socket = raw->stats_socket;
     if (!raw->gateway.empty()) {
       options.gateway = IpAddress::parse(raw->gateway).value();
-      if (!options.address.contains(*options.gateway)) {
+      if (!options.address) throw CLI::ValidationError("--gateway", "needs --ip");
+      if (!options.address->contains(*options.gateway)) {
         throw CLI::ValidationError("--gateway", raw->gateway + " is not inside " + raw->ip);
       }
-      if (*options.gateway == options.address.address) {
+      if (*options.gateway == options.address->address) {
         throw CLI::ValidationError("--gateway", "the gateway cannot be the stack's own address");
       }
     }

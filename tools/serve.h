@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "stack/address.h"
 #include "stack/result.h"
@@ -19,14 +20,16 @@ namespace weir::tools {
 
 struct ServeOptions {
   std::string tap;
-  IpPrefix address;
+  std::optional<IpPrefix> address;   // IPv4; nullopt: no IPv4 address (IPv6 only)
+  std::vector<IpPrefix> addresses6;  // --ip6, in order
+  bool ipv6 = true;                  // --no-ip6 turns IPv6 off
   std::optional<IpAddress> gateway;
+  std::optional<IpAddress> gateway6;
   std::optional<MacAddress> mac;  // nullopt: a random locally administered one
   std::optional<std::string> pcap;
   std::optional<uint32_t> mtu;  // nullopt: the tap's own
   std::optional<std::string> netns;
-  std::optional<std::string> stats_socket;  // Unix socket path answering `weir stats`  // open the
-                                            // tap in this netns (name or path)
+  std::optional<std::string> stats_socket;  // Unix socket path answering `weir stats`
 };
 
 // One service `weir serve` offers. start() runs once the stack has its address and routes;

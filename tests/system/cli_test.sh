@@ -72,6 +72,15 @@ expect_usage_error serve "${good[@]}" --mac 01:00:5e:00:00:01
 expect_usage_error serve "${good[@]}" --gateway 192.168.1.1
 expect_usage_error serve "${good[@]}" --gateway 10.0.0.2
 expect_usage_error serve "${good[@]}" --gateway nope
+expect_usage_error serve --tap weir0 --ip6 fd00::2
+expect_usage_error serve --tap weir0 --ip6 10.0.0.2/24
+expect_usage_error serve --tap weir0 --ip6 ff02::1/64
+expect_usage_error serve --tap weir0 --ip6 fd00::2/129
+expect_usage_error serve "${good[@]}" --ip6 fd00::2/64 --no-ip6
+expect_usage_error serve "${good[@]}" --ip6 fd00::2/64 --gateway6 2001:db8::1
+expect_usage_error serve "${good[@]}" --ip6 fd00::2/64 --gateway6 fd00::2
+expect_usage_error serve "${good[@]}" --gateway6 ff02::2
+expect_usage_error serve "${good[@]}" --gateway fe80::1
 expect_usage_error serve "${good[@]}" extra-argument
 expect_usage_error serve "${good[@]}" --pcap
 expect_usage_error bench --bogus
@@ -84,6 +93,7 @@ expect_help stats --help
 expect_help bench --help
 expect_help '--tap' serve --help
 expect_help '--pcap' serve --help
+expect_help '--ip6' serve --help
 
 [ "$failures" -eq 0 ] || sys_fail "$failures command lines misbehaved"
 sys_log PASS
