@@ -314,6 +314,17 @@ uint32_t route_priority(const NetState& s, const RouteState& r) { return linux_r
 std::vector<RouteState> linux_routes(const NetState& state) {
   std::vector<RouteState> out = state.routes;
   for (auto& r : out) {
+    if (r.local && r.destination.length == (r.destination.address.is_v4() ? 32 : 128)) {
+      // A route to one of our addresses is the owning interface's, with that source, as in
+      // Linux's "local 10.0.0.2 dev eth0 table local proto kernel scope host src 10.0.0.2".
+      for (const auto& owner : state.interfaces) {
+        for (const auto& a : owner.addresses) {
+          if (a.address != r.destination.address) continue;
+          r.interface_index = owner.index;
+          if (a.address.is_v4() && !r.preferred_source) r.preferred_source = a.address;
+        }
+      }
+    }
     const InterfaceState* i = find_interface(state, r.interface_index);
     if (i == nullptr) continue;
     if (i->loopback && !r.gateway) r.local = true;

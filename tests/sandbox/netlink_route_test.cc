@@ -427,6 +427,15 @@ TEST(NetlinkRouteRoute, LoopbackRoutesAreLocal) {
   held = linux_routes(s);
   EXPECT_EQ(held[1].preferred_source, testing::ip("10.0.0.2"));
   EXPECT_FALSE(held[0].preferred_source);  // the default route has none
+  // The stack reaches its own address through lo; Linux names the owning interface.
+  RouteState own;
+  own.destination = testing::prefix("10.0.0.2/32");
+  own.interface_index = 1;
+  own.local = true;
+  s.routes.push_back(own);
+  held = linux_routes(s);
+  EXPECT_EQ(held.back().interface_index, 2);
+  EXPECT_EQ(held.back().preferred_source, testing::ip("10.0.0.2"));
 }
 
 TEST(NetlinkRouteRoute, CacheDumpIsEmptyAndOifFilters) {
