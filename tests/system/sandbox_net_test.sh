@@ -8,8 +8,10 @@
 #   - iperf3 -c inside against iperf3 -s on Linux completes both directions;
 #   - a server that forks workers after listen() serves Linux connections;
 #   - ip addr, ip route and ss -tan inside show the stack's state;
+#   - glibc's resolver and python inside resolve a name through a Linux DNS server (--dns);
 #   - probes that need an outside peer: a reset from Linux is ECONNRESET, a silent address keeps
-#     connect in progress (EALREADY, SO_SNDTIMEO), names on the stack's own address.
+#     connect in progress (EALREADY, SO_SNDTIMEO), names on the stack's own address, a DNS-style
+#     exchange by recvfrom and recvmsg whose answers come from the Linux server's address.
 # Usage: sandbox_net_test.sh path/to/weir [DIR of sandbox_probe]
 set -uo pipefail
 test_name=sandbox_net
@@ -240,7 +242,42 @@ PY
 sbx_bg ip netns exec "$sys_ns" timeout 100 "$python" "$sys_work/resetter.py" "$linux_ip" \
   >"$sys_work/resetter.log" 2>&1
 sbx_wait 10 grep -q ready "$sys_work/resetter.log" || sys_fail "the resetting Linux server did not start"
-for p in "reset $linux_ip 9100" "connect $silent_ip" "names $weir_ip $linux_ip"; do
+# A tiny DNS server on Linux: any A query gets 10.9.0.99, anything else an empty answer.
+cat >"$sys_work/dns.py" <<'PY'
+import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 53))
+print("ready", flush=True)
+while True:
+    q, peer = s.recvfrom(512)
+    if len(q) < 12:
+        continue
+    i = 12
+    while i < len(q) and q[i] != 0:
+        i += q[i] + 1
+    qtype = struct.unpack("!H", q[i + 1:i + 3])[0] if i + 3 <= len(q) else 0
+    question = q[12:i + 5]
+    flags = 0x8180  # a response, recursion desired and available, no error
+    answers = b""
+    if qtype == 1:
+        answers = struct.pack("!HHHIH", 0xC00C, 1, 1, 60, 4) + bytes([10, 9, 0, 99])
+    s.sendto(q[:2] + struct.pack("!HHHHH", flags, 1, 1 if answers else 0, 0, 0) + question + answers,
+             peer)
+PY
+sbx_bg ip netns exec "$sys_ns" timeout 100 "$python" "$sys_work/dns.py" "$linux_ip" >"$sys_work/dns.log" 2>&1
+if sbx_wait 10 grep -q ready "$sys_work/dns.log"; then
+  got=$(run_out 30 --dns "$linux_ip" -- getent ahostsv4 probe.test 2>&1 | awk 'NR == 1 {print $1}')
+  sbx_check $([ "$got" = 10.9.0.99 ] && echo 0 || echo 1) \
+    "getent ahostsv4 probe.test inside (--dns $linux_ip, glibc's resolver) resolves to 10.9.0.99 (got '$got')"
+  got=$(run_out 30 --dns "$linux_ip" -- "$python" -c 'import socket; print(socket.gethostbyname("other.test"))' 2>&1)
+  sbx_check $([ "$got" = 10.9.0.99 ] && echo 0 || echo 1) \
+    "python's gethostbyname inside resolves through the Linux DNS server (got '$got')"
+else
+  sbx_fail "the Linux DNS server did not start"
+  sbx_show "$sys_work/dns.log"
+fi
+
+for p in "reset $linux_ip 9100" "connect $silent_ip" "names $weir_ip $linux_ip" "udp-remote $linux_ip 53"; do
   # shellcheck disable=SC2086
   PROBE_TIMEOUT=40 run_out 60 -- "$sbx_probe" $p >"$sys_work/probe.out" 2>&1
   status=$?

@@ -1118,6 +1118,50 @@ static size_t dns_query(unsigned char* q, uint16_t id) {
   return 2 + sizeof tail;
 }
 
+// Two queries to srv from one unconnected socket: sendto + recvfrom, then sendmsg + recvmsg.
+// Each answer must carry the query's id and come from srv.
+static void dns_exchange(const struct sockaddr_in* srv_addr) {
+  char text[64];
+  struct sockaddr_in from;
+  struct msghdr m;
+  int cl = socket(AF_INET, SOCK_DGRAM, 0);
+  if (cl < 0) die("socket(udp)");
+  unsigned char q[512], ans[600];
+  uint16_t id = (uint16_t)(getpid() * 7919 + 0x1234);
+  size_t qn = dns_query(q, id);
+  if (sendto(cl, q, qn, 0, (const struct sockaddr*)srv_addr, sizeof *srv_addr) != (ssize_t)qn) {
+    die("sendto");
+  }
+  ssize_t n = udp_from(cl, ans, sizeof ans, 0, &from);
+  check(n == (ssize_t)qn + 16 && ans[0] == q[0] && ans[1] == q[1] && (ans[2] & 0x80) &&
+            same_sin(&from, srv_addr),
+        "DNS-style query by sendto/recvfrom: answer of %zd bytes, id %02x%02x (sent %04x), from %s",
+        n, n > 1 ? ans[0] : 0, n > 1 ? ans[1] : 0, id, fmt_sin(&from, text, sizeof text));
+  id++;
+  qn = dns_query(q, id);
+  struct iovec qv = {q, qn};
+  memset(&m, 0, sizeof m);
+  m.msg_name = (void*)srv_addr;
+  m.msg_namelen = sizeof *srv_addr;
+  m.msg_iov = &qv;
+  m.msg_iovlen = 1;
+  if (sendmsg(cl, &m, 0) != (ssize_t)qn) die("sendmsg");
+  struct iovec av = {ans, sizeof ans};
+  memset(&from, 0, sizeof from);
+  memset(&m, 0, sizeof m);
+  m.msg_name = &from;
+  m.msg_namelen = sizeof from;
+  m.msg_iov = &av;
+  m.msg_iovlen = 1;
+  wait_for(cl, POLLIN, 3000);
+  n = recvmsg(cl, &m, 0);
+  check(n == (ssize_t)qn + 16 && ans[0] == q[0] && ans[1] == q[1] && m.msg_namelen == sizeof from &&
+            same_sin(&from, srv_addr),
+        "DNS-style query by sendmsg/recvmsg: answer of %zd bytes, id %02x%02x (sent %04x), from %s",
+        n, n > 1 ? ans[0] : 0, n > 1 ? ans[1] : 0, id, fmt_sin(&from, text, sizeof text));
+  close(cl);
+}
+
 static int cmd_udp(int argc, char** argv) {
   (void)argc;
   (void)argv;
@@ -1220,42 +1264,22 @@ static int cmd_udp(int argc, char** argv) {
   struct dns_server srv = {udp_bound("127.0.0.1", 0), 0};
   struct sockaddr_in srv_addr = local_name(srv.fd);
   pthread_t th = spawn(dns_serve, &srv);
-  int cl = socket(AF_INET, SOCK_DGRAM, 0);
-  unsigned char q[512], ans[600];
-  uint16_t id = (uint16_t)(getpid() * 7919 + 0x1234);
-  size_t qn = dns_query(q, id);
-  if (sendto(cl, q, qn, 0, (struct sockaddr*)&srv_addr, sizeof srv_addr) != (ssize_t)qn) die("sendto");
-  n = udp_from(cl, ans, sizeof ans, 0, &from);
-  check(n == (ssize_t)qn + 16 && ans[0] == q[0] && ans[1] == q[1] && (ans[2] & 0x80) &&
-            same_sin(&from, &srv_addr),
-        "DNS-style query by sendto/recvfrom: answer of %zd bytes, id %02x%02x (sent %04x), from %s",
-        n, n > 1 ? ans[0] : 0, n > 1 ? ans[1] : 0, id, fmt_sin(&from, text, sizeof text));
-  id++;
-  qn = dns_query(q, id);
-  struct iovec qv = {q, qn};
-  memset(&m, 0, sizeof m);
-  m.msg_name = &srv_addr;
-  m.msg_namelen = sizeof srv_addr;
-  m.msg_iov = &qv;
-  m.msg_iovlen = 1;
-  if (sendmsg(cl, &m, 0) != (ssize_t)qn) die("sendmsg");
-  struct iovec av = {ans, sizeof ans};
-  memset(&from, 0, sizeof from);
-  memset(&m, 0, sizeof m);
-  m.msg_name = &from;
-  m.msg_namelen = sizeof from;
-  m.msg_iov = &av;
-  m.msg_iovlen = 1;
-  wait_for(cl, POLLIN, 3000);
-  n = recvmsg(cl, &m, 0);
-  check(n == (ssize_t)qn + 16 && ans[0] == q[0] && ans[1] == q[1] && m.msg_namelen == sizeof from &&
-            same_sin(&from, &srv_addr),
-        "DNS-style query by sendmsg/recvmsg: answer of %zd bytes, id %02x%02x (sent %04x), from %s",
-        n, n > 1 ? ans[0] : 0, n > 1 ? ans[1] : 0, id, fmt_sin(&from, text, sizeof text));
+  dns_exchange(&srv_addr);
   join_all(&th, 1, 5000);
   check(srv.answered == 2, "the server answered both queries (%d)", srv.answered);
-  close(cl);
   close(srv.fd);
+  return finish();
+}
+
+// The same exchange with a server outside (a Linux peer that answers any query with the
+// query's id): the answers' source must be that server.
+static int cmd_udp_remote(int argc, char** argv) {
+  if (argc < 2) {
+    printf("FAIL udp-remote: needs IP PORT\n");
+    return 1;
+  }
+  struct sockaddr_in srv_addr = sin_of(argv[0], atoi(argv[1]));
+  dns_exchange(&srv_addr);
   return finish();
 }
 
@@ -1792,6 +1816,7 @@ static const struct command commands[] = {
     {"threads", cmd_threads, "[N]: N threads blocked in accept or connect at once"},
     {"parked", cmd_parked, "[N [PROCS]]: N accepts parked in PROCS processes, N connects in flight"},
     {"udp", cmd_udp, "source addresses, MSG_PEEK, MSG_TRUNC, connected UDP, DNS-style exchange"},
+    {"udp-remote", cmd_udp_remote, "IP PORT: the DNS-style exchange with a server outside"},
     {"reset", cmd_reset, "[IP PORT]: a peer's reset is ECONNRESET on the next read, not EOF"},
     {"sockopts", cmd_sockopts, "SO_*, TCP_*, TCP_INFO, SO_LINGER, FIONREAD, SIOCOUTQ, SO_RCVTIMEO"},
     {"names", cmd_names, "[OWN_IP [GATEWAY]]: getsockname, getpeername, accept's address"},
