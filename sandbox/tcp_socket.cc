@@ -408,11 +408,6 @@ void TcpSocket::connect(Call& call) {
       break;
   }
   SocketAddress remote = addr->inet;
-  if (domain() == AF_INET6 && is_v4_mapped(remote.address) &&
-      emulator_.stack().ip_protocol(AddressFamily::kIpv6) == nullptr) {
-    (void)emulator_.reply_error(call, ENETUNREACH);
-    return;
-  }
   Status s = endpoint_->connect(remote);
   if (!s && s.error() != Error::kInProgress) {
     (void)emulator_.reply_error(call, s.error());
@@ -1009,7 +1004,7 @@ void TcpSocket::setsockopt(Call& call) {
         with_int([&](int v) {
           if (phase_ != Phase::kFresh) return Status(Error::kInvalidArgument);
           v6only_ = v != 0;
-          return ok_status();
+          return endpoint_->set_v6only(v6only_);
         });
         return;
       case IPV6_UNICAST_HOPS:

@@ -923,7 +923,10 @@ void UdpSocket::setsockopt(Call& call) {
   if (level == IPPROTO_IPV6 && domain() == AF_INET6) {
     switch (name) {
       case IPV6_V6ONLY:
-        keep_bool(v6only_);
+        with_int([&](int v) {
+          v6only_ = v != 0;
+          return endpoint_->set_v6only(v6only_);
+        });
         return;
       case IPV6_RECVPKTINFO:
         keep_bool(pktinfo6_);

@@ -30,6 +30,8 @@
 #include <vector>
 
 #include "ipv4/ipv4.h"
+#include "ipv6/autoconf.h"
+#include "ipv6/ipv6.h"
 #include "link/loopback.h"
 #include "link/sniffer.h"
 #include "link/tap.h"
@@ -63,6 +65,9 @@ struct RunOptions {
   std::optional<std::string> netns;
   std::optional<IpPrefix> address;
   std::optional<IpAddress> gateway;
+  bool ipv6 = true;
+  std::vector<IpPrefix> addresses6;
+  std::optional<IpAddress> gateway6;
   std::vector<IpAddress> dns;
   std::vector<sandbox::PublishRule> publish;
   std::optional<std::string> pcap;
@@ -102,8 +107,9 @@ class SandboxFiles {
       WEIR_TRY(write(resolv_conf_, text, message));
     }
     std::string hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
-    if (options.address) {
-      hosts += options.address->address.to_string() + "\t" + options.hostname + "\n";
+    if (options.address || !options.addresses6.empty()) {
+      if (options.address) hosts += options.address->address.to_string() + "\t" + options.hostname + "\n";
+      for (const auto& p : options.addresses6) hosts += p.address.to_string() + "\t" + options.hostname + "\n";
     } else {
       hosts += "127.0.1.1\t" + options.hostname + "\n";
     }
@@ -172,6 +178,7 @@ int run_sandbox(const RunOptions& options) {
   SteadyClock clock;
   Stack stack(clock);
   ipv4::install(stack);
+  if (options.ipv6) ipv6::install(stack);
   udp::install(stack);
   tcp::install(stack);
 
@@ -182,7 +189,8 @@ int run_sandbox(const RunOptions& options) {
   }
   link::LoopbackEndpoint* lo_endpoint = lo->get();
   auto lo_nic = stack.add_nic(std::move(lo).value(), "lo");
-  if (!lo_nic || !stack.add_address(*lo_nic, IpPrefix::parse("127.0.0.1/8").value())) {
+  if (!lo_nic || !stack.add_address(*lo_nic, IpPrefix::parse("127.0.0.1/8").value()) ||
+      (options.ipv6 && !stack.add_address(*lo_nic, IpPrefix::parse("::1/128").value()))) {
     say("cannot set up the loopback NIC");
     return 1;
   }
@@ -226,18 +234,29 @@ int run_sandbox(const RunOptions& options) {
       return 1;
     }
     uplink = *nic;
-    if (auto s = stack.add_address(*nic, *options.address); !s) {
-      say("cannot add address " + options.address->to_string() + ": " +
-          std::string(error_name(s.error())));
-      return 1;
+    std::vector<IpPrefix> addresses;
+    if (options.address) addresses.push_back(*options.address);
+    if (options.ipv6) addresses.insert(addresses.end(), options.addresses6.begin(), options.addresses6.end());
+    for (const IpPrefix& p : addresses) {
+      if (auto s = stack.add_address(*nic, p); !s) {
+        say("cannot add address " + p.to_string() + ": " + std::string(error_name(s.error())));
+        return 1;
+      }
+      // The stack reaches its own address through loopback, as Linux does.
+      stack.add_route(Route{IpPrefix{p.address, uint8_t(p.address.is_v4() ? 32 : 128)}, std::nullopt,
+                            *lo_nic});
     }
-    // The stack reaches its own address through loopback, as Linux does.
-    const uint8_t host_bits = options.address->address.is_v4() ? 32 : 128;
-    stack.add_route(Route{IpPrefix{options.address->address, host_bits}, std::nullopt, *lo_nic});
     if (options.gateway) {
-      stack.add_route(Route{IpPrefix{IpAddress::any(options.gateway->family()), 0}, options.gateway,
-                            *nic});
+      stack.add_route(Route{IpPrefix{IpAddress::any(AddressFamily::kIpv4), 0}, options.gateway, *nic});
     }
+    if (options.ipv6 && options.gateway6) {
+      stack.add_route(Route{IpPrefix{IpAddress::any(AddressFamily::kIpv6), 0}, options.gateway6, *nic});
+    }
+  }
+  if (options.ipv6 && uplink) {
+    // A link-local address, router solicitation, SLAAC and a default route from router
+    // advertisements on the uplink (ipv6/autoconf.h), after the given addresses are on it.
+    ipv6::enable_autoconf(stack);
   }
 
   std::string message;
@@ -359,8 +378,20 @@ int run_sandbox(const RunOptions& options) {
 std::string check_prefix(std::string& text) {
   auto prefix = IpPrefix::parse(text);
   if (!prefix) return "'" + text + "' is not an address with a prefix length, e.g. 10.0.0.2/24";
-  if (!prefix->address.is_v4()) return "only IPv4 addresses are supported for now";
+  if (!prefix->address.is_v4()) return "--ip takes an IPv4 address (IPv6: --ip6)";
   if (prefix->length == 0 || prefix->length > 30) return "prefix length must be 1..30";
+  return {};
+}
+
+std::string check_prefix6(std::string& text) {
+  auto prefix = IpPrefix::parse(text);
+  if (!prefix || !prefix->address.is_v6()) {
+    return "'" + text + "' is not an IPv6 address with a prefix length, e.g. fd00::2/64";
+  }
+  if (prefix->length == 0 || prefix->length > 128) return "prefix length must be 1..128";
+  if (prefix->address.is_multicast() || prefix->address.is_unspecified()) {
+    return "'" + text + "' is not a unicast address";
+  }
   return {};
 }
 
@@ -418,6 +449,9 @@ void add_run_command(CLI::App& app) {
   auto raw = std::make_shared<RunOptions>();
   auto raw_ip = std::make_shared<std::string>();
   auto raw_gateway = std::make_shared<std::string>();
+  auto raw_ip6 = std::make_shared<std::vector<std::string>>();
+  auto raw_gateway6 = std::make_shared<std::string>();
+  auto no_ip6 = std::make_shared<bool>(false);
   auto raw_mac = std::make_shared<std::string>();
   auto raw_dns = std::make_shared<std::vector<std::string>>();
   auto raw_publish = std::make_shared<std::vector<std::string>>();
@@ -433,10 +467,18 @@ void add_run_command(CLI::App& app) {
       ->check(CLI::Validator(check_prefix, "ADDR/PREFIX"));
   cmd->add_option("--gateway", *raw_gateway, "Default route via this address")
       ->check(CLI::Validator(check_address, "ADDR"));
+  cmd->add_option("--ip6", *raw_ip6, "An IPv6 address of the stack on the uplink (repeatable)")
+      ->allow_extra_args(false)
+      ->check(CLI::Validator(check_prefix6, "ADDR/PREFIX"));
+  cmd->add_option("--gateway6", *raw_gateway6, "Default IPv6 route via this address")
+      ->check(CLI::Validator(check_address, "ADDR"));
+  cmd->add_flag("--no-ip6", *no_ip6, "No IPv6 in the sandbox (AF_INET6 sockets fail with EAFNOSUPPORT)");
   cmd->add_option("--dns", *raw_dns, "Name server for the program's /etc/resolv.conf (repeatable)")
+      ->allow_extra_args(false)
       ->check(CLI::Validator(check_address, "ADDR"));
   cmd->add_option("--publish", *raw_publish,
                   "HOSTPORT:PORT[/udp]: accept on 127.0.0.1:HOSTPORT here and forward to PORT inside")
+      ->allow_extra_args(false)
       ->check(CLI::Validator(check_publish, "HOSTPORT:PORT[/udp]"));
   cmd->add_option("--pcap", *raw_pcap, "Write every frame on the uplink to FILE (pcap)");
   cmd->add_option("--mtu", *raw_mtu, "Uplink MTU in bytes, also set on the tap")
@@ -465,14 +507,26 @@ void add_run_command(CLI::App& app) {
     }
     RunOptions options = *raw;
     if (options.argv.empty()) throw CLI::ValidationError("program", "no program given (weir run [OPTIONS] -- PROGRAM [ARGS])");
+    options.ipv6 = !*no_ip6;
+    if (*no_ip6 && (!raw_ip6->empty() || !raw_gateway6->empty())) {
+      throw CLI::ValidationError("--no-ip6", "cannot be combined with --ip6 or --gateway6");
+    }
     if (options.net.rfind("tap:", 0) == 0) {
       options.tap = options.net.substr(4);
-      if (raw_ip->empty()) throw CLI::ValidationError("--ip", "--net tap:NAME needs --ip ADDR/PREFIX");
-    } else if (!raw_ip->empty() || !raw_gateway->empty()) {
-      throw CLI::ValidationError("--ip", "--ip and --gateway need an uplink (--net tap:NAME)");
+      if (raw_ip->empty() && raw_ip6->empty()) {
+        throw CLI::ValidationError("--ip", "--net tap:NAME needs --ip ADDR/PREFIX and/or --ip6 ADDR/PREFIX");
+      }
+    } else if (!raw_ip->empty() || !raw_gateway->empty() || !raw_ip6->empty() || !raw_gateway6->empty()) {
+      throw CLI::ValidationError("--ip", "--ip, --ip6 and the gateways need an uplink (--net tap:NAME)");
+    }
+    for (const auto& text : *raw_ip6) options.addresses6.push_back(IpPrefix::parse(text).value());
+    if (!raw_gateway6->empty()) {
+      options.gateway6 = IpAddress::parse(*raw_gateway6).value();
+      if (!options.gateway6->is_v6()) throw CLI::ValidationError("--gateway6", "not an IPv6 address");
     }
     if (!raw_ip->empty()) options.address = IpPrefix::parse(*raw_ip).value();
     if (!raw_gateway->empty()) {
+      if (!options.address) throw CLI::ValidationError("--gateway", "--gateway needs --ip");
       options.gateway = IpAddress::parse(*raw_gateway).value();
       if (!options.address->contains(*options.gateway)) {
         throw CLI::ValidationError("--gateway", *raw_gateway + " is not inside " + *raw_ip);
