@@ -2,7 +2,8 @@
 # System test: every subcommand of sandbox_probe (tests/sandbox/programs/sandbox_probe.c) inside
 # `weir run --net none`, the loopback-only sandbox: the pitfalls of seccomp user notification
 # with AF_UNIX stand-ins (signals and parked calls, connect's states, close() without shutdown,
-# dup/fork/exec/SCM_RIGHTS, many parked calls, UDP addresses, resets, options, names), calls
+# dup/fork/exec/SCM_RIGHTS, many parked calls, UDP addresses, resets, options, names,
+# non-blocking and timed-out calls, half-close, a connect address rewritten mid-call), calls
 # that must not bypass the stack, and the seccomp listener not leaking into the program.
 # No network namespace is needed: the sandbox has its own and nothing leaves it.
 # Usage: sandbox_probe_test.sh path/to/weir [DIR of sandbox_probe]
@@ -30,6 +31,8 @@ probes=(
   "reset"
   "sockopts"
   "names"
+  "edges"
+  "toctou 300"
   "bypass"
   "nolistener"
 )

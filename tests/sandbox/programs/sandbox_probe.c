@@ -556,6 +556,24 @@ static int cmd_connect(int argc, char** argv) {
           "the timeout (got %s after %.0f ms)",
           r < 0 ? errname(e) : "0", took);
     close(s);
+    // A blocking connect interrupted by a signal: EINTR, the handshake goes on, and the next
+    // connect says EALREADY.
+    set_alarm_handler(0);
+    alarms = 0;
+    s = tcp_socket(0);
+    arm_timer(200, 0);
+    r = connect(s, (struct sockaddr*)&hole, sizeof hole);
+    e = errno;
+    check(r < 0 && e == EINTR && alarms == 1,
+          "blocking connect to a silent address interrupted by SIGALRM gives EINTR (got %s)",
+          r < 0 ? errname(e) : "0");
+    int fl = fcntl(s, F_GETFL);
+    fcntl(s, F_SETFL, fl | O_NONBLOCK);
+    r = connect(s, (struct sockaddr*)&hole, sizeof hole);
+    e = errno;
+    check(r < 0 && e == EALREADY, "connect again after the EINTR gives EALREADY (got %s)",
+          r < 0 ? errname(e) : "0");
+    close(s);
   }
   close(l);
   return finish();
@@ -1501,6 +1519,243 @@ static int cmd_sockopts(int argc, char** argv) {
   return finish();
 }
 
+// ---- edges: non-blocking calls, timeouts, half-close, shutdown of a listener, errors ------
+
+static void* accept_after_shutdown(void* arg) {
+  struct acceptor* ac = arg;
+  int s = accept(ac->listener, NULL, NULL);
+  ac->err = s < 0 ? errno : 0;
+  if (s >= 0) close(s);
+  return NULL;
+}
+
+static int cmd_edges(int argc, char** argv) {
+  (void)argc;
+  (void)argv;
+  char buf[64];
+  int l = tcp_listener(0, 16, 0);
+  int port = local_port(l);
+
+  // Non-blocking accept with nothing queued: EAGAIN at once, never parked.
+  int fl = fcntl(l, F_GETFL);
+  fcntl(l, F_SETFL, fl | O_NONBLOCK);
+  double t0 = now_ms();
+  int a = accept(l, NULL, NULL);
+  int e = errno;
+  check(a < 0 && (e == EAGAIN || e == EWOULDBLOCK) && now_ms() - t0 < 1000,
+        "accept on a non-blocking listener with nothing queued gives EAGAIN at once (%s)",
+        a < 0 ? errname(e) : "a connection");
+  fcntl(l, F_SETFL, fl);
+
+  // accept4 flags land on the new file.
+  int c = tcp_connect("127.0.0.1", port);
+  a = accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  check(a >= 0 && (fcntl(a, F_GETFL) & O_NONBLOCK) && (fcntl(a, F_GETFD) & FD_CLOEXEC),
+        "accept4(SOCK_NONBLOCK | SOCK_CLOEXEC) gives a non-blocking close-on-exec socket");
+  ssize_t n = a >= 0 ? read(a, buf, sizeof buf) : 0;
+  e = errno;
+  check(n < 0 && e == EAGAIN, "read on it with nothing to read gives EAGAIN (%zd %s)", n,
+        n < 0 ? errname(e) : "");
+
+  // Half-close: the client's SHUT_WR is EOF for the server, which can still answer.
+  check(write(c, "req", 3) == 3 && shutdown(c, SHUT_WR) == 0, "client writes, then shutdown(SHUT_WR)");
+  n = read_n(a, buf, 3, 3000);
+  int ev = wait_for(a, POLLIN, 3000);
+  ssize_t eof = (ev & (POLLIN | POLLHUP)) ? read(a, buf + 3, sizeof buf - 3) : -2;
+  check(n == 3 && eof == 0, "the server reads the request, then EOF (%zd, %zd)", n, eof);
+  check(write(a, "answer", 6) == 6, "the server answers after the client's EOF");
+  n = read_n(c, buf, 6, 3000);
+  check(n == 6 && memcmp(buf, "answer", 6) == 0, "the half-closed client reads the answer (%zd)", n);
+  n = write(c, "x", 1);
+  e = errno;
+  check(n < 0 && e == EPIPE, "writing after shutdown(SHUT_WR) gives EPIPE (%zd %s)", n,
+        n < 0 ? errname(e) : "");
+  close(a);
+  close(c);
+
+  // A listener's accept bounded by SO_RCVTIMEO.
+  struct timeval tv = {0, 200000};
+  setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  t0 = now_ms();
+  a = accept(l, NULL, NULL);
+  e = errno;
+  double took = now_ms() - t0;
+  check(a < 0 && (e == EAGAIN || e == EWOULDBLOCK) && took >= 150 && took < 3000,
+        "accept with SO_RCVTIMEO 200 ms and nothing queued gives EAGAIN after the timeout (%s, "
+        "%.0f ms)",
+        a < 0 ? errname(e) : "a connection", took);
+  tv = (struct timeval){0, 0};
+  setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+
+  // shutdown() of a listener wakes a thread blocked in accept (EINVAL), as on Linux.
+  struct acceptor ac = {l, -1, -1};
+  pthread_t th = spawn(accept_after_shutdown, &ac);
+  sleep_ms(200);
+  int r = shutdown(l, SHUT_RDWR);
+  int joined = join_all(&th, 1, 5000);
+  check(r == 0 && joined == 1 && ac.err == EINVAL,
+        "shutdown(SHUT_RDWR) of a listener wakes the thread blocked in accept with EINVAL "
+        "(shutdown %d, accept %s)",
+        r, joined ? errname(ac.err) : "still blocked");
+  close(l);
+
+  // Binding errors.
+  l = tcp_listener(0, 4, 0);
+  port = local_port(l);
+  int s = tcp_socket(0);
+  struct sockaddr_in addr = sin_of("127.0.0.1", port);
+  r = bind(s, (struct sockaddr*)&addr, sizeof addr);
+  e = errno;
+  check(r < 0 && e == EADDRINUSE, "binding a listening port again gives EADDRINUSE (%s)",
+        r < 0 ? errname(e) : "0");
+  close(s);
+  s = tcp_socket(0);
+  addr = sin_of("192.0.2.1", 0);
+  r = bind(s, (struct sockaddr*)&addr, sizeof addr);
+  e = errno;
+  check(r < 0 && e == EADDRNOTAVAIL, "binding an address the stack does not have gives "
+        "EADDRNOTAVAIL (%s)", r < 0 ? errname(e) : "0");
+  close(s);
+  s = tcp_socket(0);
+  r = bind(s, (struct sockaddr*)&addr, 4);
+  e = errno;
+  check(r < 0 && e == EINVAL, "bind with a short address length gives EINVAL (%s)",
+        r < 0 ? errname(e) : "0");
+  close(s);
+  close(l);
+
+  // UDP: a datagram to a closed port (ICMP port unreachable) leaves ECONNREFUSED pending on a
+  // connected socket: SO_ERROR returns it, and so does the next receive. (A plain recv() runs
+  // natively on the stand-in, which cannot carry an error: that one is asked with an address.)
+  struct sockaddr_in dead = sin_of("127.0.0.1", free_port()), from;
+  socklen_t flen;
+  int u = socket(AF_INET, SOCK_DGRAM, 0);
+  connect(u, (struct sockaddr*)&dead, sizeof dead);
+  send(u, "x", 1, 0);
+  sleep_ms(200);
+  int err = -1;
+  get_int(u, SOL_SOCKET, SO_ERROR, &err);
+  check(err == ECONNREFUSED,
+        "a connected UDP socket that sent to a closed port has SO_ERROR ECONNREFUSED (%s)",
+        errname(err));
+  close(u);
+  u = socket(AF_INET, SOCK_DGRAM, 0);
+  connect(u, (struct sockaddr*)&dead, sizeof dead);
+  send(u, "x", 1, 0);
+  sleep_ms(200);
+  flen = sizeof from;
+  n = recvfrom(u, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr*)&from, &flen);
+  e = errno;
+  check(n < 0 && e == ECONNREFUSED,
+        "... and its next recvfrom fails with ECONNREFUSED (%zd %s)", n, n < 0 ? errname(e) : "");
+  close(u);
+
+  // UDP: sendto on an unbound socket binds it; recvfrom(MSG_DONTWAIT) when empty is EAGAIN.
+  u = socket(AF_INET, SOCK_DGRAM, 0);
+  int r2 = udp_bound("127.0.0.1", 0);
+  udp_to(u, "hi", 2, local_port(r2));
+  struct sockaddr_in un = local_name(u);
+  check(un.sin_port != 0, "sendto on an unbound UDP socket gives it a port (%d)", ntohs(un.sin_port));
+  n = udp_from(r2, buf, sizeof buf, 0, &from);
+  check(n == 2 && from.sin_port == un.sin_port, "and the datagram comes from that port (%d)",
+        ntohs(from.sin_port));
+  socklen_t fl2 = sizeof from;
+  t0 = now_ms();
+  n = recvfrom(r2, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr*)&from, &fl2);
+  e = errno;
+  check(n < 0 && e == EAGAIN && now_ms() - t0 < 1000,
+        "recvfrom(MSG_DONTWAIT) with an address on an empty socket gives EAGAIN at once (%s)",
+        n < 0 ? errname(e) : "data");
+  close(u);
+  close(r2);
+  return finish();
+}
+
+// ---- TOCTOU: the address is read once ----------------------------------------------------------
+
+struct flipper {
+  struct sockaddr_in* target;
+  struct sockaddr_in a, b;
+  volatile int stop;
+};
+
+static void* flip(void* arg) {
+  struct flipper* f = arg;
+  while (!f->stop) {
+    memcpy(f->target, &f->a, sizeof f->a);
+    memcpy(f->target, &f->b, sizeof f->b);
+  }
+  return NULL;
+}
+
+// Another thread rewrites connect()'s address while the call runs: whichever address the
+// supervisor read, the connection, getpeername and the listener that accepted it must agree.
+static int cmd_toctou(int argc, char** argv) {
+  int rounds = argc > 0 ? atoi(argv[0]) : 200;
+  if (rounds < 1 || rounds > 5000) rounds = 200;
+  int l1 = tcp_listener(0, rounds + 8, 0), l2 = tcp_listener(0, rounds + 8, 0);
+  int p1 = local_port(l1), p2 = local_port(l2);
+  static struct sockaddr_in target;
+  struct flipper f = {&target, sin_of("127.0.0.1", p1), sin_of("127.0.0.1", p2), 0};
+  target = f.a;
+  pthread_t th = spawn(flip, &f);
+  int to1 = 0, to2 = 0, bad = 0, failed = 0;
+  for (int i = 0; i < rounds; i++) {
+    int c = tcp_socket(0);
+    if (connect(c, (struct sockaddr*)&target, sizeof target) != 0) {
+      failed++;
+      close(c);
+      continue;
+    }
+    struct sockaddr_in peer;
+    socklen_t len = sizeof peer;
+    if (getpeername(c, (struct sockaddr*)&peer, &len) != 0) {
+      bad++;
+      close(c);
+      continue;
+    }
+    int which = ntohs(peer.sin_port) == p1 ? 1 : ntohs(peer.sin_port) == p2 ? 2 : 0;
+    int lfd = which == 1 ? l1 : l2;
+    int a = which ? accept(lfd, NULL, NULL) : -1;
+    if (a < 0) {
+      bad++;
+    } else {
+      struct sockaddr_in me = local_name(c), seen;
+      len = sizeof seen;
+      if (getpeername(a, (struct sockaddr*)&seen, &len) != 0 || !same_sin(&me, &seen)) bad++;
+      if (which == 1) {
+        to1++;
+      } else {
+        to2++;
+      }
+      close(a);
+    }
+    close(c);
+  }
+  f.stop = 1;
+  join_all(&th, 1, 5000);
+  // Nothing may be left unaccepted on either listener.
+  fcntl(l1, F_SETFL, O_NONBLOCK);
+  fcntl(l2, F_SETFL, O_NONBLOCK);
+  int stray = 0;
+  int s;
+  while ((s = accept(l1, NULL, NULL)) >= 0) {
+    stray++;
+    close(s);
+  }
+  while ((s = accept(l2, NULL, NULL)) >= 0) {
+    stray++;
+    close(s);
+  }
+  check(failed == 0 && bad == 0 && stray == 0 && to1 + to2 == rounds,
+        "%d connects while another thread flips the address: %d to the first listener, %d to "
+        "the second, %d inconsistent, %d failed, %d accepted elsewhere",
+        rounds, to1, to2, bad, failed, stray);
+  close(l1);
+  close(l2);
+  return finish();
+}
+
 // ---- names -------------------------------------------------------------------------------
 
 static int cmd_names(int argc, char** argv) {
@@ -1819,6 +2074,8 @@ static const struct command commands[] = {
     {"udp-remote", cmd_udp_remote, "IP PORT: the DNS-style exchange with a server outside"},
     {"reset", cmd_reset, "[IP PORT]: a peer's reset is ECONNRESET on the next read, not EOF"},
     {"sockopts", cmd_sockopts, "SO_*, TCP_*, TCP_INFO, SO_LINGER, FIONREAD, SIOCOUTQ, SO_RCVTIMEO"},
+    {"edges", cmd_edges, "non-blocking accept, accept4 flags, half-close, listener shutdown, errors"},
+    {"toctou", cmd_toctou, "[N]: connect's address rewritten by another thread during the call"},
     {"names", cmd_names, "[OWN_IP [GATEWAY]]: getsockname, getpeername, accept's address"},
     {"bypass", cmd_bypass, "raw/packet/netlink sockets, io_uring, bpf, ptrace, i386/x32 refused"},
     {"nolistener", cmd_nolistener, "no process holds the seccomp listener"},
@@ -1834,6 +2091,7 @@ static void usage(void) {
 
 int main(int argc, char** argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
+  signal(SIGPIPE, SIG_IGN);  // writes after a reset or a shutdown fail with EPIPE, checked
   if (argc < 2) {
     usage();
     return 2;
