@@ -16,23 +16,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <map>
 
 #include "sandbox/native.h"
 #include "sandbox/netlink_route.h"
 #include "sandbox/netlink_socket.h"
-// TRANSITION: the inspectors land one by one; until then their answers are "not served".
-#if __has_include("sandbox/ifreq.h")
 #include "sandbox/ifreq.h"
-#define WEIR_HAVE_IFREQ 1
-#endif
-#if __has_include("sandbox/proc_net.h")
 #include "sandbox/proc_net.h"
-#define WEIR_HAVE_PROC_NET 1
-#endif
-#if __has_include("sandbox/sock_diag.h")
 #include "sandbox/sock_diag.h"
-#define WEIR_HAVE_SOCK_DIAG 1
-#endif
 #include "sandbox/socket.h"
 #include "sandbox/tcp_socket.h"
 #include "sandbox/udp_socket.h"
@@ -278,6 +269,29 @@ NetState Emulator::snapshot() const {
   for (const auto& [inode, s] : sockets_) {
     if (auto st = s->state()) state.sockets.push_back(std::move(*st));
   }
+  // The stack's counters under the names /proc/net/snmp and /proc/net/netstat use.
+  static const std::map<std::string, std::string, std::less<>> kLinuxNames = {
+      {"ipv4.rx_packets", "Ip:InReceives"},       {"ipv4.rx_delivered", "Ip:InDelivers"},
+      {"ipv4.tx_packets", "Ip:OutRequests"},      {"ipv4.drop_bad_checksum", "Ip:InHdrErrors"},
+      {"ipv4.drop_not_for_us", "Ip:InAddrErrors"}, {"ipv4.drop_unknown_protocol", "Ip:InUnknownProtos"},
+      {"ipv4.rx_fragments", "Ip:ReasmReqds"},     {"ipv4.rx_reassembled", "Ip:ReasmOKs"},
+      {"ipv4.tx_fragments", "Ip:FragCreates"},    {"ipv4.tx_fragmented_datagrams", "Ip:FragOKs"},
+      {"tcp.active_opens", "Tcp:ActiveOpens"},    {"tcp.passive_opens", "Tcp:PassiveOpens"},
+      {"tcp.failed_attempts", "Tcp:AttemptFails"}, {"tcp.segments_received", "Tcp:InSegs"},
+      {"tcp.segments_sent", "Tcp:OutSegs"},       {"tcp.retransmitted_segments", "Tcp:RetransSegs"},
+      {"tcp.resets_sent", "Tcp:OutRsts"},         {"tcp.syn_cookies_sent", "TcpExt:SyncookiesSent"},
+      {"tcp.syn_cookies_validated", "TcpExt:SyncookiesRecv"},
+      {"tcp.syn_cookies_failed", "TcpExt:SyncookiesFailed"},
+      {"tcp.listen_overflows", "TcpExt:ListenOverflows"}, {"tcp.dsacks_received", "TcpExt:TCPDSACKRecv"},
+      {"tcp.tlp_probes", "TcpExt:TCPLossProbes"}, {"tcp.challenge_acks", "TcpExt:TCPChallengeACK"},
+      {"udp.delivered", "Udp:InDatagrams"},       {"udp.drop_no_port", "Udp:NoPorts"},
+      {"udp.sent", "Udp:OutDatagrams"},           {"udp.drop_receive_buffer_full", "Udp:RcvbufErrors"},
+      {"udp.drop_bad_checksum", "Udp:InCsumErrors"},
+  };
+  stack_.counters().for_each([&](std::string_view group, std::string_view name, uint64_t value) {
+    std::string key = std::string(group) + "." + std::string(name);
+    if (auto it = kLinuxNames.find(key); it != kLinuxNames.end()) state.counters[it->second] += value;
+  });
   return state;
 }
 
@@ -357,11 +371,7 @@ void Emulator::handle_interface_ioctl(Call& call) {
     }
     const int32_t len = load_host<int32_t>(raw, 0);
     const uint64_t buf = load_host<uint64_t>(raw, 8);
-#ifdef WEIR_HAVE_IFREQ
     auto records = ifconf_records(state);
-#else
-    std::vector<std::byte> records;
-#endif
     size_t n = records.size();
     if (buf != 0) {
       // Whole records only, as many as fit.
@@ -384,11 +394,7 @@ void Emulator::handle_interface_ioctl(Call& call) {
     (void)reply_error(call, s.error());
     return;
   }
-#ifdef WEIR_HAVE_IFREQ
   auto out = answer_ifreq(request, in, state);
-#else
-  Result<std::vector<std::byte>> out = Error::kNotATerminal;
-#endif
   if (!out) {
     (void)reply_error(call, out.error());
     return;
@@ -504,13 +510,9 @@ void Emulator::handle_socket(const SyscallRequest& req) {
           return answer_route_request(request, snapshot(), portid);
         };
       } else {
-#ifdef WEIR_HAVE_SOCK_DIAG
         responder = [this](ByteView request, uint32_t portid) {
           return answer_sock_diag_request(request, snapshot(), portid);
         };
-#else
-        responder = [](ByteView, uint32_t) { return std::vector<std::vector<std::byte>>(); };
-#endif
       }
       socket = std::make_unique<NetlinkSocket>(*this, type, protocol, st.st_ino, std::move(host_end),
                                                std::move(responder));
@@ -533,9 +535,7 @@ void Emulator::handle_open(const SyscallRequest& req, int dirfd, int path_arg, i
   }
   auto name = dirfd == AT_FDCWD || (*path)[0] == '/' ? proc_net_name(*path) : std::nullopt;
   std::optional<std::string> content;
-#ifdef WEIR_HAVE_PROC_NET
   if (name) content = proc_net_file(*name, snapshot());
-#endif
   if (!content) {
     // The decision rests on a copy of the path; if another thread changes it before the
     // kernel reads it again, the kernel opens the real (empty) namespace's file: harmless.

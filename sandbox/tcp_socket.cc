@@ -80,6 +80,7 @@ std::optional<SocketState> TcpSocket::state() const {
   }
   s.linux_state = static_cast<uint8_t>(linux_state());
   s.inode = inode();
+  s.v6only = v6only_;
   if (phase_ == Phase::kListening) {
     s.receive_queue = static_cast<uint32_t>(stash_.size());
     s.send_queue = static_cast<uint32_t>(backlog_);
@@ -94,6 +95,7 @@ std::optional<SocketState> TcpSocket::state() const {
     s.rttvar_us = info.tcpi_rttvar;
     s.send_mss = info.tcpi_snd_mss;
     s.congestion_window = info.tcpi_snd_cwnd;
+    s.tcp_info = info;
   }
   return s;
 }

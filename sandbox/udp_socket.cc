@@ -67,6 +67,7 @@ std::optional<SocketState> UdpSocket::state() const {
   }
   s.receive_queue = static_cast<uint32_t>(endpoint_->queued_bytes());
   s.inode = inode();
+  s.v6only = v6only_;
   return s;
 }
 
