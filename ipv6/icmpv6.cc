@@ -278,6 +278,27 @@ bool Icmpv6::quotes_icmp_error(const PacketBuffer& packet) const {
   return is_icmp_error(type) || type == kNdpRedirect;
 }
 
+bool Icmpv6::peer_allows(const Ipv6Address& peer) {
+  if (options_.peer_interval <= Duration::zero()) return true;
+  const TimePoint now = ip_.stack().now();
+  auto it = peer_buckets_.find(peer);
+  if (it == peer_buckets_.end()) {
+    // Like Linux, the interval shrinks for peers reached through shorter prefixes (a /64
+    // neighbor: a quarter; the default route: a sixteenth).
+    unsigned prefix = 0;
+    for (const Route& r : ip_.stack().routes()) {
+      if (r.destination.contains(IpAddress(peer)))
+        prefix = std::max<unsigned>(prefix, r.destination.length);
+    }
+    const Duration interval = options_.peer_interval / (1u << ((128 - prefix) >> 5));
+    const auto per_second = static_cast<uint32_t>(
+        std::max<int64_t>(1, std::chrono::seconds(1) / std::max(interval, Duration(1))));
+    if (peer_buckets_.size() >= options_.max_peers) peer_buckets_.erase(peer_buckets_.begin());
+    it = peer_buckets_.emplace(peer, TokenBucket(per_second, options_.peer_burst, now)).first;
+  }
+  return it->second.take(now);
+}
+
 void Icmpv6::send_error(uint8_t type, uint8_t code, uint32_t parameter,
                         const ReceivedDatagram& dgram) {
   if (dgram.packet == nullptr || dgram.packet->size() < kHeaderLength) return;
@@ -302,7 +323,7 @@ void Icmpv6::send_error(uint8_t type, uint8_t code, uint32_t parameter,
     ++counters_.tx_suppressed_icmp_error;
     return;
   }
-  if (!error_bucket_.take(ip_.stack().now())) {
+  if (!error_bucket_.take(ip_.stack().now()) || !peer_allows(source)) {
     ++counters_.tx_drop_rate_limited;
     return;
   }

@@ -22,13 +22,14 @@
 // packet sent to a multicast address or as a link-layer multicast or broadcast (except Packet
 // Too Big and Parameter Problem code 2 for an option whose type asks for it), never to a
 // source that is not one node (unspecified, multicast). What passes is rate limited by a token
-// bucket (Linux's icmp_ratelimit shape) and quotes as much of the offending packet as fits in
-// a 1280-byte IPv6 packet. The source is the address the packet was sent to when that was one
-// of ours, else the route's choice on the receiving NIC.
+// bucket, globally and per destination (Linux's two limits), and quotes as much of the offending
+// packet as fits in a 1280-byte IPv6 packet. The source is the address the packet was sent to when
+// that was one of ours, else the route's choice on the receiving NIC.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <optional>
 
 #include "stack/clock.h"
@@ -47,9 +48,15 @@ namespace weir::ipv6 {
 class Ipv6Protocol;
 
 struct Icmpv6Options {
-  // Linux's icmpv6 ratelimit shape: 1000 errors/s with bursts of 50.
+  // Linux's global limit (icmp_msgs_per_sec, icmp_msgs_burst): 1000 errors/s, bursts of 50.
   uint32_t error_rate_per_second = 1000;
   uint32_t error_burst = 50;
+  // Linux's per-destination limit (net.ipv6.icmp.ratelimit, inet_peer_xrlim_allow): one error
+  // per peer_interval, shortened by the route's prefix length as Linux does (>> (128-len)/32),
+  // in bursts of 6. Zero turns it off.
+  Duration peer_interval = std::chrono::seconds(1);
+  uint32_t peer_burst = 6;
+  size_t max_peers = 1024;
   // Linux's icmpv6_echo_ignore_multicast is 0: answer pings to groups we joined.
   bool echo_reply_to_multicast = true;
 };
@@ -79,17 +86,17 @@ class Icmpv6Handler {
   X(rx_messages)                                                                                   \
   X(rx_drop_truncated)                                                                             \
   X(rx_drop_bad_checksum)                                                                          \
-  X(rx_echo_requests) X(rx_echo_replies) X(rx_dest_unreachable) X(rx_packet_too_big)               \
-      X(rx_time_exceeded) X(rx_parameter_problem) X(rx_unknown_errors) X(rx_unknown_informational) \
-          X(rx_ndp) X(rx_mld) X(rx_drop_no_handler) X(rx_drop_unknown_code)                        \
-              X(rx_drop_bad_quoted_header) X(rx_drop_quoted_not_ours) X(rx_drop_quoted_fragment)   \
-                  X(rx_errors_no_transport) X(rx_errors_delivered) X(rx_echo_drop_multicast)       \
-                      X(rx_echo_drop_bad_source) X(pmtu_updates) X(tx_echo_replies)                \
-                          X(tx_echo_drop) X(tx_dest_unreachable) X(tx_port_unreachable)            \
-                              X(tx_packet_too_big) X(tx_time_exceeded) X(tx_parameter_problem)     \
-                                  X(tx_drop_rate_limited) X(tx_suppressed_multicast)               \
-                                      X(tx_suppressed_bad_source) X(tx_suppressed_icmp_error)      \
-                                          X(tx_drop_error)
+  X(rx_echo_requests)                                                                              \
+  X(rx_echo_replies) X(rx_dest_unreachable) X(rx_packet_too_big) X(rx_time_exceeded)               \
+      X(rx_parameter_problem) X(rx_unknown_errors) X(rx_unknown_informational) X(rx_ndp) X(rx_mld) \
+          X(rx_drop_no_handler) X(rx_drop_unknown_code) X(rx_drop_bad_quoted_header)               \
+              X(rx_drop_quoted_not_ours) X(rx_drop_quoted_fragment) X(rx_errors_no_transport)      \
+                  X(rx_errors_delivered) X(rx_echo_drop_multicast) X(rx_echo_drop_bad_source)      \
+                      X(pmtu_updates) X(tx_echo_replies) X(tx_echo_drop) X(tx_dest_unreachable)    \
+                          X(tx_port_unreachable) X(tx_packet_too_big) X(tx_time_exceeded)          \
+                              X(tx_parameter_problem) X(tx_drop_rate_limited)                      \
+                                  X(tx_suppressed_multicast) X(tx_suppressed_bad_source)           \
+                                      X(tx_suppressed_icmp_error) X(tx_drop_error)
 WEIR_DEFINE_COUNTERS(Icmpv6Counters, WEIR_ICMPV6_COUNTERS)
 
 class Icmpv6 {
@@ -118,7 +125,10 @@ class Icmpv6 {
 
   Ipv6Protocol& ip_;
   Icmpv6Options options_;
+  bool peer_allows(const Ipv6Address& peer);
+
   TokenBucket error_bucket_;
+  std::map<Ipv6Address, TokenBucket> peer_buckets_;
   std::array<Icmpv6Handler*, 256> handlers_{};
   Icmpv6Counters counters_;
 };

@@ -265,7 +265,36 @@ TEST_F(Ipv6InputTest, ErrorsAreNeverSentAboutErrorsOrMulticast) {
   EXPECT_EQ(icmp_counters().tx_suppressed_bad_source, 1u);
 }
 
-TEST_F(Ipv6InputTest, ErrorsAreRateLimited) {
+TEST_F(Ipv6InputTest, ErrorsAreRateLimitedPerDestination) {
+  // The peer is on-link through a /64: one error per 250 ms, bursts of 6 (Linux's numbers).
+  for (int i = 0; i < 10; ++i) {
+    inject_ipv6({.source = kPeerIp, .destination = kOurIp, .next_header = 253}, pattern(8));
+  }
+  EXPECT_EQ(peer_->read_all().size(), 6u);
+  EXPECT_EQ(icmp_counters().tx_drop_rate_limited, 4u);
+  advance(std::chrono::milliseconds(500));
+  for (int i = 0; i < 3; ++i) {
+    inject_ipv6({.source = kPeerIp, .destination = kOurIp, .next_header = 253}, pattern(8));
+  }
+  EXPECT_TRUE(read_ip());  // two tokens came back in 500 ms
+  EXPECT_TRUE(read_ip());
+  EXPECT_FALSE(read_ip());
+  // Another peer has its own allowance.
+  learn(kOtherIp, peer_mac());
+  inject_ipv6({.source = kOtherIp, .destination = kOurIp, .next_header = 253}, pattern(8));
+  EXPECT_TRUE(read_ip());
+}
+
+class Ipv6GlobalLimitTest : public Ipv6InputTest {
+ protected:
+  Ipv6Options options() const override {
+    Ipv6Options o;
+    o.icmp.peer_interval = Duration::zero();
+    return o;
+  }
+};
+
+TEST_F(Ipv6GlobalLimitTest, ErrorsAreRateLimitedGlobally) {
   for (int i = 0; i < 60; ++i) {
     inject_ipv6({.source = kPeerIp, .destination = kOurIp, .next_header = 253}, pattern(8));
   }
