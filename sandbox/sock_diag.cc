@@ -48,7 +48,7 @@ constexpr uint8_t kTcpClose = 7;
 // The part of a request both request layouts share.
 struct Query {
   uint8_t family = 0;
-  uint8_t protocol = 0;
+  uint32_t protocol = 0;
   uint8_t ext = 0;
   uint32_t states = 0;
   ByteView id;  // inet_diag_sockid
@@ -205,8 +205,9 @@ bool is_foreign_diag_family(uint8_t family) {
   }
 }
 
-bool is_foreign_inet_protocol(uint8_t protocol) {
+bool is_foreign_inet_protocol(uint32_t protocol) {
   switch (protocol) {
+    case IPPROTO_MPTCP:
     case IPPROTO_RAW:
     case IPPROTO_UDPLITE:
     case IPPROTO_SCTP:
@@ -219,11 +220,16 @@ bool is_foreign_inet_protocol(uint8_t protocol) {
   }
 }
 
-Status answer_inet(const Message& m, const Query& q, ByteView attributes, const NetState& state,
+Status answer_inet(const Message& m, Query q, ByteView attributes, const NetState& state,
                    uint32_t portid, AnswerWriter& out) {
-  // The bytecode filter and the other request attributes: framing only.
-  if (auto t = netlink::AttributeTable::parse(attributes, INET_DIAG_REQ_MAX); !t) {
-    return t.error();
+  // The bytecode filter is checked for framing only. INET_DIAG_REQ_PROTOCOL carries protocols
+  // that do not fit the 8-bit field (`ss -M` asks for MPTCP, 262, with 6 in the field).
+  auto t = netlink::AttributeTable::parse(attributes, INET_DIAG_REQ_MAX);
+  if (!t) return t.error();
+  if (auto p = t->get(INET_DIAG_REQ_PROTOCOL)) {
+    auto v = netlink::attribute_u32(*p);
+    if (!v) return v.error();
+    q.protocol = *v;
   }
   bool dump = (m.header.flags & netlink::kFlagDump) != 0;
   bool served = q.protocol == IPPROTO_TCP || q.protocol == IPPROTO_UDP;

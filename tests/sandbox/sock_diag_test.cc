@@ -296,6 +296,16 @@ TEST(SockDiag, OtherFamiliesAndProtocols) {
     EXPECT_EQ(ms[0].type, NLMSG_DONE);
   }
   EXPECT_EQ(error_code(ask(ss_request(AF_INET, 99, 0, kAllStates), s)[0]), -ENOENT);
+  // `ss -M`: MPTCP in INET_DIAG_REQ_PROTOCOL, the low byte (TCP) in the field. No MPTCP here.
+  auto mptcp = ss_request(AF_INET, IPPROTO_MPTCP & 0xff, 0, kAllStates);
+  mptcp[0] = std::byte{80};
+  for (int v :
+       {8, 0, int{INET_DIAG_REQ_PROTOCOL}, 0, IPPROTO_MPTCP & 0xff, IPPROTO_MPTCP >> 8, 0, 0}) {
+    mptcp.push_back(std::byte(v));
+  }
+  auto ms = ask(mptcp, s);
+  ASSERT_EQ(ms.size(), 1u);
+  EXPECT_EQ(ms[0].type, NLMSG_DONE);
   EXPECT_EQ(error_code(ask(ss_request(AF_APPLETALK, 0, 0, kAllStates), s)[0]), -ENOENT);
   EXPECT_EQ(error_code(ask(ss_request(200, 0, 0, kAllStates), s)[0]), -EINVAL);
   // `ss -K` asks to destroy sockets.
