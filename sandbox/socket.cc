@@ -23,8 +23,10 @@ Result<std::optional<Duration>> decode_timeval(ByteView bytes) {
   const int64_t sec = load_host<int64_t>(bytes, 0);
   const int64_t usec = load_host<int64_t>(bytes, 8);
   if (usec < 0 || usec >= 1'000'000) return Error::kInvalidArgument;
-  // Linux treats a negative timeout as zero: no timeout (a blocking call without a limit).
-  if (sec < 0 || (sec == 0 && usec == 0)) return std::optional<Duration>();
+  // Linux treats a negative timeout as zero: no timeout (a blocking call without a limit),
+  // and one too long for its timer (decades) as no limit either.
+  constexpr int64_t kLongestTimeout = int64_t{1} << 31;  // seconds, about 68 years
+  if (sec < 0 || (sec == 0 && usec == 0) || sec >= kLongestTimeout) return std::optional<Duration>();
   return std::optional<Duration>(std::chrono::seconds(sec) + std::chrono::microseconds(usec));
 }
 

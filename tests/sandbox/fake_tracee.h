@@ -30,9 +30,8 @@ struct Answer {
 class FakeTracee final : public Tracee {
  public:
   static constexpr uint64_t kBase = 0x10000000;
-  static constexpr size_t kSize = size_t{4} << 20;
 
-  FakeTracee() : memory_(kSize) {}
+  explicit FakeTracee(size_t size = size_t{4} << 20) : memory_(size), size_(size) {}
   ~FakeTracee() override {
     for (auto& [id, a] : answers_) {
       if (a.fd >= 0 && !taken_.count(a.fd)) ::close(a.fd);
@@ -42,9 +41,11 @@ class FakeTracee final : public Tracee {
   // ---- the program's memory ----
   uint64_t alloc(size_t n) {
     uint64_t at = kBase + used_;
-    used_ += (n + 15) & ~size_t{15};
+    used_ = std::min(size_, used_ + ((n + 15) & ~size_t{15}));
     return at;
   }
+  // The whole arena, for a fuzzer to fill.
+  MutableByteView memory() { return memory_; }
   uint64_t put(ByteView data) {
     uint64_t at = alloc(data.size());
     copy_bytes(memory_, at - kBase, data);
@@ -93,7 +94,7 @@ class FakeTracee final : public Tracee {
   // ---- Tracee ----
   Status read_memory(const SyscallRequest& req, uint64_t addr, MutableByteView out) override {
     if (out.empty()) return ok_status();
-    if (addr < kBase || addr - kBase > kSize || out.size() > kSize - (addr - kBase)) {
+    if (addr < kBase || addr - kBase > size_ || out.size() > size_ - (addr - kBase)) {
       return Error::kBadAddress;
     }
     reads_.push_back({req.id, addr, out.size()});
@@ -102,7 +103,7 @@ class FakeTracee final : public Tracee {
   }
   Status write_memory(const SyscallRequest&, uint64_t addr, ByteView data) override {
     if (data.empty()) return ok_status();
-    if (addr < kBase || addr - kBase > kSize || data.size() > kSize - (addr - kBase)) {
+    if (addr < kBase || addr - kBase > size_ || data.size() > size_ - (addr - kBase)) {
       return Error::kBadAddress;
     }
     copy_bytes(memory_, addr - kBase, data);
@@ -154,6 +155,7 @@ class FakeTracee final : public Tracee {
     size_t size;
   };
   std::vector<std::byte> memory_;
+  size_t size_;
   size_t used_ = 0;
   std::map<uint64_t, Answer> answers_;
   std::set<uint64_t> interrupted_;

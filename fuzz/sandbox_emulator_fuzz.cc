@@ -1,0 +1,240 @@
+// fuzz_sandbox_emulator: the socket emulator driven by a hostile program. Each input is a
+// script of intercepted calls (socket, bind, connect, listen, accept4, get/setsockopt, sendto,
+// recvfrom, sendmsg, recvmsg, ioctl, shutdown, getsockname/getpeername, opens of /proc/net
+// files), with their pointer arguments aimed into a memory image taken from the input (or
+// outside it), interleaved with native writes on the stand-ins, signals interrupting parked
+// calls, and turns of the loop. The stack runs on loopback with a manual clock; the program's
+// side is the fake tracee of the emulator tests. Every call must be answered or parked, and
+// nothing may crash, leak past the input, or read out of bounds.
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "ipv4/ipv4.h"
+#include "ipv6/ipv6.h"
+#include "link/loopback.h"
+#include "sandbox/emulator.h"
+#include "sandbox/sockaddr.h"
+#include "stack/bytes.h"
+#include "stack/loop.h"
+#include "stack/stack.h"
+#include "tcp/tcp.h"
+#include "tests/sandbox/fake_tracee.h"
+#include "udp/udp.h"
+
+namespace weir::sandbox {
+namespace {
+
+constexpr size_t kMemory = 16384;
+constexpr size_t kMaxOps = 64;
+
+struct World {
+  ManualClock clock;
+  Stack stack{clock, StackOptions{.seed = 1}};
+  std::unique_ptr<Loop> loop;
+  testing::FakeTracee tracee{kMemory};
+  std::unique_ptr<Emulator> emulator;
+  std::vector<int> fds;  // installed stand-ins, by creation order
+  std::vector<uint64_t> calls;
+  uint64_t next_id = 1;
+
+  World() {
+    ipv4::install(stack);
+    ipv6::install(stack);
+    udp::install(stack);
+    tcp::install(stack);
+    auto lo = link::LoopbackEndpoint::create();
+    link::LoopbackEndpoint* raw = lo->get();
+    auto nic = stack.add_nic(std::move(lo).value(), "lo");
+    (void)stack.add_address(*nic, IpPrefix::parse("127.0.0.1/8").value());
+    (void)stack.add_address(*nic, IpPrefix::parse("::1/128").value());
+    loop = std::make_unique<Loop>(stack);
+    (void)loop->watch(*raw);
+    emulator = std::make_unique<Emulator>(stack, *loop, tracee);
+  }
+  ~World() {
+    emulator.reset();
+    for (int fd : fds) ::close(fd);
+  }
+
+  void turn(int n) {
+    for (int i = 0; i < n; ++i) {
+      clock.advance(std::chrono::milliseconds(7));
+      loop->run_once(Duration::zero());
+    }
+  }
+  uint64_t call(int nr, std::array<uint64_t, 6> args) {
+    SyscallRequest req;
+    req.id = next_id++;
+    req.tid = 100 + static_cast<pid_t>(req.id % 3);
+    req.nr = nr;
+    req.args = args;
+    emulator->handle(req);
+    calls.push_back(req.id);
+    if (auto a = tracee.answer(req.id); a && a->fd >= 0) {
+      int fd = tracee.take_fd(req.id);
+      if (nr == SYS_socket || nr == SYS_accept4) {
+        fds.push_back(fd);
+      } else {
+        ::close(fd);  // an opened /proc file: the program reads it natively, or not at all
+      }
+    }
+    return req.id;
+  }
+};
+
+}  // namespace
+}  // namespace weir::sandbox
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace weir;
+  using namespace weir::sandbox;
+  World w;
+  ByteReader in(std::as_bytes(std::span<const uint8_t>(data, size)));
+  // The first part of the input is the program's memory image (pointers aim into it).
+  const size_t image = std::min<size_t>(in.remaining(), 2048);
+  copy_bytes(w.tracee.memory(), 0, in.bytes(image));
+  const uint64_t base = testing::FakeTracee::kBase;
+
+  auto fd_arg = [&](uint8_t pick) -> uint64_t {
+    if (w.fds.empty() || pick == 0xff) return pick;  // a bad fd now and then
+    return static_cast<uint64_t>(w.fds[pick % w.fds.size()]);
+  };
+  auto ptr_arg = [&](uint16_t off) -> uint64_t {
+    // Mostly inside the image; past its end (unmapped for the fake) when the high bit is set.
+    return (off & 0x8000) ? base + kMemory + (off & 0x7fff) : base + (off % kMemory);
+  };
+  // A well-formed address at a fixed place, rewritten per call: the cases worth reaching.
+  auto addr_arg = [&](uint8_t kind) -> std::pair<uint64_t, uint64_t> {
+    const uint16_t ports[] = {80, 81, 0, 9};
+    SocketAddress a;
+    int family = (kind & 1) ? AF_INET6 : AF_INET;
+    switch ((kind >> 1) & 3) {
+      case 0: a.address = family == AF_INET ? IpAddress(Ipv4Address(127, 0, 0, 1))
+                                            : IpAddress(Ipv6Address::parse("::1").value());
+        break;
+      case 1: a.address = family == AF_INET ? IpAddress(Ipv4Address(10, 1, 2, 3))
+                                            : IpAddress(Ipv6Address::parse("::ffff:127.0.0.1").value());
+        break;
+      default: a.address = IpAddress::any(family == AF_INET ? AddressFamily::kIpv4 : AddressFamily::kIpv6);
+    }
+    a.port = ports[(kind >> 3) & 3];
+    auto bytes = encode_inet(family, a);
+    uint64_t at = base + kMemory - 256;
+    copy_bytes(w.tracee.memory(), kMemory - 256, bytes);
+    uint64_t len = (kind & 0x80) ? (kind & 0x1f) : bytes.size();  // sometimes a bad length
+    return {at, len};
+  };
+
+  for (size_t op = 0; op < kMaxOps && in.remaining() >= 4; ++op) {
+    const uint8_t kind = in.u8();
+    const uint8_t a = in.u8();
+    const uint8_t b = in.u8();
+    const uint8_t c = in.u8();
+    const uint16_t off = static_cast<uint16_t>((b << 8) | c);
+    switch (kind % 18) {
+      case 0: {
+        const int domains[] = {AF_INET, AF_INET6, AF_NETLINK, AF_PACKET};
+        const int types[] = {SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_SEQPACKET};
+        int type = types[b % 4] | ((c & 1) ? SOCK_NONBLOCK : 0) | ((c & 2) ? SOCK_CLOEXEC : 0);
+        int protocol = (c & 4) ? (c >> 3) : 0;
+        if (domains[a % 4] == AF_NETLINK && (c & 8)) protocol = NETLINK_SOCK_DIAG;
+        w.call(SYS_socket, {uint64_t(domains[a % 4]), uint64_t(type), uint64_t(protocol), 0, 0, 0});
+        break;
+      }
+      case 1:
+      case 2: {
+        auto [at, len] = addr_arg(b);
+        w.call(kind % 18 == 1 ? SYS_bind : SYS_connect, {fd_arg(a), at, len, 0, 0, 0});
+        break;
+      }
+      case 3:
+        w.call(SYS_listen, {fd_arg(a), uint64_t(b), 0, 0, 0, 0});
+        break;
+      case 4:
+        w.call(SYS_accept4, {fd_arg(a), ptr_arg(off), ptr_arg(off + 64), uint64_t(c & 0x3) << 11, 0, 0});
+        break;
+      case 5: {
+        const int levels[] = {SOL_SOCKET, IPPROTO_TCP, IPPROTO_IP, IPPROTO_IPV6, SOL_NETLINK};
+        w.call(SYS_getsockopt, {fd_arg(a), uint64_t(levels[b % 5]), uint64_t(c % 80), ptr_arg(off),
+                                ptr_arg(off + 200), 0});
+        break;
+      }
+      case 6: {
+        const int levels[] = {SOL_SOCKET, IPPROTO_TCP, IPPROTO_IP, IPPROTO_IPV6, SOL_NETLINK};
+        w.call(SYS_setsockopt, {fd_arg(a), uint64_t(levels[b % 5]), uint64_t(c % 80), ptr_arg(off),
+                                uint64_t(c % 24), 0});
+        break;
+      }
+      case 7: {
+        auto [at, len] = addr_arg(c);
+        w.call(SYS_sendto, {fd_arg(a), ptr_arg(off), uint64_t(b) * 8, 0, at, len});
+        break;
+      }
+      case 8:
+        w.call(SYS_recvfrom, {fd_arg(a), ptr_arg(off), uint64_t(b) * 8, uint64_t(c & 0x62),
+                              ptr_arg(off + 100), ptr_arg(off + 300)});
+        break;
+      case 9:
+        w.call(SYS_sendmsg, {fd_arg(a), ptr_arg(off), uint64_t(c & 0x40), 0, 0, 0});
+        break;
+      case 10:
+        w.call(SYS_recvmsg, {fd_arg(a), ptr_arg(off), uint64_t(c & 0x62), 0, 0, 0});
+        break;
+      case 11: {
+        const uint64_t requests[] = {0x541B, 0x5411, 0x8905, 0x8912, 0x8913, 0x8915, 0x8921,
+                                     0x8927, 0x8933, 0x894B, 0x8914};
+        w.call(SYS_ioctl, {fd_arg(a), requests[b % 11], ptr_arg(off), 0, 0, 0});
+        break;
+      }
+      case 12:
+        w.call(SYS_shutdown, {fd_arg(a), uint64_t(b % 4), 0, 0, 0, 0});
+        break;
+      case 13:
+        w.call(b & 1 ? SYS_getpeername : SYS_getsockname, {fd_arg(a), ptr_arg(off), ptr_arg(off + 64), 0, 0, 0});
+        break;
+      case 14: {
+        // The program writes on a stand-in natively.
+        if (!w.fds.empty()) {
+          std::array<std::byte, 64> bytes{};
+          (void)::send(w.fds[a % w.fds.size()], bytes.data(), b % 64, MSG_DONTWAIT | MSG_NOSIGNAL);
+        }
+        break;
+      }
+      case 15:
+        // A signal: the oldest call still parked is no longer waiting.
+        for (uint64_t id : w.calls) {
+          if (!w.tracee.answer(id)) {
+            w.tracee.interrupt(id);
+            break;
+          }
+        }
+        break;
+      case 16: {
+        const char* paths[] = {"/proc/net/tcp", "/proc/self/net/udp6", "/proc/net/dev", "/etc/hosts",
+                               "/proc/net/snmp"};
+        const char* p = paths[a % 5];
+        uint64_t at = base + kMemory - 512;
+        copy_bytes(w.tracee.memory(), kMemory - 512, as_bytes(std::string_view(p, std::strlen(p) + 1)));
+        w.call(SYS_openat, {uint64_t(AT_FDCWD), (c & 1) ? ptr_arg(off) : at, uint64_t(b & 3), 0, 0, 0});
+        break;
+      }
+      default:
+        w.turn(1 + a % 8);
+        break;
+    }
+  }
+  w.turn(20);
+  return 0;
+}
