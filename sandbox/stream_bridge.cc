@@ -14,6 +14,7 @@ std::optional<Error> StreamBridge::pump() {
   tcp::Connection* c = endpoint_->connection();
   if (c == nullptr) return std::nullopt;
   // fd -> stack: read() straight into the send queue.
+  std::optional<Error> ended;
   size_t moved = 0;
   while (!fd_eof_ && fd_readable_ && moved < kBurst) {
     bool eof = false;
@@ -41,6 +42,12 @@ std::optional<Error> StreamBridge::pump() {
       fd_eof_ = true;
       fd_reset_ = true;
       return Error::kConnectionReset;
+    } else if (read_errno == 0 && n.error() != Error::kWouldBlock &&
+               n.error() != Error::kBrokenPipe && n.error() != Error::kNotConnected) {
+      // The connection's own error (a reset, a timeout): the send queue reports it first, and
+      // only once. Kept for the end of the pass, so the stack's last bytes still reach the fd
+      // and the empty receive queue below is not taken for the peer's FIN.
+      ended = n.error();
     }
     break;  // the stack's send buffer is full (kWouldBlock) or the connection refuses data
   }
@@ -78,7 +85,13 @@ std::optional<Error> StreamBridge::pump() {
       break;
     }
     if (*n == 0) {
-      if (!fd_full && !discard_incoming_) peer_eof_ = true;  // read's 0 is the peer's FIN
+      // read's 0 is the peer's FIN, unless the connection failed: a reset or timed-out
+      // connection whose error was already taken (by the pass that returned it, before
+      // deliver_reset flushes) reads 0 too, and a shutdown of the fd here would show the
+      // program EOF instead of ECONNRESET.
+      if (!fd_full && !discard_incoming_ && !ended && c->state() != tcp::State::kClosed) {
+        peer_eof_ = true;
+      }
       break;
     }
     moved += *n;
@@ -87,6 +100,7 @@ std::optional<Error> StreamBridge::pump() {
     fd_write_shut_ = true;
     ::shutdown(fd_, SHUT_WR);
   }
+  if (ended) return ended;
   if (endpoint_->readiness() & kEventError) {
     if (auto e = endpoint_->take_error()) return *e;
   }
