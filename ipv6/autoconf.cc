@@ -375,6 +375,9 @@ void Autoconf::address_added(Nic& nic, const IpPrefix& prefix) {
   // Not usable until DAD passes (RFC 4862 5.4): off the NIC meanwhile; its route stays.
   (void)nic.remove_address(prefix.address);
   slaac_.start_manual(nic.id(), prefix);
+  // SLAAC holds the solicited-node group now (and leaves it if DAD fails): drop the join the
+  // IPv6 layer made for the address, so a duplicate leaves nothing behind.
+  nic.leave_group(IpAddress(solicited_node_group(prefix.address.v6())));
 }
 
 void Autoconf::join_solicited_node(NicId id, const Ipv6Address& address) {

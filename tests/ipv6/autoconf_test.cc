@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -66,15 +67,18 @@ class AutoconfTest : public ::testing::Test {
   Nic& nic() { return *stack_->nic(nic_); }
   MacAddress our_mac() { return peer_->endpoint_mac(); }
 
-  // Moves time in 10 ms steps, as a loop would, so each timer fires when it is due.
+  // Moves the clock as an event loop would: from one timer deadline to the next, so each
+  // timer fires when it is due, and long spans cost only the events in them.
   void advance(Duration d) {
-    const Duration step = std::chrono::milliseconds(10);
-    for (; d > step; d -= step) {
-      clock_.advance(step);
+    const TimePoint end = clock_.now() + d;
+    stack_->run_timers();
+    while (clock_.now() < end) {
+      const auto next = stack_->timers().next_deadline();
+      const TimePoint at =
+          next ? std::max(*next, clock_.now() + std::chrono::milliseconds(1)) : end;
+      clock_.set(std::min(at, end));
       stack_->run_timers();
     }
-    clock_.advance(d);
-    stack_->run_timers();
   }
 
   // Everything the stack sent since the last call, decoded.
@@ -400,6 +404,7 @@ TEST_F(AutoconfTest, HandAddedAddressWaitsForDad) {
   EXPECT_EQ(autoconf_->address_state(nic_, mine), AddressState::kTentative);
   advance(std::chrono::seconds(2));
   EXPECT_TRUE(nic().has_address(IpAddress(mine)));
+  EXPECT_TRUE(nic().in_group(IpAddress(solicited_node_group(mine))));
   // The on-link route of a hand-added address stays where Stack::add_address put it.
   EXPECT_TRUE(has_route(Route{*IpPrefix::parse("fd00::/64"), std::nullopt, nic_}));
 }
@@ -415,6 +420,9 @@ TEST_F(AutoconfTest, AdvertisementForHandAddedAddressIsADuplicate) {
   EXPECT_FALSE(nic().has_address(IpAddress(mine)));
   EXPECT_EQ(autoconf_->address_state(nic_, mine), AddressState::kDuplicate);
   EXPECT_THAT(logs_, Contains(::testing::HasSubstr("fd00::5")));
+  // Nothing of it is left listening.
+  EXPECT_FALSE(nic().in_group(IpAddress(solicited_node_group(mine))));
+  EXPECT_FALSE(autoconf_->mld().joined(nic_, solicited_node_group(mine)));
 }
 
 TEST_F(AutoconfTest, ResolutionNsForTentativeIsNotAConflict) {

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include "ipv6/ndp_wire.h"
@@ -50,15 +51,18 @@ class FakeMldHost final : public MldHost {
 
 class MldTest : public ::testing::Test {
  protected:
-  // Moves time in 10 ms steps, as a loop would, so each timer fires when it is due.
+  // Moves the clock as an event loop would: from one timer deadline to the next, so each
+  // timer fires when it is due, and long spans cost only the events in them.
   void advance(Duration d) {
-    const Duration step = std::chrono::milliseconds(10);
-    for (; d > step; d -= step) {
-      clock_.advance(step);
+    const TimePoint end = clock_.now() + d;
+    timers_.run();
+    while (clock_.now() < end) {
+      const auto next = timers_.next_deadline();
+      const TimePoint at =
+          next ? std::max(*next, clock_.now() + std::chrono::milliseconds(1)) : end;
+      clock_.set(std::min(at, end));
       timers_.run();
     }
-    clock_.advance(d);
-    timers_.run();
   }
   void receive(ByteView message, const Ipv6Address& source = kRouter, uint8_t hop_limit = 1,
                bool router_alert = true) {
