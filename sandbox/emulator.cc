@@ -198,9 +198,14 @@ void Emulator::flush_dirty() {
 
 void Emulator::sweep_parked() {
   const TimePoint now = stack_.now();
-  for (auto& [inode, s] : sockets_) {
-    if (s->has_parked()) s->expire_parked(now);
-  }
+  std::sort(with_parked_.begin(), with_parked_.end());
+  with_parked_.erase(std::unique(with_parked_.begin(), with_parked_.end()), with_parked_.end());
+  std::erase_if(with_parked_, [&](ino_t inode) {
+    auto it = sockets_.find(inode);
+    if (it == sockets_.end() || !it->second->has_parked()) return true;
+    it->second->expire_parked(now);
+    return !it->second->has_parked();
+  });
 }
 
 void Emulator::collect_zombies() {
@@ -218,9 +223,12 @@ void Emulator::collect_zombies() {
 }
 
 void Emulator::retire_calls_of(pid_t tid) {
-  for (auto& [inode, s] : sockets_) {
-    if (s->has_parked()) s->retire_calls_of(tid);
+  // Only sockets that have had parked calls, so a call costs nothing extra when none wait.
+  for (ino_t inode : with_parked_) {
+    auto it = sockets_.find(inode);
+    if (it != sockets_.end() && it->second->has_parked()) it->second->retire_calls_of(tid);
   }
+  if (with_parked_.size() > 64) sweep_parked();  // keep the list to the sockets that still wait
 }
 
 bool Emulator::drained() const {

@@ -136,6 +136,8 @@ class Emulator {
   Result<UniqueFd> find_program_file(ino_t inode);
   // Records where a socket was last seen, for find_program_file.
   void seen_at(ino_t inode, pid_t tid, int fd);
+  // A socket now has a parked call (so a new call from the same thread must retire it).
+  void note_parked(ino_t inode) { with_parked_.push_back(inode); }
   // A fresh netlink port id.
   uint32_t next_netlink_port() { return next_netlink_port_++; }
 
@@ -166,6 +168,7 @@ class Emulator {
   std::unordered_map<ino_t, std::unique_ptr<EmulatedSocket>> sockets_;
   std::unordered_map<ino_t, Location> locations_;
   std::vector<ino_t> dirty_;
+  std::vector<ino_t> with_parked_;  // sockets that had parked calls (maybe stale, deduplicated lazily)
   bool flush_posted_ = false;
   bool force_pair_buffer_ = true;  // SO_SNDBUFFORCE until it is refused once
   uint32_t next_netlink_port_ = 0x7f000000;

@@ -86,6 +86,7 @@ void EmulatedSocket::park(const Call& call, std::optional<Duration> timeout, int
   p.timeout_error = timeout_error;
   parked_.push_back(std::move(p));
   emulator_.counters().parked++;
+  emulator_.note_parked(inode_);
   arm_park_timer();
 }
 
