@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <utility>
 
 #include "sandbox/native.h"
 #include "sandbox/sockaddr.h"
@@ -106,6 +107,7 @@ void UdpSocket::drain_host() {
     const size_t size = std::min(static_cast<size_t>(n), buf.size());
     // A plain send() on the program's end: only meaningful when connected (Linux would have
     // said EDESTADDRREQ; the native call could not).
+    keep_error();
     if (!endpoint_->connected() || !send_datagram(ByteView(buf).first(size), std::nullopt)) {
       emulator_.counters().udp_send_dropped++;
     }
@@ -115,6 +117,7 @@ void UdpSocket::drain_host() {
 void UdpSocket::push_to_host() {
   while (host_) {
     if (!held_) {
+      keep_error();
       auto d = endpoint_->receive_packet();
       if (!d) break;
       held_ = std::move(*d);
@@ -143,6 +146,17 @@ void UdpSocket::push_to_host() {
   }
 }
 
+void UdpSocket::keep_error() {
+  if (endpoint_->readiness() & kEventError) {
+    if (auto e = endpoint_->take_error()) icmp_error_ = *e;
+  }
+}
+
+std::optional<Error> UdpSocket::take_icmp_error() {
+  keep_error();
+  return std::exchange(icmp_error_, std::nullopt);
+}
+
 Status UdpSocket::send_datagram(ByteView payload, const std::optional<SocketAddress>& to) {
   endpoint_->set_broadcast(broadcast_);
   auto n = endpoint_->send_to(payload, to);
@@ -152,7 +166,7 @@ Status UdpSocket::send_datagram(ByteView payload, const std::optional<SocketAddr
 
 Result<std::optional<UdpSocket::Received>> UdpSocket::take(Call& call, size_t max, bool peek) {
   peeked_from_pair_ = false;
-  if (auto e = endpoint_->take_error()) return *e;
+  if (auto e = take_icmp_error()) return *e;
   std::vector<std::byte> buf(kMaxDatagram);
   if (!in_pair_.empty()) {
     ssize_t n = ::recv(call.file.get(), buf.data(), buf.size(),
@@ -299,7 +313,7 @@ void UdpSocket::handle_call(Call& call) {
 
 bool UdpSocket::resume(const ParkedCall& parked) {
   if (in_pair_.empty() && !held_ && endpoint_->queued_datagrams() == 0 &&
-      !(endpoint_->readiness() & (kEventError | kEventHangup))) {
+      !icmp_error_ && !(endpoint_->readiness() & (kEventError | kEventHangup))) {
     return false;
   }
   Call call;
@@ -683,7 +697,7 @@ void UdpSocket::getsockopt(Call& call) {
   if (level == SOL_SOCKET) {
     switch (name) {
       case SO_ERROR: {
-        auto e = endpoint_->take_error();
+        auto e = take_icmp_error();
         reply_int_option(call, e ? to_errno(*e) : 0);
         return;
       }

@@ -70,6 +70,11 @@ class UdpSocket final : public EmulatedSocket {
   // After a successful answer: removes the peeked datagram from the program's end.
   void consume_peeked(Call& call);
   Status send_datagram(ByteView payload, const std::optional<SocketAddress>& to);
+  // The endpoint's pending ICMP error, moved here before the supervisor's own receive_packet()
+  // or send_to() would take it (they return it first, once); SO_ERROR and the trapped calls
+  // take it from here.
+  void keep_error();
+  std::optional<Error> take_icmp_error();
   void drain_host();
   void push_to_host();
   std::vector<ControlMessage> control_for(const Metadata& meta) const;
@@ -81,6 +86,7 @@ class UdpSocket final : public EmulatedSocket {
   std::optional<udp::Datagram> held_;  // taken from the stack, the host end was full
   bool peeked_from_pair_ = false;      // the last take() peeked the program's end
   bool done_ = false;
+  std::optional<Error> icmp_error_;
   int ip_tos_ = 0;
   int ip_ttl_ = 64;
   bool pktinfo_ = false;
