@@ -268,6 +268,7 @@ NetState Emulator::snapshot() const {
     rs.destination = r.destination.network();
     rs.gateway = r.gateway;
     rs.interface_index = static_cast<int>(r.nic);
+    rs.preferred_source = r.source;
     // A /32 (or /128) to one of our own addresses is how the stack reaches itself: Linux keeps
     // those in its local table, not the main one.
     rs.local = (r.destination.length == 32 || r.destination.length == 128) &&

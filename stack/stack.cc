@@ -168,6 +168,9 @@ Result<RouteInfo> Stack::find_route(const IpAddress& remote, const IpAddress& lo
   if (const IpProtocol* ip = ip_protocol(remote.family())) info.mtu = ip->path_mtu(*n, remote);
   if (!local.is_unspecified()) {
     info.local_address = local;
+  } else if (best->source && best->source->family() == remote.family() &&
+             is_local_address(*best->source)) {
+    info.local_address = *best->source;
   } else {
     const IpAddress toward = best->gateway.value_or(remote);
     const IpProtocol* ip = ip_protocol(remote.family());

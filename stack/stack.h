@@ -25,6 +25,10 @@ struct Route {
   IpPrefix destination;             // 0.0.0.0/0 or ::/0 is the default route
   std::optional<IpAddress> gateway;  // nullopt: on-link
   NicId nic = 0;
+  // The source address for unbound sockets using this route (Linux's `src`); nullopt: chosen
+  // from the NIC's addresses. A route to one of the stack's own addresses through loopback
+  // names that address, so a connection to it comes from it, as on Linux.
+  std::optional<IpAddress> source;
   bool operator==(const Route&) const = default;
 };
 

@@ -244,7 +244,7 @@ int run_sandbox(const RunOptions& options) {
       }
       // The stack reaches its own address through loopback, as Linux does.
       stack.add_route(Route{IpPrefix{p.address, uint8_t(p.address.is_v4() ? 32 : 128)}, std::nullopt,
-                            *lo_nic});
+                            *lo_nic, p.address});
     }
     if (options.gateway) {
       stack.add_route(Route{IpPrefix{IpAddress::any(AddressFamily::kIpv4), 0}, options.gateway, *nic});

@@ -118,6 +118,25 @@ TEST_F(StackTest, LongestPrefixWinsAndSourceIsChosen) {
   EXPECT_EQ(r->local_address, ip("192.168.5.2"));
 }
 
+TEST_F(StackTest, ARoutesPreferredSourceIsUsedForUnboundSockets) {
+  auto lo = *stack.add_nic(std::make_unique<RecordingEndpoint>(65536), "lo");
+  auto eth0 = *stack.add_nic(std::make_unique<RecordingEndpoint>(), "eth0");
+  ASSERT_TRUE(stack.add_address(lo, prefix("127.0.0.1/8")));
+  ASSERT_TRUE(stack.add_address(eth0, prefix("10.0.0.2/24")));
+  // The stack's own address through loopback, from itself (Linux's local table).
+  stack.add_route({prefix("10.0.0.2/32"), std::nullopt, lo, ip("10.0.0.2")});
+  auto r = stack.find_route(ip("10.0.0.2"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->nic, lo);
+  EXPECT_EQ(r->local_address, ip("10.0.0.2"));
+  // A bound socket keeps its own choice; loopback itself still picks 127.0.0.1.
+  EXPECT_EQ(stack.find_route(ip("10.0.0.2"), ip("127.0.0.1"))->local_address, ip("127.0.0.1"));
+  EXPECT_EQ(stack.find_route(ip("127.0.0.5"))->local_address, ip("127.0.0.1"));
+  // A source that is not (or no longer) ours is ignored.
+  stack.add_route({prefix("10.0.0.9/32"), std::nullopt, lo, ip("10.0.0.9")});
+  EXPECT_EQ(stack.find_route(ip("10.0.0.9"))->local_address, ip("127.0.0.1"));
+}
+
 TEST_F(StackTest, RouteErrors) {
   auto eth0 = *stack.add_nic(std::make_unique<RecordingEndpoint>(), "eth0");
   ASSERT_TRUE(stack.add_address(eth0, prefix("10.0.0.2/24")));
