@@ -146,6 +146,10 @@ void Slaac::on_prefix(NicId nic, std::string_view nic_name, const PrefixInfo& p)
     ++counters_.prefix_ignored_link_local;
     return;
   }
+  if (p.prefix.is_multicast()) {
+    ++counters_.prefix_ignored_multicast;  // Linux ignores these too; no address could be one
+    return;
+  }
   if (p.preferred_lifetime > p.valid_lifetime) {
     ++counters_.prefix_ignored_bad_lifetime;
     return;

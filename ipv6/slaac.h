@@ -22,7 +22,8 @@
 //               IDGEN_RETRIES times. An address added by hand stays kDuplicate (Linux's
 //               "dadfailed").
 //
-// Prefixes from RAs (5.5.3): ignored without the A flag, for the link-local prefix, when the
+// Prefixes from RAs (5.5.3): ignored without the A flag, for the link-local prefix (and, like
+// Linux, a multicast one), when the
 // preferred lifetime exceeds the valid lifetime, and when prefix length + 64 != 128. A new
 // prefix with a non-zero valid lifetime forms an address (a stable IID, RFC 7217) and starts
 // DAD. For a known prefix the preferred lifetime is reset, and the valid lifetime follows the
@@ -101,15 +102,18 @@ struct SlaacAddress {
   std::optional<TimePoint> valid_until;      // nullopt: infinite
 };
 
-#define WEIR_SLAAC_COUNTERS(X)                                                            \
-  X(dad_started)                                                                          \
-  X(dad_probes_sent)                                                                      \
-  X(dad_succeeded)                                                                        \
-  X(dad_duplicates) X(dad_looped_back) X(dad_resolution_ns_ignored) X(idgen_retries)      \
-      X(idgen_exhausted) X(addresses_formed) X(addresses_deprecated) X(addresses_expired) \
-          X(lifetimes_updated) X(two_hour_rule_applied) X(prefix_ignored_not_autonomous)  \
-              X(prefix_ignored_link_local) X(prefix_ignored_bad_lifetime)                 \
-                  X(prefix_ignored_bad_length) X(prefix_ignored_zero_lifetime)            \
+#define WEIR_SLAAC_COUNTERS(X)                                                    \
+  X(dad_started)                                                                  \
+  X(dad_probes_sent)                                                              \
+  X(dad_succeeded)                                                                \
+  X(dad_duplicates)                                                               \
+  X(dad_looped_back)                                                              \
+  X(dad_resolution_ns_ignored)                                                    \
+  X(idgen_retries) X(idgen_exhausted) X(addresses_formed) X(addresses_deprecated) \
+      X(addresses_expired) X(lifetimes_updated) X(two_hour_rule_applied)          \
+          X(prefix_ignored_not_autonomous) X(prefix_ignored_link_local)           \
+              X(prefix_ignored_multicast) X(prefix_ignored_bad_lifetime)          \
+                  X(prefix_ignored_bad_length) X(prefix_ignored_zero_lifetime)    \
                       X(prefix_ignored_table_full)
 WEIR_DEFINE_COUNTERS(SlaacCounters, WEIR_SLAAC_COUNTERS)
 

@@ -252,7 +252,9 @@ TEST_F(SlaacTest, PrefixesIgnored) {
   slaac_->on_prefix(kNic, "eth0", prefix("2001:db8:2::", 100, 200));
   slaac_->on_prefix(kNic, "eth0", prefix("2001:db8:3::", 3600, 1800, true, 48));
   slaac_->on_prefix(kNic, "eth0", prefix("2001:db8:4::", 0, 0));
+  slaac_->on_prefix(kNic, "eth0", prefix("ff0e::", 3600, 1800));
   EXPECT_THAT(slaac_->addresses(kNic), IsEmpty());
+  EXPECT_EQ(slaac_->counters().prefix_ignored_multicast, 1u);
   const auto& c = slaac_->counters();
   EXPECT_EQ(c.prefix_ignored_not_autonomous, 1u);
   EXPECT_EQ(c.prefix_ignored_link_local, 1u);
