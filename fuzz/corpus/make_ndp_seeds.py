@@ -114,3 +114,27 @@ write_to("mld_query", "joins_and_queries",
 write_to("mld_query", "invalid_queries",
          cmd(1, 4) + cmd(4, len(general), general) + cmd(8, len(general), general) +
          cmd(16, len(general), general) + cmd(0, 24, general[:24]) + cmd(0, 26, general[:26]))
+
+
+# fuzz_autoconf: (op, n) commands; n == 0 advances (op + 1) * 50 ms; else an ICMPv6 message of
+# n bytes follows, its type from op & 7 (2 RA, 3 NS, 4 NA, 5 redirect, 0 MLD query), source
+# from bits 3-4, destination bit 5, hop limit 1 bit 6, router alert bit 7.
+def msg(op, m):
+    return bytes([op, len(m)]) + m
+
+
+ra_auto = (struct.pack("!BBHBBHII", 134, 0, 0, 64, 0, 1800, 30000, 1000) + lla(1) + mtu(1400) +
+           prefix(P1, 64, 0xc0, 7200, 3600) + rdnss(600, [GLOBAL]))
+ra_expiring = (struct.pack("!BBHBBHII", 134, 0, 0, 0, 0, 20, 0, 0) +
+               prefix(P1, 64, 0xc0, 30, 10))
+na_flagless = struct.pack("!BBHI", 136, 0, 0, 0x20000000) + addr([0xfe80, 0, 0, 0, 0, 0, 0, 1])
+mldq = mld_query(b"\0" * 16, 1000)
+write_to("autoconf", "ra_then_time", cmd(39, 0) + msg(2, ra_auto) + cmd(39, 0) + cmd(39, 0) +
+         msg(2, ra_expiring) + cmd(255, 0) + cmd(255, 0))
+write_to("autoconf", "dad_conflict", cmd(15, 0) + msg(0x20 | 0x10 | 3, ns[:24]) + cmd(60, 0) +
+         msg(0x20 | 4, na[:24]) + cmd(60, 0))
+write_to("autoconf", "redirect_and_router_flag",
+         msg(2, ra_auto) + cmd(60, 0) + msg(5, redirect + lla(2)) + msg(4, na_flagless) +
+         cmd(60, 0))
+write_to("autoconf", "mld_query", cmd(60, 0) + msg(0x40 | 0x80, mldq) + cmd(30, 0) +
+         msg(0x40, mldq) + cmd(30, 0))
