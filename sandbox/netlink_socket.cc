@@ -126,7 +126,7 @@ void NetlinkSocket::handle_call(Call& call) {
     case SYS_setsockopt: {
       const int level = call.req.arg_int(1);
       const int name = call.req.arg_int(2);
-      if (handle_common_setsockopt(call, level, name)) return;
+      if (handle_common_setsockopt(call, level, name, {})) return;
       auto v = read_int_option(call);
       if (!v) {
         (void)emulator_.reply_error(call, v.error());
@@ -152,7 +152,7 @@ void NetlinkSocket::handle_call(Call& call) {
     case SYS_getsockopt: {
       const int level = call.req.arg_int(1);
       const int name = call.req.arg_int(2);
-      if (handle_common_getsockopt(call, level, name)) return;
+      if (handle_common_getsockopt(call, level, name, {})) return;
       if (level == SOL_SOCKET && name == SO_RCVBUF) {
         reply_int_option(call, receive_buffer_ * 2);
       } else if (level == SOL_SOCKET && name == SO_SNDBUF) {

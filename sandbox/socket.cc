@@ -204,114 +204,112 @@ Status EmulatedSocket::write_sockaddr(Call& call, uint64_t addr, uint64_t addrle
   return emulator_.write(call, addrlen_ptr, len_buf);
 }
 
-bool EmulatedSocket::handle_common_getsockopt(Call& call, int level, int name) {
-  if (level != SOL_SOCKET) return false;
-  switch (name) {
-    case SO_TYPE:
-      reply_int_option(call, type_);
-      return true;
-    case SO_DOMAIN:
-      reply_int_option(call, domain_);
-      return true;
-    case SO_PROTOCOL:
-      reply_int_option(call, protocol_);
-      return true;
-    case SO_RCVLOWAT:
-      reply_int_option(call, rcvlowat_);
-      return true;
-    case SO_PRIORITY:
-      reply_int_option(call, priority_);
-      return true;
-    case SO_MARK:
-      reply_int_option(call, mark_);
-      return true;
-    case SO_OOBINLINE:
-      reply_int_option(call, oob_inline_ ? 1 : 0);
-      return true;
-    case SO_TIMESTAMP:
-      reply_int_option(call, timestamp_ ? 1 : 0);
-      return true;
-    case SO_BROADCAST:
-      reply_int_option(call, broadcast_ ? 1 : 0);
-      return true;
-    case SO_PASSCRED:
-      reply_int_option(call, pass_cred_ ? 1 : 0);
-      return true;
-    case SO_BINDTOIFINDEX:
-      reply_int_option(call, static_cast<int>(bound_interface_));
-      return true;
-    case SO_RCVTIMEO_OLD:
-      reply_option_bytes(call, encode_timeval(receive_timeout_));
-      return true;
-    case SO_SNDTIMEO_OLD:
-      reply_option_bytes(call, encode_timeval(send_timeout_));
-      return true;
-    default:
-      return false;
+namespace {
+
+// SOL_SOCKET options every kind keeps.
+constexpr KeptOption kCommonKept[] = {
+    {SOL_SOCKET, SO_PRIORITY, 0},          {SOL_SOCKET, SO_MARK, 0},
+    {SOL_SOCKET, SO_OOBINLINE, 0, true},   {SOL_SOCKET, SO_TIMESTAMP_OLD, 0, true},
+    {SOL_SOCKET, SO_TIMESTAMPNS_OLD, 0, true}, {SOL_SOCKET, SO_PASSCRED, 0, true},
+    {SOL_SOCKET, SO_BROADCAST, 0, true},   {SOL_SOCKET, SO_DONTROUTE, 0, true},
+    {SOL_SOCKET, SO_BUSY_POLL, 0},         {SOL_SOCKET, SO_INCOMING_CPU, -1},
+};
+
+const KeptOption* find_kept(int level, int name, std::span<const KeptOption> kept) {
+  for (const auto& k : kept) {
+    if (k.level == level && k.name == name) return &k;
   }
+  for (const auto& k : kCommonKept) {
+    if (k.level == level && k.name == name) return &k;
+  }
+  return nullptr;
 }
 
-bool EmulatedSocket::handle_common_setsockopt(Call& call, int level, int name) {
-  if (level != SOL_SOCKET) return false;
-  auto set_int = [&](auto&& apply) {
+}  // namespace
+
+int EmulatedSocket::kept_value(int level, int name, std::span<const KeptOption> kept) const {
+  if (auto it = kept_.find({level, name}); it != kept_.end()) return it->second;
+  const KeptOption* k = find_kept(level, name, kept);
+  return k != nullptr ? k->initial : 0;
+}
+
+bool EmulatedSocket::handle_common_getsockopt(Call& call, int level, int name,
+                                              std::span<const KeptOption> kept) {
+  if (level == SOL_SOCKET) {
+    switch (name) {
+      case SO_TYPE:
+        reply_int_option(call, type_);
+        return true;
+      case SO_DOMAIN:
+        reply_int_option(call, domain_);
+        return true;
+      case SO_PROTOCOL:
+        reply_int_option(call, protocol_);
+        return true;
+      case SO_RCVLOWAT:
+        reply_int_option(call, rcvlowat_);
+        return true;
+      case SO_BINDTOIFINDEX:
+        reply_int_option(call, static_cast<int>(bound_interface_));
+        return true;
+      case SO_RCVTIMEO_OLD:
+        reply_option_bytes(call, encode_timeval(receive_timeout_));
+        return true;
+      case SO_SNDTIMEO_OLD:
+        reply_option_bytes(call, encode_timeval(send_timeout_));
+        return true;
+      default:
+        break;
+    }
+  }
+  if (find_kept(level, name, kept) == nullptr) return false;
+  reply_int_option(call, kept_value(level, name, kept));
+  return true;
+}
+
+bool EmulatedSocket::handle_common_setsockopt(Call& call, int level, int name,
+                                              std::span<const KeptOption> kept) {
+  if (level == SOL_SOCKET && name == SO_RCVLOWAT) {
     auto v = read_int_option(call);
     if (!v) {
       (void)emulator_.reply_error(call, v.error());
-      return;
+      return true;
     }
-    apply(*v);
+    rcvlowat_ = std::max(*v, 1);
+    // The program's reads run on its end: the low-water mark applies there.
+    (void)::setsockopt(call.file.get(), SOL_SOCKET, SO_RCVLOWAT, &rcvlowat_, sizeof rcvlowat_);
     (void)emulator_.reply(call, 0);
-  };
-  switch (name) {
-    case SO_RCVLOWAT:
-      set_int([&](int v) {
-        rcvlowat_ = std::max(v, 1);
-        // The program's reads run on its end: the low-water mark applies there.
-        (void)::setsockopt(call.file.get(), SOL_SOCKET, SO_RCVLOWAT, &rcvlowat_, sizeof rcvlowat_);
-      });
-      return true;
-    case SO_PRIORITY:
-      set_int([&](int v) { priority_ = v; });
-      return true;
-    case SO_MARK:
-      set_int([&](int v) { mark_ = v; });
-      return true;
-    case SO_OOBINLINE:
-      set_int([&](int v) { oob_inline_ = v != 0; });
-      return true;
-    case SO_TIMESTAMP:
-    case SO_TIMESTAMPNS_OLD:
-      set_int([&](int v) { timestamp_ = v != 0; });
-      return true;
-    case SO_BROADCAST:
-      set_int([&](int v) { broadcast_ = v != 0; });  // UDP applies it before each send
-      return true;
-    case SO_PASSCRED:
-      set_int([&](int v) { pass_cred_ = v != 0; });
-      return true;
-    case SO_RCVTIMEO_OLD:
-    case SO_SNDTIMEO_OLD: {
-      const uint64_t optlen = call.req.args[4];
-      std::vector<std::byte> buf(std::min<uint64_t>(optlen, 16));
-      if (auto s = emulator_.read(call, call.req.args[3], buf); !s) {
-        (void)emulator_.reply_error(call, s.error());
-        return true;
-      }
-      auto d = decode_timeval(buf);
-      if (!d) {
-        (void)emulator_.reply_error(call, d.error());
-        return true;
-      }
-      (name == SO_RCVTIMEO_OLD ? receive_timeout_ : send_timeout_) = *d;
-      // The program's own reads and writes run on its end: the timeout applies there too.
-      (void)::setsockopt(call.file.get(), SOL_SOCKET, name, buf.data(),
-                         static_cast<socklen_t>(buf.size()));
-      (void)emulator_.reply(call, 0);
+    return true;
+  }
+  if (level == SOL_SOCKET && (name == SO_RCVTIMEO_OLD || name == SO_SNDTIMEO_OLD)) {
+    const uint64_t optlen = call.req.args[4];
+    std::vector<std::byte> buf(std::min<uint64_t>(optlen, 16));
+    if (auto s = emulator_.read(call, call.req.args[3], buf); !s) {
+      (void)emulator_.reply_error(call, s.error());
       return true;
     }
-    default:
-      return false;
+    auto d = decode_timeval(buf);
+    if (!d) {
+      (void)emulator_.reply_error(call, d.error());
+      return true;
+    }
+    (name == SO_RCVTIMEO_OLD ? receive_timeout_ : send_timeout_) = *d;
+    // The program's own reads and writes run on its end: the timeout applies there too.
+    (void)::setsockopt(call.file.get(), SOL_SOCKET, name, buf.data(),
+                       static_cast<socklen_t>(buf.size()));
+    (void)emulator_.reply(call, 0);
+    return true;
   }
+  const KeptOption* k = find_kept(level, name, kept);
+  if (k == nullptr) return false;
+  auto v = read_int_option(call);
+  if (!v) {
+    (void)emulator_.reply_error(call, v.error());
+    return true;
+  }
+  kept_[{level, name}] = k->boolean ? (*v != 0 ? 1 : 0) : *v;
+  (void)emulator_.reply(call, 0);
+  return true;
 }
 
 }  // namespace weir::sandbox

@@ -9,7 +9,10 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <optional>
+#include <span>
+#include <utility>
 
 #include "sandbox/emulator.h"
 #include "sandbox/net_state.h"
@@ -19,6 +22,15 @@
 namespace weir::sandbox {
 
 enum class SocketKind : uint8_t { kTcp, kUdp, kNetlink };
+
+// An option the stack does not act on: a program may set it and reads back what it set (as
+// Linux would report it), and the kind may consult it (IP_PKTINFO, SO_TIMESTAMP, ...).
+struct KeptOption {
+  int level;
+  int name;
+  int initial = 0;
+  bool boolean = false;  // read back as 0 or 1
+};
 
 // A call waiting for the socket's state to change. resume() tries again: it answers and
 // returns true, or returns false to keep waiting.
@@ -77,9 +89,12 @@ class EmulatedSocket {
   // Retries every parked call in order.
   void resume_parked();
 
-  // SOL_SOCKET options every kind shares. Return true when handled (answered).
-  bool handle_common_getsockopt(Call& call, int level, int name);
-  bool handle_common_setsockopt(Call& call, int level, int name);
+  // SOL_SOCKET options every kind shares, and the kind's kept options (`kept`): answered (true)
+  // or not this function's (false).
+  bool handle_common_getsockopt(Call& call, int level, int name, std::span<const KeptOption> kept);
+  bool handle_common_setsockopt(Call& call, int level, int name, std::span<const KeptOption> kept);
+  // The value of a kept option (its initial value until the program sets it).
+  int kept_value(int level, int name, std::span<const KeptOption> kept) const;
   // Answers getsockopt with an int (or a shorter prefix of one, as Linux does).
   void reply_int_option(Call& call, int value);
   void reply_option_bytes(Call& call, ByteView value);
@@ -102,16 +117,9 @@ class EmulatedSocket {
   bool host_writable_ = false;
   bool host_hangup_ = false;  // the program's end is closed (or shut both ways)
   bool host_read_closed_ = false;  // the program's end stopped writing (EPOLLRDHUP)
-  // Options programs may set and read back; the stack has no use for them.
   int rcvlowat_ = 1;
-  int priority_ = 0;
-  int mark_ = 0;
-  bool oob_inline_ = false;
-  bool timestamp_ = false;
-  bool broadcast_ = false;
-  bool pass_cred_ = false;
   uint32_t bound_interface_ = 0;
-
+  std::map<std::pair<int, int>, int> kept_;  // kept options the program set: (level, name)
  private:
   void on_host_event(uint32_t events);
   void arm_park_timer();

@@ -633,13 +633,61 @@ void TcpSocket::name(Call& call, bool peer) {
   (void)emulator_.reply(call, 0);
 }
 
+namespace {
+
+// Options TCP keeps for programs to read back; the stack does not act on them.
+constexpr KeptOption kTcpKept[] = {
+    {IPPROTO_TCP, TCP_USER_TIMEOUT, 0},       {IPPROTO_TCP, TCP_DEFER_ACCEPT, 0},
+    {IPPROTO_TCP, TCP_NOTSENT_LOWAT, 0},      {IPPROTO_TCP, TCP_WINDOW_CLAMP, 0},
+    {IPPROTO_TCP, TCP_SYNCNT, 6},             {IPPROTO_TCP, TCP_LINGER2, 60},
+    {IPPROTO_TCP, TCP_FASTOPEN, 0},           {IPPROTO_TCP, TCP_FASTOPEN_CONNECT, 0, true},
+    {IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS, 0, true},
+    {IPPROTO_IP, IP_TOS, 0},                  {IPPROTO_IP, IP_TTL, 64},
+    {IPPROTO_IP, IP_MTU_DISCOVER, 1},         {IPPROTO_IP, IP_FREEBIND, 0, true},
+    {IPPROTO_IP, IP_TRANSPARENT, 0, true},    {IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 0, true},
+    {IPPROTO_IP, IP_RECVERR, 0, true},        {IPPROTO_IPV6, IPV6_UNICAST_HOPS, 64},
+    {IPPROTO_IPV6, IPV6_TCLASS, 0},           {IPPROTO_IPV6, IPV6_RECVERR, 0, true},
+    {IPPROTO_IPV6, IPV6_MTU_DISCOVER, 1},
+};
+
+// An integer option as a tcp::Endpoint names it, or nullopt.
+std::optional<tcp::SocketOption> endpoint_option(int level, int name) {
+  if (level == SOL_SOCKET) {
+    switch (name) {
+      case SO_REUSEADDR: return tcp::SocketOption::kReuseAddress;
+      case SO_REUSEPORT: return tcp::SocketOption::kReusePort;
+      case SO_KEEPALIVE: return tcp::SocketOption::kKeepAlive;
+      default: return std::nullopt;
+    }
+  }
+  if (level == IPPROTO_TCP) {
+    switch (name) {
+      case TCP_NODELAY: return tcp::SocketOption::kNoDelay;
+      case TCP_CORK: return tcp::SocketOption::kCork;
+      case TCP_MAXSEG: return tcp::SocketOption::kMaxSegment;
+      case TCP_KEEPIDLE: return tcp::SocketOption::kKeepIdle;
+      case TCP_KEEPINTVL: return tcp::SocketOption::kKeepInterval;
+      case TCP_KEEPCNT: return tcp::SocketOption::kKeepCount;
+      case TCP_QUICKACK: return tcp::SocketOption::kQuickAck;
+      default: return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 void TcpSocket::getsockopt(Call& call) {
   const int level = call.req.arg_int(1);
   const int name = call.req.arg_int(2);
-  auto get = [&](tcp::SocketOption o) {
-    auto v = endpoint_->get_option(o);
-    reply_int_option(call, v ? *v : 0);
-  };
+  if (level == IPPROTO_IPV6 && domain() != AF_INET6) {
+    (void)emulator_.reply_error(call, ENOPROTOOPT);
+    return;
+  }
+  if (auto o = endpoint_option(level, name)) {
+    reply_int_option(call, endpoint_->get_option(*o).value_or(0));
+    return;
+  }
   if (level == SOL_SOCKET) {
     switch (name) {
       case SO_ERROR:
@@ -661,6 +709,7 @@ void TcpSocket::getsockopt(Call& call) {
         reply_int_option(call, phase_ == Phase::kListening ? 1 : 0);
         return;
       case SO_RCVBUF:
+        // Linux reports twice what was set (the kernel's bookkeeping share included).
         reply_int_option(call, receive_buffer_set_ != 0
                                    ? doubled(receive_buffer_set_)
                                    : endpoint_->get_option(tcp::SocketOption::kReceiveBuffer)
@@ -671,15 +720,6 @@ void TcpSocket::getsockopt(Call& call) {
                                    ? doubled(send_buffer_set_)
                                    : endpoint_->get_option(tcp::SocketOption::kSendBuffer)
                                          .value_or(16384));
-        return;
-      case SO_REUSEADDR:
-        get(tcp::SocketOption::kReuseAddress);
-        return;
-      case SO_REUSEPORT:
-        get(tcp::SocketOption::kReusePort);
-        return;
-      case SO_KEEPALIVE:
-        get(tcp::SocketOption::kKeepAlive);
         return;
       case SO_LINGER: {
         std::array<std::byte, 8> linger{};
@@ -695,41 +735,16 @@ void TcpSocket::getsockopt(Call& call) {
       case SO_PEERCRED: {
         // TCP has no peer credentials: Linux reports pid 0 and the overflow ids.
         std::array<std::byte, 12> cred{};
-        store_host<int32_t>(cred, 0, 0);
         store_host<uint32_t>(cred, 4, 65534);
         store_host<uint32_t>(cred, 8, 65534);
         reply_option_bytes(call, cred);
         return;
       }
       default:
-        if (handle_common_getsockopt(call, level, name)) return;
-        (void)emulator_.reply_error(call, ENOPROTOOPT);
-        return;
+        break;
     }
-  }
-  if (level == IPPROTO_TCP) {
+  } else if (level == IPPROTO_TCP) {
     switch (name) {
-      case TCP_NODELAY:
-        get(tcp::SocketOption::kNoDelay);
-        return;
-      case TCP_CORK:
-        get(tcp::SocketOption::kCork);
-        return;
-      case TCP_MAXSEG:
-        get(tcp::SocketOption::kMaxSegment);
-        return;
-      case TCP_KEEPIDLE:
-        get(tcp::SocketOption::kKeepIdle);
-        return;
-      case TCP_KEEPINTVL:
-        get(tcp::SocketOption::kKeepInterval);
-        return;
-      case TCP_KEEPCNT:
-        get(tcp::SocketOption::kKeepCount);
-        return;
-      case TCP_QUICKACK:
-        get(tcp::SocketOption::kQuickAck);
-        return;
       case TCP_INFO: {
         tcp::TcpInfo info = endpoint_->info();
         if (phase_ == Phase::kListening) info.tcpi_state = static_cast<uint8_t>(tcp::LinuxTcpState::kListen);
@@ -738,88 +753,28 @@ void TcpSocket::getsockopt(Call& call) {
       }
       case TCP_CONGESTION: {
         std::array<std::byte, 16> name_buf{};
-        const std::string& cc = emulator_.stack().transport_protocol(IPPROTO_TCP) != nullptr
-                                    ? tcp::find(emulator_.stack())->options().congestion_control
-                                    : std::string("cubic");
+        const tcp::TcpProtocol* protocol = tcp::find(emulator_.stack());
+        const std::string cc = protocol != nullptr ? protocol->options().congestion_control : "cubic";
         copy_bytes(name_buf, 0, as_bytes(std::string_view(cc).substr(0, 15)));
         reply_option_bytes(call, name_buf);
         return;
       }
-      case TCP_USER_TIMEOUT:
-        reply_int_option(call, user_timeout_ms_);
-        return;
-      case TCP_DEFER_ACCEPT:
-        reply_int_option(call, defer_accept_);
-        return;
-      case TCP_NOTSENT_LOWAT:
-        reply_int_option(call, notsent_lowat_);
-        return;
-      case TCP_WINDOW_CLAMP:
-        reply_int_option(call, window_clamp_);
-        return;
-      case TCP_SYNCNT:
-        reply_int_option(call, syn_count_ != 0 ? syn_count_ : 6);
-        return;
-      case TCP_LINGER2:
-        reply_int_option(call, linger2_ != 0 ? linger2_ : 60);
-        return;
-      case TCP_FASTOPEN:
-        reply_int_option(call, fastopen_ ? 1 : 0);
-        return;
       default:
-        (void)emulator_.reply_error(call, ENOPROTOOPT);
-        return;
+        break;
     }
-  }
-  if (level == IPPROTO_IP) {
-    switch (name) {
-      case IP_TOS:
-        reply_int_option(call, ip_tos_);
-        return;
-      case IP_TTL:
-        reply_int_option(call, ip_ttl_);
-        return;
-      case IP_MTU_DISCOVER:
-        reply_int_option(call, mtu_discover_);
-        return;
-      case IP_FREEBIND:
-        reply_int_option(call, freebind_ ? 1 : 0);
-        return;
-      case IP_BIND_ADDRESS_NO_PORT:
-        reply_int_option(call, bind_address_no_port_ ? 1 : 0);
-        return;
-      case IP_RECVERR:
-        reply_int_option(call, recverr_ ? 1 : 0);
-        return;
-      case IP_MTU:
-        if (phase_ != Phase::kConnected) {
-          (void)emulator_.reply_error(call, ENOTCONN);
-          return;
-        }
-        reply_int_option(call, static_cast<int>(endpoint_->info().tcpi_pmtu));
-        return;
-      default:
-        (void)emulator_.reply_error(call, ENOPROTOOPT);
-        return;
+  } else if (level == IPPROTO_IP && name == IP_MTU) {
+    if (phase_ != Phase::kConnected) {
+      (void)emulator_.reply_error(call, ENOTCONN);
+      return;
     }
+    reply_int_option(call, static_cast<int>(endpoint_->info().tcpi_pmtu));
+    return;
+  } else if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY) {
+    reply_int_option(call, v6only_ ? 1 : 0);
+    return;
   }
-  if (level == IPPROTO_IPV6 && domain() == AF_INET6) {
-    switch (name) {
-      case IPV6_V6ONLY:
-        reply_int_option(call, v6only_ ? 1 : 0);
-        return;
-      case IPV6_UNICAST_HOPS:
-        reply_int_option(call, ip_ttl_);
-        return;
-      case IPV6_TCLASS:
-        reply_int_option(call, ip_tos_);
-        return;
-      default:
-        (void)emulator_.reply_error(call, ENOPROTOOPT);
-        return;
-    }
-  }
-  (void)emulator_.reply_error(call, level == IPPROTO_IPV6 ? ENOPROTOOPT : EOPNOTSUPP);
+  if (handle_common_getsockopt(call, level, name, kTcpKept)) return;
+  (void)emulator_.reply_error(call, ENOPROTOOPT);
 }
 
 void TcpSocket::setsockopt(Call& call) {
@@ -838,21 +793,14 @@ void TcpSocket::setsockopt(Call& call) {
     }
     (void)emulator_.reply(call, 0);
   };
-  auto set = [&](tcp::SocketOption o) {
-    with_int([&](int v) { return endpoint_->set_option(o, v); });
-  };
-  auto keep = [&](int& field) {
-    with_int([&](int v) {
-      field = v;
-      return ok_status();
-    });
-  };
-  auto keep_bool = [&](bool& field) {
-    with_int([&](int v) {
-      field = v != 0;
-      return ok_status();
-    });
-  };
+  if (level == IPPROTO_IPV6 && domain() != AF_INET6) {
+    (void)emulator_.reply_error(call, ENOPROTOOPT);
+    return;
+  }
+  if (auto o = endpoint_option(level, name)) {
+    with_int([&](int v) { return endpoint_->set_option(*o, v); });
+    return;
+  }
   if (level == SOL_SOCKET) {
     switch (name) {
       case SO_RCVBUF:
@@ -868,15 +816,6 @@ void TcpSocket::setsockopt(Call& call) {
           send_buffer_set_ = std::clamp(v, 2304, 64 << 20);
           return endpoint_->set_option(tcp::SocketOption::kSendBuffer, doubled(send_buffer_set_));
         });
-        return;
-      case SO_REUSEADDR:
-        set(tcp::SocketOption::kReuseAddress);
-        return;
-      case SO_REUSEPORT:
-        set(tcp::SocketOption::kReusePort);
-        return;
-      case SO_KEEPALIVE:
-        set(tcp::SocketOption::kKeepAlive);
         return;
       case SO_LINGER: {
         if (call.req.args[4] < 8) {
@@ -900,130 +839,35 @@ void TcpSocket::setsockopt(Call& call) {
         (void)emulator_.reply(call, 0);
         return;
       default:
-        if (handle_common_setsockopt(call, level, name)) return;
-        (void)emulator_.reply_error(call, ENOPROTOOPT);
-        return;
+        break;
     }
-  }
-  if (level == IPPROTO_TCP) {
-    switch (name) {
-      case TCP_NODELAY:
-        set(tcp::SocketOption::kNoDelay);
-        return;
-      case TCP_CORK:
-        set(tcp::SocketOption::kCork);
-        return;
-      case TCP_MAXSEG:
-        set(tcp::SocketOption::kMaxSegment);
-        return;
-      case TCP_KEEPIDLE:
-        set(tcp::SocketOption::kKeepIdle);
-        return;
-      case TCP_KEEPINTVL:
-        set(tcp::SocketOption::kKeepInterval);
-        return;
-      case TCP_KEEPCNT:
-        set(tcp::SocketOption::kKeepCount);
-        return;
-      case TCP_QUICKACK:
-        set(tcp::SocketOption::kQuickAck);
-        return;
-      case TCP_CONGESTION: {
-        std::vector<std::byte> buf(std::min<uint64_t>(call.req.args[4], 16));
-        if (auto s = emulator_.read(call, call.req.args[3], buf); !s) {
-          (void)emulator_.reply_error(call, s.error());
-          return;
-        }
-        std::string requested;
-        for (std::byte b : buf) {
-          if (b == std::byte{0}) break;
-          requested.push_back(static_cast<char>(b));
-        }
-        // The stack runs one algorithm for every connection; the names it knows are accepted.
-        if (requested == "cubic" || requested == "reno" || requested == "newreno") {
-          (void)emulator_.reply(call, 0);
-        } else {
-          (void)emulator_.reply_error(call, ENOENT);
-        }
-        return;
-      }
-      case TCP_USER_TIMEOUT:
-        keep(user_timeout_ms_);
-        return;
-      case TCP_DEFER_ACCEPT:
-        keep(defer_accept_);
-        return;
-      case TCP_NOTSENT_LOWAT:
-        keep(notsent_lowat_);
-        return;
-      case TCP_WINDOW_CLAMP:
-        keep(window_clamp_);
-        return;
-      case TCP_SYNCNT:
-        keep(syn_count_);
-        return;
-      case TCP_LINGER2:
-        keep(linger2_);
-        return;
-      case TCP_FASTOPEN:
-      case TCP_FASTOPEN_CONNECT:
-        keep_bool(fastopen_);
-        return;
-      default:
-        (void)emulator_.reply_error(call, ENOPROTOOPT);
-        return;
+  } else if (level == IPPROTO_TCP && name == TCP_CONGESTION) {
+    std::vector<std::byte> buf(std::min<uint64_t>(call.req.args[4], 16));
+    if (auto s = emulator_.read(call, call.req.args[3], buf); !s) {
+      (void)emulator_.reply_error(call, s.error());
+      return;
     }
-  }
-  if (level == IPPROTO_IP) {
-    switch (name) {
-      case IP_TOS:
-        keep(ip_tos_);
-        return;
-      case IP_TTL:
-        keep(ip_ttl_);
-        return;
-      case IP_MTU_DISCOVER:
-        keep(mtu_discover_);
-        return;
-      case IP_FREEBIND:
-      case IP_TRANSPARENT:
-        keep_bool(freebind_);
-        return;
-      case IP_BIND_ADDRESS_NO_PORT:
-        keep_bool(bind_address_no_port_);
-        return;
-      case IP_RECVERR:
-        keep_bool(recverr_);
-        return;
-      default:
-        (void)emulator_.reply_error(call, ENOPROTOOPT);
-        return;
+    std::string requested;
+    for (std::byte b : buf) {
+      if (b == std::byte{0}) break;
+      requested.push_back(static_cast<char>(b));
     }
-  }
-  if (level == IPPROTO_IPV6 && domain() == AF_INET6) {
-    switch (name) {
-      case IPV6_V6ONLY:
-        with_int([&](int v) {
-          if (phase_ != Phase::kFresh) return Status(Error::kInvalidArgument);
-          v6only_ = v != 0;
-          return endpoint_->set_v6only(v6only_);
-        });
-        return;
-      case IPV6_UNICAST_HOPS:
-        keep(ip_ttl_);
-        return;
-      case IPV6_TCLASS:
-        keep(ip_tos_);
-        return;
-      case IPV6_RECVERR:
-      case IPV6_MTU_DISCOVER:
-        with_int([](int) { return ok_status(); });
-        return;
-      default:
-        (void)emulator_.reply_error(call, ENOPROTOOPT);
-        return;
+    // The stack runs one algorithm for every connection; the names it knows are accepted.
+    if (requested == "cubic" || requested == "reno" || requested == "newreno") {
+      (void)emulator_.reply(call, 0);
+    } else {
+      (void)emulator_.reply_error(call, ENOENT);
     }
+    return;
+  } else if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY) {
+    with_int([&](int v) {
+      if (phase_ != Phase::kFresh) return Status(Error::kInvalidArgument);
+      v6only_ = v != 0;
+      return endpoint_->set_v6only(v6only_);
+    });
+    return;
   }
+  if (handle_common_setsockopt(call, level, name, kTcpKept)) return;
   (void)emulator_.reply_error(call, ENOPROTOOPT);
 }
 

@@ -99,21 +99,7 @@ class TcpSocket final : public EmulatedSocket {
   size_t tokens_ = 0;                                  // token bytes in the program's end
   bool listener_shut_ = false;
 
-  // Options the stack does not act on, kept so programs read back what they set.
-  int user_timeout_ms_ = 0;
-  int defer_accept_ = 0;
-  int notsent_lowat_ = 0;
-  int window_clamp_ = 0;
-  int syn_count_ = 0;
-  int linger2_ = 0;
   bool v6only_ = false;
-  int ip_tos_ = 0;
-  int ip_ttl_ = 64;
-  bool freebind_ = false;
-  bool bind_address_no_port_ = false;
-  int mtu_discover_ = 1;  // IP_PMTUDISC_WANT
-  bool recverr_ = false;
-  bool fastopen_ = false;
   int receive_buffer_set_ = 0;
   int send_buffer_set_ = 0;
 };

@@ -158,7 +158,7 @@ std::optional<Error> UdpSocket::take_icmp_error() {
 }
 
 Status UdpSocket::send_datagram(ByteView payload, const std::optional<SocketAddress>& to) {
-  endpoint_->set_broadcast(broadcast_);
+  endpoint_->set_broadcast(kept_flag(SOL_SOCKET, SO_BROADCAST));
   auto n = endpoint_->send_to(payload, to);
   if (!n) return n.error();
   return ok_status();
@@ -234,7 +234,8 @@ void UdpSocket::consume_peeked(Call& call) {
 
 std::vector<ControlMessage> UdpSocket::control_for(const Metadata& meta) const {
   std::vector<ControlMessage> out;
-  if (pktinfo_ && (meta.destination.is_v4() || is_v4_mapped(meta.destination))) {
+  if (kept_flag(IPPROTO_IP, IP_PKTINFO) &&
+      (meta.destination.is_v4() || is_v4_mapped(meta.destination))) {
     // struct in_pktinfo { int ifindex; in_addr spec_dst; in_addr addr; }
     ControlMessage m{IPPROTO_IP, IP_PKTINFO, std::vector<std::byte>(12)};
     store_host<int32_t>(m.data, 0, static_cast<int32_t>(meta.nic));
@@ -243,7 +244,7 @@ std::vector<ControlMessage> UdpSocket::control_for(const Metadata& meta) const {
     copy_bytes(m.data, 8, dst.bytes());
     out.push_back(std::move(m));
   }
-  if (pktinfo6_ && domain() == AF_INET6) {
+  if (kept_flag(IPPROTO_IPV6, IPV6_RECVPKTINFO) && domain() == AF_INET6) {
     // struct in6_pktinfo { in6_addr addr; int ifindex; }
     ControlMessage m{IPPROTO_IPV6, IPV6_PKTINFO, std::vector<std::byte>(20)};
     IpAddress dst = meta.destination.is_v4() ? map_v4(meta.destination.v4()) : meta.destination;
@@ -251,7 +252,7 @@ std::vector<ControlMessage> UdpSocket::control_for(const Metadata& meta) const {
     store_host<int32_t>(m.data, 16, static_cast<int32_t>(meta.nic));
     out.push_back(std::move(m));
   }
-  if (timestamp_) {
+  if (kept_flag(SOL_SOCKET, SO_TIMESTAMP_OLD)) {
     auto now = std::chrono::system_clock::now().time_since_epoch();
     ControlMessage m{SOL_SOCKET, SO_TIMESTAMP_OLD, encode_timeval(std::nullopt)};
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(now).count();
@@ -348,7 +349,7 @@ void UdpSocket::connect(Call& call) {
     (void)emulator_.reply_error(call, EAFNOSUPPORT);
     return;
   }
-  endpoint_->set_broadcast(broadcast_);
+  endpoint_->set_broadcast(kept_flag(SOL_SOCKET, SO_BROADCAST));
   Status s = endpoint_->connect(addr->inet);
   if (!s) {
     (void)emulator_.reply_error(call, s.error());
@@ -691,9 +692,32 @@ void UdpSocket::ioctl(Call& call) {
   (void)emulator_.reply(call, 0);
 }
 
+namespace {
+
+// Options UDP keeps for programs to read back (and consults: IP_PKTINFO, IPV6_RECVPKTINFO).
+constexpr KeptOption kUdpKept[] = {
+    {IPPROTO_IP, IP_PKTINFO, 0, true},        {IPPROTO_IP, IP_RECVTTL, 0, true},
+    {IPPROTO_IP, IP_RECVTOS, 0, true},        {IPPROTO_IP, IP_RECVERR, 0, true},
+    {IPPROTO_IP, IP_MTU_DISCOVER, 1},         {IPPROTO_IP, IP_MULTICAST_LOOP, 1, true},
+    {IPPROTO_IP, IP_MULTICAST_ALL, 1, true},  {IPPROTO_IP, IP_FREEBIND, 0, true},
+    {IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 0, true},
+    {IPPROTO_IPV6, IPV6_RECVPKTINFO, 0, true}, {IPPROTO_IPV6, IPV6_RECVERR, 0, true},
+    {IPPROTO_IPV6, IPV6_MTU_DISCOVER, 1},     {IPPROTO_IPV6, IPV6_TCLASS, 0},
+    {IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 1, true}, {IPPROTO_IPV6, IPV6_MULTICAST_IF, 0},
+    {IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 0, true}, {IPPROTO_IPV6, IPV6_RECVTCLASS, 0, true},
+};
+
+}  // namespace
+
+bool UdpSocket::kept_flag(int level, int name) const { return kept_value(level, name, kUdpKept) != 0; }
+
 void UdpSocket::getsockopt(Call& call) {
   const int level = call.req.arg_int(1);
   const int name = call.req.arg_int(2);
+  if (level == IPPROTO_IPV6 && domain() != AF_INET6) {
+    (void)emulator_.reply_error(call, ENOPROTOOPT);
+    return;
+  }
   if (level == SOL_SOCKET) {
     switch (name) {
       case SO_ERROR: {
@@ -719,61 +743,38 @@ void UdpSocket::getsockopt(Call& call) {
         reply_int_option(call, endpoint_->reuse_port() ? 1 : 0);
         return;
       default:
-        if (handle_common_getsockopt(call, level, name)) return;
-        (void)emulator_.reply_error(call, ENOPROTOOPT);
-        return;
+        break;
     }
-  }
-  if (level == IPPROTO_IP) {
+  } else if (level == IPPROTO_IP) {
     switch (name) {
       case IP_TOS:
-        reply_int_option(call, ip_tos_);
+        reply_int_option(call, endpoint_->tos());
         return;
       case IP_TTL:
-        reply_int_option(call, ip_ttl_);
-        return;
-      case IP_PKTINFO:
-        reply_int_option(call, pktinfo_ ? 1 : 0);
-        return;
-      case IP_RECVTTL:
-        reply_int_option(call, recv_ttl_ ? 1 : 0);
-        return;
-      case IP_RECVERR:
-        reply_int_option(call, recverr_ ? 1 : 0);
-        return;
-      case IP_MTU_DISCOVER:
-        reply_int_option(call, mtu_discover_);
+        reply_int_option(call, endpoint_->ttl() != 0 ? endpoint_->ttl() : 64);
         return;
       case IP_MULTICAST_TTL:
         reply_int_option(call, endpoint_->multicast_ttl());
         return;
-      case IP_MULTICAST_LOOP:
-        reply_int_option(call, multicast_loop_ ? 1 : 0);
-        return;
       default:
-        (void)emulator_.reply_error(call, ENOPROTOOPT);
-        return;
+        break;
     }
-  }
-  if (level == IPPROTO_IPV6 && domain() == AF_INET6) {
+  } else if (level == IPPROTO_IPV6) {
     switch (name) {
       case IPV6_V6ONLY:
         reply_int_option(call, v6only_ ? 1 : 0);
         return;
-      case IPV6_RECVPKTINFO:
-        reply_int_option(call, pktinfo6_ ? 1 : 0);
-        return;
       case IPV6_UNICAST_HOPS:
-        reply_int_option(call, ip_ttl_);
+        reply_int_option(call, endpoint_->ttl() != 0 ? endpoint_->ttl() : 64);
         return;
       case IPV6_MULTICAST_HOPS:
         reply_int_option(call, endpoint_->multicast_ttl());
         return;
       default:
-        (void)emulator_.reply_error(call, ENOPROTOOPT);
-        return;
+        break;
     }
   }
+  if (handle_common_getsockopt(call, level, name, kUdpKept)) return;
   (void)emulator_.reply_error(call, ENOPROTOOPT);
 }
 
@@ -793,17 +794,11 @@ void UdpSocket::setsockopt(Call& call) {
     }
     (void)emulator_.reply(call, 0);
   };
-  auto keep = [&](int& field) {
-    with_int([&](int v) {
-      field = v;
-      return ok_status();
-    });
-  };
-  auto keep_bool = [&](bool& field) {
-    with_int([&](int v) {
-      field = v != 0;
-      return ok_status();
-    });
+  auto hop_limit = [&](int v) -> Status {
+    if (v == -1) v = 64;  // -1: the default
+    if (v < 1 || v > 255) return Error::kInvalidArgument;
+    endpoint_->set_ttl(static_cast<uint8_t>(v));
+    return ok_status();
   };
   auto membership = [&](bool join, bool v6) {
     const uint64_t len = call.req.args[4];
@@ -838,6 +833,10 @@ void UdpSocket::setsockopt(Call& call) {
     }
     (void)emulator_.reply(call, 0);
   };
+  if (level == IPPROTO_IPV6 && domain() != AF_INET6) {
+    (void)emulator_.reply_error(call, ENOPROTOOPT);
+    return;
+  }
   if (level == SOL_SOCKET) {
     switch (name) {
       case SO_RCVBUF:
@@ -872,49 +871,24 @@ void UdpSocket::setsockopt(Call& call) {
         (void)emulator_.reply(call, 0);
         return;
       default:
-        if (handle_common_setsockopt(call, level, name)) return;
-        (void)emulator_.reply_error(call, ENOPROTOOPT);
-        return;
+        break;
     }
-  }
-  if (level == IPPROTO_IP) {
+  } else if (level == IPPROTO_IP) {
     switch (name) {
       case IP_TOS:
         with_int([&](int v) {
-          ip_tos_ = v & 0xff;
-          endpoint_->set_tos(static_cast<uint8_t>(ip_tos_));
+          endpoint_->set_tos(static_cast<uint8_t>(v & 0xff));
           return ok_status();
         });
         return;
       case IP_TTL:
-        with_int([&](int v) {
-          if (v == -1) v = 64;
-          if (v < 1 || v > 255) return Status(Error::kInvalidArgument);
-          ip_ttl_ = v;
-          endpoint_->set_ttl(static_cast<uint8_t>(v));
-          return ok_status();
-        });
-        return;
-      case IP_PKTINFO:
-        keep_bool(pktinfo_);
-        return;
-      case IP_RECVTTL:
-        keep_bool(recv_ttl_);
-        return;
-      case IP_RECVERR:
-        keep_bool(recverr_);
-        return;
-      case IP_MTU_DISCOVER:
-        keep(mtu_discover_);
+        with_int(hop_limit);
         return;
       case IP_MULTICAST_TTL:
         with_int([&](int v) {
           endpoint_->set_multicast_ttl(static_cast<uint8_t>(std::clamp(v, 0, 255)));
           return ok_status();
         });
-        return;
-      case IP_MULTICAST_LOOP:
-        keep_bool(multicast_loop_);
         return;
       case IP_MULTICAST_IF:
         (void)emulator_.reply(call, 0);
@@ -925,17 +899,10 @@ void UdpSocket::setsockopt(Call& call) {
       case IP_DROP_MEMBERSHIP:
         membership(false, false);
         return;
-      case IP_RECVTOS:
-      case IP_FREEBIND:
-      case IP_BIND_ADDRESS_NO_PORT:
-        with_int([](int) { return ok_status(); });
-        return;
       default:
-        (void)emulator_.reply_error(call, ENOPROTOOPT);
-        return;
+        break;
     }
-  }
-  if (level == IPPROTO_IPV6 && domain() == AF_INET6) {
+  } else if (level == IPPROTO_IPV6) {
     switch (name) {
       case IPV6_V6ONLY:
         with_int([&](int v) {
@@ -943,11 +910,8 @@ void UdpSocket::setsockopt(Call& call) {
           return endpoint_->set_v6only(v6only_);
         });
         return;
-      case IPV6_RECVPKTINFO:
-        keep_bool(pktinfo6_);
-        return;
       case IPV6_UNICAST_HOPS:
-        keep(ip_ttl_);
+        with_int(hop_limit);
         return;
       case IPV6_MULTICAST_HOPS:
         with_int([&](int v) {
@@ -961,18 +925,11 @@ void UdpSocket::setsockopt(Call& call) {
       case IPV6_LEAVE_GROUP:
         membership(false, true);
         return;
-      case IPV6_RECVERR:
-      case IPV6_MTU_DISCOVER:
-      case IPV6_TCLASS:
-      case IPV6_MULTICAST_IF:
-      case IPV6_MULTICAST_LOOP:
-        with_int([](int) { return ok_status(); });
-        return;
       default:
-        (void)emulator_.reply_error(call, ENOPROTOOPT);
-        return;
+        break;
     }
   }
+  if (handle_common_setsockopt(call, level, name, kUdpKept)) return;
   (void)emulator_.reply_error(call, ENOPROTOOPT);
 }
 

@@ -79,6 +79,7 @@ class UdpSocket final : public EmulatedSocket {
   void push_to_host();
   std::vector<ControlMessage> control_for(const Metadata& meta) const;
   static uint64_t hash_of(ByteView data);
+  bool kept_flag(int level, int name) const;
 
   std::unique_ptr<udp::Endpoint> endpoint_;
   Waiter waiter_;
@@ -87,15 +88,7 @@ class UdpSocket final : public EmulatedSocket {
   bool peeked_from_pair_ = false;      // the last take() peeked the program's end
   bool done_ = false;
   std::optional<Error> icmp_error_;
-  int ip_tos_ = 0;
-  int ip_ttl_ = 64;
-  bool pktinfo_ = false;
-  bool pktinfo6_ = false;
-  bool recv_ttl_ = false;
-  bool recverr_ = false;
   bool v6only_ = false;
-  int mtu_discover_ = 1;
-  bool multicast_loop_ = true;
   int receive_buffer_set_ = 0;
   int send_buffer_set_ = 0;
 };
