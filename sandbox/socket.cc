@@ -153,6 +153,20 @@ Result<int> EmulatedSocket::read_int_option(Call& call) {
   return load_host<int>(buf, 0);
 }
 
+void EmulatedSocket::set_int_option(Call& call, const std::function<Status(int)>& apply) {
+  auto v = read_int_option(call);
+  if (!v) {
+    (void)emulator_.reply_error(call, v.error());
+    return;
+  }
+  Status s = apply(*v);
+  if (!s) {
+    (void)emulator_.reply_error(call, s.error());
+    return;
+  }
+  (void)emulator_.reply(call, 0);
+}
+
 void EmulatedSocket::reply_option_bytes(Call& call, ByteView value) {
   const uint64_t optval = call.req.args[3];
   const uint64_t optlen_ptr = call.req.args[4];

@@ -100,6 +100,8 @@ class EmulatedSocket {
   void reply_option_bytes(Call& call, ByteView value);
   // Reads an int option value (optlen >= 4; a shorter one is EINVAL).
   Result<int> read_int_option(Call& call);
+  // setsockopt with an int: reads it, applies it, answers 0 or the error.
+  void set_int_option(Call& call, const std::function<Status(int)>& apply);
 
   // Reads the program's sockaddr argument (pointer arg, length arg).
   Result<std::vector<std::byte>> read_sockaddr(Call& call, uint64_t addr, uint64_t len);

@@ -780,19 +780,7 @@ void TcpSocket::getsockopt(Call& call) {
 void TcpSocket::setsockopt(Call& call) {
   const int level = call.req.arg_int(1);
   const int name = call.req.arg_int(2);
-  auto with_int = [&](auto&& apply) {
-    auto v = read_int_option(call);
-    if (!v) {
-      (void)emulator_.reply_error(call, v.error());
-      return;
-    }
-    Status s = apply(*v);
-    if (!s) {
-      (void)emulator_.reply_error(call, s.error());
-      return;
-    }
-    (void)emulator_.reply(call, 0);
-  };
+  auto with_int = [&](const std::function<Status(int)>& apply) { set_int_option(call, apply); };
   if (level == IPPROTO_IPV6 && domain() != AF_INET6) {
     (void)emulator_.reply_error(call, ENOPROTOOPT);
     return;

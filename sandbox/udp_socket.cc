@@ -781,23 +781,15 @@ void UdpSocket::getsockopt(Call& call) {
 void UdpSocket::setsockopt(Call& call) {
   const int level = call.req.arg_int(1);
   const int name = call.req.arg_int(2);
-  auto with_int = [&](auto&& apply) {
-    auto v = read_int_option(call);
-    if (!v) {
-      (void)emulator_.reply_error(call, v.error());
-      return;
-    }
-    Status s = apply(*v);
-    if (!s) {
-      (void)emulator_.reply_error(call, s.error());
-      return;
-    }
-    (void)emulator_.reply(call, 0);
-  };
+  auto with_int = [&](const std::function<Status(int)>& apply) { set_int_option(call, apply); };
   auto hop_limit = [&](int v) -> Status {
     if (v == -1) v = 64;  // -1: the default
     if (v < 1 || v > 255) return Error::kInvalidArgument;
     endpoint_->set_ttl(static_cast<uint8_t>(v));
+    return ok_status();
+  };
+  auto multicast_hops = [&](int v) -> Status {
+    endpoint_->set_multicast_ttl(static_cast<uint8_t>(std::clamp(v, 0, 255)));
     return ok_status();
   };
   auto membership = [&](bool join, bool v6) {
@@ -885,10 +877,7 @@ void UdpSocket::setsockopt(Call& call) {
         with_int(hop_limit);
         return;
       case IP_MULTICAST_TTL:
-        with_int([&](int v) {
-          endpoint_->set_multicast_ttl(static_cast<uint8_t>(std::clamp(v, 0, 255)));
-          return ok_status();
-        });
+        with_int(multicast_hops);
         return;
       case IP_MULTICAST_IF:
         (void)emulator_.reply(call, 0);
@@ -914,10 +903,7 @@ void UdpSocket::setsockopt(Call& call) {
         with_int(hop_limit);
         return;
       case IPV6_MULTICAST_HOPS:
-        with_int([&](int v) {
-          endpoint_->set_multicast_ttl(static_cast<uint8_t>(std::clamp(v, 0, 255)));
-          return ok_status();
-        });
+        with_int(multicast_hops);
         return;
       case IPV6_JOIN_GROUP:
         membership(true, true);
