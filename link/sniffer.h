@@ -64,7 +64,13 @@ class SnifferEndpoint final : public LinkEndpoint {
   SnifferEndpoint& operator=(const SnifferEndpoint&) = delete;
 
   uint32_t mtu() const override { return inner_->mtu(); }
-  LinkCapabilities capabilities() const override { return inner_->capabilities(); }
+  // Checksums are finished above the sniffer (by the Nic, in software), never left to the inner
+  // endpoint: a capture shows the sums that reach the wire, as tools that check them expect.
+  LinkCapabilities capabilities() const override {
+    LinkCapabilities caps = inner_->capabilities();
+    caps.tx_checksum_offload = false;
+    return caps;
+  }
   uint16_t max_header_length() const override { return inner_->max_header_length(); }
   MacAddress link_address() const override { return inner_->link_address(); }
   void attach(NetworkDispatcher* dispatcher) override { dispatcher_ = dispatcher; }
