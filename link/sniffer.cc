@@ -8,14 +8,22 @@ namespace weir::link {
 
 namespace {
 
-// Large enough for a GSO super-frame, which is what the inner endpoint would write.
-constexpr int kSnapLength = 262144;
+// CLOCK_REALTIME, as a duration since the Unix epoch.
+Duration wall_clock_now() {
+  return std::chrono::duration_cast<Duration>(std::chrono::system_clock::now().time_since_epoch());
+}
 
 }  // namespace
 
 Result<std::unique_ptr<SnifferEndpoint>> SnifferEndpoint::create(
     std::unique_ptr<LinkEndpoint> inner, const std::string& path, const Clock& clock,
     std::string* message) {
+  return create(std::move(inner), path, clock, PcapTimestamps::kWallClock, message);
+}
+
+Result<std::unique_ptr<SnifferEndpoint>> SnifferEndpoint::create(
+    std::unique_ptr<LinkEndpoint> inner, const std::string& path, const Clock& clock,
+    PcapTimestamps timestamps, std::string* message) {
   const uint16_t header = inner->max_header_length();
   const bool ethernet = header == kEthernetHeaderLength;
   if (!ethernet && header != 0) {
@@ -25,31 +33,30 @@ Result<std::unique_ptr<SnifferEndpoint>> SnifferEndpoint::create(
     }
     return Error::kNotSupported;
   }
-  PcapHandle pcap(pcap_open_dead_with_tstamp_precision(ethernet ? DLT_EN10MB : DLT_RAW, kSnapLength,
-                                                       PCAP_TSTAMP_PRECISION_NANO));
-  if (!pcap) {
-    if (message) *message = "sniffer: libpcap could not allocate a capture handle";
-    return Error::kOutOfMemory;
+  std::string why;
+  auto writer = PcapWriter::create(path, ethernet ? DLT_EN10MB : DLT_RAW, &why);
+  if (!writer) {
+    if (message) *message = "sniffer: " + why;
+    return writer.error();
   }
-  DumperHandle dumper(pcap_dump_open(pcap.get(), path.c_str()));
-  if (!dumper) {
-    if (message) {
-      *message = "sniffer: cannot write pcap file '" + path + "': " + pcap_geterr(pcap.get()) +
-                 "; check that the directory exists and is writable";
-    }
-    return Error::kIo;
+  // Read both clocks back to back: the offset maps every later stack-clock reading onto
+  // wall-clock time (see the header comment for why not one realtime read per record).
+  Duration offset{};
+  if (timestamps == PcapTimestamps::kWallClock) {
+    offset = wall_clock_now() - clock.now().time_since_epoch();
   }
-  return std::make_unique<SnifferEndpoint>(Key(), std::move(inner), clock, ethernet,
-                                           std::move(pcap), std::move(dumper));
+  return std::make_unique<SnifferEndpoint>(Key(), std::move(inner), clock, ethernet, offset,
+                                           std::move(writer).value());
 }
 
 SnifferEndpoint::SnifferEndpoint(Key, std::unique_ptr<LinkEndpoint> inner, const Clock& clock,
-                                 bool ethernet, PcapHandle pcap, DumperHandle dumper)
+                                 bool ethernet, Duration wall_offset,
+                                 std::unique_ptr<PcapWriter> writer)
     : inner_(std::move(inner)),
       clock_(clock),
       ethernet_(ethernet),
-      pcap_(std::move(pcap)),
-      dumper_(std::move(dumper)) {
+      wall_offset_(wall_offset),
+      writer_(std::move(writer)) {
   inner_->attach(&inner_dispatcher_);
 }
 
@@ -80,30 +87,15 @@ void SnifferEndpoint::receive(PacketBuffer pkt) {
 void SnifferEndpoint::record(const PacketBuffer& pkt, MacAddress source) {
   const size_t header = ethernet_ ? kEthernetHeaderLength : 0;
   scratch_.resize(header + pkt.size());
-  const MutableByteView record = std::as_writable_bytes(std::span(scratch_));
+  const MutableByteView record(scratch_);
   if (ethernet_) {
     write_ethernet_header(record, pkt.meta().link_destination, source, pkt.meta().network_protocol);
   }
   pkt.copy_out(0, record.subspan(header));
 
-  const auto since_epoch = clock_.now().time_since_epoch();
-  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
-  pcap_pkthdr hdr{};
-  hdr.ts.tv_sec = static_cast<time_t>(secs.count());
-  // With nanosecond precision libpcap reads tv_usec as nanoseconds.
-  hdr.ts.tv_usec = static_cast<suseconds_t>((since_epoch - secs).count());
-  hdr.len = static_cast<bpf_u_int32>(scratch_.size());
-  hdr.caplen = static_cast<bpf_u_int32>(std::min<size_t>(scratch_.size(), kSnapLength));
-  // pcap_dump() has a pcap_handler's signature, whose first argument is an opaque u_char*
-  // that must be the dumper. A library handle, not packet bytes.
-  pcap_dump(reinterpret_cast<u_char*>(dumper_.get()),  // NOLINT(*-reinterpret-cast)
-            &hdr, scratch_.data());
+  writer_->write(clock_.now().time_since_epoch() + wall_offset_, record);
 }
 
-Status SnifferEndpoint::flush() {
-  if (!dumper_) return ok_status();
-  if (pcap_dump_flush(dumper_.get()) != 0) return Error::kIo;
-  return ok_status();
-}
+Status SnifferEndpoint::flush() { return writer_->flush(); }
 
 }  // namespace weir::link

@@ -15,17 +15,24 @@
 //    (see link/ethernet.h); tagged frames never get this far, so the rebuilt header is the
 //    original. Frames the inner endpoint dropped (other host, runts) are not recorded.
 // Endpoints without a link header (max_header_length() 0: raw IP channel, loopback) are
-// captured as DLT_RAW, Ethernet-like ones as DLT_EN10MB; anything else is refused. Records are
-// timestamped from the Clock with nanosecond precision, so a ManualClock gives reproducible
-// captures. The file is flushed by flush() and on destruction.
+// captured as DLT_RAW, Ethernet-like ones as DLT_EN10MB; anything else is refused. The file is
+// flushed by flush() and on destruction.
+//
+// Timestamps. Readers of a capture (tshark, Wireshark) show record times as dates, so by
+// default records carry wall-clock time; protocol timers keep the monotonic stack clock. The
+// wall-clock time of a record is CLOCK_REALTIME read once when the sniffer is created plus the
+// stack clock's time elapsed since then, not CLOCK_REALTIME read per record: every interval in
+// the capture is then exactly the interval the stack's timers saw (an RTO shows as the RTO,
+// even if NTP steps the system clock meanwhile), and recording costs no extra clock read.
+// With PcapTimestamps::kStackClock records carry the stack clock's own reading instead, so a
+// stack on a ManualClock (tests, `weir replay`) writes byte-for-byte reproducible captures.
 #pragma once
-
-#include <pcap/pcap.h>
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "link/pcap_file.h"
 #include "stack/clock.h"
 #include "stack/counters.h"
 #include "stack/link_endpoint.h"
@@ -36,29 +43,34 @@ namespace weir::link {
 #define WEIR_SNIFFER_COUNTERS(X) X(tx_captured) X(rx_captured) X(rx_drop_not_attached)
 WEIR_DEFINE_COUNTERS(SnifferCounters, WEIR_SNIFFER_COUNTERS)
 
+// Where a record's timestamp comes from (see the header comment).
+enum class PcapTimestamps : uint8_t {
+  kWallClock,   // wall-clock time, advancing with the stack clock
+  kStackClock,  // the stack clock's reading as is: reproducible on a ManualClock
+};
+
 class SnifferEndpoint final : public LinkEndpoint {
  public:
-  // Opens (truncates) the pcap file at path. On failure, *message (if given) says why.
+  // Opens (truncates) the pcap file at path; records carry wall-clock time. On failure,
+  // *message (if given) says why.
   static Result<std::unique_ptr<SnifferEndpoint>> create(std::unique_ptr<LinkEndpoint> inner,
                                                          const std::string& path,
                                                          const Clock& clock,
                                                          std::string* message = nullptr);
-
-  struct PcapCloser {
-    void operator()(pcap_t* p) const { pcap_close(p); }
-  };
-  struct DumperCloser {
-    void operator()(pcap_dumper_t* d) const { pcap_dump_close(d); }
-  };
-  using PcapHandle = std::unique_ptr<pcap_t, PcapCloser>;
-  using DumperHandle = std::unique_ptr<pcap_dumper_t, DumperCloser>;
+  // The same with the timestamp source chosen.
+  static Result<std::unique_ptr<SnifferEndpoint>> create(std::unique_ptr<LinkEndpoint> inner,
+                                                         const std::string& path,
+                                                         const Clock& clock,
+                                                         PcapTimestamps timestamps,
+                                                         std::string* message = nullptr);
 
   class Key {
     friend class SnifferEndpoint;
     Key() = default;
   };
+  // wall_offset: added to the stack clock's reading to make a record's timestamp.
   SnifferEndpoint(Key, std::unique_ptr<LinkEndpoint> inner, const Clock& clock, bool ethernet,
-                  PcapHandle pcap, DumperHandle dumper);
+                  Duration wall_offset, std::unique_ptr<PcapWriter> writer);
   ~SnifferEndpoint() override;
   SnifferEndpoint(const SnifferEndpoint&) = delete;
   SnifferEndpoint& operator=(const SnifferEndpoint&) = delete;
@@ -100,11 +112,11 @@ class SnifferEndpoint final : public LinkEndpoint {
   std::unique_ptr<LinkEndpoint> inner_;
   const Clock& clock_;
   bool ethernet_;
-  PcapHandle pcap_;
-  DumperHandle dumper_;
+  Duration wall_offset_;  // zero for kStackClock
+  std::unique_ptr<PcapWriter> writer_;
   InnerDispatcher inner_dispatcher_{*this};
   NetworkDispatcher* dispatcher_ = nullptr;
-  std::vector<u_char> scratch_;  // one record, reused; libpcap's byte type
+  std::vector<std::byte> scratch_;  // one record, reused
   SnifferCounters counters_;
 };
 

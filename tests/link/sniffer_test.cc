@@ -67,7 +67,8 @@ TEST_F(SnifferTest, RecordsBothDirectionsInOrderAsOnTheWire) {
   auto [endpoint, peer] = ChannelEndpoint::make_test_pair(options);
   ChannelEndpoint& inner = *endpoint;
   std::string message;
-  auto sniffer = SnifferEndpoint::create(std::move(endpoint), path_, clock_, &message);
+  auto sniffer = SnifferEndpoint::create(std::move(endpoint), path_, clock_,
+                                         PcapTimestamps::kStackClock, &message);
   ASSERT_TRUE(sniffer) << message;
   RecordingDispatcher rx;
   (*sniffer)->attach(&rx);
@@ -106,11 +107,39 @@ TEST_F(SnifferTest, RecordsBothDirectionsInOrderAsOnTheWire) {
                                           make_packet(1, 60).to_vector()));
   EXPECT_EQ(wire[1], build_ethernet_frame(MacAddress::broadcast(), options.mac_a, kEtherTypeArp,
                                           make_packet(2, 42).to_vector()));
-  // ManualClock starts at 1000 s.
+  // kStackClock: the ManualClock's reading as is (it starts at 1000 s).
   EXPECT_EQ(capture.records[0].sec, 1000);
   EXPECT_EQ(capture.records[0].nsec, 0);
   EXPECT_EQ(capture.records[2].sec, 1000);
   EXPECT_EQ(capture.records[2].nsec, 1'500'000);
+}
+
+// The default: wall-clock time (tshark shows today's date, not 1970), advancing exactly as the
+// stack clock does, so the intervals between records are the stack's own.
+TEST_F(SnifferTest, DefaultTimestampsAreWallClockTimeMovingWithTheStackClock) {
+  using std::chrono::system_clock;
+  auto [a, b] = ChannelEndpoint::make_pair();
+  const auto before = system_clock::now().time_since_epoch();
+  auto sniffer = SnifferEndpoint::create(std::move(a), path_, clock_).value();
+  const auto after = system_clock::now().time_since_epoch();
+  std::vector<PacketBuffer> out;
+  out.push_back(make_packet(1, 60, kEtherTypeIpv4, MacAddress::broadcast()));
+  ASSERT_EQ(sniffer->write_packets(out).value(), 1u);
+  clock_.advance(2500ms);
+  out.clear();  // write_packets moved the packets out
+  out.push_back(make_packet(2, 60, kEtherTypeIpv4, MacAddress::broadcast()));
+  ASSERT_EQ(sniffer->write_packets(out).value(), 1u);
+  sniffer.reset();
+  Capture capture = read_capture(path_);
+  ASSERT_EQ(capture.records.size(), 2u);
+  auto stamp = [](const Record& r) {
+    return std::chrono::nanoseconds(std::chrono::seconds(r.sec)) + std::chrono::nanoseconds(r.nsec);
+  };
+  // The first record was stamped between the two realtime reads around create() (the
+  // ManualClock did not move in between).
+  EXPECT_GE(stamp(capture.records[0]), before);
+  EXPECT_LE(stamp(capture.records[0]), after);
+  EXPECT_EQ(stamp(capture.records[1]) - stamp(capture.records[0]), 2500ms);
 }
 
 TEST_F(SnifferTest, RawIpLinkIsCapturedAsDltRaw) {
