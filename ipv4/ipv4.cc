@@ -14,23 +14,6 @@ namespace {
 
 constexpr Ipv4Address kAllHostsGroup(224, 0, 0, 1);
 
-// Finishes a checksum the transport left for offload, in software.
-void finish_checksum(PacketBuffer& transport, size_t network_header_length) {
-  PacketMeta& meta = transport.meta();
-  if (!meta.needs_checksum) return;
-  meta.needs_checksum = false;
-  if (meta.csum_start < network_header_length) return;
-  size_t start = meta.csum_start - network_header_length;
-  size_t field = start + meta.csum_offset;
-  if (field + 2 > transport.size()) return;
-  ChecksumAccumulator acc;
-  acc.add(transport, start);
-  uint16_t sum = acc.finish();
-  auto bytes = transport.mutable_front(field + 2);
-  if (!bytes) return;
-  store_be16(*bytes, field, sum);
-}
-
 }  // namespace
 
 Ipv4Protocol::Ipv4Protocol(Stack& stack, const Ipv4Options& options, ArpProtocol& arp)
@@ -274,7 +257,7 @@ Status Ipv4Protocol::write_packet(const RouteInfo& route, const IpWriteParams& p
     ++counters_.tx_drop_fragmentation_needed;
     return Error::kMessageTooLong;
   }
-  finish_checksum(pkt, kMinHeaderLength);
+  finish_offloaded_checksum(pkt, kMinHeaderLength);
   auto fragments = fragment(pkt, fields, mtu);
   if (!fragments) {
     ++counters_.tx_drop_fragmentation_needed;

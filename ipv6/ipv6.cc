@@ -12,24 +12,6 @@ namespace weir::ipv6 {
 
 namespace {
 
-// Finishes a checksum the transport left for offload, in software (no link can finish a
-// checksum across fragments).
-void finish_checksum(PacketBuffer& transport, size_t network_header_length) {
-  PacketMeta& meta = transport.meta();
-  if (!meta.needs_checksum) return;
-  meta.needs_checksum = false;
-  if (meta.csum_start < network_header_length) return;
-  size_t start = meta.csum_start - network_header_length;
-  size_t field = start + meta.csum_offset;
-  if (field + 2 > transport.size()) return;
-  ChecksumAccumulator acc;
-  acc.add(transport, start);
-  uint16_t sum = acc.finish();
-  auto bytes = transport.mutable_front(field + 2);
-  if (!bytes) return;
-  store_be16(*bytes, field, sum);
-}
-
 // Bytes of the upper-layer header a first fragment must hold for the chain to count as whole
 // (RFC 7112; the sizes Linux's ipv6frag_thdr_truncated uses).
 size_t upper_layer_minimum(uint8_t next_header) {
@@ -587,7 +569,7 @@ Status Ipv6Protocol::output(Nic& nic, const Ipv6Address& source, const Ipv6Addre
   // Fragment: every fragment but the last carries the largest multiple of 8 bytes that fits
   // after the IPv6 and Fragment headers. Only our own router alert header would belong to the
   // unfragmentable part, and MLD messages never come near the MTU.
-  finish_checksum(pkt, kHeaderLength + extra);
+  finish_offloaded_checksum(pkt, kHeaderLength + extra);
   const size_t chunk = (size_t{mtu} - kHeaderLength - kFragmentHeaderLength) & ~size_t{7};
   FragmentHeader fh;
   fh.next_header = first;

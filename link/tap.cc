@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "link/ethernet.h"
+#include "link/vnet_header.h"
 #include "stack/rng.h"
 
 namespace weir::link {
@@ -148,6 +149,7 @@ Result<std::unique_ptr<TapEndpoint>> TapEndpoint::open(const TapOptions& options
   ifreq ifr{};
   fill_ifreq_name(ifr, options.name);
   ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  if (options.offloads) ifr.ifr_flags |= IFF_VNET_HDR;
   if (::ioctl(fd.get(), TUNSETIFF, &ifr) != 0) {
     const int err = errno;
     std::string why = "tap: cannot attach to '" + options.name + "': " + errno_text(err);
@@ -157,6 +159,25 @@ Result<std::unique_ptr<TapEndpoint>> TapEndpoint::open(const TapOptions& options
     return fail(error_from_errno(err), why);
   }
   const std::string name(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
+
+  bool vnet_header = false;
+  bool offloads = false;
+  if (options.offloads) {
+    int header_size = static_cast<int>(kVnetHeaderLength);
+    if (::ioctl(fd.get(), TUNSETVNETHDRSZ, &header_size) != 0) {
+      const int err = errno;
+      return fail(error_from_errno(err), "tap: cannot set the virtio-net header size of '" +
+                                             name + "': " + errno_text(err));
+    }
+    vnet_header = true;
+    const unsigned long features = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+    offloads = ::ioctl(fd.get(), TUNSETOFFLOAD, features) == 0;
+  }
+  if (!offloads) {
+    // A persistent tap keeps the offloads its last reader set; a reader that cannot take
+    // 64 KiB frames must switch them off. A kernel without TUNSETOFFLOAD has none to switch.
+    (void)::ioctl(fd.get(), TUNSETOFFLOAD, 0UL);
+  }
 
   // Interface ioctls go through any socket of the namespace the device lives in.
   UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
@@ -190,29 +211,51 @@ Result<std::unique_ptr<TapEndpoint>> TapEndpoint::open(const TapOptions& options
   }
 
   const MacAddress mac = options.mac ? *options.mac : random_local_mac();
-  return std::make_unique<TapEndpoint>(Key(), fd.release(), name, mtu, mac);
+  return std::make_unique<TapEndpoint>(Key(), fd.release(), name, mtu, mac, vnet_header,
+                                       offloads);
 }
 
-TapEndpoint::TapEndpoint(Key, int fd, std::string name, uint32_t mtu, MacAddress mac)
-    : fd_(fd), name_(std::move(name)), mtu_(mtu), mac_(mac) {}
+TapEndpoint::TapEndpoint(Key, int fd, std::string name, uint32_t mtu, MacAddress mac,
+                         bool vnet_header, bool offloads)
+    : fd_(fd),
+      name_(std::move(name)),
+      mtu_(mtu),
+      mac_(mac),
+      vnet_header_(vnet_header),
+      offloads_(offloads) {}
+
+LinkCapabilities TapEndpoint::capabilities() const {
+  LinkCapabilities caps;
+  caps.tx_checksum_offload = offloads_;
+  caps.rx_checksum_offload = offloads_;
+  caps.gso = offloads_;
+  return caps;
+}
 
 TapEndpoint::~TapEndpoint() { ::close(fd_); }
 
 uint16_t TapEndpoint::max_header_length() const { return kEthernetHeaderLength; }
 
 Result<size_t> TapEndpoint::write_packets(std::span<PacketBuffer> packets) {
-  constexpr size_t kMaxIov = 16;
+  constexpr size_t kMaxIov = 64;
   size_t sent = 0;
   Error last_error = Error::kIo;
   for (PacketBuffer& pkt : packets) {
-    if (pkt.size() > mtu_) {
+    const bool gso = pkt.meta().gso_type != GsoType::kNone;
+    if (pkt.size() > mtu_ && !(gso && offloads_)) {
       ++counters_.tx_drop_too_big;
       last_error = Error::kMessageTooLong;
       continue;
     }
     push_ethernet_header(pkt, mac_);
-    std::array<iovec, kMaxIov> iov{};
+    std::array<iovec, kMaxIov + 1> iov{};
     size_t count = 0;
+    std::array<std::byte, kVnetHeaderLength> vnet{};
+    if (vnet_header_) {
+      if (offloads_) write_vnet_header(vnet, vnet_header_for(pkt, kEthernetHeaderLength));
+      iov[count++] = iovec{vnet.data(), vnet.size()};
+    }
+    const size_t expected = count == 0 ? pkt.size() : pkt.size() + kVnetHeaderLength;
     std::vector<std::byte> flat;
     if (pkt.view_count() <= kMaxIov) {
       pkt.for_each_view([&](ByteView v) {
@@ -237,11 +280,12 @@ Result<size_t> TapEndpoint::write_packets(std::span<PacketBuffer> packets) {
       }
       continue;
     }
-    if (static_cast<size_t>(n) != pkt.size()) {
+    if (static_cast<size_t>(n) != expected) {
       ++counters_.tx_drop_short_write;
       last_error = Error::kIo;
       continue;
     }
+    if (gso) ++counters_.tx_gso_frames;
     ++counters_.tx_frames;
     counters_.tx_bytes += pkt.size();
     ++sent;
@@ -252,9 +296,12 @@ Result<size_t> TapEndpoint::write_packets(std::span<PacketBuffer> packets) {
 
 size_t TapEndpoint::process_receive(size_t budget) {
   // Room for the largest frame the device may hand us, with a VLAN tag, plus one byte so a
-  // frame that filled the buffer exactly can be told apart from one that did not fit.
+  // frame that filled the buffer exactly can be told apart from one that did not fit. With
+  // offloads that is a whole unsegmented TCP segment: an IP datagram of up to 64 KiB.
+  const size_t link_room = kEthernetHeaderLength + kVlanTagLength + 1;
+  const size_t header = vnet_header_ ? kVnetHeaderLength : 0;
   const size_t capacity =
-      size_t{std::max<uint32_t>(mtu_, 1500)} + kEthernetHeaderLength + kVlanTagLength + 1;
+      header + link_room + (offloads_ ? size_t{65535} : size_t{std::max<uint32_t>(mtu_, 1500)});
   size_t handled = 0;
   while (handled < budget) {
     if (!rx_chunk_ || rx_chunk_->shared() || rx_chunk_->capacity() < capacity) {
@@ -269,12 +316,35 @@ size_t TapEndpoint::process_receive(size_t budget) {
     }
     if (n == 0) break;
     ++handled;
-    if (static_cast<size_t>(n) >= capacity) {
+    const auto length = static_cast<size_t>(n);
+    if (length >= capacity) {
       ++counters_.rx_drop_truncated;
       continue;
     }
-    deliver_ethernet_frame(PacketBuffer::from_chunk(rx_chunk_, 0, static_cast<size_t>(n)),
-                           {.self = mac_, .promiscuous = promiscuous_}, dispatcher_, counters_);
+    if (length < header) {
+      ++counters_.rx_drop_bad_vnet_header;
+      continue;
+    }
+    const size_t frame_length = length - header;
+    VnetHeader vnet;
+    if (vnet_header_) {
+      vnet = parse_vnet_header(buffer.first(kVnetHeaderLength));
+      if (check_received_vnet_header(vnet, frame_length, kEthernetHeaderLength) !=
+          VnetRefusal::kNone) {
+        ++counters_.rx_drop_bad_vnet_header;
+        continue;
+      }
+      if (vnet.gso_type != kVnetGsoNone) ++counters_.rx_gso_frames;
+    }
+    // A small frame in the 64 KiB buffer would pin all of it for as long as the stack queues
+    // it: copy it into a chunk of its own size and keep the buffer for the next read.
+    PacketBuffer frame =
+        offloads_ && frame_length < capacity / 8
+            ? PacketBuffer::from_bytes(buffer.subspan(header, frame_length), 0)
+            : PacketBuffer::from_chunk(rx_chunk_, header, frame_length);
+    if (vnet_header_) apply_received_vnet_header(vnet, frame.meta());
+    deliver_ethernet_frame(std::move(frame), {.self = mac_, .promiscuous = promiscuous_},
+                           dispatcher_, counters_);
   }
   return handled;
 }

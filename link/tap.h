@@ -11,6 +11,16 @@
 // writes each frame with one writev() over the packet's slices; a short write or EAGAIN drops
 // that frame (counted) and the batch goes on. The MAC is the given one or a random locally
 // administered one: never the kernel tap's own MAC, since the stack is a different host.
+//
+// Offloads (the default). The tap is opened with IFF_VNET_HDR and told by TUNSETOFFLOAD that
+// its reader takes partial checksums and unsegmented TCP (TSO4/TSO6): Linux then stops cutting
+// its TCP into MTU-sized frames and stops summing them, so one read() brings up to 64 KiB (the
+// per-frame syscall and the kernel's segmentation were what capped a plain tap near 1-2
+// Gbit/s). Every frame both ways carries a virtio-net header (link/vnet_header.h). Received
+// frames much smaller than the 64 KiB buffer are copied out into a chunk of their own size, so
+// a queue of small segments never pins 64 KiB each. Without offloads (TapOptions::offloads
+// false, or a kernel that refuses TUNSETOFFLOAD) the device's offloads are switched off, so a
+// persistent tap a previous reader left in offload mode never hands this one a 64 KiB frame.
 #pragma once
 
 #include <memory>
@@ -33,6 +43,8 @@ struct TapOptions {
   // A network namespace file ("/var/run/netns/NAME", "/proc/PID/ns/net") to open the device
   // in; empty: the calling thread's.
   std::string netns;
+  // Checksum and segmentation offloads with the kernel (see above).
+  bool offloads = true;
 };
 
 class TapEndpoint final : public LinkEndpoint {
@@ -45,13 +57,14 @@ class TapEndpoint final : public LinkEndpoint {
     friend class TapEndpoint;
     Key() = default;
   };
-  TapEndpoint(Key, int fd, std::string name, uint32_t mtu, MacAddress mac);
+  TapEndpoint(Key, int fd, std::string name, uint32_t mtu, MacAddress mac, bool vnet_header,
+              bool offloads);
   ~TapEndpoint() override;
   TapEndpoint(const TapEndpoint&) = delete;
   TapEndpoint& operator=(const TapEndpoint&) = delete;
 
   uint32_t mtu() const override { return mtu_; }
-  LinkCapabilities capabilities() const override { return LinkCapabilities{}; }
+  LinkCapabilities capabilities() const override;
   uint16_t max_header_length() const override;
   MacAddress link_address() const override { return mac_; }
   void attach(NetworkDispatcher* dispatcher) override { dispatcher_ = dispatcher; }
@@ -62,6 +75,7 @@ class TapEndpoint final : public LinkEndpoint {
   size_t process_receive(size_t budget) override;
 
   const std::string& name() const { return name_; }
+  bool offloads() const { return offloads_; }
   void set_promiscuous(bool on) { promiscuous_ = on; }
   const LinkCounters& counters() const { return counters_; }
 
@@ -70,6 +84,8 @@ class TapEndpoint final : public LinkEndpoint {
   std::string name_;
   uint32_t mtu_;
   MacAddress mac_;
+  bool vnet_header_;  // IFF_VNET_HDR: every frame both ways has a virtio-net header
+  bool offloads_;     // and TUNSETOFFLOAD took checksum + TSO
   NetworkDispatcher* dispatcher_ = nullptr;
   bool promiscuous_ = false;
   ChunkRef rx_chunk_;

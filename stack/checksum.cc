@@ -143,4 +143,20 @@ uint16_t checksum_update32(uint16_t checksum, uint32_t old_word, uint32_t new_wo
   return static_cast<uint16_t>(~fold32(s));
 }
 
+void finish_offloaded_checksum(PacketBuffer& pkt, size_t network_header_length) {
+  PacketMeta& meta = pkt.meta();
+  if (!meta.needs_checksum) return;
+  meta.needs_checksum = false;
+  if (meta.csum_start < network_header_length) return;
+  const size_t start = meta.csum_start - network_header_length;
+  const size_t field = start + meta.csum_offset;
+  if (field + 2 > pkt.size()) return;
+  ChecksumAccumulator acc;
+  acc.add(pkt, start);
+  const uint16_t sum = acc.finish();
+  auto bytes = pkt.mutable_front(field + 2);
+  if (!bytes) return;
+  store_be16(*bytes, field, sum);
+}
+
 }  // namespace weir

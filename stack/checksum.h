@@ -35,6 +35,12 @@ uint16_t internet_checksum(ByteView data);
 uint16_t pseudo_header_sum(const IpAddress& src, const IpAddress& dst, uint8_t protocol,
                            uint32_t length);
 
+// Finishes a checksum a transport left for offload (meta().needs_checksum; csum_start counts
+// from the start of the network header), in software, and clears the request. pkt is a whole
+// network packet, or (network_header_length > 0) the transport packet that header will go in
+// front of. A request that points outside the packet is dropped, not followed.
+void finish_offloaded_checksum(PacketBuffer& pkt, size_t network_header_length = 0);
+
 // RFC 1624 eqn. 3: the new checksum field after one 16-bit word changes from old to new.
 uint16_t checksum_update16(uint16_t checksum, uint16_t old_word, uint16_t new_word);
 uint16_t checksum_update32(uint16_t checksum, uint32_t old_word, uint32_t new_word);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "stack/checksum.h"
 #include "stack/stack.h"
 
 namespace weir {
@@ -113,7 +114,12 @@ Status Nic::write_packet(PacketBuffer pkt) { return write_packets(std::span(&pkt
 Status Nic::write_packets(std::span<PacketBuffer> pkts) {
   if (pkts.empty()) return {};
   size_t bytes = 0;
-  for (const auto& p : pkts) bytes += p.size();
+  const bool checksum_offload = endpoint_->capabilities().tx_checksum_offload;
+  for (auto& p : pkts) {
+    // A transport may leave its checksum to the link; one that cannot sum gets it done here.
+    if (!checksum_offload) finish_offloaded_checksum(p);
+    bytes += p.size();
+  }
   auto sent = endpoint_->write_packets(pkts);
   if (!sent) {
     counters_.tx_drop_link_error += pkts.size();

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "tools/bench.h"
+#include "tools/replay.h"
 #include "tools/run.h"
 #include "tools/serve.h"
 #include "tools/stats.h"
@@ -48,6 +49,7 @@ int run(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "Show help for every subcommand");
   add_run_command(app);
   add_serve_command(app);
+  add_replay_command(app);
   add_bench_command(app);
   add_stats_command(app);
 

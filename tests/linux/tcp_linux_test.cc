@@ -85,7 +85,8 @@ std::string capture(const std::string& command) {
   return out;
 }
 
-class TcpLinuxTest : public ::testing::Test {
+// Every test runs with the tap's offloads (TSO/checksum with the kernel) and without them.
+class TcpLinuxTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     if (::geteuid() != 0 || ::access("/dev/net/tun", R_OK | W_OK) != 0) {
@@ -99,8 +100,12 @@ class TcpLinuxTest : public ::testing::Test {
 
     std::string message;
     auto tap = link::TapEndpoint::open(
-        {.name = "wtcp0", .bring_up = true, .netns = "/var/run/netns/" + netns_}, &message);
+        {.name = "wtcp0", .bring_up = true, .netns = "/var/run/netns/" + netns_,
+         .offloads = offloads()},
+        &message);
     ASSERT_TRUE(tap) << message;
+    ASSERT_EQ((*tap)->offloads(), offloads()) << "this kernel refused TUNSETOFFLOAD";
+    tap_ = tap->get();
     ASSERT_EQ(in_netns(std::string("ip addr add ") + kLinuxAddress + "/24 dev wtcp0"), 0);
 
     stack_ = std::make_unique<Stack>(clock_, StackOptions{.seed = 7});
@@ -189,7 +194,10 @@ class TcpLinuxTest : public ::testing::Test {
     return c;
   }
 
+  bool offloads() const { return GetParam(); }
+
   SteadyClock clock_;
+  link::TapEndpoint* tap_ = nullptr;  // owned by the stack's NIC
   std::unique_ptr<Stack> stack_;
   std::unique_ptr<Loop> loop_;
   std::thread kernel_;
@@ -199,7 +207,7 @@ class TcpLinuxTest : public ::testing::Test {
 
 constexpr uint64_t kBulkBytes = 100ull << 20;
 
-TEST_F(TcpLinuxTest, WeirSends100MiBToLinuxServer) {
+TEST_P(TcpLinuxTest, WeirSends100MiBToLinuxServer) {
   std::atomic<int> listening{0};  // 1: listening, -1: failed
   std::atomic<int> kernel_options{-1};
   std::atomic<uint64_t> kernel_received{0};
@@ -264,10 +272,17 @@ TEST_F(TcpLinuxTest, WeirSends100MiBToLinuxServer) {
   EXPECT_EQ(kernel_options.load() & 7, 7) << "the kernel's view (TCP_INFO.tcpi_options)";
   EXPECT_NE(ss_output.find("wscale:"), std::string::npos) << ss_output;
   EXPECT_NE(ss_output.find("mss:1448"), std::string::npos) << "timestamps shrink the MSS by 12: " << ss_output;
+  // With offloads weir hands the kernel unsegmented TCP; without, nothing over the MTU.
+  if (offloads()) {
+    EXPECT_GT(tap_->counters().tx_gso_frames, 0u);
+  } else {
+    EXPECT_EQ(tap_->counters().tx_gso_frames, 0u);
+  }
+  EXPECT_EQ(tap_->counters().tx_drop_too_big, 0u);
   ep->close();
 }
 
-TEST_F(TcpLinuxTest, LinuxServerSends100MiBToWeir) {
+TEST_P(TcpLinuxTest, LinuxServerSends100MiBToWeir) {
   std::atomic<int> listening{0};  // 1: listening, -1: failed
   std::atomic<bool> kernel_done{false};
   std::atomic<int64_t> kernel_sent{0};
@@ -319,10 +334,18 @@ TEST_F(TcpLinuxTest, LinuxServerSends100MiBToWeir) {
   EXPECT_EQ(first_bad, std::string::npos) << "pattern broken at byte " << first_bad;
   ASSERT_TRUE(drive_until([&] { return kernel_done.load(); }));
   EXPECT_EQ(kernel_sent.load(), static_cast<int64_t>(kBulkBytes));
+  // With offloads the kernel stops segmenting for us (and stops summing); without, it must.
+  if (offloads()) {
+    EXPECT_GT(tap_->counters().rx_gso_frames, 0u);
+  } else {
+    EXPECT_EQ(tap_->counters().rx_gso_frames, 0u);
+  }
+  EXPECT_EQ(tap_->counters().rx_drop_bad_vnet_header, 0u);
+  EXPECT_EQ(tap_->counters().rx_drop_truncated, 0u);
   ep->close();
 }
 
-TEST_F(TcpLinuxTest, LinuxClientEchoesOneMiBThroughWeir) {
+TEST_P(TcpLinuxTest, LinuxClientEchoesOneMiBThroughWeir) {
   auto listener = tcp::Endpoint::create(*stack_, AddressFamily::kIpv4);
   ASSERT_TRUE(listener);
   ASSERT_TRUE(listener->bind({*IpAddress::parse(kWeirAddress), 7}));
@@ -405,6 +428,11 @@ TEST_F(TcpLinuxTest, LinuxClientEchoesOneMiBThroughWeir) {
   EXPECT_EQ(echoed.load(), kEchoBytes);
   EXPECT_TRUE(echo_ok.load());
 }
+
+INSTANTIATE_TEST_SUITE_P(Tap, TcpLinuxTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Offloads" : "NoOffloads";
+                         });
 
 }  // namespace
 }  // namespace weir
