@@ -158,6 +158,8 @@ uint32_t Connection::ts_now() const {
 
 void Connection::init_route_and_mss(const RouteInfo& route) {
   route_ = route;
+  if (const Nic* nic = stack_.nic(route.nic); nic != nullptr)
+    route_link_ = nic->endpoint().capabilities();
   pmtu_ = route.mtu;
   uint32_t limit = mss_for_mtu(route.mtu, family_);
   if (options_.max_segment != 0) limit = std::min<uint32_t>(limit, options_.max_segment);
@@ -1257,15 +1259,27 @@ void Connection::transmit(uint8_t flags, SeqNum seq, PacketBuffer payload, bool 
   }
   size_t payload_len = payload.size();
   PacketBuffer pkt =
-      build_segment(h, std::move(payload), demux_id_.local_address, demux_id_.remote_address);
+      route_link_.tx_checksum_offload
+          ? build_segment_offloaded(h, std::move(payload), demux_id_.local_address,
+                                    demux_id_.remote_address)
+          : build_segment(h, std::move(payload), demux_id_.local_address,
+                          demux_id_.remote_address);
+  uint32_t segments = 1;
+  if (payload_len > mss_) {
+    // Only send_new_data builds these, and only for a link that segments (segment_limit()).
+    pkt.meta().gso_type =
+        demux_id_.local_address.is_v4() ? GsoType::kTcpV4 : GsoType::kTcpV6;
+    pkt.meta().gso_size = static_cast<uint16_t>(mss_);
+    segments = static_cast<uint32_t>((payload_len + mss_ - 1) / mss_);
+  }
   if (flags & kAck) {
     last_ack_sent_ = rcv_nxt_;
     unacked_segments_ = 0;
     ack_now_ = false;
     delack_timer_.cancel();
   }
-  segs_out_++;
-  c.segments_sent++;
+  segs_out_ += segments;
+  c.segments_sent += segments;
   if (payload_len > 0) {
     c.bytes_sent += payload_len;
     bytes_sent_ += payload_len;
@@ -1273,6 +1287,15 @@ void Connection::transmit(uint8_t flags, SeqNum seq, PacketBuffer payload, bool 
   }
   if (flags & kRst) c.resets_sent++;
   if (auto st = protocol_.transmit(route_, std::move(pkt)); !st) c.drop_send_error++;
+}
+
+size_t Connection::segment_limit() const {
+  if (!route_link_.gso || !route_link_.tx_checksum_offload) return mss_;
+  // The link cuts one packet into MSS-sized segments (TSO/GSO): as many whole segments as fit
+  // in one IP datagram with the largest TCP header.
+  constexpr size_t kLargestHeaders = 40 + 60;
+  const size_t whole = (size_t{65535} - kLargestHeaders) / mss_;
+  return std::max<size_t>(whole, 1) * mss_;
 }
 
 void Connection::send_syn(bool with_ack) {
@@ -1364,7 +1387,10 @@ bool Connection::send_new_data(bool force_one) {
     uint32_t flight = bytes_in_flight();
     uint32_t cwnd_room = cwnd > flight ? cwnd - flight : 0;
     if (force_one) cwnd_room = mss_;
-    size_t len = std::min<size_t>({size_t{mss_}, avail, usable, cwnd_room});
+    size_t len = std::min<size_t>({segment_limit(), avail, usable, cwnd_room});
+    // A GSO batch carries whole segments only; the tail below one MSS goes on its own, through
+    // the SWS, Nagle and cork checks below.
+    if (len > mss_) len -= len % mss_;
     bool fin_now = fin_pending && len == avail && (usable > 0 || avail == 0 || force_one);
     if (len == 0 && !fin_now) break;
     if (len < avail && len < mss_) {

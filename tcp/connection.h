@@ -163,6 +163,8 @@ class Connection final : public SegmentReceiver {
   bool send_new_data(bool force_one);
   bool retransmit_lost();
   void retransmit_segment(SentSegment& s);
+  // The most payload one transmit() may carry: the MSS, or a GSO batch of whole MSS segments.
+  size_t segment_limit() const;
   void send_syn(bool with_ack);
   void send_ack();
   void send_reset(SeqNum seq, SeqNum ack, bool with_ack);
@@ -206,6 +208,7 @@ class Connection final : public SegmentReceiver {
   Listener* listener_ = nullptr;
   std::optional<PortTable::Handle> port_handle_;
   RouteInfo route_;
+  LinkCapabilities route_link_;  // what the route's NIC finishes for us (checksum, GSO)
 
   // Send sequence space (RFC 9293 3.3.1).
   SeqNum iss_;

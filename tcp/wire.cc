@@ -184,6 +184,24 @@ PacketBuffer build_segment(const SegmentHeader& h, PacketBuffer payload, const I
   return pkt;
 }
 
+PacketBuffer build_segment_offloaded(const SegmentHeader& h, PacketBuffer payload,
+                                     const IpAddress& src, const IpAddress& dst) {
+  size_t length = header_length(h);
+  PacketBuffer pkt = PacketBuffer::allocate(length, PacketBuffer::kDefaultHeadroom);
+  auto header = pkt.mutable_front(length);
+  write_header(header.value(), h);
+  const auto total = static_cast<uint32_t>(length + payload.size());
+  store_be16(header.value(), 16, pseudo_header_sum(src, dst, kProtocolTcp, total));
+  if (!payload.empty()) pkt.append(std::move(payload));
+  PacketMeta& meta = pkt.meta();
+  meta.needs_checksum = true;
+  // TCP never sends IPv4 options or IPv6 extension headers, so its header starts right after
+  // the fixed network header.
+  meta.csum_start = static_cast<uint16_t>(src.is_v4() ? 20 : 40);
+  meta.csum_offset = 16;
+  return pkt;
+}
+
 bool checksum_valid(const PacketBuffer& segment, const IpAddress& src, const IpAddress& dst) {
   ChecksumAccumulator acc;
   acc.add_u16(pseudo_header_sum(src, dst, kProtocolTcp, static_cast<uint32_t>(segment.size())));

@@ -125,6 +125,12 @@ void write_header(MutableByteView out, const SegmentHeader& h);
 PacketBuffer build_segment(const SegmentHeader& h, PacketBuffer payload, const IpAddress& src,
                            const IpAddress& dst, size_t headroom = PacketBuffer::kDefaultHeadroom);
 
+// The same, with the checksum left to the link (meta().needs_checksum): the field holds only
+// the pseudo-header sum, which is what a NIC or the kernel finishes. For NICs that advertise
+// tx_checksum_offload; the Nic finishes it in software for any other.
+PacketBuffer build_segment_offloaded(const SegmentHeader& h, PacketBuffer payload,
+                                     const IpAddress& src, const IpAddress& dst);
+
 // The checksum over the pseudo-header and the whole segment; a valid segment sums to zero.
 bool checksum_valid(const PacketBuffer& segment, const IpAddress& src, const IpAddress& dst);
 
