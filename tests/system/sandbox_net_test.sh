@@ -7,6 +7,8 @@
 #     of the namespace weir runs in);
 #   - iperf3 -c inside against iperf3 -s on Linux completes both directions;
 #   - busybox wget inside downloads the same file;
+#   - curl -6 inside downloads it from a Linux HTTP server on the tap's IPv6 address
+#     (fd00:9::1, the stack fd00:9::2/64 by --ip6);
 #   - a server that forks workers after listen() serves Linux connections, and so does nginx
 #     (a master and two workers);
 #   - ip addr, ip route and ss -tan inside show the stack's state;
@@ -23,6 +25,8 @@ weir=${1:-}
 
 linux_ip=10.9.0.1
 weir_ip=10.9.0.2
+linux_ip6=fd00:9::1
+weir_ip6=fd00:9::2
 silent_ip=10.9.0.77  # in the subnet, nobody answers ARP for it
 tap=wr0
 # A fixed MAC: every weir run in this test reuses the tap, and Linux's neighbour entry for
@@ -96,6 +100,21 @@ if command -v busybox >/dev/null; then
   [ "$got" = "$want" ] || sbx_show "$sys_work/wget.err"
 else
   sbx_skip "busybox wget inside: busybox is not installed (scripts/setup.sh)"
+fi
+
+# ---- curl -6 inside, through the stack's IPv6 ----
+sys_in_ns 10 ip addr add "$linux_ip6/64" dev "$tap" nodad || sys_fail "cannot give $tap $linux_ip6"
+sbx_bg ip netns exec "$sys_ns" timeout 200 "$python" -m http.server 8091 --bind "$linux_ip6" \
+  --directory "$sys_work/www" >"$sys_work/linux_http6.log" 2>&1
+sbx_wait 10 sys_in_ns 5 curl -sf -m 2 -o /dev/null "http://[$linux_ip6]:8091/" ||
+  sys_fail "the Linux HTTP server on $linux_ip6 did not start"
+got=$(run_out 60 --ip6 "$weir_ip6/64" -- curl -6 -sS --max-time 40 "http://[$linux_ip6]:8091/blob.bin" \
+  2>"$sys_work/curl6.err" | sha256sum | cut -d' ' -f1)
+if [ "$got" = "$want" ]; then
+  sbx_pass "curl -6 inside downloaded 4000000 bytes from [$linux_ip6], SHA-256 matches"
+else
+  sbx_fail "curl -6 inside: SHA-256 $got, expected $want"
+  sbx_show "$sys_work/curl6.err"
 fi
 
 # ---- a server inside, published ----
