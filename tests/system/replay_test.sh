@@ -10,7 +10,7 @@ weir=${1:-}
 . "$(dirname "$0")/lib.sh"
 
 [ -x "$weir" ] || sys_fail "weir binary '$weir' not found (usage: $0 path/to/weir)"
-data=$(cd "$(dirname "$0")/../tools/data" && pwd)
+data=$(cd "$(dirname "$0")/../data/replay" && pwd)
 sys_work=$(mktemp -d /tmp/weir-replay.XXXXXX)
 trap sys_cleanup EXIT
 replay() { timeout 60 "$weir" replay --ip 10.0.0.1/24 --mac 02:00:00:00:00:01 "$@"; }

@@ -1,6 +1,6 @@
 // Golden tests of `weir replay` (tools/replay.h).
 //
-// The capture tests/tools/data/http_session.pcap is one the project makes itself: a weir client
+// The capture tests/data/replay/http_session.pcap is one the project makes itself: a weir client
 // stack talks to the stack replay builds (ReplayStack) over an in-memory channel on a
 // ManualClock, and a sniffer on the server's side records both directions, as `weir serve
 // --pcap` would: ARP, a TCP handshake, GET /bytes/3000 with Connection: close, the response in
