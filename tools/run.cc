@@ -72,6 +72,7 @@ struct RunOptions {
   std::vector<sandbox::PublishRule> publish;
   std::optional<std::string> pcap;
   std::optional<uint32_t> mtu;
+  bool offloads = true;
   std::optional<MacAddress> mac;
   std::string hostname = "weir";
   bool stats = false;
@@ -203,6 +204,7 @@ int run_sandbox(const RunOptions& options) {
     tap_options.name = options.tap;
     tap_options.mtu = options.mtu;
     tap_options.mac = options.mac.value_or(random_mac());
+    tap_options.offloads = options.offloads;
     tap_options.bring_up = true;
     if (options.netns) {
       tap_options.netns = options.netns->find('/') == std::string::npos
@@ -217,6 +219,7 @@ int run_sandbox(const RunOptions& options) {
                           : message);
       return 1;
     }
+    stack.counters().add_struct("link", (*tap)->counters());
     std::unique_ptr<LinkEndpoint> endpoint = std::move(tap).value();
     if (options.pcap) {
       auto s = link::SnifferEndpoint::create(std::move(endpoint), *options.pcap, clock, &message);
@@ -483,6 +486,8 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--pcap", *raw_pcap, "Write every frame on the uplink to FILE (pcap)");
   cmd->add_option("--mtu", *raw_mtu, "Uplink MTU in bytes, also set on the tap")
       ->check(CLI::Range(kMinMtu, kMaxMtu));
+  cmd->add_flag("--no-offload", [raw](int64_t) { raw->offloads = false; },
+                "Plain frames on the tap: no checksum or segmentation offload with the kernel");
   cmd->add_option("--mac", *raw_mac, "The stack's MAC address on the uplink (default: random)")
       ->check(CLI::Validator(check_mac, "MAC"));
   cmd->add_option("--netns", *raw_netns,

@@ -722,6 +722,7 @@ Result<LinkParts> open_link(const ServeOptions& options, const Clock& clock, Mac
   tap_options.name = options.tap;
   tap_options.mtu = options.mtu;
   tap_options.mac = mac;
+  tap_options.offloads = options.offloads;
   tap_options.create_if_missing = true;
   // A tap weir created has its kernel side down; one made with `ip tuntap add` is usually up
   // already, and setting it up again is harmless.
@@ -929,6 +930,7 @@ void add_serve_command(CLI::App& app) {
     std::string tap, ip, gateway, gateway6, mac, pcap, netns, stats_socket;
     std::vector<std::string> ip6;
     bool no_ip6 = false;
+    bool no_offload = false;
     uint32_t mtu = 0;
   };
   auto raw = std::make_shared<Raw>();
@@ -955,6 +957,8 @@ void add_serve_command(CLI::App& app) {
                   "Write every frame the stack sends and receives to FILE (pcap)");
   cmd->add_option("--mtu", raw->mtu, "Link MTU in bytes, also set on the tap (default: the tap's)")
       ->check(CLI::Range(kMinMtu, kMaxMtu));
+  cmd->add_flag("--no-offload", raw->no_offload,
+                "Plain frames on the tap: no checksum or segmentation offload with the kernel");
   cmd->add_option("--stats-socket", raw->stats_socket,
                   "Answer 'weir stats PATH' on this Unix socket while serving");
   cmd->add_option("--netns", raw->netns,
@@ -966,6 +970,7 @@ void add_serve_command(CLI::App& app) {
     options.tap = raw->tap;
     if (!raw->ip.empty()) options.address = IpPrefix::parse(raw->ip).value();
     options.ipv6 = !raw->no_ip6;
+    options.offloads = !raw->no_offload;
     if (raw->no_ip6 && (!raw->ip6.empty() || !raw->gateway6.empty())) {
       throw CLI::ValidationError("--no-ip6", "cannot be combined with --ip6 or --gateway6");
     }

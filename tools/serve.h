@@ -28,6 +28,7 @@ struct ServeOptions {
   std::optional<MacAddress> mac;  // nullopt: a random locally administered one
   std::optional<std::string> pcap;
   std::optional<uint32_t> mtu;  // nullopt: the tap's own
+  bool offloads = true;         // --no-offload: plain frames, no TSO/checksum with the kernel
   std::optional<std::string> netns;
   std::optional<std::string> stats_socket;  // Unix socket path answering `weir stats`
 };

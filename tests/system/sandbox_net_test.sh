@@ -5,7 +5,8 @@
 #   - python3 -m http.server inside with --publish 8080:8000 is fetched by a Linux curl through
 #     the stack's address (10.9.0.2:8000) and through the supervisor's loopback (127.0.0.1:8080
 #     of the namespace weir runs in);
-#   - iperf3 -c inside against iperf3 -s on Linux completes both directions;
+#   - iperf3 -c inside against iperf3 -s on Linux completes both directions, carried by the
+#     tap's segmentation offloads both ways;
 #   - busybox wget inside downloads the same file;
 #   - curl -6 inside downloads it from a Linux HTTP server on the tap's IPv6 address
 #     (fd00:9::1, the stack fd00:9::2/64 by --ip6);
@@ -143,8 +144,16 @@ for dir in up down; do
   flag=
   [ "$dir" = down ] && flag=-R
   # shellcheck disable=SC2086
-  run_out 60 -- iperf3 -c "$linux_ip" -p 5201 -t 3 -J $flag >"$sys_work/iperf_$dir.json" 2>"$sys_work/iperf_$dir.err"
+  run_out 60 --stats -- iperf3 -c "$linux_ip" -p 5201 -t 3 -J $flag >"$sys_work/iperf_$dir.json" \
+    2>"$sys_work/iperf_$dir.err"
   status=$?
+  # The tap's offloads carried the bulk: unsegmented TCP from the stack going up, from Linux
+  # coming down (the counters --stats prints at exit).
+  counter=tx_gso_frames
+  [ "$dir" = down ] && counter=rx_gso_frames
+  gso=$(awk -v c="link.$counter" '$1 == c {print $2}' "$sys_work/iperf_$dir.err")
+  sbx_check $([ "${gso:-0}" -gt 0 ] && echo 0 || echo 1) \
+    "iperf3 $dir went through the tap's offloads ($counter ${gso:-0})"
   bps=$("$python" -c '
 import json, sys
 try:
