@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 
 namespace weir::link {
 
@@ -79,10 +80,19 @@ Result<std::optional<PcapRecord>> PcapReader::next(std::string* message) {
                              " is damaged: " + one_line(pcap_geterr(pcap_.get())));
     return Error::kBadMessage;
   }
+  // With nanosecond precision libpcap puts nanoseconds in tv_usec. A pcapng timestamp is 64
+  // bits of any unit, so seconds can be far past what nanoseconds in an int64 hold (the year
+  // 2262): such a record is damaged for us, not an overflow (found by fuzz_pcap_file).
+  constexpr int64_t kMaxSeconds = std::numeric_limits<int64_t>::max() / 1'000'000'000 - 1;
+  if (header->ts.tv_sec < 0 || header->ts.tv_sec > kMaxSeconds || header->ts.tv_usec < 0 ||
+      header->ts.tv_usec >= 1'000'000'000) {
+    set_message(message, "capture record " + std::to_string(records_ + 1) +
+                             " has a timestamp outside 1970..2262");
+    return Error::kBadMessage;
+  }
   // libpcap has already refused records larger than the snapshot length or the file; caplen
   // is what `data` holds.
   PcapRecord record;
-  // With nanosecond precision libpcap puts nanoseconds in tv_usec.
   record.timestamp = std::chrono::seconds(header->ts.tv_sec) + Duration(header->ts.tv_usec);
   record.original_length = header->len;
   record.bytes = to_byte_vector(std::as_bytes(std::span(data, header->caplen)));

@@ -94,8 +94,9 @@ class PcapWriter {
   PcapWriter& operator=(const PcapWriter&) = delete;
   ~PcapWriter();
 
-  // Appends one record; frames longer than kPcapSnapLength are cut there (original length
-  // kept in the record header, as libpcap does). Buffered: flush() or destruction writes.
+  // Appends one record (a pcap file holds seconds as 32 bits: until 2106); frames longer than
+  // kPcapSnapLength are cut there (original length kept in the record header, as libpcap does).
+  // Buffered: flush() or destruction writes.
   void write(Duration timestamp, ByteView frame);
   // kIo if writing failed (disk full, ...).
   Status flush();

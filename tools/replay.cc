@@ -464,6 +464,14 @@ Result<std::vector<PcapRecord>> read_replayable(const std::string& path, std::st
                                " bytes, shorter than an Ethernet header (14)");
       return Error::kBadMessage;
     }
+    // Timers add their delays to the clock; far in the future they would overflow it.
+    constexpr Duration kLatest = std::chrono::seconds(7'258'118'400);  // 2200-01-01
+    if ((*record)->timestamp >= kLatest) {
+      set_message(message, "'" + path + "': frame " + std::to_string(n) +
+                               " has a timestamp after 2200; replay runs its clock from the "
+                               "capture's timestamps and cannot run one that late");
+      return Error::kBadMessage;
+    }
     records.push_back(std::move(**record));
   }
   return records;

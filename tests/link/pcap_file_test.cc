@@ -137,6 +137,19 @@ TEST_F(PcapFileTest, ReadsPcapng) {
   EXPECT_FALSE(*end);
 }
 
+// pcapng timestamps are 64-bit: seconds past what int64 nanoseconds hold are an error, not an
+// overflow (found by fuzz_pcap_file).
+TEST_F(PcapFileTest, TimestampBeyondNanosecondRangeIsAnError) {
+  auto file = make_pcapng({to_byte_vector("frame one, fourteen+")}, {UINT64_MAX - 5});
+  std::string message;
+  auto reader = PcapReader::open_memory(file, &message);
+  ASSERT_TRUE(reader) << message;
+  auto r = (*reader)->next(&message);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Error::kBadMessage);
+  EXPECT_NE(message.find("record 1 has a timestamp outside"), std::string::npos) << message;
+}
+
 TEST_F(PcapFileTest, NotACaptureIsAnErrorWithAMessage) {
   std::string message;
   auto reader =

@@ -356,6 +356,24 @@ TEST_F(ReplayTest, BadInputIsAOneLineErrorNeverACrash) {
   write_records(runt, {PcapRecord{1s, 10, std::vector<std::byte>(10)}});
   expect_error(runt, "frame 1 is 10 bytes, shorter than an Ethernet header");
 
+  // Classic pcap stops at 2106; pcapng goes further: one 60-byte frame in the year ~2223.
+  const std::string late = temp("late.pcapng");
+  {
+    std::vector<uint32_t> words = {0x0A0D0D0A, 28, 0x1A2B3C4D, 1,          0xFFFFFFFF, 0xFFFFFFFF,
+                                   28,         1,  20,         DLT_EN10MB, 65535,      20};
+    const uint64_t micros = uint64_t{8'000'000'000} * 1'000'000;
+    const std::vector<uint32_t> epb = {
+        6, 32 + 60, 0, static_cast<uint32_t>(micros >> 32), static_cast<uint32_t>(micros), 60, 60};
+    words.insert(words.end(), epb.begin(), epb.end());
+    for (int i = 0; i < 15; ++i) words.push_back(0);  // the 60 frame bytes
+    words.push_back(32 + 60);
+    std::ofstream out(late, std::ios::binary);
+    for (uint32_t w : words) {
+      for (int i = 0; i < 4; ++i) out.put(static_cast<char>(w >> (8 * i)));  // little-endian
+    }
+  }
+  expect_error(late, "frame 1 has a timestamp after 2200");
+
   const std::string raw = temp("raw.pcap");
   write_records(raw, {PcapRecord{1s, 20, std::vector<std::byte>(20)}}, DLT_RAW);
   expect_error(raw, "replay needs an Ethernet capture");
