@@ -488,7 +488,20 @@ class Replayer {
     channel.mac_a = mac_;
     auto [endpoint, peer] = link::ChannelEndpoint::make_test_pair(channel);
     peer_ = std::move(peer);
+    // The stack owns the endpoint from here on, so the counters outlive the registry's use.
+    stack_.stack().counters().add_struct("link", endpoint->counters());
     return stack_.start(std::move(endpoint), message);
+  }
+
+  std::vector<std::pair<std::string, uint64_t>> drops() {
+    std::vector<std::pair<std::string, uint64_t>> out;
+    stack_.stack().counters().for_each(
+        [&](std::string_view group, std::string_view name, uint64_t value) {
+          if (value != 0 && name.find("drop") != std::string_view::npos) {
+            out.emplace_back(std::string(group) + "." + std::string(name), value);
+          }
+        });
+    return out;
   }
 
   // Fires every timer due up to `until`, each at the instant the wheel fires it, recording
@@ -586,7 +599,7 @@ Result<ReplayResult> replay_capture(const ReplayOptions& options, std::string* m
                 "cannot write '" + options.out + "': " + std::string(error_name(s.error())));
     return s.error();
   }
-  return ReplayResult{records->size(), replayer.frames_out()};
+  return ReplayResult{records->size(), replayer.frames_out(), replayer.drops()};
 }
 
 // ---- Diff ---------------------------------------------------------------------------------
@@ -929,6 +942,13 @@ int run_replay(const ReplayOptions& options) {
   std::printf("weir replay: %llu frames in, %llu frames out, written to %s\n",
               static_cast<unsigned long long>(result->frames_in),
               static_cast<unsigned long long>(result->frames_out), options.out.c_str());
+  if (!result->drops.empty()) {
+    std::string line;
+    for (const auto& [name, value] : result->drops) {
+      line += (line.empty() ? "" : ", ") + name + " " + std::to_string(value);
+    }
+    std::printf("weir replay: dropped by the stack: %s\n", line.c_str());
+  }
   if (!options.diff) return 0;
   auto diff = diff_captures(options.out, *options.diff, &message);
   if (!diff) {

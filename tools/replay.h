@@ -32,6 +32,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "link/pcap_file.h"
@@ -93,6 +94,9 @@ struct ReplayOptions {
 struct ReplayResult {
   uint64_t frames_in = 0;
   uint64_t frames_out = 0;
+  // Every non-zero drop counter of the stack after the replay ("ipv4.rx_drop_version", 1),
+  // in registration order: what the stack refused of the capture, and why.
+  std::vector<std::pair<std::string, uint64_t>> drops;
 };
 
 // Replays options.in into options.out. On failure *message says why in one line.
