@@ -94,7 +94,9 @@ uint32_t ChannelEndpoint::mtu() const { return wire_->options().mtu; }
 LinkCapabilities ChannelEndpoint::capabilities() const {
   LinkCapabilities caps;
   caps.resolution_required = wire_->options().framing == Framing::kEthernet;
-  caps.tx_checksum_offload = wire_->options().tx_checksum_offload;
+  caps.tx_checksum_offload = wire_->options().offloads;
+  caps.rx_checksum_offload = wire_->options().offloads;
+  caps.gso = wire_->options().offloads;
   return caps;
 }
 
@@ -115,15 +117,24 @@ Result<size_t> ChannelEndpoint::write_packets(std::span<PacketBuffer> packets) {
       last_error = Error::kNotConnected;
       continue;
     }
-    if (pkt.size() > options.mtu) {
+    const bool gso = options.offloads && pkt.meta().gso_type != GsoType::kNone;
+    if (pkt.size() > options.mtu && !gso) {
       ++counters_.tx_drop_too_big;
       last_error = Error::kMessageTooLong;
       continue;
     }
     if (options.framing == Framing::kEthernet) push_ethernet_header(pkt, mac_);
     const size_t bytes = pkt.size();
-    // The receiver starts from a clean slate: transmit requests are not receive facts.
-    pkt.meta() = PacketMeta{};
+    // The receiver starts from a clean slate: transmit requests are not receive facts, except
+    // what an offloading link turns them into.
+    PacketMeta arrives;
+    if (options.offloads) {
+      arrives.checksum_verified = pkt.meta().needs_checksum;
+      arrives.gso_type = pkt.meta().gso_type;
+      arrives.gso_size = pkt.meta().gso_size;
+    }
+    pkt.meta() = arrives;
+    if (gso) ++counters_.tx_gso_frames;
     if (!queue.push(pkt)) {
       ++counters_.tx_drop_queue_full;
       last_error = Error::kNoBufferSpace;
@@ -148,6 +159,7 @@ size_t ChannelEndpoint::process_receive(size_t budget) {
     const size_t n = queue.pop_batch(std::min(budget - delivered, kPopBatch), batch);
     if (n == 0) break;
     for (PacketBuffer& frame : batch) {
+      if (frame.meta().gso_type != GsoType::kNone) ++counters_.rx_gso_frames;
       if (wire_->options().framing == Framing::kEthernet) {
         deliver_ethernet_frame(std::move(frame), {.self = mac_, .promiscuous = promiscuous_},
                                dispatcher_, counters_);
@@ -178,7 +190,13 @@ FramePeer::~FramePeer() {
 
 Status FramePeer::push(PacketBuffer frame) {
   if (!wire_->alive(0)) return Error::kNotConnected;
-  frame.meta() = PacketMeta{};
+  PacketMeta arrives;
+  if (wire_->options().offloads) {
+    arrives.checksum_verified = frame.meta().checksum_verified;
+    arrives.gso_type = frame.meta().gso_type;
+    arrives.gso_size = frame.meta().gso_size;
+  }
+  frame.meta() = arrives;
   if (!wire_->inbound(0).push(frame)) return Error::kNoBufferSpace;
   return ok_status();
 }

@@ -69,9 +69,12 @@ struct ChannelOptions {
   size_t queue_limit = 1024;  // frames queued towards each side; more are dropped
   Framing framing = Framing::kEthernet;
   bool thread_safe = false;  // the ends run on different threads: mutex + eventfd
-  // Advertised to the stack so tests can exercise offload paths; the channel itself does not
-  // fill checksums, it only reports what was asked in the packets' meta.
-  bool tx_checksum_offload = false;
+  // Two stacks on one host, as over a tap or veth with offloads: the channel advertises
+  // checksum offload and GSO; a frame sent with its checksum left to the link arrives marked
+  // checksum_verified, and an unsegmented TCP frame arrives whole, with its gso_type and
+  // gso_size (what GRO would have made of its segments). A FramePeer on such a channel may
+  // inject frames carrying those receive facts, as the kernel does through a tap.
+  bool offloads = false;
 };
 
 class ChannelWire;

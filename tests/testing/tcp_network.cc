@@ -34,6 +34,7 @@ TcpNetwork::TcpNetwork(TcpNetworkOptions options) {
   link::ChannelOptions co;
   co.mtu = options.mtu;
   co.queue_limit = options.queue_limit;
+  co.offloads = options.offloads;
   auto pair = link::ChannelEndpoint::make_pair(co);
   a_ = make_host(clock_, 11, std::move(pair.a), IpPrefix{Ipv4Address(10, 0, 0, 1), 24},
                  IpPrefix{IpAddress(Ipv6Address::parse("fd00::1").value()), 64}, options.fault_a,

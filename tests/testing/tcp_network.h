@@ -23,6 +23,7 @@ struct TcpNetworkOptions {
   tcp::TcpOptions tcp;
   uint32_t mtu = 1500;
   size_t queue_limit = 4096;
+  bool offloads = false;  // the channel finishes checksums and carries GSO frames whole
 };
 
 class TcpNetwork {
