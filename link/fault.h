@@ -13,22 +13,36 @@
 // derived from the seed, so turning one fault on does not change which frames another hits:
 // for a given seed, the drop pattern over N frames is fixed.
 //
+// A rate (rate_bits_per_second) makes the direction a serial line: each frame waits for the
+// frames before it to be clocked out at that rate, then for its own serialization time, before
+// the delay above. Its queue is bounded (rate_queue_bytes, like netem's limit): a frame that
+// would wait behind more than that is tail-dropped and counted.
+//
+// parse_fault_spec() reads the command-line form, `loss=2%,reorder=1%,dup=1%,delay=5ms,
+// jitter=1ms,corrupt=0.1%,rate=100mbit,seed=N,dir=tx|rx|both`, into FaultOptions.
+//
 // A dropped frame counts as accepted by write_packets(), as a loss on a real wire would be;
 // only frames the inner endpoint refuses are reported back. Corruption flips one random bit
 // of a private copy of the frame (the network packet on transmit, as the link header is not
-// yet there), never of a chunk another packet shares. Held frames are discarded when the
+// yet there), never of a chunk another packet shares. A checksum must be able to catch it, as
+// on a wire: with corruption on, the endpoint hides the inner link's checksum and
+// segmentation offloads from the stack (it sums and segments in software), and a corrupted
+// received frame loses the inner link's checksum_verified. Held frames are discarded when the
 // endpoint is destroyed.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "stack/clock.h"
 #include "stack/counters.h"
 #include "stack/link_endpoint.h"
+#include "stack/result.h"
 #include "stack/rng.h"
 #include "stack/timer.h"
 
@@ -46,15 +60,20 @@ struct FaultOptions {
   Duration delay{0};                                     // every frame
   Duration jitter{0};                                    // plus uniform in [0, jitter)
   Duration reorder_delay{std::chrono::milliseconds(1)};  // extra hold of a reordered frame
+  uint64_t rate_bits_per_second = 0;                     // 0: no rate limit
+  uint64_t rate_queue_bytes = 1'500'000;                 // backlog a rate limit holds at most
   FaultDirection direction = FaultDirection::kBoth;
 };
+
+// Parses "key=value,..." (see the header comment); on error, *message names the bad field.
+Result<FaultOptions> parse_fault_spec(std::string_view spec, std::string* message = nullptr);
 
 #define WEIR_FAULT_COUNTERS(X)                                                                     \
   X(tx_frames)                                                                                     \
   X(tx_dropped)                                                                                    \
   X(tx_corrupted) X(tx_duplicated) X(tx_reordered) X(tx_delayed) X(tx_inner_rejected) X(rx_frames) \
       X(rx_dropped) X(rx_corrupted) X(rx_duplicated) X(rx_reordered) X(rx_delayed)                 \
-          X(rx_drop_not_attached)
+          X(rx_drop_not_attached) X(tx_queue_dropped) X(rx_queue_dropped)
 WEIR_DEFINE_COUNTERS(FaultCounters, WEIR_FAULT_COUNTERS)
 
 class FaultEndpoint final : public LinkEndpoint {
@@ -68,7 +87,7 @@ class FaultEndpoint final : public LinkEndpoint {
   FaultEndpoint& operator=(const FaultEndpoint&) = delete;
 
   uint32_t mtu() const override { return inner_->mtu(); }
-  LinkCapabilities capabilities() const override { return inner_->capabilities(); }
+  LinkCapabilities capabilities() const override;
   uint16_t max_header_length() const override { return inner_->max_header_length(); }
   MacAddress link_address() const override { return inner_->link_address(); }
   void attach(NetworkDispatcher* dispatcher) override { dispatcher_ = dispatcher; }
@@ -124,6 +143,7 @@ class FaultEndpoint final : public LinkEndpoint {
   Rng duplicate_rng_;
   Rng reorder_rng_;
   Rng jitter_rng_;
+  TimePoint line_free_[2]{};  // per direction (tx, rx): when the rate limit's line is idle
   InnerDispatcher inner_dispatcher_{*this};
   NetworkDispatcher* dispatcher_ = nullptr;
   std::map<HeldKey, Held> held_;

@@ -32,6 +32,7 @@
 #include "ipv4/ipv4.h"
 #include "ipv6/autoconf.h"
 #include "ipv6/ipv6.h"
+#include "link/fault.h"
 #include "link/loopback.h"
 #include "link/sniffer.h"
 #include "link/tap.h"
@@ -73,6 +74,7 @@ struct RunOptions {
   std::optional<std::string> pcap;
   std::optional<uint32_t> mtu;
   bool offloads = true;
+  std::optional<link::FaultOptions> fault;
   std::optional<MacAddress> mac;
   std::string hostname = "weir";
   bool stats = false;
@@ -221,6 +223,12 @@ int run_sandbox(const RunOptions& options) {
     }
     stack.counters().add_struct("link", (*tap)->counters());
     std::unique_ptr<LinkEndpoint> endpoint = std::move(tap).value();
+    if (options.fault) {
+      auto fault =
+          std::make_unique<link::FaultEndpoint>(std::move(endpoint), stack.timers(), *options.fault);
+      stack.counters().add_struct("fault", fault->counters());
+      endpoint = std::move(fault);
+    }
     if (options.pcap) {
       auto s = link::SnifferEndpoint::create(std::move(endpoint), *options.pcap, clock, &message);
       if (!s) {
@@ -486,6 +494,17 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--pcap", *raw_pcap, "Write every frame on the uplink to FILE (pcap)");
   cmd->add_option("--mtu", *raw_mtu, "Uplink MTU in bytes, also set on the tap")
       ->check(CLI::Range(kMinMtu, kMaxMtu));
+  cmd->add_option_function<std::string>(
+         "--fault",
+         [raw](const std::string& spec) {
+           std::string message;
+           auto fault = link::parse_fault_spec(spec, &message);
+           if (!fault) throw CLI::ValidationError(message);
+           raw->fault = *fault;
+         },
+         "Impair the uplink: loss=2%,reorder=1%,dup=1%,delay=5ms,jitter=1ms,corrupt=0.1%,\n"
+         "rate=100mbit,queue=BYTES,seed=N,dir=tx|rx|both")
+      ->type_name("SPEC");
   cmd->add_flag("--no-offload", [raw](int64_t) { raw->offloads = false; },
                 "Plain frames on the tap: no checksum or segmentation offload with the kernel");
   cmd->add_option("--mac", *raw_mac, "The stack's MAC address on the uplink (default: random)")
@@ -523,6 +542,9 @@ void add_run_command(CLI::App& app) {
       }
     } else if (!raw_ip->empty() || !raw_gateway->empty() || !raw_ip6->empty() || !raw_gateway6->empty()) {
       throw CLI::ValidationError("--ip", "--ip, --ip6 and the gateways need an uplink (--net tap:NAME)");
+    }
+    if (options.fault && options.tap.empty()) {
+      throw CLI::ValidationError("--fault", "impairs the uplink: it needs --net tap:NAME");
     }
     for (const auto& text : *raw_ip6) options.addresses6.push_back(IpPrefix::parse(text).value());
     if (!raw_gateway6->empty()) {

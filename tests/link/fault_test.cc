@@ -215,5 +215,100 @@ TEST_F(FaultTest, RxDelayDeliversAfterTimer) {
   EXPECT_EQ(sender_rx_.packets[0].meta().link_source, receiver_->link_address());
 }
 
+// 64-byte frames at 512 kbit/s take 1 ms each on the line: they leave one per millisecond, in
+// order, whatever the batch, and a backlog past the queue bound is tail-dropped.
+TEST_F(FaultTest, RateClocksFramesOutInOrder) {
+  make({.rate_bits_per_second = 512'000, .rate_queue_bytes = 64 * 4});
+  send(8);
+  EXPECT_TRUE(received_tags().empty());
+  // Frames 0-4 fit (the fifth starts 4 ms after now: 256 bytes of backlog); 5-7 are dropped.
+  EXPECT_EQ(fault_->counters().tx_queue_dropped, 3u);
+  advance(1ms);
+  EXPECT_EQ(received_tags(), iota(1));
+  advance(2ms);
+  EXPECT_EQ(received_tags(), iota(3));
+  advance(2ms);
+  EXPECT_EQ(received_tags(), iota(5));
+  // An idle line starts the next frame at once.
+  advance(10ms);
+  send(1, 100);
+  advance(1ms);
+  EXPECT_EQ(received_tags().back(), 100u);
+}
+
+TEST(FaultSpec, ParsesEveryField) {
+  std::string message;
+  auto o = parse_fault_spec(
+      "loss=2%,reorder=1%,dup=0.01,delay=5ms,jitter=250us,corrupt=0.1%,rate=100mbit,seed=9,"
+      "dir=tx,queue=30000,reorder_delay=2ms",
+      &message);
+  ASSERT_TRUE(o) << message;
+  EXPECT_DOUBLE_EQ(o->drop, 0.02);
+  EXPECT_DOUBLE_EQ(o->reorder, 0.01);
+  EXPECT_DOUBLE_EQ(o->duplicate, 0.01);
+  EXPECT_DOUBLE_EQ(o->corrupt, 0.001);
+  EXPECT_EQ(o->delay, Duration(5ms));
+  EXPECT_EQ(o->jitter, Duration(250us));
+  EXPECT_EQ(o->reorder_delay, Duration(2ms));
+  EXPECT_EQ(o->rate_bits_per_second, 100'000'000u);
+  EXPECT_EQ(o->rate_queue_bytes, 30'000u);
+  EXPECT_EQ(o->seed, 9u);
+  EXPECT_EQ(o->direction, FaultDirection::kTx);
+  EXPECT_EQ(parse_fault_spec("rate=1gbit")->rate_bits_per_second, 1'000'000'000u);
+  EXPECT_EQ(parse_fault_spec("delay=1s")->delay, Duration(1s));
+}
+
+TEST(FaultSpec, NamesTheBadField) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"loss=2", "--fault: loss: bad value '2'"},
+      {"loss=-1%", "--fault: loss: bad value '-1%'"},
+      {"loss=abc", "--fault: loss: bad value 'abc'"},
+      {"delay=5", "--fault: delay: bad value '5'"},
+      {"delay=5parsecs", "--fault: delay: bad value '5parsecs'"},
+      {"rate=fast", "--fault: rate: 'fast' is not a rate (e.g. 100mbit, 1gbit)"},
+      {"seed=-3", "--fault: seed: bad value '-3'"},
+      {"dir=up", "--fault: dir: bad value 'up'"},
+      {"loss=1%,bogus=1", "--fault: bogus: unknown (known: loss, reorder, dup, corrupt, delay, "
+                          "jitter, reorder_delay, rate, queue, seed, dir)"},
+      {"loss", "--fault: loss: expected key=value"},
+      {"", "--fault: spec: empty (expected key=value,... e.g. loss=2%,delay=5ms)"},
+  };
+  for (const auto& [spec, expected] : cases) {
+    std::string message;
+    EXPECT_FALSE(parse_fault_spec(spec, &message)) << spec;
+    EXPECT_EQ(message, expected) << spec;
+  }
+}
+
+// Corruption must stay catchable by a checksum: over an offloading link the stack is told to
+// sum (and segment) itself, and a corrupted received frame is no longer marked verified.
+TEST(FaultOffloads, CorruptionHidesChecksumOffload) {
+  ManualClock clock;
+  TimerWheel wheel{clock};
+  auto [a, b] = ChannelEndpoint::make_pair({.offloads = true});
+  ASSERT_TRUE(a->capabilities().gso);
+  FaultEndpoint clean(std::move(a), wheel, {});
+  EXPECT_TRUE(clean.capabilities().tx_checksum_offload);
+  EXPECT_TRUE(clean.capabilities().gso);
+  FaultEndpoint lossy(std::move(b), wheel, {.corrupt = 0.01});
+  EXPECT_FALSE(lossy.capabilities().tx_checksum_offload);
+  EXPECT_FALSE(lossy.capabilities().rx_checksum_offload);
+  EXPECT_FALSE(lossy.capabilities().gso);
+
+  // A frame the offloading side sent with its checksum left undone arrives verified, unless
+  // the receive side corrupted it.
+  RecordingDispatcher got;
+  auto [c, d] = ChannelEndpoint::make_pair({.offloads = true});
+  ChannelEndpoint& sender = *c;
+  FaultEndpoint receiver(std::move(d), wheel, {.corrupt = 1.0, .direction = FaultDirection::kRx});
+  receiver.attach(&got);
+  PacketBuffer frame[1] = {make_packet(1, 64, kEtherTypeIpv4, receiver.link_address())};
+  frame[0].meta().needs_checksum = true;
+  ASSERT_EQ(sender.write_packets(frame).value(), 1u);
+  receiver.process_receive(SIZE_MAX);
+  ASSERT_EQ(got.packets.size(), 1u);
+  EXPECT_FALSE(got.packets[0].meta().checksum_verified);
+}
+
 }  // namespace
 }  // namespace weir::link

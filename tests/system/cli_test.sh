@@ -88,6 +88,16 @@ expect_usage_error bench bulk --mtu 10
 expect_usage_error bench nosuchworkload
 expect_usage_error stats
 expect_usage_error stats a b
+uplink=(--net tap:weir0 --ip 10.0.0.2/24)
+expect_usage_error run --fault bogus=1 "${uplink[@]}" -- true
+expect_usage_error run --fault loss=200% "${uplink[@]}" -- true
+expect_usage_error run --fault rate=fast "${uplink[@]}" -- true
+expect_usage_error run --fault delay=5 "${uplink[@]}" -- true
+expect_usage_error run --fault loss=2% -- true
+expect_usage_error run --net tap:weir0 -- true
+expect_help '--fault' run --help
+expect_help '--no-offload' run --help
+expect_help '--no-offload' serve --help
 expect_help serve --help
 expect_help stats --help
 expect_help bench --help
