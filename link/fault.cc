@@ -33,7 +33,7 @@ PacketBuffer corrupted_copy(const PacketBuffer& pkt, Rng& rng) {
 
 FaultEndpoint::FaultEndpoint(std::unique_ptr<LinkEndpoint> inner, TimerWheel& timers,
                              const FaultOptions& options)
-    : inner_(std::move(inner)),
+    : WrappingEndpoint(std::move(inner)),
       timers_(timers),
       options_(options),
       drop_rng_(stream_seed(options.seed, 1)),
@@ -41,14 +41,10 @@ FaultEndpoint::FaultEndpoint(std::unique_ptr<LinkEndpoint> inner, TimerWheel& ti
       duplicate_rng_(stream_seed(options.seed, 3)),
       reorder_rng_(stream_seed(options.seed, 4)),
       jitter_rng_(stream_seed(options.seed, 5)),
-      timer_([this] { release(false); }) {
-  inner_->attach(&inner_dispatcher_);
-}
-
-FaultEndpoint::~FaultEndpoint() { inner_->attach(nullptr); }
+      timer_([this] { release(false); }) {}
 
 LinkCapabilities FaultEndpoint::capabilities() const {
-  LinkCapabilities caps = inner_->capabilities();
+  LinkCapabilities caps = inner().capabilities();
   if (options_.corrupt > 0) {
     caps.tx_checksum_offload = false;
     caps.rx_checksum_offload = false;
@@ -108,7 +104,7 @@ void FaultEndpoint::schedule(PacketBuffer frame, bool transmit, std::vector<Pack
 }
 
 Result<size_t> FaultEndpoint::write_packets(std::span<PacketBuffer> packets) {
-  if (!faulted(FaultDirection::kTx)) return inner_->write_packets(packets);
+  if (!faulted(FaultDirection::kTx)) return inner().write_packets(packets);
   std::vector<PacketBuffer> now;
   now.reserve(packets.size());
   const size_t held_before = held_.size();
@@ -128,16 +124,16 @@ Result<size_t> FaultEndpoint::write_packets(std::span<PacketBuffer> packets) {
 
 size_t FaultEndpoint::send_down(std::vector<PacketBuffer>& batch) {
   if (batch.empty()) return 0;
-  auto sent = inner_->write_packets(batch);
+  auto sent = inner().write_packets(batch);
   const size_t n = sent ? *sent : 0;
   counters_.tx_inner_rejected += batch.size() - n;
   batch.clear();
   return n;
 }
 
-void FaultEndpoint::receive(PacketBuffer pkt) {
+void FaultEndpoint::on_inner_receive(PacketBuffer pkt) {
   if (!faulted(FaultDirection::kRx)) {
-    deliver_up(std::move(pkt));
+    pass_up(std::move(pkt));
     return;
   }
   ++counters_.rx_frames;
@@ -145,15 +141,11 @@ void FaultEndpoint::receive(PacketBuffer pkt) {
   const size_t held_before = held_.size();
   apply(std::move(pkt), false, now);
   if (held_.size() != held_before) arm_timer();
-  for (PacketBuffer& p : now) deliver_up(std::move(p));
+  for (PacketBuffer& p : now) pass_up(std::move(p));
 }
 
-void FaultEndpoint::deliver_up(PacketBuffer pkt) {
-  if (dispatcher_ == nullptr) {
-    ++counters_.rx_drop_not_attached;
-    return;
-  }
-  dispatcher_->deliver_network_packet(std::move(pkt));
+void FaultEndpoint::pass_up(PacketBuffer pkt) {
+  if (!deliver_up(std::move(pkt))) ++counters_.rx_drop_not_attached;
 }
 
 void FaultEndpoint::arm_timer() {
@@ -180,7 +172,7 @@ void FaultEndpoint::release(bool everything) {
       tx_batch.push_back(std::move(h.pkt));
     } else {
       send_down(tx_batch);  // keep the relative order of the two directions
-      deliver_up(std::move(h.pkt));
+      pass_up(std::move(h.pkt));
     }
   }
   send_down(tx_batch);

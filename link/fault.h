@@ -39,6 +39,7 @@
 #include <utility>
 #include <vector>
 
+#include "link/wrapping_endpoint.h"
 #include "stack/clock.h"
 #include "stack/counters.h"
 #include "stack/link_endpoint.h"
@@ -76,25 +77,15 @@ Result<FaultOptions> parse_fault_spec(std::string_view spec, std::string* messag
           X(rx_drop_not_attached) X(tx_queue_dropped) X(rx_queue_dropped)
 WEIR_DEFINE_COUNTERS(FaultCounters, WEIR_FAULT_COUNTERS)
 
-class FaultEndpoint final : public LinkEndpoint {
+class FaultEndpoint final : public WrappingEndpoint {
  public:
   // timers is the wheel of the stack that will own this endpoint (stack.timers()); it must
   // outlive the endpoint, which holds for the stack's own wheel.
   FaultEndpoint(std::unique_ptr<LinkEndpoint> inner, TimerWheel& timers,
                 const FaultOptions& options);
-  ~FaultEndpoint() override;
-  FaultEndpoint(const FaultEndpoint&) = delete;
-  FaultEndpoint& operator=(const FaultEndpoint&) = delete;
 
-  uint32_t mtu() const override { return inner_->mtu(); }
   LinkCapabilities capabilities() const override;
-  uint16_t max_header_length() const override { return inner_->max_header_length(); }
-  MacAddress link_address() const override { return inner_->link_address(); }
-  void attach(NetworkDispatcher* dispatcher) override { dispatcher_ = dispatcher; }
-  bool attached() const override { return dispatcher_ != nullptr; }
   Result<size_t> write_packets(std::span<PacketBuffer> packets) override;
-  int readable_fd() const override { return inner_->readable_fd(); }
-  size_t process_receive(size_t budget) override { return inner_->process_receive(budget); }
 
   // Frames waiting for their release time.
   size_t held() const { return held_.size(); }
@@ -103,18 +94,8 @@ class FaultEndpoint final : public LinkEndpoint {
 
   const FaultCounters& counters() const { return counters_; }
   const FaultOptions& options() const { return options_; }
-  LinkEndpoint& inner() { return *inner_; }
 
  private:
-  // Receives from the inner endpoint on behalf of the FaultEndpoint.
-  class InnerDispatcher final : public NetworkDispatcher {
-   public:
-    explicit InnerDispatcher(FaultEndpoint& owner) : owner_(owner) {}
-    void deliver_network_packet(PacketBuffer pkt) override { owner_.receive(std::move(pkt)); }
-
-   private:
-    FaultEndpoint& owner_;
-  };
 
   struct Held {
     PacketBuffer pkt;
@@ -129,13 +110,12 @@ class FaultEndpoint final : public LinkEndpoint {
   void apply(PacketBuffer pkt, bool transmit, std::vector<PacketBuffer>& now);
   // Gives one copy its hold time (delay, jitter, reorder) and passes or holds it.
   void schedule(PacketBuffer frame, bool transmit, std::vector<PacketBuffer>& now);
-  void receive(PacketBuffer pkt);
-  void deliver_up(PacketBuffer pkt);
+  void on_inner_receive(PacketBuffer pkt) override;
+  void pass_up(PacketBuffer pkt);
   size_t send_down(std::vector<PacketBuffer>& batch);
   void release(bool everything);
   void arm_timer();
 
-  std::unique_ptr<LinkEndpoint> inner_;
   TimerWheel& timers_;
   FaultOptions options_;
   Rng drop_rng_;
@@ -144,8 +124,6 @@ class FaultEndpoint final : public LinkEndpoint {
   Rng reorder_rng_;
   Rng jitter_rng_;
   TimePoint line_free_[2]{};  // per direction (tx, rx): when the rate limit's line is idle
-  InnerDispatcher inner_dispatcher_{*this};
-  NetworkDispatcher* dispatcher_ = nullptr;
   std::map<HeldKey, Held> held_;
   uint64_t arrivals_ = 0;
   Timer timer_;
