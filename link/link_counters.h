@@ -18,8 +18,10 @@ namespace weir::link {
       X(rx_drop_not_attached)          /* no dispatcher attached */                          \
       X(rx_drop_truncated)             /* larger than the receive buffer */                  \
       X(rx_drop_bad_vnet_header)       /* tap offloads: a virtio-net header that lies */     \
-      X(rx_gso_frames)                 /* tap offloads: unsegmented TCP up to 64 KiB */      \
+      X(rx_gso_frames)                 /* tap/packet: unsegmented TCP up to 64 KiB */        \
       X(tx_gso_frames)                 /* tap offloads: handed to the kernel to segment */   \
+      X(rx_drop_bad_ring_header)       /* packet socket: a ring header that lies */          \
+      X(rx_drop_outgoing)              /* packet socket: a frame this host sent */           \
       X(rx_errors) /* read() failed with something other than EAGAIN */ /* transmit drops */ \
       X(tx_drop_queue_full)  /* peer's bounded queue full */                                 \
       X(tx_drop_too_big)     /* larger than the MTU and no GSO */                            \
