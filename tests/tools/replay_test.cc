@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "ipv4/ipv4.h"
+#include "ipv6/ipv6.h"
 #include "link/channel.h"
 #include "link/sniffer.h"
 #include "stack/stack.h"
@@ -70,10 +71,11 @@ void write_records(const std::string& path, const std::vector<PcapRecord>& recor
   for (const auto& r : records) writer->write(r.timestamp, r.bytes);
 }
 
-ReplayStackOptions server_options() {
+ReplayStackOptions server_options(bool ipv6 = false) {
   ReplayStackOptions options;
   options.mac = kServerMac;
   options.address = IpPrefix::parse("10.0.0.1/24").value();
+  if (ipv6) options.addresses6.push_back(IpPrefix::parse("fd00::1/64").value());
   options.seed = 1;
   return options;
 }
@@ -81,11 +83,14 @@ ReplayStackOptions server_options() {
 // Records the session described at the top into `path`. Time moves in 1 ms steps, the timer
 // wheel's tick, so every timer fires at the instant replay will fire it; frames move one at a
 // time, the server's posted work running after each, as replay delivers them.
-void record_session(const std::string& path) {
+// With ipv6, the same session over IPv6 (fd00::2 to fd00::1): neighbor discovery and the
+// stack's MLD reports, sent after random delays, instead of ARP.
+void record_session(const std::string& path, bool ipv6 = false) {
   ManualClock clock(kStart);
-  ReplayStack server(clock, server_options());
+  ReplayStack server(clock, server_options(ipv6));
   Stack client(clock, StackOptions{.seed = 7});
   ipv4::install(client);
+  if (ipv6) ipv6::install(client);
   udp::install(client);
   tcp::install(client);
 
@@ -103,6 +108,11 @@ void record_session(const std::string& path) {
   ASSERT_TRUE(server.start(std::move(sniffer).value(), &message)) << message;
   auto nic = client.add_nic(std::move(pair.b), "eth0").value();
   ASSERT_TRUE(client.add_address(nic, IpPrefix::parse("10.0.0.2/24").value()));
+  if (ipv6) {
+    ASSERT_TRUE(client.add_address(nic, IpPrefix::parse("fd00::2/64").value()));
+  }
+  const AddressFamily family = ipv6 ? AddressFamily::kIpv6 : AddressFamily::kIpv4;
+  const IpAddress server_ip = IpAddress::parse(ipv6 ? "fd00::1" : "10.0.0.1").value();
 
   auto pump = [&] {
     while (server_end.pending() > 0 || client_end.pending() > 0) {
@@ -114,11 +124,10 @@ void record_session(const std::string& path) {
     }
   };
 
-  auto tcp = tcp::Endpoint::create(client, AddressFamily::kIpv4);
+  auto tcp = tcp::Endpoint::create(client, family);
   ASSERT_TRUE(tcp);
-  ASSERT_EQ(tcp->connect(SocketAddress{IpAddress::parse("10.0.0.1").value(), 80}).error(),
-            Error::kInProgress);
-  auto udp = udp::Endpoint::create(client, AddressFamily::kIpv4).value();
+  ASSERT_EQ(tcp->connect(SocketAddress{server_ip, 80}).error(), Error::kInProgress);
+  auto udp = udp::Endpoint::create(client, family).value();
   const std::string request =
       "GET /bytes/3000 HTTP/1.1\r\nHost: 10.0.0.1\r\nConnection: close\r\n\r\n";
   bool sent = false;
@@ -150,8 +159,7 @@ void record_session(const std::string& path) {
     }
     if (step == 300) {
       const std::string datagram = "echo me";
-      ASSERT_TRUE(udp->send_to(as_bytes(std::span(datagram)),
-                               SocketAddress{IpAddress::parse("10.0.0.1").value(), 7}));
+      ASSERT_TRUE(udp->send_to(as_bytes(std::span(datagram)), SocketAddress{server_ip, 7}));
     }
     pump();
   }
@@ -174,11 +182,11 @@ class ReplayTest : public ::testing::Test {
                     ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" + name);
     return temp_.back();
   }
-  ReplayOptions options(const std::string& in, const std::string& out) {
+  ReplayOptions options(const std::string& in, const std::string& out, bool ipv6 = false) {
     ReplayOptions o;
     o.in = in;
     o.out = out;
-    o.stack = server_options();
+    o.stack = server_options(ipv6);
     return o;
   }
   std::string replay(const std::string& in) {
@@ -215,6 +223,29 @@ TEST_F(ReplayTest, ReplayOfARecordedSessionReproducesWhatTheStackSent) {
 
   const std::string out = replay(capture);
   std::string message;
+  auto diff = diff_captures(out, expected, &message);
+  ASSERT_TRUE(diff) << message;
+  EXPECT_EQ(*diff, std::nullopt) << **diff;
+}
+
+TEST_F(ReplayTest, ReplayOfARecordedIpv6SessionReproducesWhatTheStackSent) {
+  const std::string capture = temp("session6.pcap");
+  record_session(capture, /*ipv6=*/true);
+  std::vector<PcapRecord> sent_by_server;
+  bool ndp = false;
+  for (auto& r : read_records(capture)) {
+    const auto fields = decode_frame(r.bytes);
+    if (fields[2].value != kServerMac.to_string()) continue;
+    for (const auto& f : fields) ndp = ndp || (f.name == "icmp6.type" && f.value == "136");
+    sent_by_server.push_back(r);
+  }
+  EXPECT_TRUE(ndp) << "the stack should have answered neighbor solicitations";
+  const std::string expected = temp("sent6.pcap");
+  write_records(expected, sent_by_server);
+
+  const std::string out = temp("out6.pcap");
+  std::string message;
+  ASSERT_TRUE(replay_capture(options(capture, out, /*ipv6=*/true), &message)) << message;
   auto diff = diff_captures(out, expected, &message);
   ASSERT_TRUE(diff) << message;
   EXPECT_EQ(*diff, std::nullopt) << **diff;
@@ -355,6 +386,17 @@ TEST_F(ReplayTest, BadInputIsAOneLineErrorNeverACrash) {
   const std::string runt = temp("runt.pcap");
   write_records(runt, {PcapRecord{1s, 10, std::vector<std::byte>(10)}});
   expect_error(runt, "frame 1 is 10 bytes, shorter than an Ethernet header");
+
+  // A record whose original length exceeds what was captured (a short snap length).
+  const std::string snapped = temp("snapped.pcap");
+  write_records(snapped, {PcapRecord{1s, 60, std::vector<std::byte>(60)}});
+  {
+    auto bytes = file_bytes(snapped);
+    bytes[24 + 12] = static_cast<char>(100);  // the first record's original length, LE
+    std::ofstream(snapped, std::ios::binary | std::ios::trunc)
+        .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  expect_error(snapped, "frame 1 was cut to 60 of 100 bytes");
 
   // Classic pcap stops at 2106; pcapng goes further: one 60-byte frame in the year ~2223.
   const std::string late = temp("late.pcapng");
