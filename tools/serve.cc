@@ -35,6 +35,7 @@
 #include "ipv4/ipv4.h"
 #include "ipv6/autoconf.h"
 #include "ipv6/ipv6.h"
+#include "link/packet.h"
 #include "link/sniffer.h"
 #include "link/tap.h"
 #include "stack/clock.h"
@@ -711,37 +712,65 @@ std::string check_interface_name(std::string& text) {
 
 // What run_serve keeps of the link after handing it to the stack (which owns it).
 struct LinkParts {
-  std::unique_ptr<LinkEndpoint> endpoint;    // the tap, or the sniffer around it
-  link::TapEndpoint* tap = nullptr;          // borrowed, owned through endpoint
+  std::unique_ptr<LinkEndpoint> endpoint;        // the tap or packet link, or the sniffer around it
+  const link::LinkCounters* counters = nullptr;  // the link's; owned through endpoint
   link::SnifferEndpoint* sniffer = nullptr;  // borrowed, owned through endpoint; may be null
 };
 
-// The tap, wrapped by the sniffer when a pcap is asked for.
-Result<LinkParts> open_link(const ServeOptions& options, const Clock& clock, MacAddress mac) {
-  link::TapOptions tap_options;
-  tap_options.name = options.tap;
-  tap_options.mtu = options.mtu;
-  tap_options.mac = mac;
-  tap_options.offloads = options.offloads;
-  tap_options.create_if_missing = true;
-  // A tap weir created has its kernel side down; one made with `ip tuntap add` is usually up
-  // already, and setting it up again is harmless.
-  tap_options.bring_up = true;
+// --packet: an AF_PACKET socket on an existing interface (a veth end), with weir's own MAC.
+Result<std::unique_ptr<link::PacketSocketEndpoint>> open_packet(const ServeOptions& options,
+                                                                MacAddress mac) {
+  link::PacketSocketOptions packet_options;
+  packet_options.interface = options.packet;
+  packet_options.mac = mac;
+  packet_options.bring_up = true;
   if (options.netns) {
-    tap_options.netns = options.netns->find('/') == std::string::npos
-                            ? "/var/run/netns/" + *options.netns
-                            : *options.netns;
+    packet_options.netns = options.netns->find('/') == std::string::npos
+                               ? "/var/run/netns/" + *options.netns
+                               : *options.netns;
   }
   std::string message;
-  auto tap = link::TapEndpoint::open(tap_options, &message);
-  if (!tap) {
-    fail(message.empty() ? "cannot open tap " + options.tap + ": " + describe_error(tap.error())
+  auto packet = link::PacketSocketEndpoint::open(packet_options, &message);
+  if (!packet) {
+    fail(message.empty() ? "cannot open " + options.packet + ": " + describe_error(packet.error())
                          : message);
-    return tap.error();
   }
+  return packet;
+}
+
+// The tap (or with --packet the packet link), wrapped by the sniffer when a pcap is asked for.
+Result<LinkParts> open_link(const ServeOptions& options, const Clock& clock, MacAddress mac) {
+  std::string message;
   LinkParts parts;
-  parts.tap = tap->get();
-  parts.endpoint = std::move(tap).value();
+  if (!options.packet.empty()) {
+    auto packet = open_packet(options, mac);
+    if (!packet) return packet.error();
+    parts.counters = &(*packet)->counters();
+    parts.endpoint = std::move(packet).value();
+  } else {
+    link::TapOptions tap_options;
+    tap_options.name = options.tap;
+    tap_options.mtu = options.mtu;
+    tap_options.mac = mac;
+    tap_options.offloads = options.offloads;
+    tap_options.create_if_missing = true;
+    // A tap weir created has its kernel side down; one made with `ip tuntap add` is usually up
+    // already, and setting it up again is harmless.
+    tap_options.bring_up = true;
+    if (options.netns) {
+      tap_options.netns = options.netns->find('/') == std::string::npos
+                              ? "/var/run/netns/" + *options.netns
+                              : *options.netns;
+    }
+    auto tap = link::TapEndpoint::open(tap_options, &message);
+    if (!tap) {
+      fail(message.empty() ? "cannot open tap " + options.tap + ": " + describe_error(tap.error())
+                           : message);
+      return tap.error();
+    }
+    parts.counters = &(*tap)->counters();
+    parts.endpoint = std::move(tap).value();
+  }
   if (options.pcap) {
     auto sniffer =
         link::SnifferEndpoint::create(std::move(parts.endpoint), *options.pcap, clock, &message);
@@ -777,9 +806,10 @@ int run_serve(const ServeOptions& options) {
   MacAddress mac = options.mac.value_or(random_mac());
   auto link = open_link(options, clock, mac);
   if (!link) return 1;
-  stack.counters().add_struct("link", link->tap->counters());
+  stack.counters().add_struct("link", *link->counters);
   if (link->sniffer != nullptr) stack.counters().add_struct("pcap", link->sniffer->counters());
-  auto nic = stack.add_nic(std::move(link->endpoint), options.tap);
+  const std::string& link_name = options.packet.empty() ? options.tap : options.packet;
+  auto nic = stack.add_nic(std::move(link->endpoint), link_name);
   if (!nic) {
     fail("cannot add the NIC: " + describe_error(nic.error()));
     return 1;
@@ -813,7 +843,7 @@ int run_serve(const ServeOptions& options) {
 
   Loop loop(stack);
   if (auto s = loop.watch(stack.nic(*nic)->endpoint()); !s) {
-    fail("cannot watch the tap: " + describe_error(s.error()));
+    fail("cannot watch the link: " + describe_error(s.error()));
     return 1;
   }
   int stop_signal = 0;
@@ -879,7 +909,8 @@ int run_serve(const ServeOptions& options) {
   for (const IpPrefix& p : stack.nic(*nic)->addresses()) {
     shown += (shown.empty() ? "" : " ") + p.to_string();
   }
-  std::printf("weir: serving on tap %s %s (%s), mtu %u%s\n", options.tap.c_str(), shown.c_str(),
+  std::printf("weir: serving on %s %s %s (%s), mtu %u%s\n",
+              options.packet.empty() ? "tap" : "packet", link_name.c_str(), shown.c_str(),
               mac.to_string().c_str(), stack.nic(*nic)->mtu(), offered.c_str());
   std::fflush(stdout);
 
@@ -914,7 +945,9 @@ void add_serve_command(CLI::App& app) {
       "serve", "Run the stack on a tap device and serve echo and friends until SIGINT/SIGTERM");
   cmd->footer(
       "Creates the tap when it does not exist, attaches to it when it does (e.g. one made with\n"
-      "'ip tuntap add mode tap NAME'). Services: UDP echo 7 (RFC 862); TCP echo 7, discard 9\n"
+      "'ip tuntap add mode tap NAME'). --packet IFACE runs on an existing interface instead\n"
+      "(a veth end) through an AF_PACKET socket, with weir's own MAC (the interface goes\n"
+      "promiscuous). Services: UDP echo 7 (RFC 862); TCP echo 7, discard 9\n"
       "(RFC 863), source 19 (send 'N\\n', get N bytes of the pattern, then FIN; 0: endless),\n"
       "discard with keepalive 1009 (idle 2 s, interval 1 s), HTTP/1.1 80 ('GET /bytes/N').\n"
       "The pattern: byte[i] = (i ^ i>>8 ^ i>>16 ^ i>>24) & 0xff, i the offset in the stream.\n"
@@ -924,10 +957,11 @@ void add_serve_command(CLI::App& app) {
       "router advertisements, each service on one dual-stack [::] socket (IPv4 clients appear\n"
       "as ::ffff:a.b.c.d).\n\n"
       "Example: weir serve --tap weir0 --ip 10.0.0.2/24 --gateway 10.0.0.1 --pcap weir.pcap\n"
-      "         weir serve --tap weir0 --ip 10.0.0.2/24 --ip6 fd00::2/64 --gateway6 fe80::1\n");
+      "         weir serve --tap weir0 --ip 10.0.0.2/24 --ip6 fd00::2/64 --gateway6 fe80::1\n"
+      "         weir serve --packet veth1 --mac 02:00:00:00:00:02 --ip 10.0.0.2/24\n");
   // The parsed strings live in this shared state, which the callback owns.
   struct Raw {
-    std::string tap, ip, gateway, gateway6, mac, pcap, netns, stats_socket;
+    std::string tap, packet, ip, gateway, gateway6, mac, pcap, netns, stats_socket;
     std::vector<std::string> ip6;
     bool no_ip6 = false;
     bool no_offload = false;
@@ -935,8 +969,11 @@ void add_serve_command(CLI::App& app) {
   };
   auto raw = std::make_shared<Raw>();
   cmd->add_option("--tap", raw->tap, "Tap device name (created if missing)")
-      ->required()
       ->check(CLI::Validator(check_interface_name, "NAME"));
+  cmd->add_option("--packet", raw->packet,
+                  "Instead of --tap: an existing interface (e.g. a veth end) to use through an\n"
+                  "AF_PACKET socket, with weir's own MAC")
+      ->check(CLI::Validator(check_interface_name, "IFACE"));
   cmd->add_option("--ip", raw->ip,
                   "The stack's IPv4 address and prefix, e.g. 10.0.0.2/24 (needed unless --ip6)")
       ->check(CLI::Validator(check_prefix, "ADDR/PREFIX"));
@@ -967,7 +1004,16 @@ void add_serve_command(CLI::App& app) {
 
   cmd->callback([raw] {
     ServeOptions options;
+    if (raw->tap.empty() == raw->packet.empty()) {
+      throw CLI::ValidationError("--tap", "give exactly one link: --tap NAME or --packet IFACE");
+    }
+    if (!raw->packet.empty() && (raw->mtu != 0 || raw->no_offload)) {
+      throw CLI::ValidationError("--packet",
+                                 "takes the interface's MTU and has no offloads to turn "
+                                 "off: drop --mtu and --no-offload");
+    }
     options.tap = raw->tap;
+    options.packet = raw->packet;
     if (!raw->ip.empty()) options.address = IpPrefix::parse(raw->ip).value();
     options.ipv6 = !raw->no_ip6;
     options.offloads = !raw->no_offload;

@@ -1,4 +1,5 @@
-// `weir serve`: brings one stack up on a tap device and offers small network services on it
+// `weir serve`: brings one stack up on a tap device (or, with --packet, on an existing interface
+// through an AF_PACKET socket) and offers small network services on it
 // (UDP echo today; TCP echo/discard/chargen/HTTP join when TCP lands), until SIGINT/SIGTERM.
 #pragma once
 
@@ -19,7 +20,8 @@ class Stack;
 namespace weir::tools {
 
 struct ServeOptions {
-  std::string tap;
+  std::string tap;     // --tap NAME, or
+  std::string packet;  // --packet IFACE: an AF_PACKET link on an existing interface
   std::optional<IpPrefix> address;   // IPv4; nullopt: no IPv4 address (IPv6 only)
   std::vector<IpPrefix> addresses6;  // --ip6, in order
   bool ipv6 = true;                  // --no-ip6 turns IPv6 off
