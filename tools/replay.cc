@@ -12,6 +12,7 @@
 #include "ipv4/ipv4.h"
 #include "ipv6/ipv6.h"
 #include "link/channel.h"
+#include "stack/checksum.h"
 #include "stack/stack.h"
 #include "stack/waiter.h"
 #include "tcp/endpoint.h"
@@ -477,6 +478,76 @@ Result<std::vector<PcapRecord>> read_replayable(const std::string& path, std::st
   return records;
 }
 
+uint16_t be16_at(const std::vector<std::byte>& b, size_t off) {
+  return static_cast<uint16_t>(std::to_integer<uint16_t>(b[off]) << 8 |
+                               std::to_integer<uint16_t>(b[off + 1]));
+}
+
+}  // namespace
+
+bool fix_transport_checksum(std::vector<std::byte>& frame) {
+  if (frame.size() < kEthernetHeader + 20) return false;
+  const uint16_t type = be16_at(frame, 12);
+  const size_t ip = kEthernetHeader;
+  size_t transport = 0;
+  size_t end = 0;
+  uint8_t protocol = 0;
+  IpAddress src;
+  IpAddress dst;
+  if (type == 0x0800) {
+    const size_t ihl = (std::to_integer<size_t>(frame[ip]) & 0xf) * 4;
+    const size_t total = be16_at(frame, ip + 2);
+    const uint16_t frag = be16_at(frame, ip + 6);
+    // Only whole datagrams: a fragment's checksum covers bytes it does not hold.
+    if (ihl < 20 || total < ihl || ip + total > frame.size() || (frag & 0x3fff) != 0) return false;
+    protocol = std::to_integer<uint8_t>(frame[ip + 9]);
+    src = IpAddress(Ipv4Address::from_bytes(ByteView(frame).subspan(ip + 12, 4)));
+    dst = IpAddress(Ipv4Address::from_bytes(ByteView(frame).subspan(ip + 16, 4)));
+    transport = ip + ihl;
+    end = ip + total;
+  } else if (type == 0x86dd) {
+    if (frame.size() < ip + 40) return false;
+    const size_t payload = be16_at(frame, ip + 4);
+    if (ip + 40 + payload > frame.size()) return false;
+    protocol = std::to_integer<uint8_t>(frame[ip + 6]);
+    std::array<uint8_t, 16> a{};
+    std::array<uint8_t, 16> b{};
+    for (size_t i = 0; i < 16; ++i) {
+      a[i] = std::to_integer<uint8_t>(frame[ip + 8 + i]);
+      b[i] = std::to_integer<uint8_t>(frame[ip + 24 + i]);
+    }
+    src = IpAddress(Ipv6Address(a));
+    dst = IpAddress(Ipv6Address(b));
+    transport = ip + 40;
+    end = transport + payload;
+  } else {
+    return false;
+  }
+  size_t field = 0;
+  if (protocol == 6 && end - transport >= 20) {
+    field = transport + 16;
+  } else if (protocol == 17 && end - transport >= 8) {
+    // An IPv4 UDP sum of zero means "none"; filling one in would change the datagram.
+    if (type == 0x0800 && be16_at(frame, transport + 6) == 0) return false;
+    field = transport + 6;
+  } else {
+    return false;
+  }
+  const uint16_t old_sum = be16_at(frame, field);
+  frame[field] = std::byte{0};
+  frame[field + 1] = std::byte{0};
+  ChecksumAccumulator acc;
+  acc.add_u16(pseudo_header_sum(src, dst, protocol, static_cast<uint32_t>(end - transport)));
+  acc.add(ByteView(frame).subspan(transport, end - transport));
+  uint16_t sum = acc.finish();
+  if (protocol == 17 && sum == 0) sum = 0xffff;  // RFC 768: a computed zero is sent as ones
+  frame[field] = std::byte(static_cast<uint8_t>(sum >> 8));
+  frame[field + 1] = std::byte(static_cast<uint8_t>(sum));
+  return sum != old_sum;
+}
+
+namespace {
+
 // Drives one ReplayStack through a capture and writes what it sends.
 class Replayer {
  public:
@@ -592,7 +663,10 @@ Result<ReplayResult> replay_capture(const ReplayOptions& options, std::string* m
   Replayer replayer(start, options.stack, **writer);
   replayer.set_mac(options.stack.mac);
   if (auto s = replayer.start(message); !s) return s.error();
-  for (const PcapRecord& record : *records) replayer.deliver(record);
+  for (PcapRecord& record : *records) {
+    if (options.fix_checksums) fix_transport_checksum(record.bytes);
+    replayer.deliver(record);
+  }
   replayer.run_timers_until(replayer.now() + options.tail);
   if (auto s = (*writer)->flush(); !s) {
     set_message(message,
@@ -1009,6 +1083,7 @@ void add_replay_command(CLI::App& app) {
     std::vector<std::string> ip6;
     uint64_t seed = 1;
     double tail = 10;
+    bool fix_checksums = false;
   };
   auto raw = std::make_shared<Raw>();
   cmd->add_option("--in", raw->in, "The capture to replay (pcap or pcapng)")->required();
@@ -1025,6 +1100,9 @@ void add_replay_command(CLI::App& app) {
   cmd->add_option("--tail", raw->tail,
                   "Seconds of virtual time to run timers after the last frame (default 10)")
       ->check(CLI::Range(0.0, 86400.0));
+  cmd->add_flag("--fix-checksums", raw->fix_checksums,
+                "Fill in TCP/UDP checksums first: for captures of a sender that left them to\n"
+                "the NIC (Linux's frames read from a tap with offloads, tcpdump on the sender)");
   cmd->add_option("--diff", raw->diff,
                   "Compare the output with this golden capture; print the first difference");
   cmd->callback([raw] {
@@ -1041,6 +1119,7 @@ void add_replay_command(CLI::App& app) {
     }
     if (!raw->mac.empty()) options.stack.mac = MacAddress::parse(raw->mac).value();
     options.stack.seed = raw->seed;
+    options.fix_checksums = raw->fix_checksums;
     options.tail = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(raw->tail));
     const int status = run_replay(options);
     if (status != 0) throw CLI::RuntimeError(status);

@@ -89,7 +89,17 @@ struct ReplayOptions {
   std::optional<std::string> diff;  // golden capture
   ReplayStackOptions stack;
   Duration tail = std::chrono::seconds(10);
+  // Fill in the TCP/UDP checksums of the capture's frames before delivering them. A capture
+  // taken where the sender left its sums to the NIC (Linux's own packets read from a tap
+  // with offloads, or tcpdump on the sending host) holds unfinished sums, which the stack
+  // under replay would count and drop as corrupt.
+  bool fix_checksums = false;
 };
+
+// Recomputes the TCP or UDP checksum of an Ethernet frame carrying an unfragmented IPv4
+// packet or an IPv6 packet without extension headers; true if the frame changed. Anything
+// else (other protocols, fragments, lengths that do not fit the frame) is left alone.
+bool fix_transport_checksum(std::vector<std::byte>& frame);
 
 struct ReplayResult {
   uint64_t frames_in = 0;

@@ -468,6 +468,53 @@ TEST_F(ReplayTest, MalformedFramesAreDroppedByTheStackNotFatal) {
   EXPECT_EQ(*diff, std::nullopt) << **diff;
 }
 
+// --fix-checksums: unfinished TCP/UDP sums (as a sender with checksum offload leaves them) are
+// filled in, right sums stay, and what has no sum to fix is left alone.
+TEST(FixChecksumTest, FillsTcpAndUdpSumsAndLeavesTheRest) {
+  std::vector<PcapRecord> frames;
+  for (const char* name : {"http_session.pcap", "http_session.golden.pcap"}) {
+    for (auto& r : read_records(data_path(name))) frames.push_back(std::move(r));
+  }
+  size_t tcp = 0;
+  size_t udp = 0;
+  for (auto& r : frames) {
+    const auto original = r.bytes;
+    EXPECT_FALSE(fix_transport_checksum(r.bytes));  // already right
+    EXPECT_EQ(r.bytes, original);
+    const auto fields = decode_frame(r.bytes);
+    auto has = [&](const char* name) {
+      return std::any_of(fields.begin(), fields.end(),
+                         [&](const FrameField& f) { return f.name == name; });
+    };
+    if (!has("tcp.checksum") && !has("udp.checksum")) continue;
+    const size_t field = 14 + 20 + (has("tcp.checksum") ? 16 : 6);
+    (has("tcp.checksum") ? tcp : udp)++;
+    r.bytes[field] = std::byte{0x12};  // a partial sum, as offload leaves it
+    r.bytes[field + 1] = std::byte{0x34};
+    EXPECT_TRUE(fix_transport_checksum(r.bytes));
+    EXPECT_EQ(r.bytes, original);
+  }
+  EXPECT_GT(tcp, 10u);
+  EXPECT_EQ(udp, 3u);  // the echo request and answer in the capture, the answer in the golden
+
+  // IPv4 UDP without a checksum (zero) keeps none; a fragment is not touched.
+  std::vector<std::byte> frame(14 + 20 + 8 + 4, std::byte{0});
+  frame[12] = std::byte{0x08};
+  frame[14] = std::byte{0x45};
+  frame[14 + 3] = std::byte{32};  // total length 32
+  frame[14 + 9] = std::byte{17};
+  const auto no_sum = frame;
+  EXPECT_FALSE(fix_transport_checksum(frame));
+  EXPECT_EQ(frame, no_sum);
+  frame[14 + 9] = std::byte{6};
+  frame.resize(14 + 40);
+  frame[14 + 3] = std::byte{40};
+  frame[14 + 6] = std::byte{0x20};  // more fragments
+  const auto fragment = frame;
+  EXPECT_FALSE(fix_transport_checksum(frame));
+  EXPECT_EQ(frame, fragment);
+}
+
 TEST(DecodeFrameTest, ShortAndOddFramesDecodeWithoutReadingPastTheEnd) {
   EXPECT_EQ(decode_frame({}).back().name, "eth.truncated");
   std::vector<std::byte> frame(14 + 8, std::byte{0});
