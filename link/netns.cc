@@ -9,11 +9,9 @@
 #include <cstdlib>
 #include <cstring>
 
-namespace weir::link {
+#include "stack/unique_fd.h"
 
-UniqueFd::~UniqueFd() {
-  if (fd_ >= 0) ::close(fd_);
-}
+namespace weir::link {
 
 NetnsScope::~NetnsScope() {
   if (original_ < 0) return;

@@ -350,24 +350,22 @@ Result<std::unique_ptr<PacketSocketEndpoint>> PacketSocketEndpoint::open(
   }
 
   const MacAddress mac = options.mac ? *options.mac : random_local_mac();
-  return std::make_unique<PacketSocketEndpoint>(Key(), fd.release(), std::move(mapping), g, name,
+  return std::make_unique<PacketSocketEndpoint>(Key(), std::move(fd), std::move(mapping), g, name,
                                                 mtu, mac);
 }
 
-PacketSocketEndpoint::PacketSocketEndpoint(Key, int fd, std::unique_ptr<Mapping> mapping,
+PacketSocketEndpoint::PacketSocketEndpoint(Key, UniqueFd fd, std::unique_ptr<Mapping> mapping,
                                            Geometry geometry, std::string name, uint32_t mtu,
                                            MacAddress mac)
-    : fd_(fd),
+    : fd_(std::move(fd)),
       mapping_(std::move(mapping)),
       geometry_(geometry),
       name_(std::move(name)),
       mtu_(mtu),
       mac_(mac) {}
 
-PacketSocketEndpoint::~PacketSocketEndpoint() {
-  mapping_.reset();  // the rings go before the socket that owns them
-  ::close(fd_);      // and with the socket its promiscuous membership and fanout membership
-}
+// Members go in reverse order: the rings are unmapped, then the socket is closed.
+PacketSocketEndpoint::~PacketSocketEndpoint() = default;
 
 LinkCapabilities PacketSocketEndpoint::capabilities() const {
   LinkCapabilities caps;
@@ -473,7 +471,7 @@ Result<size_t> PacketSocketEndpoint::write_packets(std::span<PacketBuffer> packe
   auto kick = [this] {
     // Makes the kernel send every slot marked SEND_REQUEST; with MSG_DONTWAIT it does not wait
     // for the driver to release them. EAGAIN/ENOBUFS leave slots requested for the next kick.
-    while (::send(fd_, nullptr, 0, MSG_DONTWAIT) < 0 && errno == EINTR) {
+    while (::send(fd_.get(), nullptr, 0, MSG_DONTWAIT) < 0 && errno == EINTR) {
     }
   };
   bool queued = false;

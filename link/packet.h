@@ -79,6 +79,7 @@
 #include "stack/link_endpoint.h"
 #include "stack/packet_buffer.h"
 #include "stack/result.h"
+#include "stack/unique_fd.h"
 
 namespace weir::link {
 
@@ -119,7 +120,7 @@ class PacketSocketEndpoint final : public LinkEndpoint {
     size_t tx_frames_per_block = 0;
     size_t tx_block_size = 0;
   };
-  PacketSocketEndpoint(Key, int fd, std::unique_ptr<Mapping> mapping, Geometry geometry,
+  PacketSocketEndpoint(Key, UniqueFd fd, std::unique_ptr<Mapping> mapping, Geometry geometry,
                        std::string name, uint32_t mtu, MacAddress mac);
   ~PacketSocketEndpoint() override;
   PacketSocketEndpoint(const PacketSocketEndpoint&) = delete;
@@ -133,7 +134,7 @@ class PacketSocketEndpoint final : public LinkEndpoint {
   bool attached() const override { return dispatcher_ != nullptr; }
   // Moves the packets out of `packets`.
   Result<size_t> write_packets(std::span<PacketBuffer> packets) override;
-  int readable_fd() const override { return fd_; }
+  int readable_fd() const override { return fd_.get(); }
   size_t process_receive(size_t budget) override;
 
   const std::string& name() const { return name_; }
@@ -144,8 +145,8 @@ class PacketSocketEndpoint final : public LinkEndpoint {
   MutableByteView tx_slot(size_t index);
   void release_rx_block();
 
-  int fd_;
-  std::unique_ptr<Mapping> mapping_;
+  UniqueFd fd_;                       // closed last: with it go the promiscuous and fanout
+  std::unique_ptr<Mapping> mapping_;  // memberships; the rings are unmapped before it
   Geometry geometry_;
   std::string name_;
   uint32_t mtu_;

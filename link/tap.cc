@@ -6,88 +6,22 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <linux/if_tun.h>
-#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "link/ethernet.h"
+#include "link/netns.h"
 #include "link/vnet_header.h"
 #include "stack/rng.h"
+#include "stack/unique_fd.h"
 
 namespace weir::link {
 
 namespace {
-
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd = -1) : fd_(fd) {}
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
-
-// Keeps this thread in another network namespace for its lifetime. Failing to return would
-// leave the thread (and everything it does next) in the wrong namespace, so that aborts.
-class NetnsScope {
- public:
-  NetnsScope() = default;
-  NetnsScope(const NetnsScope&) = delete;
-  NetnsScope& operator=(const NetnsScope&) = delete;
-  ~NetnsScope() {
-    if (original_ < 0) return;
-    if (::setns(original_, CLONE_NEWNET) != 0) {
-      std::fprintf(stderr, "weir: cannot return to the original network namespace: %s\n",
-                   std::strerror(errno));
-      std::abort();
-    }
-    ::close(original_);
-  }
-
-  Status enter(const std::string& path, std::string* message) {
-    UniqueFd original(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-    if (original.get() < 0) {
-      const int err = errno;
-      if (message)
-        *message = std::string("tap: cannot open our own network namespace: ") + std::strerror(err);
-      return error_from_errno(err);
-    }
-    UniqueFd target(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (target.get() < 0) {
-      const int err = errno;
-      if (message) {
-        *message = "tap: cannot open network namespace '" + path + "': " + std::strerror(err) +
-                   " (expected a file like /var/run/netns/NAME or /proc/PID/ns/net)";
-      }
-      return error_from_errno(err);
-    }
-    if (::setns(target.get(), CLONE_NEWNET) != 0) {
-      const int err = errno;
-      if (message) {
-        *message = "tap: cannot enter network namespace '" + path + "': " + std::strerror(err) +
-                   " (needs CAP_SYS_ADMIN)";
-      }
-      return error_from_errno(err);
-    }
-    original_ = original.release();
-    return ok_status();
-  }
-
- private:
-  int original_ = -1;  // our namespace, to return to; owned
-};
 
 void fill_ifreq_name(ifreq& ifr, const std::string& name) {
   std::memcpy(ifr.ifr_name, name.data(), std::min(name.size(), size_t{IFNAMSIZ - 1}));
@@ -122,7 +56,7 @@ Result<std::unique_ptr<TapEndpoint>> TapEndpoint::open(const TapOptions& options
   }
 
   NetnsScope netns;
-  if (!options.netns.empty()) WEIR_TRY(netns.enter(options.netns, message));
+  if (!options.netns.empty()) WEIR_TRY(netns.enter(options.netns, "tap", message));
 
   if (!options.create_if_missing && ::if_nametoindex(options.name.c_str()) == 0) {
     return fail(Error::kNoDevice, "tap: no interface named '" + options.name +
