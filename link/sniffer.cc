@@ -52,36 +52,27 @@ Result<std::unique_ptr<SnifferEndpoint>> SnifferEndpoint::create(
 SnifferEndpoint::SnifferEndpoint(Key, std::unique_ptr<LinkEndpoint> inner, const Clock& clock,
                                  bool ethernet, Duration wall_offset,
                                  std::unique_ptr<PcapWriter> writer)
-    : inner_(std::move(inner)),
+    : WrappingEndpoint(std::move(inner)),
       clock_(clock),
       ethernet_(ethernet),
       wall_offset_(wall_offset),
-      writer_(std::move(writer)) {
-  inner_->attach(&inner_dispatcher_);
-}
+      writer_(std::move(writer)) {}
 
-SnifferEndpoint::~SnifferEndpoint() {
-  inner_->attach(nullptr);
-  (void)flush();
-}
+SnifferEndpoint::~SnifferEndpoint() { (void)flush(); }
 
 Result<size_t> SnifferEndpoint::write_packets(std::span<PacketBuffer> packets) {
-  const MacAddress self = inner_->link_address();
+  const MacAddress self = inner().link_address();
   for (const PacketBuffer& pkt : packets) {
     record(pkt, self);
     ++counters_.tx_captured;
   }
-  return inner_->write_packets(packets);
+  return inner().write_packets(packets);
 }
 
-void SnifferEndpoint::receive(PacketBuffer pkt) {
+void SnifferEndpoint::on_inner_receive(PacketBuffer pkt) {
   record(pkt, pkt.meta().link_source);
   ++counters_.rx_captured;
-  if (dispatcher_ == nullptr) {
-    ++counters_.rx_drop_not_attached;
-    return;
-  }
-  dispatcher_->deliver_network_packet(std::move(pkt));
+  if (!deliver_up(std::move(pkt))) ++counters_.rx_drop_not_attached;
 }
 
 void SnifferEndpoint::record(const PacketBuffer& pkt, MacAddress source) {

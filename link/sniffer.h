@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "link/pcap_file.h"
+#include "link/wrapping_endpoint.h"
 #include "stack/clock.h"
 #include "stack/counters.h"
 #include "stack/link_endpoint.h"
@@ -49,7 +50,7 @@ enum class PcapTimestamps : uint8_t {
   kStackClock,  // the stack clock's reading as is: reproducible on a ManualClock
 };
 
-class SnifferEndpoint final : public LinkEndpoint {
+class SnifferEndpoint final : public WrappingEndpoint {
  public:
   // Opens (truncates) the pcap file at path; records carry wall-clock time. On failure,
   // *message (if given) says why.
@@ -75,47 +76,27 @@ class SnifferEndpoint final : public LinkEndpoint {
   SnifferEndpoint(const SnifferEndpoint&) = delete;
   SnifferEndpoint& operator=(const SnifferEndpoint&) = delete;
 
-  uint32_t mtu() const override { return inner_->mtu(); }
   // Checksums are finished above the sniffer (by the Nic, in software), never left to the inner
   // endpoint: a capture shows the sums that reach the wire, as tools that check them expect.
   LinkCapabilities capabilities() const override {
-    LinkCapabilities caps = inner_->capabilities();
+    LinkCapabilities caps = inner().capabilities();
     caps.tx_checksum_offload = false;
     return caps;
   }
-  uint16_t max_header_length() const override { return inner_->max_header_length(); }
-  MacAddress link_address() const override { return inner_->link_address(); }
-  void attach(NetworkDispatcher* dispatcher) override { dispatcher_ = dispatcher; }
-  bool attached() const override { return dispatcher_ != nullptr; }
   Result<size_t> write_packets(std::span<PacketBuffer> packets) override;
-  int readable_fd() const override { return inner_->readable_fd(); }
-  size_t process_receive(size_t budget) override { return inner_->process_receive(budget); }
 
   // Writes buffered records to the file. kIo if the write failed.
   Status flush();
   const SnifferCounters& counters() const { return counters_; }
-  LinkEndpoint& inner() { return *inner_; }
 
  private:
-  class InnerDispatcher final : public NetworkDispatcher {
-   public:
-    explicit InnerDispatcher(SnifferEndpoint& owner) : owner_(owner) {}
-    void deliver_network_packet(PacketBuffer pkt) override { owner_.receive(std::move(pkt)); }
-
-   private:
-    SnifferEndpoint& owner_;
-  };
-
-  void receive(PacketBuffer pkt);
+  void on_inner_receive(PacketBuffer pkt) override;
   void record(const PacketBuffer& pkt, MacAddress source);
 
-  std::unique_ptr<LinkEndpoint> inner_;
   const Clock& clock_;
   bool ethernet_;
   Duration wall_offset_;  // zero for kStackClock
   std::unique_ptr<PcapWriter> writer_;
-  InnerDispatcher inner_dispatcher_{*this};
-  NetworkDispatcher* dispatcher_ = nullptr;
   std::vector<std::byte> scratch_;  // one record, reused
   SnifferCounters counters_;
 };

@@ -715,6 +715,7 @@ struct LinkParts {
   std::unique_ptr<LinkEndpoint> endpoint;        // the tap or packet link, or the sniffer around it
   const link::LinkCounters* counters = nullptr;  // the link's; owned through endpoint
   link::SnifferEndpoint* sniffer = nullptr;  // borrowed, owned through endpoint; may be null
+  link::FaultEndpoint* fault = nullptr;      // borrowed, owned through endpoint; may be null
 };
 
 // --packet: an AF_PACKET socket on an existing interface (a veth end), with weir's own MAC.
@@ -738,8 +739,11 @@ Result<std::unique_ptr<link::PacketSocketEndpoint>> open_packet(const ServeOptio
   return packet;
 }
 
-// The tap (or with --packet the packet link), wrapped by the sniffer when a pcap is asked for.
-Result<LinkParts> open_link(const ServeOptions& options, const Clock& clock, MacAddress mac) {
+// The tap (or with --packet the packet link), wrapped by the fault endpoint when --fault asks
+// for it, and by the sniffer when a pcap is asked for (so the capture shows what the stack
+// sent and what reached it).
+Result<LinkParts> open_link(const ServeOptions& options, const Clock& clock, TimerWheel& timers,
+                            MacAddress mac) {
   std::string message;
   LinkParts parts;
   if (!options.packet.empty()) {
@@ -770,6 +774,12 @@ Result<LinkParts> open_link(const ServeOptions& options, const Clock& clock, Mac
     }
     parts.counters = &(*tap)->counters();
     parts.endpoint = std::move(tap).value();
+  }
+  if (options.fault) {
+    auto fault =
+        std::make_unique<link::FaultEndpoint>(std::move(parts.endpoint), timers, *options.fault);
+    parts.fault = fault.get();
+    parts.endpoint = std::move(fault);
   }
   if (options.pcap) {
     auto sniffer =
@@ -804,9 +814,10 @@ int run_serve(const ServeOptions& options) {
   tcp::install(stack);
 
   MacAddress mac = options.mac.value_or(random_mac());
-  auto link = open_link(options, clock, mac);
+  auto link = open_link(options, clock, stack.timers(), mac);
   if (!link) return 1;
   stack.counters().add_struct("link", *link->counters);
+  if (link->fault != nullptr) stack.counters().add_struct("fault", link->fault->counters());
   if (link->sniffer != nullptr) stack.counters().add_struct("pcap", link->sniffer->counters());
   const std::string& link_name = options.packet.empty() ? options.tap : options.packet;
   auto nic = stack.add_nic(std::move(link->endpoint), link_name);
@@ -965,6 +976,7 @@ void add_serve_command(CLI::App& app) {
     std::vector<std::string> ip6;
     bool no_ip6 = false;
     bool no_offload = false;
+    std::optional<link::FaultOptions> fault;
     uint32_t mtu = 0;
   };
   auto raw = std::make_shared<Raw>();
@@ -994,6 +1006,17 @@ void add_serve_command(CLI::App& app) {
                   "Write every frame the stack sends and receives to FILE (pcap)");
   cmd->add_option("--mtu", raw->mtu, "Link MTU in bytes, also set on the tap (default: the tap's)")
       ->check(CLI::Range(kMinMtu, kMaxMtu));
+  cmd->add_option_function<std::string>(
+         "--fault",
+         [raw](const std::string& spec) {
+           std::string message;
+           auto fault = link::parse_fault_spec(spec, &message);
+           if (!fault) throw CLI::ValidationError(message);
+           raw->fault = *fault;
+         },
+         "Impair the link: loss=2%,reorder=1%,dup=1%,delay=5ms,jitter=1ms,corrupt=0.1%,\n"
+         "rate=100mbit,queue=BYTES,seed=N,dir=tx|rx|both")
+      ->type_name("SPEC");
   cmd->add_flag("--no-offload", raw->no_offload,
                 "Plain frames on the tap: no checksum or segmentation offload with the kernel");
   cmd->add_option("--stats-socket", raw->stats_socket,
@@ -1017,6 +1040,7 @@ void add_serve_command(CLI::App& app) {
     if (!raw->ip.empty()) options.address = IpPrefix::parse(raw->ip).value();
     options.ipv6 = !raw->no_ip6;
     options.offloads = !raw->no_offload;
+    options.fault = raw->fault;
     if (raw->no_ip6 && (!raw->ip6.empty() || !raw->gateway6.empty())) {
       throw CLI::ValidationError("--no-ip6", "cannot be combined with --ip6 or --gateway6");
     }

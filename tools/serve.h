@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "link/fault.h"
 #include "stack/address.h"
 #include "stack/result.h"
 
@@ -31,6 +32,7 @@ struct ServeOptions {
   std::optional<std::string> pcap;
   std::optional<uint32_t> mtu;  // nullopt: the tap's own
   bool offloads = true;         // --no-offload: plain frames, no TSO/checksum with the kernel
+  std::optional<link::FaultOptions> fault;  // --fault: impair the link (below the pcap)
   std::optional<std::string> netns;
   std::optional<std::string> stats_socket;  // Unix socket path answering `weir stats`
 };

@@ -101,6 +101,9 @@ expect_usage_error run --fault delay=5 "${uplink[@]}" -- true
 expect_usage_error run --fault loss=2% -- true
 expect_usage_error run --net tap:weir0 -- true
 expect_help '--fault' run --help
+expect_help '--fault' serve --help
+expect_usage_error serve "${good[@]}" --fault loss=5
+expect_usage_error serve "${good[@]}" --fault nonsense
 expect_help '--no-offload' run --help
 expect_help '--no-offload' serve --help
 expect_help '--packet' serve --help
