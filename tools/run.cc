@@ -1,11 +1,12 @@
 // `weir run`. Theory of operation: one supervisor thread runs one Stack on one Loop. The stack
-// has a loopback NIC ("lo", 127.0.0.1/8) and, with --net tap:NAME, an uplink ("eth0") on the
-// tap. The program is started by sandbox/launcher.h inside fresh namespaces under the program
-// filter; each of its socket calls arrives as a seccomp notification on the loop and is
-// answered by the emulator (sandbox/emulator.h). Once everything is open, the supervisor
-// confines itself to its allowlist (sandbox/policy.h). The sandbox's init ending (its pidfd
-// polls readable) means the program ended: the supervisor lets the data the program left in
-// flight drain, for a bounded time, and exits with the program's status.
+// has a loopback NIC ("lo", 127.0.0.1/8) and, with --net tap:NAME or packet:IFACE, an uplink
+// ("eth0") on that tap or interface. The program is started by sandbox/launcher.h inside fresh
+// namespaces under the program filter; each of its socket calls arrives as a seccomp
+// notification on the loop and is answered by the emulator (sandbox/emulator.h). Once
+// everything is open, the supervisor confines itself to its allowlist (sandbox/policy.h). The
+// sandbox's init ending (its pidfd polls readable) means the program ended: the supervisor lets
+// the data the program left in flight drain, for a bounded time, and exits with the program's
+// status.
 //
 // Signals: SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1/2, SIGWINCH and SIGCONT sent to the
 // supervisor are passed to the sandbox's init, which passes them to the program. A terminal's
@@ -34,6 +35,7 @@
 #include "ipv6/ipv6.h"
 #include "link/fault.h"
 #include "link/loopback.h"
+#include "link/packet.h"
 #include "link/sniffer.h"
 #include "link/tap.h"
 #include "sandbox/emulator.h"
@@ -62,7 +64,8 @@ constexpr auto kDrainPoll = std::chrono::milliseconds(10);
 
 struct RunOptions {
   std::string net = "none";  // "none" or "tap:NAME"
-  std::string tap;
+  std::string tap;     // --net tap:NAME
+  std::string packet;  // --net packet:IFACE
   std::optional<std::string> netns;
   std::optional<IpPrefix> address;
   std::optional<IpAddress> gateway;
@@ -201,28 +204,48 @@ int run_sandbox(const RunOptions& options) {
   std::optional<NicId> uplink;
   LinkEndpoint* uplink_endpoint = nullptr;
   link::SnifferEndpoint* sniffer = nullptr;
-  if (!options.tap.empty()) {
-    link::TapOptions tap_options;
-    tap_options.name = options.tap;
-    tap_options.mtu = options.mtu;
-    tap_options.mac = options.mac.value_or(random_mac());
-    tap_options.offloads = options.offloads;
-    tap_options.bring_up = true;
-    if (options.netns) {
-      tap_options.netns = options.netns->find('/') == std::string::npos
-                              ? "/var/run/netns/" + *options.netns
-                              : *options.netns;
-    }
+  if (!options.tap.empty() || !options.packet.empty()) {
+    const std::optional<std::string> netns_path =
+        options.netns ? std::optional<std::string>(options.netns->find('/') == std::string::npos
+                                                       ? "/var/run/netns/" + *options.netns
+                                                       : *options.netns)
+                      : std::nullopt;
+    const MacAddress mac = options.mac.value_or(random_mac());
     std::string message;
-    auto tap = link::TapEndpoint::open(tap_options, &message);
-    if (!tap) {
-      say(message.empty() ? "cannot open tap " + options.tap + ": " +
-                                std::string(error_name(tap.error()))
-                          : message);
-      return 1;
+    std::unique_ptr<LinkEndpoint> endpoint;
+    if (!options.tap.empty()) {
+      link::TapOptions tap_options;
+      tap_options.name = options.tap;
+      tap_options.mtu = options.mtu;
+      tap_options.mac = mac;
+      tap_options.offloads = options.offloads;
+      tap_options.bring_up = true;
+      if (netns_path) tap_options.netns = *netns_path;
+      auto tap = link::TapEndpoint::open(tap_options, &message);
+      if (!tap) {
+        say(message.empty() ? "cannot open tap " + options.tap + ": " +
+                                  std::string(error_name(tap.error()))
+                            : message);
+        return 1;
+      }
+      stack.counters().add_struct("link", (*tap)->counters());
+      endpoint = std::move(tap).value();
+    } else {
+      link::PacketSocketOptions packet_options;
+      packet_options.interface = options.packet;
+      packet_options.mac = mac;
+      packet_options.bring_up = true;
+      if (netns_path) packet_options.netns = *netns_path;
+      auto packet = link::PacketSocketEndpoint::open(packet_options, &message);
+      if (!packet) {
+        say(message.empty() ? "cannot open " + options.packet + ": " +
+                                  std::string(error_name(packet.error()))
+                            : message);
+        return 1;
+      }
+      stack.counters().add_struct("link", (*packet)->counters());
+      endpoint = std::move(packet).value();
     }
-    stack.counters().add_struct("link", (*tap)->counters());
-    std::unique_ptr<LinkEndpoint> endpoint = std::move(tap).value();
     if (options.fault) {
       auto fault =
           std::make_unique<link::FaultEndpoint>(std::move(endpoint), stack.timers(), *options.fault);
@@ -420,20 +443,21 @@ std::string check_mac(std::string& text) {
 
 std::string check_net(std::string& text) {
   if (text == "none") return {};
-  if (text.rfind("tap:", 0) == 0) {
-    std::string name = text.substr(4);
+  for (std::string_view kind : {"tap:", "packet:"}) {
+    if (text.rfind(kind, 0) != 0) continue;
+    std::string name = text.substr(kind.size());
     if (name.empty() || name.size() > kMaxInterfaceName) {
-      return "a tap name has 1.." + std::to_string(kMaxInterfaceName) + " characters";
+      return "an interface name has 1.." + std::to_string(kMaxInterfaceName) + " characters";
     }
     for (char c : name) {
       if (c == '/' || c == ':' || c <= ' ' || c > '~') return "'" + name + "' is not a valid interface name";
     }
     return {};
   }
-  if (text.rfind("packet:", 0) == 0 || text.rfind("dpdk:", 0) == 0) {
-    return "'" + text.substr(0, text.find(':')) + "' uplinks are not available yet (use tap:NAME or none)";
+  if (text.rfind("dpdk:", 0) == 0) {
+    return "'dpdk' uplinks are not available yet (use tap:NAME, packet:IFACE or none)";
   }
-  return "'" + text + "' is not an uplink: use tap:NAME or none";
+  return "'" + text + "' is not an uplink: use tap:NAME, packet:IFACE or none";
 }
 
 std::string check_publish(std::string& text) {
@@ -472,8 +496,10 @@ void add_run_command(CLI::App& app) {
   auto print_policy = std::make_shared<bool>(false);
   auto no_lockdown = std::make_shared<bool>(false);
 
-  cmd->add_option("--net", raw->net, "The stack's uplink: tap:NAME (created if missing) or none")
-      ->check(CLI::Validator(check_net, "tap:NAME|none"));
+  cmd->add_option("--net", raw->net,
+                  "The stack's uplink: tap:NAME (created if missing), packet:IFACE (an existing\n"
+                  "interface such as a veth end, through AF_PACKET with the stack's own MAC) or none")
+      ->check(CLI::Validator(check_net, "tap:NAME|packet:IFACE|none"));
   cmd->add_option("--ip", *raw_ip, "The stack's address on the uplink, e.g. 10.0.0.2/24")
       ->check(CLI::Validator(check_prefix, "ADDR/PREFIX"));
   cmd->add_option("--gateway", *raw_gateway, "Default route via this address")
@@ -535,16 +561,21 @@ void add_run_command(CLI::App& app) {
     if (*no_ip6 && (!raw_ip6->empty() || !raw_gateway6->empty())) {
       throw CLI::ValidationError("--no-ip6", "cannot be combined with --ip6 or --gateway6");
     }
-    if (options.net.rfind("tap:", 0) == 0) {
-      options.tap = options.net.substr(4);
+    if (options.net.rfind("tap:", 0) == 0) options.tap = options.net.substr(4);
+    if (options.net.rfind("packet:", 0) == 0) options.packet = options.net.substr(7);
+    const bool uplink = !options.tap.empty() || !options.packet.empty();
+    if (uplink) {
       if (raw_ip->empty() && raw_ip6->empty()) {
-        throw CLI::ValidationError("--ip", "--net tap:NAME needs --ip ADDR/PREFIX and/or --ip6 ADDR/PREFIX");
+        throw CLI::ValidationError("--ip", "--net " + options.net + " needs --ip ADDR/PREFIX and/or --ip6 ADDR/PREFIX");
       }
     } else if (!raw_ip->empty() || !raw_gateway->empty() || !raw_ip6->empty() || !raw_gateway6->empty()) {
-      throw CLI::ValidationError("--ip", "--ip, --ip6 and the gateways need an uplink (--net tap:NAME)");
+      throw CLI::ValidationError("--ip", "--ip, --ip6 and the gateways need an uplink (--net tap:NAME or packet:IFACE)");
     }
-    if (options.fault && options.tap.empty()) {
-      throw CLI::ValidationError("--fault", "impairs the uplink: it needs --net tap:NAME");
+    if (options.fault && !uplink) {
+      throw CLI::ValidationError("--fault", "impairs the uplink: it needs --net tap:NAME or packet:IFACE");
+    }
+    if (!options.packet.empty() && (*raw_mtu != 0 || !options.offloads)) {
+      throw CLI::ValidationError("--net", "packet:IFACE takes the interface's MTU and has no offloads to turn off (--mtu, --no-offload are for taps)");
     }
     for (const auto& text : *raw_ip6) options.addresses6.push_back(IpPrefix::parse(text).value());
     if (!raw_gateway6->empty()) {
@@ -566,7 +597,7 @@ void add_run_command(CLI::App& app) {
     for (const auto& p : *raw_publish) options.publish.push_back(*sandbox::PublishRule::parse(p));
     if (!raw_mac->empty()) options.mac = MacAddress::parse(*raw_mac).value();
     if (!raw_pcap->empty()) {
-      if (options.tap.empty()) throw CLI::ValidationError("--pcap", "--pcap needs an uplink (--net tap:NAME)");
+      if (!uplink) throw CLI::ValidationError("--pcap", "--pcap needs an uplink (--net tap:NAME or packet:IFACE)");
       options.pcap = *raw_pcap;
     }
     if (!raw_netns->empty()) options.netns = *raw_netns;

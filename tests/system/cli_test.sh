@@ -100,6 +100,10 @@ expect_usage_error run --fault rate=fast "${uplink[@]}" -- true
 expect_usage_error run --fault delay=5 "${uplink[@]}" -- true
 expect_usage_error run --fault loss=2% -- true
 expect_usage_error run --net tap:weir0 -- true
+expect_usage_error run --net dpdk:x -- true
+expect_usage_error run --net packet: --ip 10.0.0.2/24 -- true
+expect_usage_error run --net packet:veth0 --mtu 1400 --ip 10.0.0.2/24 -- true
+expect_usage_error run --net packet:veth0 -- true
 expect_help '--fault' run --help
 expect_help '--fault' serve --help
 expect_usage_error serve "${good[@]}" --fault loss=5
