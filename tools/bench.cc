@@ -78,8 +78,8 @@ void add_bench_command(CLI::App& app) {
   auto cli = std::make_shared<BenchCli>();
   auto* cmd = app.add_subcommand(
       "bench",
-      "Run the peers' workloads (../shared/peers/README.md) on two weir stacks in one process\n"
-      "over the in-memory channel link; print RESULT lines for the peers' summarize.py.\n"
+      "Run the standard workloads (bulk, rr, crr, idle) on two weir stacks in one process\n"
+      "over the in-memory channel link; print one RESULT line per workload.\n"
       "Without a workload, runs them all: bulk at MTU 1500 and 65535, rr, crr, idle.");
   cmd->add_option("--cc", cli->options.cc, "Congestion control for both stacks")
       ->check(CLI::IsMember({"cubic", "newreno", "reno"}))

@@ -1,7 +1,7 @@
-// `weir bench`: the peers' workloads (../shared/peers/README.md: bulk, rr, crr, idle) on weir,
-// two stacks in one process over the in-memory channel link, printing the peers harness's
-// `RESULT peer=weir ...` lines so lib/summarize.py tabulates weir next to gVisor, lwIP and
-// Linux.
+// `weir bench`: the standard workloads (bulk, rr, crr, idle: each file says what it does) on weir,
+// two stacks in one process over the in-memory channel link, printing one
+// `RESULT peer=weir ...` line per workload (key=value fields, so other stacks' harnesses can
+// print the same lines and one table can hold them all).
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -1,4 +1,4 @@
-// idle (../shared/peers/README.md): 10 warm-up connections, then `conns` (default 10,000)
+// idle: 10 warm-up connections, then `conns` (default 10,000)
 // established connection pairs A<->B held open with no data. Reported: process RSS growth per
 // pair (/proc/self/statm), and heap growth per pair (mallinfo2) as the lwIP harness does.
 #include <malloc.h>

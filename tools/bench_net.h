@@ -79,7 +79,7 @@ double monotonic_seconds();
 std::string result_prefix(const BenchOptions& options, const char* test);
 // Prints prefix + fields (+ label) and returns exit status 0.
 int report(const BenchOptions& options, const char* test, const std::string& fields);
-// Prints the prefix with error=REASON (summarize.py skips it), says why on stderr, returns 1.
+// Prints the prefix with error=REASON (tables built from RESULT lines skip it), says why on stderr, returns 1.
 int report_failure(const BenchOptions& options, const char* test, const std::string& why);
 
 // A listening endpoint on B at kPort.

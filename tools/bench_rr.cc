@@ -1,4 +1,4 @@
-// rr (../shared/peers/README.md): one established connection with Nagle off; 1000 warm-up
+// rr: one established connection with Nagle off; 1000 warm-up
 // round trips, then n (default 100,000) timed ones of: A writes 1 byte, B reads it and writes
 // it back, A reads it. Each round trip is timed with the monotonic clock.
 #include <algorithm>

@@ -17,6 +17,7 @@
 #include "stack/waiter.h"
 #include "tcp/endpoint.h"
 #include "tcp/tcp.h"
+#include "tools/cli_checks.h"
 #include "udp/endpoint.h"
 #include "udp/udp.h"
 
@@ -1046,21 +1047,6 @@ std::string check_prefix4(std::string& text) {
     return "'" + text + "' is not an IPv4 address with a prefix length, e.g. 10.0.0.1/24";
   }
   if (prefix->length == 0 || prefix->length > 32) return "prefix length must be 1..32";
-  return {};
-}
-
-std::string check_prefix6(std::string& text) {
-  auto prefix = IpPrefix::parse(text);
-  if (!prefix || !prefix->address.is_v6()) {
-    return "'" + text + "' is not an IPv6 address with a prefix length, e.g. fd00::1/64";
-  }
-  if (prefix->length == 0 || prefix->length > 128) return "prefix length must be 1..128";
-  return {};
-}
-
-std::string check_mac(std::string& text) {
-  if (!MacAddress::parse(text))
-    return "'" + text + "' is not a MAC address, e.g. 02:00:00:00:00:01";
   return {};
 }
 

@@ -49,13 +49,13 @@
 #include "stack/nic.h"
 #include "stack/stack.h"
 #include "tcp/tcp.h"
+#include "tools/cli_checks.h"
 #include "tools/stats.h"
 #include "udp/udp.h"
 
 namespace weir::tools {
 namespace {
 
-constexpr size_t kMaxInterfaceName = 15;
 constexpr uint32_t kMinMtu = 68;
 constexpr uint32_t kMaxMtu = 65535;
 // How long the supervisor lets data the program left behind drain after it ended.
@@ -417,27 +417,8 @@ std::string check_prefix(std::string& text) {
   return {};
 }
 
-std::string check_prefix6(std::string& text) {
-  auto prefix = IpPrefix::parse(text);
-  if (!prefix || !prefix->address.is_v6()) {
-    return "'" + text + "' is not an IPv6 address with a prefix length, e.g. fd00::2/64";
-  }
-  if (prefix->length == 0 || prefix->length > 128) return "prefix length must be 1..128";
-  if (prefix->address.is_multicast() || prefix->address.is_unspecified()) {
-    return "'" + text + "' is not a unicast address";
-  }
-  return {};
-}
-
 std::string check_address(std::string& text) {
   if (!IpAddress::parse(text)) return "'" + text + "' is not an IP address, e.g. 10.0.0.1";
-  return {};
-}
-
-std::string check_mac(std::string& text) {
-  auto mac = MacAddress::parse(text);
-  if (!mac) return "'" + text + "' is not a MAC address, e.g. 02:00:00:00:00:01";
-  if (mac->is_multicast() || mac->is_zero()) return "the MAC address must be unicast and non-zero";
   return {};
 }
 
@@ -446,13 +427,7 @@ std::string check_net(std::string& text) {
   for (std::string_view kind : {"tap:", "packet:"}) {
     if (text.rfind(kind, 0) != 0) continue;
     std::string name = text.substr(kind.size());
-    if (name.empty() || name.size() > kMaxInterfaceName) {
-      return "an interface name has 1.." + std::to_string(kMaxInterfaceName) + " characters";
-    }
-    for (char c : name) {
-      if (c == '/' || c == ':' || c <= ' ' || c > '~') return "'" + name + "' is not a valid interface name";
-    }
-    return {};
+    return check_interface_name(name);
   }
   if (text.rfind("dpdk:", 0) == 0) {
     return "'dpdk' uplinks are not available yet (use tap:NAME, packet:IFACE or none)";
@@ -520,17 +495,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--pcap", *raw_pcap, "Write every frame on the uplink to FILE (pcap)");
   cmd->add_option("--mtu", *raw_mtu, "Uplink MTU in bytes, also set on the tap")
       ->check(CLI::Range(kMinMtu, kMaxMtu));
-  cmd->add_option_function<std::string>(
-         "--fault",
-         [raw](const std::string& spec) {
-           std::string message;
-           auto fault = link::parse_fault_spec(spec, &message);
-           if (!fault) throw CLI::ValidationError(message);
-           raw->fault = *fault;
-         },
-         "Impair the uplink: loss=2%,reorder=1%,dup=1%,delay=5ms,jitter=1ms,corrupt=0.1%,\n"
-         "rate=100mbit,queue=BYTES,seed=N,dir=tx|rx|both")
-      ->type_name("SPEC");
+  add_fault_option(cmd, raw->fault, "the uplink");
   cmd->add_flag("--no-offload", [raw](int64_t) { raw->offloads = false; },
                 "Plain frames on the tap: no checksum or segmentation offload with the kernel");
   cmd->add_option("--mac", *raw_mac, "The stack's MAC address on the uplink (default: random)")

@@ -44,6 +44,7 @@
 #include "stack/waiter.h"
 #include "tcp/endpoint.h"
 #include "tcp/tcp.h"
+#include "tools/cli_checks.h"
 #include "tools/stats.h"
 #include "udp/endpoint.h"
 #include "udp/udp.h"
@@ -52,7 +53,6 @@ namespace weir::tools {
 namespace {
 
 // Linux's IFNAMSIZ is 16 including the terminating NUL.
-constexpr size_t kMaxInterfaceName = 15;
 constexpr uint32_t kMinMtu = 68;  // RFC 791: every IPv4 link carries 68 bytes unfragmented
 constexpr uint32_t kMaxMtu = 65535;
 constexpr uint16_t kEchoPort = 7;  // RFC 862
@@ -670,43 +670,12 @@ std::string check_address(std::string& text) {
   return {};
 }
 
-std::string check_prefix6(std::string& text) {
-  auto prefix = IpPrefix::parse(text);
-  if (!prefix || !prefix->address.is_v6()) {
-    return "'" + text + "' is not an IPv6 address with a prefix length, e.g. fd00::2/64";
-  }
-  const Ipv6Address a = prefix->address.v6();
-  if (a.is_multicast() || a.is_unspecified() || a.is_loopback() || a.is_v4_mapped()) {
-    return "'" + text + "' cannot be an interface address (multicast, ::, ::1 or IPv4-mapped)";
-  }
-  if (prefix->length == 0 || prefix->length > 128) return "prefix length must be 1..128";
-  return {};
-}
-
 std::string check_address6(std::string& text) {
   auto address = IpAddress::parse(text);
   if (!address || !address->is_v6()) return "'" + text + "' is not an IPv6 address, e.g. fe80::1";
   if (address->is_multicast() || address->is_unspecified()) {
     return "the IPv6 gateway must be a unicast address";
   }
-  return {};
-}
-
-std::string check_mac(std::string& text) {
-  auto mac = MacAddress::parse(text);
-  if (!mac) return "'" + text + "' is not a MAC address, e.g. 02:00:00:00:00:01";
-  if (mac->is_multicast() || mac->is_zero()) return "the MAC address must be unicast and non-zero";
-  return {};
-}
-
-std::string check_interface_name(std::string& text) {
-  if (text.empty() || text.size() > kMaxInterfaceName)
-    return "an interface name has 1.." + std::to_string(kMaxInterfaceName) + " characters";
-  for (char c : text) {
-    if (c == '/' || c == ':' || c <= ' ' || c > '~')
-      return "'" + text + "' is not a valid interface name";
-  }
-  if (text == "." || text == "..") return "'" + text + "' is not a valid interface name";
   return {};
 }
 
@@ -1006,17 +975,7 @@ void add_serve_command(CLI::App& app) {
                   "Write every frame the stack sends and receives to FILE (pcap)");
   cmd->add_option("--mtu", raw->mtu, "Link MTU in bytes, also set on the tap (default: the tap's)")
       ->check(CLI::Range(kMinMtu, kMaxMtu));
-  cmd->add_option_function<std::string>(
-         "--fault",
-         [raw](const std::string& spec) {
-           std::string message;
-           auto fault = link::parse_fault_spec(spec, &message);
-           if (!fault) throw CLI::ValidationError(message);
-           raw->fault = *fault;
-         },
-         "Impair the link: loss=2%,reorder=1%,dup=1%,delay=5ms,jitter=1ms,corrupt=0.1%,\n"
-         "rate=100mbit,queue=BYTES,seed=N,dir=tx|rx|both")
-      ->type_name("SPEC");
+  add_fault_option(cmd, raw->fault, "the link");
   cmd->add_flag("--no-offload", raw->no_offload,
                 "Plain frames on the tap: no checksum or segmentation offload with the kernel");
   cmd->add_option("--stats-socket", raw->stats_socket,
