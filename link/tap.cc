@@ -84,12 +84,19 @@ Result<std::unique_ptr<TapEndpoint>> TapEndpoint::open(const TapOptions& options
   fill_ifreq_name(ifr, options.name);
   ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
   if (options.offloads) ifr.ifr_flags |= IFF_VNET_HDR;
+  if (options.multi_queue) ifr.ifr_flags |= IFF_MULTI_QUEUE;
   if (::ioctl(fd.get(), TUNSETIFF, &ifr) != 0) {
     const int err = errno;
     std::string why = "tap: cannot attach to '" + options.name + "': " + errno_text(err);
     if (err == EPERM) why += "; creating or attaching a tap needs CAP_NET_ADMIN";
-    if (err == EBUSY) why += "; another process holds the device";
-    if (err == EINVAL) why += "; is it a tun (not tap) device, or a non-tun interface?";
+    if (err == EBUSY) {
+      why += options.multi_queue ? "; the device has its most queues already"
+                                 : "; another process holds the device";
+    }
+    if (err == EINVAL) {
+      why += "; is it a tun (not tap) device, a non-tun interface, or opened by others with "
+             "different multi-queue or offload settings?";
+    }
     return fail(error_from_errno(err), why);
   }
   const std::string name(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
@@ -136,6 +143,24 @@ Result<std::unique_ptr<TapEndpoint>> TapEndpoint::open(const TapOptions& options
                 "tap: cannot read the MTU of '" + name + "': " + errno_text(err));
   }
   const auto mtu = static_cast<uint32_t>(req.ifr_mtu);
+  if (::ioctl(sock.get(), SIOCGIFTXQLEN, &req) != 0) {
+    const int err = errno;
+    return fail(error_from_errno(err),
+                "tap: cannot read the queue length of '" + name + "': " + errno_text(err));
+  }
+  auto queue_frames = static_cast<uint32_t>(req.ifr_qlen);
+  const uint32_t wanted =
+      options.queue_bytes / (std::max<uint32_t>(mtu, 68) + kEthernetHeaderLength) + 1;
+  if (wanted > queue_frames) {
+    req.ifr_qlen = static_cast<int>(wanted);
+    if (::ioctl(sock.get(), SIOCSIFTXQLEN, &req) != 0) {
+      const int err = errno;
+      return fail(error_from_errno(err), "tap: cannot set the queue length of '" + name +
+                                             "' to " + std::to_string(wanted) +
+                                             " frames: " + errno_text(err));
+    }
+    queue_frames = wanted;
+  }
   if (options.bring_up) {
     if (::ioctl(sock.get(), SIOCGIFFLAGS, &req) != 0 ||
         (req.ifr_flags |= IFF_UP, ::ioctl(sock.get(), SIOCSIFFLAGS, &req) != 0)) {
@@ -146,17 +171,18 @@ Result<std::unique_ptr<TapEndpoint>> TapEndpoint::open(const TapOptions& options
 
   const MacAddress mac = options.mac ? *options.mac : random_local_mac();
   return std::make_unique<TapEndpoint>(Key(), fd.release(), name, mtu, mac, vnet_header,
-                                       offloads);
+                                       offloads, queue_frames);
 }
 
 TapEndpoint::TapEndpoint(Key, int fd, std::string name, uint32_t mtu, MacAddress mac,
-                         bool vnet_header, bool offloads)
+                         bool vnet_header, bool offloads, uint32_t queue_frames)
     : fd_(fd),
       name_(std::move(name)),
       mtu_(mtu),
       mac_(mac),
       vnet_header_(vnet_header),
-      offloads_(offloads) {}
+      offloads_(offloads),
+      queue_frames_(queue_frames) {}
 
 LinkCapabilities TapEndpoint::capabilities() const {
   LinkCapabilities caps;

@@ -21,6 +21,19 @@
 // a queue of small segments never pins 64 KiB each. Without offloads (TapOptions::offloads
 // false, or a kernel that refuses TUNSETOFFLOAD) the device's offloads are switched off, so a
 // persistent tap a previous reader left in offload mode never hands this one a 64 KiB frame.
+//
+// Queues. With TapOptions::multi_queue the device is opened with IFF_MULTI_QUEUE and each
+// TapEndpoint is one of its queues: several loops (threads or processes) each open their own
+// endpoint on the same name, and the kernel keeps a flow on the queue that last sent for it
+// (tun's automatic flow steering) or spreads new flows by hash. Every queue of one device must
+// be opened alike (multi-queue, offloads). The kernel's queue toward the reader (the device's
+// txqueuelen) is a fixed count of frames that a TCP sender in Linux cannot see: when the stack
+// advertises a larger window than that queue holds and the reader falls behind for a moment,
+// the kernel drops whole windows' tails and the sender collapses (pasta's MTU-1500 problem).
+// open() therefore raises txqueuelen so the queue holds TapOptions::queue_bytes of MTU-sized
+// frames: callers size it to what their transport may have in flight (the default covers TCP's
+// default largest receive buffer, 6 MiB, with room for the ACKs and small frames beside it). It
+// is never lowered.
 #pragma once
 
 #include <memory>
@@ -45,6 +58,10 @@ struct TapOptions {
   std::string netns;
   // Checksum and segmentation offloads with the kernel (see above).
   bool offloads = true;
+  // Open one queue of an IFF_MULTI_QUEUE device (see above).
+  bool multi_queue = false;
+  // Bytes of MTU-sized frames the kernel's queue toward this reader must hold (see above).
+  uint32_t queue_bytes = 8 * 1024 * 1024;
 };
 
 class TapEndpoint final : public LinkEndpoint {
@@ -58,7 +75,7 @@ class TapEndpoint final : public LinkEndpoint {
     Key() = default;
   };
   TapEndpoint(Key, int fd, std::string name, uint32_t mtu, MacAddress mac, bool vnet_header,
-              bool offloads);
+              bool offloads, uint32_t queue_frames);
   ~TapEndpoint() override;
   TapEndpoint(const TapEndpoint&) = delete;
   TapEndpoint& operator=(const TapEndpoint&) = delete;
@@ -76,6 +93,8 @@ class TapEndpoint final : public LinkEndpoint {
 
   const std::string& name() const { return name_; }
   bool offloads() const { return offloads_; }
+  // The device's txqueuelen after open(): frames the kernel queues toward its readers.
+  uint32_t queue_frames() const { return queue_frames_; }
   void set_promiscuous(bool on) { promiscuous_ = on; }
   const LinkCounters& counters() const { return counters_; }
 
@@ -86,6 +105,7 @@ class TapEndpoint final : public LinkEndpoint {
   MacAddress mac_;
   bool vnet_header_;  // IFF_VNET_HDR: every frame both ways has a virtio-net header
   bool offloads_;     // and TUNSETOFFLOAD took checksum + TSO
+  uint32_t queue_frames_;
   NetworkDispatcher* dispatcher_ = nullptr;
   bool promiscuous_ = false;
   ChunkRef rx_chunk_;

@@ -211,5 +211,114 @@ TEST_F(TapTest, AttachesToExistingTapAndSetsMtu) {
   EXPECT_EQ((*tap)->process_receive(64), 0u);
 }
 
+TEST_F(TapTest, QueueHoldsTheBytesAsked) {
+  std::string message;
+  auto tap = TapEndpoint::open({.name = "weirtap2", .netns = netns_path(), .offloads = false,
+                                .queue_bytes = 4 * 1024 * 1024},
+                               &message);
+  ASSERT_TRUE(tap) << message;
+  // 4 MiB of 1514-byte frames: a sender with a 4 MiB window in flight never meets a full queue.
+  const uint32_t expected = 4 * 1024 * 1024 / 1514 + 1;
+  EXPECT_EQ((*tap)->queue_frames(), expected);
+  EXPECT_EQ(in_netns("sh -c 'ip link show weirtap2 | grep -q \"qlen " + std::to_string(expected) +
+                     "\"'"),
+            0);
+  // Asking for less than the device holds never lowers it.
+  auto again = TapEndpoint::open({.name = "weirtap3", .netns = netns_path(), .queue_bytes = 1},
+                                 &message);
+  ASSERT_TRUE(again) << message;
+  EXPECT_GE((*again)->queue_frames(), 500u);
+}
+
+TEST_F(TapTest, MultiQueueKeepsEachFlowOnItsQueue) {
+  // Two queues of one device, as two loops would open them. Each pings the kernel from its own
+  // address; the kernel answers each flow on the queue that sent it.
+  std::string message;
+  TapOptions options{.name = "weirmq0", .mac = kOurMac, .bring_up = true, .netns = netns_path(),
+                     .multi_queue = true};
+  auto first = TapEndpoint::open(options, &message);
+  ASSERT_TRUE(first) << message;
+  auto second = TapEndpoint::open(options, &message);
+  ASSERT_TRUE(second) << message;
+  // A queue opened without IFF_MULTI_QUEUE cannot join: one line says why.
+  options.multi_queue = false;
+  auto odd = TapEndpoint::open(options, &message);
+  ASSERT_FALSE(odd);
+  EXPECT_NE(message.find("multi-queue"), std::string::npos) << message;
+
+  ASSERT_EQ(in_netns("ip addr add 10.77.0.1/24 dev weirmq0"), 0);
+  ASSERT_EQ(in_netns("ip neigh add 10.77.0.2 lladdr 02:00:5e:10:00:02 dev weirmq0"), 0);
+  ASSERT_EQ(in_netns("ip neigh add 10.77.0.3 lladdr 02:00:5e:10:00:02 dev weirmq0"), 0);
+  RecordingDispatcher rx_first;
+  RecordingDispatcher rx_second;
+  (*first)->attach(&rx_first);
+  (*second)->attach(&rx_second);
+  // The kernel's MAC, from its sysfs file inside the namespace.
+  const std::string mac_file = "/tmp/weir-mq-mac-" + netns_;
+  ASSERT_EQ(in_netns("sh -c 'cat /sys/class/net/weirmq0/address > " + mac_file + "'"), 0);
+  FILE* f = std::fopen(mac_file.c_str(), "r");
+  ASSERT_NE(f, nullptr);
+  char text[32] = {};
+  ASSERT_NE(std::fgets(text, sizeof text, f), nullptr);
+  std::fclose(f);
+  std::remove(mac_file.c_str());
+  auto kernel_mac = MacAddress::parse(std::string(text, 17));
+  ASSERT_TRUE(kernel_mac);
+
+  auto ping_from = [&](Ipv4Address from, uint16_t seq) {
+    PacketBuffer pkt = echo_request(*kernel_mac, 0x100, seq);
+    auto bytes = pkt.to_vector();
+    store_be32(bytes, 12, from.value());
+    store_be16(bytes, 10, 0);
+    store_be16(bytes, 10, internet_checksum(ByteView(bytes).first(20)));
+    PacketBuffer out = PacketBuffer::from_bytes(bytes);
+    out.meta() = pkt.meta();
+    return out;
+  };
+  // Echo replies to `to`, by sequence number (warm-up 1, steered rounds above it).
+  auto replies_to = [](const RecordingDispatcher& rx, Ipv4Address to, bool steered) {
+    int n = 0;
+    for (const auto& p : rx.packets) {
+      if (p.meta().network_protocol != kEtherTypeIpv4 || p.size() < 28) continue;
+      const auto b = p.to_vector();
+      if (load_u8(b, 9) == kProtocolIcmp && load_u8(b, 20) == 0 &&
+          load_be32(b, 16) == to.value() && (load_be16(b, 26) > 1) == steered)
+        ++n;
+    }
+    return n;
+  };
+  const Ipv4Address second_ip(10, 77, 0, 3);
+  auto receive_both = [&](int want, bool steered) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (replies_to(rx_first, kOurIp, steered) + replies_to(rx_second, kOurIp, steered) < want ||
+           replies_to(rx_first, second_ip, steered) + replies_to(rx_second, second_ip, steered) <
+               want) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      pollfd pfds[2] = {{.fd = (*first)->readable_fd(), .events = POLLIN, .revents = 0},
+                        {.fd = (*second)->readable_fd(), .events = POLLIN, .revents = 0}};
+      ::poll(pfds, 2, 100);
+      (*first)->process_receive(64);
+      (*second)->process_receive(64);
+    }
+    return true;
+  };
+  // The kernel learns a flow's queue when that queue's packet has been delivered, which is
+  // after the first reply went out: the first round's replies may land on either queue.
+  for (uint16_t seq = 1; seq <= 4; ++seq) {
+    PacketBuffer a[1] = {ping_from(kOurIp, seq)};
+    PacketBuffer b[1] = {ping_from(second_ip, seq)};
+    ASSERT_EQ((*first)->write_packets(a).value(), 1u);
+    ASSERT_EQ((*second)->write_packets(b).value(), 1u);
+    if (seq == 1) {
+      ASSERT_TRUE(receive_both(1, false)) << "no echo replies from the kernel";
+    }
+  }
+  ASSERT_TRUE(receive_both(3, true)) << "no echo replies from the kernel";
+  EXPECT_EQ(replies_to(rx_first, kOurIp, true), 3);
+  EXPECT_EQ(replies_to(rx_second, second_ip, true), 3);
+  EXPECT_EQ(replies_to(rx_first, second_ip, true), 0);
+  EXPECT_EQ(replies_to(rx_second, kOurIp, true), 0);
+}
+
 }  // namespace
 }  // namespace weir::link
