@@ -68,7 +68,23 @@ ChunkCache* thread_cache() {
 }  // namespace
 
 Chunk::Chunk(size_t capacity)
-    : capacity_(capacity), storage_(std::make_unique_for_overwrite<std::byte[]>(capacity)) {}
+    : capacity_(capacity),
+      storage_(std::make_unique_for_overwrite<std::byte[]>(capacity)),
+      data_(storage_.get()) {}
+
+Chunk::Chunk(MutableByteView bytes, ReleaseFn release, void* context)
+    : capacity_(bytes.size()), data_(bytes.data()), release_(release), context_(context) {}
+
+// External bytes go back to their owner when the chunk goes, whichever path destroys it.
+Chunk::~Chunk() {
+  if (release_ != nullptr) release_(context_);
+}
+
+boost::intrusive_ptr<Chunk> Chunk::adopt(MutableByteView bytes, ReleaseFn release,
+                                         void* context) {
+  if (release == nullptr) std::abort();  // the owner must learn when its bytes come back
+  return boost::intrusive_ptr<Chunk>(new Chunk(bytes, release, context));
+}
 
 // Contents of a new chunk are unspecified: PacketBuffer never exposes a byte it has not
 // written or zeroed, and link endpoints fill the chunks they allocate.
@@ -91,7 +107,7 @@ void intrusive_ptr_release(Chunk* c) {
   if (c->refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   std::unique_ptr<Chunk> owned(c);
 #if WEIR_CHUNK_CACHE
-  if (ChunkCache* cache = thread_cache()) {
+  if (ChunkCache* cache = thread_cache(); cache != nullptr && owned->release_ == nullptr) {
     if (auto* list = cache->list_for(owned->capacity_);
         list != nullptr && list->size() < ChunkCache::kMaxPerClass) {
       list->push_back(std::move(owned));

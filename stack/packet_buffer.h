@@ -26,26 +26,43 @@
 namespace weir {
 
 // The one allocator of packet memory (reviewed: the only new/delete in the packet path).
+//
+// External memory. adopt() wraps bytes that belong to someone else (a DPDK mbuf's buffer, a
+// ring slot) in a chunk without copying them: the chunk's bytes are those bytes, and when the
+// last reference goes, release(context) hands them back instead of freeing anything. The
+// chunk is then as writable as any other (push_front into its headroom, copy-on-write when
+// shared), so the owner must hand over bytes nobody else writes while the chunk lives. release
+// runs on whichever thread drops the last reference. External chunks never enter the
+// per-thread recycling cache.
 class Chunk {
  public:
+  using ReleaseFn = void (*)(void* context) noexcept;
+
   static boost::intrusive_ptr<Chunk> allocate(size_t capacity);
+  static boost::intrusive_ptr<Chunk> adopt(MutableByteView bytes, ReleaseFn release,
+                                           void* context);
 
   size_t capacity() const { return capacity_; }
-  MutableByteView bytes() { return {storage_.get(), capacity_}; }
-  ByteView bytes() const { return {storage_.get(), capacity_}; }
+  MutableByteView bytes() { return {data_, capacity_}; }
+  ByteView bytes() const { return {data_, capacity_}; }
   bool shared() const { return refs_.load(std::memory_order_acquire) > 1; }
 
   Chunk(const Chunk&) = delete;
   Chunk& operator=(const Chunk&) = delete;
+  ~Chunk();
 
  private:
   explicit Chunk(size_t capacity);
+  Chunk(MutableByteView bytes, ReleaseFn release, void* context);
   friend void intrusive_ptr_add_ref(Chunk* c);
   friend void intrusive_ptr_release(Chunk* c);
 
   std::atomic<uint32_t> refs_{0};
   size_t capacity_;
-  std::unique_ptr<std::byte[]> storage_;
+  std::unique_ptr<std::byte[]> storage_;  // empty for external memory
+  std::byte* data_;                       // storage_, or the adopted bytes
+  ReleaseFn release_ = nullptr;           // set for external memory
+  void* context_ = nullptr;
 };
 
 using ChunkRef = boost::intrusive_ptr<Chunk>;

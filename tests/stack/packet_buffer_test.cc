@@ -431,6 +431,35 @@ TEST(PacketBufferTest, FromChunkIsZeroCopy) {
   EXPECT_EQ(q.view_count(), 1u);
 }
 
+// Bytes owned elsewhere (a DPDK mbuf): wrapped without a copy, written in place (headroom),
+// and handed back exactly once, when the last packet sharing them goes.
+TEST(PacketBufferTest, AdoptedChunkReleasesOnceWhenTheLastReferenceGoes) {
+  std::vector<std::byte> owner_bytes(2048);
+  struct Owner {
+    int released = 0;
+  } owner;
+  auto release = [](void* context) noexcept { ++static_cast<Owner*>(context)->released; };
+  copy_bytes(owner_bytes, 128, iota_bytes(60));
+  auto p = PacketBuffer::from_chunk(Chunk::adopt(owner_bytes, release, &owner), 128, 60);
+  EXPECT_EQ(p.front(1)->data(), owner_bytes.data() + 128);  // no copy
+  EXPECT_EQ(p.to_vector(), iota_bytes(60));
+  // Sole owner: the header goes into the adopted bytes' headroom.
+  p.push_front(14);
+  EXPECT_EQ(p.view_count(), 1u);
+  EXPECT_EQ(p.front(1)->data(), owner_bytes.data() + 114);
+  PacketBuffer q = p.clone();
+  PacketBuffer r = p.slice(14, 10);
+  p = PacketBuffer();
+  q = PacketBuffer();
+  EXPECT_EQ(owner.released, 0);
+  EXPECT_EQ(r.to_vector(), iota_bytes(10));
+  r = PacketBuffer();
+  EXPECT_EQ(owner.released, 1);
+  // A fresh allocation of the same size never hands back the adopted bytes (no recycling).
+  ChunkRef fresh = Chunk::allocate(2048);
+  EXPECT_NE(fresh->bytes().data(), owner_bytes.data());
+}
+
 TEST(PacketBufferTest, ForEachViewCoversBytes) {
   auto p = PacketBuffer::from_bytes(iota_bytes(7));
   p.append(PacketBuffer::from_bytes(iota_bytes(9, 7)));
