@@ -33,6 +33,7 @@ class WrappingEndpoint : public LinkEndpoint {
     return inner_->write_packets(packets);
   }
   int readable_fd() const override { return inner_->readable_fd(); }
+  bool needs_polling() const override { return inner_->needs_polling(); }
   size_t process_receive(size_t budget) override { return inner_->process_receive(budget); }
 
   LinkEndpoint& inner() { return *inner_; }

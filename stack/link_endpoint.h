@@ -56,6 +56,11 @@ class LinkEndpoint {
 
   // For endpoints driven by a file descriptor: the fd the loop waits on for readability, or -1.
   virtual int readable_fd() const { return -1; }
+  // For endpoints with nothing to wait on (a DPDK port without receive interrupts): true asks
+  // a Loop that watches the endpoint to call process_receive() on every iteration, and to
+  // sleep no longer than its poll interval while the endpoint is idle. Endpoints with a
+  // readable_fd(), and in-memory ones their owner drives, leave it false.
+  virtual bool needs_polling() const { return false; }
   // Reads and delivers up to `budget` received packets; returns how many. Called by the loop
   // when readable_fd() is readable, or by the owner of an in-memory endpoint.
   virtual size_t process_receive(size_t budget) {

@@ -48,17 +48,31 @@ Loop::~Loop() {
   if (epoll_fd_ >= 0) close(epoll_fd_);
 }
 
+size_t Loop::receive_from(LinkEndpoint& endpoint) {
+  size_t total = 0;
+  for (size_t round = 0; round < kFairnessRounds; ++round) {
+    const size_t n = endpoint.process_receive(kReceiveBudget);
+    total += n;
+    if (n < kReceiveBudget) break;
+  }
+  return total;
+}
+
 Status Loop::watch(LinkEndpoint& endpoint) {
   const int fd = endpoint.readable_fd();
-  if (fd < 0) return Error::kInvalidArgument;  // in-memory endpoints are driven by their owner
-  LinkEndpoint* ep = &endpoint;                // borrowed: the caller unwatches before destroying
-  return watch_fd(fd, EPOLLIN, [this, ep](uint32_t) {
-    for (size_t round = 0; round < kFairnessRounds; ++round) {
-      const size_t n = ep->process_receive(kReceiveBudget);
-      received_ += n;
-      if (n < kReceiveBudget) break;
-    }
-  });
+  LinkEndpoint* ep = &endpoint;  // borrowed: the caller unwatches before destroying
+  if (fd < 0) {
+    // In-memory endpoints are driven by their owner; poll-mode ones by every iteration.
+    if (!endpoint.needs_polling()) return Error::kInvalidArgument;
+    if (std::find(polled_.begin(), polled_.end(), ep) == polled_.end()) polled_.push_back(ep);
+    return ok_status();
+  }
+  return watch_fd(fd, EPOLLIN, [this, ep](uint32_t) { received_ += receive_from(*ep); });
+}
+
+void Loop::unwatch(LinkEndpoint& endpoint) {
+  polled_.erase(std::remove(polled_.begin(), polled_.end(), &endpoint), polled_.end());
+  if (const int fd = endpoint.readable_fd(); fd >= 0) unwatch_fd(fd);
 }
 
 Status Loop::watch_fd(int fd, uint32_t events, std::function<void(uint32_t)> handler) {
@@ -129,6 +143,11 @@ size_t Loop::run_once(std::optional<Duration> max_wait) {
     const int cap = ceil_millis(*max_wait);
     timeout = timeout < 0 ? cap : std::min(timeout, cap);
   }
+  if (!polled_.empty()) {
+    // Busy-poll right after traffic, else sleep at most one poll interval.
+    const int cap = idle_polls_ < kPollSpins ? 0 : ceil_millis(kPollInterval);
+    timeout = timeout < 0 ? cap : std::min(timeout, cap);
+  }
   if (stopping_.load(std::memory_order_acquire)) timeout = 0;
 
   std::array<epoll_event, kMaxEvents> events;
@@ -147,6 +166,13 @@ size_t Loop::run_once(std::optional<Duration> max_wait) {
     auto handler = it->second;
     handler(events[i].events);
     ++handled;
+  }
+  if (!polled_.empty()) {
+    size_t polled = 0;
+    // By index: nothing in a receive batch unwatches, but a stale iterator must never be used.
+    for (size_t i = 0; i < polled_.size(); ++i) polled += receive_from(*polled_[i]);
+    received_ += polled;
+    idle_polls_ = polled > 0 ? 0 : std::min(idle_polls_ + 1, kPollSpins);
   }
   handled += received_;
   handled += stack_.run_timers();

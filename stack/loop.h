@@ -1,6 +1,13 @@
 // Loop: the one thread that drives a Stack. It waits (epoll) on the fds of link endpoints and
 // of its users, and on the next timer deadline; runs receive batches; fires timers; and runs
 // work other threads post(). Nothing else may touch the stack while the loop runs.
+//
+// Polled endpoints. An endpoint with no fd to wait on (LinkEndpoint::needs_polling(), e.g. a
+// DPDK port) gets a receive batch on every iteration instead. While packets keep coming the
+// loop does not sleep at all (busy-poll, as DPDK applications do); after kPollSpins iterations
+// in a row that found nothing it sleeps up to kPollInterval at a time, so an idle loop costs
+// about a thousand wake-ups a second rather than a whole core, and a packet that arrives on
+// an idle link waits at most kPollInterval.
 #pragma once
 
 #include <atomic>
@@ -23,14 +30,21 @@ class Loop {
  public:
   // How many packets one endpoint may deliver before others get a turn.
   static constexpr size_t kReceiveBudget = 64;
+  // Polled endpoints: the longest sleep while idle, and how many empty polls in a row end the
+  // busy-polling that follows a packet.
+  static constexpr Duration kPollInterval = std::chrono::milliseconds(1);
+  static constexpr size_t kPollSpins = 64;
 
   explicit Loop(Stack& stack);
   ~Loop();
   Loop(const Loop&) = delete;
   Loop& operator=(const Loop&) = delete;
 
-  // Polls endpoint.readable_fd() and calls process_receive when it is readable.
+  // Polls endpoint.readable_fd() and calls process_receive when it is readable; an endpoint
+  // without an fd that needs_polling() is polled on every iteration (see above). Borrowed: the
+  // endpoint must be unwatched, or the loop gone, before it is destroyed.
   Status watch(LinkEndpoint& endpoint);
+  void unwatch(LinkEndpoint& endpoint);
   // Calls handler(epoll events) when fd is ready for `events` (EPOLLIN, ...).
   Status watch_fd(int fd, uint32_t events, std::function<void(uint32_t)> handler);
   void unwatch_fd(int fd);
@@ -46,6 +60,8 @@ class Loop {
 
  private:
   void drain_posted();
+  // Up to kFairnessRounds receive budgets from one endpoint; returns the packets delivered.
+  size_t receive_from(LinkEndpoint& endpoint);
 
   Stack& stack_;
   int epoll_fd_ = -1;
@@ -55,6 +71,8 @@ class Loop {
   std::vector<std::function<void()>> posted_;
   std::atomic<bool> stopping_{false};
   size_t received_ = 0;  // packets delivered by watched endpoints in the current iteration
+  std::vector<LinkEndpoint*> polled_;  // borrowed: watch() documents the lifetime
+  size_t idle_polls_ = kPollSpins;     // empty polls in a row; starts idle (sleeping)
 };
 
 }  // namespace weir

@@ -260,6 +260,54 @@ TEST_F(LoopTest, WatchEndpointWithoutFdFails) {
   EXPECT_EQ(loop_.watch(ep).error(), Error::kInvalidArgument);
 }
 
+// An endpoint with no fd (a DPDK port): packets appear without any wake-up.
+class PolledEndpoint final : public LinkEndpoint {
+ public:
+  uint32_t mtu() const override { return 1500; }
+  LinkCapabilities capabilities() const override { return {}; }
+  uint16_t max_header_length() const override { return 14; }
+  MacAddress link_address() const override { return {}; }
+  void attach(NetworkDispatcher*) override {}
+  bool attached() const override { return false; }
+  Result<size_t> write_packets(std::span<PacketBuffer> p) override { return p.size(); }
+  bool needs_polling() const override { return true; }
+  size_t process_receive(size_t budget) override {
+    ++calls;
+    const size_t n = std::min(budget, pending);
+    pending -= n;
+    return n;
+  }
+  size_t pending = 0;
+  size_t calls = 0;
+};
+
+TEST_F(LoopTest, PolledEndpointGetsABatchEveryIteration) {
+  PolledEndpoint ep;
+  ASSERT_TRUE(loop_.watch(ep).ok());
+  ASSERT_TRUE(loop_.watch(ep).ok());  // once is enough; twice does not poll twice
+  loop_.run_once(Duration::zero());
+  EXPECT_EQ(ep.calls, 1u);
+  ep.pending = Loop::kReceiveBudget + 3;  // no fd, no wake-up: found by the next poll
+  EXPECT_EQ(loop_.run_once(Duration::zero()), Loop::kReceiveBudget + 3);
+  EXPECT_EQ(ep.pending, 0u);
+  EXPECT_EQ(ep.calls, 3u);
+  loop_.unwatch(ep);
+  loop_.run_once(Duration::zero());
+  EXPECT_EQ(ep.calls, 3u);
+}
+
+TEST_F(LoopTest, IdlePolledLoopStillWakesUp) {
+  PolledEndpoint ep;
+  ASSERT_TRUE(loop_.watch(ep).ok());
+  // No timer and no max_wait would block for ever without the polled endpoint; with it every
+  // iteration returns after at most the poll interval, and polls.
+  for (size_t i = 0; i < Loop::kPollSpins + 3; ++i) loop_.run_once(std::nullopt);
+  EXPECT_EQ(ep.calls, Loop::kPollSpins + 3);
+  ep.pending = 1;
+  EXPECT_EQ(loop_.run_once(std::nullopt), 1u);
+  loop_.unwatch(ep);
+}
+
 TEST_F(LoopTest, EndpointReceivesInBudgetedBatches) {
   CountingEndpoint ep;
   ASSERT_TRUE(loop_.watch(ep).ok());
