@@ -1,7 +1,9 @@
 // `weir bench`: command-line registration and the run-everything driver. The workloads live
 // in tools/bench_{bulk,rr,crr,idle}.cc on the harness of tools/bench_net.cc. When `weir bench`
 // runs them all, each run gets a fresh child process, as each peer's harness is a fresh
-// process per workload: CPU time and RSS then cover one workload only.
+// process per workload: CPU time and RSS then cover one workload only. `weir bench link`
+// (tools/bench_link.cc) measures the link endpoints against Linux instead; it needs root, so
+// the run-everything driver leaves it out.
 #include "tools/bench.h"
 
 #include <sys/wait.h>
@@ -13,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "tools/bench_link.h"
 #include "tools/bench_net.h"
 
 namespace weir::tools {
@@ -124,6 +127,13 @@ void add_bench_command(CLI::App& app) {
       ->check(CLI::Range(1, 25000))
       ->capture_default_str();
   idle->callback([cli] { finish(bench::run_idle(cli->options)); });
+
+  auto link_options = std::make_shared<bench::LinkBenchOptions>();
+  auto* link = bench::add_link_subcommand(cmd, *link_options);
+  link->callback([cli, link_options] {
+    link_options->label = cli->options.label;
+    finish(bench::run_link(*link_options));
+  });
 
   cmd->callback([cli, cmd] {
     if (!cmd->get_subcommands().empty()) return;  // a workload's own callback ran it

@@ -8,7 +8,8 @@
 
 namespace weir::tools {
 
-// Registers `bench` (all workloads) and its subcommands `bulk`, `rr`, `crr`, `idle`.
+// Registers `bench` (all workloads) and its subcommands `bulk`, `rr`, `crr`, `idle`, and
+// `link` (tools/bench_link.h: the link endpoints alone, against Linux).
 void add_bench_command(CLI::App& app);
 
 }  // namespace weir::tools
