@@ -1,10 +1,13 @@
-// `weir bench link`: each link endpoint alone against the Linux kernel, with no IP or TCP on
-// top, in a network namespace of the bench's own (tools/bench_link_kernel.h).
+// `weir bench link`: each link endpoint alone, with no IP or TCP on top, against the Linux
+// kernel in a network namespace of the bench's own (tools/bench_link_kernel.h), or for DPDK
+// against a second port.
 //
 // One RESULT line per (endpoint, size, direction). Sizes are tools/bench_link_frames.h's: a
 // 64-byte frame, an MTU-1500 frame (1514 bytes) and, where the endpoint has segmentation
 // offload, a 64 KiB TCP segment. gbps counts Ethernet frame bytes (header included; no FCS,
-// preamble or virtio-net header; a 64 KiB frame counts once at its own size).
+// preamble or virtio-net header; a 64 KiB frame counts once at its own size). cpu_s is the
+// bench thread's CPU over the measured seconds and cpu_ns_per_frame that per frame counted: on
+// a shared machine frames/s drop while the thread waits for a core, the CPU per frame hardly.
 //
 //   tx  The bench thread hands the endpoint batches of 64 copies of one packet through
 //       write_packets() for --secs. Per frame it allocates a header chunk, copies the headers
@@ -12,9 +15,10 @@
 //       small allocation per frame. The frames go to the kernel side's MAC and to 10.212.0.1,
 //       which the namespace routes to a blackhole: Linux takes each through its receive path
 //       up to the route lookup and drops it without an answer. frames= is what the kernel
-//       counted received on its interface, not what weir thinks it sent (sent=). cpu_s is the
-//       bench thread's CPU, and it includes Linux's receive work: a tap's write runs it in the
-//       writer's context, and so does the AF_PACKET TX ring's send().
+//       counted received on its interface, not what weir thinks it sent (sent=; refused= is
+//       what write_packets() did not take, from a full ring say, which still cost CPU). cpu_s
+//       includes Linux's receive work: a tap's write runs it in the writer's context, and so
+//       does the AF_PACKET TX ring's send().
 //   rx  A source on the kernel side sends to weir's MAC while the bench thread runs
 //       process_receive(64), poll()ing when nothing is there, into a NetworkDispatcher that
 //       only counts (frames=). For 64 and 1500 the source is an AF_PACKET socket on the kernel's
@@ -26,9 +30,9 @@
 //       64 KiB frames (GSO frames injected through AF_PACKET are marked untrusted and cut to
 //       MTU size before a tap or veth, neither of which takes untrusted GSO). A stub receiver
 //       (TcpSinkStub) acknowledges each receive batch so the sender never waits for the window;
-//       frame_bytes= is then the average frame size Linux chose. kernel_cpu_s is the source
-//       thread's CPU (the kernel's work of getting a frame to the endpoint, for a veth up to
-//       and including the copy into the packet socket's ring).
+//       frame_bytes= is then the average frame size Linux chose. peer_cpu_s is the source
+//       thread's CPU: Linux's work of getting a frame to the endpoint (for a veth up to and
+//       including the copy into the packet socket's ring), or the other DPDK port's thread.
 //
 // Endpoints:
 //   tap          link/tap without offloads: one read() or writev() per frame, no 64k.
@@ -38,8 +42,12 @@
 //                on the other; it has no TX segmentation offload, so no 64k tx.
 //   tap-ceiling  no weir code: the trivial loop on a tap opened as tap-offload opens it
 //                (IFF_VNET_HDR, TUNSETOFFLOAD): write() of one prebuilt frame, read() into one
-//                buffer and discard (for 64k rx, plus the stub's ACKs). No endpoint on a tap
-//                can beat it; it is printed beside the tap lines to show how near they are.
+//                buffer and discard (for 64k rx, plus the stub's ACKs): the tap's own cost
+//                with nothing on top, printed beside the tap lines to show how near they are.
+//   dpdk         link/dpdk (only when built with DPDK): two net_ring ports back to back in
+//                this process, weir's endpoint on one and a second DpdkEndpoint on a thread of
+//                its own on the other, as the TX sink and the RX source; no kernel, no root.
+//                Both ends poll (net_ring has no interrupts), so cpu_s is a busy core.
 #include "tools/bench_link.h"
 
 #include <fcntl.h>
@@ -47,10 +55,12 @@
 // After net/if.h: the glibc and kernel interface-flag declarations clash the other way round.
 #include <linux/if_tun.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -58,8 +68,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
+#ifdef WEIR_HAVE_DPDK
+#include "link/dpdk.h"
+#endif
 #include "link/packet.h"
 #include "link/tap.h"
 #include "link/vnet_header.h"
@@ -129,11 +143,12 @@ class Subject {
 // Enough of a packet for the stub to read its IPv4 and TCP headers, options included.
 constexpr size_t kHeaderPeek = 120;
 
-// A weir LinkEndpoint with a dispatcher that counts what it delivers.
+// A weir LinkEndpoint with a dispatcher that counts what it delivers; it sends to `destination`.
 class EndpointSubject final : public Subject, private NetworkDispatcher {
  public:
-  explicit EndpointSubject(std::unique_ptr<LinkEndpoint> endpoint)
-      : endpoint_(std::move(endpoint)) {
+  explicit EndpointSubject(std::unique_ptr<LinkEndpoint> endpoint,
+                           MacAddress destination = kernel_mac())
+      : endpoint_(std::move(endpoint)), destination_(destination) {
     endpoint_->attach(this);
   }
   ~EndpointSubject() override { endpoint_->attach(nullptr); }
@@ -146,7 +161,7 @@ class EndpointSubject final : public Subject, private NetworkDispatcher {
         packet.payload.empty() ? PacketBuffer() : PacketBuffer::from_bytes(packet.payload, 0);
     meta_ = PacketMeta{};
     meta_.network_protocol = kEtherTypeIpv4;
-    meta_.link_destination = kernel_mac();
+    meta_.link_destination = destination_;
     meta_.needs_checksum = packet.needs_checksum;
     meta_.csum_start = packet.csum_start;
     meta_.csum_offset = packet.csum_offset;
@@ -172,7 +187,7 @@ class EndpointSubject final : public Subject, private NetworkDispatcher {
   void send_reply(ByteView ip_packet) override {
     PacketBuffer pkt = PacketBuffer::from_bytes(ip_packet);
     pkt.meta().network_protocol = kEtherTypeIpv4;
-    pkt.meta().link_destination = kernel_mac();
+    pkt.meta().link_destination = destination_;
     (void)endpoint_->write_packets(std::span(&pkt, 1));
   }
 
@@ -184,6 +199,7 @@ class EndpointSubject final : public Subject, private NetworkDispatcher {
   }
 
   std::unique_ptr<LinkEndpoint> endpoint_;
+  MacAddress destination_;
   std::vector<std::byte> headers_;
   PacketBuffer payload_;
   PacketMeta meta_;
@@ -241,36 +257,59 @@ class RawTapSubject final : public Subject {
   std::vector<std::byte> frame_;
 };
 
-// The Linux side of one endpoint's link: its counters are the TX sink, its sources feed RX.
-class KernelSide {
+// The other end of the link in a case.
+class Peer {
  public:
-  explicit KernelSide(std::string interface) : interface_(std::move(interface)) {}
+  virtual ~Peer() = default;
+  // tx cases: starts counting what arrives (Linux counts on its own).
+  virtual Status start_sink(std::string* message) {
+    (void)message;
+    return ok_status();
+  }
+  // Frames received so far (tx cases).
+  virtual Result<uint64_t> received_frames() const = 0;
+  // rx cases: starts sending copies of `packet` (addressed to_weir()) as fast as it can.
+  virtual Status start_frames(const TestPacket& packet, std::string* message) = 0;
+  // rx 64k: starts a Linux TCP sender toward weir's address; only Linux has one.
+  virtual Status start_tcp(std::string* message) {
+    if (message) *message = "no TCP sender on this peer";
+    return Error::kNotSupported;
+  }
+  struct Stopped {
+    std::optional<uint64_t> offered;  // frames the source's link took
+    double cpu_seconds = 0;           // the peer thread's CPU
+    std::string failure;
+  };
+  // Stops whatever was started.
+  virtual Stopped stop() = 0;
+};
 
-  Result<uint64_t> received_frames() const {
+// Linux on the other end: its interface counters are the TX sink; an AF_PACKET blaster or a
+// TCP socket in the namespace is the RX source.
+class KernelPeer final : public Peer {
+ public:
+  explicit KernelPeer(std::string interface) : interface_(std::move(interface)) {}
+
+  Result<uint64_t> received_frames() const override {
     auto c = interface_counters(interface_);
     if (!c) return c.error();
     return c->rx_packets;
   }
 
-  Status start_frames(std::vector<std::byte> frame, std::string* message) {
-    auto blaster = PacketBlaster::open(interface_, std::move(frame), message);
+  Status start_frames(const TestPacket& packet, std::string* message) override {
+    auto blaster = PacketBlaster::open(interface_, build_frame(packet, to_weir(), false), message);
     if (!blaster) return blaster.error();
     blaster_ = std::move(*blaster);
     blaster_->start();
     return ok_status();
   }
 
-  Status start_tcp(std::string* message) {
+  Status start_tcp(std::string* message) override {
     tcp_ = std::make_unique<TcpStreamer>();
     return tcp_->start(kWeirIp, kStubPort, message);
   }
 
-  struct Stopped {
-    std::optional<uint64_t> offered;  // frames the blaster handed the kernel
-    double cpu_seconds = 0;
-    std::string failure;
-  };
-  Stopped stop() {
+  Stopped stop() override {
     Stopped s;
     if (blaster_) {
       blaster_->stop();
@@ -293,15 +332,76 @@ class KernelSide {
   std::unique_ptr<TcpStreamer> tcp_;
 };
 
+// Another weir endpoint on the other end (a DPDK ring port), driven by a thread of its own
+// exactly as the subject is driven: write_packets() batches as the RX source,
+// process_receive() into a counting dispatcher as the TX sink.
+class EndpointPeer final : public Peer {
+ public:
+  explicit EndpointPeer(std::unique_ptr<Subject> side) : side_(std::move(side)) {}
+  ~EndpointPeer() override { (void)stop(); }
+
+  Status start_sink(std::string* message) override {
+    (void)message;
+    start([this] {
+      if (side_->receive(kBatch) > 0) {
+        received_.store(side_->rx_frames(), std::memory_order_relaxed);
+      }
+    });
+    return ok_status();
+  }
+
+  Result<uint64_t> received_frames() const override {
+    return received_.load(std::memory_order_relaxed);
+  }
+
+  Status start_frames(const TestPacket& packet, std::string* message) override {
+    (void)message;
+    side_->prepare(packet);
+    offered_ = 0;
+    start([this] { offered_ += side_->send_batch(kBatch); });
+    return ok_status();
+  }
+
+  Stopped stop() override {
+    Stopped s;
+    if (!thread_.joinable()) return s;
+    stop_.store(true);
+    thread_.join();
+    s.cpu_seconds = cpu_seconds_;
+    if (offered_ > 0) s.offered = offered_;
+    return s;
+  }
+
+ private:
+  void start(std::function<void()> step) {
+    side_->reset_counts();
+    received_.store(0);
+    stop_.store(false);
+    thread_ = std::thread([this, step = std::move(step)] {
+      const double cpu0 = thread_cpu_seconds();
+      while (!stop_.load(std::memory_order_relaxed)) step();
+      cpu_seconds_ = thread_cpu_seconds() - cpu0;
+    });
+  }
+
+  std::unique_ptr<Subject> side_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> received_{0};
+  uint64_t offered_ = 0;    // written by the thread, read after join
+  double cpu_seconds_ = 0;  // likewise
+  std::thread thread_;
+};
+
 // One endpoint, opened and wired to the kernel, for all of its cases.
 struct Bench {
   std::unique_ptr<Subject> subject;
-  std::unique_ptr<KernelSide> kernel;
+  std::unique_ptr<Peer> peer;
   bool offloads = false;  // frames carry offload requests (checksum left to the receiver)
 };
 
 struct EndpointSpec {
   const char* name;
+  bool needs_root;  // namespaces, taps, AF_PACKET
   bool needs_tun;
   bool tx_64k;
   bool rx_64k;
@@ -348,7 +448,7 @@ Result<Bench> open_tap(bool offloads, std::string* message) {
   WEIR_TRY(configure_kernel_side(kWeirSide, message));
   Bench bench;
   bench.subject = std::make_unique<EndpointSubject>(std::move(*tap));
-  bench.kernel = std::make_unique<KernelSide>(kWeirSide);
+  bench.peer = std::make_unique<KernelPeer>(kWeirSide);
   bench.offloads = offloads;
   return bench;
 }
@@ -366,7 +466,7 @@ Result<Bench> open_packet(std::string* message) {
   if (!endpoint) return endpoint.error();
   Bench bench;
   bench.subject = std::make_unique<EndpointSubject>(std::move(*endpoint));
-  bench.kernel = std::make_unique<KernelSide>(kKernelSide);
+  bench.peer = std::make_unique<KernelPeer>(kKernelSide);
   return bench;
 }
 
@@ -393,17 +493,50 @@ Result<Bench> open_tap_ceiling(std::string* message) {
   WEIR_TRY(configure_kernel_side(kWeirSide, message));
   Bench bench;
   bench.subject = std::make_unique<RawTapSubject>(std::move(fd));
-  bench.kernel = std::make_unique<KernelSide>(kWeirSide);
+  bench.peer = std::make_unique<KernelPeer>(kWeirSide);
   bench.offloads = true;
   return bench;
 }
 
+#ifdef WEIR_HAVE_DPDK
+// Two DPDK net_ring ports back to back (link/dpdk.h's ring pair): weir's endpoint on one, and on
+// the other a second DpdkEndpoint driven by a thread of its own (EndpointPeer); no kernel and
+// no root. The EAL starts once per process and pins the thread that starts it to CPU 0 (-l 0 in
+// kDefaultEalArgs); the bench gives the thread back its CPUs so the peer thread, which inherits
+// them, can run beside it, and runs this endpoint last.
+Result<Bench> open_dpdk(std::string* message) {
+  cpu_set_t cpus;
+  const bool had_cpus = ::sched_getaffinity(0, sizeof cpus, &cpus) == 0;
+  link::DpdkOptions a;
+  // Without the telemetry thread, which would print onto the RESULT lines and take CPU.
+  a.eal_args = std::string(link::kDefaultEalArgs) + " --no-telemetry";
+  a.mac = weir_mac();
+  link::DpdkOptions b;
+  b.mac = kernel_mac();
+  auto pair = link::open_dpdk_ring_pair(a, b, message);
+  if (had_cpus) (void)::sched_setaffinity(0, sizeof cpus, &cpus);
+  if (!pair) return pair.error();
+  if (pair->a->mtu() < 1500 || pair->b->mtu() < 1500) {
+    if (message) *message = "dpdk: the ring ports' MTU is below 1500";
+    return Error::kNotSupported;
+  }
+  Bench bench;
+  bench.subject = std::make_unique<EndpointSubject>(std::move(pair->a), kernel_mac());
+  bench.peer = std::make_unique<EndpointPeer>(
+      std::make_unique<EndpointSubject>(std::move(pair->b), weir_mac()));
+  return bench;
+}
+#endif
+
 const std::vector<EndpointSpec>& endpoint_specs() {
   static const std::vector<EndpointSpec> specs = {
-      {"tap", true, false, false, open_tap_plain},
-      {"tap-offload", true, true, true, open_tap_offload},
-      {"packet", false, false, true, open_packet},
-      {"tap-ceiling", true, true, true, open_tap_ceiling},
+      {"tap", true, true, false, false, open_tap_plain},
+      {"tap-offload", true, true, true, true, open_tap_offload},
+      {"packet", true, false, false, true, open_packet},
+      {"tap-ceiling", true, true, true, true, open_tap_ceiling},
+#ifdef WEIR_HAVE_DPDK
+      {"dpdk", false, false, false, false, open_dpdk},  // last: see open_dpdk
+#endif
   };
   return specs;
 }
@@ -418,8 +551,9 @@ struct Measurement {
   uint64_t bytes = 0;
   double secs = 0;
   double cpu_seconds = 0;
-  double kernel_cpu_seconds = 0;
+  double peer_cpu_seconds = 0;
   std::optional<uint64_t> sent;     // tx: frames the endpoint accepted
+  uint64_t refused = 0;             // tx: frames it did not (a full queue or ring)
   std::optional<uint64_t> offered;  // rx: frames the blaster handed the kernel
 };
 
@@ -440,14 +574,16 @@ void print_result(const EndpointSpec& spec, const Case& c, const Measurement& m,
                   const std::string& label) {
   const double fps = static_cast<double>(m.frames) / m.secs;
   char fields[512];
+  // cpu_ns_per_frame is the figure that survives a busy machine: frames/s fall when the
+  // thread waits for a core, the CPU each frame took does not (much).
   std::snprintf(fields, sizeof fields,
                 " frame_bytes=%" PRIu64 " frames=%" PRIu64
-                " secs=%.3f mfps=%.3f gbps=%.3f cpu_s=%.3f kernel_cpu_s=%.3f",
-                m.frames == 0 ? 0 : m.bytes / m.frames, m.frames, m.secs, fps / 1e6,
+                " secs=%.3f mfps=%.3f gbps=%.3f cpu_s=%.3f cpu_ns_per_frame=%.0f peer_cpu_s=%.3f",
+                m.bytes / m.frames, m.frames, m.secs, fps / 1e6,
                 static_cast<double>(m.bytes) * 8 / m.secs / 1e9, m.cpu_seconds,
-                m.kernel_cpu_seconds);
+                m.cpu_seconds * 1e9 / static_cast<double>(m.frames), m.peer_cpu_seconds);
   std::string line = prefix(spec, c) + fields;
-  if (m.sent) line += " sent=" + std::to_string(*m.sent);
+  if (m.sent) line += " sent=" + std::to_string(*m.sent) + " refused=" + std::to_string(m.refused);
   if (m.offered) line += " offered=" + std::to_string(*m.offered);
   print_line(line, label);
 }
@@ -466,6 +602,7 @@ void drain(Subject& subject) {
   const double until = monotonic_seconds() + 0.05;
   while (monotonic_seconds() < until) {
     if (subject.receive(kBatch) == 0) {
+      if (subject.readable_fd() < 0) break;  // a polled link: empty now is empty
       pollfd p{subject.readable_fd(), POLLIN, 0};
       if (::poll(&p, 1, 5) <= 0) break;
     }
@@ -477,7 +614,8 @@ Result<Measurement> measure_tx(Bench& bench, FrameSize size, double secs, std::s
   Subject& subject = *bench.subject;
   const TestPacket packet = build_test_packet(size, to_kernel(), bench.offloads);
   subject.prepare(packet);
-  auto before = bench.kernel->received_frames();
+  WEIR_TRY(bench.peer->start_sink(message));
+  auto before = bench.peer->received_frames();
   if (!before) {
     if (message) *message = "cannot read the kernel's interface counters";
     return before.error();
@@ -488,15 +626,19 @@ Result<Measurement> measure_tx(Bench& bench, FrameSize size, double secs, std::s
   const double t0 = monotonic_seconds();
   const double end = t0 + secs;
   double now = t0;
+  uint64_t attempts = 0;
   while (now < end) {
     sent += subject.send_batch(kBatch);
+    attempts += kBatch;
     now = monotonic_seconds();
   }
   m.secs = now - t0;
   m.cpu_seconds = thread_cpu_seconds() - cpu0;
-  // The AF_PACKET ring may still hold frames the kernel has not sent.
+  // The AF_PACKET ring may still hold frames the kernel has not sent, a DPDK ring frames the
+  // peer has not read.
   ::usleep(20'000);
-  auto after = bench.kernel->received_frames();
+  auto after = bench.peer->received_frames();
+  m.peer_cpu_seconds = bench.peer->stop().cpu_seconds;
   if (!after) {
     if (message) *message = "cannot read the kernel's interface counters";
     return after.error();
@@ -504,6 +646,7 @@ Result<Measurement> measure_tx(Bench& bench, FrameSize size, double secs, std::s
   m.frames = *after - *before;
   m.bytes = m.frames * (kEthernetHeaderBytes + packet.ip_size());
   m.sent = sent;
+  m.refused = attempts - sent;
   return m;
 }
 
@@ -514,10 +657,10 @@ Result<Measurement> measure_rx(Bench& bench, FrameSize size, double secs, std::s
   if (size == FrameSize::k64k) {
     stub.emplace(kWeirIp, kStubPort);
     subject.set_stub(&*stub);
-    WEIR_TRY(bench.kernel->start_tcp(message));
+    WEIR_TRY(bench.peer->start_tcp(message));
   } else {
     const TestPacket packet = build_test_packet(size, to_weir(), bench.offloads);
-    WEIR_TRY(bench.kernel->start_frames(build_frame(packet, to_weir(), false), message));
+    WEIR_TRY(bench.peer->start_frames(packet, message));
   }
   // Runs the receive loop until `until`; replies go out once per batch.
   auto run = [&](double until, bool until_first_frame) {
@@ -527,10 +670,10 @@ Result<Measurement> measure_rx(Bench& bench, FrameSize size, double secs, std::s
       if (stub) {
         if (auto reply = stub->take_reply()) subject.send_reply(*reply);
       }
-      if (n == 0) {
+      if (n == 0 && subject.readable_fd() >= 0) {
         pollfd p{subject.readable_fd(), POLLIN, 0};
         ::poll(&p, 1, 1);
-      }
+      }  // a link without an fd is polled: busy, as DPDK's poll mode is
       if (until_first_frame && subject.rx_frames() > 0 && (!stub || stub->connected())) break;
       now = monotonic_seconds();
     }
@@ -549,10 +692,10 @@ Result<Measurement> measure_rx(Bench& bench, FrameSize size, double secs, std::s
   m.cpu_seconds = thread_cpu_seconds() - cpu0;
   m.frames = subject.rx_frames();
   m.bytes = subject.rx_bytes();
-  KernelSide::Stopped stopped = bench.kernel->stop();
+  Peer::Stopped stopped = bench.peer->stop();
   subject.set_stub(nullptr);
   drain(subject);
-  m.kernel_cpu_seconds = stopped.cpu_seconds;
+  m.peer_cpu_seconds = stopped.cpu_seconds;
   m.offered = stopped.offered;
   if (!arrived) {
     if (message) {
@@ -590,7 +733,11 @@ CLI::App* add_link_subcommand(CLI::App* bench, LinkBenchOptions& options) {
       "Linux kernel, in a network namespace of its own: 64-byte frames, MTU-1500 frames and\n"
       "64 KiB offloaded segments, each way. Endpoints: tap (no offloads), tap-offload,\n"
       "packet (AF_PACKET on a veth), tap-ceiling (a bare read()/write() loop on a tap: the\n"
-      "tap's own limit, no weir code). One RESULT line per case. Needs root.");
+      "tap's own limit, no weir code)"
+#ifdef WEIR_HAVE_DPDK
+      ",\ndpdk (two net_ring ports, no kernel)"
+#endif
+      ". One RESULT line per case. Needs root (dpdk does not).");
   link->fallthrough();
   link->add_option("--secs", options.secs, "Measured seconds per case")
       ->check(CLI::Range(0.05, 600.0))
@@ -630,7 +777,9 @@ int run_link(const LinkBenchOptions& options) {
   for (const Planned& p : plan) {
     const EndpointSpec& spec = *p.spec;
     std::string skip;
-    if (!root) skip = "needs root (network namespaces, taps, AF_PACKET); run as root";
+    if (!root && spec.needs_root) {
+      skip = "needs root (network namespaces, taps, AF_PACKET); run as root";
+    }
     if (skip.empty() && spec.needs_tun && !tun) {
       skip = "/dev/net/tun is missing or not usable; load the tun module";
     }
