@@ -141,6 +141,8 @@ std::string summarise(const std::string& text) {
     if (end == std::string::npos) end = text.size();
     std::string line = text.substr(start, end - start);
     start = end + 1;
+    // The EAL says most things twice, once as "FATAL".
+    if (auto fatal = line.find("FATAL: "); fatal != std::string::npos) line.erase(fatal, 7);
     while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
     if (line.empty() || line.find("Detected") != std::string::npos ||
         line.find("TELEMETRY") != std::string::npos) {
@@ -196,7 +198,9 @@ Status ensure_eal(EalState& eal, const std::vector<std::string>& tokens, std::st
     std::string said = summarise(errors);
     eal.failure = std::string(rte_strerror(err)) + (said.empty() ? "" : ": " + said);
     return fail(message, err == ENODEV ? Error::kNoDevice : Error::kInvalidArgument,
-                "dpdk: the EAL did not start with '" + text + "': " + eal.failure);
+                "dpdk: the EAL did not start with '" + text + "': " + eal.failure +
+                    " (check the EAL arguments against DPDK's EAL parameters guide; without "
+                    "hugepages: " + std::string(kDefaultEalArgs) + " --vdev=...)");
   }
   write_all(STDOUT_FILENO, out);
   write_all(STDERR_FILENO, errors);

@@ -38,6 +38,9 @@
 #include "link/packet.h"
 #include "link/sniffer.h"
 #include "link/tap.h"
+#ifdef WEIR_HAVE_DPDK
+#include "link/dpdk.h"
+#endif
 #include "stack/clock.h"
 #include "stack/loop.h"
 #include "stack/stack.h"
@@ -682,7 +685,13 @@ std::string check_address6(std::string& text) {
 // What run_serve keeps of the link after handing it to the stack (which owns it).
 struct LinkParts {
   std::unique_ptr<LinkEndpoint> endpoint;        // the tap or packet link, or the sniffer around it
+  std::string kind;                              // "tap", "packet", "dpdk": for the ready line
+  std::string name;                              // the interface or port
   const link::LinkCounters* counters = nullptr;  // the link's; owned through endpoint
+  // Counters of the link beyond LinkCounters (DPDK's), and what brings them up to date before
+  // they are printed; both empty for other links.
+  std::function<void(CounterRegistry&)> register_extra;
+  std::function<void()> refresh_counters;
   link::SnifferEndpoint* sniffer = nullptr;  // borrowed, owned through endpoint; may be null
   link::FaultEndpoint* fault = nullptr;      // borrowed, owned through endpoint; may be null
 };
@@ -708,16 +717,54 @@ Result<std::unique_ptr<link::PacketSocketEndpoint>> open_packet(const ServeOptio
   return packet;
 }
 
-// The tap (or with --packet the packet link), wrapped by the fault endpoint when --fault asks
-// for it, and by the sniffer when a pcap is asked for (so the capture shows what the stack
-// sent and what reached it).
+// --dpdk: a DPDK port, with the EAL started from the given arguments.
+Status open_dpdk(const ServeOptions& options, MacAddress mac, LinkParts& parts) {
+#ifdef WEIR_HAVE_DPDK
+  link::DpdkOptions dpdk_options;
+  dpdk_options.eal_args = *options.dpdk;
+  dpdk_options.port = options.dpdk_port;
+  dpdk_options.mac = mac;
+  dpdk_options.mtu = options.mtu;
+  std::string message;
+  auto dpdk = link::DpdkEndpoint::open(dpdk_options, &message);
+  if (!dpdk) {
+    fail(message.empty() ? "cannot open the DPDK port: " + describe_error(dpdk.error()) : message);
+    return dpdk.error();
+  }
+  link::DpdkEndpoint* endpoint = dpdk->get();  // owned through parts.endpoint, then the NIC
+  parts.kind = "dpdk";
+  parts.name = endpoint->name();
+  parts.counters = &endpoint->counters();
+  parts.register_extra = [endpoint](CounterRegistry& registry) {
+    registry.add_struct("dpdk", endpoint->dpdk_counters());
+  };
+  parts.refresh_counters = [endpoint] { endpoint->refresh_port_counters(); };
+  parts.endpoint = std::move(dpdk).value();
+  return ok_status();
+#else
+  (void)options;
+  (void)mac;
+  (void)parts;
+  fail("this weir was built without DPDK (libdpdk-dev was not found when it was configured); "
+       "install it (scripts/setup.sh) and rebuild, or use --tap or --packet");
+  return Error::kNotSupported;
+#endif
+}
+
+// The tap (or with --packet the packet link, with --dpdk a DPDK port), wrapped by the fault
+// endpoint when --fault asks for it, and by the sniffer when a pcap is asked for (so the
+// capture shows what the stack sent and what reached it).
 Result<LinkParts> open_link(const ServeOptions& options, const Clock& clock, TimerWheel& timers,
                             MacAddress mac) {
   std::string message;
   LinkParts parts;
-  if (!options.packet.empty()) {
+  if (options.dpdk) {
+    WEIR_TRY(open_dpdk(options, mac, parts));
+  } else if (!options.packet.empty()) {
     auto packet = open_packet(options, mac);
     if (!packet) return packet.error();
+    parts.kind = "packet";
+    parts.name = options.packet;
     parts.counters = &(*packet)->counters();
     parts.endpoint = std::move(packet).value();
   } else {
@@ -741,6 +788,8 @@ Result<LinkParts> open_link(const ServeOptions& options, const Clock& clock, Tim
                            : message);
       return tap.error();
     }
+    parts.kind = "tap";
+    parts.name = options.tap;
     parts.counters = &(*tap)->counters();
     parts.endpoint = std::move(tap).value();
   }
@@ -786,9 +835,10 @@ int run_serve(const ServeOptions& options) {
   auto link = open_link(options, clock, stack.timers(), mac);
   if (!link) return 1;
   stack.counters().add_struct("link", *link->counters);
+  if (link->register_extra) link->register_extra(stack.counters());
   if (link->fault != nullptr) stack.counters().add_struct("fault", link->fault->counters());
   if (link->sniffer != nullptr) stack.counters().add_struct("pcap", link->sniffer->counters());
-  const std::string& link_name = options.packet.empty() ? options.tap : options.packet;
+  const std::string link_name = link->name;
   auto nic = stack.add_nic(std::move(link->endpoint), link_name);
   if (!nic) {
     fail("cannot add the NIC: " + describe_error(nic.error()));
@@ -871,6 +921,7 @@ int run_serve(const ServeOptions& options) {
     auto server = StatsServer::open(
         *options.stats_socket, loop,
         [&] {
+          if (link->refresh_counters) link->refresh_counters();
           std::string report;
           for (auto& service : services) report += service->summary() + "\n";
           return report + format_counters(stack, true);
@@ -890,7 +941,7 @@ int run_serve(const ServeOptions& options) {
     shown += (shown.empty() ? "" : " ") + p.to_string();
   }
   std::printf("weir: serving on %s %s %s (%s), mtu %u%s\n",
-              options.packet.empty() ? "tap" : "packet", link_name.c_str(), shown.c_str(),
+              link->kind.c_str(), link_name.c_str(), shown.c_str(),
               mac.to_string().c_str(), stack.nic(*nic)->mtu(), offered.c_str());
   std::fflush(stdout);
 
@@ -911,6 +962,7 @@ int run_serve(const ServeOptions& options) {
     }
   }
   for (auto& service : services) std::printf("weir: %s\n", service->summary().c_str());
+  if (link->refresh_counters) link->refresh_counters();
   print_counters(stack);
   std::fflush(stdout);
   // Services hold stack endpoints, so they go before the stack; the NIC (and the sniffer, which
@@ -927,7 +979,10 @@ void add_serve_command(CLI::App& app) {
       "Creates the tap when it does not exist, attaches to it when it does (e.g. one made with\n"
       "'ip tuntap add mode tap NAME'). --packet IFACE runs on an existing interface instead\n"
       "(a veth end) through an AF_PACKET socket, with weir's own MAC (the interface goes\n"
-      "promiscuous). Services: UDP echo 7 (RFC 862); TCP echo 7, discard 9\n"
+      "promiscuous). --dpdk 'EAL ARGS' runs on a DPDK port: ARGS are the whole EAL command line\n"
+      "('' for the default, which needs no hugepages: --no-huge --no-pci -m 256 --no-shconf\n"
+      "-l 0 --log-level=*:warning), ports come from --vdev, --dpdk-port picks one (default:\n"
+      "the first). Services: UDP echo 7 (RFC 862); TCP echo 7, discard 9\n"
       "(RFC 863), source 19 (send 'N\\n', get N bytes of the pattern, then FIN; 0: endless),\n"
       "discard with keepalive 1009 (idle 2 s, interval 1 s), HTTP/1.1 80 ('GET /bytes/N').\n"
       "The pattern: byte[i] = (i ^ i>>8 ^ i>>16 ^ i>>24) & 0xff, i the offset in the stream.\n"
@@ -938,10 +993,13 @@ void add_serve_command(CLI::App& app) {
       "as ::ffff:a.b.c.d).\n\n"
       "Example: weir serve --tap weir0 --ip 10.0.0.2/24 --gateway 10.0.0.1 --pcap weir.pcap\n"
       "         weir serve --tap weir0 --ip 10.0.0.2/24 --ip6 fd00::2/64 --gateway6 fe80::1\n"
-      "         weir serve --packet veth1 --mac 02:00:00:00:00:02 --ip 10.0.0.2/24\n");
+      "         weir serve --packet veth1 --mac 02:00:00:00:00:02 --ip 10.0.0.2/24\n"
+      "         weir serve --dpdk '--no-huge --no-pci -m 256 --no-shconf -l 0\n"
+      "             --vdev=net_tap0,iface=dtap0' --ip 10.0.0.2/24\n");
   // The parsed strings live in this shared state, which the callback owns.
   struct Raw {
-    std::string tap, packet, ip, gateway, gateway6, mac, pcap, netns, stats_socket;
+    std::string tap, packet, ip, gateway, gateway6, mac, pcap, netns, stats_socket, dpdk_port;
+    std::optional<std::string> dpdk;
     std::vector<std::string> ip6;
     bool no_ip6 = false;
     bool no_offload = false;
@@ -955,6 +1013,12 @@ void add_serve_command(CLI::App& app) {
                   "Instead of --tap: an existing interface (e.g. a veth end) to use through an\n"
                   "AF_PACKET socket, with weir's own MAC")
       ->check(CLI::Validator(check_interface_name, "IFACE"));
+  cmd->add_option("--dpdk", raw->dpdk,
+                  "Instead of --tap: a DPDK port, the EAL started with these arguments (one\n"
+                  "word; '' for the default), e.g. '--no-huge --no-pci -m 256 --no-shconf -l 0\n"
+                  "--vdev=net_tap0,iface=dtap0'");
+  cmd->add_option("--dpdk-port", raw->dpdk_port,
+                  "With --dpdk: the port, by device name (net_tap0) or number (default: the first)");
   cmd->add_option("--ip", raw->ip,
                   "The stack's IPv4 address and prefix, e.g. 10.0.0.2/24 (needed unless --ip6)")
       ->check(CLI::Validator(check_prefix, "ADDR/PREFIX"));
@@ -986,14 +1050,26 @@ void add_serve_command(CLI::App& app) {
 
   cmd->callback([raw] {
     ServeOptions options;
-    if (raw->tap.empty() == raw->packet.empty()) {
-      throw CLI::ValidationError("--tap", "give exactly one link: --tap NAME or --packet IFACE");
+    const int links = int{!raw->tap.empty()} + int{!raw->packet.empty()} + int{raw->dpdk.has_value()};
+    if (links != 1) {
+      throw CLI::ValidationError(
+          "--tap", "give exactly one link: --tap NAME, --packet IFACE or --dpdk 'EAL ARGS'");
     }
     if (!raw->packet.empty() && (raw->mtu != 0 || raw->no_offload)) {
       throw CLI::ValidationError("--packet",
                                  "takes the interface's MTU and has no offloads to turn "
                                  "off: drop --mtu and --no-offload");
     }
+    if (!raw->dpdk_port.empty() && !raw->dpdk) {
+      throw CLI::ValidationError("--dpdk-port", "needs --dpdk");
+    }
+    if (raw->dpdk && (raw->no_offload || !raw->netns.empty())) {
+      throw CLI::ValidationError(
+          "--dpdk", "has no tap offloads to turn off, and its devices live in weir's own "
+                    "namespace (run weir there with 'ip netns exec'): drop --no-offload and --netns");
+    }
+    options.dpdk = raw->dpdk;
+    options.dpdk_port = raw->dpdk_port;
     options.tap = raw->tap;
     options.packet = raw->packet;
     if (!raw->ip.empty()) options.address = IpPrefix::parse(raw->ip).value();

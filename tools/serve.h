@@ -1,5 +1,6 @@
 // `weir serve`: brings one stack up on a tap device (or, with --packet, on an existing interface
-// through an AF_PACKET socket) and offers small network services on it
+// through an AF_PACKET socket, or with --dpdk on a DPDK port) and offers small network services
+// on it
 // (UDP echo today; TCP echo/discard/chargen/HTTP join when TCP lands), until SIGINT/SIGTERM.
 #pragma once
 
@@ -22,7 +23,9 @@ namespace weir::tools {
 
 struct ServeOptions {
   std::string tap;     // --tap NAME, or
-  std::string packet;  // --packet IFACE: an AF_PACKET link on an existing interface
+  std::string packet;  // --packet IFACE: an AF_PACKET link on an existing interface, or
+  std::optional<std::string> dpdk;  // --dpdk 'EAL ARGS': a DPDK port ("" = the default args)
+  std::string dpdk_port;            // --dpdk-port NAME: which port; empty: the first
   std::optional<IpPrefix> address;   // IPv4; nullopt: no IPv4 address (IPv6 only)
   std::vector<IpPrefix> addresses6;  // --ip6, in order
   bool ipv6 = true;                  // --no-ip6 turns IPv6 off

@@ -79,6 +79,11 @@ expect_usage_error serve --packet veth0 --ip 10.0.0.2/24 --mtu 1400
 expect_usage_error serve --packet veth0 --ip 10.0.0.2/24 --no-offload
 expect_usage_error serve --packet a/b --ip 10.0.0.2/24
 expect_usage_error serve --packet '' --ip 10.0.0.2/24
+expect_usage_error serve --tap weir0 --dpdk '' --ip 10.0.0.2/24
+expect_usage_error serve --packet veth0 --dpdk '' --ip 10.0.0.2/24
+expect_usage_error serve --dpdk '' --ip 10.0.0.2/24 --no-offload
+expect_usage_error serve --dpdk '' --ip 10.0.0.2/24 --netns x
+expect_usage_error serve --tap weir0 --dpdk-port 0 --ip 10.0.0.2/24
 expect_usage_error serve --tap weir0 --ip6 ff02::1/64
 expect_usage_error serve --tap weir0 --ip6 fd00::2/129
 expect_usage_error serve "${good[@]}" --ip6 fd00::2/64 --no-ip6
@@ -111,6 +116,7 @@ expect_usage_error serve "${good[@]}" --fault nonsense
 expect_help '--no-offload' run --help
 expect_help '--no-offload' serve --help
 expect_help '--packet' serve --help
+expect_help '--dpdk' serve --help
 expect_help serve --help
 expect_help stats --help
 expect_help bench --help
