@@ -7,6 +7,8 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost-dev libgtest-dev libgmock-dev libbenchmark-dev libpcap-dev libseccomp-dev
   libcli11-dev libfmt-dev
+  # the DPDK link endpoint (optional in the build; its tests and `weir serve --dpdk` need it)
+  dpdk libdpdk-dev
   clang-16 libclang-rt-16-dev
   iproute2 iputils-ping tshark curl python3 procps radvd
   # programs the sandbox tests and scripts/bench_sandbox.sh run inside or beside `weir run`
