@@ -735,9 +735,12 @@ CLI::App* add_link_subcommand(CLI::App* bench, LinkBenchOptions& options) {
       "packet (AF_PACKET on a veth), tap-ceiling (a bare read()/write() loop on a tap: the\n"
       "tap's own limit, no weir code)"
 #ifdef WEIR_HAVE_DPDK
-      ",\ndpdk (two net_ring ports, no kernel)"
+      ",\ndpdk (two net_ring ports, no kernel). One RESULT line per case. Needs root (dpdk\n"
+      "does not)."
+#else
+      ".\nOne RESULT line per case. Needs root."
 #endif
-      ". One RESULT line per case. Needs root (dpdk does not).");
+  );
   link->fallthrough();
   link->add_option("--secs", options.secs, "Measured seconds per case")
       ->check(CLI::Range(0.05, 600.0))
