@@ -46,7 +46,7 @@ struct EalState {
   // saw live as long as the process.
   std::vector<std::string> args;
   std::vector<char*> argv;
-  std::string failure;     // the one-line reason, when initialisation failed
+  std::string failure;  // the one-line reason, when initialisation failed
   std::set<uint16_t> open_ports;
   std::vector<rte_mempool*> retired_pools;  // endpoint gone, mbufs still held somewhere
   uint64_t next_id = 0;                     // for unique pool and ring names
@@ -200,7 +200,8 @@ Status ensure_eal(EalState& eal, const std::vector<std::string>& tokens, std::st
     return fail(message, err == ENODEV ? Error::kNoDevice : Error::kInvalidArgument,
                 "dpdk: the EAL did not start with '" + text + "': " + eal.failure +
                     " (check the EAL arguments against DPDK's EAL parameters guide; without "
-                    "hugepages: " + std::string(kDefaultEalArgs) + " --vdev=...)");
+                    "hugepages: " +
+                    std::string(kDefaultEalArgs) + " --vdev=...)");
   }
   write_all(STDOUT_FILENO, out);
   write_all(STDERR_FILENO, errors);
@@ -253,10 +254,11 @@ Result<uint16_t> find_port(const EalState& eal, const std::string& wanted, std::
                     "); add another --vdev to the EAL arguments");
   }
   if (rte_eth_dev_get_port_by_name(wanted.c_str(), &port) != 0) {
-    const bool numeric = std::all_of(wanted.begin(), wanted.end(),
-                                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
-    if (!numeric || wanted.size() > 5 || !rte_eth_dev_is_valid_port(static_cast<uint16_t>(
-                                             std::stoul(wanted)))) {
+    const bool numeric = std::all_of(wanted.begin(), wanted.end(), [](char c) {
+      return std::isdigit(static_cast<unsigned char>(c));
+    });
+    if (!numeric || wanted.size() > 5 ||
+        !rte_eth_dev_is_valid_port(static_cast<uint16_t>(std::stoul(wanted)))) {
       return fail(message, Error::kNoDevice,
                   "dpdk: no port named '" + wanted + "' (ports: " + list_ports() +
                       "); name a device from the EAL arguments or a port number");
@@ -309,8 +311,8 @@ int receive_fd(uint16_t port, const std::string& driver) {
 
 // Configures and starts `port`. Call with the state locked; on success the caller records the
 // port as open.
-Result<DpdkEndpoint::PortSetup> start_port(EalState& eal, uint16_t port,
-                                           const DpdkOptions& options, std::string* message) {
+Result<DpdkEndpoint::PortSetup> start_port(EalState& eal, uint16_t port, const DpdkOptions& options,
+                                           std::string* message) {
   DpdkEndpoint::PortSetup setup;
   setup.port = port;
   setup.name = port_name(port);
@@ -357,8 +359,11 @@ Result<DpdkEndpoint::PortSetup> start_port(EalState& eal, uint16_t port,
   const bool want_interrupts = options.rx_interrupts && setup.driver == "net_tap";
   conf.intr_conf.rxq = want_interrupts ? 1 : 0;
   if (int rc = rte_eth_dev_configure(port, 1, 1, &conf); rc != 0) {
-    return fail(message, Error::kIo, who + ": cannot configure one receive and one transmit "
-                                           "queue: " + dpdk_error(rc));
+    return fail(message, Error::kIo,
+                who +
+                    ": cannot configure one receive and one transmit "
+                    "queue: " +
+                    dpdk_error(rc));
   }
 
   const std::string pool_name = "weir_mbufs_" + std::to_string(eal.next_id++);
@@ -382,8 +387,8 @@ Result<DpdkEndpoint::PortSetup> start_port(EalState& eal, uint16_t port,
       rc != 0) {
     return give_back(Error::kIo, who + ": cannot set up its receive queue: " + dpdk_error(rc));
   }
-  if (int rc = rte_eth_tx_queue_setup(port, 0, tx_descriptors, static_cast<unsigned>(socket),
-                                      nullptr);
+  if (int rc =
+          rte_eth_tx_queue_setup(port, 0, tx_descriptors, static_cast<unsigned>(socket), nullptr);
       rc != 0) {
     return give_back(Error::kIo, who + ": cannot set up its transmit queue: " + dpdk_error(rc));
   }
@@ -396,7 +401,8 @@ Result<DpdkEndpoint::PortSetup> start_port(EalState& eal, uint16_t port,
   setup.mtu = mtu_now;
 
   rte_ether_addr own{};
-  const bool has_mac = rte_eth_macaddr_get(port, &own) == 0 && rte_is_valid_assigned_ether_addr(&own);
+  const bool has_mac =
+      rte_eth_macaddr_get(port, &own) == 0 && rte_is_valid_assigned_ether_addr(&own);
   std::array<uint8_t, 6> own_octets{};
   std::copy(std::begin(own.addr_bytes), std::end(own.addr_bytes), own_octets.begin());
   const MacAddress port_mac(own_octets);
@@ -448,8 +454,8 @@ std::string DpdkEndpoint::eal_arguments() {
 
 Result<std::unique_ptr<DpdkEndpoint>> DpdkEndpoint::open(const DpdkOptions& options,
                                                          std::string* message) {
-  const auto tokens =
-      split_eal_args(options.eal_args.empty() ? kDefaultEalArgs : std::string_view(options.eal_args));
+  const auto tokens = split_eal_args(options.eal_args.empty() ? kDefaultEalArgs
+                                                              : std::string_view(options.eal_args));
   EalState& eal = eal_state();
   std::lock_guard lock(eal.mutex);
   WEIR_TRY(ensure_eal(eal, tokens, message));
@@ -575,7 +581,8 @@ Result<size_t> DpdkEndpoint::write_packets(std::span<PacketBuffer> packets) {
       bytes += length;
       ++filled;
     }
-    const uint16_t accepted = filled == 0 ? 0 : rte_eth_tx_burst(setup_.port, 0, burst.data(), filled);
+    const uint16_t accepted =
+        filled == 0 ? 0 : rte_eth_tx_burst(setup_.port, 0, burst.data(), filled);
     if (accepted < filled) {
       counters_.tx_drop_queue_full += filled - accepted;
       last_error = Error::kNoBufferSpace;
@@ -617,8 +624,8 @@ Result<DpdkRingPair> open_dpdk_ring_pair(const DpdkOptions& a, const DpdkOptions
     std::array<rte_ring*, 2> rings{};
     for (int i = 0; i < 2; ++i) {
       const std::string ring_name = "weir_ring_" + id + (i == 0 ? "_ab" : "_ba");
-      rings[i] = rte_ring_create(ring_name.c_str(), 1024, SOCKET_ID_ANY,
-                                 RING_F_SP_ENQ | RING_F_SC_DEQ);
+      rings[i] =
+          rte_ring_create(ring_name.c_str(), 1024, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
       if (rings[i] == nullptr) {
         if (i == 1) rte_ring_free(rings[0]);
         return fail(message, Error::kOutOfMemory,

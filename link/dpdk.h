@@ -67,8 +67,8 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <string>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -113,16 +113,16 @@ struct DpdkOptions {
 };
 
 // Frames weir moved or dropped for reasons only DPDK has. The rest are in LinkCounters.
-#define WEIR_DPDK_COUNTERS(X)                                                     \
-  X(rx_zero_copy)         /* delivered in their own mbuf */                      \
-  X(rx_copied_pool_low)   /* copied: the mbuf's pool had under a quarter free */ \
-  X(rx_copied_chained)    /* copied: the frame came in several mbufs */          \
-  X(rx_checksum_good)     /* the port validated the L4 checksum */               \
-  X(tx_drop_no_mbuf)      /* the pool had no mbuf for the frame */               \
-  X(port_rx_missed)       /* rte_eth_stats imissed: the port had no descriptor */ \
-  X(port_rx_no_mbuf)      /* rte_eth_stats rx_nombuf: refill found the pool empty */ \
-  X(port_rx_errors)       /* rte_eth_stats ierrors */                            \
-  X(port_tx_errors)       /* rte_eth_stats oerrors */
+#define WEIR_DPDK_COUNTERS(X)                                                      \
+  X(rx_zero_copy)       /* delivered in their own mbuf */                          \
+  X(rx_copied_pool_low) /* copied: the mbuf's pool had under a quarter free */     \
+  X(rx_copied_chained)  /* copied: the frame came in several mbufs */              \
+  X(rx_checksum_good)   /* the port validated the L4 checksum */                   \
+  X(tx_drop_no_mbuf)    /* the pool had no mbuf for the frame */                   \
+  X(port_rx_missed)     /* rte_eth_stats imissed: the port had no descriptor */    \
+  X(port_rx_no_mbuf)    /* rte_eth_stats rx_nombuf: refill found the pool empty */ \
+  X(port_rx_errors)     /* rte_eth_stats ierrors */                                \
+  X(port_tx_errors)     /* rte_eth_stats oerrors */
 WEIR_DEFINE_COUNTERS(DpdkCounters, WEIR_DPDK_COUNTERS)
 
 class DpdkEndpoint final : public LinkEndpoint {

@@ -745,8 +745,9 @@ Status open_dpdk(const ServeOptions& options, MacAddress mac, LinkParts& parts) 
   (void)options;
   (void)mac;
   (void)parts;
-  fail("this weir was built without DPDK (libdpdk-dev was not found when it was configured); "
-       "install it (scripts/setup.sh) and rebuild, or use --tap or --packet");
+  fail(
+      "this weir was built without DPDK (libdpdk-dev was not found when it was configured); "
+      "install it (scripts/setup.sh) and rebuild, or use --tap or --packet");
   return Error::kNotSupported;
 #endif
 }
@@ -940,9 +941,8 @@ int run_serve(const ServeOptions& options) {
   for (const IpPrefix& p : stack.nic(*nic)->addresses()) {
     shown += (shown.empty() ? "" : " ") + p.to_string();
   }
-  std::printf("weir: serving on %s %s %s (%s), mtu %u%s\n",
-              link->kind.c_str(), link_name.c_str(), shown.c_str(),
-              mac.to_string().c_str(), stack.nic(*nic)->mtu(), offered.c_str());
+  std::printf("weir: serving on %s %s %s (%s), mtu %u%s\n", link->kind.c_str(), link_name.c_str(),
+              shown.c_str(), mac.to_string().c_str(), stack.nic(*nic)->mtu(), offered.c_str());
   std::fflush(stdout);
 
   loop.run();
@@ -1017,8 +1017,9 @@ void add_serve_command(CLI::App& app) {
                   "Instead of --tap: a DPDK port, the EAL started with these arguments (one\n"
                   "word; '' for the default), e.g. '--no-huge --no-pci -m 256 --no-shconf -l 0\n"
                   "--vdev=net_tap0,iface=dtap0'");
-  cmd->add_option("--dpdk-port", raw->dpdk_port,
-                  "With --dpdk: the port, by device name (net_tap0) or number (default: the first)");
+  cmd->add_option(
+      "--dpdk-port", raw->dpdk_port,
+      "With --dpdk: the port, by device name (net_tap0) or number (default: the first)");
   cmd->add_option("--ip", raw->ip,
                   "The stack's IPv4 address and prefix, e.g. 10.0.0.2/24 (needed unless --ip6)")
       ->check(CLI::Validator(check_prefix, "ADDR/PREFIX"));
@@ -1050,7 +1051,8 @@ void add_serve_command(CLI::App& app) {
 
   cmd->callback([raw] {
     ServeOptions options;
-    const int links = int{!raw->tap.empty()} + int{!raw->packet.empty()} + int{raw->dpdk.has_value()};
+    const int links =
+        int{!raw->tap.empty()} + int{!raw->packet.empty()} + int{raw->dpdk.has_value()};
     if (links != 1) {
       throw CLI::ValidationError(
           "--tap", "give exactly one link: --tap NAME, --packet IFACE or --dpdk 'EAL ARGS'");
@@ -1065,8 +1067,9 @@ void add_serve_command(CLI::App& app) {
     }
     if (raw->dpdk && (raw->no_offload || !raw->netns.empty())) {
       throw CLI::ValidationError(
-          "--dpdk", "has no tap offloads to turn off, and its devices live in weir's own "
-                    "namespace (run weir there with 'ip netns exec'): drop --no-offload and --netns");
+          "--dpdk",
+          "has no tap offloads to turn off, and its devices live in weir's own "
+          "namespace (run weir there with 'ip netns exec'): drop --no-offload and --netns");
     }
     options.dpdk = raw->dpdk;
     options.dpdk_port = raw->dpdk_port;

@@ -24,8 +24,8 @@ namespace weir::tools {
 struct ServeOptions {
   std::string tap;     // --tap NAME, or
   std::string packet;  // --packet IFACE: an AF_PACKET link on an existing interface, or
-  std::optional<std::string> dpdk;  // --dpdk 'EAL ARGS': a DPDK port ("" = the default args)
-  std::string dpdk_port;            // --dpdk-port NAME: which port; empty: the first
+  std::optional<std::string> dpdk;   // --dpdk 'EAL ARGS': a DPDK port ("" = the default args)
+  std::string dpdk_port;             // --dpdk-port NAME: which port; empty: the first
   std::optional<IpPrefix> address;   // IPv4; nullopt: no IPv4 address (IPv6 only)
   std::vector<IpPrefix> addresses6;  // --ip6, in order
   bool ipv6 = true;                  // --no-ip6 turns IPv6 off

@@ -29,10 +29,10 @@
 namespace weir::link {
 namespace {
 
+using ::testing::HasSubstr;
 using testing::make_packet;
 using testing::RecordingDispatcher;
 using testing::tag_of;
-using ::testing::HasSubstr;
 
 const std::string kEal = std::string(kDefaultEalArgs) + " --vdev=net_ring0";
 
@@ -388,7 +388,8 @@ TEST_F(DpdkTwoStacksTest, TcpStreamsBothWaysArriveIntact) {
         bool all = true;
         for (Side& s : sides) {
           while (s.sent < kBytes) {
-            const size_t want = static_cast<size_t>(std::min<uint64_t>(chunk.size(), kBytes - s.sent));
+            const size_t want =
+                static_cast<size_t>(std::min<uint64_t>(chunk.size(), kBytes - s.sent));
             fill_pattern(s.sent, std::span(chunk).first(want));
             auto n = s.ep->write(std::span(chunk).first(want));
             if (!n || *n == 0) break;
@@ -423,14 +424,15 @@ TEST_F(DpdkTwoStacksTest, TcpStreamsBothWaysArriveIntact) {
   }
   // A full 1024-slot ring drops what does not fit, like a NIC's ring; TCP recovers, and the
   // hashes above prove it. The count is printed, not asserted.
-  std::printf("tcp over a DPDK ring pair: 2 x %llu MiB in %.2f s (%.0f Mbit/s each way, one "
-              "thread for both stacks); rx zero-copy %llu, copied %llu, ring-full drops %llu\n",
-              static_cast<unsigned long long>(kBytes >> 20), seconds,
-              static_cast<double>(kBytes) * 8 / seconds / 1e6,
-              static_cast<unsigned long long>(b_.link->dpdk_counters().rx_zero_copy),
-              static_cast<unsigned long long>(b_.link->dpdk_counters().rx_copied_pool_low),
-              static_cast<unsigned long long>(a_.link->counters().tx_drop_queue_full +
-                                              b_.link->counters().tx_drop_queue_full));
+  std::printf(
+      "tcp over a DPDK ring pair: 2 x %llu MiB in %.2f s (%.0f Mbit/s each way, one "
+      "thread for both stacks); rx zero-copy %llu, copied %llu, ring-full drops %llu\n",
+      static_cast<unsigned long long>(kBytes >> 20), seconds,
+      static_cast<double>(kBytes) * 8 / seconds / 1e6,
+      static_cast<unsigned long long>(b_.link->dpdk_counters().rx_zero_copy),
+      static_cast<unsigned long long>(b_.link->dpdk_counters().rx_copied_pool_low),
+      static_cast<unsigned long long>(a_.link->counters().tx_drop_queue_full +
+                                      b_.link->counters().tx_drop_queue_full));
 }
 
 // Not a benchmark gate (nothing is asserted on speed): prints the frame rate of the endpoint's
@@ -463,9 +465,10 @@ TEST(DpdkTest, FrameRateThroughARingPair) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(sink.frames, kFrames);
-  std::printf("ring pair, 60-byte frames, batches of 32: %.2f Mpps (stack-side packet "
-              "building included)\n",
-              static_cast<double>(kFrames) / seconds / 1e6);
+  std::printf(
+      "ring pair, 60-byte frames, batches of 32: %.2f Mpps (stack-side packet "
+      "building included)\n",
+      static_cast<double>(kFrames) / seconds / 1e6);
 }
 
 }  // namespace
