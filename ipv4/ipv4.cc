@@ -207,13 +207,30 @@ void Ipv4Protocol::deliver(Nic& nic, const ReceivedDatagram& dgram, PacketBuffer
   }
 }
 
-uint16_t Ipv4Protocol::next_id(Ipv4Address source, Ipv4Address destination, uint8_t protocol) {
+uint16_t Ipv4Protocol::next_id(Ipv4Address source, Ipv4Address destination, uint8_t protocol,
+                               uint16_t count) {
   std::array<std::byte, 9> key{};
   copy_bytes(key, 0, source.to_bytes());
   copy_bytes(key, 4, destination.to_bytes());
   key[8] = std::byte{protocol};
   uint64_t h = siphash24(stack_.secret(), key);
-  return ids_[h % kIdBuckets]++;
+  uint16_t& next = ids_[h % kIdBuckets];
+  const uint16_t first = next;
+  next = static_cast<uint16_t>(next + count);
+  return first;
+}
+
+bool Ipv4Protocol::update_segment_header(MutableByteView header, size_t packet_length,
+                                         uint32_t index) const {
+  if (header.size() < kMinHeaderLength || packet_length > kMaxDatagramLength ||
+      size_t{load_u8(header, 0) & 0x0fu} * 4 != header.size()) {
+    return false;
+  }
+  store_be16(header, 2, static_cast<uint16_t>(packet_length));
+  store_be16(header, 4, static_cast<uint16_t>(load_be16(header, 4) + index));
+  store_be16(header, 10, 0);
+  store_be16(header, 10, internet_checksum(header));
+  return true;
 }
 
 Status Ipv4Protocol::write_packet(const RouteInfo& route, const IpWriteParams& params,
@@ -243,11 +260,14 @@ Status Ipv4Protocol::write_packet(const RouteInfo& route, const IpWriteParams& p
   fields.protocol = params.protocol;
   fields.source = route.local_address.v4();
   fields.destination = remote;
-  fields.id = next_id(fields.source, remote, params.protocol);
+  // A GSO packet becomes as many datagrams as it has segments, whether the link or the NIC cuts
+  // it (stack/gso.h), and each takes the next identification.
+  const bool gso = pkt.meta().gso_type != GsoType::kNone;
+  fields.id = next_id(fields.source, remote, params.protocol,
+                      gso ? std::max<uint16_t>(pkt.meta().gso_segments, 1) : 1);
   fields.flags_and_offset = params.dont_fragment ? kFlagDontFragment : 0;
   pkt.meta().network_protocol = kEtherTypeIpv4;
 
-  const bool gso = pkt.meta().gso_type != GsoType::kNone && nic->endpoint().capabilities().gso;
   if (pkt.size() + kMinHeaderLength <= mtu || gso) {
     fields.total_length = static_cast<uint16_t>(pkt.size() + kMinHeaderLength);
     emit_header(pkt.push_front(kMinHeaderLength), fields);

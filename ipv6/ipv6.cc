@@ -71,6 +71,18 @@ bool Ipv6Protocol::is_our_unicast(const Nic& nic, const Ipv6Address& address) co
   return stack_.is_local_address(IpAddress(address));
 }
 
+bool Ipv6Protocol::update_segment_header(MutableByteView header, size_t packet_length,
+                                         uint32_t index) const {
+  (void)index;  // IPv6 has no per-datagram identification outside fragments
+  // Only a bare header: the segmenter would otherwise have to know every extension header.
+  if (header.size() != kHeaderLength || packet_length < kHeaderLength ||
+      packet_length - kHeaderLength > 0xffff) {
+    return false;
+  }
+  store_be16(header, 4, static_cast<uint16_t>(packet_length - kHeaderLength));
+  return true;
+}
+
 void Ipv6Protocol::handle_packet(Nic& nic, PacketBuffer pkt) {
   ++counters_.rx_packets;
   const size_t size = pkt.size();
@@ -558,7 +570,8 @@ Status Ipv6Protocol::output(Nic& nic, const Ipv6Address& source, const Ipv6Addre
     emit_router_alert_header(pkt.push_front(kRouterAlertHeaderLength), how.next_header);
     first = kNextHopByHop;
   }
-  const bool gso = pkt.meta().gso_type != GsoType::kNone && nic.endpoint().capabilities().gso;
+  // A GSO packet is cut by the link or by the NIC (stack/gso.h), never fragmented.
+  const bool gso = pkt.meta().gso_type != GsoType::kNone;
   if (pkt.size() + kHeaderLength <= mtu || gso) {
     fields.next_header = first;
     fields.payload_length = static_cast<uint16_t>(pkt.size());

@@ -119,6 +119,8 @@ class Ipv6Protocol final : public IpProtocol {
   AddressFamily family() const override { return AddressFamily::kIpv6; }
   size_t header_length() const override { return kHeaderLength; }
   void handle_packet(Nic& nic, PacketBuffer pkt) override;
+  bool update_segment_header(MutableByteView header, size_t packet_length,
+                             uint32_t index) const override;
   Status write_packet(const RouteInfo& route, const IpWriteParams& params,
                       PacketBuffer pkt) override;
   // min(NIC MTU, the RA's link MTU, the path MTU learned for remote).

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "stack/checksum.h"
+#include "stack/gso.h"
 #include "stack/stack.h"
 
 namespace weir {
@@ -113,8 +114,32 @@ Status Nic::write_packet(PacketBuffer pkt) { return write_packets(std::span(&pkt
 
 Status Nic::write_packets(std::span<PacketBuffer> pkts) {
   if (pkts.empty()) return {};
+  const LinkCapabilities caps = endpoint_->capabilities();
+  // A link that cannot segment gets GSO packets cut here (stack/gso.h); only a batch that
+  // holds one pays for the second vector.
+  std::vector<PacketBuffer> segmented;
+  if (!caps.gso && std::any_of(pkts.begin(), pkts.end(), [](const PacketBuffer& p) {
+        return p.meta().gso_type != GsoType::kNone;
+      })) {
+    segmented.reserve(pkts.size() * 4);
+    for (PacketBuffer& p : pkts) {
+      if (p.meta().gso_type == GsoType::kNone) {
+        segmented.push_back(std::move(p));
+        continue;
+      }
+      const size_t before = segmented.size();
+      if (!segment_in_software(stack_, p, segmented)) {
+        ++counters_.tx_drop_gso_unsegmentable;
+        continue;
+      }
+      ++counters_.tx_gso_software_packets;
+      counters_.tx_gso_software_segments += segmented.size() - before;
+    }
+    if (segmented.empty()) return Error::kInvalidArgument;
+    pkts = segmented;
+  }
   size_t bytes = 0;
-  const bool checksum_offload = endpoint_->capabilities().tx_checksum_offload;
+  const bool checksum_offload = caps.tx_checksum_offload;
   for (auto& p : pkts) {
     // A transport may leave its checksum to the link; one that cannot sum gets it done here.
     if (!checksum_offload) finish_offloaded_checksum(p);

@@ -17,7 +17,8 @@ class Stack;
 
 #define WEIR_NIC_COUNTERS(X)                                                        \
   X(rx_packets) X(rx_bytes) X(tx_packets) X(tx_bytes) X(rx_drop_unknown_protocol) \
-      X(rx_drop_disabled) X(tx_drop_link_error)
+      X(rx_drop_disabled) X(tx_drop_link_error) X(tx_gso_software_packets)            \
+      X(tx_gso_software_segments) X(tx_drop_gso_unsegmentable)
 WEIR_DEFINE_COUNTERS(NicCounters, WEIR_NIC_COUNTERS)
 
 class Nic final : public NetworkDispatcher {

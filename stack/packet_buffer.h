@@ -87,6 +87,7 @@ struct PacketMeta {
   uint16_t csum_offset = 0;
   GsoType gso_type = GsoType::kNone;
   uint16_t gso_size = 0;  // segment payload size when gso_type != kNone
+  uint16_t gso_segments = 0;  // how many segments that makes (the network layer numbers them)
 };
 
 class PacketBuffer {

@@ -53,6 +53,17 @@ class NetworkProtocol {
   virtual uint16_t ethertype() const = 0;
   // pkt starts at the network header.
   virtual void handle_packet(Nic& nic, PacketBuffer pkt) = 0;
+  // Software segmentation (stack/gso.h): rewrites the network header copied into one segment
+  // cut from a larger packet, for a segment of packet_length bytes in all that is the index-th
+  // (from 0) of its packet: length fields, and what must differ per packet (IPv4's
+  // identification). False if this protocol's packets cannot be segmented.
+  virtual bool update_segment_header(MutableByteView header, size_t packet_length,
+                                     uint32_t index) const {
+    (void)header;
+    (void)packet_length;
+    (void)index;
+    return false;
+  }
 };
 
 // A network protocol that carries transport traffic for an address family.
@@ -118,6 +129,24 @@ class TransportProtocol {
   // network layer can quote it in an ICMP error.
   virtual TransportDelivery handle_packet(const NetworkPacketInfo& info, PacketBuffer& pkt) = 0;
   virtual void handle_control(const TransportControl& control) = 0;
+
+  // Software segmentation (stack/gso.h) of packets built with a GSO type naming this transport.
+  // The length of the transport header at the front of `transport` (the packet's transport
+  // part, or its first bytes), or 0 when it is malformed or this transport does not segment.
+  virtual size_t segment_header_length(ByteView transport) const {
+    (void)transport;
+    return 0;
+  }
+  // Rewrites the transport header copied into the segment whose payload starts payload_offset
+  // bytes into the original's payload; first and last say whether it is the first or the last
+  // segment. The checksum field is the segmenter's.
+  virtual void update_segment_header(MutableByteView header, uint32_t payload_offset, bool first,
+                                     bool last) const {
+    (void)header;
+    (void)payload_offset;
+    (void)first;
+    (void)last;
+  }
 };
 
 }  // namespace weir

@@ -1050,6 +1050,11 @@ void Connection::on_sack_blocks(const Options& opts, uint32_t& newly_sacked, boo
   TimePoint now = stack_.now();
   for (const SeqRange& b : blocks) {
     if (b.end <= snd_una_) continue;
+    // A record sent as one GSO packet covers many segments, of which the peer may have
+    // received some: cut it at the block's edges so each part is SACKed or lost on its own,
+    // as Linux fragments a TSO skb on SACK.
+    split_sent_at(b.begin);
+    split_sent_at(b.end);
     auto it = std::lower_bound(sent_.begin() + static_cast<std::ptrdiff_t>(sent_head_), sent_.end(),
                                b.begin, [](const SentSegment& s, SeqNum v) { return s.end <= v; });
     for (; it != sent_.end() && it->begin < b.end; ++it) {
@@ -1063,6 +1068,16 @@ void Connection::on_sack_blocks(const Options& opts, uint32_t& newly_sacked, boo
       rack_update(*it, now);
     }
   }
+}
+
+void Connection::split_sent_at(SeqNum at) {
+  auto it = std::lower_bound(sent_.begin() + static_cast<std::ptrdiff_t>(sent_head_), sent_.end(),
+                             at, [](const SentSegment& s, SeqNum v) { return s.end <= v; });
+  if (it == sent_.end() || !(it->begin < at) || !(at < it->end)) return;
+  SentSegment tail = *it;
+  tail.begin = at;
+  it->end = at;
+  sent_.insert(it + 1, tail);
 }
 
 void Connection::rack_update(const SentSegment& s, TimePoint now) {
@@ -1258,19 +1273,22 @@ void Connection::transmit(uint8_t flags, SeqNum seq, PacketBuffer payload, bool 
     fill_ack_options(h.options);
   }
   size_t payload_len = payload.size();
+  // A GSO packet's checksum is always left for whoever cuts it: the link, or the NIC which
+  // sums each piece for links that cannot.
   PacketBuffer pkt =
-      route_link_.tx_checksum_offload
+      route_link_.tx_checksum_offload || payload_len > mss_
           ? build_segment_offloaded(h, std::move(payload), demux_id_.local_address,
                                     demux_id_.remote_address)
           : build_segment(h, std::move(payload), demux_id_.local_address,
                           demux_id_.remote_address);
   uint32_t segments = 1;
   if (payload_len > mss_) {
-    // Only send_new_data builds these, and only for a link that segments (segment_limit()).
+    // Only send_new_data builds these (segment_limit()).
     pkt.meta().gso_type =
         demux_id_.local_address.is_v4() ? GsoType::kTcpV4 : GsoType::kTcpV6;
     pkt.meta().gso_size = static_cast<uint16_t>(mss_);
     segments = static_cast<uint32_t>((payload_len + mss_ - 1) / mss_);
+    pkt.meta().gso_segments = static_cast<uint16_t>(segments);
   }
   if (flags & kAck) {
     last_ack_sent_ = rcv_nxt_;
@@ -1290,9 +1308,9 @@ void Connection::transmit(uint8_t flags, SeqNum seq, PacketBuffer payload, bool 
 }
 
 size_t Connection::segment_limit() const {
-  if (!route_link_.gso || !route_link_.tx_checksum_offload) return mss_;
-  // The link cuts one packet into MSS-sized segments (TSO/GSO): as many whole segments as fit
-  // in one IP datagram with the largest TCP header.
+  if (!protocol_.options().gso) return mss_;
+  // The link or the NIC cuts one packet into MSS-sized segments (TSO/GSO): as many whole
+  // segments as fit in one IP datagram with the largest TCP header.
   constexpr size_t kLargestHeaders = 40 + 60;
   const size_t whole = (size_t{65535} - kLargestHeaders) / mss_;
   return std::max<size_t>(whole, 1) * mss_;

@@ -154,6 +154,8 @@ class Connection final : public SegmentReceiver {
   void rack_update(const SentSegment& s, TimePoint now);
   void rack_detect_loss(TimePoint now);
   void mark_lost(SentSegment& s);
+  // Cuts the sent record that holds `at` strictly inside into two at `at`.
+  void split_sent_at(SeqNum at);
   void enter_recovery(bool sack_based);
   uint32_t bytes_in_flight() const;
   uint32_t outstanding() const { return static_cast<uint32_t>(snd_nxt_ - snd_una_); }

@@ -169,6 +169,15 @@ TransportDelivery TcpProtocol::handle_packet(const NetworkPacketInfo& info, Pack
   return TransportDelivery::kDelivered;
 }
 
+size_t TcpProtocol::segment_header_length(ByteView transport) const {
+  return gso_header_length(transport);
+}
+
+void TcpProtocol::update_segment_header(MutableByteView header, uint32_t payload_offset,
+                                        bool first, bool last) const {
+  rewrite_gso_segment_header(header, payload_offset, first, last);
+}
+
 void TcpProtocol::handle_control(const TransportControl& control) {
   if (control.transport_header.size() < 8) {
     counters_.drop_icmp_unmatched++;

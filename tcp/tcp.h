@@ -48,6 +48,10 @@ struct TcpOptions {
   bool syn_cookies = true;              // when the SYN queue is full; false: drop the SYN
   uint32_t challenge_ack_limit = 1000;  // per second, stack-wide (RFC 5961 7)
   uint32_t reordering = 3;              // duplicate ACK threshold
+  // Send runs of whole segments as one GSO packet (up to 64 KiB), cut by the link when it
+  // segments and by the NIC in software when it does not (stack/gso.h); false: one packet per
+  // segment all the way down.
+  bool gso = true;
 };
 
 class TcpProtocol final : public TransportProtocol {
@@ -58,6 +62,9 @@ class TcpProtocol final : public TransportProtocol {
   uint8_t number() const override { return kProtocolTcp; }
   TransportDelivery handle_packet(const NetworkPacketInfo& info, PacketBuffer& pkt) override;
   void handle_control(const TransportControl& control) override;
+  size_t segment_header_length(ByteView transport) const override;
+  void update_segment_header(MutableByteView header, uint32_t payload_offset, bool first,
+                             bool last) const override;
 
   Stack& stack() { return stack_; }
   const TcpOptions& options() const { return options_; }

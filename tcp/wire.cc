@@ -202,6 +202,23 @@ PacketBuffer build_segment_offloaded(const SegmentHeader& h, PacketBuffer payloa
   return pkt;
 }
 
+size_t gso_header_length(ByteView segment) {
+  if (segment.size() < kMinHeaderLength) return 0;
+  const size_t length = size_t{load_u8(segment, 12)} / 16 * 4;
+  if (length < kMinHeaderLength || length > segment.size()) return 0;
+  return length;
+}
+
+void rewrite_gso_segment_header(MutableByteView header, uint32_t payload_offset, bool first,
+                                bool last) {
+  if (header.size() < kMinHeaderLength) return;
+  store_be32(header, 4, load_be32(header, 4) + payload_offset);
+  uint8_t flags = load_u8(header, 13);
+  if (!last) flags &= static_cast<uint8_t>(~(kFin | kPsh));
+  if (!first) flags &= static_cast<uint8_t>(~kCwr);
+  store_u8(header, 13, flags);
+}
+
 bool checksum_valid(const PacketBuffer& segment, const IpAddress& src, const IpAddress& dst) {
   ChecksumAccumulator acc;
   acc.add_u16(pseudo_header_sum(src, dst, kProtocolTcp, static_cast<uint32_t>(segment.size())));

@@ -128,6 +128,16 @@ PacketBuffer build_segment(const SegmentHeader& h, PacketBuffer payload, const I
 // The same, with the checksum left to the link (meta().needs_checksum): the field holds only
 // the pseudo-header sum, which is what a NIC or the kernel finishes. For NICs that advertise
 // tx_checksum_offload; the Nic finishes it in software for any other.
+// Software segmentation (stack/gso.h) of a segment built for GSO. The length of the header at
+// the front of `segment` (its data offset), or 0 when that is not a well-formed header.
+size_t gso_header_length(ByteView segment);
+// Rewrites a copy of the GSO segment's header for the piece whose payload starts
+// payload_offset bytes in: its sequence number moves on by that much, only the last piece
+// keeps FIN and PSH, and only the first keeps CWR (RFC 3168 6.1.2: once per window), as a
+// TSO NIC does.
+void rewrite_gso_segment_header(MutableByteView header, uint32_t payload_offset, bool first,
+                                bool last);
+
 PacketBuffer build_segment_offloaded(const SegmentHeader& h, PacketBuffer payload,
                                      const IpAddress& src, const IpAddress& dst);
 

@@ -3,6 +3,7 @@
 #include <ostream>
 
 #include "stack/checksum.h"
+#include "stack/gso.h"
 
 namespace weir::testing {
 
@@ -44,6 +45,22 @@ std::ostream& operator<<(std::ostream& os, const CapturedSegment& s) {
 Status CaptureIp::write_packet(const RouteInfo& route, const IpWriteParams& params,
                                PacketBuffer pkt) {
   if (fail_writes) return Error::kNoBufferSpace;
+  if (pkt.meta().gso_type == GsoType::kNone) return capture(route, params, pkt);
+  const size_t network_length = header_length();
+  pkt.push_front(network_length);
+  pkt.meta().network_protocol = ethertype();
+  std::vector<PacketBuffer> segments;
+  if (!segment_in_software(stack_, pkt, segments)) return Error::kInvalidArgument;
+  for (PacketBuffer& segment : segments) {
+    finish_offloaded_checksum(segment);
+    segment.pull_front(network_length);
+    WEIR_TRY(capture(route, params, segment));
+  }
+  return ok_status();
+}
+
+Status CaptureIp::capture(const RouteInfo& route, const IpWriteParams& params,
+                          const PacketBuffer& pkt) {
   std::vector<std::byte> bytes = pkt.to_vector();
   auto seg = tcp::Segment::parse(bytes);
   if (!seg) return Error::kInvalidArgument;
@@ -72,7 +89,7 @@ TcpHarness::TcpHarness(tcp::TcpOptions options, uint32_t mtu, AddressFamily f)
     remote_address = IpAddress::parse("fd00::2").value();
     prefix = 64;
   }
-  ip = &stack.add_network_protocol(std::make_unique<CaptureIp>(family));
+  ip = &stack.add_network_protocol(std::make_unique<CaptureIp>(stack, family));
   tcp = &tcp::install(stack, std::move(options));
   auto nic = stack.add_nic(std::make_unique<NullLink>(mtu), "eth0");
   EXPECT_TRUE(nic.ok());

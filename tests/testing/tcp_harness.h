@@ -47,10 +47,13 @@ struct CapturedSegment {
 };
 std::ostream& operator<<(std::ostream& os, const CapturedSegment& s);
 
-// The fake network layer: family IPv4, 20-byte header, captures what TCP writes.
+// The fake network layer: family IPv4, 20-byte header, captures what TCP writes. A GSO packet
+// is cut into segments the way the NIC would cut it for a link that cannot (stack/gso.h), so
+// the tests see what goes on the wire.
 class CaptureIp final : public IpProtocol {
  public:
-  explicit CaptureIp(AddressFamily family = AddressFamily::kIpv4) : family_(family) {}
+  explicit CaptureIp(const Stack& stack, AddressFamily family = AddressFamily::kIpv4)
+      : stack_(stack), family_(family) {}
   uint16_t ethertype() const override {
     return family_ == AddressFamily::kIpv4 ? kEtherTypeIpv4 : kEtherTypeIpv6;
   }
@@ -62,11 +65,16 @@ class CaptureIp final : public IpProtocol {
   size_t header_length() const override { return family_ == AddressFamily::kIpv4 ? 20 : 40; }
   Status write_packet(const RouteInfo& route, const IpWriteParams& params,
                       PacketBuffer pkt) override;
+  // The fake header has nothing to rewrite.
+  bool update_segment_header(MutableByteView, size_t, uint32_t) const override { return true; }
 
   std::deque<CapturedSegment> sent;
   bool fail_writes = false;
 
  private:
+  Status capture(const RouteInfo& route, const IpWriteParams& params, const PacketBuffer& pkt);
+
+  const Stack& stack_;
   AddressFamily family_;
 };
 
