@@ -384,18 +384,52 @@ class DiscardSession final : public TcpSession {
 class PatternWriter {
  public:
   // Up to `max` bytes of the stream starting at `offset`, in a buffer this object owns (valid
-  // until the next call).
+  // until the next call). A writer that took only part of the last block asks again from
+  // where it stopped: that is served from the block already made, since a send buffer with
+  // little room would otherwise have a whole block generated for every few bytes it takes.
   ByteView at(uint64_t offset, uint64_t max) {
-    size_t n = static_cast<size_t>(std::min<uint64_t>(max, block_.size()));
-    for (size_t k = 0; k < n; ++k) {
-      auto i = static_cast<uint32_t>(offset + k);
-      block_[k] = static_cast<std::byte>((i ^ (i >> 8) ^ (i >> 16) ^ (i >> 24)) & 0xff);
-    }
-    return ByteView(block_).first(n);
+    if (offset < block_offset_ || offset >= block_offset_ + block_length_) fill(offset);
+    const auto skip = static_cast<size_t>(offset - block_offset_);
+    const auto n = static_cast<size_t>(std::min<uint64_t>(max, block_length_ - skip));
+    return ByteView(block_).subspan(skip, n);
   }
 
  private:
+  // Within a run of 256 offsets that share every byte but the lowest, byte[i] is the low byte
+  // XOR one constant: the run is a slice of the identity table XORed 8 bytes at a time, an
+  // order of magnitude faster than computing each byte from its offset (which, at ~1 ns a
+  // byte, was what capped the source service near 4 Gbit/s).
+  void fill(uint64_t offset) {
+    static constexpr auto kIdentity = [] {
+      std::array<uint8_t, 256 + 8> t{};
+      for (size_t k = 0; k < t.size(); ++k) t[k] = static_cast<uint8_t>(k);
+      return t;
+    }();
+    for (size_t k = 0; k < block_.size();) {
+      const auto i = static_cast<uint32_t>(offset + k);
+      const auto high = static_cast<uint8_t>((i >> 8) ^ (i >> 16) ^ (i >> 24));
+      const auto low = static_cast<uint8_t>(i);
+      const size_t run = std::min<size_t>(block_.size() - k, size_t{256} - low);
+      const uint64_t mask = uint64_t{high} * 0x0101010101010101ull;
+      size_t j = 0;
+      for (; j + 8 <= run; j += 8) {
+        uint64_t word;
+        std::memcpy(&word, kIdentity.data() + low + j, 8);
+        word ^= mask;
+        std::memcpy(block_.data() + k + j, &word, 8);
+      }
+      for (; j < run; ++j) {
+        block_[k + j] = static_cast<std::byte>(static_cast<uint8_t>(low + j) ^ high);
+      }
+      k += run;
+    }
+    block_offset_ = offset;
+    block_length_ = block_.size();
+  }
+
   std::vector<std::byte> block_ = std::vector<std::byte>(kReadChunk);
+  uint64_t block_offset_ = 0;
+  size_t block_length_ = 0;  // 0: nothing made yet
 };
 
 // The source on port 19: the client sends one line "N\n" (ASCII decimal; "\r\n" is accepted);
