@@ -348,6 +348,16 @@ void PacketBuffer::append(PacketBuffer&& other) {
   other.size_ = 0;
 }
 
+size_t PacketBuffer::pinned_bytes() const {
+  size_t total = 0;
+  const Chunk* previous = nullptr;
+  for (const auto& s : slices_) {
+    if (s.chunk.get() != previous) total += s.chunk->capacity();
+    previous = s.chunk.get();
+  }
+  return total;
+}
+
 PacketBuffer PacketBuffer::clone() const {
   PacketBuffer p;
   p.slices_ = slices_;

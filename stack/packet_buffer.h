@@ -135,6 +135,16 @@ class PacketBuffer {
   std::vector<std::byte> to_vector() const;
 
   size_t view_count() const { return slices_.size(); }
+  // The memory this packet keeps alive: the capacity of every chunk its slices point into
+  // (a chunk counted once per run of consecutive slices over it), so a 1-byte payload in a
+  // 64 KiB receive chunk pins 64 KiB. Queues charge this, not size(), against their limits.
+  size_t pinned_bytes() const;
+  // The chunks holding the first and last bytes (nullptr when there are none), so a caller can
+  // tell whether append(ByteView)/push_front filled spare room or took a new chunk.
+  const Chunk* front_chunk() const {
+    return slices_.empty() ? nullptr : slices_.front().chunk.get();
+  }
+  const Chunk* back_chunk() const { return slices_.empty() ? nullptr : slices_.back().chunk.get(); }
   template <typename F>
   void for_each_view(F&& f) const {
     for (const auto& s : slices_) f(ByteView(s.chunk->bytes()).subspan(s.offset, s.length));

@@ -18,9 +18,11 @@
 // an RTO marks every outstanding record lost and they are resent as the congestion window
 // (behind the CongestionControl interface) opens again, as in Linux.
 //
-// The receive side keeps payloads as received (ReceiveQueue), advertises a window that never
-// shrinks (rcv_adv_ only moves right), avoids silly windows, ACKs every second segment or
-// after the delayed-ACK timeout, and ACKs at once on reordering, gaps and D-SACKs.
+// The receive side keeps payloads as received unless they pin far more memory than their
+// size, holds at most about twice its buffer in charged memory (ReceiveQueue), advertises a
+// window that never shrinks (rcv_adv_ only moves right), avoids silly windows, ACKs every
+// second segment or after the delayed-ACK timeout, and ACKs at once on reordering, gaps and
+// D-SACKs.
 //
 // Urgent data: the urgent pointer is parsed and ignored; urgent bytes are delivered inline
 // with the rest of the stream (as with SO_OOBINLINE). We never send URG.
@@ -38,6 +40,8 @@ namespace {
 constexpr uint32_t kMinMss = 64;
 constexpr Duration kPawsIdle = std::chrono::hours(24 * 24);  // RFC 7323 5.5
 constexpr Duration kMaxPersist = std::chrono::seconds(60);
+// The least receive memory a connection may hold, whatever its buffer (process_data).
+constexpr size_t kMinReceiveMemory = 64 * 1024;
 
 size_t ip_header_length(AddressFamily f) { return f == AddressFamily::kIpv4 ? 20 : 40; }
 
@@ -1148,7 +1152,13 @@ void Connection::process_data(SeqNum seq, PacketBuffer payload, bool push) {
   bytes_received_ += len;
   c.bytes_received += len;
   last_data_recv_ = stack_.now();
-  auto r = rcvq_.add(rcv_nxt_, seq, std::move(payload));
+  // Receive memory is charged at what it pins; twice the buffer leaves room for segments in
+  // chunks up to 1.5 times their size (see tcp/receive_queue.h), and the floor keeps a tiny
+  // buffer from refusing a segment that arrived in a standard-sized chunk.
+  size_t limit = std::max<size_t>(2 * size_t{rcv_buf_}, kMinReceiveMemory);
+  auto r = rcvq_.add(rcv_nxt_, seq, std::move(payload), limit);
+  c.ofo_pruned += r.pruned;
+  if (r.dropped) c.drop_receive_queue_memory++;
   if (r.advanced > 0) {
     rcv_nxt_ += r.advanced;
     if (read_shutdown_)

@@ -98,6 +98,8 @@ class Connection final : public SegmentReceiver {
   SeqNum rcv_nxt() const { return rcv_nxt_; }
   SeqNum iss() const { return iss_; }
   const RttEstimator& rtt() const { return rtt_; }
+  // What the receive side holds and what it is charged (tests, stats).
+  const ReceiveQueue& receive_queue() const { return rcvq_; }
 
   // ---- listener side ----
   // SYN_RCVD from a SYN that arrived at listener l; sends the SYN-ACK.

@@ -8,16 +8,17 @@ namespace weir::tcp {
 
 #define WEIR_TCP_COUNTERS(X)                                                                       \
   X(segments_received)                                                                             \
-  X(segments_sent) X(bytes_sent) X(bytes_received) X(active_opens) X(passive_opens) X(established) \
+  X(segments_sent)                                                                                 \
+  X(bytes_sent) X(bytes_received) X(active_opens) X(passive_opens) X(established)                  \
       X(failed_attempts) X(resets_sent) X(resets_received) X(connections_closed)                   \
           X(connections_aborted) X(timeouts) /* recovery */                                        \
       X(retransmitted_segments) X(fast_retransmits) X(rto_timeouts) X(syn_retransmits)             \
           X(sack_recoveries) X(newreno_recoveries) X(recovery_exits) X(rack_lost_marked)           \
               X(tlp_probes) X(tlp_new_data) X(tlp_loss_repaired) X(dup_acks_received)              \
                   X(dsacks_received) X(dsacks_sent) X(sack_blocks_sent) X(spurious_rto_undone)     \
-                      X(out_of_order_segments) X(zero_window_probes) X(keepalive_probes)           \
-                          X(delayed_acks) X(quick_acks) X(window_updates_sent) X(challenge_acks)   \
-                              X(challenge_acks_rate_limited) X(syn_cookies_sent)                   \
+                      X(out_of_order_segments) X(ofo_pruned) X(zero_window_probes)                 \
+                          X(keepalive_probes) X(delayed_acks) X(quick_acks) X(window_updates_sent) \
+                              X(challenge_acks) X(challenge_acks_rate_limited) X(syn_cookies_sent) \
                                   X(syn_cookies_validated) X(syn_cookies_failed)                   \
                                       X(time_wait_reused) X(pmtu_updates) X(receive_buffer_grown)  \
                                           X(listen_overflows) X(syn_queue_overflows) /* drops */   \

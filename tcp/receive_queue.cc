@@ -1,14 +1,59 @@
 #include "tcp/receive_queue.h"
 
 #include <algorithm>
+#include <iterator>
 
 namespace weir::tcp {
+
+namespace {
+
+// A payload that pins more than 1.5 times its size is copied rather than kept: a full-sized
+// segment in a standard 2 KiB chunk (1448 of 2048) is not, a small one or one alone in a big
+// offload chunk is.
+bool wasteful(size_t size, size_t pinned) { return 2 * pinned > 3 * size; }
+
+// A piece whose slices outnumber both this and one per 512 bytes is flattened into one or two
+// chunks. Both bounds keep the flattening amortized O(1) per byte added: after a flatten the
+// piece needs many more merges before it qualifies again.
+constexpr size_t kFlattenViews = 16;
+constexpr size_t kBytesPerView = 512;
+
+// Copies len bytes of data from offset onto the end of out (into its tail room when it has
+// some). Returns the capacity of the chunks the copy had to take: what out newly pins.
+size_t append_copy(PacketBuffer& out, const PacketBuffer& data, size_t offset, size_t len) {
+  size_t added = 0;
+  size_t pos = 0;
+  const size_t stop = offset + len;
+  data.for_each_view([&](ByteView v) {
+    const size_t begin = pos;
+    pos += v.size();
+    const size_t a = std::max(begin, offset);
+    const size_t b = std::min(pos, stop);
+    if (a >= b) return;
+    const Chunk* before = out.back_chunk();
+    out.append(v.subspan(a - begin, b - a));
+    if (out.back_chunk() != before) added += out.back_chunk()->capacity();
+  });
+  return added;
+}
+
+// Copies len bytes of data from offset in front of out (into its headroom when it has some).
+// Returns the capacity of a chunk the copy had to take.
+size_t prepend_copy(PacketBuffer& out, const PacketBuffer& data, size_t offset, size_t len) {
+  const Chunk* before = out.front_chunk();
+  MutableByteView dst = out.push_front(len);
+  data.copy_out(offset, dst);
+  return out.front_chunk() != before ? out.front_chunk()->capacity() : 0;
+}
+
+}  // namespace
 
 size_t ReceiveQueue::read(MutableByteView out) {
   size_t n = std::min(out.size(), ready_.size());
   if (n == 0) return 0;
   ready_.copy_out(0, out.first(n));
   ready_.pull_front(n);
+  release_ready(n);
   if (ready_.empty()) ready_ = PacketBuffer();  // drop the emptied slice list's storage
   return n;
 }
@@ -16,6 +61,7 @@ size_t ReceiveQueue::read(MutableByteView out) {
 size_t ReceiveQueue::discard(size_t n) {
   n = std::min(n, ready_.size());
   ready_.pull_front(n);
+  release_ready(n);
   if (ready_.empty()) ready_ = PacketBuffer();
   return n;
 }
@@ -44,75 +90,196 @@ void ReceiveQueue::remember_recent(SeqNum seq) {
   recent_count_ = static_cast<uint8_t>(keep + 1);
 }
 
-void ReceiveQueue::insert_piece(SeqNum seq, PacketBuffer data) {
-  // Cut away every part already held, inserting the uncovered pieces in order.
-  auto it = std::lower_bound(ooo_.begin(), ooo_.end(), seq,
-                             [](const Pending& p, SeqNum s) { return p.end() <= s; });
-  SeqNum end = seq + static_cast<uint32_t>(data.size());
-  while (seq < end) {
-    if (it != ooo_.end() && it->seq <= seq) {
-      // seq is inside *it: skip past it.
-      SeqNum skip_to = seq_min(it->end(), end);
-      data.pull_front(static_cast<uint32_t>(skip_to - seq));
-      seq = skip_to;
-      ++it;
-      continue;
-    }
-    SeqNum piece_end = end;
-    if (it != ooo_.end() && it->seq < end) piece_end = it->seq;
-    auto len = static_cast<uint32_t>(piece_end - seq);
-    PacketBuffer piece = data.slice(0, len);
-    data.pull_front(len);
-    ooo_bytes_ += len;
-    it = ooo_.insert(it, Pending{seq, std::move(piece)});
-    ++it;
-    seq = piece_end;
-  }
-}
-
-ReceiveQueue::AddResult ReceiveQueue::add(SeqNum rcv_nxt, SeqNum seq, PacketBuffer data) {
-  AddResult result;
-  if (data.empty()) return result;
-  SeqNum end = seq + static_cast<uint32_t>(data.size());
-  if (seq != rcv_nxt) {
-    // Entirely held already: a duplicate worth a D-SACK.
-    bool covered = false;
-    for (const auto& p : ooo_) {
-      if (p.seq <= seq && end <= p.end()) covered = true;
-    }
-    if (covered) {
-      dsack_ = SeqRange{seq, end};
-      return result;
-    }
-    insert_piece(seq, std::move(data));
-    remember_recent(seq);
-    result.out_of_order = true;
-    return result;
-  }
-  result.advanced = static_cast<uint32_t>(data.size());
+void ReceiveQueue::append_ready(PacketBuffer data, size_t charge) {
+  size_t n = data.size();
   if (ready_.empty())
     ready_ = std::move(data);
   else
     ready_.append(std::move(data));
-  SeqNum next = end;
-  // Pull queued segments that are now in order; trim any overlap with what just arrived.
-  size_t taken = 0;
-  while (taken < ooo_.size() && ooo_[taken].seq <= next) {
-    Pending& p = ooo_[taken];
+  ready_charges_.push_back(ReadyCharge{n, charge});
+  ready_charge_ += charge;
+}
+
+void ReceiveQueue::release_ready(size_t n) {
+  // A record's charge goes when its last byte is consumed: its chunks may be shared with the
+  // bytes after it until then.
+  while (n > 0 && !ready_charges_.empty()) {
+    ReadyCharge& f = ready_charges_.front();
+    if (n < f.bytes) {
+      f.bytes -= n;
+      return;
+    }
+    n -= f.bytes;
+    ready_charge_ -= f.charge;
+    ready_charges_.pop_front();
+  }
+}
+
+bool ReceiveQueue::make_room(size_t need, size_t limit, std::optional<SeqNum> floor,
+                             AddResult& result) {
+  while (charged() + need > limit && !ooo_.empty()) {
+    auto last = std::prev(ooo_.end());
+    if (floor && last->first <= *floor) break;
+    ++pieces_visited_;
+    ooo_bytes_ -= last->second.data.size();
+    ooo_charge_ -= last->second.charge;
+    ooo_.erase(last);
+    result.pruned++;
+  }
+  return charged() + need <= limit;
+}
+
+ReceiveQueue::AddResult ReceiveQueue::add(SeqNum rcv_nxt, SeqNum seq, PacketBuffer data,
+                                          size_t limit) {
+  if (data.empty()) return {};
+  if (seq != rcv_nxt) return add_out_of_order(seq, std::move(data), limit);
+  AddResult result;
+  const size_t len = data.size();
+  const size_t pinned = data.pinned_bytes();
+  const bool copy = wasteful(len, pinned);
+  // In-order data is worth more than anything beyond a hole: every out-of-order piece may go.
+  if (!make_room(copy ? len : pinned, limit, std::nullopt, result)) {
+    result.dropped = true;
+    return result;
+  }
+  result.advanced = static_cast<uint32_t>(len);
+  if (copy) {
+    // One record per chunk the copies take, so reading releases each chunk's charge as the
+    // chunk goes. Bytes that fit the tail room of the last chunk are counted with the record
+    // of any new chunk taken by the same view: off by at most one chunk, for a moment.
+    data.for_each_view([&](ByteView v) {
+      const Chunk* before = ready_.back_chunk();
+      ready_.append(v);
+      if (ready_.back_chunk() != before || ready_charges_.empty()) {
+        size_t added = ready_.back_chunk()->capacity();
+        ready_charges_.push_back(ReadyCharge{v.size(), added});
+        ready_charge_ += added;
+      } else {
+        ready_charges_.back().bytes += v.size();
+      }
+    });
+  } else {
+    append_ready(std::move(data), pinned);
+  }
+  SeqNum next = seq + static_cast<uint32_t>(len);
+  // Pull queued pieces that are now in order; trim any overlap with what just arrived.
+  while (!ooo_.empty() && ooo_.begin()->first <= next) {
+    ++pieces_visited_;
+    auto it = ooo_.begin();
+    SeqNum pseq = it->first;
+    Piece p = std::move(it->second);
+    ooo_.erase(it);
     ooo_bytes_ -= p.data.size();
-    SeqNum pend = p.end();
+    ooo_charge_ -= p.charge;
+    SeqNum pend = pseq + static_cast<uint32_t>(p.data.size());
     if (pend > next) {
-      p.data.pull_front(static_cast<uint32_t>(next - p.seq));
+      p.data.pull_front(static_cast<uint32_t>(next - pseq));
       result.advanced += static_cast<uint32_t>(p.data.size());
       next = pend;
-      ready_.append(std::move(p.data));
+      append_ready(std::move(p.data), p.charge - kPieceOverhead);
     }
-    ++taken;
-  }
-  if (taken > 0) {
     result.filled_gap = true;
-    ooo_.erase(ooo_.begin(), ooo_.begin() + static_cast<std::ptrdiff_t>(taken));
   }
+  return result;
+}
+
+ReceiveQueue::AddResult ReceiveQueue::add_out_of_order(SeqNum seq, PacketBuffer data,
+                                                       size_t limit) {
+  AddResult result;
+  const size_t len = data.size();
+  const SeqNum end = seq + static_cast<uint32_t>(len);
+  // The piece starting at or before seq, when it reaches seq (touching counts: it merges).
+  auto reaching = [&]() -> OooMap::iterator {
+    auto it = ooo_.upper_bound(seq);
+    if (it == ooo_.begin()) return it;
+    auto prev = std::prev(it);
+    ++pieces_visited_;
+    SeqNum prev_end = prev->first + static_cast<uint32_t>(prev->second.data.size());
+    return prev_end >= seq ? prev : it;
+  };
+  auto it = reaching();
+  if (it != ooo_.end() && it->first <= seq &&
+      end <= it->first + static_cast<uint32_t>(it->second.data.size())) {
+    dsack_ = SeqRange{seq, end};  // entirely held already: a duplicate worth a D-SACK
+    return result;
+  }
+  const size_t pinned = data.pinned_bytes();
+  const bool copy = wasteful(len, pinned);
+  // Only pieces above this segment may make room for it: the lower ones fill first.
+  if (!make_room((copy ? len : pinned) + kPieceOverhead, limit, seq, result)) {
+    result.dropped = true;
+    return result;
+  }
+  result.out_of_order = true;
+  remember_recent(seq);
+  it = reaching();  // pruning may have removed what followed
+
+  // Merge the segment with every piece it overlaps or touches, left to right. Bytes already
+  // held are kept and the segment's copies of them dropped (as Linux does).
+  Piece merged;  // charge without kPieceOverhead until the end
+  SeqNum merged_seq = seq;
+  bool have = false;
+  bool new_charged = false;
+  SeqNum at = seq;  // the first byte of the segment not yet placed
+  auto place_new = [&](SeqNum until) {
+    if (!(at < until)) return;
+    auto off = static_cast<size_t>(at - seq);
+    auto n = static_cast<size_t>(until - at);
+    if (!have) {
+      merged_seq = at;
+      have = true;
+    }
+    if (copy) {
+      merged.charge += append_copy(merged.data, data, off, n);
+    } else {
+      merged.data.append(data.slice(off, n));
+      if (!new_charged) merged.charge += pinned;  // every slice shares the segment's chunks
+      new_charged = true;
+    }
+    at = until;
+  };
+  while (it != ooo_.end() && it->first <= end) {
+    ++pieces_visited_;
+    SeqNum pseq = it->first;
+    Piece p = std::move(it->second);
+    it = ooo_.erase(it);
+    ooo_bytes_ -= p.data.size();
+    ooo_charge_ -= p.charge;
+    p.charge -= kPieceOverhead;
+    SeqNum pend = pseq + static_cast<uint32_t>(p.data.size());
+    if (!have && at < pseq && copy) {
+      // Bytes just in front of a piece go into its headroom, so a peer sending downwards
+      // grows one chunk rather than a list of them.
+      p.charge +=
+          prepend_copy(p.data, data, static_cast<size_t>(at - seq), static_cast<size_t>(pseq - at));
+      merged = std::move(p);
+      merged_seq = at;
+      have = true;
+    } else {
+      place_new(pseq);
+      if (!have) {
+        merged = std::move(p);
+        merged_seq = pseq;
+        have = true;
+      } else {
+        merged.charge += p.charge;
+        merged.data.append(std::move(p.data));
+      }
+    }
+    at = seq_max(at, pend);
+  }
+  place_new(end);
+
+  size_t views = merged.data.view_count();
+  if (views > kFlattenViews && views > merged.data.size() / kBytesPerView) {
+    PacketBuffer flat;
+    merged.charge = append_copy(flat, merged.data, 0, merged.data.size());
+    merged.data = std::move(flat);
+  }
+  merged.charge += kPieceOverhead;
+  ooo_bytes_ += merged.data.size();
+  ooo_charge_ += merged.charge;
+  ooo_.emplace_hint(it, merged_seq, std::move(merged));
   return result;
 }
 
@@ -122,17 +289,16 @@ size_t ReceiveQueue::take_sack_blocks(SeqNum rcv_nxt, std::span<SeqRange> out) {
     out[n++] = *dsack_;
     dsack_.reset();
   }
-  // The coalesced out-of-order range containing s: binary search, then widen over touching
-  // neighbours.
+  auto block = [](const OooMap::value_type& p) {
+    return SeqRange{p.first, p.first + static_cast<uint32_t>(p.second.data.size())};
+  };
+  // Pieces never touch, so the piece holding s is the whole SACK block.
   auto range_of = [&](SeqNum s) -> std::optional<SeqRange> {
-    auto it = std::lower_bound(ooo_.begin(), ooo_.end(), s,
-                               [](const Pending& p, SeqNum v) { return p.end() <= v; });
-    if (it == ooo_.end() || !(it->seq <= s)) return std::nullopt;
-    auto lo = static_cast<size_t>(it - ooo_.begin());
-    size_t hi = lo;
-    while (lo > 0 && ooo_[lo - 1].end() == ooo_[lo].seq) --lo;
-    while (hi + 1 < ooo_.size() && ooo_[hi].end() == ooo_[hi + 1].seq) ++hi;
-    return SeqRange{ooo_[lo].seq, ooo_[hi].end()};
+    auto it = ooo_.upper_bound(s);
+    if (it == ooo_.begin()) return std::nullopt;
+    SeqRange r = block(*std::prev(it));
+    if (!r.contains(s)) return std::nullopt;
+    return r;
   };
   auto add = [&](SeqRange r) {
     if (r.end <= rcv_nxt || n >= out.size()) return;
@@ -149,25 +315,24 @@ size_t ReceiveQueue::take_sack_blocks(SeqNum rcv_nxt, std::span<SeqRange> out) {
     }
   }
   recent_count_ = static_cast<uint8_t>(kept);
-  // Fill with the remaining ranges, highest first, so the sender learns of every hole.
-  size_t i = ooo_.size();
-  while (i > 0 && n < out.size()) {
-    size_t hi = --i;
-    while (i > 0 && ooo_[i - 1].end() == ooo_[i].seq) --i;
-    add(SeqRange{ooo_[i].seq, ooo_[hi].end()});
-  }
+  // Fill with the remaining blocks, highest first, so the sender learns of every hole.
+  for (auto it = ooo_.rbegin(); it != ooo_.rend() && n < out.size(); ++it) add(block(*it));
   return n;
 }
 
 std::optional<SeqNum> ReceiveQueue::highest_out_of_order() const {
   if (ooo_.empty()) return std::nullopt;
-  return ooo_.back().end();
+  const auto& last = *ooo_.rbegin();
+  return last.first + static_cast<uint32_t>(last.second.data.size());
 }
 
 void ReceiveQueue::clear() {
   ready_ = PacketBuffer();
+  ready_charges_.clear();
+  ready_charge_ = 0;
   ooo_.clear();
   ooo_bytes_ = 0;
+  ooo_charge_ = 0;
   recent_count_ = 0;
   dsack_.reset();
 }

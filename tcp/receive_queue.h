@@ -1,13 +1,46 @@
-// The receive side's data: bytes in order and ready for the user, plus out-of-order segments
-// waiting for the gap before them to fill. Payloads are kept as the PacketBuffers they
-// arrived in (no copy until the user reads). Also the source of the SACK blocks (RFC 2018 4:
-// the block holding the latest segment first, then the most recently reported others) and of
+// The receive side's data: bytes in order and ready for the user, plus out-of-order data
+// waiting for the gap before it to fill. Also the source of the SACK blocks (RFC 2018 4: the
+// block holding the latest segment first, then the most recently reported others) and of
 // D-SACK reports (RFC 2883: a duplicate segment is reported in the first block).
+//
+// Theory of operation.
+//
+// Memory is charged at what it pins, not at the payload's size. A received payload is a slice
+// of the frame's chunk (2 KiB for a plain MTU-sized frame, up to 64 KiB when a tap delivers
+// with offloads), so a 1-byte segment kept as received would hold the whole chunk: 60,000
+// such segments grew a process by 69 MiB. Every piece of data here is charged
+// PacketBuffer::pinned_bytes() (plus, out of order, the bookkeeping of its map node), and a
+// payload that pins more than 1.5 times its size is copied instead of kept (as Linux collapses
+// skbs whose truesize dwarfs their data): appended into the spare room of the piece it
+// follows, pushed into the headroom of the piece it precedes, or else put in a right-sized
+// chunk, so the frame's chunk goes back to the allocator at once. Full-sized segments (a
+// 1448-byte payload in a 2 KiB chunk, a GRO frame filling its 64 KiB) are kept without a copy.
+//
+// In order: one PacketBuffer (no copy until the user reads) plus a FIFO of (bytes, charge)
+// records, so reading releases the charge of what it consumed in O(1) amortized.
+//
+// Out of order: a std::map keyed by starting sequence number (SeqNum's modular order is a
+// strict weak order here because every key lies within one receive window of rcv.nxt, far
+// below 2^31). Pieces never overlap or touch: an arriving segment is merged with every piece it
+// overlaps or abuts, so the map holds one piece per hole-separated block, which is also exactly
+// a SACK block. Insert is a map search (O(log n)) plus the pieces merged; a piece whose slices
+// grow far beyond what its size needs is flattened into one or two chunks, so merging stays
+// cheap however the peer orders its bytes.
+//
+// The limit. add() takes the connection's limit on charged bytes (about twice its receive
+// buffer). When data would take the total beyond it, out-of-order pieces are pruned from the
+// highest sequence number down (Linux's tcp_prune_ofo_queue), never those at or below the new
+// data, and if that is not enough the segment is dropped. The sender still holds pruned bytes
+// (SACK is advisory, RFC 2018 8) and will send them again. So a peer gets at most about twice
+// the buffer held for it, whatever it sends.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <limits>
+#include <map>
 #include <optional>
 #include <span>
 #include <vector>
@@ -25,6 +58,8 @@ class ReceiveQueue {
     uint32_t advanced = 0;      // bytes that became in order (rcv.nxt moves by this)
     bool out_of_order = false;  // the segment (or part of it) was queued beyond a gap
     bool filled_gap = false;    // in-order data pulled queued segments along
+    bool dropped = false;       // over the memory limit even after pruning: not kept
+    uint32_t pruned = 0;        // out-of-order pieces thrown away to make room
   };
 
   // Readable bytes.
@@ -32,6 +67,14 @@ class ReceiveQueue {
   // Out-of-order bytes held.
   size_t out_of_order_bytes() const { return ooo_bytes_; }
   bool has_out_of_order() const { return !ooo_.empty(); }
+  // Out-of-order pieces (blocks separated by holes).
+  size_t out_of_order_pieces() const { return ooo_.size(); }
+  // Memory charged: what the in-order and out-of-order data pin, as add() counts it.
+  size_t charged() const { return ready_charge_ + ooo_charge_; }
+  size_t out_of_order_charged() const { return ooo_charge_; }
+  // Out-of-order pieces add() has looked at or merged, in total: a deterministic measure of
+  // the work per segment beyond the map's O(log n) search.
+  uint64_t pieces_visited() const { return pieces_visited_; }
 
   // Copies up to out.size() readable bytes and consumes them.
   size_t read(MutableByteView out);
@@ -43,8 +86,10 @@ class ReceiveQueue {
   // queue changes); discard() then consumes what the caller took.
   void lend(size_t max, std::vector<ByteView>& views) const;
 
-  // Data at seq (already trimmed so seq >= rcv_nxt and within the window).
-  AddResult add(SeqNum rcv_nxt, SeqNum seq, PacketBuffer data);
+  // Data at seq (already trimmed so seq >= rcv_nxt and within the window). limit bounds
+  // charged() (see the theory of operation).
+  AddResult add(SeqNum rcv_nxt, SeqNum seq, PacketBuffer data,
+                size_t limit = std::numeric_limits<size_t>::max());
   // Records a duplicate the peer sent (already received bytes) for the next ACK's D-SACK.
   void note_duplicate(SeqRange r) { dsack_ = r; }
 
@@ -58,18 +103,34 @@ class ReceiveQueue {
   void clear();
 
  private:
-  struct Pending {
-    SeqNum seq;
+  struct Piece {
     PacketBuffer data;
-    SeqNum end() const { return seq + static_cast<uint32_t>(data.size()); }
+    size_t charge = 0;  // pinned chunks plus kPieceOverhead
+  };
+  using OooMap = std::map<SeqNum, Piece>;
+  // What a piece costs besides its chunks: the map node around it.
+  static constexpr size_t kPieceOverhead = sizeof(OooMap::value_type) + 4 * sizeof(void*);
+
+  struct ReadyCharge {
+    size_t bytes;
+    size_t charge;
   };
 
-  void insert_piece(SeqNum seq, PacketBuffer data);
+  AddResult add_out_of_order(SeqNum seq, PacketBuffer data, size_t limit);
+  void append_ready(PacketBuffer data, size_t charge);
+  void release_ready(size_t n);
+  // Prunes out-of-order pieces from the top, none starting at or below floor (when given),
+  // until need more bytes fit under limit. Returns whether they fit.
+  bool make_room(size_t need, size_t limit, std::optional<SeqNum> floor, AddResult& result);
   void remember_recent(SeqNum seq);
 
   PacketBuffer ready_;
-  std::vector<Pending> ooo_;  // sorted by seq, non-overlapping
+  std::deque<ReadyCharge> ready_charges_;  // oldest first; bytes sum to ready_.size()
+  size_t ready_charge_ = 0;
+  OooMap ooo_;  // by starting seq; pieces neither overlap nor touch
   size_t ooo_bytes_ = 0;
+  size_t ooo_charge_ = 0;
+  uint64_t pieces_visited_ = 0;
   std::array<SeqNum, kMaxSackBlocks> recent_{};  // latest out-of-order arrivals, newest first
   uint8_t recent_count_ = 0;
   std::optional<SeqRange> dsack_;

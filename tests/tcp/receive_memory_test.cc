@@ -1,0 +1,253 @@
+// Receive memory under a hostile peer (issue 9): data is charged at the chunks it pins, tiny
+// segments in big chunks are copied out, the out-of-order queue coalesces and is pruned from
+// the top, and a connection never holds much more than twice its buffer. No timing asserts:
+// the work per segment is counted in pieces visited.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "tcp/connection.h"
+#include "tcp/receive_queue.h"
+#include "tests/testing/tcp_harness.h"
+
+namespace weir::tcp {
+namespace {
+
+using weir::testing::TcpHarness;
+
+constexpr size_t kOffloadChunk = 64 * 1024;  // what a tap with offloads reads a frame into
+
+std::byte pattern(size_t offset) { return std::byte(static_cast<uint8_t>(offset * 7 + 3)); }
+
+// n bytes of the stream from offset, alone in a chunk of chunk_size bytes (as a link that
+// receives into big buffers hands them up).
+PacketBuffer in_chunk(size_t offset, size_t n, size_t chunk_size = kOffloadChunk) {
+  constexpr size_t kHeadroom = 256;  // room for the TCP header the harness pushes
+  ChunkRef chunk = Chunk::allocate(chunk_size);
+  MutableByteView b = chunk->bytes().subspan(kHeadroom, n);
+  for (size_t i = 0; i < n; ++i) b[i] = pattern(offset + i);
+  return PacketBuffer::from_chunk(std::move(chunk), kHeadroom, n);
+}
+
+PacketBuffer plain(size_t offset, size_t n) {
+  std::vector<std::byte> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = pattern(offset + i);
+  return PacketBuffer::from_bytes(v, 0);
+}
+
+// A peer's data segment whose payload is the given buffer (its header goes in the headroom).
+void send_data(TcpHarness& h, SeqNum seq, PacketBuffer payload) {
+  SegmentHeader hdr;
+  hdr.source_port = h.remote_port;
+  hdr.destination_port = h.local_port;
+  hdr.seq = seq;
+  hdr.ack = h.local_seq;
+  hdr.flags = kAck;
+  hdr.window = 65535;
+  hdr.options = h.peer_ack_options();
+  PacketBuffer pkt = build_segment(hdr, std::move(payload), h.remote_address, h.local_address);
+  NetworkPacketInfo info;
+  info.nic = 1;
+  info.source = h.remote_address;
+  info.destination = h.local_address;
+  info.ttl = 64;
+  h.tcp->handle_packet(info, pkt);
+}
+
+TcpOptions buffer_of(uint32_t bytes) {
+  TcpOptions o;
+  o.receive_buffer = bytes;
+  o.receive_autotune = false;
+  return o;
+}
+
+std::string read_all(ReceiveQueue& q) {
+  std::vector<std::byte> buf(q.readable());
+  q.read(buf);
+  std::string out;
+  for (std::byte b : buf) out.push_back(static_cast<char>(b));
+  return out;
+}
+
+PacketBuffer text(std::string_view s, size_t chunk_size = kOffloadChunk) {
+  ChunkRef chunk = Chunk::allocate(chunk_size);
+  std::memcpy(chunk->bytes().data(), s.data(), s.size());
+  return PacketBuffer::from_chunk(std::move(chunk), 0, s.size());
+}
+
+TEST(TcpReceiveMemory, SmallSegmentInBigChunkIsCopiedOut) {
+  ReceiveQueue q;
+  q.add(SeqNum(0), SeqNum(0), text("ab"));
+  EXPECT_LT(q.charged(), 4096u);  // not the 64 KiB chunk it came in
+  q.add(SeqNum(2), SeqNum(10), text("x"));
+  EXPECT_LT(q.out_of_order_charged(), 4096u);
+  // A full-sized segment is kept where it arrived, and charged its whole chunk.
+  ReceiveQueue big;
+  big.add(SeqNum(0), SeqNum(0), in_chunk(0, 1448, 2048));
+  EXPECT_EQ(big.charged(), 2048u);
+  std::vector<std::byte> buf(1000);
+  big.read(buf);
+  EXPECT_EQ(big.charged(), 2048u);  // the chunk stays until its last byte is read
+  buf.resize(448);
+  big.read(buf);
+  EXPECT_EQ(big.charged(), 0u);
+}
+
+TEST(TcpReceiveMemory, AdjacentPiecesCoalesceBothWays) {
+  ReceiveQueue q;
+  SeqNum nxt(0);
+  // Upwards from 1000 and downwards from 999: one piece, a few small chunks.
+  for (uint32_t i = 0; i < 3000; ++i) q.add(nxt, SeqNum(1000 + i), in_chunk(1000 + i, 1));
+  for (uint32_t i = 1; i <= 900; ++i) q.add(nxt, SeqNum(1000 - i), in_chunk(1000 - i, 1));
+  EXPECT_EQ(q.out_of_order_pieces(), 1u);
+  EXPECT_EQ(q.out_of_order_bytes(), 3900u);
+  EXPECT_LT(q.out_of_order_charged(), 3900u + 8192u);
+  std::array<SeqRange, 4> out{};
+  ASSERT_EQ(q.take_sack_blocks(nxt, out), 1u);
+  EXPECT_EQ(out[0], (SeqRange{SeqNum(100), SeqNum(4000)}));
+  // Filling the hole pulls it all in order, byte for byte.
+  auto r = q.add(nxt, SeqNum(0), in_chunk(0, 100));
+  EXPECT_EQ(r.advanced, 4000u);
+  std::vector<std::byte> got(4000);
+  ASSERT_EQ(q.read(got), 4000u);
+  for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], pattern(i)) << i;
+  EXPECT_EQ(q.charged(), 0u);
+}
+
+TEST(TcpReceiveMemory, OverlapsKeepHeldBytesAndMergeNeighbours) {
+  ReceiveQueue q;
+  SeqNum nxt(100);
+  q.add(nxt, SeqNum(100), text("abc"));
+  nxt += 3;
+  q.add(nxt, SeqNum(110), text("klm"));
+  q.add(nxt, SeqNum(106), text("ghi"));
+  EXPECT_EQ(q.out_of_order_pieces(), 2u);
+  // Overlaps 106..109 and touches 110: one piece 105..113.
+  q.add(nxt, SeqNum(105), text("FGHIJ"));
+  EXPECT_EQ(q.out_of_order_pieces(), 1u);
+  EXPECT_EQ(q.out_of_order_bytes(), 8u);
+  q.add(nxt, SeqNum(108), text("I"));  // held already: D-SACK
+  EXPECT_TRUE(q.dsack_pending());
+  auto r = q.add(nxt, SeqNum(103), text("de"));
+  EXPECT_EQ(r.advanced, 10u);
+  EXPECT_EQ(read_all(q), "abcdeFghiJklm");
+}
+
+TEST(TcpReceiveMemory, PrunesFromTheTopThenDrops) {
+  ReceiveQueue q;
+  SeqNum nxt(0);
+  // Three full segments in 2 KiB chunks, and a limit with room for no fourth.
+  q.add(nxt, SeqNum(10000), in_chunk(10000, 1448, 2048));
+  q.add(nxt, SeqNum(20000), in_chunk(20000, 1448, 2048));
+  q.add(nxt, SeqNum(30000), in_chunk(30000, 1448, 2048));
+  ASSERT_EQ(q.out_of_order_pieces(), 3u);
+  const size_t limit = q.charged() + 100;
+  // A lower one pushes out the highest.
+  auto r = q.add(nxt, SeqNum(5000), in_chunk(5000, 1448, 2048), limit);
+  EXPECT_FALSE(r.dropped);
+  EXPECT_EQ(r.pruned, 1u);
+  EXPECT_EQ(q.highest_out_of_order(), SeqNum(20000 + 1448));
+  // A higher one finds nothing above it to prune: dropped.
+  r = q.add(nxt, SeqNum(40000), in_chunk(40000, 1448, 2048), limit);
+  EXPECT_TRUE(r.dropped);
+  EXPECT_EQ(q.out_of_order_pieces(), 3u);
+  EXPECT_LE(q.charged(), limit);
+  // In-order data may take the room of anything out of order.
+  r = q.add(nxt, SeqNum(0), in_chunk(0, 1448, 2048), limit);
+  EXPECT_EQ(r.advanced, 1448u);
+  EXPECT_GE(r.pruned, 1u);
+  EXPECT_LE(q.charged(), limit);
+}
+
+TEST(TcpReceiveMemory, PiecesOrderAcrossSequenceWrap) {
+  ReceiveQueue q;
+  SeqNum nxt(0xfffffff0u);
+  q.add(nxt, SeqNum(4), text("wx"));            // beyond the wrap
+  q.add(nxt, SeqNum(0xfffffffcu), text("st"));  // before it
+  q.add(nxt, SeqNum(0xfffffffeu), text("uv"));  // touches both: one piece
+  EXPECT_EQ(q.out_of_order_pieces(), 2u);
+  q.add(nxt, SeqNum(0), text("0123"));
+  EXPECT_EQ(q.out_of_order_pieces(), 1u);
+  std::array<SeqRange, 4> out{};
+  ASSERT_EQ(q.take_sack_blocks(nxt, out), 1u);
+  EXPECT_EQ(out[0], (SeqRange{SeqNum(0xfffffffcu), SeqNum(6)}));
+  EXPECT_EQ(q.highest_out_of_order(), SeqNum(6));
+  auto r = q.add(nxt, nxt, text("abcdefghijkl"));
+  EXPECT_EQ(r.advanced, 22u);
+  EXPECT_EQ(read_all(q), "abcdefghijklstuv0123wx");
+}
+
+// The attack from issue 9: 1-byte segments with a hole before each, every one in its own
+// 64 KiB chunk, into a 128 KiB window. The connection stays near twice its buffer, the queue
+// stays a bounded number of pieces, the work per segment does not grow, and once the peer
+// fills the holes the reader gets the stream byte for byte.
+TEST(TcpReceiveMemory, HostileTinySegmentsStayBounded) {
+  constexpr uint32_t kBuffer = 128 * 1024;
+  TcpHarness h(buffer_of(kBuffer));
+  auto ep = h.connect();
+  const ReceiveQueue& q = ep->connection()->receive_queue();
+  const SeqNum base = h.peer_seq;
+  constexpr size_t kSegments = 60000;
+  // "About twice": the limit plus one piece, as the check is made before the copy is sized.
+  const size_t bound = 2 * kBuffer + 4096;
+  size_t max_charged = 0;
+  size_t max_pieces = 0;
+  uint64_t visited_early = 0;
+  uint64_t visited_late = 0;
+  for (size_t i = 0; i < kSegments; ++i) {
+    uint64_t before = q.pieces_visited();
+    send_data(h, base + static_cast<uint32_t>(2 * i + 1), in_chunk(2 * i + 1, 1));
+    uint64_t work = q.pieces_visited() - before;
+    if (i >= 1000 && i < 2000) visited_early += work;
+    if (i >= kSegments - 1000) visited_late += work;
+    max_charged = std::max(max_charged, q.charged());
+    max_pieces = std::max(max_pieces, q.out_of_order_pieces());
+    h.drain();
+  }
+  EXPECT_LE(max_charged, bound);
+  // Each piece is charged its chunk and its node, so the memory bound is also a piece bound.
+  EXPECT_LT(max_pieces, bound / 256);
+  EXPECT_GT(h.counter("ofo_pruned") + h.counter("drop_receive_queue_memory"), 0u);
+  // Flat work: a segment looks at a couple of neighbours (plus, amortized, the pieces it
+  // prunes, each once), whether the queue is short or long.
+  EXPECT_LE(visited_early, 3000u);
+  EXPECT_LE(visited_late, 3000u);
+  std::printf(
+      "hostile: max charged %zu bytes (buffer %u), max pieces %zu, pruned %llu, "
+      "dropped %llu, pieces visited per segment %.2f\n",
+      max_charged, kBuffer, max_pieces, static_cast<unsigned long long>(h.counter("ofo_pruned")),
+      static_cast<unsigned long long>(h.counter("drop_receive_queue_memory")),
+      static_cast<double>(q.pieces_visited()) / kSegments);
+
+  // The peer now sends everything in order in full segments (standard chunks); the reader
+  // drains as it goes and must see exactly the stream.
+  const size_t total = 2 * kSegments;
+  std::vector<std::byte> got;
+  std::vector<std::byte> buf(64 * 1024);
+  size_t sent = 0;
+  while (sent < total) {
+    size_t n = std::min<size_t>(1448, total - sent);
+    send_data(h, base + static_cast<uint32_t>(sent), plain(sent, n));
+    sent += n;
+    EXPECT_LE(q.charged(), bound);
+    while (true) {
+      auto r = ep->read(buf);
+      if (!r || *r == 0) break;
+      got.insert(got.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*r));
+    }
+    h.drain();
+  }
+  ASSERT_EQ(got.size(), total);
+  for (size_t i = 0; i < total; ++i) ASSERT_EQ(got[i], pattern(i)) << "offset " << i;
+  EXPECT_EQ(q.charged(), 0u);
+  EXPECT_EQ(q.out_of_order_pieces(), 0u);
+}
+
+}  // namespace
+}  // namespace weir::tcp
