@@ -11,6 +11,8 @@
 #include <span>
 #include <vector>
 
+#include "stack/checksum.h"
+#include "stack/gso.h"
 #include "stack/stack.h"
 #include "tcp/connection.h"
 #include "tcp/endpoint.h"
@@ -43,13 +45,36 @@ class Input {
   size_t pos_ = 0;
 };
 
+// Checks every segment TCP emits. A GSO packet is cut first, as the NIC would cut it for this
+// fuzzer's link (which cannot segment), and each piece is checked.
 class SinkIp final : public IpProtocol {
  public:
+  explicit SinkIp(const Stack& stack) : stack_(stack) {}
   uint16_t ethertype() const override { return kEtherTypeIpv4; }
+  bool update_segment_header(MutableByteView, size_t, uint32_t) const override { return true; }
   void handle_packet(Nic&, PacketBuffer) override {}
   AddressFamily family() const override { return AddressFamily::kIpv4; }
   size_t header_length() const override { return 20; }
   Status write_packet(const RouteInfo& route, const IpWriteParams&, PacketBuffer pkt) override {
+    if (pkt.meta().gso_type == GsoType::kNone) return check(route, pkt);
+    pkt.push_front(20);
+    pkt.meta().network_protocol = kEtherTypeIpv4;
+    std::vector<PacketBuffer> segments;
+    if (!segment_in_software(stack_, pkt, segments)) std::abort();  // TCP's GSO must be cuttable
+    for (PacketBuffer& segment : segments) {
+      finish_offloaded_checksum(segment);
+      segment.pull_front(20);
+      (void)check(route, segment);
+    }
+    return ok_status();
+  }
+  SeqNum last_seq;
+  SeqNum last_ack;
+  uint32_t last_tsval = 0;
+  size_t count = 0;
+
+ private:
+  Status check(const RouteInfo& route, const PacketBuffer& pkt) {
     std::vector<std::byte> bytes = pkt.to_vector();
     auto seg = Segment::parse(bytes);
     if (!seg) std::abort();  // we must only emit well-formed segments
@@ -61,10 +86,8 @@ class SinkIp final : public IpProtocol {
     ++count;
     return ok_status();
   }
-  SeqNum last_seq;
-  SeqNum last_ack;
-  uint32_t last_tsval = 0;
-  size_t count = 0;
+
+  const Stack& stack_;
 };
 
 class NullLink final : public LinkEndpoint {
@@ -89,7 +112,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Input in(data, size);
   ManualClock clock;
   Stack stack(clock, StackOptions{.seed = 1});
-  auto& ip = stack.add_network_protocol(std::make_unique<SinkIp>());
+  auto& ip = stack.add_network_protocol(std::make_unique<SinkIp>(stack));
   TcpOptions topts;
   uint8_t mode = in.u8();
   topts.sack = (mode & 2) == 0;
