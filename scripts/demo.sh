@@ -62,7 +62,9 @@ ip netns add "$ns"
 ip -n "$ns" link set lo up
 head -c 3000000 /dev/urandom >"$work/linux.bin"
 linux_sum=$(sha256sum "$work/linux.bin" | cut -c1-64)
-in_ns python3 -m http.server 8000 --bind 10.77.0.1 --directory "$work" >/dev/null 2>&1 &
+# Bound to every address of the namespace: 10.77.0.1 only exists once the tap is up, after weir
+# has created it, and a bind to it before then fails.
+in_ns python3 -m http.server 8000 --bind 0.0.0.0 --directory "$work" >/dev/null 2>&1 &
 pids+=($!)
 echo "Linux serves a 3 MB file over HTTP at 10.77.0.1:8000 (SHA-256 ${linux_sum:0:16}...)"
 
