@@ -44,6 +44,8 @@ cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   sleep 0.3
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  # Whatever still runs in the namespace (the HTTP server under its timeout wrapper) goes too.
+  ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
   timeout 10 ip netns del "$ns" 2>/dev/null || true
   rm -rf "$work"
   [ $status -eq 0 ] || echo "demo: failed (status $status)" >&2
