@@ -97,3 +97,49 @@ sys_stop_weir() {
   sys_weir_pid=""
   [ "$status" -eq 0 ] || sys_fail "weir exited with status $status after SIG$signal (expected 0)"
 }
+
+# Checks that file $1 holds exactly the first $2 bytes of weir's stream pattern
+# (byte[i] = (i ^ i>>8 ^ i>>16 ^ i>>24) & 0xff), by length and SHA-256; says where it first differs.
+sys_check_pattern() {
+  python3 - "$1" "$2" <<'PY'
+import hashlib, sys
+data = open(sys.argv[1], "rb").read()
+n = int(sys.argv[2])
+expected = bytes(((i ^ (i >> 8) ^ (i >> 16) ^ (i >> 24)) & 0xFF) for i in range(n))
+if len(data) != n:
+    sys.exit(f"got {len(data)} bytes, expected {n}")
+if hashlib.sha256(data).digest() != hashlib.sha256(expected).digest():
+    first = next(i for i in range(n) if data[i] != expected[i])
+    sys.exit(f"SHA-256 differs; first wrong byte at offset {first}")
+PY
+}
+
+# Uploads $2 zero bytes from Linux to the discard service at address $1, then waits (bounded)
+# until `weir stats` on socket $3 shows them all discarded; leaves the stats in
+# $sys_work/stats.txt for the caller's own checks.
+sys_upload_to_discard() {
+  local address=$1 size=$2 stats_socket=$3 i
+  head -c "$size" /dev/zero >"$sys_work/up.bin"
+  sys_in_ns 60 python3 - "$address" "$sys_work/up.bin" <<'PY' || sys_fail "upload to discard :9 failed"
+import socket, sys
+s = socket.create_connection((sys.argv[1], 9), timeout=30)
+with open(sys.argv[2], "rb") as f:
+    s.sendfile(f)
+s.shutdown(socket.SHUT_WR)
+s.settimeout(10)
+try:
+    s.recv(1)  # the discard service closes after our FIN
+except socket.timeout:
+    pass
+s.close()
+PY
+  # The last segments may still be on their way when the client returns.
+  for i in $(seq 1 50); do
+    timeout 10 "$weir" stats "$stats_socket" >"$sys_work/stats.txt" 2>&1 ||
+      { cat "$sys_work/stats.txt" >&2; sys_fail "weir stats $stats_socket failed"; }
+    grep -q "^tcp discard :9: .*bytes in $size," "$sys_work/stats.txt" && return 0
+    sleep 0.1
+  done
+  cat "$sys_work/stats.txt" >&2
+  sys_fail "weir stats does not show $size bytes discarded"
+}

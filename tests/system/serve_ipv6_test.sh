@@ -54,18 +54,7 @@ sys_log "ping -6 ff02::1 answered from weir's link-local $link_local, which answ
 size=1000000
 sys_in_ns 60 curl -6 -sS -m 50 -o "$sys_work/bytes.bin" "http://[$weir_ip6]/bytes/$size" ||
   sys_fail "curl -6 /bytes/$size failed"
-python3 - "$sys_work/bytes.bin" "$size" <<'PY' || sys_fail "/bytes/$size body is wrong"
-import hashlib, sys
-data = open(sys.argv[1], "rb").read()
-n = int(sys.argv[2])
-expected = bytes(((i ^ (i >> 8) ^ (i >> 16) ^ (i >> 24)) & 0xFF) for i in range(n))
-if len(data) != n:
-    sys.exit(f"got {len(data)} bytes, expected {n}")
-if hashlib.sha256(data).digest() != hashlib.sha256(expected).digest():
-    first = next(i for i in range(n) if data[i] != expected[i])
-    sys.exit(f"SHA-256 differs; first wrong byte at offset {first}")
-print(hashlib.sha256(data).hexdigest())
-PY
+sys_check_pattern "$sys_work/bytes.bin" "$size" || sys_fail "/bytes/$size body is wrong"
 sys_log "curl -6 /bytes/$size: $size bytes of the pattern (SHA-256 matches)"
 
 cat >"$sys_work/services.py" <<'PY'

@@ -59,45 +59,11 @@ case $neigh in *"lladdr $weir_mac"*) ;; *) sys_fail "Linux's neighbour entry for
 size=20000000
 sys_in_ns 60 curl -sS -m 50 -o "$sys_work/bytes.bin" "http://$weir_ip/bytes/$size" ||
   sys_fail "curl /bytes/$size failed"
-python3 - "$sys_work/bytes.bin" "$size" <<'PY' || sys_fail "/bytes/$size body is wrong"
-import hashlib, sys
-data = open(sys.argv[1], "rb").read()
-n = int(sys.argv[2])
-# The weir stream pattern: byte[i] = (i ^ i>>8 ^ i>>16 ^ i>>24) & 0xff.
-expected = bytes(((i ^ (i >> 8) ^ (i >> 16) ^ (i >> 24)) & 0xFF) for i in range(n))
-if len(data) != n:
-    sys.exit(f"got {len(data)} bytes, expected {n}")
-if hashlib.sha256(data).digest() != hashlib.sha256(expected).digest():
-    first = next(i for i in range(n) if data[i] != expected[i])
-    sys.exit(f"SHA-256 differs; first wrong byte at offset {first}")
-PY
+sys_check_pattern "$sys_work/bytes.bin" "$size" || sys_fail "/bytes/$size body is wrong"
 sys_log "http: GET /bytes/$size returned $size bytes of the pattern (SHA-256 matches)"
 
 # Upload: 20 MB from Linux into the discard service, which counts what it took.
-head -c 20000000 /dev/zero >"$sys_work/up.bin"
-sys_in_ns 60 python3 - "$weir_ip" "$sys_work/up.bin" <<'PY' || sys_fail "upload to discard :9 failed"
-import socket, sys
-s = socket.create_connection((sys.argv[1], 9), timeout=30)
-with open(sys.argv[2], "rb") as f:
-    s.sendfile(f)
-s.shutdown(socket.SHUT_WR)
-s.settimeout(10)
-try:
-    s.recv(1)  # the discard service closes after our FIN
-except socket.timeout:
-    pass
-s.close()
-PY
-
-# The last segments may still be on their way when the client returns: bounded wait.
-for i in $(seq 1 50); do
-  timeout 10 "$weir" stats "$stats_socket" >"$sys_work/stats.txt" 2>&1 ||
-    { cat "$sys_work/stats.txt" >&2; sys_fail "weir stats $stats_socket failed"; }
-  grep -q '^tcp discard :9: .*bytes in 20000000,' "$sys_work/stats.txt" && break
-  sleep 0.1
-done
-grep -q '^tcp discard :9: .*bytes in 20000000,' "$sys_work/stats.txt" ||
-  { cat "$sys_work/stats.txt" >&2; sys_fail "weir stats does not show 20000000 bytes discarded"; }
+sys_upload_to_discard "$weir_ip" 20000000 "$stats_socket"
 for bad in link.rx_drop_bad_ring_header link.rx_drop_truncated; do
   grep -q "^$bad " "$sys_work/stats.txt" && sys_fail "weir stats shows $(grep "^$bad " "$sys_work/stats.txt")"
 done

@@ -22,19 +22,7 @@ sys_log "http: GET / answered"
 size=10000000
 sys_in_ns 60 curl -sS -m 50 -o "$sys_work/bytes.bin" "http://$weir_ip/bytes/$size" ||
   sys_fail "curl /bytes/$size failed"
-python3 - "$sys_work/bytes.bin" "$size" <<'PY' || sys_fail "/bytes/$size body is wrong"
-import hashlib, sys
-data = open(sys.argv[1], "rb").read()
-n = int(sys.argv[2])
-# The weir stream pattern: byte[i] = (i ^ i>>8 ^ i>>16 ^ i>>24) & 0xff.
-expected = bytes(((i ^ (i >> 8) ^ (i >> 16) ^ (i >> 24)) & 0xFF) for i in range(n))
-if len(data) != n:
-    sys.exit(f"got {len(data)} bytes, expected {n}")
-if hashlib.sha256(data).digest() != hashlib.sha256(expected).digest():
-    first = next(i for i in range(n) if data[i] != expected[i])
-    sys.exit(f"SHA-256 differs; first wrong byte at offset {first}")
-print(hashlib.sha256(data).hexdigest())
-PY
+sys_check_pattern "$sys_work/bytes.bin" "$size" || sys_fail "/bytes/$size body is wrong"
 sys_log "http: GET /bytes/$size returned $size bytes of the pattern (SHA-256 matches)"
 
 status=$(sys_in_ns 20 curl -s -m 10 -o /dev/null -w '%{http_code}' "http://$weir_ip/nope")
