@@ -4,6 +4,7 @@
 #include <array>
 
 #include "stack/bytes.h"
+#include "stack/checksum.h"
 #include "stack/protocol.h"
 #include "stack/stack.h"
 
@@ -21,16 +22,6 @@ uint8_t gso_transport_protocol(GsoType type) {
   }
   return 0;
 }
-
-namespace {
-
-// a + b in ones' complement 16-bit arithmetic.
-uint16_t ones_add(uint16_t a, uint16_t b) {
-  const uint32_t sum = uint32_t{a} + b;
-  return static_cast<uint16_t>((sum & 0xffff) + (sum >> 16));
-}
-
-}  // namespace
 
 bool segment_in_software(const Stack& stack, const PacketBuffer& pkt,
                          std::vector<PacketBuffer>& out) {
@@ -78,10 +69,11 @@ bool segment_in_software(const Stack& stack, const PacketBuffer& pkt,
                                      last);
     // The partial sum covers the pseudo-header with the whole packet's transport length; this
     // segment's is shorter.
-    const auto segment_transport_length = static_cast<uint16_t>(transport_length + length);
-    store_be16(transport_header, meta.csum_offset,
-               ones_add(ones_add(partial_sum, static_cast<uint16_t>(~total_transport_length)),
-                        segment_transport_length));
+    ChecksumAccumulator sum;
+    sum.add_u16(partial_sum);
+    sum.add_u16(static_cast<uint16_t>(~total_transport_length));  // minus, in ones' complement
+    sum.add_u16(static_cast<uint16_t>(transport_length + length));
+    store_be16(transport_header, meta.csum_offset, sum.fold());
     segment.append(pkt.slice(header_length + offset, length));
     PacketMeta& segment_meta = segment.meta();
     segment_meta = meta;
