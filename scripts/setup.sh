@@ -13,6 +13,9 @@ packages=(
   iproute2 iputils-ping tshark curl python3 procps radvd
   # programs the sandbox tests and scripts/bench_sandbox.sh run inside or beside `weir run`
   iperf3 nginx-light busybox-static slirp4netns passt strace util-linux
+  # the lwIP peer of scripts/bench_peers.sh (its system test runs it; the gVisor peer's Go
+  # packages are large, so bench_peers.sh installs those itself when asked for that peer)
+  liblwip-dev
 )
 
 missing=()
