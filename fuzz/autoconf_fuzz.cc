@@ -61,7 +61,7 @@ void check(Stack& stack, NicId nic_id, Autoconf& autoconf) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ManualClock clock;
-  auto stack = std::make_unique<Stack>(clock, StackOptions{.seed = 1});
+  auto stack = std::make_unique<Stack>(clock, repeatable_stack_options(1));
   auto pair = link::ChannelEndpoint::make_test_pair();
   auto peer = std::move(pair.peer);
   const NicId nic_id = stack->add_nic(std::move(pair.endpoint), "eth0").value();

@@ -40,7 +40,7 @@ class SinkTransport final : public TransportProtocol {
 struct Harness {
   explicit Harness(TransportDelivery udp_result = TransportDelivery::kNoEndpoint,
                    Ipv4Options options = {}) {
-    stack = std::make_unique<Stack>(clock, StackOptions{.seed = 1});
+    stack = std::make_unique<Stack>(clock, repeatable_stack_options(1));
     auto pair = link::ChannelEndpoint::make_test_pair();
     peer = std::move(pair.peer);
     nic_id = stack->add_nic(std::move(pair.endpoint), "eth0").value();

@@ -41,7 +41,7 @@ constexpr size_t kMaxOps = 64;
 
 struct World {
   ManualClock clock;
-  Stack stack{clock, StackOptions{.seed = 1}};
+  Stack stack{clock, repeatable_stack_options(1)};
   std::unique_ptr<Loop> loop;
   testing::FakeTracee tracee{kMemory};
   std::unique_ptr<Emulator> emulator;

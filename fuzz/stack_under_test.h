@@ -33,7 +33,7 @@ namespace weir::fuzzing {
 
 struct StackUnderTest {
   explicit StackUnderTest(const link::ChannelOptions& channel = {}) {
-    stack = std::make_unique<Stack>(clock, StackOptions{.seed = 1});
+    stack = std::make_unique<Stack>(clock, repeatable_stack_options(1));
     auto pair = link::ChannelEndpoint::make_test_pair(channel);
     peer = std::move(pair.peer);
     nic = stack->add_nic(std::move(pair.endpoint), "eth0").value();

@@ -111,7 +111,7 @@ void check_invariants(const Connection& c) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Input in(data, size);
   ManualClock clock;
-  Stack stack(clock, StackOptions{.seed = 1});
+  Stack stack(clock, repeatable_stack_options(1));
   auto& ip = stack.add_network_protocol(std::make_unique<SinkIp>(stack));
   TcpOptions topts;
   uint8_t mode = in.u8();

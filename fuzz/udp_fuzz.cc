@@ -65,7 +65,7 @@ class CheckingIp final : public IpProtocol {
 };
 
 struct World {
-  World() : stack(clock, StackOptions{.seed = 7}) {
+  World() : stack(clock, repeatable_stack_options(7)) {
     stack.add_network_protocol(std::make_unique<CheckingIp>(AddressFamily::kIpv4));
     stack.add_network_protocol(std::make_unique<CheckingIp>(AddressFamily::kIpv6));
     udp = &install(stack);

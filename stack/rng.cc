@@ -31,19 +31,51 @@ Rng::Rng(uint64_t seed) {
   for (auto& w : s_) w = splitmix64(seed);
 }
 
-Rng Rng::from_entropy() {
-  std::array<std::byte, 32> seed{};
+namespace {
+// Fills out from getrandom(2); false if the kernel refused (old kernel, a seccomp filter).
+bool fill_from_os(MutableByteView out) {
   size_t got = 0;
-  while (got < seed.size()) {
-    const ssize_t n = getrandom(seed.data() + got, seed.size() - got, 0);
+  while (got < out.size()) {
+    const ssize_t n = getrandom(out.data() + got, out.size() - got, 0);
     if (n > 0) {
       got += static_cast<size_t>(n);
     } else if (n < 0 && errno != EINTR) {
-      break;
+      return false;
     }
   }
+  return true;
+}
+}  // namespace
+
+SipKey SipKey::from_os() {
+  std::array<std::byte, 16> bytes{};
+  SipKey key;
+  if (fill_from_os(bytes)) {
+    std::memcpy(&key.k0, bytes.data(), 8);
+    std::memcpy(&key.k1, bytes.data() + 8, 8);
+  } else {
+    std::random_device rd;
+    key.k0 = (uint64_t{rd()} << 32) | rd();
+    key.k1 = (uint64_t{rd()} << 32) | rd();
+  }
+  return key;
+}
+
+SipKey SipKey::derive(uint64_t domain) const {
+  std::array<std::byte, 9> input{};
+  std::memcpy(input.data(), &domain, 8);
+  input[8] = std::byte{0};
+  const uint64_t k0 = siphash24(*this, input);
+  input[8] = std::byte{1};
+  const uint64_t k1 = siphash24(*this, input);
+  return SipKey{k0, k1};
+}
+
+Rng Rng::from_entropy() {
+  std::array<std::byte, 32> seed{};
+  const bool got = fill_from_os(seed);
   Rng rng(0);
-  if (got == seed.size()) {
+  if (got) {
     std::memcpy(rng.s_.data(), seed.data(), seed.size());
   } else {
     // No getrandom (old kernel, seccomp): the library's own entropy source, run through

@@ -1,7 +1,9 @@
-// A seeded pseudo-random generator (xoshiro256**). Every random choice in the stack (ISNs,
-// ephemeral ports, secrets, fault links) comes from an injected Rng so tests are repeatable.
-// Not cryptographic: secrets that must resist prediction are seeded from getrandom() via
-// Rng::from_entropy() and then only used as keys for a keyed hash (SipHash).
+// A seeded pseudo-random generator (xoshiro256**). Every wire-visible random choice in the stack
+// (IP IDs, NDP/MLD delays, fault links) comes from an injected Rng so tests are repeatable.
+// Not cryptographic: anyone who sees enough of its outputs can compute its state, forwards and
+// backwards. So the secrets that must resist prediction (the keys behind ISNs, SYN cookies and
+// ephemeral ports) never come from it: they are a SipKey drawn from the kernel's CSPRNG
+// (SipKey::from_os) or injected by a test.
 #pragma once
 
 #include <array>
@@ -34,6 +36,12 @@ class Rng {
 struct SipKey {
   uint64_t k0 = 0;
   uint64_t k1 = 0;
+  // 128 bits from getrandom(2); std::random_device only where the kernel refuses it.
+  static SipKey from_os();
+  // A key of its own for one use (`domain`), so the outputs of one keyed hash say nothing
+  // about another's key.
+  SipKey derive(uint64_t domain) const;
+  bool operator==(const SipKey&) const = default;
 };
 uint64_t siphash24(const SipKey& key, ByteView data);
 

@@ -6,14 +6,16 @@ namespace weir {
 
 namespace {
 Rng make_rng(uint64_t seed) { return seed == 0 ? Rng::from_entropy() : Rng(seed); }
+// What the stack's secret is derived into for the demux's bucket hash.
+constexpr uint64_t kSecretDomainDemux = 1;
 }  // namespace
 
 Stack::Stack(const Clock& clock, StackOptions options)
     : clock_(clock),
       rng_(make_rng(options.seed)),
-      secret_{rng_.next_u64(), rng_.next_u64()},
+      secret_(options.secret.value_or(SipKey::from_os())),
       timers_(clock, options.timer_tick),
-      demux_(rng_.next_u64()),
+      demux_(secret_.derive(kSecretDomainDemux).k0),
       fragment_memory_(options.fragment_memory_limit) {}
 
 Stack::~Stack() {

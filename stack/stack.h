@@ -34,11 +34,26 @@ struct Route {
 
 struct StackOptions {
   uint64_t seed = 0;               // seeds the stack's Rng; 0 means from the OS entropy pool
+  // The key behind every value an off-path attacker must not guess: ISNs and timestamp
+  // offsets (RFC 6528), SYN cookies, ephemeral port offsets (RFC 6056) and the demux's hash.
+  // nullopt (the default, and what a deployment wants): 128 bits from the kernel's CSPRNG,
+  // whatever the seed, because the seeded Rng's outputs are on the wire and give its state
+  // away. Tests, fuzzers and replay inject a fixed key so their runs repeat.
+  std::optional<SipKey> secret;
   Duration timer_tick = std::chrono::milliseconds(1);
   // Bytes all IP fragment reassembly (IPv4 and IPv6 together) may hold: Linux's 4 MiB
   // ipfrag_high_thresh, shared here across families.
   size_t fragment_memory_limit = size_t{4} << 20;
 };
+
+// Options whose every random choice, the secret included, follows from seed: for tests,
+// fuzzers and replay, whose runs must repeat; never for a stack facing a real network.
+inline StackOptions repeatable_stack_options(uint64_t seed) {
+  StackOptions options;
+  options.seed = seed;
+  options.secret = SipKey{seed, ~seed}.derive(0);
+  return options;
+}
 
 class Stack {
  public:
@@ -57,7 +72,8 @@ class Stack {
   PortTable& ports() { return ports_; }
   // The reassembly memory both IP families draw from (see stack/memory_budget.h).
   MemoryBudget& fragment_memory() { return fragment_memory_; }
-  // Secret key material for keyed hashes (ISNs, SYN cookies), drawn once from the Rng.
+  // Secret key material for keyed hashes (ISNs, SYN cookies): StackOptions::secret, or drawn
+  // once from the kernel's CSPRNG. Each use derives its own key from it (SipKey::derive).
   const SipKey& secret() const { return secret_; }
 
   // NICs. The stack owns the endpoint; the returned id names the NIC from now on.

@@ -381,8 +381,8 @@ class ReplayServices {
 
 ReplayStack::ReplayStack(const Clock& clock, const ReplayStackOptions& options)
     : options_(options) {
-  StackOptions stack_options;
-  stack_options.seed = options.seed;
+  // The secrets follow from the seed too: a replay's ISNs must repeat.
+  StackOptions stack_options = repeatable_stack_options(options.seed);
   stack_options.timer_tick = kReplayTimerTick;
   stack_ = std::make_unique<Stack>(clock, stack_options);
   ipv4::install(*stack_);

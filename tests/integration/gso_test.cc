@@ -27,7 +27,7 @@ constexpr uint16_t kMss = 1000;
 
 struct Layers {
   ManualClock clock;
-  Stack stack{clock, StackOptions{.seed = 1}};
+  Stack stack{clock, repeatable_stack_options(1)};
   Layers() {
     ipv4::install(stack);
     ipv6::install(stack);

@@ -14,7 +14,7 @@ namespace {
 
 TEST(TcpBlocking, EchoOverLoopback) {
   SteadyClock clock;
-  Stack stack(clock, StackOptions{.seed = 3});
+  Stack stack(clock, repeatable_stack_options(3));
   ipv4::install(stack);
   install(stack);
   auto lo = link::LoopbackEndpoint::create();

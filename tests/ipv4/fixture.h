@@ -74,7 +74,7 @@ class Ipv4Test : public ::testing::Test {
   virtual link::ChannelOptions channel_options() const { return {}; }
 
   void SetUp() override {
-    stack_ = std::make_unique<Stack>(clock_, StackOptions{.seed = 42});
+    stack_ = std::make_unique<Stack>(clock_, repeatable_stack_options(42));
     auto pair = link::ChannelEndpoint::make_test_pair(channel_options());
     peer_ = std::move(pair.peer);
     nic_ = stack_->add_nic(std::move(pair.endpoint), "eth0").value();

@@ -32,7 +32,7 @@ class FakeResolver final : public NeighborResolver {
 
 class NeighborCacheTest : public ::testing::Test {
  protected:
-  NeighborCacheTest() : stack_(clock_, StackOptions{.seed = 3}) {
+  NeighborCacheTest() : stack_(clock_, repeatable_stack_options(3)) {
     auto pair = link::ChannelEndpoint::make_test_pair();
     peer_ = std::move(pair.peer);
     nic_ = stack_.add_nic(std::move(pair.endpoint), "eth0").value();

@@ -24,7 +24,7 @@ class TwoStackTest : public ::testing::Test {
 
   void init(Host& h, std::unique_ptr<link::ChannelEndpoint> endpoint, Ipv4Address address,
             uint64_t seed) {
-    h.stack = std::make_unique<Stack>(clock_, StackOptions{.seed = seed});
+    h.stack = std::make_unique<Stack>(clock_, repeatable_stack_options(seed));
     h.nic = h.stack->add_nic(std::move(endpoint), "eth0").value();
     h.ip = &install(*h.stack);
     ASSERT_TRUE(h.stack->add_address(h.nic, IpPrefix{IpAddress(address), 24}));

@@ -55,7 +55,7 @@ class AutoconfTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    stack_ = std::make_unique<Stack>(clock_, StackOptions{.seed = 42});
+    stack_ = std::make_unique<Stack>(clock_, repeatable_stack_options(42));
     auto pair = link::ChannelEndpoint::make_test_pair();
     peer_ = std::move(pair.peer);
     nic_ = stack_->add_nic(std::move(pair.endpoint), "eth0").value();

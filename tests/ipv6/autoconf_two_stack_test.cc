@@ -51,7 +51,7 @@ class TwoStackAutoconfTest : public ::testing::Test {
     setup(b_, std::move(pair.b), 2);
   }
   void setup(Node& node, std::unique_ptr<link::ChannelEndpoint> endpoint, uint64_t seed) {
-    node.stack = std::make_unique<Stack>(clock_, StackOptions{.seed = seed});
+    node.stack = std::make_unique<Stack>(clock_, repeatable_stack_options(seed));
     node.nic = node.stack->add_nic(std::move(endpoint), "eth0").value();
     node.ip = &install(*node.stack);
   }

@@ -307,7 +307,7 @@ class DpdkTwoStacksTest : public ::testing::Test {
   Host add_stack(std::unique_ptr<DpdkEndpoint> link, const char* address, uint64_t seed) {
     Host h;
     h.link = link.get();
-    h.stack = std::make_unique<Stack>(clock_, StackOptions{.seed = seed});
+    h.stack = std::make_unique<Stack>(clock_, repeatable_stack_options(seed));
     ipv4::install(*h.stack);
     tcp::install(*h.stack);
     auto nic = h.stack->add_nic(std::move(link), "ring");

@@ -43,8 +43,8 @@ class RecordingProtocol final : public NetworkProtocol {
 
 TEST(StackLink, TwoStacksOverChannelPair) {
   ManualClock clock;
-  Stack a(clock, {.seed = 1});
-  Stack b(clock, {.seed = 2});
+  Stack a(clock, repeatable_stack_options(1));
+  Stack b(clock, repeatable_stack_options(2));
   auto pair = ChannelEndpoint::make_pair();
   ChannelEndpoint& link_a = *pair.a;
   ChannelEndpoint& link_b = *pair.b;
@@ -69,8 +69,8 @@ TEST(StackLink, TwoStacksOverChannelPair) {
 
 TEST(StackLink, FaultAndSnifferStackUnderANic) {
   ManualClock clock;
-  Stack a(clock, {.seed = 1});
-  Stack b(clock, {.seed = 2});
+  Stack a(clock, repeatable_stack_options(1));
+  Stack b(clock, repeatable_stack_options(2));
   auto pair = ChannelEndpoint::make_pair();
   ChannelEndpoint& link_b = *pair.b;
   const MacAddress mac_b = link_b.link_address();
@@ -93,7 +93,7 @@ TEST(StackLink, FaultAndSnifferStackUnderANic) {
 
 TEST(StackLink, LoopbackDeliversBackToTheSameStack) {
   ManualClock clock;
-  Stack s(clock, {.seed = 1});
+  Stack s(clock, repeatable_stack_options(1));
   const NicId nic = s.add_nic(LoopbackEndpoint::create().value(), "lo").value();
   auto& proto = s.add_network_protocol(std::make_unique<RecordingProtocol>());
   ASSERT_TRUE(s.nic(nic)->write_packet(make_packet(5, 64, kEtherTypeExperimental)));
@@ -108,8 +108,8 @@ TEST(StackLink, LoopbackDeliversBackToTheSameStack) {
 TEST(StackLink, ThreadSafeChannelJoinsStacksOnTwoLoops) {
   constexpr uint32_t kFrames = 200;
   SteadyClock clock;
-  Stack a(clock, {.seed = 1});
-  Stack b(clock, {.seed = 2});
+  Stack a(clock, repeatable_stack_options(1));
+  Stack b(clock, repeatable_stack_options(2));
   auto pair = ChannelEndpoint::make_pair({.queue_limit = 4096, .thread_safe = true});
   ChannelEndpoint& link_a = *pair.a;
   ChannelEndpoint& link_b = *pair.b;

@@ -93,7 +93,7 @@ class PacketLinuxTest : public ::testing::Test {
     EXPECT_EQ(ep_->mtu(), 1500u);
     EXPECT_EQ(ep_->link_address().to_string(), kWeirMac);
 
-    stack_ = std::make_unique<Stack>(clock_, StackOptions{.seed = 11});
+    stack_ = std::make_unique<Stack>(clock_, repeatable_stack_options(11));
     ipv4::install(*stack_);
     tcp::install(*stack_);
     auto nic = stack_->add_nic(std::move(*ep), "wpk0");

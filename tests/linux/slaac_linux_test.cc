@@ -72,7 +72,7 @@ class SlaacLinuxTest : public ::testing::Test {
     ASSERT_EQ(
         in_netns(std::string("ip addr add ") + kLinuxAddress + "/64 dev " + kDevice + " nodad"), 0);
 
-    stack_ = std::make_unique<Stack>(clock_, StackOptions{.seed = 11});
+    stack_ = std::make_unique<Stack>(clock_, repeatable_stack_options(11));
     ipv6::install(*stack_);
     auto nic = stack_->add_nic(std::move(*tap), kDevice);
     ASSERT_TRUE(nic);

@@ -108,7 +108,7 @@ class TcpLinuxTest : public ::testing::TestWithParam<bool> {
     tap_ = tap->get();
     ASSERT_EQ(in_netns(std::string("ip addr add ") + kLinuxAddress + "/24 dev wtcp0"), 0);
 
-    stack_ = std::make_unique<Stack>(clock_, StackOptions{.seed = 7});
+    stack_ = std::make_unique<Stack>(clock_, repeatable_stack_options(7));
     ipv4::install(*stack_);
     tcp::install(*stack_);
     auto nic = stack_->add_nic(std::move(*tap), "wtcp0");

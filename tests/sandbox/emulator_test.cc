@@ -35,7 +35,7 @@ using testing::FakeTracee;
 
 class EmulatorTest : public ::testing::Test {
  protected:
-  EmulatorTest() : stack_(clock_, StackOptions{.seed = 7}) {
+  EmulatorTest() : stack_(clock_, repeatable_stack_options(7)) {
     ipv4::install(stack_);
     udp::install(stack_);
     tcp::install(stack_);

@@ -61,7 +61,7 @@ class CountingEndpoint final : public LinkEndpoint {
 class LoopTest : public ::testing::Test {
  protected:
   SteadyClock clock_;
-  Stack stack_{clock_, StackOptions{.seed = 1}};
+  Stack stack_{clock_, repeatable_stack_options(1)};
   Loop loop_{stack_};
 };
 

@@ -48,8 +48,41 @@ IpPrefix prefix(const char* s) { return *IpPrefix::parse(s); }
 class StackTest : public ::testing::Test {
  protected:
   ManualClock clock;
-  Stack stack{clock, StackOptions{.seed = 1}};
+  Stack stack{clock, repeatable_stack_options(1)};
 };
+
+// RFC 6528 wants the ISN key unpredictable: a seeded stack (whose Rng puts IP IDs and other
+// values on the wire) must still take its secret from the kernel unless one is injected.
+TEST(StackSecretTest, SecretComesFromTheOsWhateverTheSeed) {
+  ManualClock clock;
+  Stack a(clock, StackOptions{.seed = 5});
+  Stack b(clock, StackOptions{.seed = 5});
+  EXPECT_NE(a.secret(), b.secret());
+  EXPECT_NE(a.secret(), SipKey{});
+  // The secret is not drawn from the Rng: both Rngs still give the same stream.
+  EXPECT_EQ(a.rng().next_u64(), b.rng().next_u64());
+}
+
+TEST(StackSecretTest, InjectedSecretMakesRunsRepeat) {
+  ManualClock clock;
+  Stack a(clock, repeatable_stack_options(9));
+  Stack b(clock, repeatable_stack_options(9));
+  Stack c(clock, repeatable_stack_options(10));
+  EXPECT_EQ(a.secret(), b.secret());
+  EXPECT_NE(a.secret(), c.secret());
+  StackOptions explicit_key;
+  explicit_key.secret = SipKey{1, 2};
+  Stack d(clock, explicit_key);
+  EXPECT_EQ(d.secret(), (SipKey{1, 2}));
+}
+
+TEST(StackSecretTest, DerivedKeysDifferPerDomain) {
+  const SipKey key{0x0123456789abcdefull, 0xfedcba9876543210ull};
+  EXPECT_EQ(key.derive(1), key.derive(1));
+  EXPECT_NE(key.derive(1), key.derive(2));
+  EXPECT_NE(key.derive(1), key);
+  EXPECT_NE(SipKey::from_os(), SipKey::from_os());
+}
 
 TEST_F(StackTest, NicsAreNamedAndNumbered) {
   auto a = stack.add_nic(std::make_unique<RecordingEndpoint>(), "eth0");

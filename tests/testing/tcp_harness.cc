@@ -82,7 +82,7 @@ Status CaptureIp::capture(const RouteInfo& route, const IpWriteParams& params,
 }
 
 TcpHarness::TcpHarness(tcp::TcpOptions options, uint32_t mtu, AddressFamily f)
-    : stack(clock, StackOptions{.seed = 42}), family(f) {
+    : stack(clock, repeatable_stack_options(42)), family(f) {
   uint8_t prefix = 24;
   if (family == AddressFamily::kIpv6) {
     local_address = IpAddress::parse("fd00::1").value();

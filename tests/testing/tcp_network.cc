@@ -9,7 +9,7 @@ std::unique_ptr<TcpNetwork::Host> make_host(const Clock& clock, uint64_t seed,
                                             link::FaultOptions fault,
                                             const tcp::TcpOptions& tcp_options) {
   auto host = std::make_unique<TcpNetwork::Host>();
-  host->stack = std::make_unique<Stack>(clock, StackOptions{.seed = seed});
+  host->stack = std::make_unique<Stack>(clock, repeatable_stack_options(seed));
   host->channel = channel.get();
   host->address = address.address;
   ipv4::install(*host->stack);

@@ -42,7 +42,7 @@ std::unique_ptr<TwoStacks::Host> make_host(const Clock& clock, uint64_t seed,
                                            const TwoStacksOptions& all, const IpPrefix& address6,
                                            uint8_t link_local_id) {
   auto host = std::make_unique<TwoStacks::Host>();
-  host->stack = std::make_unique<Stack>(clock, StackOptions{.seed = seed});
+  host->stack = std::make_unique<Stack>(clock, repeatable_stack_options(seed));
   host->link = endpoint.get();
   host->mac = endpoint->link_address();
   host->address = address.address;

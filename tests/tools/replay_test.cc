@@ -88,7 +88,7 @@ ReplayStackOptions server_options(bool ipv6 = false) {
 void record_session(const std::string& path, bool ipv6 = false) {
   ManualClock clock(kStart);
   ReplayStack server(clock, server_options(ipv6));
-  Stack client(clock, StackOptions{.seed = 7});
+  Stack client(clock, repeatable_stack_options(7));
   ipv4::install(client);
   if (ipv6) ipv6::install(client);
   udp::install(client);

@@ -32,7 +32,7 @@ class UdpEndpointTest : public UdpTest {};
 
 TEST_F(UdpEndpointTest, CreateNeedsInstalledProtocol) {
   ManualClock clock;
-  Stack bare(clock, StackOptions{.seed = 1});
+  Stack bare(clock, repeatable_stack_options(1));
   EXPECT_EQ(Endpoint::create(bare, AddressFamily::kIpv4).error(), Error::kProtocolNotSupported);
   EXPECT_EQ(find(bare), nullptr);
   EXPECT_EQ(&install(stack_), &udp_);  // installing twice returns the same instance

@@ -94,7 +94,7 @@ inline PacketBuffer build_datagram(const SocketAddress& src, const SocketAddress
 class UdpTest : public ::testing::Test {
  protected:
   UdpTest()
-      : stack_(clock_, StackOptions{.seed = 42}),
+      : stack_(clock_, repeatable_stack_options(42)),
         ip4_(stack_.add_network_protocol(std::make_unique<FakeIp>(AddressFamily::kIpv4))),
         ip6_(stack_.add_network_protocol(std::make_unique<FakeIp>(AddressFamily::kIpv6))),
         udp_(install(stack_)) {
