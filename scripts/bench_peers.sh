@@ -274,13 +274,22 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"; }
 echo
-echo "weir $(git -C "$here" describe --always --dirty 2>/dev/null || echo "?") ($weir)," \
+echo "weir: $weir (built $(date -u -r "$weir" '+%Y-%m-%d %H:%M'), tree at" \
+  "$(git -C "$here" describe --always --dirty 2>/dev/null || echo "?"))," \
   "$(date -u +%Y-%m-%d), $(nproc) cores, kernel $(uname -r); REPS=$REPS, SECS=$SECS," \
   "RR_N=$RR_N, CRR_N=$CRR_N, IDLE_CONNS=$IDLE_CONNS; load average $load_before before," \
   "$load_after after; $(($(date +%s) - start)) s."
-has_peer lwip && echo "lwIP: liblwip-dev $(version liblwip-dev) (MSS fixed at 1460: no MTU 65535 run)."
-has_peer gvisor && echo "gVisor: golang-gvisor-gvisor-dev $(version golang-gvisor-gvisor-dev), $(go version 2>/dev/null | cut -d' ' -f3)."
-has_peer linux && echo "Linux: veth between two namespaces; CPU = client + server process time; idle = kernel slab growth."
+if has_peer lwip; then
+  echo "lwIP: liblwip-dev $(version liblwip-dev) (MSS fixed at 1460: no MTU 65535 run)."
+fi
+if has_peer gvisor; then
+  echo "gVisor: golang-gvisor-gvisor-dev $(version golang-gvisor-gvisor-dev)," \
+    "$(go version 2>/dev/null | cut -d' ' -f3), channel link."
+fi
+if has_peer linux; then
+  echo "Linux: veth between two namespaces; CPU = client + server process time;" \
+    "idle = kernel slab growth."
+fi
 echo
 python3 "$peers_src/summarize.py" --reps "$REPS" "$raw" | tee "$BUILD_DIR/results/table-$stamp.md"
 summary=${PIPESTATUS[0]}

@@ -1,7 +1,8 @@
 // `weir bench`: command-line registration and the run-everything driver. The workloads live
 // in tools/bench_{bulk,rr,crr,idle}.cc on the harness of tools/bench_net.cc. When `weir bench`
-// runs them all, each run gets a fresh child process, as each peer's harness is a fresh
-// process per workload: CPU time and RSS then cover one workload only. `weir bench link`
+// runs them all, each run gets a fresh child process, as each peer program of
+// scripts/bench_peers.sh is a fresh process per workload: CPU time and RSS then cover one
+// workload only. `weir bench link`
 // (tools/bench_link.cc) measures the link endpoints against Linux instead; it needs root, so
 // the run-everything driver leaves it out.
 #include "tools/bench.h"

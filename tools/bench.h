@@ -1,7 +1,8 @@
 // `weir bench`: the standard workloads (bulk, rr, crr, idle: each file says what it does) on weir,
 // two stacks in one process over the in-memory channel link, printing one
-// `RESULT peer=weir ...` line per workload (key=value fields, so other stacks' harnesses can
-// print the same lines and one table can hold them all).
+// `RESULT peer=weir ...` line per workload (key=value fields). The peer programs of
+// scripts/bench_peers.sh (lwIP, gVisor's netstack, Linux) print the same lines for the same
+// workloads, and scripts/peers/summarize.py puts them all in one table.
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -1,7 +1,7 @@
 // bulk: A connects to B:5001 and writes 64 KiB chunks for `secs`
 // seconds, checking the clock every 16 MiB, then half-closes; B reads 256 KiB at a time until
-// EOF. Elapsed time runs from the connect (as the lwIP harness) until B has read EOF; CPU is
-// the whole process (both stacks and the link).
+// EOF. Elapsed time runs from the connect (as in scripts/peers/lwipbench.c) until B has read
+// EOF; CPU is the whole process (both stacks and the link).
 #include <cinttypes>
 #include <cstdio>
 #include <string>

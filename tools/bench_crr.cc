@@ -1,7 +1,7 @@
 // crr: 100 warm-up, then n (default 10,000) sequential
 // connections: A connects and writes 1 byte; B accepts, reads it, writes 1 byte and closes
 // first; A reads the byte, reads EOF and closes. The server's side ends in TIME-WAIT, as in
-// the peers' runs.
+// the peers' runs (scripts/bench_peers.sh).
 #include <cinttypes>
 #include <cstdio>
 #include <string>

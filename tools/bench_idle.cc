@@ -1,6 +1,6 @@
 // idle: 10 warm-up connections, then `conns` (default 10,000)
 // established connection pairs A<->B held open with no data. Reported: process RSS growth per
-// pair (/proc/self/statm), and heap growth per pair (mallinfo2) as the lwIP harness does.
+// pair (/proc/self/statm), and heap growth per pair (mallinfo2) as scripts/peers/lwipbench.c does.
 #include <malloc.h>
 
 #include <cstdio>

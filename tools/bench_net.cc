@@ -1,5 +1,5 @@
-// The two-stack harness of `weir bench`. Theory of operation: like a typical lwIP harness,
-// one thread alternates between the application (a workload's step
+// The two-stack harness of `weir bench`. Theory of operation: like an lwIP raw-API program
+// (scripts/peers/lwipbench.c), one thread alternates between the application (a workload's step
 // function, which reads and writes non-blocking endpoints) and the stacks (the channel pump
 // and both timer wheels), so the figures are protocol processing with no thread hand-offs.
 // Time is the real monotonic clock: the stacks' timers (delayed ACK, RTO) run as they would

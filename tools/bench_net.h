@@ -17,7 +17,7 @@
 
 namespace weir::tools::bench {
 
-inline constexpr uint16_t kPort = 5001;  // the peers' in-process port
+inline constexpr uint16_t kPort = 5001;  // as the in-process peers' (scripts/peers/)
 
 struct BenchOptions {
   uint32_t mtu = 1500;

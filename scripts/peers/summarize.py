@@ -39,7 +39,8 @@ WORKLOAD_TITLES = {
     "idle": "idle",
 }
 
-# Issue 9, item 7: one target per workload, on the metric that is robust on a noisy machine.
+# One target per workload, on the metric that is robust on a noisy 2-core machine (the metrics
+# of issue 9, item 7). Override with --targets or TARGETS.
 DEFAULT_TARGETS = ("bulk1500:cpu_per_gb:<=:0.5*lwip bulk65535:gbps:>=:1*gvisor "
                    "rr:cpu_per_rt_us:<=:1*lwip crr:conn_per_s:>=:1*lwip idle:per_pair:<=:1*lwip")
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # System test of `weir bench`: each workload, kept short, completes and prints one RESULT line
-# in the peers harness's format (no error= field), and bad options are usage errors. Needs no
-# root: both stacks run inside the weir process over the in-memory channel.
+# in the format scripts/bench_peers.sh reads (no error= field), and bad options are usage
+# errors. Needs no root: both stacks run inside the weir process over the in-memory channel.
 # Usage: bench_test.sh path/to/weir
 set -uo pipefail
 test_name=bench
