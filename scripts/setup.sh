@@ -10,7 +10,7 @@ packages=(
   # the DPDK link endpoint (optional in the build; its tests and `weir serve --dpdk` need it)
   dpdk libdpdk-dev
   clang-16 libclang-rt-16-dev
-  iproute2 iputils-ping tshark curl python3 procps radvd
+  iproute2 iputils-ping tshark curl python3 procps radvd wrk
   # programs the sandbox tests and scripts/bench_sandbox.sh run inside or beside `weir run`
   iperf3 nginx-light busybox-static slirp4netns passt strace util-linux
   # the lwIP peer of scripts/bench_peers.sh (its system test runs it; the gVisor peer's Go

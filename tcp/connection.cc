@@ -223,6 +223,7 @@ Status Connection::connect(const SocketAddress& local, std::optional<PortTable::
   ts_offset_ = timestamp_offset(stack_.secret(), tuple());
   snd_una_ = iss_;
   snd_nxt_ = iss_ + 1;
+  last_small_end_ = snd_una_;
   rcv_adv_ = rcv_nxt_;
   protocol_.counters().active_opens++;
   enter_state(State::kSynSent);
@@ -248,6 +249,7 @@ Status Connection::accept_syn(Listener& l, const NetworkPacketInfo& info, const 
   ts_offset_ = timestamp_offset(stack_.secret(), tuple());
   snd_una_ = iss_;
   snd_nxt_ = iss_ + 1;
+  last_small_end_ = snd_una_;
   init_after_syn(syn_options);
   snd_wnd_ = syn.window();  // never scaled in a SYN
   max_snd_wnd_ = snd_wnd_;
@@ -276,6 +278,7 @@ Status Connection::accept_cookie(Listener& l, const NetworkPacketInfo& info, con
   ts_offset_ = timestamp_offset(stack_.secret(), tuple());
   snd_una_ = ack.ack();
   snd_nxt_ = ack.ack();
+  last_small_end_ = snd_una_;
   // What the SYN carried, as the cookie remembered it.
   Options peer;
   peer.mss = cookie.mss;
@@ -801,6 +804,12 @@ SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, c
   }
   if (state_ == State::kSynReceived) {
     if (seg.ack() > snd_una_ && seg.ack() <= snd_nxt_) {
+      if (listener_ != nullptr && listener_->accept_queue_full()) {
+        // Resetting here would kill a connection the peer already believes open, and an
+        // HTTP client then reads ECONNRESET: drop the ACK and let a retransmission retry.
+        c.drop_accept_queue_full++;
+        return SegmentOutcome::kDone;
+      }
       rexmit_timer_.cancel();
       timer_mode_ = TimerMode::kNone;
       snd_wnd_ = uint32_t{seg.window()} << snd_wscale_;
@@ -1428,7 +1437,12 @@ bool Connection::send_new_data(bool force_one) {
     }
     if (len == avail && len < mss_ && !fin_now && !force_one) {
       if (options_.cork) break;  // TCP_CORK: only full segments until uncorked
-      if (!options_.no_delay && !push_once_ && outstanding() > 0) break;  // Nagle (RFC 896)
+      // Nagle (RFC 896) in Minshall's form, as Linux has it: a partial segment waits only while
+      // an earlier partial one is unacknowledged, so a response written as a small head and a
+      // body does not sit out the peer's delayed ACK behind full segments already sent.
+      if (!options_.no_delay && !push_once_ && outstanding() > 0 && small_segment_in_flight()) {
+        break;
+      }
     }
     uint8_t flags = kAck;
     if (len == avail && len > 0) flags |= kPsh;
@@ -1439,6 +1453,7 @@ bool Connection::send_new_data(bool force_one) {
     sent_.push_back(SentSegment{begin, begin + seq_len, now, false, false, false});
     if (!rtt_probe_ && !ts_ok_) rtt_probe_ = std::make_pair(begin, now);
     snd_nxt_ += seq_len;
+    if (len < mss_ && len > 0) last_small_end_ = snd_nxt_;
     if (fin_now) fin_sent_ = true;
     transmit(flags, begin, std::move(payload), false);
     sent_any = true;

@@ -218,6 +218,11 @@ class Connection final : public SegmentReceiver {
   SeqNum iss_;
   SeqNum snd_una_;
   SeqNum snd_nxt_;  // also the highest sent: retransmissions never move it back
+  // End of the last segment sent shorter than the MSS (Linux's snd_sml): Minshall's Nagle.
+  SeqNum last_small_end_;
+  bool small_segment_in_flight() const {
+    return last_small_end_ > snd_una_ && last_small_end_ <= snd_nxt_;
+  }
   SeqNum snd_wl1_;
   SeqNum snd_wl2_;
   uint32_t snd_wnd_ = 0;

@@ -39,7 +39,10 @@ class Listener final : public SegmentReceiver {
   SegmentOutcome on_segment(const NetworkPacketInfo& info, const Segment& seg,
                             PacketBuffer payload) override;
 
-  // From children.
+  // From children. A child whose handshake completes while the accept queue is full stays in
+  // SYN-RECEIVED and drops that ACK (Linux with tcp_abort_on_overflow=0): its SYN-ACK
+  // retransmissions and the peer's own retransmissions complete it once accept() makes room.
+  bool accept_queue_full() const { return accept_queue_.size() >= backlog_; }
   void child_established(Connection& c);
   void child_closed(Connection& c);
 

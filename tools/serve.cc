@@ -170,7 +170,8 @@ constexpr uint16_t kDiscardPort = 9;  // RFC 863
 constexpr uint16_t kSourcePort = 19;  // a counted source of the stream pattern
 constexpr uint16_t kKeepalivePort = 1009;
 constexpr uint16_t kHttpPort = 80;
-constexpr int kListenBacklog = 128;
+// Room for a load generator's connection burst (wrk -c200 opens 200 at once); nginx uses 511.
+constexpr int kListenBacklog = 1024;
 constexpr size_t kReadChunk = size_t{64} * 1024;
 // Short keepalive timers on 1009, so a test sees probes within seconds, not Linux's 2 hours;
 // the probe count is Linux's default TCP_KEEPCNT.
@@ -511,6 +512,7 @@ class HttpSession final : public TcpSession {
  public:
   static constexpr size_t kMaxRequestHeader = size_t{16} * 1024;
   static constexpr uint64_t kMaxBytes = uint64_t{1} << 40;
+  static constexpr uint64_t kBodyInHead = 16384;
 
   explicit HttpSession(std::unique_ptr<tcp::Endpoint> endpoint) : TcpSession(std::move(endpoint)) {}
 
@@ -615,7 +617,7 @@ class HttpSession final : public TcpSession {
         reply(400, "Bad Request", "use /bytes/N with 0 <= N <= 2^40\n", close);
         return;
       }
-      start_response(200, "OK", "application/octet-stream", n, close, "");
+      start_response(200, "OK", "application/octet-stream", n, close, "", true);
       return;
     }
     reply(404, "Not Found", "no such resource; try / or /bytes/N\n", close);
@@ -624,13 +626,14 @@ class HttpSession final : public TcpSession {
   // A response whose body is fixed text (kept in head_ after the header).
   void reply(int status, std::string_view reason, std::string_view body, bool close,
              std::string_view extra_headers = {}) {
-    start_response(status, reason, "text/plain", body.size(), close, extra_headers);
+    start_response(status, reason, "text/plain", body.size(), close, extra_headers, false);
     body_size_ = 0;  // the text goes out as part of head_
     if (!head_only_) head_.append(body);
   }
 
+  // pattern_body: the body is `length` bytes of the pattern; else the caller appends it.
   void start_response(int status, std::string_view reason, std::string_view type, uint64_t length,
-                      bool close, std::string_view extra_headers) {
+                      bool close, std::string_view extra_headers, bool pattern_body) {
     head_ = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\n" +
             "Server: weir\r\nContent-Type: " + std::string(type) +
             "\r\nContent-Length: " + std::to_string(length) + "\r\n" + std::string(extra_headers) +
@@ -640,6 +643,16 @@ class HttpSession final : public TcpSession {
     body_sent_ = 0;
     close_after_ = close;
     responding_ = true;
+    // The head and the start of the body go as one write: a head written alone is a partial
+    // segment, and Nagle then holds the body's own partial tail until the client ACKs the
+    // head, which a client delaying its ACKs does 40 ms later.
+    if (pattern_body && body_size_ > 0) {
+      ByteView start = pattern_.at(0, std::min<uint64_t>(body_size_, kBodyInHead));
+      const size_t head_size = head_.size();
+      head_.resize(head_size + start.size());
+      std::memcpy(head_.data() + head_size, start.data(), start.size());
+      body_sent_ = start.size();
+    }
   }
 
   PatternWriter pattern_;

@@ -124,6 +124,38 @@ TEST(TcpDataPath, NagleHoldsSmallSegmentsUntilAcked) {
   h.expect_segment(AllOf(SeqIs(h.local_seq + 1), PayloadSize(2)));
 }
 
+// Minshall's variant, as Linux: only an unacknowledged partial segment holds the next one.
+// Full segments in flight do not, so a write's tail goes with its full segments.
+TEST(TcpDataPath, NagleLetsATailGoWhenNoSmallSegmentIsInFlight) {
+  TcpHarness h;
+  auto ep = h.connect();
+  ASSERT_EQ(*ep->write(bytes(3000)), 3000u);
+  h.expect_segment(PayloadSize(1448));
+  h.expect_segment(PayloadSize(1448));
+  h.expect_segment(AllOf(SeqIs(h.local_seq + 2896), PayloadSize(104)));
+  // Now a small segment is in flight: the next small write waits for its ACK, even though the
+  // full segments before it are still unacknowledged.
+  ASSERT_EQ(*ep->write(as_bytes("xyz")), 3u);
+  h.expect_no_segment();
+  h.send_segment(kAck, h.peer_seq, h.local_seq + 3000, 1000, h.peer_ack_options());
+  h.expect_segment(AllOf(SeqIs(h.local_seq + 3000), PayloadSize(3)));
+}
+
+// The HTTP pattern: a small head, then a body. The body's full segments go at once; its
+// partial tail waits for the head's ACK, which the peer sends for the full segments.
+TEST(TcpDataPath, NagleHoldsOnlyTheTailBehindAnUnackedHead) {
+  TcpHarness h;
+  auto ep = h.connect();
+  ASSERT_EQ(*ep->write(bytes(100)), 100u);
+  h.expect_segment(PayloadSize(100));
+  ASSERT_EQ(*ep->write(bytes(3000)), 3000u);
+  h.expect_segment(AllOf(SeqIs(h.local_seq + 100), PayloadSize(1448)));
+  h.expect_segment(AllOf(SeqIs(h.local_seq + 1548), PayloadSize(1448)));
+  h.expect_no_segment();
+  h.send_segment(kAck, h.peer_seq, h.local_seq + 100, 1000, h.peer_ack_options());
+  h.expect_segment(AllOf(SeqIs(h.local_seq + 2996), PayloadSize(104)));
+}
+
 TEST(TcpDataPath, NoDelaySendsAtOnce) {
   TcpHarness h;
   auto ep = h.connect();

@@ -315,6 +315,39 @@ TEST(TcpStateMachine, ListenBacklogOverflowDropsSyn) {
   EXPECT_NE(l->readiness() & kEventReadable, 0u);
 }
 
+// Both SYNs are admitted, then both handshakes complete while the queue holds one. The second
+// ACK is dropped, not reset (the peer believes the connection open and already sends its
+// request); once accept() makes room, the peer's retransmission completes it, data and all.
+TEST(TcpStateMachine, HandshakeAckToAFullAcceptQueueIsDroppedNotReset) {
+  TcpHarness h;
+  auto l = h.listen(1);
+  h.remote_port = 40001;
+  h.send_segment(kSyn, h.peer_seq, SeqNum(0), 1000, h.peer_syn_options());
+  auto sa1 = h.expect_segment(HasFlags(kSyn | kAck));
+  h.remote_port = 40002;
+  h.send_segment(kSyn, h.peer_seq, SeqNum(0), 1000, h.peer_syn_options());
+  auto sa2 = h.expect_segment(HasFlags(kSyn | kAck));
+  h.remote_port = 40001;
+  h.send_segment(kAck, h.peer_seq + 1, sa1.seq + 1, 1000, h.peer_ack_options());
+  EXPECT_EQ(l->listener()->accept_queue_length(), 1u);
+  h.remote_port = 40002;
+  h.send_segment(kAck, h.peer_seq + 1, sa2.seq + 1, 1000, h.peer_ack_options(),
+                 as_bytes("GET / HTTP/1.1\r\n\r\n"));
+  h.expect_no_segment();  // no RST
+  EXPECT_EQ(h.counter("drop_accept_queue_full"), 1u);
+  EXPECT_EQ(h.counter("resets_sent"), 0u);
+  EXPECT_EQ(l->listener()->syn_queue_length(), 1u);
+  auto first = l->accept();
+  ASSERT_TRUE(first);
+  h.send_segment(kAck, h.peer_seq + 1, sa2.seq + 1, 1000, h.peer_ack_options(),
+                 as_bytes("GET / HTTP/1.1\r\n\r\n"));
+  h.expect_segment(AllOf(HasFlags(kAck), AckIs(h.peer_seq + 1 + 18)));
+  auto second = l->accept();
+  ASSERT_TRUE(second);
+  std::vector<std::byte> buf(64);
+  EXPECT_EQ(*(*second)->read(buf), 18u);
+}
+
 TEST(TcpStateMachine, LostFinIsRetransmittedFromLastAck) {
   TcpOptions o;
   o.tlp = false;
