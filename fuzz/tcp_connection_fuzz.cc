@@ -119,7 +119,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   topts.timestamps = (mode & 4) == 0;
   topts.window_scaling = (mode & 8) == 0;
   topts.syn_backlog = 2;
-  topts.congestion_control = (mode & 16) ? "newreno" : "cubic";
+  topts.congestion_control =
+      (mode & 16) ? tcp::CongestionAlgorithm::kNewReno : tcp::CongestionAlgorithm::kCubic;
   auto& tcp = install(stack, topts);
   NicId nic = stack.add_nic(std::make_unique<NullLink>(), "eth0").value();
   IpAddress local = Ipv4Address(10, 0, 0, 1);

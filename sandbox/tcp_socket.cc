@@ -754,8 +754,10 @@ void TcpSocket::getsockopt(Call& call) {
       case TCP_CONGESTION: {
         std::array<std::byte, 16> name_buf{};
         const tcp::TcpProtocol* protocol = tcp::find(emulator_.stack());
-        const std::string cc = protocol != nullptr ? protocol->options().congestion_control : "cubic";
-        copy_bytes(name_buf, 0, as_bytes(std::string_view(cc).substr(0, 15)));
+        const std::string_view cc = tcp::congestion_algorithm_name(
+            protocol != nullptr ? protocol->options().congestion_control
+                                : tcp::CongestionAlgorithm::kCubic);
+        copy_bytes(name_buf, 0, as_bytes(cc.substr(0, 15)));
         reply_option_bytes(call, name_buf);
         return;
       }

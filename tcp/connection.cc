@@ -198,9 +198,8 @@ void Connection::init_after_syn(const Options& peer) {
   mss_ = std::max(mss, kMinMss);
   CongestionControlOptions cco;
   cco.mss = mss_;
-  auto cc = make_congestion_control(po.congestion_control, cco);
-  if (!cc) cc = make_congestion_control("newreno", cco);
-  if (cc) cc_ = std::move(*cc);
+  // Cannot fail: mss_ is at least kMinMss and the initial window is RFC 6928's.
+  if (auto cc = make_congestion_control(po.congestion_control, cco)) cc_ = std::move(*cc);
 }
 
 Status Connection::register_tuple() { return stack_.demux().add(*this, demux_id_); }

@@ -17,6 +17,7 @@
 #include "stack/stack.h"
 #include "stack/timer.h"
 #include "tcp/counters.h"
+#include "tcp/cc/congestion_control.h"
 #include "tcp/rtt_estimator.h"
 #include "tcp/socket_options.h"
 #include "tcp/wire.h"
@@ -26,7 +27,9 @@ namespace weir::tcp {
 class Connection;
 
 struct TcpOptions {
-  std::string congestion_control = "cubic";  // "cubic" or "newreno"
+  // Names are parsed where they come in (parse_congestion_algorithm), where a wrong one is an
+  // error, so every connection gets exactly the algorithm asked for.
+  CongestionAlgorithm congestion_control = CongestionAlgorithm::kCubic;
   RtoConfig rto;
   bool sack = true;                   // RFC 2018
   bool timestamps = true;             // RFC 7323

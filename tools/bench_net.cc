@@ -29,7 +29,10 @@ std::unique_ptr<Stack> make_stack(const Clock& clock, uint64_t seed, const Bench
   auto stack = std::make_unique<Stack>(clock, StackOptions{.seed = seed});
   ipv4::install(*stack);
   tcp::TcpOptions tcp_options;
-  tcp_options.congestion_control = options.cc;
+  // The command line accepted only the names parse_congestion_algorithm knows.
+  if (auto algorithm = tcp::parse_congestion_algorithm(options.cc)) {
+    tcp_options.congestion_control = *algorithm;
+  }
   tcp::install(*stack, tcp_options);
   const NicId nic = stack->add_nic(std::move(endpoint), "ch0").value();
   (void)stack->add_address(nic, address);

@@ -50,7 +50,17 @@ struct CongestionControlOptions {
   uint32_t initial_window_segments = 10;  // RFC 6928
 };
 
-// "cubic" (default) or "newreno"/"reno"; kInvalidArgument for unknown names.
+enum class CongestionAlgorithm : uint8_t { kCubic, kNewReno };
+
+// "cubic" or "newreno"/"reno", in any case; kInvalidArgument for any other name, so a typo in
+// a flag or a socket option is an error rather than a silent change of algorithm.
+Result<CongestionAlgorithm> parse_congestion_algorithm(std::string_view name);
+// The Linux name: "cubic" or "reno".
+std::string_view congestion_algorithm_name(CongestionAlgorithm algorithm);
+
+Result<std::unique_ptr<CongestionControl>> make_congestion_control(
+    CongestionAlgorithm algorithm, const CongestionControlOptions& options);
+// "" is cubic, the default; otherwise parse_congestion_algorithm's names.
 Result<std::unique_ptr<CongestionControl>> make_congestion_control(
     std::string_view name, const CongestionControlOptions& options);
 

@@ -31,6 +31,20 @@ TEST(MakeCongestionControlTest, UnknownNameIsInvalid) {
   EXPECT_EQ(cc.error(), Error::kInvalidArgument);
 }
 
+TEST(MakeCongestionControlTest, NamesParseOnlyWhenKnown) {
+  EXPECT_EQ(*parse_congestion_algorithm("CUBIC"), CongestionAlgorithm::kCubic);
+  EXPECT_EQ(*parse_congestion_algorithm("reno"), CongestionAlgorithm::kNewReno);
+  EXPECT_EQ(*parse_congestion_algorithm("newreno"), CongestionAlgorithm::kNewReno);
+  for (std::string_view name : {"", "bbr", "cubic ", "vegas"}) {
+    EXPECT_EQ(parse_congestion_algorithm(name).error(), Error::kInvalidArgument) << name;
+  }
+  EXPECT_EQ(congestion_algorithm_name(CongestionAlgorithm::kCubic), "cubic");
+  EXPECT_EQ(congestion_algorithm_name(CongestionAlgorithm::kNewReno), "reno");
+  auto cc = make_congestion_control(CongestionAlgorithm::kNewReno, {});
+  ASSERT_TRUE(cc.ok());
+  EXPECT_EQ((*cc)->name(), "newreno");
+}
+
 TEST(MakeCongestionControlTest, OptionsAreApplied) {
   auto cc = make_congestion_control("reno", {9000, 4});
   ASSERT_TRUE(cc.ok());
