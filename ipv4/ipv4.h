@@ -57,7 +57,7 @@ struct Ipv4Options {
   uint8_t default_multicast_ttl = 1;  // RFC 1112 6.1
   ReassemblyOptions reassembly;       // 4 MiB, 30 s, 64 fragments per datagram
   IcmpOptions icmp;                   // 1000 errors/s, burst 50
-  NeighborOptions arp;  // reachable 30 s, 3 probes 1 s apart, 64 packets/128 KiB queued
+  NeighborOptions arp;  // reachable 30 s, 3 probes 1 s apart, 212992 bytes/1024 packets queued
 };
 
 #define WEIR_IPV4_COUNTERS(X)                                                                     \

@@ -184,43 +184,75 @@ std::vector<TransportEndpoint*> TransportDemux::bound_candidates(uint8_t protoco
   return out;
 }
 
+std::optional<std::string> PortRange::problem() const {
+  const std::string range = std::to_string(first) + "-" + std::to_string(last);
+  if (first == 0) {
+    return "ephemeral port range " + range +
+           " includes port 0, which means \"any port\" and can never be handed out: start it "
+           "at 1 or above (Linux's default is 32768-60999)";
+  }
+  if (first > last) {
+    return "ephemeral port range " + range +
+           " is empty: its first port must not exceed its last (Linux's default is 32768-60999)";
+  }
+  return std::nullopt;
+}
+
+PortTable::PortTable(PortRange ephemeral)
+    : ephemeral_(ephemeral.problem() ? PortRange{} : ephemeral) {}
+
+Status PortTable::set_ephemeral_range(PortRange range) {
+  if (range.problem()) return Error::kInvalidArgument;
+  ephemeral_ = range;
+  return ok_status();
+}
+
+bool PortTable::overlap(const Binding& b, const IpAddress& local, PortBindingOptions options) {
+  if (b.local.family() == local.family()) {
+    return b.local.is_unspecified() || local.is_unspecified() || b.local == local;
+  }
+  // A dual-stack IPv6 wildcard holds the IPv4 port as well.
+  return (b.local.is_v6() && b.local.is_unspecified() && b.options.dual_stack) ||
+         (local.is_v6() && local.is_unspecified() && options.dual_stack);
+}
+
 bool PortTable::conflicts(uint8_t protocol, uint16_t port, const IpAddress& local,
                           PortBindingOptions options) const {
   auto it = bindings_.find(key(protocol, port));
   if (it == bindings_.end()) return false;
   for (const auto& b : it->second) {
-    bool overlap = false;
-    if (b.local.family() == local.family()) {
-      overlap = b.local.is_unspecified() || local.is_unspecified() || b.local == local;
-    } else {
-      // A dual-stack IPv6 wildcard holds the IPv4 port as well.
-      overlap = (b.local.is_v6() && b.local.is_unspecified() && b.options.dual_stack) ||
-                (local.is_v6() && local.is_unspecified() && options.dual_stack);
-    }
-    if (!overlap) continue;
-    // Linux: SO_REUSEPORT on both lets binds share a port; SO_REUSEADDR on both does for UDP.
-    // For TCP, SO_REUSEADDR matters for TIME_WAIT reuse, which the TCP layer decides itself.
+    if (!overlap(b, local, options)) continue;
+    // Linux: SO_REUSEPORT on both lets binds share a port; SO_REUSEADDR on both does for UDP,
+    // and lets a TCP bind join connections (never a listener: check_listen). Between two TCP
+    // binds SO_REUSEADDR only matters for TIME_WAIT reuse, which the TCP layer decides itself.
     if (options.reuse_port && b.options.reuse_port) continue;
-    if (protocol == kProtocolUdp && options.reuse_address && b.options.reuse_address) continue;
+    if (options.reuse_address && b.options.reuse_address &&
+        (protocol == kProtocolUdp || b.by_connect)) {
+      continue;
+    }
     return true;
   }
   return false;
+}
+
+PortTable::Handle PortTable::add(uint8_t protocol, uint16_t port, const Binding& binding) {
+  Binding b = binding;
+  b.handle = next_handle_++;
+  bindings_[key(protocol, port)].push_back(b);
+  handle_keys_[b.handle] = key(protocol, port);
+  return b.handle;
 }
 
 Result<PortTable::Handle> PortTable::reserve(uint8_t protocol, uint16_t port,
                                              const IpAddress& local, PortBindingOptions options) {
   if (port == 0) return Error::kInvalidArgument;
   if (conflicts(protocol, port, local, options)) return Error::kAddressInUse;
-  Handle h = next_handle_++;
-  bindings_[key(protocol, port)].push_back({h, local, options});
-  handle_keys_[h] = key(protocol, port);
-  return h;
+  return add(protocol, port, Binding{0, local, options, false});
 }
 
-Result<std::pair<uint16_t, PortTable::Handle>> PortTable::reserve_ephemeral(
-    uint8_t protocol, const IpAddress& local, PortBindingOptions options, Rng& rng,
-    const std::optional<SocketAddress>& remote) {
-  constexpr uint32_t kRange = kEphemeralLast - kEphemeralFirst + 1;
+template <typename Take>
+Result<std::pair<uint16_t, PortTable::Handle>> PortTable::pick(
+    const IpAddress& local, const std::optional<SocketAddress>& remote, Rng& rng, Take&& take) {
   if (!ephemeral_keyed_) {
     ephemeral_key_ = SipKey{rng.next_u64(), rng.next_u64()};
     ephemeral_next_ = rng.next_u32();
@@ -239,18 +271,63 @@ Result<std::pair<uint16_t, PortTable::Handle>> PortTable::reserve_ephemeral(
     std::array<std::byte, 2> port{std::byte(remote->port >> 8), std::byte(remote->port & 0xff)};
     put(port);
   }
-  uint64_t offset = siphash24(ephemeral_key_, ByteView(input).first(n));
-  for (uint32_t i = 0; i < kRange; ++i) {
-    uint16_t port =
-        static_cast<uint16_t>(kEphemeralFirst + (offset + ephemeral_next_ + i) % kRange);
-    // An ephemeral port is never shared through reuse flags: it must be free.
-    if (bindings_.count(key(protocol, port)) != 0) continue;
-    auto h = reserve(protocol, port, local, options);
-    if (!h) continue;
-    ephemeral_next_ += i + 1;
-    return std::pair{port, *h};
+  const uint64_t offset = siphash24(ephemeral_key_, ByteView(input).first(n));
+  const size_t range = ephemeral_.size();
+  for (size_t i = 0; i < range; ++i) {
+    auto port = static_cast<uint16_t>(ephemeral_.first + (offset + ephemeral_next_ + i) % range);
+    if (std::optional<Handle> h = take(port)) {
+      ephemeral_next_ += static_cast<uint32_t>(i + 1);
+      return std::pair{port, *h};
+    }
   }
   return Error::kAddressNotAvailable;
+}
+
+Result<std::pair<uint16_t, PortTable::Handle>> PortTable::reserve_ephemeral(
+    uint8_t protocol, const IpAddress& local, PortBindingOptions options, Rng& rng,
+    const std::optional<SocketAddress>& remote) {
+  return pick(local, remote, rng, [&](uint16_t port) -> std::optional<Handle> {
+    // A port bound to 0 is never shared through reuse flags: it must be free.
+    if (bindings_.count(key(protocol, port)) != 0) return std::nullopt;
+    return add(protocol, port, Binding{0, local, options, false});
+  });
+}
+
+Result<std::pair<uint16_t, PortTable::Handle>> PortTable::reserve_for_connect(
+    uint8_t protocol, const IpAddress& local, const SocketAddress& remote,
+    PortBindingOptions options, Rng& rng, const TransportDemux& demux) {
+  // A connection's local address is concrete, so the dual-stack flag of a wildcard never
+  // applies to it.
+  options.dual_stack = false;
+  return pick(local, remote, rng, [&](uint16_t port) -> std::optional<Handle> {
+    if (auto it = bindings_.find(key(protocol, port)); it != bindings_.end()) {
+      const auto& holders = it->second;
+      if (std::any_of(holders.begin(), holders.end(),
+                      [](const Binding& b) { return !b.by_connect; })) {
+        return std::nullopt;
+      }
+    }
+    if (demux.connected_exists(protocol,
+                               TransportEndpointId{local, remote.address, port, remote.port})) {
+      return std::nullopt;
+    }
+    return add(protocol, port, Binding{0, local, options, true});
+  });
+}
+
+Status PortTable::check_listen(Handle handle) const {
+  auto hk = handle_keys_.find(handle);
+  if (hk == handle_keys_.end()) return Error::kInvalidArgument;
+  const auto& holders = bindings_.at(hk->second);
+  auto self = std::find_if(holders.begin(), holders.end(),
+                           [&](const Binding& b) { return b.handle == handle; });
+  for (const auto& b : holders) {
+    if (b.handle == handle || !b.by_connect) continue;
+    if (!overlap(b, self->local, self->options)) continue;
+    if (self->options.reuse_port && b.options.reuse_port) continue;
+    return Error::kAddressInUse;
+  }
+  return ok_status();
 }
 
 void PortTable::release(Handle handle) {

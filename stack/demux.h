@@ -10,12 +10,17 @@
 //
 // Port reservations are separate: PortTable says which (protocol, port, local address) binds
 // may coexist, following Linux's SO_REUSEADDR/SO_REUSEPORT rules, and hands out ephemeral ports.
+// As in Linux (inet_bind_bucket, __inet_hash_connect), a port picked by connect() is shared:
+// any number of connections may use it as long as their 4-tuples differ, so the range limits
+// connections per destination, not in total, and TIME-WAIT holds a 4-tuple, not a port. A port
+// taken by bind() is the binder's alone and never handed to connect().
 #pragma once
 
 #include <boost/intrusive/unordered_set.hpp>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -126,25 +131,60 @@ struct PortBindingOptions {
   bool dual_stack = false;
 };
 
+// The local ports handed out to sockets that do not pick one (Linux's ip_local_port_range),
+// both ends included.
+struct PortRange {
+  uint16_t first = 32768;  // Linux's default
+  uint16_t last = 60999;
+  size_t size() const { return size_t{last} - first + 1; }
+  // What makes this range unusable, for an error message; nullopt when it is fine.
+  std::optional<std::string> problem() const;
+  bool operator==(const PortRange&) const = default;
+};
+
 // Which local ports are taken. A reservation is (protocol, port, local address) plus the
 // owner's reuse flags; release takes the handle reserve returned.
 class PortTable {
  public:
   using Handle = uint64_t;
 
-  static constexpr uint16_t kEphemeralFirst = 32768;  // Linux's default ip_local_port_range
-  static constexpr uint16_t kEphemeralLast = 60999;
+  // Linux's default ip_local_port_range, the default of StackOptions::ephemeral_ports.
+  static constexpr uint16_t kEphemeralFirst = PortRange{}.first;
+  static constexpr uint16_t kEphemeralLast = PortRange{}.last;
 
+  // range must be valid (range.problem() is nullopt); an invalid one is replaced by the
+  // default, so the Stack checks it first.
+  explicit PortTable(PortRange ephemeral = {});
+
+  const PortRange& ephemeral_range() const { return ephemeral_; }
+  // Applies to ports picked from now on; ports already held stay. kInvalidArgument when
+  // range.problem() says why it cannot be used.
+  Status set_ephemeral_range(PortRange range);
+
+  // bind() to a given port. It conflicts with a reservation of the port on an overlapping
+  // address unless both set SO_REUSEPORT, or both set SO_REUSEADDR and either the protocol is
+  // UDP or the other holder is a connection that took the port through connect() (Linux lets a
+  // bind share a port with connections, never with another TCP bind).
   Result<Handle> reserve(uint8_t protocol, uint16_t port, const IpAddress& local,
                          PortBindingOptions options);
-  // Picks a free port in the ephemeral range and reserves it, following RFC 6056 algorithm 3:
-  // the search starts at a keyed hash of the destination plus a counter that moves on with
-  // every pick, so successive connections walk through the range instead of landing at random
-  // on ports whose last 4-tuple may still be in TIME-WAIT at the peer, and an off-path observer
-  // cannot predict one destination's ports from another's. remote may be omitted (UDP bind).
+  // bind() to port 0: a port of the ephemeral range that nobody holds, reserved as by
+  // reserve(). remote may be omitted (UDP bind); see pick() for the order ports are tried in.
   Result<std::pair<uint16_t, Handle>> reserve_ephemeral(
       uint8_t protocol, const IpAddress& local, PortBindingOptions options, Rng& rng,
       const std::optional<SocketAddress>& remote = {});
+  // connect() on a socket without a port: a port of the ephemeral range that no bind() holds
+  // and that makes (local, port, remote) a 4-tuple no connection in demux has (TIME-WAIT
+  // included). Other connections may hold the port towards other destinations, and may be
+  // given it later. local must be the concrete source address. kAddressNotAvailable when every
+  // port of the range is taken towards this destination.
+  Result<std::pair<uint16_t, Handle>> reserve_for_connect(uint8_t protocol, const IpAddress& local,
+                                                          const SocketAddress& remote,
+                                                          PortBindingOptions options, Rng& rng,
+                                                          const TransportDemux& demux);
+  // Before a bound TCP socket listens: a listener may not share its port through SO_REUSEADDR
+  // (Linux's inet_csk_listen_start repeats the bind check as a listener). kAddressInUse when a
+  // connection holding the port on an overlapping address was let in by SO_REUSEADDR alone.
+  Status check_listen(Handle handle) const;
   void release(Handle handle);
   bool in_use(uint8_t protocol, uint16_t port) const;
 
@@ -153,11 +193,24 @@ class PortTable {
     Handle handle;
     IpAddress local;
     PortBindingOptions options;
+    bool by_connect = false;  // taken by connect(): shared with other connections
   };
   static uint32_t key(uint8_t protocol, uint16_t port) { return (uint32_t{protocol} << 16) | port; }
+  static bool overlap(const Binding& b, const IpAddress& local, PortBindingOptions options);
   bool conflicts(uint8_t protocol, uint16_t port, const IpAddress& local,
                  PortBindingOptions options) const;
+  Handle add(uint8_t protocol, uint16_t port, const Binding& binding);
+  // RFC 6056 algorithm 3: calls take(port) on the ports of the range in the order to try,
+  // until it returns a handle; the search starts at a keyed hash of the destination plus a
+  // counter that moves on with every pick, so successive connections walk through the range
+  // instead of landing at random on ports whose last 4-tuple may still be in TIME-WAIT at the
+  // peer, and an off-path observer cannot predict one destination's ports from another's.
+  template <typename Take>
+  Result<std::pair<uint16_t, Handle>> pick(const IpAddress& local,
+                                           const std::optional<SocketAddress>& remote, Rng& rng,
+                                           Take&& take);
 
+  PortRange ephemeral_;
   std::unordered_map<uint32_t, std::vector<Binding>> bindings_;
   std::unordered_map<Handle, uint32_t> handle_keys_;
   Handle next_handle_ = 1;

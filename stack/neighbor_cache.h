@@ -61,12 +61,14 @@ struct NeighborOptions {
   // RFC 4861 DELAY_FIRST_PROBE_TIME (5 s for NDP). Zero: no kDelay state, a stale entry in
   // use is probed at once (ARP's behaviour).
   Duration delay_first_probe = Duration::zero();
-  // What is held per unresolved neighbor, in packets and in bytes; past either bound the
-  // oldest queued packet is dropped. Linux holds ~200 KB (unres_qlen_bytes). 64 packets and
-  // 128 KiB take the fragments of a maximal UDP datagram (45 at MTU 1500) sent before the
-  // neighbor answered, and still bound what a scan of unreachable addresses can pin.
-  size_t max_pending = 64;
-  size_t max_pending_bytes = size_t{128} << 10;
+  // What is held per unresolved neighbor, in bytes and in packets; past either bound the
+  // oldest queued packet is dropped (drop_queue_full). The byte bound is Linux's
+  // unres_qlen_bytes (212992, SK_WMEM_MAX): a burst of a thousand connections' SYNs, or three
+  // maximal UDP datagrams' fragments, waits for the answer instead of a retransmission timeout.
+  // The packet bound only caps the bookkeeping of tiny packets, which their bytes undercount,
+  // so what a scan of unreachable addresses can pin stays near Linux's.
+  size_t max_pending = 1024;
+  size_t max_pending_bytes = 212992;
   size_t max_entries = 1024;
 };
 

@@ -1,6 +1,8 @@
 #include "stack/stack.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 
 namespace weir {
 
@@ -16,7 +18,15 @@ Stack::Stack(const Clock& clock, StackOptions options)
       secret_(options.secret.value_or(SipKey::from_os())),
       timers_(clock, options.timer_tick),
       demux_(secret_.derive(kSecretDomainDemux).k0),
-      fragment_memory_(options.fragment_memory_limit) {}
+      ports_(options.ephemeral_ports),
+      fragment_memory_(options.fragment_memory_limit) {
+  if (auto problem = options.ephemeral_ports.problem()) {
+    // A constructor cannot return an error, and a stack quietly using another range than the
+    // one asked for would be worse than stopping here.
+    std::fprintf(stderr, "weir: StackOptions::ephemeral_ports: %s\n", problem->c_str());
+    std::abort();
+  }
+}
 
 Stack::~Stack() {
   // Protocols hold timers and endpoints that reference NICs and the demux: destroy them first,

@@ -44,6 +44,12 @@ struct StackOptions {
   // Bytes all IP fragment reassembly (IPv4 and IPv6 together) may hold: Linux's 4 MiB
   // ipfrag_high_thresh, shared here across families.
   size_t fragment_memory_limit = size_t{4} << 20;
+  // The local ports connect() and bind(port 0) pick from (Linux's ip_local_port_range). A
+  // connect() may reuse a port towards any other destination, so this bounds connections per
+  // destination (address and port), not in total. It must pass PortRange::problem(): the
+  // constructor aborts with that message otherwise, so check it first when a user chose the
+  // range. ports().set_ephemeral_range changes it later.
+  PortRange ephemeral_ports;
 };
 
 // Options whose every random choice, the secret included, follows from seed: for tests,

@@ -72,6 +72,7 @@ Status Endpoint::listen(int backlog) {
     return ok_status();
   }
   if (!bound_) WEIR_TRY(bind(SocketAddress{IpAddress::any(family_), 0}));
+  if (port_) WEIR_TRY(protocol_.stack().ports().check_listen(*port_));
   const bool dual = family_ == AddressFamily::kIpv6 && !v6only_ && bound_->address.is_v6() &&
                     bound_->address.is_unspecified();
   auto l = std::make_unique<Listener>(protocol_, *bound_, bound_->address.family(), options_,
@@ -124,10 +125,16 @@ Status Endpoint::connect(const SocketAddress& user_remote) {
   }
   std::optional<PortTable::Handle> handle = port_;
   if (local.port == 0) {
-    const bool dual = family_ == AddressFamily::kIpv6 && !v6only_ && local.address.is_v6() &&
-                      local.address.is_unspecified();
-    PortBindingOptions po{options_.reuse_address, options_.reuse_port, dual};
-    auto r = stack.ports().reserve_ephemeral(kProtocolTcp, local.address, po, stack.rng(), remote);
+    // The port only has to make the 4-tuple unique, so the source address comes first, as in
+    // Linux (ip_route_connect, then __inet_hash_connect).
+    if (local.address.is_unspecified()) {
+      auto route = stack.find_route(remote.address);
+      if (!route) return route.error();
+      local.address = route->local_address;
+    }
+    PortBindingOptions po{options_.reuse_address, options_.reuse_port, false};
+    auto r = stack.ports().reserve_for_connect(kProtocolTcp, local.address, remote, po, stack.rng(),
+                                               stack.demux());
     if (!r) return r.error();
     local.port = r->first;
     handle = r->second;

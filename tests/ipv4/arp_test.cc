@@ -106,10 +106,51 @@ TEST_F(ArpTest, PendingQueueIsBoundedAndKeepsNewest) {
   EXPECT_THAT(frames.back(), IsIpv4Frame(Payload(pattern(16, static_cast<uint8_t>(bound + 1)))));
 }
 
+TEST_F(ArpTest, BurstOfSynsWaitsWholeForTheAnswer) {
+  // 200 connections opened at once towards a neighbor not yet resolved: each SYN (a 40-byte
+  // TCP header with options, 60 bytes of IP) waits for the ARP reply, none for a retransmission
+  // timeout, and one request asks for them all.
+  constexpr size_t kSyns = 200;
+  constexpr size_t kSynTcpBytes = 40;
+  for (size_t i = 0; i < kSyns; ++i) {
+    ASSERT_TRUE(send_to(kPeerIp, kSynTcpBytes, static_cast<uint8_t>(i)));
+  }
+  EXPECT_EQ(entry(kPeerIp)->pending, kSyns);
+  EXPECT_EQ(cache_counters().drop_queue_full, 0u);
+  EXPECT_THAT(peer_->read(), Optional(IsBroadcastRequestFor(kPeerIp)));
+  EXPECT_FALSE(peer_->read());
+  ASSERT_TRUE(peer_->inject(arp_frame({kTestArpReply, peer_mac(), kPeerIp, our_mac(), kOurIp})));
+  auto frames = peer_->read_all();
+  ASSERT_EQ(frames.size(), kSyns);
+  EXPECT_THAT(frames.front(), IsIpv4Frame(Payload(pattern(kSynTcpBytes, 0))));
+  EXPECT_THAT(frames.back(),
+              IsIpv4Frame(Payload(pattern(kSynTcpBytes, static_cast<uint8_t>(kSyns - 1)))));
+  EXPECT_EQ(cache_counters().packets_released, kSyns);
+}
+
+TEST_F(ArpTest, PendingQueueDefaultsToLinuxsUnresQlenBytes) {
+  // 1480-byte IP packets: 143 of them (211640 bytes) fit in 212992, the 144th pushes out the
+  // oldest.
+  constexpr size_t kPayload = 1460;
+  constexpr size_t kFit = 212992 / (kPayload + 20);
+  ASSERT_EQ(kFit, 143u);
+  for (size_t i = 0; i < kFit + 7; ++i) {
+    ASSERT_TRUE(send_to(kPeerIp, kPayload, static_cast<uint8_t>(i)));
+  }
+  EXPECT_EQ(entry(kPeerIp)->pending, kFit);
+  EXPECT_EQ(cache_counters().drop_queue_full, 7u);
+  peer_->clear();
+  ASSERT_TRUE(peer_->inject(arp_frame({kTestArpReply, peer_mac(), kPeerIp, our_mac(), kOurIp})));
+  auto frames = peer_->read_all();
+  ASSERT_EQ(frames.size(), kFit);
+  EXPECT_THAT(frames.front(), IsIpv4Frame(Payload(pattern(kPayload, 7))));
+}
+
 class ArpByteBoundTest : public ArpTest {
   Ipv4Options options() const override {
     Ipv4Options o;
-    o.arp.max_pending = 1000;  // only the byte bound (128 KiB) applies
+    o.arp.max_pending = 1000;  // only the byte bound applies
+    o.arp.max_pending_bytes = size_t{128} << 10;
     return o;
   }
 };

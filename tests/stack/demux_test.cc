@@ -7,12 +7,15 @@
 #include <set>
 #include <vector>
 
+#include "stack/clock.h"
+#include "stack/stack.h"
+
 namespace weir {
 namespace {
 
 class FakeEndpoint : public TransportEndpoint {
  public:
-  FakeEndpoint() : TransportEndpoint(kProtocolUdp) {}
+  explicit FakeEndpoint(uint8_t protocol = kProtocolUdp) : TransportEndpoint(protocol) {}
   void handle_packet(const NetworkPacketInfo&, PacketBuffer) override { ++received; }
   int received = 0;
 };
@@ -88,12 +91,14 @@ TEST(TransportDemux, GrowsToManyConnections) {
   std::vector<std::unique_ptr<FakeEndpoint>> eps;
   for (uint16_t i = 0; i < 5000; ++i) {
     eps.push_back(std::make_unique<FakeEndpoint>());
-    ASSERT_TRUE(demux.add(*eps.back(), conn("10.0.0.1", 80, "10.0.0.2", static_cast<uint16_t>(1000 + i))));
+    ASSERT_TRUE(
+        demux.add(*eps.back(), conn("10.0.0.1", 80, "10.0.0.2", static_cast<uint16_t>(1000 + i))));
   }
   EXPECT_EQ(demux.connected_count(), 5000u);
   for (uint16_t i = 0; i < 5000; ++i) {
-    ASSERT_EQ(demux.find(kProtocolUdp, conn("10.0.0.1", 80, "10.0.0.2", static_cast<uint16_t>(1000 + i))),
-              eps[i].get());
+    ASSERT_EQ(
+        demux.find(kProtocolUdp, conn("10.0.0.1", 80, "10.0.0.2", static_cast<uint16_t>(1000 + i))),
+        eps[i].get());
   }
   for (auto& e : eps) demux.remove(*e);
   EXPECT_EQ(demux.connected_count(), 0u);
@@ -179,10 +184,203 @@ TEST(PortTable, EphemeralExhaustion) {
   PortTable ports;
   Rng rng(3);
   size_t n = PortTable::kEphemeralLast - PortTable::kEphemeralFirst + 1;
-  for (size_t i = 0; i < n; ++i) ASSERT_TRUE(ports.reserve_ephemeral(kProtocolUdp, IpAddress(), {}, rng));
+  for (size_t i = 0; i < n; ++i)
+    ASSERT_TRUE(ports.reserve_ephemeral(kProtocolUdp, IpAddress(), {}, rng));
   auto r = ports.reserve_ephemeral(kProtocolUdp, IpAddress(), {}, rng);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Error::kAddressNotAvailable);
+}
+
+// A connect() port, as tcp::Endpoint takes it: the port from the table, the 4-tuple into the
+// demux (where TIME-WAIT keeps it too).
+class Connections {
+ public:
+  explicit Connections(PortRange range) : ports(range) {}
+
+  Result<uint16_t> connect(const char* local, const SocketAddress& remote,
+                           PortBindingOptions options = {}) {
+    auto r = ports.reserve_for_connect(kProtocolTcp, ip(local), remote, options, rng, demux);
+    if (!r) return r.error();
+    auto ep = std::make_unique<FakeEndpoint>(kProtocolTcp);
+    Status added = demux.add(*ep, {ip(local), remote.address, r->first, remote.port});
+    if (!added) return added.error();
+    held.push_back({std::move(ep), r->second});
+    return r->first;
+  }
+  void close_all() {
+    for (auto& h : held) ports.release(h.handle);
+    held.clear();
+  }
+
+  struct Held {
+    std::unique_ptr<FakeEndpoint> endpoint;
+    PortTable::Handle handle;
+  };
+  PortTable ports;
+  TransportDemux demux{5};
+  Rng rng{17};
+  std::vector<Held> held;
+};
+
+SocketAddress peer(const char* address, uint16_t port) { return {ip(address), port}; }
+
+TEST(PortTable, ConnectPortsAreSharedBetweenDestinations) {
+  // Four ports: four connections to each destination, whatever the others hold.
+  Connections c(PortRange{40000, 40003});
+  std::set<uint16_t> first;
+  for (int i = 0; i < 4; ++i) {
+    auto port = c.connect("10.0.0.1", peer("10.0.0.2", 80));
+    ASSERT_TRUE(port);
+    EXPECT_GE(*port, 40000);
+    EXPECT_LE(*port, 40003);
+    EXPECT_TRUE(first.insert(*port).second);
+  }
+  auto full = c.connect("10.0.0.1", peer("10.0.0.2", 80));
+  ASSERT_FALSE(full);
+  EXPECT_EQ(full.error(), Error::kAddressNotAvailable);
+  // Another port of the same peer, another peer, another local address: each a fresh set of
+  // 4-tuples over the same four ports.
+  for (const auto& [local, remote] :
+       {std::pair{"10.0.0.1", peer("10.0.0.2", 81)}, std::pair{"10.0.0.1", peer("10.0.0.3", 80)},
+        std::pair{"10.0.0.9", peer("10.0.0.2", 80)}, std::pair{"fd00::1", peer("fd00::2", 80)}}) {
+    std::set<uint16_t> ports;
+    for (int i = 0; i < 4; ++i) {
+      auto port = c.connect(local, remote);
+      ASSERT_TRUE(port) << local << " -> " << remote.port;
+      ports.insert(*port);
+    }
+    EXPECT_EQ(ports, first);
+    EXPECT_FALSE(c.connect(local, remote));
+  }
+  EXPECT_EQ(c.held.size(), 20u);
+}
+
+TEST(PortTable, AHeldFourTupleStarvesOnlyItsDestination) {
+  // One port. Its connection to one destination (say in TIME-WAIT, whose 4-tuple stays in the
+  // demux) leaves it free for every other destination; only the same 4-tuple is refused.
+  Connections c(PortRange{40000, 40000});
+  ASSERT_TRUE(c.connect("10.0.0.1", peer("10.0.0.2", 80)));
+  EXPECT_EQ(c.connect("10.0.0.1", peer("10.0.0.2", 80)).error(), Error::kAddressNotAvailable);
+  EXPECT_EQ(c.connect("10.0.0.1", peer("10.0.0.2", 81)).value_or(0), 40000);
+  // The demux entry, not the reservation, is what held the 4-tuple.
+  c.held.front().endpoint.reset();
+  EXPECT_EQ(c.connect("10.0.0.1", peer("10.0.0.2", 80)).value_or(0), 40000);
+}
+
+TEST(PortTable, ConnectNeverTakesABoundPort) {
+  Connections c(PortRange{40000, 40001});
+  // bind() to a port of the range: connect() leaves it alone, for every destination.
+  ASSERT_TRUE(c.ports.reserve(kProtocolTcp, 40000, ip("10.0.0.7"), {}));
+  EXPECT_EQ(c.connect("10.0.0.1", peer("10.0.0.2", 80)).value_or(0), 40001);
+  EXPECT_EQ(c.connect("10.0.0.1", peer("10.0.0.2", 80)).error(), Error::kAddressNotAvailable);
+  EXPECT_EQ(c.connect("10.0.0.1", peer("10.0.0.3", 80)).value_or(0), 40001);
+  // bind() to port 0 wants a port nobody holds, connections included: none is left.
+  auto bound = c.ports.reserve_ephemeral(kProtocolTcp, IpAddress(), {}, c.rng);
+  ASSERT_FALSE(bound);
+  EXPECT_EQ(bound.error(), Error::kAddressNotAvailable);
+  c.close_all();
+  auto again = c.ports.reserve_ephemeral(kProtocolTcp, IpAddress(), {}, c.rng);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->first, 40001);
+  // A UDP bind is another protocol's port.
+  EXPECT_TRUE(c.ports.reserve_ephemeral(kProtocolUdp, IpAddress(), {}, c.rng));
+}
+
+TEST(PortTable, BindJoinsConnectionsOnlyWithReuseAddressOnBoth) {
+  const PortBindingOptions plain{};
+  const PortBindingOptions reuseaddr{.reuse_address = true, .reuse_port = false};
+  const PortBindingOptions reuseport{.reuse_address = false, .reuse_port = true};
+  Connections c(PortRange{40000, 40000});
+  ASSERT_TRUE(c.connect("10.0.0.1", peer("10.0.0.2", 80), reuseaddr));
+  // An overlapping bind without SO_REUSEADDR conflicts; one on another address does not.
+  EXPECT_EQ(c.ports.reserve(kProtocolTcp, 40000, ip("0.0.0.0"), plain).error(),
+            Error::kAddressInUse);
+  EXPECT_EQ(c.ports.reserve(kProtocolTcp, 40000, ip("10.0.0.1"), plain).error(),
+            Error::kAddressInUse);
+  auto elsewhere = c.ports.reserve(kProtocolTcp, 40000, ip("10.0.0.9"), plain);
+  ASSERT_TRUE(elsewhere);
+  c.ports.release(*elsewhere);
+  // With SO_REUSEADDR on both the bind joins, but may not listen there.
+  auto joined = c.ports.reserve(kProtocolTcp, 40000, ip("0.0.0.0"), reuseaddr);
+  ASSERT_TRUE(joined);
+  EXPECT_EQ(c.ports.check_listen(*joined).error(), Error::kAddressInUse);
+  // Two binds still never share through SO_REUSEADDR.
+  EXPECT_EQ(c.ports.reserve(kProtocolTcp, 40000, ip("0.0.0.0"), reuseaddr).error(),
+            Error::kAddressInUse);
+  c.ports.release(*joined);
+  // A bound port is the binder's: connections stop being given it.
+  auto mine = c.ports.reserve(kProtocolTcp, 40000, ip("0.0.0.0"), reuseaddr);
+  ASSERT_TRUE(mine);
+  EXPECT_EQ(c.connect("10.0.0.1", peer("10.0.0.2", 81), reuseaddr).error(),
+            Error::kAddressNotAvailable);
+  c.ports.release(*mine);
+
+  // A connection without SO_REUSEADDR keeps binds out even when the binder sets it.
+  Connections strict(PortRange{40000, 40000});
+  ASSERT_TRUE(strict.connect("10.0.0.1", peer("10.0.0.2", 80), plain));
+  EXPECT_EQ(strict.ports.reserve(kProtocolTcp, 40000, ip("0.0.0.0"), reuseaddr).error(),
+            Error::kAddressInUse);
+
+  // SO_REUSEPORT on both: the bind joins and may listen.
+  Connections shared(PortRange{40000, 40000});
+  ASSERT_TRUE(shared.connect("10.0.0.1", peer("10.0.0.2", 80), reuseport));
+  auto listener = shared.ports.reserve(kProtocolTcp, 40000, ip("0.0.0.0"), reuseport);
+  ASSERT_TRUE(listener);
+  EXPECT_TRUE(shared.ports.check_listen(*listener));
+}
+
+TEST(PortTable, ConnectPortsWalkTheRangeBeforeRepeating) {
+  // As for bind: a released port comes back to the same destination only after the walk has
+  // gone round the range, so the peer's TIME-WAIT for the old 4-tuple is long gone.
+  Connections c(PortRange{});
+  const size_t n = c.ports.ephemeral_range().size();
+  std::set<uint16_t> seen;
+  for (size_t i = 0; i < n; ++i) {
+    auto port = c.connect("10.0.0.1", peer("10.0.0.2", 80));
+    ASSERT_TRUE(port);
+    EXPECT_TRUE(seen.insert(*port).second) << "port " << *port << " repeated at " << i;
+    c.close_all();
+  }
+}
+
+TEST(PortTable, EphemeralRangeIsAnOption) {
+  EXPECT_EQ(PortRange{}, (PortRange{32768, 60999}));
+  EXPECT_FALSE(PortRange{}.problem());
+  EXPECT_FALSE((PortRange{1, 1}.problem()));
+  EXPECT_FALSE((PortRange{1, 65535}.problem()));
+  auto zero = PortRange{0, 100}.problem();
+  ASSERT_TRUE(zero);
+  EXPECT_NE(zero->find("0-100"), std::string::npos) << *zero;
+  auto empty = PortRange{5000, 4999}.problem();
+  ASSERT_TRUE(empty);
+  EXPECT_NE(empty->find("5000-4999 is empty"), std::string::npos) << *empty;
+
+  PortTable ports(PortRange{50000, 50002});
+  Rng rng(1);
+  std::set<uint16_t> seen;
+  for (int i = 0; i < 3; ++i)
+    seen.insert(ports.reserve_ephemeral(kProtocolUdp, IpAddress(), {}, rng)->first);
+  EXPECT_EQ(seen, (std::set<uint16_t>{50000, 50001, 50002}));
+  EXPECT_FALSE(ports.reserve_ephemeral(kProtocolUdp, IpAddress(), {}, rng));
+
+  // Changing the range leaves held ports alone and applies to the next pick.
+  EXPECT_EQ(ports.set_ephemeral_range(PortRange{2000, 1000}).error(), Error::kInvalidArgument);
+  EXPECT_EQ(ports.ephemeral_range(), (PortRange{50000, 50002}));
+  ASSERT_TRUE(ports.set_ephemeral_range(PortRange{1024, 1024}));
+  EXPECT_EQ(ports.reserve_ephemeral(kProtocolUdp, IpAddress(), {}, rng)->first, 1024);
+  EXPECT_TRUE(ports.in_use(kProtocolUdp, 50001));
+}
+
+TEST(PortTable, StackTakesItsRangeFromItsOptions) {
+  ManualClock clock;
+  StackOptions options;
+  options.seed = 1;
+  options.ephemeral_ports = {20000, 20009};
+  Stack stack(clock, options);
+  EXPECT_EQ(stack.ports().ephemeral_range(), (PortRange{20000, 20009}));
+  options.ephemeral_ports = {20009, 20000};
+  EXPECT_DEATH({ Stack invalid(clock, options); },
+               "StackOptions::ephemeral_ports: ephemeral port range 20009-20000 is empty");
 }
 
 }  // namespace
