@@ -103,15 +103,25 @@ void ReceiveQueue::append_ready(PacketBuffer data, size_t charge) {
 void ReceiveQueue::release_ready(size_t n) {
   // A record's charge goes when its last byte is consumed: its chunks may be shared with the
   // bytes after it until then.
-  while (n > 0 && !ready_charges_.empty()) {
-    ReadyCharge& f = ready_charges_.front();
+  while (n > 0 && ready_charges_head_ < ready_charges_.size()) {
+    ReadyCharge& f = ready_charges_[ready_charges_head_];
     if (n < f.bytes) {
       f.bytes -= n;
       return;
     }
     n -= f.bytes;
     ready_charge_ -= f.charge;
-    ready_charges_.pop_front();
+    ++ready_charges_head_;
+  }
+  // Consumed records leave the front in one move once they are half the vector, so each
+  // record is moved O(1) times; the capacity stays for the next data.
+  if (ready_charges_head_ == ready_charges_.size()) {
+    ready_charges_.clear();
+    ready_charges_head_ = 0;
+  } else if (ready_charges_head_ * 2 >= ready_charges_.size()) {
+    ready_charges_.erase(ready_charges_.begin(),
+                         ready_charges_.begin() + static_cast<ptrdiff_t>(ready_charges_head_));
+    ready_charges_head_ = 0;
   }
 }
 
@@ -150,7 +160,7 @@ ReceiveQueue::AddResult ReceiveQueue::add(SeqNum rcv_nxt, SeqNum seq, PacketBuff
     data.for_each_view([&](ByteView v) {
       const Chunk* before = ready_.back_chunk();
       ready_.append(v);
-      if (ready_.back_chunk() != before || ready_charges_.empty()) {
+      if (ready_.back_chunk() != before || ready_charges_head_ == ready_charges_.size()) {
         size_t added = ready_.back_chunk()->capacity();
         ready_charges_.push_back(ReadyCharge{v.size(), added});
         ready_charge_ += added;
@@ -329,6 +339,7 @@ std::optional<SeqNum> ReceiveQueue::highest_out_of_order() const {
 void ReceiveQueue::clear() {
   ready_ = PacketBuffer();
   ready_charges_.clear();
+  ready_charges_head_ = 0;
   ready_charge_ = 0;
   ooo_.clear();
   ooo_bytes_ = 0;

@@ -38,7 +38,6 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <limits>
 #include <map>
 #include <optional>
@@ -125,7 +124,10 @@ class ReceiveQueue {
   void remember_recent(SeqNum seq);
 
   PacketBuffer ready_;
-  std::deque<ReadyCharge> ready_charges_;  // oldest first; bytes sum to ready_.size()
+  // Oldest first from ready_charges_head_; bytes sum to ready_.size(). A vector, not a deque:
+  // libstdc++'s deque allocates 576 bytes on construction, which every idle connection paid.
+  std::vector<ReadyCharge> ready_charges_;
+  size_t ready_charges_head_ = 0;
   size_t ready_charge_ = 0;
   OooMap ooo_;  // by starting seq; pieces neither overlap nor touch
   size_t ooo_bytes_ = 0;
