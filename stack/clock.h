@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 
 namespace weir {
 
@@ -43,6 +44,23 @@ class ManualClock final : public Clock {
 
  private:
   TimePoint now_;
+};
+
+// One reading of a source clock held for a batch of work (a loop iteration): protocol code
+// then costs one clock read per batch instead of several per segment, and everything a batch
+// stamps (send times, RTT samples, timers) is the same instant, as Linux's tcp_mstamp is per
+// receive run. Outside a batch it reads the source, so tests on a ManualClock see no change.
+class BatchClock final : public Clock {
+ public:
+  explicit BatchClock(const Clock& source) : source_(source) {}
+  TimePoint now() const override { return held_ ? *held_ : source_.now(); }
+  bool holding() const { return held_.has_value(); }
+  void hold() { held_ = source_.now(); }
+  void release() { held_.reset(); }
+
+ private:
+  const Clock& source_;
+  std::optional<TimePoint> held_;
 };
 
 inline double to_seconds(Duration d) { return std::chrono::duration<double>(d).count(); }

@@ -152,6 +152,8 @@ size_t Loop::run_once(std::optional<Duration> max_wait) {
 
   std::array<epoll_event, kMaxEvents> events;
   const int n = epoll_wait(epoll_fd_, events.data(), kMaxEvents, timeout);
+  // One clock reading for everything this iteration does.
+  Stack::Batch batch(stack_);
   received_ = 0;
   for (int i = 0; i < n; ++i) {
     const int fd = events[i].data.fd;

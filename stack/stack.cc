@@ -16,7 +16,7 @@ Stack::Stack(const Clock& clock, StackOptions options)
     : clock_(clock),
       rng_(make_rng(options.seed)),
       secret_(options.secret.value_or(SipKey::from_os())),
-      timers_(clock, options.timer_tick),
+      timers_(clock_, options.timer_tick),
       demux_(secret_.derive(kSecretDomainDemux).k0),
       ports_(options.ephemeral_ports),
       fragment_memory_(options.fragment_memory_limit) {

@@ -70,6 +70,24 @@ class Stack {
 
   const Clock& clock() const { return clock_; }
   TimePoint now() const { return clock_.now(); }
+  // A batch of work at one instant (see BatchClock): the Loop opens one per iteration; an
+  // embedder driving the stack from its own loop may do the same around each round of input.
+  // Batches nest: only the outermost reads the clock and lets go of it.
+  class Batch {
+   public:
+    explicit Batch(Stack& stack) : clock_(stack.clock_), outermost_(!clock_.holding()) {
+      if (outermost_) clock_.hold();
+    }
+    ~Batch() {
+      if (outermost_) clock_.release();
+    }
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+
+   private:
+    BatchClock& clock_;
+    bool outermost_;
+  };
   TimerWheel& timers() { return timers_; }
   Rng& rng() { return rng_; }
   CounterRegistry& counters() { return counters_; }
@@ -130,7 +148,7 @@ class Stack {
   void register_network_protocol(std::unique_ptr<NetworkProtocol> protocol);
   void register_transport_protocol(std::unique_ptr<TransportProtocol> protocol);
 
-  const Clock& clock_;
+  BatchClock clock_;
   Rng rng_;
   SipKey secret_;
   TimerWheel timers_;

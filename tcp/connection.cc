@@ -920,32 +920,52 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
     sendq_.consume(acked - std::min(acked, ctl));
     bytes_acked_ += acked;
 
-    // RTT: timestamps give a sample per ACK (RFC 7323 4.1); otherwise one timed segment per
-    // window, dropped if it was retransmitted (Karn).
-    if (ts_ok_ && opts.timestamps && opts.timestamps->echo != 0) {
-      auto ms = static_cast<int32_t>(ts_now() - opts.timestamps->echo);
-      if (ms >= 0) rtt_sample = std::chrono::milliseconds(std::max(ms, 1));
-    } else if (rtt_probe_ && ack > rtt_probe_->first) {
-      rtt_sample = now - rtt_probe_->second;
-      rtt_probe_.reset();
-    }
-    if (rtt_sample > Duration::zero()) rtt_.on_sample(rtt_sample);
-    rtt_.reset_backoff();
-    consecutive_rtos_ = 0;
-    probes_out_ = 0;
-
-    // Retire fully acknowledged records.
+    // Retire fully acknowledged records, noting the send times of the oldest and newest one
+    // sent once (Karn: a retransmitted record's ACK may be for either copy).
+    std::optional<TimePoint> oldest_sent;
+    std::optional<TimePoint> newest_sent;
+    auto note_sent = [&](const SentSegment& s) {
+      if (s.retransmitted || s.sacked) return;
+      if (!oldest_sent) oldest_sent = s.sent;
+      newest_sent = s.sent;
+    };
     while (sent_head_ < sent_.size() && sent_[sent_head_].end <= ack) {
       SentSegment& s = sent_[sent_head_];
+      note_sent(s);
       if (!s.sacked) rack_update(s, now);
       if (s.lost) lost_bytes_ -= s.end - s.begin;
       ++sent_head_;
     }
     if (sent_head_ < sent_.size() && sent_[sent_head_].begin < ack) {
       SentSegment& s = sent_[sent_head_];
+      note_sent(s);  // part of a GSO batch: sent at the batch's time
       if (s.lost) lost_bytes_ -= static_cast<uint32_t>(ack - s.begin);
       s.begin = ack;
     }
+
+    // RTT, as Linux measures it: from the send times of what this ACK covers, at the clock's
+    // resolution, where the timestamp echo (RFC 7323 4.1) only has the millisecond of the
+    // TSval clock: a LAN's 100 us round trip would read as 0 or 1 ms. The RTO takes the oldest
+    // record's time (the conservative sample), congestion control the newest. The echo is
+    // the fallback when everything covered was retransmitted; without timestamps, one timed
+    // segment per window (dropped if retransmitted) was the old way and stays as the last.
+    Duration rto_sample{};
+    if (oldest_sent) {
+      // A zero sample (a clock that did not move) counts as one microsecond, as in Linux.
+      constexpr Duration kFloor = std::chrono::microseconds(1);
+      rto_sample = std::max<Duration>(now - *oldest_sent, kFloor);
+      rtt_sample = std::max<Duration>(now - *newest_sent, kFloor);
+    } else if (ts_ok_ && opts.timestamps && opts.timestamps->echo != 0) {
+      auto ms = static_cast<int32_t>(ts_now() - opts.timestamps->echo);
+      if (ms >= 0) rtt_sample = rto_sample = std::chrono::milliseconds(std::max(ms, 1));
+    } else if (rtt_probe_ && ack > rtt_probe_->first) {
+      rtt_sample = rto_sample = now - rtt_probe_->second;
+    }
+    if (rtt_probe_ && ack > rtt_probe_->first) rtt_probe_.reset();
+    if (rto_sample > Duration::zero()) rtt_.on_sample(rto_sample);
+    rtt_.reset_backoff();
+    consecutive_rtos_ = 0;
+    probes_out_ = 0;
     if (sent_head_ == sent_.size()) {
       sent_.clear();
       sent_head_ = 0;

@@ -72,6 +72,9 @@ BenchNet::~BenchNet() {
 size_t BenchNet::pump() {
   size_t total = 0;
   for (;;) {
+    // One clock reading per round for each stack, as weir's Loop does per iteration.
+    Stack::Batch batch_a(*a_);
+    Stack::Batch batch_b(*b_);
     const size_t moved =
         link::ChannelEndpoint::pump(*link_a_, *link_b_) + a_->run_timers() + b_->run_timers();
     if (moved == 0) return total;

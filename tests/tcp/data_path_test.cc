@@ -156,6 +156,33 @@ TEST(TcpDataPath, NagleHoldsOnlyTheTailBehindAnUnackedHead) {
   h.expect_segment(AllOf(SeqIs(h.local_seq + 2996), PayloadSize(104)));
 }
 
+// The RTT comes from the send times of what an ACK covers, at the clock's resolution: a
+// 150 us round trip reads as 150 us, where the timestamp echo would round it to 1 ms.
+TEST(TcpDataPath, RttIsMeasuredInMicrosecondsFromSendTimes) {
+  TcpHarness h;
+  auto ep = h.connect();
+  ASSERT_EQ(*ep->write(bytes(1000)), 1000u);
+  h.expect_segment(PayloadSize(1000));
+  h.advance(std::chrono::microseconds(150));
+  h.send_segment(kAck, h.peer_seq, h.local_seq + 1000, 1000, h.peer_ack_options());
+  EXPECT_EQ(ep->connection()->rtt().latest_rtt(), std::chrono::microseconds(150));
+  // A retransmitted record gives no sample from its send time (Karn): the echo of the
+  // retransmission's TSval decides, at the 1 ms resolution of the TSval clock.
+  ASSERT_EQ(*ep->write(bytes(1000)), 1000u);
+  h.expect_segment(PayloadSize(1000));
+  std::optional<CapturedSegment> resent;
+  for (int i = 0; i < 1000 && !resent; ++i) {
+    h.advance(std::chrono::milliseconds(1));
+    resent = h.next_segment();
+  }
+  ASSERT_TRUE(resent && resent->options.timestamps);
+  h.advance(std::chrono::microseconds(100));
+  tcp::Options echo;
+  echo.timestamps = tcp::Timestamps{h.peer_ts, resent->options.timestamps->value};
+  h.send_segment(kAck, h.peer_seq, h.local_seq + 2000, 1000, echo);
+  EXPECT_EQ(ep->connection()->rtt().latest_rtt(), std::chrono::milliseconds(1));
+}
+
 TEST(TcpDataPath, NoDelaySendsAtOnce) {
   TcpHarness h;
   auto ep = h.connect();
