@@ -76,6 +76,25 @@ TEST(StackSecretTest, InjectedSecretMakesRunsRepeat) {
   EXPECT_EQ(d.secret(), (SipKey{1, 2}));
 }
 
+TEST(StackBatchTest, ABatchReadsTheClockOnceAndNestedBatchesShareIt) {
+  ManualClock clock;
+  Stack stack(clock, repeatable_stack_options(1));
+  const TimePoint start = clock.now();
+  {
+    Stack::Batch batch(stack);
+    clock.advance(5ms);
+    EXPECT_EQ(stack.now(), start);  // held for the whole batch
+    {
+      Stack::Batch inner(stack);
+      EXPECT_EQ(stack.now(), start);
+    }
+    EXPECT_EQ(stack.now(), start);  // the inner batch did not let go
+  }
+  EXPECT_EQ(stack.now(), start + 5ms);  // outside a batch: the clock itself
+  Stack::Batch next(stack);
+  EXPECT_EQ(stack.now(), start + 5ms);
+}
+
 TEST(StackSecretTest, DerivedKeysDifferPerDomain) {
   const SipKey key{0x0123456789abcdefull, 0xfedcba9876543210ull};
   EXPECT_EQ(key.derive(1), key.derive(1));
