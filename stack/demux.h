@@ -163,8 +163,8 @@ class PortTable {
 
   // bind() to a given port. It conflicts with a reservation of the port on an overlapping
   // address unless both set SO_REUSEPORT, or both set SO_REUSEADDR and either the protocol is
-  // UDP or the other holder is a connection that took the port through connect() (Linux lets a
-  // bind share a port with connections, never with another TCP bind).
+  // UDP or the other holder is a connection that took the port through connect(), as in Linux.
+  // Two TCP binds never share through SO_REUSEADDR here (Linux lets them until one listens).
   Result<Handle> reserve(uint8_t protocol, uint16_t port, const IpAddress& local,
                          PortBindingOptions options);
   // bind() to port 0: a port of the ephemeral range that nobody holds, reserved as by

@@ -19,6 +19,8 @@ using tcp::Endpoint;
 const std::string_view kStarted = error_name(Error::kInProgress);
 const std::string_view kNoPort = error_name(Error::kAddressNotAvailable);
 
+std::string_view outcome(const Status& st) { return st.ok() ? "ok" : error_name(st.error()); }
+
 uint64_t tcp_counter(Stack& s, std::string_view name) {
   uint64_t v = 0;
   s.counters().for_each([&](std::string_view g, std::string_view n, uint64_t value) {
@@ -165,6 +167,39 @@ TEST(TcpPorts, TinyRangeRunsOutPerDestination) {
   net.advance(net.a().tcp->options().time_wait + std::chrono::milliseconds(1));
   EXPECT_EQ(ports.connect(5001), kStarted);
   EXPECT_TRUE(ports.settle());
+}
+
+// bind() next to connect()-ed sockets, as Linux (inet_csk_bind_conflict): a bound port is the
+// binder's, and a bind may join connections' port only when every socket sets SO_REUSEADDR,
+// and then not listen there.
+TEST(TcpPorts, BindBesideConnectionsFollowsLinux) {
+  TcpNetwork net;
+  Stack& a = *net.a().stack;
+  ASSERT_TRUE(a.ports().set_ephemeral_range(PortRange{40000, 40000}));
+  Ports ports(net);
+  for (uint16_t p : {5001, 5002}) ports.listen(p);
+  auto client = Endpoint::create(a, AddressFamily::kIpv4);
+  client->set_reuse_address(true);
+  ASSERT_EQ(outcome(client->connect({net.b().address, 5001})), kStarted);
+  ports.clients.push_back(std::move(client));
+  ASSERT_TRUE(ports.settle());
+  ASSERT_EQ(ports.clients[0]->local_address()->port, 40000);
+
+  auto plain = Endpoint::create(a, AddressFamily::kIpv4);
+  EXPECT_EQ(outcome(plain->bind({net.a().address, 40000})), error_name(Error::kAddressInUse));
+  // Port 0 asks for a port nobody holds: the only one is the connection's.
+  EXPECT_EQ(outcome(plain->bind({IpAddress::any(AddressFamily::kIpv4), 0})), kNoPort);
+
+  auto joining = Endpoint::create(a, AddressFamily::kIpv4);
+  joining->set_reuse_address(true);
+  ASSERT_EQ(outcome(joining->bind({IpAddress::any(AddressFamily::kIpv4), 40000})), "ok");
+  EXPECT_EQ(outcome(joining->listen(8)), error_name(Error::kAddressInUse));
+  // While bound there, the port is no longer handed to connect(), whatever the destination.
+  EXPECT_EQ(ports.connect(5002), kNoPort);
+  joining->close();
+  EXPECT_EQ(ports.connect(5002), kStarted);
+  EXPECT_TRUE(ports.settle());
+  EXPECT_EQ(ports.clients[1]->local_address()->port, 40000);
 }
 
 }  // namespace
