@@ -188,6 +188,15 @@ class PortTable {
   void release(Handle handle);
   bool in_use(uint8_t protocol, uint16_t port) const;
 
+  // The key of RFC 6056's offset hash. The Stack gives its secret (drawn from the kernel's
+  // CSPRNG, see StackOptions::secret), so ports are not predictable from the seeded Rng's
+  // wire-visible outputs; a PortTable used alone keys itself from its caller's Rng.
+  void set_secret(const SipKey& key) {
+    ephemeral_key_ = key;
+    ephemeral_next_ = static_cast<uint32_t>(key.derive(1).k0);
+    ephemeral_keyed_ = true;
+  }
+
  private:
   struct Binding {
     Handle handle;
@@ -214,7 +223,7 @@ class PortTable {
   std::unordered_map<uint32_t, std::vector<Binding>> bindings_;
   std::unordered_map<Handle, uint32_t> handle_keys_;
   Handle next_handle_ = 1;
-  SipKey ephemeral_key_;  // drawn from the caller's Rng on first use
+  SipKey ephemeral_key_;  // set_secret's key, else drawn from the caller's Rng on first use
   bool ephemeral_keyed_ = false;
   uint32_t ephemeral_next_ = 0;  // RFC 6056's next_ephemeral
 };

@@ -10,6 +10,8 @@ namespace {
 Rng make_rng(uint64_t seed) { return seed == 0 ? Rng::from_entropy() : Rng(seed); }
 // What the stack's secret is derived into for the demux's bucket hash.
 constexpr uint64_t kSecretDomainDemux = 1;
+// ... and for the ephemeral port offsets (RFC 6056).
+constexpr uint64_t kSecretDomainPorts = 2;
 }  // namespace
 
 Stack::Stack(const Clock& clock, StackOptions options)
@@ -26,6 +28,7 @@ Stack::Stack(const Clock& clock, StackOptions options)
     std::fprintf(stderr, "weir: StackOptions::ephemeral_ports: %s\n", problem->c_str());
     std::abort();
   }
+  ports_.set_secret(secret_.derive(kSecretDomainPorts));
 }
 
 Stack::~Stack() {
