@@ -53,6 +53,7 @@ void TimerWheel::place(Timer& timer) {
   const uint64_t diff = t ^ current_tick_;
   if (diff < kSlots) {
     levels_[0][t & kSlotMask].push_back(timer);
+    occupied_[0] |= uint64_t{1} << (t & kSlotMask);
     return;
   }
   const size_t level = static_cast<size_t>(63 - std::countl_zero(diff)) / kSlotBits;
@@ -61,6 +62,7 @@ void TimerWheel::place(Timer& timer) {
     return;
   }
   levels_[level][digit(t, level)].push_back(timer);
+  occupied_[level] |= uint64_t{1} << digit(t, level);
 }
 
 void TimerWheel::arm(Timer& timer, TimePoint deadline) {
@@ -86,8 +88,12 @@ void replace_all(SlotT& from, Place&& place) {
 
 // The first tick at or after c at which something happens: a level-0 slot fires or a higher
 // slot (or the overflow list) cascades. Every armed timer fires at this tick or later.
+// `occupied` is the wheel's slot bitmap (see TimerWheel::occupied_); the stale bits met are
+// cleared in it.
 template <typename Levels, typename SlotT>
-std::optional<uint64_t> next_event_tick(const Levels& levels, const SlotT& overflow, uint64_t c) {
+std::optional<uint64_t> next_event_tick(const Levels& levels,
+                                        std::array<uint64_t, TimerWheel::kLevels>& occupied,
+                                        const SlotT& overflow, uint64_t c) {
   std::optional<uint64_t> best;
   for (size_t level = 0; level < TimerWheel::kLevels; ++level) {
     const size_t shift = TimerWheel::kSlotBits * level;
@@ -97,8 +103,15 @@ std::optional<uint64_t> next_event_tick(const Levels& levels, const SlotT& overf
     const auto& slots = levels[level];
     const size_t above = shift + TimerWheel::kSlotBits;
     const uint64_t base = above >= 64 ? 0 : (c >> above) << above;
-    for (uint64_t s = digit(c, level); s < TimerWheel::kSlots; ++s) {
-      if (slots[s].empty()) continue;
+    uint64_t candidates = occupied[level] & (~uint64_t{0} << digit(c, level));
+    while (candidates != 0) {
+      const auto s = static_cast<uint64_t>(std::countr_zero(candidates));
+      const uint64_t bit = uint64_t{1} << s;
+      candidates &= ~bit;
+      if (slots[s].empty()) {
+        occupied[level] &= ~bit;
+        continue;
+      }
       // For s equal to C's own digit the span started at or before C: due now.
       const uint64_t tick = std::max(c, base + (s << shift));
       if (!best || tick < *best) best = tick;
@@ -150,7 +163,7 @@ size_t TimerWheel::run() {
     // up to the tick's start).
     const uint64_t last = static_cast<uint64_t>((now - origin_).count() / tick_.count());
     while (current_tick_ <= last) {
-      const auto next = next_event_tick(levels_, overflow_, current_tick_);
+      const auto next = next_event_tick(levels_, occupied_, overflow_, current_tick_);
       if (!next || *next > last) {
         current_tick_ = last + 1;
         break;
@@ -181,7 +194,9 @@ size_t TimerWheel::run() {
 }
 
 std::optional<TimePoint> TimerWheel::next_deadline() const {
-  const auto next = next_event_tick(levels_, overflow_, current_tick_);
+  // A const query leaves the wheel's bitmap as it is: the stale bits are cleared in a copy.
+  auto occupied = occupied_;
+  const auto next = next_event_tick(levels_, occupied, overflow_, current_tick_);
   if (!next) return std::nullopt;
   const uint64_t tick = *next;
   // Outside run() no cascade is ever pending at the current tick, but a callback asking from
@@ -209,8 +224,11 @@ std::optional<TimePoint> TimerWheel::next_deadline() const {
 
 size_t TimerWheel::armed_count() const {
   size_t n = static_cast<size_t>(std::distance(overflow_.begin(), overflow_.end()));
-  for (const auto& level : levels_) {
-    for (const auto& slot : level) n += static_cast<size_t>(std::distance(slot.begin(), slot.end()));
+  for (size_t level = 0; level < kLevels; ++level) {
+    for (uint64_t bits = occupied_[level]; bits != 0; bits &= bits - 1) {
+      const Slot& slot = levels_[level][static_cast<size_t>(std::countr_zero(bits))];
+      n += static_cast<size_t>(std::distance(slot.begin(), slot.end()));
+    }
   }
   return n;
 }

@@ -71,6 +71,12 @@ class TimerWheel {
   TimePoint origin_;
   uint64_t current_tick_ = 0;  // every tick before this one has been processed
   std::array<std::array<Slot, kSlots>, kLevels> levels_;
+  // Bit s of level L is set whenever a timer is placed in slot s, so a clear bit means an
+  // empty slot and finding the next busy slot is a bit scan, not a walk over 64 list heads per
+  // level (a stack idle for minutes, or a test stepping its clock, asks that on every run).
+  // Timers unlink themselves on cancel and destruction without telling the wheel, so a set bit
+  // may be stale; scans clear the stale bits they meet.
+  std::array<uint64_t, kLevels> occupied_{};
   Slot overflow_;  // deadlines beyond the top level's span
 };
 

@@ -489,5 +489,40 @@ TEST_F(TimerWheelTest, WheelDestroyedWithArmedTimers) {
   EXPECT_FALSE(t.armed());
 }
 
+// Timers that leave by cancel or destruction do not tell the wheel, so the slots they held stay
+// marked busy until a scan finds them empty: the queries must look past such slots, on every
+// level, and a slot marked again later must be found.
+TEST_F(TimerWheelTest, SlotsLeftByCancelledAndDestroyedTimers) {
+  int fired = 0;
+  Timer early([&] { ++fired; });
+  Timer late([&] { ++fired; });
+  {
+    Timer gone([&] { ++fired; });
+    wheel_.arm_after(gone, milliseconds(3));
+    wheel_.arm_after(early, milliseconds(5));
+    wheel_.arm_after(late, seconds(90));  // level 2
+  }
+  early.cancel();
+  EXPECT_EQ(wheel_.armed_count(), 1u);
+  ASSERT_TRUE(wheel_.next_deadline().has_value());
+  EXPECT_GE(*wheel_.next_deadline(), clock_.now() + milliseconds(5));
+  late.cancel();
+  EXPECT_FALSE(wheel_.next_deadline().has_value());
+  clock_.advance(seconds(100));
+  EXPECT_EQ(wheel_.run(), 0u);
+  EXPECT_EQ(fired, 0);
+
+  wheel_.arm_after(early, milliseconds(3));
+  wheel_.arm_after(late, seconds(90));
+  EXPECT_EQ(wheel_.armed_count(), 2u);
+  EXPECT_EQ(wheel_.next_deadline(), clock_.now() + milliseconds(3));
+  clock_.advance(milliseconds(3));
+  EXPECT_EQ(wheel_.run(), 1u);
+  clock_.advance(seconds(90));
+  EXPECT_EQ(wheel_.run(), 1u);
+  EXPECT_EQ(fired, 2);
+  EXPECT_EQ(wheel_.armed_count(), 0u);
+}
+
 }  // namespace
 }  // namespace weir
