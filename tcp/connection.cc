@@ -947,8 +947,9 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
     // resolution, where the timestamp echo (RFC 7323 4.1) only has the millisecond of the
     // TSval clock: a LAN's 100 us round trip would read as 0 or 1 ms. The RTO takes the oldest
     // record's time (the conservative sample), congestion control the newest. The echo is
-    // the fallback when everything covered was retransmitted; without timestamps, one timed
-    // segment per window (dropped if retransmitted) was the old way and stays as the last.
+    // the fallback when everything covered was retransmitted. The SYN is no record: without
+    // timestamps, its send time (rtt_probe_, dropped if the SYN was resent) times the
+    // handshake.
     Duration rto_sample{};
     if (oldest_sent) {
       // A zero sample (a clock that did not move) counts as one microsecond, as in Linux.
@@ -1415,7 +1416,6 @@ void Connection::retransmit_segment(SentSegment& s_ref) {
   }
   s.retransmitted = true;
   s.sent = stack_.now();
-  if (rtt_probe_ && s.begin < rtt_probe_->first) rtt_probe_.reset();  // Karn
   TcpCounters& c = protocol_.counters();
   c.retransmitted_segments++;
   total_retrans_++;
@@ -1470,7 +1470,6 @@ bool Connection::send_new_data(bool force_one) {
     SeqNum begin = snd_nxt_;
     auto seq_len = static_cast<uint32_t>(len + (fin_now ? 1 : 0));
     sent_.push_back(SentSegment{begin, begin + seq_len, now, false, false, false});
-    if (!rtt_probe_ && !ts_ok_) rtt_probe_ = std::make_pair(begin, now);
     snd_nxt_ += seq_len;
     if (len < mss_ && len > 0) last_small_end_ = snd_nxt_;
     if (fin_now) fin_sent_ = true;
@@ -1639,7 +1638,6 @@ void Connection::on_rto() {
   c.rto_timeouts++;
   if (cc_) cc_->on_retransmission_timeout(now, bytes_in_flight());
   rtt_.backoff();
-  rtt_probe_.reset();
   // RFC 5681 / 6675: everything outstanding and not SACKed is presumed lost.
   for (size_t k = sent_head_; k < sent_.size(); ++k) mark_lost(sent_[k]);
   in_loss_ = true;

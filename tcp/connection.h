@@ -271,7 +271,7 @@ class Connection final : public SegmentReceiver {
   bool in_loss_ = false;  // recovering after an RTO
   SeqNum recovery_point_;
   uint32_t dupacks_ = 0;
-  std::optional<std::pair<SeqNum, TimePoint>> rtt_probe_;  // timed segment when no timestamps
+  std::optional<std::pair<SeqNum, TimePoint>> rtt_probe_;  // our SYN's send time
   // RACK-TLP (RFC 8985): the detection state lives in the Rack component.
   Rack rack_;
   SeqNum fack_;  // highest delivered end: records above it (never resent) cannot be RACK-lost

@@ -62,13 +62,7 @@ EventMask Listener::readiness() const { return accept_queue_.empty() ? 0 : kEven
 void Listener::child_established(Connection& c) {
   auto it = std::find(embryonic_.begin(), embryonic_.end(), &c);
   if (it != embryonic_.end()) embryonic_.erase(it);
-  if (accept_queue_.size() >= backlog_) {
-    // Overflow after the SYN was admitted: reset rather than keep an unaccountable child.
-    protocol_.counters().drop_accept_queue_full++;
-    c.clear_listener();
-    c.abort();
-    return;
-  }
+  // Both callers checked accept_queue_full() first: a completing handshake waits for room.
   accept_queue_.push_back(&c);
   user_queue_.notify(kEventReadable);
 }
@@ -98,7 +92,7 @@ SegmentOutcome Listener::on_segment(const NetworkPacketInfo& info, const Segment
       auto cookie = SynCookies::check(protocol_.stack().secret(), t, seg.seq(), seg.ack(),
                                       protocol_.stack().now());
       if (cookie) {
-        if (accept_queue_.size() >= backlog_) {
+        if (accept_queue_full()) {
           c.drop_accept_queue_full++;
           return SegmentOutcome::kDone;
         }
@@ -131,7 +125,7 @@ SegmentOutcome Listener::on_segment(const NetworkPacketInfo& info, const Segment
     c.drop_multicast++;
     return SegmentOutcome::kDone;
   }
-  if (accept_queue_.size() >= backlog_) {
+  if (accept_queue_full()) {
     c.listen_overflows++;
     return SegmentOutcome::kDone;
   }
