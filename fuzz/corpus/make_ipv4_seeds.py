@@ -7,25 +7,9 @@ Each seed follows the input layout described at the top of its fuzz target.
 import os
 import struct
 
+from packets import csum, ipv4 as ip
+
 ROOT = os.path.dirname(os.path.abspath(__file__))
-
-
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return (~s) & 0xFFFF
-
-
-def ip(src, dst, proto, payload, ident=1, flags_off=0, ttl=64, options=b""):
-    options += b"\0" * (-len(options) % 4)
-    ihl = 5 + len(options) // 4
-    hdr = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, ihl * 4 + len(payload), ident, flags_off,
-                      ttl, proto, 0, bytes(src), bytes(dst)) + options
-    hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]
-    return hdr + payload
 
 
 def icmp(t, code, rest, body):

@@ -9,6 +9,8 @@ import ipaddress
 import os
 import struct
 
+from packets import csum
+
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -31,15 +33,6 @@ def write(corpus, name, data):
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, name), "wb") as f:
         f.write(data)
-
-
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return (~s) & 0xFFFF
 
 
 def upper_sum(src, dst, nh, msg):

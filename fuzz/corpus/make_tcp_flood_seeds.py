@@ -19,6 +19,8 @@ import math
 import os
 import struct
 
+from packets import csum, ipv4
+
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
 STACK_MAC = bytes([2, 0, 0, 0, 0, 1])
@@ -35,20 +37,6 @@ ACTIVE_ISN = 745354464
 
 SYN, ACK, PSH, FIN = 0x02, 0x10, 0x08, 0x01
 SEGMENT = 64  # payload bytes per flood segment
-
-
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return (~s) & 0xFFFF
-
-
-def ipv4(src, dst, proto, payload):
-    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, 0, 64, proto, 0, src, dst)
-    return hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:] + payload
 
 
 def tcp(sport, dport, seq, ack, flags, payload=b"", options=b""):
