@@ -56,6 +56,9 @@ class BatchClock final : public Clock {
   TimePoint now() const override { return held_ ? *held_ : source_.now(); }
   bool holding() const { return held_.has_value(); }
   void hold() { held_ = source_.now(); }
+  // Holds a reading the caller took (an embedder's poll(now)); it must come from the same
+  // clock as source, or timers armed in the batch land at the wrong time.
+  void hold(TimePoint at) { held_ = at; }
   void release() { held_.reset(); }
 
  private:

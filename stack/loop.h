@@ -57,6 +57,10 @@ class Loop {
   // One iteration: waits at most max_wait (or until the next timer), then handles what is
   // ready. Returns the number of events, packets, timers and posted tasks handled.
   size_t run_once(std::optional<Duration> max_wait);
+  // The loop's epoll fd, for nesting it in another event loop: when it is readable, call
+  // run_once(Duration::zero()) on this loop's thread; wait no longer than
+  // stack.timers().next_deadline() (or the loop's poll interval, for polled endpoints).
+  int fd() const { return epoll_fd_; }
 
  private:
   void drain_posted();

@@ -39,6 +39,41 @@ Stack::~Stack() {
   nics_.clear();
 }
 
+Stack::PollResult Stack::poll(std::optional<TimePoint> now) {
+  auto run = [this] {
+    PollResult result;
+    for (size_t i = 0; i < nics_.size(); ++i) {
+      if (!nics_[i]) continue;
+      const size_t n = nics_[i]->endpoint().process_receive(kPollBudget);
+      result.work += n;
+      if (n >= kPollBudget) result.more = true;
+    }
+    result.work += run_timers();
+    result.next_deadline = timers_.next_deadline();
+    return result;
+  };
+  if (now) {
+    Batch batch(*this, *now);
+    return run();
+  }
+  Batch batch(*this);
+  return run();
+}
+
+Stack::WaitSet Stack::wait_set() const {
+  WaitSet set;
+  for (const auto& nic : nics_) {
+    if (!nic) continue;
+    const LinkEndpoint& endpoint = nic->endpoint();
+    if (const int fd = endpoint.readable_fd(); fd >= 0) {
+      set.readable_fds.push_back(fd);
+    } else if (endpoint.needs_polling()) {
+      set.needs_polling = true;
+    }
+  }
+  return set;
+}
+
 Result<NicId> Stack::add_nic(std::unique_ptr<LinkEndpoint> endpoint, std::string name) {
   if (!endpoint) return Error::kInvalidArgument;
   if (nic_by_name(name) != nullptr) return Error::kAddressInUse;

@@ -78,6 +78,10 @@ class Stack {
     explicit Batch(Stack& stack) : clock_(stack.clock_), outermost_(!clock_.holding()) {
       if (outermost_) clock_.hold();
     }
+    // A batch at an instant the caller read from the stack's clock.
+    Batch(Stack& stack, TimePoint now) : clock_(stack.clock_), outermost_(!clock_.holding()) {
+      if (outermost_) clock_.hold(now);
+    }
     ~Batch() {
       if (outermost_) clock_.release();
     }
@@ -143,6 +147,35 @@ class Stack {
 
   // Fires due timers. The loop calls this; tests call it after ManualClock::advance.
   size_t run_timers() { return timers_.run(); }
+
+  // Driving the stack from an embedder's own loop (smoltcp's model), instead of a Loop:
+  //
+  //   for (;;) {
+  //     auto r = stack.poll();                 // receive what every NIC has, fire due timers
+  //     wait for stack.wait_set().readable_fds (and the embedder's own), at most until
+  //     r.next_deadline
+  //   }
+  //
+  // poll() runs one batch at one instant: `now` if given (a reading of the stack's clock, for
+  // an embedder that already read it), else the clock's. It takes up to kPollBudget packets
+  // from each NIC's endpoint; `work` says how many packets and timers it handled, and when it
+  // is kPollBudget or more for some NIC, more may be waiting: poll again before sleeping.
+  // Like everything on a Stack, poll() belongs to the one thread that drives it.
+  static constexpr size_t kPollBudget = 256;
+  struct PollResult {
+    size_t work = 0;
+    std::optional<TimePoint> next_deadline;  // the next timer; nullopt: none armed
+    bool more = false;  // a NIC filled its budget: poll again before waiting
+  };
+  PollResult poll(std::optional<TimePoint> now = std::nullopt);
+  // What a poll() loop waits on: the NICs' readable fds, and whether some NIC has no fd and
+  // must be polled regularly instead (a DPDK port; LinkEndpoint::needs_polling()). In-memory
+  // endpoints (channel, packet queue) have no fd: their owner knows when it fed them.
+  struct WaitSet {
+    std::vector<int> readable_fds;
+    bool needs_polling = false;
+  };
+  WaitSet wait_set() const;
 
  private:
   void register_network_protocol(std::unique_ptr<NetworkProtocol> protocol);
