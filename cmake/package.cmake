@@ -76,3 +76,8 @@ foreach(pc weir weir-pcap)
   configure_file(${PROJECT_SOURCE_DIR}/cmake/${pc}.pc.in ${PROJECT_BINARY_DIR}/${pc}.pc @ONLY)
   install(FILES ${PROJECT_BINARY_DIR}/${pc}.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 endforeach()
+
+# In the tree, examples/ link these names, as an installed consumer does.
+add_library(weir::weir ALIAS weir_shared)
+add_library(weir::weir_static ALIAS weir_static)
+add_library(weir::pcap ALIAS weir_pcap_shared)
