@@ -31,6 +31,15 @@ Stack::Stack(const Clock& clock, StackOptions options)
   ports_.set_secret(secret_.derive(kSecretDomainPorts));
 }
 
+Result<std::unique_ptr<Stack>> Stack::create(const Clock& clock, StackOptions options,
+                                             std::string* message) {
+  if (auto problem = options.ephemeral_ports.problem()) {
+    if (message) *message = "ephemeral port range: " + *problem;
+    return Error::kInvalidArgument;
+  }
+  return std::make_unique<Stack>(clock, std::move(options));
+}
+
 Stack::~Stack() {
   // Protocols hold timers and endpoints that reference NICs and the demux: destroy them first,
   // then the NICs (which detach their endpoints).

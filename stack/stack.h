@@ -47,8 +47,8 @@ struct StackOptions {
   // The local ports connect() and bind(port 0) pick from (Linux's ip_local_port_range). A
   // connect() may reuse a port towards any other destination, so this bounds connections per
   // destination (address and port), not in total. It must pass PortRange::problem(): the
-  // constructor aborts with that message otherwise, so check it first when a user chose the
-  // range. ports().set_ephemeral_range changes it later.
+  // constructor aborts with that message otherwise; Stack::create returns kInvalidArgument
+  // instead. ports().set_ephemeral_range changes it later.
   PortRange ephemeral_ports;
 };
 
@@ -63,7 +63,12 @@ inline StackOptions repeatable_stack_options(uint64_t seed) {
 
 class Stack {
  public:
+  // Options must be valid (see StackOptions): the constructor aborts on an invalid one.
   Stack(const Clock& clock, StackOptions options = {});
+  // The same, for options that come from a user: kInvalidArgument, with the reason in
+  // *message when given, instead of aborting.
+  static Result<std::unique_ptr<Stack>> create(const Clock& clock, StackOptions options = {},
+                                               std::string* message = nullptr);
   ~Stack();
   Stack(const Stack&) = delete;
   Stack& operator=(const Stack&) = delete;

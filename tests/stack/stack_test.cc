@@ -95,6 +95,98 @@ TEST(StackBatchTest, ABatchReadsTheClockOnceAndNestedBatchesShareIt) {
   EXPECT_EQ(stack.now(), start + 5ms);
 }
 
+// An endpoint with packets waiting, as an embedder's driver or a tap would have them.
+class QueueEndpoint : public RecordingEndpoint {
+ public:
+  size_t process_receive(size_t budget) override {
+    ++receive_calls;
+    size_t n = 0;
+    while (n < budget && waiting > 0) {
+      auto pkt = PacketBuffer::allocate(20);
+      pkt.meta().network_protocol = kEtherTypeIpv4;
+      dispatcher->deliver_network_packet(std::move(pkt));
+      --waiting;
+      ++n;
+    }
+    return n;
+  }
+  int readable_fd() const override { return fd; }
+  bool needs_polling() const override { return polled; }
+  size_t waiting = 0;
+  int receive_calls = 0;
+  int fd = -1;
+  bool polled = false;
+};
+
+TEST(StackPollTest, PollReceivesFromEveryNicFiresTimersAndSaysWhatIsNext) {
+  ManualClock clock;
+  Stack stack(clock, repeatable_stack_options(1));
+  auto& ipv4 = stack.add_network_protocol(std::make_unique<CountingProtocol>(kEtherTypeIpv4));
+  auto a = std::make_unique<QueueEndpoint>();
+  auto b = std::make_unique<QueueEndpoint>();
+  auto& ra = *a;
+  auto& rb = *b;
+  ASSERT_TRUE(stack.add_nic(std::move(a), "a0"));
+  ASSERT_TRUE(stack.add_nic(std::move(b), "b0"));
+  EXPECT_FALSE(stack.poll().next_deadline);  // nothing armed
+
+  ra.waiting = 3;
+  rb.waiting = Stack::kPollBudget + 5;  // more than one poll takes
+  int fired = 0;
+  Timer timer([&] { ++fired; });
+  stack.timers().arm_after(timer, 10ms);
+  auto first = stack.poll();
+  EXPECT_EQ(first.work, 3 + Stack::kPollBudget);
+  EXPECT_TRUE(first.more);
+  ASSERT_TRUE(first.next_deadline);
+  EXPECT_LE(*first.next_deadline, clock.now() + 10ms);
+  EXPECT_EQ(fired, 0);
+  auto second = stack.poll();
+  EXPECT_EQ(second.work, 5u);
+  EXPECT_FALSE(second.more);
+  EXPECT_EQ(ipv4.count, static_cast<int>(3 + Stack::kPollBudget + 5));
+
+  // `now` given: the batch runs at that instant, so the timer due then fires although the
+  // clock itself has not moved.
+  auto later = stack.poll(clock.now() + 20ms);
+  EXPECT_EQ(fired, 1);
+  EXPECT_EQ(later.work, 1u);
+  EXPECT_FALSE(later.next_deadline);
+  EXPECT_EQ(stack.now(), clock.now());  // let go after the poll
+}
+
+TEST(StackPollTest, WaitSetHasTheNicsFdsAndSaysWhenOneMustBePolled) {
+  ManualClock clock;
+  Stack stack(clock, repeatable_stack_options(1));
+  auto with_fd = std::make_unique<QueueEndpoint>();
+  with_fd->fd = 7;  // never waited on here: only reported
+  auto in_memory = std::make_unique<QueueEndpoint>();
+  ASSERT_TRUE(stack.add_nic(std::move(with_fd), "tap0"));
+  ASSERT_TRUE(stack.add_nic(std::move(in_memory), "mem0"));
+  auto set = stack.wait_set();
+  EXPECT_EQ(set.readable_fds, std::vector<int>{7});
+  EXPECT_FALSE(set.needs_polling);
+  auto polled = std::make_unique<QueueEndpoint>();
+  polled->polled = true;
+  ASSERT_TRUE(stack.add_nic(std::move(polled), "dpdk0"));
+  EXPECT_TRUE(stack.wait_set().needs_polling);
+}
+
+TEST(StackCreateTest, InvalidOptionsAreAnErrorWithAReason) {
+  ManualClock clock;
+  StackOptions options;
+  options.ephemeral_ports = {5000, 4999};
+  std::string why;
+  auto bad = Stack::create(clock, options, &why);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error(), Error::kInvalidArgument);
+  EXPECT_NE(why.find("5000-4999"), std::string::npos) << why;
+  options.ephemeral_ports = {40000, 40009};
+  auto good = Stack::create(clock, options);
+  ASSERT_TRUE(good);
+  EXPECT_EQ((*good)->ports().ephemeral_range(), (PortRange{40000, 40009}));
+}
+
 TEST(StackSecretTest, DerivedKeysDifferPerDomain) {
   const SipKey key{0x0123456789abcdefull, 0xfedcba9876543210ull};
   EXPECT_EQ(key.derive(1), key.derive(1));
