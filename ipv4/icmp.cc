@@ -95,6 +95,12 @@ void Icmp::handle_echo(Nic& nic, const ReceivedDatagram& dgram, PacketBuffer pkt
     ++counters_.rx_echo_drop_broadcast;
     return;
   }
+  // A forwarding NIC takes packets for any address so that flows can be forwarded; answering
+  // pings for all of them would claim every host behind it is up.
+  if (dgram.info.foreign_destination) {
+    ++counters_.rx_echo_drop_foreign_destination;
+    return;
+  }
   const Ipv4Address requester = dgram.info.source.v4();
   if (requester.is_unspecified() || requester.is_broadcast() || requester.is_multicast()) {
     ++counters_.rx_echo_drop_bad_source;
@@ -273,7 +279,19 @@ void Icmp::send_error(uint8_t type, uint8_t code, const ReceivedDatagram& dgram,
 
   IpWriteParams params;
   params.protocol = kProtocolIcmp;
-  if (!ip_.send_from(dgram.info.destination.v4(), source, params, std::move(out))) {
+  Status sent;
+  if (dgram.info.foreign_destination) {
+    // From the address the peer tried (a forwarded flow that was refused), which is not ours:
+    // find_route would refuse it as a source.
+    const Nic* nic = ip_.stack().nic(dgram.info.nic);
+    sent = nic != nullptr ? ip_.write_packet(nic->route_for_foreign_flow(dgram.info.source,
+                                                                         dgram.info.destination),
+                                             params, std::move(out))
+                          : Status(Error::kNoDevice);
+  } else {
+    sent = ip_.send_from(dgram.info.destination.v4(), source, params, std::move(out));
+  }
+  if (!sent) {
     ++counters_.tx_drop_error;
     return;
   }

@@ -37,7 +37,7 @@ struct IcmpOptions {
       X(rx_time_exceeded) X(rx_parameter_problem) X(rx_source_quench) X(rx_redirect)             \
           X(rx_other_types) X(rx_drop_unknown_code) X(rx_drop_bad_quoted_header)                 \
               X(rx_drop_quoted_not_ours) X(rx_errors_no_transport) X(rx_errors_delivered)        \
-                  X(rx_echo_drop_broadcast) X(rx_echo_drop_bad_source) X(tx_echo_replies)        \
+                  X(rx_echo_drop_broadcast) X(rx_echo_drop_bad_source) X(rx_echo_drop_foreign_destination) X(tx_echo_replies)        \
                       X(tx_echo_drop) X(tx_dest_unreachable) X(tx_port_unreachable)              \
                           X(tx_protocol_unreachable) X(tx_time_exceeded) X(tx_drop_rate_limited) \
                               X(tx_suppressed_broadcast) X(tx_suppressed_bad_source)             \

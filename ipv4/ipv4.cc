@@ -123,16 +123,23 @@ void Ipv4Protocol::handle_packet(Nic& nic, PacketBuffer pkt) {
   }
   const bool broadcast = destination.is_broadcast() || is_subnet_broadcast(nic, destination);
   const bool multicast = destination.is_multicast();
+  bool foreign = false;  // for another host, taken because the NIC forwards
   if (multicast) {
     if (destination != kAllHostsGroup && !nic.in_group(IpAddress(destination))) {
       ++counters_.drop_multicast_not_joined;
       return;
     }
   } else if (!broadcast) {
-    if (link_type == LinkPacketType::kOtherHost ||
-        !stack_.is_local_address(IpAddress(destination))) {
+    if (link_type == LinkPacketType::kOtherHost) {
       ++counters_.drop_not_for_us;
       return;
+    }
+    if (!stack_.is_local_address(IpAddress(destination))) {
+      if (!nic.accepts_any_destination()) {
+        ++counters_.drop_not_for_us;
+        return;
+      }
+      foreign = true;
     }
     // RFC 1122 3.3.6: a unicast datagram that came as a link-layer broadcast is suspect.
     if (link_type == LinkPacketType::kBroadcast || link_type == LinkPacketType::kMulticast) {
@@ -175,6 +182,8 @@ void Ipv4Protocol::handle_packet(Nic& nic, PacketBuffer pkt) {
   dgram.info.ttl = load_u8(header, 8);
   dgram.info.tos = load_u8(header, 1);
   dgram.info.to_broadcast_or_multicast = broadcast || multicast;
+  dgram.info.foreign_destination = foreign;
+  if (foreign) ++counters_.rx_foreign_destination;
   dgram.link_type = link_type;
   dgram.header = header;
   deliver(nic, dgram, std::move(pkt));

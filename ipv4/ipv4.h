@@ -65,7 +65,7 @@ struct Ipv4Options {
   X(rx_delivered)                                                                                 \
   X(rx_fragments) X(rx_reassembled) X(rx_no_endpoint) X(rx_transport_malformed) X(drop_truncated) \
       X(drop_bad_version) X(drop_bad_ihl) X(drop_bad_total_length) X(drop_bad_checksum)           \
-          X(drop_bad_options) X(drop_bad_source) X(drop_not_for_us) X(drop_multicast_not_joined)  \
+          X(drop_bad_options) X(drop_bad_source) X(drop_not_for_us) X(rx_foreign_destination) X(drop_multicast_not_joined)  \
               X(drop_link_broadcast_unicast) X(drop_unknown_protocol) X(tx_packets)               \
                   X(tx_fragments) X(tx_fragmented_datagrams) X(tx_drop_too_long)                  \
                       X(tx_drop_fragmentation_needed) X(tx_drop_bad_route) X(tx_drop_no_nic)      \

@@ -122,6 +122,11 @@ void Icmpv6::handle_echo(Nic& nic, const ReceivedDatagram& dgram, PacketBuffer p
     ++counters_.rx_echo_drop_multicast;
     return;
   }
+  // See ipv4/icmp.cc: a forwarding NIC does not answer pings for every address.
+  if (dgram.info.foreign_destination) {
+    ++counters_.rx_echo_drop_foreign_destination;
+    return;
+  }
   const Ipv6Address requester = dgram.info.source.v6();
   if (requester.is_unspecified() || requester.is_multicast()) {
     ++counters_.rx_echo_drop_bad_source;
@@ -344,7 +349,18 @@ void Icmpv6::send_error(uint8_t type, uint8_t code, uint32_t parameter,
   // what the route toward the offender picks.
   Ipv6Address local;
   const Ipv6Address destination = dgram.info.destination.v6();
-  if (!destination.is_multicast() && ip_.stack().is_local_address(IpAddress(destination))) {
+  std::optional<RouteInfo> foreign_route;
+  if (dgram.info.foreign_destination) {
+    // A refused forwarded flow: the error comes from the address the peer tried, which is not
+    // ours, so neither find_route nor send_routed would take it as a source.
+    const Nic* nic = ip_.stack().nic(dgram.info.nic);
+    if (nic == nullptr) {
+      ++counters_.tx_drop_error;
+      return;
+    }
+    foreign_route = nic->route_for_foreign_flow(IpAddress(source), IpAddress(destination));
+    local = destination;
+  } else if (!destination.is_multicast() && ip_.stack().is_local_address(IpAddress(destination))) {
     local = destination;
   } else {
     std::optional<NicId> nic;
@@ -363,7 +379,9 @@ void Icmpv6::send_error(uint8_t type, uint8_t code, uint32_t parameter,
   params.protocol = kProtocolIcmpv6;
   std::optional<NicId> nic;
   if (dgram.info.nic != 0) nic = dgram.info.nic;
-  if (!ip_.send_routed(local, source, nic, params, std::move(out))) {
+  Status sent = foreign_route ? ip_.write_packet(*foreign_route, params, std::move(out))
+                              : ip_.send_routed(local, source, nic, params, std::move(out));
+  if (!sent) {
     ++counters_.tx_drop_error;
     return;
   }

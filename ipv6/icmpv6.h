@@ -91,7 +91,7 @@ class Icmpv6Handler {
       X(rx_parameter_problem) X(rx_unknown_errors) X(rx_unknown_informational) X(rx_ndp) X(rx_mld) \
           X(rx_drop_no_handler) X(rx_drop_unknown_code) X(rx_drop_bad_quoted_header)               \
               X(rx_drop_quoted_not_ours) X(rx_drop_quoted_fragment) X(rx_errors_no_transport)      \
-                  X(rx_errors_delivered) X(rx_echo_drop_multicast) X(rx_echo_drop_bad_source)      \
+                  X(rx_errors_delivered) X(rx_echo_drop_multicast) X(rx_echo_drop_bad_source) X(rx_echo_drop_foreign_destination)      \
                       X(pmtu_updates) X(tx_echo_replies) X(tx_echo_drop) X(tx_dest_unreachable)    \
                           X(tx_port_unreachable) X(tx_packet_too_big) X(tx_time_exceeded)          \
                               X(tx_parameter_problem) X(tx_drop_rate_limited)                      \

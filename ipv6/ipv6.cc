@@ -144,9 +144,17 @@ void Ipv6Protocol::handle_packet(Nic& nic, PacketBuffer pkt) {
       return;
     }
     dgram.info.to_broadcast_or_multicast = true;
-  } else if (dgram.link_type == LinkPacketType::kOtherHost || !is_our_unicast(nic, destination)) {
+  } else if (dgram.link_type == LinkPacketType::kOtherHost) {
     ++counters_.drop_not_for_us;
     return;
+  } else if (!is_our_unicast(nic, destination)) {
+    // Link-local addresses name interfaces on this link, not flows to forward.
+    if (!nic.accepts_any_destination() || destination.is_link_local()) {
+      ++counters_.drop_not_for_us;
+      return;
+    }
+    dgram.info.foreign_destination = true;
+    ++counters_.rx_foreign_destination;
   }
 
   pkt.truncate(total);

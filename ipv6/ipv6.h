@@ -81,7 +81,7 @@ struct Ipv6Options {
   X(rx_atomic_fragments)                                                                           \
   X(rx_reassembled) X(rx_no_endpoint) X(rx_transport_malformed) X(rx_no_next_header)               \
       X(drop_truncated) X(drop_bad_version) X(drop_bad_payload_length) X(drop_bad_source)          \
-          X(drop_bad_destination) X(drop_not_for_us) X(drop_multicast_not_joined)                  \
+          X(drop_bad_destination) X(drop_not_for_us) X(rx_foreign_destination) X(drop_multicast_not_joined)                  \
               X(drop_truncated_extension_header) X(drop_too_many_extension_headers)                \
                   X(drop_bad_options) X(drop_unknown_option) X(drop_hop_by_hop_not_first)          \
                       X(drop_routing_header) X(drop_fragment_bad_length) X(drop_fragment_too_long) \

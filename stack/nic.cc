@@ -157,4 +157,22 @@ Status Nic::write_packets(std::span<PacketBuffer> pkts) {
   return {};
 }
 
+RouteInfo Nic::route_for_foreign_flow(const IpAddress& remote, const IpAddress& local) const {
+  // Not Stack::find_route: it insists that the source is one of the stack's addresses, and it
+  // may pick another NIC. The peer reached us through this NIC, so the answer leaves by it.
+  const Route* best = nullptr;
+  for (const Route& r : stack_.routes()) {
+    if (r.nic != id_ || !r.destination.contains(remote)) continue;
+    if (best == nullptr || r.destination.length > best->destination.length) best = &r;
+  }
+  RouteInfo info;
+  info.nic = id_;
+  info.local_address = local;
+  info.remote_address = remote;
+  info.next_hop = best != nullptr ? best->gateway.value_or(remote) : remote;
+  info.mtu = mtu();
+  if (const IpProtocol* ip = stack_.ip_protocol(remote.family())) info.mtu = ip->path_mtu(*this, remote);
+  return info;
+}
+
 }  // namespace weir

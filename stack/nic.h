@@ -9,6 +9,7 @@
 
 #include "stack/counters.h"
 #include "stack/link_endpoint.h"
+#include "stack/protocol.h"
 #include "stack/result.h"
 
 namespace weir {
@@ -38,6 +39,26 @@ class Nic final : public NetworkDispatcher {
 
   bool enabled() const { return enabled_; }
   void set_enabled(bool on) { enabled_ = on; }
+
+  // Forwarding (gVisor's promiscuous mode and spoofing together, for tun proxies and VPNs).
+  // When on, the IP layers hand the transports unicast packets for any destination address
+  // that arrive on this NIC, not only those for the stack's own addresses; TCP and UDP give
+  // them to connections of their exact 4-tuple or to a forwarder (tcp/forwarder.h,
+  // udp/forwarder.h), and the sockets of forwarded flows send from the original destination.
+  // Off by default.
+  //
+  // Link layers. On a raw-IP link (a tun device) every packet the peer routes to us arrives.
+  // On Ethernet the stack still takes only frames addressed to its MAC (or broadcast), and
+  // ARP and NDP still answer only for its own addresses: the peers must route the forwarded
+  // destinations through one of this NIC's addresses (make it their gateway). Answering
+  // ARP/NDP for every address (proxy ARP) would claim every host on the segment and is not done.
+  // Link-local IPv6 destinations stay per-link and are never forwarded.
+  void set_accept_any_destination(bool on) { accept_any_destination_ = on; }
+  bool accepts_any_destination() const { return accept_any_destination_; }
+  // The route back to `remote` for a flow this NIC accepted for `local`, an address the stack
+  // need not own: out through this NIC (toward the gateway of this NIC's longest matching
+  // route, else on-link), with `local` as the source.
+  RouteInfo route_for_foreign_flow(const IpAddress& remote, const IpAddress& local) const;
 
   // Addresses, each with its prefix length.
   Status add_address(const IpPrefix& prefix);
@@ -82,6 +103,7 @@ class Nic final : public NetworkDispatcher {
   std::vector<std::pair<size_t, GroupListener>> group_listeners_;
   size_t next_listener_id_ = 1;
   bool enabled_ = true;
+  bool accept_any_destination_ = false;
   NicCounters counters_;
 };
 

@@ -37,6 +37,10 @@ struct NetworkPacketInfo {
   uint8_t ttl = 0;  // hop limit for IPv6
   uint8_t tos = 0;  // traffic class for IPv6
   bool to_broadcast_or_multicast = false;
+  // The destination is not one of the stack's addresses: the packet came in on a NIC that
+  // accepts any destination (Nic::set_accept_any_destination). Transports hand such packets
+  // only to connections of that exact 4-tuple or to a forwarder, never to a wildcard socket.
+  bool foreign_destination = false;
 };
 
 struct IpWriteParams {

@@ -232,15 +232,15 @@ Status Connection::connect(const SocketAddress& local, std::optional<PortTable::
   return Error::kInProgress;
 }
 
-Status Connection::accept_syn(Listener& l, const NetworkPacketInfo& info, const Segment& syn,
-                              const Options& syn_options) {
-  auto route = stack_.find_route(info.source, info.destination, info.nic);
+Status Connection::accept_syn(Listener* listener, const NetworkPacketInfo& info,
+                              const Segment& syn, const Options& syn_options) {
+  auto route = protocol_.route_back(info);
   if (!route) return route.error();
   init_route_and_mss(*route);
   demux_id_ =
       TransportEndpointId{info.destination, info.source, syn.destination_port(), syn.source_port()};
   if (auto st = register_tuple(); !st) return st.error();
-  listener_ = &l;
+  listener_ = listener;
   irs_ = syn.seq();
   rcv_nxt_ = irs_ + 1;
   rcv_adv_ = rcv_nxt_;

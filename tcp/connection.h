@@ -103,7 +103,8 @@ class Connection final : public SegmentReceiver {
 
   // ---- listener side ----
   // SYN_RCVD from a SYN that arrived at listener l; sends the SYN-ACK.
-  Status accept_syn(Listener& l, const NetworkPacketInfo& info, const Segment& syn,
+  // listener is nullptr for a forwarded flow (tcp/forwarder.h): its user already holds it.
+  Status accept_syn(Listener* listener, const NetworkPacketInfo& info, const Segment& syn,
                     const Options& syn_options);
   // ESTABLISHED from the ACK that returned a valid SYN cookie.
   Status accept_cookie(Listener& l, const NetworkPacketInfo& info, const Segment& ack,

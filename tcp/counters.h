@@ -27,7 +27,11 @@ namespace weir::tcp {
               X(drop_no_ack_flag) X(drop_closed) X(drop_listen_bad_segment) X(drop_syn_sent_bad)   \
                   X(drop_accept_queue_full) X(drop_beyond_receive_window) X(drop_data_after_close) \
                       X(drop_route_error) X(drop_send_error) X(drop_icmp_unmatched)                \
-                          X(drop_rst_to_rst) X(drop_multicast) X(drop_receive_queue_memory)
+                          X(drop_rst_to_rst) X(drop_multicast) X(drop_receive_queue_memory)                       \
+      /* forwarder */                                                                            \
+      X(forward_requests) X(forward_accepted) X(forward_refused) X(forward_deferred)             \
+          X(forward_syn_retransmits) X(forward_accept_failed) X(drop_forward_pending_full)       \
+              X(drop_foreign_no_flow)
 WEIR_DEFINE_COUNTERS(TcpCounters, WEIR_TCP_COUNTERS)
 
 }  // namespace weir::tcp

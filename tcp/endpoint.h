@@ -114,6 +114,7 @@ class Endpoint {
   Listener* listener() const { return listener_.get(); }
 
  private:
+  friend class Forwarder;  // wraps the connections it accepts, as accept() does
   void apply_options();
   // Dual stack: ::ffff:a.b.c.d -> a.b.c.d on an IPv6 endpoint (internal), and back.
   IpAddress internal(const IpAddress& a) const;

@@ -135,7 +135,7 @@ SegmentOutcome Listener::on_segment(const NetworkPacketInfo& info, const Segment
     return SegmentOutcome::kDone;
   }
   Connection& child = protocol_.create_child(info.source.family(), options_);
-  if (!child.accept_syn(*this, info, seg, opts)) {
+  if (!child.accept_syn(this, info, seg, opts)) {
     c.drop_route_error++;
     child.abort();
     return SegmentOutcome::kDone;

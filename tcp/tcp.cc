@@ -2,7 +2,10 @@
 
 #include <algorithm>
 
+#include "stack/nic.h"
+
 #include "tcp/connection.h"
+#include "tcp/forwarder.h"
 #include "tcp/listener.h"
 
 namespace weir::tcp {
@@ -110,7 +113,7 @@ void TcpProtocol::send_reset_for(const NetworkPacketInfo& info, const Segment& s
     h.ack = seg.seq() + len;
     h.flags = kRst | kAck;
   }
-  auto route = stack_.find_route(info.source, info.destination, info.nic);
+  auto route = route_back(info);
   if (!route) {
     counters_.drop_route_error++;
     return;
@@ -119,6 +122,15 @@ void TcpProtocol::send_reset_for(const NetworkPacketInfo& info, const Segment& s
   counters_.resets_sent++;
   counters_.segments_sent++;
   if (auto st = transmit(*route, std::move(pkt)); !st) counters_.drop_send_error++;
+}
+
+Result<RouteInfo> TcpProtocol::route_back(const NetworkPacketInfo& info) const {
+  if (info.foreign_destination) {
+    const Nic* nic = stack_.nic(info.nic);
+    if (nic == nullptr) return Error::kNoDevice;
+    return nic->route_for_foreign_flow(info.source, info.destination);
+  }
+  return stack_.find_route(info.source, info.destination, info.nic);
 }
 
 TransportDelivery TcpProtocol::handle_packet(const NetworkPacketInfo& info, PacketBuffer& pkt) {
@@ -155,6 +167,8 @@ TransportDelivery TcpProtocol::handle_packet(const NetworkPacketInfo& info, Pack
                          seg->source_port()};
   // Two rounds at most: a TIME-WAIT connection may step aside for a new SYN.
   for (int round = 0; round < 2; ++round) {
+    // Not ours to serve: only a forwarded connection of this exact 4-tuple may take it.
+    if (info.foreign_destination && !stack_.demux().connected_exists(kProtocolTcp, id)) break;
     TransportEndpoint* ep = stack_.demux().find(kProtocolTcp, id);
     if (ep == nullptr) break;
     PacketBuffer payload = pkt.slice(offset, pkt.size() - offset);
@@ -164,7 +178,16 @@ TransportDelivery TcpProtocol::handle_packet(const NetworkPacketInfo& info, Pack
       return TransportDelivery::kDelivered;
     }
   }
-  counters_.drop_no_endpoint++;
+  if (info.foreign_destination) {
+    const uint8_t flags = seg->flags();
+    if (forwarder_ != nullptr && (flags & kSyn) && !(flags & (kAck | kRst | kFin))) {
+      forwarder_->on_syn(info, *seg, *header);
+      return TransportDelivery::kDelivered;
+    }
+    counters_.drop_foreign_no_flow++;
+  } else {
+    counters_.drop_no_endpoint++;
+  }
   send_reset_for(info, *seg, pkt.size() - offset);
   return TransportDelivery::kDelivered;
 }

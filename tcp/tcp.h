@@ -25,6 +25,7 @@
 namespace weir::tcp {
 
 class Connection;
+class Forwarder;
 
 struct TcpOptions {
   // Names are parsed where they come in (parse_congestion_algorithm), where a wrong one is an
@@ -87,6 +88,14 @@ class TcpProtocol final : public TransportProtocol {
   // tearing the stack down after its program ended).
   bool has_unsent_data() const;
 
+  // The forwarder that takes SYNs for foreign addresses (tcp/forwarder.h), or nullptr; the
+  // Forwarder sets and clears itself.
+  Forwarder* forwarder() const { return forwarder_; }
+  void set_forwarder(Forwarder* forwarder) { forwarder_ = forwarder; }
+  // The route back to the source of an inbound segment through the NIC it came in on, from
+  // the address it was sent to (which for a forwarded flow is not the stack's).
+  Result<RouteInfo> route_back(const NetworkPacketInfo& info) const;
+
   // Sends a RST answering a segment that matches no connection (RFC 9293 3.10.7.1).
   void send_reset_for(const NetworkPacketInfo& info, const Segment& seg, size_t payload_length);
   // Writes a finished segment (transport header in front) toward route.
@@ -106,6 +115,7 @@ class TcpProtocol final : public TransportProtocol {
   std::unordered_map<const Connection*, std::unique_ptr<Connection>> connections_;
   std::vector<const Connection*> zombies_;
   Timer reap_timer_;
+  Forwarder* forwarder_ = nullptr;  // not owned: a Forwarder registers and unregisters itself
   TimePoint challenge_window_start_{};
   uint32_t challenge_acks_in_window_ = 0;
 };

@@ -134,7 +134,26 @@ Status Endpoint::reserve(const IpAddress& address, uint16_t port) {
   return ok_status();
 }
 
+Status Endpoint::attach_forwarded(const SocketAddress& local, const SocketAddress& remote,
+                                  const RouteInfo& route) {
+  WEIR_TRY(check_open());
+  if (bound()) return Error::kInvalidArgument;
+  TransportEndpointId id;
+  id.local_address = local.address;
+  id.local_port = local.port;
+  id.remote_address = remote.address;
+  id.remote_port = remote.port;
+  WEIR_TRY(stack().demux().add(*this, id));
+  bound_address_ = local.address;
+  port_ = local.port;
+  port_explicit_ = true;
+  remote_ = remote;
+  forwarded_route_ = route;
+  return ok_status();
+}
+
 void Endpoint::release_port() {
+  forwarded_route_.reset();
   if (in_demux()) stack().demux().remove(*this);
   if (port_handle_) stack().ports().release(*port_handle_);
   port_handle_.reset();
@@ -181,6 +200,8 @@ IpAddress Endpoint::route_source(AddressFamily family) const {
 Status Endpoint::connect(const SocketAddress& user_remote) {
   WEIR_TRY(check_open());
   if (user_remote.address.family() != family_) return Error::kAddressFamilyNotSupported;
+  // A forwarded flow's peer is what the flow is; its address is not ours to route from.
+  if (forwarded()) return Error::kAlreadyConnected;
   if (user_remote.address.is_unspecified()) return disconnect();
   if (user_remote.port == 0) return Error::kInvalidArgument;
   if (v6only_ && user_remote.address.is_v4_mapped()) return Error::kNetworkUnreachable;
@@ -219,6 +240,7 @@ Status Endpoint::connect(const SocketAddress& user_remote) {
 
 Status Endpoint::disconnect() {
   WEIR_TRY(check_open());
+  if (forwarded()) return Error::kInvalidArgument;
   if (!remote_) return ok_status();
   remote_.reset();
   if (!port_explicit_) {
@@ -270,7 +292,15 @@ Result<size_t> Endpoint::send_payload(PacketBuffer payload,
   if (ip == nullptr) return Error::kNetworkUnreachable;
   std::optional<NicId> via;
   if (destination.address.is_multicast()) via = multicast_nic_;
-  auto route = stack().find_route(destination.address, route_source(peer_family), via);
+  Result<RouteInfo> route = Error::kNetworkUnreachable;
+  if (forwarded()) {
+    // From the flow's foreign address, which find_route would refuse as a source; and only
+    // to the flow's peer, the one host that address speaks for here.
+    if (!(destination == *remote_)) return Error::kInvalidArgument;
+    route = *forwarded_route_;
+  } else {
+    route = stack().find_route(destination.address, route_source(peer_family), via);
+  }
   if (!route) {
     ++protocol_.counters().send_errors;
     return route.error();

@@ -135,7 +135,10 @@ class Endpoint final : public TransportEndpoint {
   // SO_ERROR: the pending error, cleared.
   std::optional<Error> take_error();
 
-  bool bound() const { return port_handle_.has_value(); }
+  bool bound() const { return port_handle_.has_value() || forwarded_route_.has_value(); }
+  // A flow a Forwarder accepted (udp/forwarder.h): bound to an address that is not the
+  // stack's, connected to its peer for good.
+  bool forwarded() const { return forwarded_route_.has_value(); }
   bool connected() const { return remote_.has_value(); }
   bool closed() const { return closed_; }
   // getsockname(2): the bound address and port (unspecified/0 while unbound).
@@ -187,6 +190,13 @@ class Endpoint final : public TransportEndpoint {
   void set_pending_error(Error error);
 
  private:
+  friend class Forwarder;
+  // Enters the endpoint as the flow local <-> remote that arrived on a forwarding NIC, sending
+  // along route. No port is reserved: the address is not ours, and every flow to one foreign
+  // address and port is its own endpoint, told apart by the peer.
+  Status attach_forwarded(const SocketAddress& local, const SocketAddress& remote,
+                          const RouteInfo& route);
+
   struct Queued {
     PacketBuffer payload;
     SocketAddress from;
@@ -228,6 +238,7 @@ class Endpoint final : public TransportEndpoint {
   std::optional<PortTable::Handle> port_handle_;
   bool port_explicit_ = false;  // bound by bind() rather than implicitly
   std::optional<SocketAddress> remote_;
+  std::optional<RouteInfo> forwarded_route_;  // set by attach_forwarded
 
   std::deque<Queued> queue_;
   size_t queued_charge_ = 0;

@@ -5,6 +5,7 @@
 
 #include "stack/stack.h"
 #include "udp/endpoint.h"
+#include "udp/forwarder.h"
 #include "udp/wire.h"
 
 namespace weir::udp {
@@ -109,6 +110,14 @@ TransportDelivery UdpProtocol::handle_packet(const NetworkPacketInfo& info, Pack
   id.local_port = destination_port;
   id.remote_address = info.source;
   id.remote_port = source_port;
+  if (info.foreign_destination && !stack_.demux().connected_exists(kProtocolUdp, id)) {
+    // Not ours: only a forwarded flow of this exact 4-tuple or the forwarder may take it.
+    if (forwarder_ != nullptr) {
+      return forwarder_->on_datagram(info, source_port, destination_port, pkt, *length);
+    }
+    ++counters_.drop_foreign_no_flow;
+    return TransportDelivery::kNoEndpoint;
+  }
   TransportEndpoint* ep = stack_.demux().find(kProtocolUdp, id);
   if (auto* bound = dynamic_cast<Endpoint*>(ep);
       bound != nullptr && bound->reuse_port() && !bound->connected()) {

@@ -33,6 +33,7 @@ class Stack;
 namespace weir::udp {
 
 class Endpoint;
+class Forwarder;
 
 // Every drop has its own counter; the rest count traffic.
 // clang-format off
@@ -42,7 +43,9 @@ class Endpoint;
   X(drop_zero_checksum_ipv6) X(drop_no_port) X(drop_no_port_broadcast)                             \
   X(drop_receive_buffer_full) X(drop_read_shutdown) X(drop_not_from_peer)                          \
   X(drop_family_mismatch) X(drop_closed) X(control_received) X(control_delivered)                  \
-  X(control_no_endpoint) X(control_ignored) X(control_malformed)
+  X(control_no_endpoint) X(control_ignored) X(control_malformed)                                  \
+  X(forward_requests) X(forward_accepted) X(forward_refused) X(forward_ignored)                    \
+  X(forward_accept_failed) X(drop_foreign_no_flow)
 // clang-format on
 WEIR_DEFINE_COUNTERS(UdpCounters, WEIR_UDP_COUNTERS)
 
@@ -57,6 +60,11 @@ class UdpProtocol final : public TransportProtocol {
   // A new, unbound socket of the family (same as Endpoint::create).
   std::unique_ptr<Endpoint> open(AddressFamily family);
 
+  // The forwarder that takes datagrams for foreign addresses (udp/forwarder.h), or nullptr;
+  // the Forwarder sets and clears itself.
+  Forwarder* forwarder() const { return forwarder_; }
+  void set_forwarder(Forwarder* forwarder) { forwarder_ = forwarder; }
+
   Stack& stack() { return stack_; }
   UdpCounters& counters() { return counters_; }
   const UdpCounters& counters() const { return counters_; }
@@ -66,6 +74,7 @@ class UdpProtocol final : public TransportProtocol {
 
   Stack& stack_;
   UdpCounters counters_;
+  Forwarder* forwarder_ = nullptr;  // not owned
 };
 
 // Registers UDP with the stack (once) and its counters under "udp"; returns the instance.
