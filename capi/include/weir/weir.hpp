@@ -8,6 +8,7 @@
 #include "link/channel.h"        // ChannelEndpoint: two stacks joined in memory
 #include "link/fault.h"          // FaultEndpoint: seeded loss, reordering, corruption
 #include "link/loopback.h"       // LoopbackEndpoint
+#include "link/packet_queue.h"   // PacketQueueEndpoint: packets in and out by hand (tun, VPN)
 #include "link/tap.h"            // TapEndpoint: a Linux tap device
 #include "stack/clock.h"         // Clock, SteadyClock, ManualClock, TimePoint, Duration
 #include "stack/loop.h"          // Loop: one thread drives a Stack (epoll)
@@ -16,6 +17,7 @@
 #include "tcp/blocking.h"        // tcp::BlockingSocket: TCP from other threads
 #include "tcp/endpoint.h"        // tcp::Endpoint: non-blocking TCP sockets
 #include "tcp/tcp.h"             // tcp::install, TcpOptions
+#include "udp/blocking.h"        // udp::BlockingSocket: UDP from other threads
 #include "udp/endpoint.h"        // udp::Endpoint: non-blocking UDP sockets
 #include "udp/udp.h"             // udp::install
 
