@@ -32,7 +32,9 @@
 #include "stack/unique_fd.h"
 #include "stack/waiter.h"
 #include "tcp/endpoint.h"
+#include "tcp/forwarder.h"
 #include "udp/endpoint.h"
+#include "udp/forwarder.h"
 
 namespace weir::capi {
 
@@ -93,6 +95,15 @@ struct weir_stack {
   bool loop_running = false;
   std::atomic<bool> stop_requested{false};
 
+  // ---- flow forwarders ----
+  std::unique_ptr<weir::tcp::Forwarder> tcp_forwarder;
+  weir_forward_fn tcp_forward_fn = nullptr;
+  void* tcp_forward_user = nullptr;
+  std::vector<weir_flow> pending_flows;  // TCP flows whose handler has not run yet
+  std::unique_ptr<weir::udp::Forwarder> udp_forwarder;
+  weir_forward_fn udp_forward_fn = nullptr;
+  void* udp_forward_user = nullptr;
+
   // ---- packet queue NICs (looked up from other threads: guarded) ----
   std::mutex queues_mutex;
   std::map<weir::NicId, std::unique_ptr<weir::capi::QueueNic>> queues;
@@ -102,6 +113,9 @@ struct weir_stack {
                                std::unique_ptr<weir::udp::Endpoint> udp);
   void release(weir_socket handle);
   void queue_callback(weir_socket handle);
+  // Wakes a caller's loop (the eventfd of weir_stack_wait_fds) when callbacks were queued
+  // outside poll()/a loop iteration.
+  void signal_pending();
   // Runs the queued callbacks; returns how many ran.
   size_t dispatch_callbacks();
   void clear_callback_signal();

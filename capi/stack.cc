@@ -93,18 +93,30 @@ void weir_stack::queue_callback(weir_socket handle) {
   if (slot == nullptr || slot->callback == nullptr || slot->queued) return;
   slot->queued = true;
   pending.push_back(handle);
-  if (!driving && !callback_fd_signalled && callback_fd) {
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = write(callback_fd.get(), &one, sizeof one);
-    callback_fd_signalled = true;
-  }
+  if (!driving) signal_pending();
+}
+
+void weir_stack::signal_pending() {
+  if (callback_fd_signalled || !callback_fd) return;
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(callback_fd.get(), &one, sizeof one);
+  callback_fd_signalled = true;
 }
 
 size_t weir_stack::dispatch_callbacks() {
   size_t ran = 0;
   // A callback's own calls may queue more; a few rounds let chains settle, and what is left
   // keeps the eventfd readable so the caller's loop comes back at once.
-  for (int round = 0; round < 4 && !pending.empty(); ++round) {
+  for (int round = 0; round < 4 && (!pending.empty() || !pending_flows.empty()); ++round) {
+    // New TCP flows first: their handlers may set callbacks on the sockets they accept.
+    std::vector<weir_flow> flows;
+    flows.swap(pending_flows);
+    for (const weir_flow& flow : flows) {
+      // Read each time: a handler may remove the forwarder, which drops the flows.
+      if (tcp_forwarder == nullptr || tcp_forward_fn == nullptr) break;
+      tcp_forward_fn(this, &flow, tcp_forward_user);
+      ++ran;
+    }
     std::vector<weir_socket> batch;
     batch.swap(pending);
     for (weir_socket handle : batch) {
@@ -121,11 +133,7 @@ size_t weir_stack::dispatch_callbacks() {
     }
   }
   clear_callback_signal();
-  if (!pending.empty() && callback_fd) {
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = write(callback_fd.get(), &one, sizeof one);
-    callback_fd_signalled = true;
-  }
+  if (!pending.empty() || !pending_flows.empty()) signal_pending();
   return ran;
 }
 
@@ -238,6 +246,8 @@ void weir_stack_free(weir_stack* stack) {
     slot->udp.reset();
   }
   owned->slots.clear();
+  owned->tcp_forwarder.reset();
+  owned->udp_forwarder.reset();
   owned->loop.reset();
   owned->stack.reset();
 }
@@ -506,7 +516,7 @@ ssize_t weir_stack_poll(weir_stack* stack, uint64_t now_ns, uint64_t* next_deadl
     // Callbacks may have armed timers (a connect) or left work queued.
     if (auto d = stack->stack->timers().next_deadline()) deadline = std::min(deadline, to_ns(*d));
     const uint64_t t = now_ns != 0 ? now_ns : weir_now_ns();
-    if (r.more || !stack->pending.empty()) deadline = t;
+    if (r.more || !stack->pending.empty() || !stack->pending_flows.empty()) deadline = t;
     if (stack->stack->wait_set().needs_polling) {
       deadline = std::min<uint64_t>(deadline, t + 1'000'000);
     }
@@ -571,7 +581,8 @@ ssize_t weir_loop_run_once(weir_stack* stack, int timeout_ms, uint64_t* next_dea
   stack->driving = false;
   if (next_deadline_ns != nullptr) {
     auto d = stack->stack->timers().next_deadline();
-    *next_deadline_ns = !stack->pending.empty() ? weir_now_ns() : d ? to_ns(*d) : UINT64_MAX;
+    const bool waiting = !stack->pending.empty() || !stack->pending_flows.empty();
+    *next_deadline_ns = waiting ? weir_now_ns() : d ? to_ns(*d) : UINT64_MAX;
   }
   return static_cast<ssize_t>(work);
 }

@@ -412,6 +412,65 @@ ssize_t weir_udp_sendto(weir_stack *stack, weir_socket sock, const void *buf, si
 ssize_t weir_udp_recvfrom(weir_stack *stack, weir_socket sock, void *buf, size_t len,
                           weir_sockaddr *from, int flags);
 
+/* ---- Flow forwarder ---------------------------------------------------------------------- */
+/* Terminating every TCP connection and UDP flow a NIC sees, whatever its destination address
+ * and port (the tun2socks / wireguard-go pattern, as gVisor's forwarders): turn a NIC's
+ * accept-any mode on, set a handler per protocol, and accept each new flow as an ordinary
+ * socket (whose local address is the destination the client wanted), refuse it (TCP: RST;
+ * UDP: ICMP port unreachable), or (TCP) decide later. Flows to the stack's own addresses
+ * still go to its listeners and sockets. */
+
+#define WEIR_PROTO_TCP 6
+#define WEIR_PROTO_UDP 17
+
+/* Makes the NIC hand unicast packets for any destination address to the forwarders (nonzero)
+ * or only those for the stack's own addresses (0, the default). The stack answers ARP/NDP only
+ * for its own addresses: route the traffic to it (a tun device, a packet queue NIC in raw IP
+ * mode, or a gateway route pointing at the stack). -ENODEV: no such NIC. */
+int weir_nic_set_accept_any(weir_stack *stack, weir_nic nic, int on);
+
+/* A new flow. */
+typedef struct weir_flow {
+  uint64_t id;          /* names it to weir_forwarder_accept/refuse; never reused */
+  int protocol;         /* WEIR_PROTO_TCP or WEIR_PROTO_UDP */
+  weir_nic nic;         /* the NIC it came in on */
+  weir_sockaddr local;  /* where the client wanted to go (not one of the stack's addresses) */
+  weir_sockaddr remote; /* the client */
+  size_t payload_size;  /* UDP: the first datagram's payload size; TCP: 0 */
+} weir_flow;
+
+/* fn(stack, flow, user): the flow's handler. The flow struct is valid during the call only.
+ *  - TCP: runs like a readiness callback (at the end of weir_stack_poll or a loop iteration,
+ *    never inside another weir call) and may call everything a readiness callback may. It
+ *    accepts or refuses at once, or returns without deciding (deferred): the client's SYN
+ *    then waits (up to 1024 flows at once; later SYNs are dropped, and retransmitted by the
+ *    client) until weir_forwarder_accept/refuse names the id, from any later point on the
+ *    stack's thread (when an outbound connection of yours succeeds or fails, say). Deferred
+ *    flows are not timed out here: decide every one.
+ *  - UDP: runs inside the processing of the flow's first datagram, and must decide there:
+ *    weir_forwarder_accept (the socket it returns has that datagram queued: read it after
+ *    weir_stack_poll returns, or set a readiness callback and look at weir_socket_events) or
+ *    weir_forwarder_refuse; returning without either drops the datagram. In this handler only
+ *    weir_forwarder_accept, weir_forwarder_refuse, weir_socket_set_callback,
+ *    weir_socket_set_option and weir_socket_events may be called.
+ * A flow's later packets go to its socket; once that socket is closed, a UDP flow's next
+ * datagram is a new flow. */
+typedef void (*weir_forward_fn)(weir_stack *stack, const weir_flow *flow, void *user);
+
+/* Sets (fn non-NULL) or removes (NULL) the handler for protocol. Removing it drops TCP flows
+ * still undecided (their SYNs go unanswered). -EINVAL: unknown protocol. */
+int weir_forwarder_set(weir_stack *stack, int protocol, weir_forward_fn fn, void *user);
+
+/* Accepts the flow: TCP answers the SYN with a SYN-ACK from flow->local and the socket in
+ * *out becomes writable once the handshake completes; UDP gives a socket bound to flow->local
+ * and connected to flow->remote. -ENOENT: no undecided flow of that id (decided already, or
+ * UDP outside its handler); -EINVAL: unknown protocol, NULL out; -ENOPROTOOPT: no handler is
+ * set for protocol. */
+int weir_forwarder_accept(weir_stack *stack, int protocol, uint64_t id, weir_socket *out);
+
+/* Refuses the flow: TCP with a RST, UDP with an ICMP port unreachable. Errors as accept. */
+int weir_forwarder_refuse(weir_stack *stack, int protocol, uint64_t id);
+
 /* ---- Counters ----------------------------------------------------------------------------- */
 
 /* One counter by its full name, "group.counter" as `weir stats` prints them: "tcp.resets_sent",
