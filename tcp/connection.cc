@@ -364,6 +364,16 @@ Result<size_t> Connection::write(ByteView data) {
   return n;
 }
 
+Result<size_t> Connection::write_buffer(PacketBuffer& data) {
+  auto space = writable_space();
+  if (!space) return space.error() == Error::kWouldBlock && data.empty() ? Result<size_t>(size_t{0})
+                                                                          : space;
+  if (data.empty()) return size_t{0};
+  size_t n = sendq_.append_buffer(data, *space);
+  output();
+  return n;
+}
+
 Result<size_t> Connection::write_from(size_t max, const SendQueue::Fill& fill) {
   auto space = writable_space();
   if (!space) return space;
@@ -382,6 +392,28 @@ Result<size_t> Connection::read_with(size_t max, const Take& take) {
   auto n = take(lent_);
   if (!n || *n == 0) return n;
   size_t taken = rcvq_.discard(*n);
+  autotune_receive_buffer(taken);
+  maybe_send_window_update();
+  return taken;
+}
+
+Result<std::span<const ByteView>> Connection::lend(size_t max) {
+  lent_.clear();
+  if (rcvq_.readable() == 0 || read_shutdown_) {
+    std::array<std::byte, 1> none;
+    auto r = read(MutableByteView(none).first(0), false);
+    if (!r) return r.error();
+    return std::span<const ByteView>();  // end of stream
+  }
+  rcvq_.lend(max, lent_);
+  return std::span<const ByteView>(lent_);
+}
+
+Result<size_t> Connection::consume(size_t n) {
+  lent_.clear();
+  if (read_shutdown_) return size_t{0};
+  size_t taken = rcvq_.discard(n);
+  if (taken == 0) return taken;
   autotune_receive_buffer(taken);
   maybe_send_window_update();
   return taken;

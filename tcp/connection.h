@@ -64,12 +64,20 @@ class Connection final : public SegmentReceiver {
                  const SocketAddress& remote);
   Result<size_t> read(MutableByteView out, bool peek = false);
   Result<size_t> write(ByteView data);
+  // write() without the copy: takes up to the send buffer's room from the front of data, whose
+  // chunks the send queue then holds (SendQueue::append_buffer).
+  Result<size_t> write_buffer(PacketBuffer& data);
   // write() with the bytes produced in place (SendQueue::append_from): up to max bytes.
   Result<size_t> write_from(size_t max, const SendQueue::Fill& fill);
   // read() without the copy: `take` gets views of up to max readable bytes and returns how
   // many it consumed. Errors, EOF (0) and kWouldBlock are read()'s.
   using Take = std::function<Result<size_t>(std::span<const ByteView>)>;
   Result<size_t> read_with(size_t max, const Take& take);
+  // read() in two steps without the copy: views of up to max readable bytes (empty at EOF;
+  // read()'s errors and kWouldBlock otherwise), valid until consume() or any other call that
+  // reads or closes; then consume(n) drops n of them and opens the window as read() does.
+  Result<std::span<const ByteView>> lend(size_t max);
+  Result<size_t> consume(size_t n);
   Status shutdown(bool read, bool write);
   // Graceful close (FIN after queued data); with SO_LINGER 0 an abortive close.
   void close();
@@ -252,7 +260,7 @@ class Connection final : public SegmentReceiver {
 
   SendQueue sendq_;
   ReceiveQueue rcvq_;
-  std::vector<ByteView> lent_;  // read_with()'s views, kept to reuse their storage
+  std::vector<ByteView> lent_;  // read_with()'s and lend()'s views, kept to reuse their storage
   std::vector<SentSegment> sent_;  // ascending by begin; [sent_head_, end) are live
   size_t sent_head_ = 0;
   bool fin_queued_ = false;  // user shut down writing: FIN follows the queued data

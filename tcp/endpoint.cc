@@ -162,6 +162,21 @@ Result<size_t> Endpoint::write(ByteView data) {
   return conn_->write(data);
 }
 
+Result<size_t> Endpoint::write(PacketBuffer& data) {
+  if (conn_ == nullptr) return Error::kNotConnected;
+  return conn_->write_buffer(data);
+}
+
+Result<std::span<const ByteView>> Endpoint::read_views(size_t max) {
+  if (conn_ == nullptr) return Error::kNotConnected;
+  return conn_->lend(max);
+}
+
+Result<size_t> Endpoint::consume(size_t n) {
+  if (conn_ == nullptr) return Error::kNotConnected;
+  return conn_->consume(n);
+}
+
 Status Endpoint::shutdown(ShutdownHow how) {
   if (conn_ == nullptr) return Error::kNotConnected;
   return conn_->shutdown(how != ShutdownHow::kWrite, how != ShutdownHow::kRead);

@@ -20,9 +20,13 @@
 #pragma once
 
 #include <memory>
+#include <cstdint>
 #include <optional>
+#include <span>
 
 #include "stack/address.h"
+#include "stack/bytes.h"
+#include "stack/packet_buffer.h"
 #include "stack/demux.h"
 #include "stack/result.h"
 #include "stack/stack.h"
@@ -76,6 +80,23 @@ class Endpoint {
   Result<size_t> read(MutableByteView out);
   Result<size_t> peek(MutableByteView out);
   Result<size_t> write(ByteView data);
+
+  // Zero-copy receive. Views of up to max readable bytes, in order, pointing into the received
+  // packets' memory (no copy). An empty span means end of stream; errors and kWouldBlock are
+  // read()'s. The views stay valid until consume(), any other call on this endpoint, or the
+  // stack next runs (a RST may drop the data): take what is needed, then consume(n), which
+  // drops the first n readable bytes and opens the receive window exactly as a read() of n
+  // bytes would (auto-tuning, window updates).
+  Result<std::span<const ByteView>> read_views(size_t max = SIZE_MAX);
+  Result<size_t> consume(size_t n);
+  // Zero-copy send. Takes up to the send buffer's free room from the front of data without
+  // copying: the send queue holds slices of data's chunks until the peer acknowledges them, and
+  // data keeps what did not fit (write again when writable). Errors and kWouldBlock are
+  // write()'s. The chunks are never written to; for memory the caller owns, wrap it with
+  // Chunk::adopt (stack/packet_buffer.h): its release callback runs when the last reference
+  // (the queue's, once acknowledged, or the caller's) goes, possibly on the stack's thread.
+  Result<size_t> write(PacketBuffer& data);
+
   Status shutdown(ShutdownHow how);
   // Graceful close (SO_LINGER 0: abortive, RST). The endpoint is unusable afterwards.
   void close();

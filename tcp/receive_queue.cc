@@ -69,7 +69,7 @@ size_t ReceiveQueue::discard(size_t n) {
 void ReceiveQueue::lend(size_t max, std::vector<ByteView>& views) const {
   views.clear();
   ready_.for_each_view([&](ByteView v) {
-    if (max == 0) return;
+    if (max == 0 || v.empty()) return;
     if (v.size() > max) v = v.first(max);
     views.push_back(v);
     max -= v.size();

@@ -12,7 +12,7 @@ size_t SendQueue::append(ByteView data, size_t max) {
     // writing them cannot change any packet that shares the chunk.
     if (head_ < blocks_.size()) {
       Block& tail = blocks_.back();
-      size_t room = tail.chunk->capacity() - tail.end;
+      size_t room = tail.room();
       if (room > 0) {
         size_t n = std::min(room, want - done);
         copy_bytes(tail.chunk->bytes(), tail.end, data.subspan(done, n));
@@ -22,18 +22,30 @@ size_t SendQueue::append(ByteView data, size_t max) {
       }
     }
     size_t capacity = std::clamp(want - done, kMinChunk, kMaxChunk);
-    blocks_.push_back(Block{Chunk::allocate(capacity), 0, 0});
+    blocks_.push_back(Block{Chunk::allocate(capacity), 0, 0, PacketBuffer()});
   }
   size_ += done;
   return done;
 }
 
+size_t SendQueue::append_buffer(PacketBuffer& data, size_t max) {
+  const size_t take = std::min(data.size(), max);
+  if (take == 0) return 0;
+  PacketBuffer part = data.slice(0, take);
+  data.pull_front(take);
+  // Headers and metadata of whatever the buffer was before mean nothing in the stream.
+  part.meta() = PacketMeta{};
+  blocks_.push_back(Block{ChunkRef(), 0, 0, std::move(part)});
+  size_ += take;
+  return take;
+}
+
 Result<size_t> SendQueue::append_from(size_t max, const Fill& fill) {
   size_t done = 0;
   while (done < max) {
-    if (head_ == blocks_.size() || blocks_.back().end == blocks_.back().chunk->capacity()) {
+    if (head_ == blocks_.size() || blocks_.back().room() == 0) {
       size_t capacity = std::clamp(max - done, kMinChunk, kMaxChunk);
-      blocks_.push_back(Block{Chunk::allocate(capacity), 0, 0});
+      blocks_.push_back(Block{Chunk::allocate(capacity), 0, 0, PacketBuffer()});
     }
     // Bytes past the tail's end belong to no slice yet (see append()).
     Block& tail = blocks_.back();
@@ -63,7 +75,8 @@ PacketBuffer SendQueue::slice(size_t offset, size_t length) const {
       continue;
     }
     size_t n = std::min(length, b.size() - offset);
-    PacketBuffer part = PacketBuffer::from_chunk(b.chunk, b.begin + offset, n);
+    PacketBuffer part =
+        b.chunk ? PacketBuffer::from_chunk(b.chunk, b.begin + offset, n) : b.borrowed.slice(offset, n);
     if (out.empty())
       out = std::move(part);
     else
@@ -80,10 +93,19 @@ void SendQueue::consume(size_t n) {
   while (n > 0 && head_ < blocks_.size()) {
     Block& b = blocks_[head_];
     size_t take = std::min(n, b.size());
-    b.begin += static_cast<uint32_t>(take);
     n -= take;
+    if (!b.chunk) {
+      // A borrowed buffer goes back to its owner (its release runs) as soon as it is acked.
+      b.borrowed.pull_front(take);
+      if (b.borrowed.empty()) {
+        b.borrowed = PacketBuffer();
+        ++head_;
+      }
+      continue;
+    }
+    b.begin += static_cast<uint32_t>(take);
     // Keep a partly filled tail chunk so small writes keep packing into it.
-    if (b.size() == 0 && (head_ + 1 < blocks_.size() || b.end == b.chunk->capacity())) {
+    if (b.size() == 0 && (head_ + 1 < blocks_.size() || b.room() == 0)) {
       b.chunk.reset();
       ++head_;
     }

@@ -1,6 +1,8 @@
 // The send buffer: bytes the user wrote that the peer has not acknowledged yet, from snd.una
 // on. Bytes are copied once, into chunks; segments (first transmissions and retransmissions)
-// are slices that share those chunks, so sending copies nothing.
+// are slices that share those chunks, so sending copies nothing. append_buffer() takes the
+// caller's packet as it is (its chunks, possibly external memory from Chunk::adopt), so those
+// bytes are never copied at all.
 #pragma once
 
 #include <cstddef>
@@ -30,6 +32,10 @@ class SendQueue {
   // when nothing was appended.
   using Fill = std::function<Result<size_t>(MutableByteView)>;
   Result<size_t> append_from(size_t max, const Fill& fill);
+  // Takes up to max bytes from the front of data without copying them: the queue keeps slices
+  // of data's chunks (data keeps the rest). Nothing is ever written into those chunks, and
+  // later append() calls start a chunk of their own. Returns how many bytes it took.
+  size_t append_buffer(PacketBuffer& data, size_t max);
   // length bytes starting offset bytes after the front (clamped), sharing the chunks.
   PacketBuffer slice(size_t offset, size_t length) const;
   // Drops the first n bytes (they were acknowledged).
@@ -37,11 +43,16 @@ class SendQueue {
   void clear();
 
  private:
+  // Either bytes the queue copied into its own chunk (chunk set), or a caller's buffer taken
+  // by append_buffer (borrowed; chunk null), which is never written to.
   struct Block {
     ChunkRef chunk;
     uint32_t begin = 0;  // first valid byte in chunk
     uint32_t end = 0;    // one past the last valid byte
-    size_t size() const { return end - begin; }
+    PacketBuffer borrowed;
+    size_t size() const { return chunk ? end - begin : borrowed.size(); }
+    // Spare room past `end` that append() may fill.
+    size_t room() const { return chunk ? chunk->capacity() - end : 0; }
   };
   std::vector<Block> blocks_;
   size_t head_ = 0;  // blocks_[0, head_) are consumed and empty
