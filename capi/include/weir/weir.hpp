@@ -16,9 +16,11 @@
 #include "stack/stack.h"         // Stack, StackOptions, Route, Stack::poll
 #include "tcp/blocking.h"        // tcp::BlockingSocket: TCP from other threads
 #include "tcp/endpoint.h"        // tcp::Endpoint: non-blocking TCP sockets
+#include "tcp/forwarder.h"       // tcp::Forwarder: accept connections to any address
 #include "tcp/tcp.h"             // tcp::install, TcpOptions
 #include "udp/blocking.h"        // udp::BlockingSocket: UDP from other threads
 #include "udp/endpoint.h"        // udp::Endpoint: non-blocking UDP sockets
+#include "udp/forwarder.h"       // udp::Forwarder: take flows to any address
 #include "udp/udp.h"             // udp::install
 
 namespace weir {
