@@ -42,8 +42,9 @@
 //
 // Threads. By default (thread_safe = false) everything, inject() and take_outbound()
 // included, runs on the one thread that drives the stack, and no lock is taken; readable_fd()
-// is -1 because the owner knows when it injected (call Stack::poll() or process_receive()
-// after injecting). With thread_safe = true, any one thread may inject() and any one thread
+// is -1 because the owner knows when it injected: call Stack::poll() after injecting, or,
+// under a Loop, inject from a Loop::watch_fd handler (the tun fd's, say) and call
+// process_receive() there (the handler runs inside the loop's batch). With thread_safe = true, any one thread may inject() and any one thread
 // may take outbound packets while the stack runs on its own thread: both queues are locked,
 // and readable_fd() is an eventfd, readable while injected packets wait, so a Loop
 // (Loop::watch) or Stack::wait_set() wakes for them. set_output_ready's callback still runs
