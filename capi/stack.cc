@@ -182,6 +182,7 @@ int weir_stack_new(const weir_stack_options* options, weir_stack** out) {
   }
 
   weir::StackOptions so;
+  if (o.repeatable != 0 && o.seed == 0) return fail(Error::kInvalidArgument);
   if (o.repeatable != 0) {
     so = weir::repeatable_stack_options(o.seed);
   } else {

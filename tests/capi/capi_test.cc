@@ -218,6 +218,9 @@ TEST(CapiStack, OptionsAreVersionedAndChecked) {
   EXPECT_EQ(weir_stack_new(&newer.known, &s), -EINVAL);
 
   weir_stack_options_init(&o);
+  o.repeatable = 1;  // without a seed to repeat
+  EXPECT_EQ(weir_stack_new(&o, &s), -EINVAL);
+  o.repeatable = 0;
   o.ephemeral_port_first = 5000;
   o.ephemeral_port_last = 4000;
   EXPECT_EQ(weir_stack_new(&o, &s), -EINVAL);

@@ -37,9 +37,18 @@
  * stack must not run concurrently (from several threads, hold one mutex around every call;
  * nothing in weir is thread-local). Two stacks share nothing and may run on two threads.
  * Thread-safe exceptions, callable from any thread at any time: weir_now_ns, weir_timeout_ms,
- * weir_version, the weir_addr_* helpers, weir_loop_stop and weir_loop_post. While
- * weir_loop_run() runs, the stack belongs to the thread running it: other threads reach it
- * only through weir_loop_post().
+ * weir_version, the weir_addr_* helpers, weir_loop_stop and weir_loop_post; and
+ * weir_packet_queue_inject/_take/_next_size/_fd (one injecting and one taking thread at a
+ * time), so a tun reader thread can feed a running stack. While weir_loop_run() runs, the
+ * stack belongs to the thread running it: other threads reach it only through those.
+ *
+ * CALLBACKS. Readiness callbacks, TCP forwarder handlers and posted functions run on the
+ * stack's thread at the end of weir_stack_poll() or of a loop iteration, never inside another
+ * weir call: they may call every function on the stack (close any socket, open and connect new
+ * ones) except weir_stack_free (which aborts the process with a message when called from
+ * there) and the drivers weir_stack_poll, weir_loop_run, weir_loop_run_once (-EBUSY). The two
+ * exceptions run in the middle of packet processing and may do much less: the packet queue
+ * output callback and the UDP forwarder handler (see each).
  *
  * DRIVING. Pick one of:
  *  (a) your own loop: call weir_stack_poll() when one of weir_stack_wait_fds() is readable or
@@ -119,8 +128,9 @@ typedef struct weir_stack_options {
   uint32_t size;       /* sizeof(weir_stack_options), set by weir_stack_options_init */
   int ipv6;            /* nonzero (default): install IPv6 with NDP and ICMPv6 */
   int ipv6_autoconf;   /* nonzero: router discovery + SLAAC on every NIC (default 0) */
-  int repeatable;      /* nonzero: every random choice, keys included, follows from seed, so
-                          runs repeat (tests only: never face a real network with it) */
+  int repeatable;      /* nonzero: every random choice, keys included, follows from seed
+                          (which must then be nonzero), so runs repeat (tests only: never face
+                          a real network with it) */
   uint64_t seed;       /* seeds the stack's generator; 0 (default): from the OS */
   uint16_t ephemeral_port_first; /* connect()/bind(0) ports; 0, 0 (default): 32768-60999 */
   uint16_t ephemeral_port_last;
@@ -132,16 +142,17 @@ typedef struct weir_stack_options {
 void weir_stack_options_init(weir_stack_options *options);
 
 /* Creates a stack with IPv4 (ARP, ICMP), IPv6 (unless options->ipv6 is 0), UDP and TCP, and
- * no NICs. options may be NULL (the defaults). -EINVAL: out is NULL, options->size is smaller
- * than the first version of the struct, or it is larger than this library knows and the
- * unknown tail is not all zero, or the ephemeral range is unusable (weir_stack_last_error
- * cannot say why: there is no stack; the range must lie in 1024-65535 with first <= last).
- * -ENOMEM when out of memory. */
+ * no NICs, in *out. options may be NULL (the defaults). -EINVAL (weir_stack_last_error cannot
+ * say why: there is no stack): out is NULL; options->size is smaller than the first version
+ * of the struct, or larger than this library knows with the unknown tail not all zero;
+ * repeatable without a seed; an ephemeral range that starts at 0 or whose first port exceeds
+ * its last. -EIO/-EMFILE: the stack's eventfd or epoll fd could not be made. */
 int weir_stack_new(const weir_stack_options *options, weir_stack **out);
 
 /* Closes every socket the caller still holds (abortively for TCP: a RST, since nobody drives
- * the FIN exchange any more), closes the NICs and frees the stack. NULL is a no-op. Never from
- * a readiness callback or a posted function, nor while weir_loop_run() runs. */
+ * the FIN exchange any more), closes the NICs and frees the stack. NULL is a no-op. Called from
+ * a callback or a posted function, or while weir_loop_run() runs, it would free the stack
+ * under its own feet: it prints why and aborts instead. */
 void weir_stack_free(weir_stack *stack);
 
 /* The message of the last call on this stack that failed with one (a tap that cannot be
@@ -168,7 +179,8 @@ int weir_stack_add_tap(weir_stack *stack, const char *name, const char *netns, w
  * Threads: weir_packet_queue_inject, _take, _next_size and _fd may be called from any thread
  * while the stack runs on its own (one injecting thread and one taking thread at a time), so a
  * tun reader thread can feed a stack that weir_loop_run() drives. Injected packets wake the
- * loop (and make an fd of weir_stack_wait_fds() readable). */
+ * loop (and make an fd of weir_stack_wait_fds() readable). weir_stack_add_packet_queue and
+ * _set_callback follow the stack's thread rule. */
 #define WEIR_FRAMING_RAW_IP 0
 #define WEIR_FRAMING_ETHERNET 1
 
@@ -251,8 +263,10 @@ int weir_stack_set_gateway(weir_stack *stack, weir_nic nic, const char *gateway)
 ssize_t weir_stack_poll(weir_stack *stack, uint64_t now_ns, uint64_t *next_deadline_ns);
 
 /* The fds a loop of yours waits on for readability before calling weir_stack_poll(): every
- * tap's fd, and an eventfd that becomes readable when readiness callbacks are waiting to run
- * (a socket call of yours changed some socket's readiness). Copies up to cap fds into fds and
+ * tap's fd, every packet queue NIC's inbound eventfd (readable while injected packets wait),
+ * and an eventfd that becomes readable when callbacks are waiting to run (a socket call of
+ * yours changed some socket's readiness). Never read or close them: weir_stack_poll() drains
+ * them. Copies up to cap fds into fds and
  * returns how many there are in all (call again with a larger array if that is more than
  * cap). The set changes only when a NIC is added. fds may be NULL when cap is 0. */
 ssize_t weir_stack_wait_fds(weir_stack *stack, int *fds, size_t cap);
@@ -350,7 +364,8 @@ int weir_socket_remote_address(weir_stack *stack, weir_socket sock, weir_sockadd
 #define WEIR_OPT_CORK 10      /* TCP_CORK 0/1 */
 #define WEIR_OPT_MAXSEG 11    /* TCP_MAXSEG, bytes (get: the send MSS once connected) */
 #define WEIR_OPT_LINGER 12    /* SO_LINGER seconds; -1 (the default) off; 0 close sends RST */
-#define WEIR_OPT_V6ONLY 13    /* IPV6_V6ONLY 0/1 (IPv6 sockets, before bind/connect) */
+#define WEIR_OPT_V6ONLY 13    /* IPV6_V6ONLY 0/1 (IPv6 sockets, before bind/connect; on an
+                                 IPv4 socket -ENOPROTOOPT, as Linux) */
 #define WEIR_OPT_BROADCAST 14 /* SO_BROADCAST 0/1 (UDP) */
 int weir_socket_set_option(weir_stack *stack, weir_socket sock, int option, int value);
 int weir_socket_get_option(weir_stack *stack, weir_socket sock, int option, int *value);
