@@ -30,7 +30,8 @@
 // Ownership and threads. A Forwarder registers itself with the stack's TCP protocol on
 // construction (one per stack) and unregisters when destroyed; it must not outlive the
 // Stack, and like everything on a stack is used from the stack's thread only. Pending
-// requests die with it (their peers' SYNs go unanswered). The Endpoints accept() returns are
+// requests die with it (their peers' SYNs go unanswered). The handler must not destroy the
+// Forwarder. The Endpoints accept() returns are
 // independent of the Forwarder afterwards.
 #pragma once
 

@@ -22,7 +22,8 @@
 //
 // Ownership and threads. One Forwarder per stack; it registers with the stack's UDP protocol
 // on construction and unregisters when destroyed, must not outlive the Stack, and is used from
-// the stack's thread only. Endpoints it returns are ordinary sockets owned by the caller.
+// the stack's thread only; the handler must not destroy it. Endpoints it returns are ordinary
+// sockets owned by the caller.
 #pragma once
 
 #include <cstdint>

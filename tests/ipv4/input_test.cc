@@ -277,3 +277,72 @@ TEST_F(InputTest, NonArpPacketsOnArpEtherTypeAreCounted) {
 
 }  // namespace
 }  // namespace weir::ipv4::test
+
+namespace weir::ipv4::test {
+namespace {
+
+class ForwardingInputTest : public Ipv4Test {
+ protected:
+  void SetUp() override {
+    Ipv4Test::SetUp();
+    udp_ = &add_fake_transport(17);
+    nic().set_accept_any_destination(true);
+  }
+  FakeTransport* udp_ = nullptr;
+};
+
+TEST_F(ForwardingInputTest, DeliversForeignDestinationsMarkedAsSuch) {
+  inject_ipv4({.source = kPeerIp, .destination = kRemoteIp, .protocol = 17}, pattern(8));
+  inject_ipv4({.source = kPeerIp, .destination = kOurIp, .protocol = 17}, pattern(8));
+  ASSERT_EQ(udp_->received.size(), 2u);
+  EXPECT_TRUE(udp_->received[0].info.foreign_destination);
+  EXPECT_EQ(udp_->received[0].info.destination, IpAddress(kRemoteIp));
+  EXPECT_FALSE(udp_->received[1].info.foreign_destination);
+  EXPECT_EQ(counters().rx_foreign_destination, 1u);
+  EXPECT_EQ(counters().drop_not_for_us, 0u);
+}
+
+TEST_F(ForwardingInputTest, ForeignFragmentsAreReassembledAndMarked) {
+  auto payload = pattern(64, 5);
+  inject_ipv4({.source = kPeerIp, .destination = kRemoteIp, .protocol = 17, .id = 9,
+               .more_fragments = true},
+              ByteView(payload).first(32));
+  inject_ipv4({.source = kPeerIp, .destination = kRemoteIp, .protocol = 17, .id = 9,
+               .fragment_offset = 32},
+              ByteView(payload).subspan(32));
+  ASSERT_EQ(udp_->received.size(), 1u);
+  EXPECT_TRUE(udp_->received[0].info.foreign_destination);
+  EXPECT_EQ(udp_->received[0].bytes, payload);
+}
+
+TEST_F(ForwardingInputTest, FramesForOtherMacsStayDropped) {
+  ASSERT_TRUE(peer_->inject(ipv4_frame(MacAddress::parse("02:00:00:00:00:99").value(), peer_mac(),
+                                       {.source = kPeerIp, .destination = kRemoteIp,
+                                        .protocol = 17},
+                                       pattern(8))));
+  EXPECT_THAT(udp_->received, IsEmpty());
+}
+
+TEST_F(ForwardingInputTest, PortUnreachableComesFromTheForeignAddress) {
+  learn_peer();
+  udp_->result = TransportDelivery::kNoEndpoint;
+  auto payload = pattern(20);
+  inject_ipv4({.source = kPeerIp, .destination = kRemoteIp, .protocol = 17}, payload);
+  auto frame = peer_->read();
+  ASSERT_TRUE(frame);
+  EXPECT_THAT(*frame, IsIpv4Frame(Src(kRemoteIp), Dst(kPeerIp), Protocol(1), ValidChecksum(),
+                                  Payload(IsIcmpDestUnreachable(
+                                      3, IsQuotedIpv4(Src(kPeerIp), Dst(kRemoteIp))))));
+  EXPECT_EQ(icmp_counters().tx_port_unreachable, 1u);
+}
+
+TEST_F(ForwardingInputTest, EchoToForeignAddressIsNotAnswered) {
+  learn_peer();
+  inject_ipv4({.source = kPeerIp, .destination = kRemoteIp, .protocol = 1},
+              icmpv4_echo(kTestIcmpEchoRequest, 1, 1, pattern(8)));
+  EXPECT_FALSE(peer_->read());
+  EXPECT_EQ(icmp_counters().rx_echo_drop_foreign_destination, 1u);
+}
+
+}  // namespace
+}  // namespace weir::ipv4::test

@@ -422,3 +422,58 @@ TEST_F(Ipv6ErrorInputTest, ErrorsNotAboutOurPacketsAreDropped) {
 
 }  // namespace
 }  // namespace weir::ipv6::test
+
+namespace weir::ipv6::test {
+namespace {
+
+class Ipv6ForwardingInputTest : public Ipv6Test {
+ protected:
+  void SetUp() override {
+    Ipv6Test::SetUp();
+    learn_peer();
+    udp_ = &add_fake_transport(17);
+    nic().set_accept_any_destination(true);
+  }
+  FakeTransport* udp_ = nullptr;
+};
+
+TEST_F(Ipv6ForwardingInputTest, DeliversForeignDestinationsMarkedAsSuch) {
+  inject_ipv6({.source = kPeerIp, .destination = kRemoteIp, .next_header = 17},
+              udp6_datagram(1, 2, pattern(4), kPeerIp, kRemoteIp));
+  inject_ipv6({.source = kPeerIp, .destination = kOurIp, .next_header = 17},
+              udp6_datagram(1, 2, pattern(4), kPeerIp, kOurIp));
+  ASSERT_EQ(udp_->received.size(), 2u);
+  EXPECT_TRUE(udp_->received[0].info.foreign_destination);
+  EXPECT_FALSE(udp_->received[1].info.foreign_destination);
+  EXPECT_EQ(counters().rx_foreign_destination, 1u);
+}
+
+TEST_F(Ipv6ForwardingInputTest, ForeignLinkLocalDestinationsStayDropped) {
+  inject_ipv6({.source = kPeerLinkLocal, .destination = v6("fe80::99"), .next_header = 17},
+              udp6_datagram(1, 2, pattern(4), kPeerLinkLocal, v6("fe80::99")));
+  EXPECT_THAT(udp_->received, IsEmpty());
+  EXPECT_EQ(counters().drop_not_for_us, 1u);
+}
+
+TEST_F(Ipv6ForwardingInputTest, PortUnreachableComesFromTheForeignAddress) {
+  udp_->result = TransportDelivery::kNoEndpoint;
+  inject_ipv6({.source = kPeerIp, .destination = kRemoteIp, .next_header = 17},
+              udp6_datagram(1, 2, pattern(4), kPeerIp, kRemoteIp));
+  auto frame = peer_->read();
+  ASSERT_TRUE(frame);
+  EXPECT_THAT(*frame, IsIpv6Frame(Src(kRemoteIp), Dst(kPeerIp), Protocol(58), ValidChecksum()));
+  auto m = icmp_in(frame);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->type, 1);
+  EXPECT_EQ(m->code, 4);
+}
+
+TEST_F(Ipv6ForwardingInputTest, EchoToForeignAddressIsNotAnswered) {
+  inject_ipv6({.source = kPeerIp, .destination = kRemoteIp, .next_header = 58},
+              icmpv6_echo(kTestIcmpv6EchoRequest, 1, 1, pattern(8), kPeerIp, kRemoteIp));
+  EXPECT_FALSE(peer_->read());
+  EXPECT_EQ(icmp_counters().rx_echo_drop_foreign_destination, 1u);
+}
+
+}  // namespace
+}  // namespace weir::ipv6::test
