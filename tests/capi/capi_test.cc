@@ -1333,6 +1333,41 @@ TEST_F(Forwarding, UdpFlowsAreDecidedInTheHandler) {
   ASSERT_EQ(weir_forwarder_set(b, WEIR_PROTO_UDP, nullptr, nullptr), 0);
 }
 
+TEST(CapiStackDeathTest, FreeFromACallbackAbortsWithAMessage) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        weir_stack* s = nullptr;
+        weir_stack_new(nullptr, &s);
+        weir_socket u;
+        weir_udp_socket(s, WEIR_AF_INET, &u);
+        weir_socket_set_callback(
+            s, u, [](weir_stack* st, weir_socket, int, void*) { weir_stack_free(st); }, nullptr);
+        weir_socket_shutdown(s, u, WEIR_SHUT_RDWR);  // readiness changes: the callback is due
+        weir_stack_poll(s, 0, nullptr);
+      },
+      "weir_stack_free: called from a callback");
+}
+
+TEST(CapiStack, AutoconfOption) {
+  weir_stack_options o;
+  weir_stack_options_init(&o);
+  o.ipv6_autoconf = 1;
+  weir_stack* s = nullptr;
+  ASSERT_EQ(weir_stack_new(&o, &s), 0);
+  weir_nic nic;
+  ASSERT_EQ(weir_stack_add_packet_queue(s, "eth0", WEIR_FRAMING_ETHERNET, 0, &nic), 0);
+  // Autoconfiguration registered its counters; a stack without it has none.
+  std::string text(static_cast<size_t>(weir_stack_counters_dump(s, nullptr, 0)) + 1, '\0');
+  weir_stack_counters_dump(s, text.data(), text.size());
+  EXPECT_THAT(text, HasSubstr("\nslaac."));
+  weir_stack_free(s);
+  StackPtr plain = make_stack(9);
+  text.assign(static_cast<size_t>(weir_stack_counters_dump(plain.get(), nullptr, 0)) + 1, '\0');
+  weir_stack_counters_dump(plain.get(), text.data(), text.size());
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("\nslaac.")));
+}
+
 // ---- the C99 client --------------------------------------------------------------------------
 
 TEST(CapiC, PlainCClientTalksTcpAndUdp) { EXPECT_EQ(weir_capi_c_client(), 0); }
