@@ -48,7 +48,8 @@ int weir_forwarder_set(weir_stack* stack, int protocol, weir_forward_fn fn, void
     }
     if (stack->tcp_forwarder == nullptr) {
       weir_stack* raw = stack;
-      auto f = weir::tcp::Forwarder::create(*stack->stack, [raw](const weir::tcp::ForwardRequest& r) {
+      auto f = weir::tcp::Forwarder::create(*stack->stack, [raw](
+                                                               const weir::tcp::ForwardRequest& r) {
         raw->pending_flows.push_back(make_flow(WEIR_PROTO_TCP, r.id, r.nic, r.local, r.remote, 0));
         if (!raw->driving) raw->signal_pending();
       });
@@ -68,12 +69,13 @@ int weir_forwarder_set(weir_stack* stack, int protocol, weir_forward_fn fn, void
     }
     if (stack->udp_forwarder == nullptr) {
       weir_stack* raw = stack;
-      auto f = weir::udp::Forwarder::create(*stack->stack, [raw](const weir::udp::ForwardRequest& r) {
-        if (raw->udp_forward_fn == nullptr) return;
-        const weir_flow flow =
-            make_flow(WEIR_PROTO_UDP, r.id, r.nic, r.local, r.remote, r.payload_size);
-        raw->udp_forward_fn(raw, &flow, raw->udp_forward_user);
-      });
+      auto f =
+          weir::udp::Forwarder::create(*stack->stack, [raw](const weir::udp::ForwardRequest& r) {
+            if (raw->udp_forward_fn == nullptr) return;
+            const weir_flow flow =
+                make_flow(WEIR_PROTO_UDP, r.id, r.nic, r.local, r.remote, r.payload_size);
+            raw->udp_forward_fn(raw, &flow, raw->udp_forward_user);
+          });
       if (!f) return fail(f.error());
       stack->udp_forwarder = std::move(*f);
     }

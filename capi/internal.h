@@ -12,6 +12,8 @@
 // end of poll()/a loop iteration, when nothing of the stack is on the call stack.
 #pragma once
 
+#include <weir/weir.h>
+
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
@@ -21,8 +23,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <weir/weir.h>
 
 #include "link/packet_queue.h"
 #include "stack/clock.h"
@@ -110,7 +110,7 @@ struct weir_stack {
 
   weir::capi::SocketSlot* find(weir_socket handle);
   weir::Result<weir_socket> allocate(std::unique_ptr<weir::tcp::Endpoint> tcp,
-                               std::unique_ptr<weir::udp::Endpoint> udp);
+                                     std::unique_ptr<weir::udp::Endpoint> udp);
   void release(weir_socket handle);
   void queue_callback(weir_socket handle);
   // Wakes a caller's loop (the eventfd of weir_stack_wait_fds) when callbacks were queued

@@ -232,29 +232,52 @@ int weir_socket_set_option(weir_stack* stack, weir_socket sock, int option, int 
   if (slot->udp) {
     weir::udp::Endpoint& u = *slot->udp;
     switch (option) {
-      case WEIR_OPT_RCVBUF: u.set_receive_buffer(static_cast<size_t>(value)); return 0;
-      case WEIR_OPT_SNDBUF: u.set_send_buffer(static_cast<size_t>(value)); return 0;
-      case WEIR_OPT_REUSEADDR: u.set_reuse_address(value != 0); return 0;
-      case WEIR_OPT_REUSEPORT: u.set_reuse_port(value != 0); return 0;
-      case WEIR_OPT_BROADCAST: u.set_broadcast(value != 0); return 0;
-      case WEIR_OPT_V6ONLY: return status(u.set_v6only(value != 0));
-      default: return fail(Error::kNoProtocolOption);
+      case WEIR_OPT_RCVBUF:
+        u.set_receive_buffer(static_cast<size_t>(value));
+        return 0;
+      case WEIR_OPT_SNDBUF:
+        u.set_send_buffer(static_cast<size_t>(value));
+        return 0;
+      case WEIR_OPT_REUSEADDR:
+        u.set_reuse_address(value != 0);
+        return 0;
+      case WEIR_OPT_REUSEPORT:
+        u.set_reuse_port(value != 0);
+        return 0;
+      case WEIR_OPT_BROADCAST:
+        u.set_broadcast(value != 0);
+        return 0;
+      case WEIR_OPT_V6ONLY:
+        return status(u.set_v6only(value != 0));
+      default:
+        return fail(Error::kNoProtocolOption);
     }
   }
   weir::tcp::Endpoint& t = *slot->tcp;
   using weir::tcp::SocketOption;
   switch (option) {
-    case WEIR_OPT_RCVBUF: return status(t.set_option(SocketOption::kReceiveBuffer, value));
-    case WEIR_OPT_SNDBUF: return status(t.set_option(SocketOption::kSendBuffer, value));
-    case WEIR_OPT_REUSEADDR: return status(t.set_option(SocketOption::kReuseAddress, value));
-    case WEIR_OPT_REUSEPORT: return status(t.set_option(SocketOption::kReusePort, value));
-    case WEIR_OPT_KEEPALIVE: return status(t.set_option(SocketOption::kKeepAlive, value));
-    case WEIR_OPT_KEEPIDLE: return status(t.set_option(SocketOption::kKeepIdle, value));
-    case WEIR_OPT_KEEPINTVL: return status(t.set_option(SocketOption::kKeepInterval, value));
-    case WEIR_OPT_KEEPCNT: return status(t.set_option(SocketOption::kKeepCount, value));
-    case WEIR_OPT_NODELAY: return status(t.set_option(SocketOption::kNoDelay, value));
-    case WEIR_OPT_CORK: return status(t.set_option(SocketOption::kCork, value));
-    case WEIR_OPT_MAXSEG: return status(t.set_option(SocketOption::kMaxSegment, value));
+    case WEIR_OPT_RCVBUF:
+      return status(t.set_option(SocketOption::kReceiveBuffer, value));
+    case WEIR_OPT_SNDBUF:
+      return status(t.set_option(SocketOption::kSendBuffer, value));
+    case WEIR_OPT_REUSEADDR:
+      return status(t.set_option(SocketOption::kReuseAddress, value));
+    case WEIR_OPT_REUSEPORT:
+      return status(t.set_option(SocketOption::kReusePort, value));
+    case WEIR_OPT_KEEPALIVE:
+      return status(t.set_option(SocketOption::kKeepAlive, value));
+    case WEIR_OPT_KEEPIDLE:
+      return status(t.set_option(SocketOption::kKeepIdle, value));
+    case WEIR_OPT_KEEPINTVL:
+      return status(t.set_option(SocketOption::kKeepInterval, value));
+    case WEIR_OPT_KEEPCNT:
+      return status(t.set_option(SocketOption::kKeepCount, value));
+    case WEIR_OPT_NODELAY:
+      return status(t.set_option(SocketOption::kNoDelay, value));
+    case WEIR_OPT_CORK:
+      return status(t.set_option(SocketOption::kCork, value));
+    case WEIR_OPT_MAXSEG:
+      return status(t.set_option(SocketOption::kMaxSegment, value));
     case WEIR_OPT_LINGER:
       if (value < 0) {
         t.set_linger(std::nullopt);
@@ -262,8 +285,10 @@ int weir_socket_set_option(weir_stack* stack, weir_socket sock, int option, int 
         t.set_linger(std::chrono::seconds(value));
       }
       return 0;
-    case WEIR_OPT_V6ONLY: return status(t.set_v6only(value != 0));
-    default: return fail(Error::kNoProtocolOption);
+    case WEIR_OPT_V6ONLY:
+      return status(t.set_v6only(value != 0));
+    default:
+      return fail(Error::kNoProtocolOption);
   }
 }
 
@@ -275,39 +300,78 @@ int weir_socket_get_option(weir_stack* stack, weir_socket sock, int option, int*
   if (slot->udp) {
     const weir::udp::Endpoint& u = *slot->udp;
     switch (option) {
-      case WEIR_OPT_RCVBUF: *value = clamp(u.receive_buffer()); return 0;
-      case WEIR_OPT_SNDBUF: *value = clamp(u.send_buffer()); return 0;
-      case WEIR_OPT_REUSEADDR: *value = u.reuse_address() ? 1 : 0; return 0;
-      case WEIR_OPT_REUSEPORT: *value = u.reuse_port() ? 1 : 0; return 0;
-      case WEIR_OPT_BROADCAST: *value = u.broadcast() ? 1 : 0; return 0;
-      case WEIR_OPT_V6ONLY: *value = u.v6only() ? 1 : 0; return 0;
-      default: return fail(Error::kNoProtocolOption);
+      case WEIR_OPT_RCVBUF:
+        *value = clamp(u.receive_buffer());
+        return 0;
+      case WEIR_OPT_SNDBUF:
+        *value = clamp(u.send_buffer());
+        return 0;
+      case WEIR_OPT_REUSEADDR:
+        *value = u.reuse_address() ? 1 : 0;
+        return 0;
+      case WEIR_OPT_REUSEPORT:
+        *value = u.reuse_port() ? 1 : 0;
+        return 0;
+      case WEIR_OPT_BROADCAST:
+        *value = u.broadcast() ? 1 : 0;
+        return 0;
+      case WEIR_OPT_V6ONLY:
+        *value = u.v6only() ? 1 : 0;
+        return 0;
+      default:
+        return fail(Error::kNoProtocolOption);
     }
   }
   const weir::tcp::Endpoint& t = *slot->tcp;
   using weir::tcp::SocketOption;
   std::optional<SocketOption> o;
   switch (option) {
-    case WEIR_OPT_RCVBUF: o = SocketOption::kReceiveBuffer; break;
-    case WEIR_OPT_SNDBUF: o = SocketOption::kSendBuffer; break;
-    case WEIR_OPT_REUSEADDR: o = SocketOption::kReuseAddress; break;
-    case WEIR_OPT_REUSEPORT: o = SocketOption::kReusePort; break;
-    case WEIR_OPT_KEEPALIVE: o = SocketOption::kKeepAlive; break;
-    case WEIR_OPT_KEEPIDLE: o = SocketOption::kKeepIdle; break;
-    case WEIR_OPT_KEEPINTVL: o = SocketOption::kKeepInterval; break;
-    case WEIR_OPT_KEEPCNT: o = SocketOption::kKeepCount; break;
-    case WEIR_OPT_NODELAY: o = SocketOption::kNoDelay; break;
-    case WEIR_OPT_CORK: o = SocketOption::kCork; break;
-    case WEIR_OPT_MAXSEG: o = SocketOption::kMaxSegment; break;
+    case WEIR_OPT_RCVBUF:
+      o = SocketOption::kReceiveBuffer;
+      break;
+    case WEIR_OPT_SNDBUF:
+      o = SocketOption::kSendBuffer;
+      break;
+    case WEIR_OPT_REUSEADDR:
+      o = SocketOption::kReuseAddress;
+      break;
+    case WEIR_OPT_REUSEPORT:
+      o = SocketOption::kReusePort;
+      break;
+    case WEIR_OPT_KEEPALIVE:
+      o = SocketOption::kKeepAlive;
+      break;
+    case WEIR_OPT_KEEPIDLE:
+      o = SocketOption::kKeepIdle;
+      break;
+    case WEIR_OPT_KEEPINTVL:
+      o = SocketOption::kKeepInterval;
+      break;
+    case WEIR_OPT_KEEPCNT:
+      o = SocketOption::kKeepCount;
+      break;
+    case WEIR_OPT_NODELAY:
+      o = SocketOption::kNoDelay;
+      break;
+    case WEIR_OPT_CORK:
+      o = SocketOption::kCork;
+      break;
+    case WEIR_OPT_MAXSEG:
+      o = SocketOption::kMaxSegment;
+      break;
     case WEIR_OPT_LINGER: {
       const auto& linger = t.options().linger;
-      *value = linger ? static_cast<int>(
-                            std::chrono::duration_cast<std::chrono::seconds>(*linger).count())
-                      : -1;
+      *value =
+          linger
+              ? static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(*linger).count())
+              : -1;
       return 0;
     }
-    case WEIR_OPT_V6ONLY: *value = t.v6only() ? 1 : 0; return 0;
-    default: return fail(Error::kNoProtocolOption);
+    case WEIR_OPT_V6ONLY:
+      *value = t.v6only() ? 1 : 0;
+      return 0;
+    default:
+      return fail(Error::kNoProtocolOption);
   }
   auto r = t.get_option(*o);
   if (!r) return fail(r.error());

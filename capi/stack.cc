@@ -221,9 +221,8 @@ int weir_stack_new(const weir_stack_options* options, weir_stack** out) {
   s->loop = std::make_unique<weir::Loop>(*s->stack);
   if (s->loop->fd() < 0) return fail(Error::kIo);
   weir_stack* raw = s.get();
-  if (!s->loop->watch_fd(s->callback_fd.get(), EPOLLIN, [raw](uint32_t) {
-        raw->clear_callback_signal();
-      })) {
+  if (!s->loop->watch_fd(s->callback_fd.get(), EPOLLIN,
+                         [raw](uint32_t) { raw->clear_callback_signal(); })) {
     return fail(Error::kIo);
   }
   *out = s.release();
@@ -233,9 +232,10 @@ int weir_stack_new(const weir_stack_options* options, weir_stack** out) {
 void weir_stack_free(weir_stack* stack) {
   if (stack == nullptr) return;
   if (stack->driving || stack->loop_running) {
-    std::fputs("weir_stack_free: called from a callback, a posted function or while the loop "
-               "runs; the stack would be freed under its own feet\n",
-               stderr);
+    std::fputs(
+        "weir_stack_free: called from a callback, a posted function or while the loop "
+        "runs; the stack would be freed under its own feet\n",
+        stderr);
     std::abort();
   }
   std::unique_ptr<weir_stack> owned(stack);
@@ -266,8 +266,9 @@ int weir_stack_add_tap(weir_stack* stack, const char* name, const char* netns, w
                             "a tap name is 1 to 15 bytes (Linux's IFNAMSIZ)");
   }
   if (stack->stack->nic_by_name(name) != nullptr) {
-    return stack->set_error(Error::kAddressInUse, std::string("the stack already has a NIC named ") +
-                                                      name + ": pick another name");
+    return stack->set_error(
+        Error::kAddressInUse,
+        std::string("the stack already has a NIC named ") + name + ": pick another name");
   }
   weir::link::TapOptions options;
   options.name = name;
@@ -395,9 +396,8 @@ int weir_nic_mac(weir_stack* stack, weir_nic nic, uint8_t mac[6]) {
   if (stack == nullptr || mac == nullptr) return fail(Error::kInvalidArgument);
   weir::Nic* n = stack->stack->nic(nic);
   if (n == nullptr) return fail(Error::kNoDevice);
-  const weir::MacAddress address = n->endpoint().capabilities().resolution_required
-                                       ? n->link_address()
-                                       : weir::MacAddress();
+  const weir::MacAddress address =
+      n->endpoint().capabilities().resolution_required ? n->link_address() : weir::MacAddress();
   std::memcpy(mac, address.octets().data(), 6);
   return 0;
 }
@@ -449,9 +449,10 @@ int weir_stack_add_address(weir_stack* stack, weir_nic nic, const char* prefix) 
   if (stack == nullptr || prefix == nullptr) return fail(Error::kInvalidArgument);
   auto p = weir::IpPrefix::parse(prefix);
   if (!p) {
-    return stack->set_error(Error::kInvalidArgument,
-                            std::string("'") + prefix +
-                                "' is not an address with a prefix length (10.0.0.2/24, fd00::2/64)");
+    return stack->set_error(
+        Error::kInvalidArgument,
+        std::string("'") + prefix +
+            "' is not an address with a prefix length (10.0.0.2/24, fd00::2/64)");
   }
   return add_prefix(stack, nic, *p);
 }
@@ -470,9 +471,9 @@ int weir_stack_add_route(weir_stack* stack, const char* destination, const char*
   if (stack == nullptr || destination == nullptr) return fail(Error::kInvalidArgument);
   auto d = weir::IpPrefix::parse(destination);
   if (!d) {
-    return stack->set_error(Error::kInvalidArgument,
-                            std::string("'") + destination +
-                                "' is not a prefix (0.0.0.0/0, 10.1.0.0/16, fd00:1::/48)");
+    return stack->set_error(
+        Error::kInvalidArgument,
+        std::string("'") + destination + "' is not a prefix (0.0.0.0/0, 10.1.0.0/16, fd00:1::/48)");
   }
   std::optional<weir::IpAddress> gw;
   if (gateway != nullptr) {

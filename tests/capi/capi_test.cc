@@ -167,9 +167,9 @@ TEST(CapiBasics, AddressesParseAndFormat) {
   ASSERT_EQ(weir_addr_parse("[::1]", &a), 0);
   EXPECT_EQ(format(a), "[::1]:0");
 
-  for (const char* bad : {"", "10.0.0", "10.0.0.1:", "10.0.0.1:65536", "10.0.0.1:-1", "[10.0.0.1]:1",
-                          "[fd00::1", "[fd00::1]x", "[fd00::1]:", "fd00::1:80:", "host:80", "1.2.3.4:8a",
-                          "::g"}) {
+  for (const char* bad :
+       {"", "10.0.0", "10.0.0.1:", "10.0.0.1:65536", "10.0.0.1:-1", "[10.0.0.1]:1", "[fd00::1",
+        "[fd00::1]x", "[fd00::1]:", "fd00::1:80:", "host:80", "1.2.3.4:8a", "::g"}) {
     EXPECT_EQ(weir_addr_parse(bad, &a), -EINVAL) << bad;
   }
   EXPECT_EQ(weir_addr_parse(nullptr, &a), -EINVAL);
@@ -290,7 +290,9 @@ TEST(CapiStack, NullArgumentsAreEinval) {
   EXPECT_EQ(weir_stack_wait_fds(n, fds, 4), -EINVAL);
   EXPECT_EQ(weir_loop_run(n), -EINVAL);
   EXPECT_EQ(weir_loop_stop(n), -EINVAL);
-  EXPECT_EQ(weir_loop_post(n, [](weir_stack*, void*) {}, nullptr), -EINVAL);
+  EXPECT_EQ(weir_loop_post(
+                n, [](weir_stack*, void*) {}, nullptr),
+            -EINVAL);
   EXPECT_EQ(weir_stack_loop_fd(n), -EINVAL);
   EXPECT_EQ(weir_loop_run_once(n, 0, &u), -EINVAL);
   EXPECT_EQ(weir_tcp_socket(n, WEIR_AF_INET, &sock), -EINVAL);
@@ -318,7 +320,8 @@ TEST(CapiStack, NullArgumentsAreEinval) {
   EXPECT_EQ(weir_forwarder_accept(n, WEIR_PROTO_TCP, 1, &sock), -EINVAL);
   EXPECT_EQ(weir_forwarder_refuse(n, WEIR_PROTO_TCP, 1), -EINVAL);
   EXPECT_EQ(weir_stack_counter(n, "tcp.resets_sent", &u), -EINVAL);
-  EXPECT_EQ(weir_stack_counters_foreach(n, [](const char*, const char*, uint64_t, void*) {}, nullptr),
+  EXPECT_EQ(weir_stack_counters_foreach(
+                n, [](const char*, const char*, uint64_t, void*) {}, nullptr),
             -EINVAL);
   EXPECT_EQ(weir_stack_counters_dump(n, buf, sizeof buf), -EINVAL);
 
@@ -507,9 +510,10 @@ TEST_F(TwoStacks, PacketQueueInjectTakeAndNotification) {
   ASSERT_GE(fd, 0);
   EXPECT_FALSE(fd_readable(fd));
   int calls = 0;
-  ASSERT_EQ(weir_packet_queue_set_callback(
-                a, na, [](weir_stack*, weir_nic, void* user) { ++*static_cast<int*>(user); }, &calls),
-            0);
+  ASSERT_EQ(
+      weir_packet_queue_set_callback(
+          a, na, [](weir_stack*, weir_nic, void* user) { ++*static_cast<int*>(user); }, &calls),
+      0);
 
   // A UDP datagram to b makes a send ARP first: one frame waits.
   weir_socket u;
@@ -692,7 +696,8 @@ TEST_F(TwoStacks, CloseListenerResetsPendingConnections) {
   ASSERT_TRUE(pump_until([&] { return weir_socket_events(b, listener) & WEIR_EV_READABLE; }));
   ASSERT_EQ(weir_socket_close(b, listener), 0);
   EXPECT_EQ(weir_tcp_accept(b, listener, &s1, nullptr), -EBADF);
-  ASSERT_TRUE(pump_until([&] { return weir_socket_events(a, c2) & (WEIR_EV_ERROR | WEIR_EV_HUP); }));
+  ASSERT_TRUE(
+      pump_until([&] { return weir_socket_events(a, c2) & (WEIR_EV_ERROR | WEIR_EV_HUP); }));
   char buf[4];
   EXPECT_EQ(weir_tcp_read(a, c2, buf, sizeof buf), -ECONNRESET);
   // The accepted connection is not affected.
@@ -731,10 +736,11 @@ TEST_F(TwoStacks, TcpOptions) {
   struct Case {
     int option, value;
   };
-  for (Case c : {Case{WEIR_OPT_NODELAY, 1}, Case{WEIR_OPT_KEEPALIVE, 1}, Case{WEIR_OPT_KEEPIDLE, 30},
-                 Case{WEIR_OPT_KEEPINTVL, 5}, Case{WEIR_OPT_KEEPCNT, 4}, Case{WEIR_OPT_REUSEADDR, 1},
-                 Case{WEIR_OPT_REUSEPORT, 1}, Case{WEIR_OPT_CORK, 1}, Case{WEIR_OPT_V6ONLY, 1},
-                 Case{WEIR_OPT_LINGER, 7}, Case{WEIR_OPT_SNDBUF, 65536}}) {
+  for (Case c :
+       {Case{WEIR_OPT_NODELAY, 1}, Case{WEIR_OPT_KEEPALIVE, 1}, Case{WEIR_OPT_KEEPIDLE, 30},
+        Case{WEIR_OPT_KEEPINTVL, 5}, Case{WEIR_OPT_KEEPCNT, 4}, Case{WEIR_OPT_REUSEADDR, 1},
+        Case{WEIR_OPT_REUSEPORT, 1}, Case{WEIR_OPT_CORK, 1}, Case{WEIR_OPT_V6ONLY, 1},
+        Case{WEIR_OPT_LINGER, 7}, Case{WEIR_OPT_SNDBUF, 65536}}) {
     ASSERT_EQ(weir_socket_set_option(a, t, c.option, c.value), 0) << c.option;
     int v = -5;
     ASSERT_EQ(weir_socket_get_option(a, t, c.option, &v), 0) << c.option;
@@ -956,7 +962,8 @@ TEST_F(TwoStacks, CallbacksRunAfterPollAndMayAcceptAndClose) {
                                     char buf[256];
                                     ssize_t n;
                                     while ((n = weir_tcp_read(s2, c, buf, sizeof buf)) > 0) {
-                                      EXPECT_EQ(weir_tcp_write(s2, c, buf, static_cast<size_t>(n)), n);
+                                      EXPECT_EQ(weir_tcp_write(s2, c, buf, static_cast<size_t>(n)),
+                                                n);
                                     }
                                     if (n == 0) {
                                       EXPECT_EQ(weir_socket_close(s2, c), 0);
@@ -1039,9 +1046,10 @@ TEST_F(TwoStacks, ChangesFromOwnCallsWakeTheWaitFd) {
   weir_socket u;
   ASSERT_EQ(weir_udp_socket(a, WEIR_AF_INET, &u), 0);
   int calls = 0;
-  ASSERT_EQ(weir_socket_set_callback(
-                a, u, [](weir_stack*, weir_socket, int, void* n) { ++*static_cast<int*>(n); }, &calls),
-            0);
+  ASSERT_EQ(
+      weir_socket_set_callback(
+          a, u, [](weir_stack*, weir_socket, int, void* n) { ++*static_cast<int*>(n); }, &calls),
+      0);
   int fds[4];
   const ssize_t count = weir_stack_wait_fds(a, fds, 4);
   ASSERT_EQ(count, 2);
@@ -1166,7 +1174,9 @@ TEST_F(TwoStacks, NestedLoopRunOnce) {
   ASSERT_GE(fd, 0);
   EXPECT_FALSE(fd_readable(fd));
   int ran = 0;
-  ASSERT_EQ(weir_loop_post(a, [](weir_stack*, void* n) { ++*static_cast<int*>(n); }, &ran), 0);
+  ASSERT_EQ(weir_loop_post(
+                a, [](weir_stack*, void* n) { ++*static_cast<int*>(n); }, &ran),
+            0);
   EXPECT_TRUE(fd_readable(fd));
   uint64_t deadline = 0;
   EXPECT_GE(weir_loop_run_once(a, 0, &deadline), 1);
@@ -1180,7 +1190,8 @@ TEST_F(TwoStacks, NestedLoopRunOnce) {
   ASSERT_EQ(weir_udp_socket(b, WEIR_AF_INET, &ub), 0);
   ASSERT_EQ(weir_udp_sendto(b, ub, "n", 1, &pa), 1);
   char buf[4];
-  for (int i = 0; i < 50 && weir_udp_recvfrom(a, ua, buf, sizeof buf, nullptr, WEIR_MSG_PEEK) < 0; ++i) {
+  for (int i = 0; i < 50 && weir_udp_recvfrom(a, ua, buf, sizeof buf, nullptr, WEIR_MSG_PEEK) < 0;
+       ++i) {
     move(a, na, b, nb);
     move(b, nb, a, na);
     weir_loop_run_once(a, 1, nullptr);
