@@ -532,6 +532,29 @@ TEST_F(TwoStacks, PacketQueueInjectTakeAndNotification) {
   EXPECT_EQ(frame[12], 0x08);  // EtherType ARP
   EXPECT_EQ(frame[13], 0x06);
   EXPECT_FALSE(fd_readable(fd));
+
+  // A callback that takes the packets at once, as a tun writer would.
+  struct Taken {
+    weir_nic nic;
+    std::vector<ssize_t> sizes;
+  } taken{na, {}};
+  ASSERT_EQ(weir_packet_queue_set_callback(
+                a, na,
+                [](weir_stack* s, weir_nic nic, void* user) {
+                  auto* t = static_cast<Taken*>(user);
+                  EXPECT_EQ(nic, t->nic);
+                  unsigned char packet[2048];
+                  ssize_t n;
+                  while ((n = weir_packet_queue_take(s, nic, packet, sizeof packet)) > 0) {
+                    t->sizes.push_back(n);
+                  }
+                },
+                &taken),
+            0);
+  weir_sockaddr other = addr("10.98.0.3:9");  // another neighbour: another ARP request
+  ASSERT_EQ(weir_udp_sendto(a, u, "again", 5, &other), 5);
+  EXPECT_EQ(taken.sizes.size(), 1u);
+  EXPECT_EQ(weir_packet_queue_take(a, na, frame.data(), frame.size()), -EAGAIN);
   ASSERT_EQ(weir_packet_queue_set_callback(a, na, nullptr, nullptr), 0);
 }
 

@@ -42,9 +42,9 @@
  * time), so a tun reader thread can feed a running stack. While weir_loop_run() runs, the
  * stack belongs to the thread running it: other threads reach it only through those.
  *
- * CALLBACKS. Readiness callbacks, TCP forwarder handlers and posted functions run on the
- * stack's thread at the end of weir_stack_poll() or of a loop iteration, never inside another
- * weir call: they may call every function on the stack (close any socket, open and connect new
+ * CALLBACKS. Readiness callbacks and TCP forwarder handlers run on the stack's thread at the
+ * end of weir_stack_poll() or of a loop iteration, posted functions during a loop iteration;
+ * never inside another weir call: they may call every function on the stack (close any socket, open and connect new
  * ones) except weir_stack_free (which aborts the process with a message when called from
  * there) and the drivers weir_stack_poll, weir_loop_run, weir_loop_run_once (-EBUSY). The two
  * exceptions run in the middle of packet processing and may do much less: the packet queue
@@ -55,9 +55,10 @@
  *      the deadline it returned has come (smoltcp's model). The stack never sleeps or blocks.
  *  (b) weir's loop: weir_loop_run() on a thread of yours until weir_loop_stop(); or nest it
  *      in your loop with weir_stack_loop_fd() + weir_loop_run_once().
- *  Packet-queue NICs have no fd: after weir_packet_queue_inject(), call weir_stack_poll()
- *  (or post the injection to the loop). Socket calls never wait: they return -EAGAIN (read,
- *  write, accept, recvfrom) or -EINPROGRESS (connect) and readiness tells when to retry.
+ *  A packet queue NIC's inbound eventfd is among weir_stack_wait_fds() (and watched by the
+ *  loop): an injected packet wakes either, or call weir_stack_poll() right after injecting.
+ *  Socket calls never wait: they return -EAGAIN (read, write, accept, recvfrom) or
+ *  -EINPROGRESS (connect) and readiness tells when to retry.
  *
  * TIME. The stack runs on CLOCK_MONOTONIC; weir_now_ns() reads it. Every time in this API is
  * nanoseconds on that clock.
@@ -234,8 +235,8 @@ int weir_nic_mtu(weir_stack *stack, weir_nic nic, uint32_t *mtu);
 int weir_nic_mac(weir_stack *stack, weir_nic nic, uint8_t mac[6]);
 
 /* Assigns an address with its prefix length ("10.0.0.2/24", "fd00::2/64") to the NIC, and the
- * on-link route of its subnet. -EINVAL: NULL, or not an address with a prefix length (see
- * weir_stack_last_error); -ENODEV: no such NIC; -EAFNOSUPPORT: IPv6 on a stack without it;
+ * on-link route of its subnet. -EINVAL: NULL, not an address with a prefix length, or an
+ * unspecified or multicast address (see weir_stack_last_error); -ENODEV: no such NIC; -EAFNOSUPPORT: IPv6 on a stack without it;
  * -EADDRINUSE: the NIC already has it. */
 int weir_stack_add_address(weir_stack *stack, weir_nic nic, const char *prefix);
 /* The same from binary: addr->port is ignored; prefix_len at most 32 or 128. */
