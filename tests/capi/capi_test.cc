@@ -875,6 +875,46 @@ TEST_F(TwoStacks, WrongSocketTypeIsEopnotsupp) {
   EXPECT_EQ(weir_socket_events(a, t), 0);
 }
 
+TEST_F(TwoStacks, MismatchedFamiliesAndStatesAreErrorsNotCrashes) {
+  weir_socket t4, t6, u4, u6;
+  ASSERT_EQ(weir_tcp_socket(a, WEIR_AF_INET, &t4), 0);
+  ASSERT_EQ(weir_tcp_socket(a, WEIR_AF_INET6, &t6), 0);
+  ASSERT_EQ(weir_udp_socket(a, WEIR_AF_INET, &u4), 0);
+  ASSERT_EQ(weir_udp_socket(a, WEIR_AF_INET6, &u6), 0);
+  weir_sockaddr v6 = addr("[fd98::2]:80"), v4 = addr("10.98.0.2:80");
+  EXPECT_LT(weir_socket_bind(a, t4, &v6), 0);
+  EXPECT_LT(weir_socket_connect(a, t4, &v6), 0);
+  EXPECT_LT(weir_socket_bind(a, u4, &v6), 0);
+  EXPECT_LT(weir_udp_sendto(a, u4, "x", 1, &v6), 0);
+  EXPECT_LT(weir_socket_bind(a, t6, &v4), 0);
+  EXPECT_LT(weir_udp_sendto(a, u6, "x", 1, &v4), 0);
+  // An IPv6 socket reaches IPv4 peers by mapped addresses.
+  weir_sockaddr mapped = addr("[::ffff:10.98.0.2]:80");
+  EXPECT_EQ(weir_udp_sendto(a, u6, "x", 1, &mapped), 1);
+  // States: listen after connect, connect after listen, accept on a connecting socket.
+  ASSERT_EQ(weir_socket_connect(a, t4, &v4), -EINPROGRESS);
+  EXPECT_EQ(weir_socket_connect(a, t4, &v4), -EALREADY);
+  EXPECT_LT(weir_tcp_listen(a, t4, 4), 0);
+  weir_socket out;
+  EXPECT_EQ(weir_tcp_accept(a, t4, &out, nullptr), -EINVAL);
+  weir_socket l;
+  ASSERT_EQ(weir_tcp_socket(a, WEIR_AF_INET, &l), 0);
+  ASSERT_EQ(weir_tcp_listen(a, l, 4), 0);  // an ephemeral port
+  weir_sockaddr local{};
+  ASSERT_EQ(weir_socket_local_address(a, l, &local), 0);
+  EXPECT_NE(local.port, 0);
+  EXPECT_LT(weir_socket_connect(a, l, &v4), 0);
+  char buf[4];
+  EXPECT_LT(weir_tcp_read(a, l, buf, sizeof buf), 0);
+  EXPECT_LT(weir_tcp_write(a, l, buf, sizeof buf), 0);
+  // A port taken by another socket.
+  weir_socket l2;
+  ASSERT_EQ(weir_tcp_socket(a, WEIR_AF_INET, &l2), 0);
+  EXPECT_EQ(weir_socket_bind(a, l2, &local), -EADDRINUSE);
+  weir_sockaddr not_ours = addr("10.98.0.77:1");
+  EXPECT_EQ(weir_socket_bind(a, l2, &not_ours), -EADDRNOTAVAIL);
+}
+
 // ---- handles ---------------------------------------------------------------------------------
 
 TEST_F(TwoStacks, UseAfterCloseAndForeignHandlesAreEbadf) {
