@@ -142,8 +142,7 @@ size_t weir_stack::dispatch_callbacks() {
 extern "C" {
 
 const char* weir_version(void) {
-  // Kept in step with project() in CMakeLists.txt (the install test checks the package).
-  return "0.1.0";
+  return WEIR_VERSION;  // project(weir VERSION ...) in CMakeLists.txt
 }
 
 uint64_t weir_now_ns(void) { return to_ns(weir::SteadyClock().now()); }
