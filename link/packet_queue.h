@@ -44,12 +44,12 @@
 // included, runs on the one thread that drives the stack, and no lock is taken; readable_fd()
 // is -1 because the owner knows when it injected: call Stack::poll() after injecting, or,
 // under a Loop, inject from a Loop::watch_fd handler (the tun fd's, say) and call
-// process_receive() there (the handler runs inside the loop's batch). With thread_safe = true, any one thread may inject() and any one thread
-// may take outbound packets while the stack runs on its own thread: both queues are locked,
-// and readable_fd() is an eventfd, readable while injected packets wait, so a Loop
-// (Loop::watch) or Stack::wait_set() wakes for them. set_output_ready's callback still runs
-// on the stack's thread. counters() are written on the stack's thread (and, for inject()'s
-// refusals, on the injecting thread): read them there, or after the threads are done.
+// process_receive() there (the handler runs inside the loop's batch). With thread_safe = true, any
+// one thread may inject() and any one thread may take outbound packets while the stack runs on its
+// own thread: both queues are locked, and readable_fd() is an eventfd, readable while injected
+// packets wait, so a Loop (Loop::watch) or Stack::wait_set() wakes for them. set_output_ready's
+// callback still runs on the stack's thread. counters() are written on the stack's thread (and, for
+// inject()'s refusals, on the injecting thread): read them there, or after the threads are done.
 //
 // Lifetime. The stack owns the endpoint once it is given to Stack::add_nic(); keep a reference
 // (`auto& link = *endpoint;`) before moving it in. The reference is valid as long as the
@@ -108,9 +108,9 @@ struct PacketQueueOptions {
 };
 
 // Drops and facts of the queues that LinkCounters has no name for.
-#define WEIR_PACKET_QUEUE_COUNTERS(X)                                                      \
-  X(rx_drop_queue_full)  /* inject(): the inbound queue was at inbound_limit */            \
-  X(rx_drop_too_big)     /* inject(): larger than the MTU (plus the link header) */        \
+#define WEIR_PACKET_QUEUE_COUNTERS(X)                                                         \
+  X(rx_drop_queue_full)  /* inject(): the inbound queue was at inbound_limit */               \
+  X(rx_drop_too_big)     /* inject(): larger than the MTU (plus the link header) */           \
   X(tx_drop_queue_bytes) /* write_packets(): the outbound queue was at outbound_byte_limit */ \
   X(output_ready_calls)  /* the outbound queue went from empty to non-empty */
 WEIR_DEFINE_COUNTERS(PacketQueueCounters, WEIR_PACKET_QUEUE_COUNTERS)
@@ -120,8 +120,8 @@ class PacketQueueEndpoint final : public LinkEndpoint {
   // kInvalidArgument for an MTU below 68 (IPv4's minimum) or above 65535, a zero limit, or
   // (Ethernet) a multicast or all-zero MAC; an errno-derived error if an eventfd cannot be
   // made.
-  static Result<std::unique_ptr<PacketQueueEndpoint>> create(const PacketQueueOptions& options =
-                                                                 {});
+  static Result<std::unique_ptr<PacketQueueEndpoint>> create(
+      const PacketQueueOptions& options = {});
 
   // Made only by create(), which holds the key.
   class Key {

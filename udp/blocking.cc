@@ -114,7 +114,8 @@ void BlockingSocket::close() {
 }
 
 Result<SocketAddress> BlockingSocket::local_address() {
-  return call<Result<SocketAddress>>([&] { return Result<SocketAddress>(endpoint_->local_address()); });
+  return call<Result<SocketAddress>>(
+      [&] { return Result<SocketAddress>(endpoint_->local_address()); });
 }
 
 Result<SocketAddress> BlockingSocket::remote_address() {

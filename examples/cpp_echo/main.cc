@@ -6,8 +6,6 @@
 // sockets (each call is posted to the loop). TCP gets a thread per connection, UDP one
 // thread. SIGINT or SIGTERM stops it in order: wake the blocked threads, join them, close the
 // sockets, then stop the loop.
-#include <weir/weir.hpp>
-
 #include <pthread.h>
 
 #include <atomic>
@@ -17,6 +15,7 @@
 #include <string>
 #include <thread>
 #include <vector>
+#include <weir/weir.hpp>
 
 using namespace weir;
 

@@ -14,8 +14,6 @@
 // RST. Data is relayed with a bounded buffer per direction: whichever side is slow stops the
 // other (weir's window closes, or the host socket's does). Not done here, as a real proxy
 // would: idle UDP flows are never expired, and the tun's packet info and offloads stay off.
-#include <weir/weir.hpp>
-
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
@@ -35,6 +33,7 @@
 #include <list>
 #include <memory>
 #include <vector>
+#include <weir/weir.hpp>
 
 using namespace weir;
 
@@ -76,7 +75,7 @@ int connect_result(int fd) {
 }
 
 struct TcpFlow {
-  uint64_t request = 0;               // the forwarder's request while the host connects
+  uint64_t request = 0;  // the forwarder's request while the host connects
   UniqueFd host;
   std::unique_ptr<tcp::Endpoint> ep;  // the client's side, once accepted
   std::vector<std::byte> to_host, to_client;
@@ -176,20 +175,22 @@ int main(int argc, char** argv) {
   uint64_t tcp_count = 0, udp_count = 0, refused = 0, up = 0, down = 0, datagrams = 0;
 
   // A new TCP flow: connect to where the client wanted to go, and decide when that finishes.
-  auto tcp_fwd = tcp::Forwarder::create(stack, [&](const tcp::ForwardRequest& r) {
+  auto on_tcp_flow = [&](const tcp::ForwardRequest& r) {
     TcpFlow& flow = tcp_flows.emplace_back();
     flow.request = r.id;
     flow.host = host_socket(SOCK_STREAM, r.local);
-  }).value();
+  };
+  auto tcp_fwd = tcp::Forwarder::create(stack, on_tcp_flow).value();
   // A new UDP flow: accepted at once; its first datagram waits on the endpoint.
   std::unique_ptr<udp::Forwarder> udp_fwd;
-  udp_fwd = udp::Forwarder::create(stack, [&](const udp::ForwardRequest& r) {
+  auto on_udp_flow = [&](const udp::ForwardRequest& r) {
     UniqueFd host = host_socket(SOCK_DGRAM, r.local);
     auto ep = udp_fwd->accept(r.id);
     if (!host || !ep) return;  // dropped: the client's retry makes a new request
     udp_flows.push_back({std::move(*ep), std::move(host)});
     ++udp_count;
-  }).value();
+  };
+  udp_fwd = udp::Forwarder::create(stack, on_udp_flow).value();
 
   sigset_t stop;
   sigemptyset(&stop);
@@ -274,17 +275,18 @@ int main(int argc, char** argv) {
     });
 
     timeout = -1;
-    if (r.more) timeout = 0;
-    else if (r.next_deadline) {
+    if (r.more) {
+      timeout = 0;
+    } else if (r.next_deadline) {
       auto wait = std::chrono::ceil<std::chrono::milliseconds>(*r.next_deadline - stack.now());
       timeout = static_cast<int>(std::max<int64_t>(0, wait.count()));
     }
   }
-  std::printf("tun_proxy: %llu TCP flows (%llu bytes up, %llu down), %llu refused, "
-              "%llu UDP flows (%llu datagrams)\n",
-              static_cast<unsigned long long>(tcp_count), static_cast<unsigned long long>(up),
-              static_cast<unsigned long long>(down), static_cast<unsigned long long>(refused),
-              static_cast<unsigned long long>(udp_count),
-              static_cast<unsigned long long>(datagrams));
+  std::printf(
+      "tun_proxy: %llu TCP flows (%llu bytes up, %llu down), %llu refused, "
+      "%llu UDP flows (%llu datagrams)\n",
+      static_cast<unsigned long long>(tcp_count), static_cast<unsigned long long>(up),
+      static_cast<unsigned long long>(down), static_cast<unsigned long long>(refused),
+      static_cast<unsigned long long>(udp_count), static_cast<unsigned long long>(datagrams));
   return 0;
 }

@@ -4,8 +4,9 @@
 // and IPv6. Each stack is driven by Stack::poll() alone (no Loop), and packets are taken only
 // when the endpoint's output-ready callback said so, which is what proves the notification
 // is enough: a packet it failed to announce would strand the transfer.
-#include <gtest/gtest.h>
+#include "link/packet_queue.h"
 
+#include <gtest/gtest.h>
 #include <poll.h>
 
 #include <algorithm>
@@ -16,7 +17,6 @@
 #include "ipv4/ipv4.h"
 #include "ipv6/ipv6.h"
 #include "link/ethernet.h"
-#include "link/packet_queue.h"
 #include "stack/clock.h"
 #include "stack/stack.h"
 #include "tcp/endpoint.h"
@@ -235,13 +235,13 @@ TEST(PacketQueueStack, InjectedPingIsAnsweredOnPoll) {
 
   // ICMP echo request 10.0.0.2 -> 10.0.0.1, checksums computed by hand.
   std::vector<std::byte> ping = {
-      std::byte{0x45}, std::byte{0}, std::byte{0}, std::byte{28},    // v4, IHL 5, length 28
-      std::byte{0},    std::byte{1}, std::byte{0}, std::byte{0},     // id 1, no fragment
-      std::byte{64},   std::byte{1}, std::byte{0}, std::byte{0},     // TTL 64, ICMP, checksum
-      std::byte{10},   std::byte{0}, std::byte{0}, std::byte{2},     // source
-      std::byte{10},   std::byte{0}, std::byte{0}, std::byte{1},     // destination
-      std::byte{8},    std::byte{0}, std::byte{0}, std::byte{0},     // echo request, checksum
-      std::byte{0x12}, std::byte{0x34}, std::byte{0}, std::byte{1},  // identifier, sequence
+      std::byte{0x45}, std::byte{0},    std::byte{0}, std::byte{28},  // v4, IHL 5, length 28
+      std::byte{0},    std::byte{1},    std::byte{0}, std::byte{0},   // id 1, no fragment
+      std::byte{64},   std::byte{1},    std::byte{0}, std::byte{0},   // TTL 64, ICMP, checksum
+      std::byte{10},   std::byte{0},    std::byte{0}, std::byte{2},   // source
+      std::byte{10},   std::byte{0},    std::byte{0}, std::byte{1},   // destination
+      std::byte{8},    std::byte{0},    std::byte{0}, std::byte{0},   // echo request, checksum
+      std::byte{0x12}, std::byte{0x34}, std::byte{0}, std::byte{1},   // identifier, sequence
   };
   auto fold = [](ByteView b) {
     uint32_t sum = 0;

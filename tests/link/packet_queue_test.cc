@@ -311,9 +311,8 @@ TEST(PacketQueue, OutputReadyMayTakeThePackets) {
   auto ep = raw();
   std::vector<uint32_t> sent;
   PacketQueueEndpoint& link = *ep;
-  ep->set_output_ready([&] {
-    link.drain([&](PacketBuffer pkt) { sent.push_back(tag_of(pkt.to_vector())); });
-  });
+  ep->set_output_ready(
+      [&] { link.drain([&](PacketBuffer pkt) { sent.push_back(tag_of(pkt.to_vector())); }); });
   std::vector<PacketBuffer> batch;
   batch.push_back(make_packet(1));
   batch.push_back(make_packet(2));
