@@ -92,9 +92,11 @@ class Endpoint {
   // Zero-copy send. Takes up to the send buffer's free room from the front of data without
   // copying: the send queue holds slices of data's chunks until the peer acknowledges them, and
   // data keeps what did not fit (write again when writable). Errors and kWouldBlock are
-  // write()'s. The chunks are never written to; for memory the caller owns, wrap it with
-  // Chunk::adopt (stack/packet_buffer.h): its release callback runs when the last reference
-  // (the queue's, once acknowledged, or the caller's) goes, possibly on the stack's thread.
+  // write()'s. The stack never writes to those chunks, and the caller must not change the bytes
+  // it handed over until they are released (retransmissions resend them). For memory the caller
+  // owns, wrap it with Chunk::adopt (stack/packet_buffer.h): its release callback runs when the
+  // last reference (the queue's, once acknowledged, or the caller's) goes, possibly on the
+  // stack's thread.
   Result<size_t> write(PacketBuffer& data);
 
   Status shutdown(ShutdownHow how);

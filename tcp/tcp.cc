@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "stack/nic.h"
-
 #include "tcp/connection.h"
 #include "tcp/forwarder.h"
 #include "tcp/listener.h"
