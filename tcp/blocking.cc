@@ -161,6 +161,13 @@ void BlockingSocket::close() {
     endpoint_->close();
     return true;
   });
+  // A thread blocked in accept() or read() waits for a readiness event that a closed endpoint
+  // never sends: wake both directions; their retry finds the endpoint closed and returns its error.
+  {
+    std::lock_guard lock(mu_);
+    signaled_[kIn] = signaled_[kOut] = true;
+  }
+  cv_.notify_all();
 }
 
 Result<SocketAddress> BlockingSocket::local_address() {

@@ -76,5 +76,60 @@ TEST(TcpBlocking, EchoOverLoopback) {
   loop_thread.join();
 }
 
+// close() from another thread ends a blocked accept() and a blocked read() with the error the
+// closed endpoint gives (no longer listening, no longer connected): nothing waits forever.
+TEST(TcpBlocking, CloseWakesBlockedAcceptAndRead) {
+  SteadyClock clock;
+  Stack stack(clock, repeatable_stack_options(4));
+  ipv4::install(stack);
+  install(stack);
+  auto lo = link::LoopbackEndpoint::create();
+  ASSERT_TRUE(lo.ok());
+  NicId nic = stack.add_nic(std::move(*lo), "lo").value();
+  ASSERT_TRUE(stack.add_address(nic, IpPrefix{Ipv4Address(127, 0, 0, 1), 8}).ok());
+  Loop loop(stack);
+  ASSERT_TRUE(loop.watch(stack.nic(nic)->endpoint()).ok());
+  std::thread loop_thread([&] { loop.run(); });
+  {
+    const SocketAddress server_addr{Ipv4Address(127, 0, 0, 1), 7010};
+    auto listener = BlockingSocket::create(loop, stack, AddressFamily::kIpv4);
+    ASSERT_TRUE(listener.ok());
+    ASSERT_TRUE((*listener)->bind(server_addr).ok());
+    ASSERT_TRUE((*listener)->listen(4).ok());
+    // Waits (on the loop thread's state, not on time) until the socket has a waiter armed.
+    auto until_armed = [](BlockingSocket& s) {
+      while (s.with_endpoint<bool>([](Endpoint& e) { return e.waiters().empty(); })) {
+        std::this_thread::yield();
+      }
+    };
+
+    Result<std::unique_ptr<BlockingSocket>> accepted = Error::kWouldBlock;
+    std::thread acceptor([&] { accepted = (*listener)->accept(); });
+    until_armed(**listener);
+    (*listener)->close();
+    acceptor.join();
+    ASSERT_FALSE(accepted.ok());
+    EXPECT_EQ(accepted.error(), Error::kInvalidArgument);
+
+    auto server = BlockingSocket::create(loop, stack, AddressFamily::kIpv4);
+    ASSERT_TRUE((*server)->bind({Ipv4Address(127, 0, 0, 1), 7011}).ok());
+    ASSERT_TRUE((*server)->listen(4).ok());
+    auto client = BlockingSocket::create(loop, stack, AddressFamily::kIpv4);
+    ASSERT_TRUE((*client)->connect({Ipv4Address(127, 0, 0, 1), 7011}).ok());
+    Result<size_t> got = Error::kWouldBlock;
+    std::thread reader([&] {
+      std::vector<std::byte> buf(64);
+      got = (*client)->read(buf);
+    });
+    until_armed(**client);
+    (*client)->close();
+    reader.join();
+    ASSERT_FALSE(got.ok());
+    EXPECT_EQ(got.error(), Error::kNotConnected);
+  }
+  loop.stop();
+  loop_thread.join();
+}
+
 }  // namespace
 }  // namespace weir::tcp
