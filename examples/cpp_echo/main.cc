@@ -89,14 +89,10 @@ int main(int argc, char** argv) {
   int signal = 0;
   sigwait(&stop_signals, &signal);
 
-  // close() wakes the UDP receiver. A thread blocked in tcp::BlockingSocket::accept() is woken
-  // by closing the endpoint on the loop thread and telling its waiters.
+  // close() wakes the threads blocked on a socket: the acceptor's accept() and the UDP
+  // receiver return an error and end.
   udp->close();
-  listener->with_endpoint<bool>([](tcp::Endpoint& e) {
-    e.close();
-    e.waiters().notify(kEventHangup);
-    return true;
-  });
+  listener->close();
   acceptor.join();
   udp_echo.join();
   for (auto& w : workers) w.join();  // connections end when their clients close
