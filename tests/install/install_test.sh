@@ -3,10 +3,13 @@
 # C++ and C programs built against it with find_package(weir) and with pkg-config, shared and
 # static, each run. Also checks that none of the project's own build flags reach a consumer,
 # that libweir.so has a versioned SONAME and needs no libpcap, and that weir-pcap resolves.
-# Usage: install_test.sh BUILD_DIR CONSUMER_SOURCE_DIR
+# And the C HTTP client example, built against the installed package with pkg-config and
+# -Wall -Werror, talks TCP through a tap (its run.sh; skipped without root).
+# Usage: install_test.sh BUILD_DIR CONSUMER_SOURCE_DIR EXAMPLES_DIR
 set -euo pipefail
 build=$1
 consumer=$2
+examples=$3
 work=$(mktemp -d /tmp/weir-install.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 prefix=$work/prefix
@@ -66,4 +69,14 @@ timeout 60 "$work/pc_c_client" || fail "c_client (pkg-config) failed"
 gcc -std=c99 -Wall -Wextra -Werror $cflags "$consumer/c_client.c" -o "$work/pc_c_client_static" \
   "$libdir/libweir.a" $(pkg-config --static --libs-only-l weir | sed 's/-lweir//')
 timeout 60 "$work/pc_c_client_static" || fail "c_client (static, pkg-config) failed"
+step "examples/c_http_client against the installed package, through a tap"
+gcc -Wall -Wextra -Werror $cflags "$examples/c_http_client/main.c" -o "$work/pc_http_client" \
+  $libs -Wl,-rpath,"$libdir"
+status=0
+bash "$examples/c_http_client/run.sh" "$work/pc_http_client" || status=$?
+case $status in
+  0) ;;
+  77) echo "(the tap run was skipped: it needs root and /dev/net/tun)" ;;
+  *) fail "c_http_client built against the package failed" ;;
+esac
 echo "install test passed"
