@@ -7,26 +7,6 @@
 
 namespace weir::link {
 
-namespace {
-
-// Locks only when the queue is shared between threads; the single-thread path takes no lock.
-class MaybeLock {
- public:
-  MaybeLock(std::mutex& m, bool on) : mutex_(on ? &m : nullptr) {
-    if (mutex_) mutex_->lock();
-  }
-  ~MaybeLock() {
-    if (mutex_) mutex_->unlock();
-  }
-  MaybeLock(const MaybeLock&) = delete;
-  MaybeLock& operator=(const MaybeLock&) = delete;
-
- private:
-  std::mutex* mutex_;
-};
-
-}  // namespace
-
 Result<std::unique_ptr<FrameQueue>> FrameQueue::create(const Options& options) {
   auto queue = std::make_unique<FrameQueue>(Key(), options);
   if (options.signalled) {

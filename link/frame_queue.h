@@ -19,6 +19,22 @@
 
 namespace weir::link {
 
+// Locks only when the queue is shared between threads; the single-thread path takes no lock.
+class MaybeLock {
+ public:
+  MaybeLock(std::mutex& m, bool on) : mutex_(on ? &m : nullptr) {
+    if (mutex_) mutex_->lock();
+  }
+  ~MaybeLock() {
+    if (mutex_) mutex_->unlock();
+  }
+  MaybeLock(const MaybeLock&) = delete;
+  MaybeLock& operator=(const MaybeLock&) = delete;
+
+ private:
+  std::mutex* mutex_;
+};
+
 class FrameQueue {
  public:
   struct Options {

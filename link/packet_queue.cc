@@ -18,22 +18,6 @@ constexpr uint32_t kMaxMtu = 65535;
 constexpr size_t kIpv4MinHeader = 20;
 constexpr size_t kIpv6Header = 40;
 
-// Like FrameQueue's: the single-threaded default takes no lock.
-class MaybeLock {
- public:
-  MaybeLock(std::mutex& m, bool on) : mutex_(on ? &m : nullptr) {
-    if (mutex_) mutex_->lock();
-  }
-  ~MaybeLock() {
-    if (mutex_) mutex_->unlock();
-  }
-  MaybeLock(const MaybeLock&) = delete;
-  MaybeLock& operator=(const MaybeLock&) = delete;
-
- private:
-  std::mutex* mutex_;
-};
-
 }  // namespace
 
 Result<std::unique_ptr<PacketQueueEndpoint>> PacketQueueEndpoint::create(

@@ -7,38 +7,16 @@
 #   Linux 10.97.0.1/24 --- tap wecho0 (in netns) --- cpp_echo (weir) 10.97.0.2/24
 set -uo pipefail
 prog=${1:?usage: run.sh path/to/cpp_echo}
-[ "$(id -u)" -eq 0 ] || { echo "example.cpp_echo: skipped (needs root)"; exit 77; }
-[ -c /dev/net/tun ] || { echo "example.cpp_echo: skipped (no /dev/net/tun)"; exit 77; }
-for tool in ip python3 timeout; do
-  command -v $tool >/dev/null || { echo "example.cpp_echo: skipped ($tool missing)"; exit 77; }
-done
-
+source "$(dirname "$0")/../run_lib.sh"
+example_init example.cpp_echo ip python3 timeout
 ns=weir-cpp-echo-$$
-work=$(mktemp -d /tmp/weir-cpp-echo.XXXXXX)
-pid=""
-cleanup() {
-  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-  timeout 10 ip netns del "$ns" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-fail() {
-  echo "example.cpp_echo: FAIL: $*" >&2
-  sed 's/^/    server: /' "$work/server.log" >&2 2>/dev/null
-  exit 1
-}
-
-timeout 10 ip netns add "$ns" || fail "cannot create namespace $ns"
-ip -n "$ns" link set lo up
-ip -n "$ns" tuntap add mode tap name wecho0 || fail "cannot create the tap"
-ip -n "$ns" addr add 10.97.0.1/24 dev wecho0
-ip -n "$ns" link set wecho0 up
+example_netns_with_tap "$ns" wecho0 10.97.0.1/24
 
 # The server stays in this namespace and opens the tap inside the other one.
 timeout --kill-after=5 100 "$prog" "/var/run/netns/$ns" wecho0 10.97.0.2/24 7 \
   >"$work/server.log" 2>&1 &
 pid=$!
+example_on_exit_kill $pid
 for _ in $(seq 100); do
   grep -q '^cpp_echo: echoing' "$work/server.log" && break
   kill -0 "$pid" 2>/dev/null || fail "the server exited early"
@@ -101,7 +79,6 @@ PY
 kill -TERM "$pid"
 wait "$pid"
 status=$?
-pid=""
 [ $status -eq 0 ] || fail "the server exited with status $status after SIGTERM"
 grep '^cpp_echo: 4 connections, 4194304 bytes echoed, ' "$work/server.log" ||
   fail "the server's summary is not what the client did"

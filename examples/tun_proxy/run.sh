@@ -13,41 +13,14 @@
 # sockets live in P, where 10.98.2.2 is local, so they never loop back into the tun.
 set -uo pipefail
 prog=${1:?usage: run.sh path/to/tun_proxy}
-[ "$(id -u)" -eq 0 ] || { echo "example.tun_proxy: skipped (needs root)"; exit 77; }
-[ -c /dev/net/tun ] || { echo "example.tun_proxy: skipped (no /dev/net/tun)"; exit 77; }
-for tool in ip python3 timeout; do
-  command -v $tool >/dev/null || { echo "example.tun_proxy: skipped ($tool missing)"; exit 77; }
-done
-
+source "$(dirname "$0")/../run_lib.sh"
+example_init example.tun_proxy ip python3 timeout
 ns_c=weir-tunc-$$
 ns_p=weir-tunp-$$
-work=$(mktemp -d /tmp/weir-tun-proxy.XXXXXX)
-proxy=""
-server=""
-cleanup() {
-  local pid
-  for pid in $proxy $server; do
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-  done
-  timeout 10 ip netns del "$ns_c" 2>/dev/null
-  timeout 10 ip netns del "$ns_p" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-fail() {
-  echo "example.tun_proxy: FAIL: $*" >&2
-  sed 's/^/    proxy: /' "$work/proxy.log" >&2 2>/dev/null
-  sed 's/^/    server: /' "$work/server.log" >&2 2>/dev/null
-  exit 1
-}
 in_ns() { local ns=$1; shift; timeout --kill-after=5 60 ip netns exec "$ns" "$@"; }
 
-timeout 10 ip netns add "$ns_c" || fail "cannot create namespace $ns_c"
-timeout 10 ip netns add "$ns_p" || fail "cannot create namespace $ns_p"
-ip -n "$ns_c" link set lo up
-ip -n "$ns_p" link set lo up
+example_netns "$ns_c"
+example_netns "$ns_p"
 ip -n "$ns_p" addr add 10.98.2.2/32 dev lo
 ip -n "$ns_p" tuntap add mode tun name wtun0 || fail "cannot create the tun device"
 
@@ -75,9 +48,11 @@ while True:
     udp.sendto(data, peer)
 PY
 server=$!
+example_on_exit_kill $server
 
 ip netns exec "$ns_p" timeout --kill-after=5 100 "$prog" wtun0 10.98.0.2/24 >"$work/proxy.log" 2>&1 &
 proxy=$!
+example_on_exit_kill $proxy
 for _ in $(seq 100); do
   grep -q '^tun_proxy: forwarding' "$work/proxy.log" && grep -q '^server ready' "$work/server.log" && break
   kill -0 "$proxy" 2>/dev/null || fail "tun_proxy exited early"
@@ -148,7 +123,6 @@ grep -c 'tcp connection from 10.98.2.2 done' "$work/server.log" | grep -qx 3 ||
 kill -TERM "$proxy"
 wait "$proxy"
 status=$?
-proxy=""
 [ $status -eq 0 ] || fail "tun_proxy exited with status $status after SIGTERM"
 grep '^tun_proxy: 3 TCP flows (3145728 bytes up, 3145728 down), 1 refused, 1 UDP flows (40 datagrams)' \
   "$work/proxy.log" || fail "tun_proxy's summary is not what the client did"
