@@ -12,18 +12,32 @@
 namespace weir::tcp {
 namespace {
 
-TEST(TcpBlocking, EchoOverLoopback) {
+// One stack on loopback (127.0.0.1/8), driven by a Loop on a thread of its own; the tests'
+// threads use it through the blocking facade.
+class TcpBlocking : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ipv4::install(stack);
+    install(stack);
+    auto lo = link::LoopbackEndpoint::create();
+    ASSERT_TRUE(lo.ok());
+    NicId nic = stack.add_nic(std::move(*lo), "lo").value();
+    ASSERT_TRUE(stack.add_address(nic, IpPrefix{Ipv4Address(127, 0, 0, 1), 8}).ok());
+    ASSERT_TRUE(loop.watch(stack.nic(nic)->endpoint()).ok());
+    loop_thread = std::thread([&] { loop.run(); });
+  }
+  void TearDown() override {
+    loop.stop();
+    if (loop_thread.joinable()) loop_thread.join();
+  }
+
   SteadyClock clock;
-  Stack stack(clock, repeatable_stack_options(3));
-  ipv4::install(stack);
-  install(stack);
-  auto lo = link::LoopbackEndpoint::create();
-  ASSERT_TRUE(lo.ok());
-  NicId nic = stack.add_nic(std::move(*lo), "lo").value();
-  ASSERT_TRUE(stack.add_address(nic, IpPrefix{Ipv4Address(127, 0, 0, 1), 8}).ok());
-  Loop loop(stack);
-  ASSERT_TRUE(loop.watch(stack.nic(nic)->endpoint()).ok());
-  std::thread loop_thread([&] { loop.run(); });
+  Stack stack{clock, repeatable_stack_options(3)};
+  Loop loop{stack};
+  std::thread loop_thread;
+};
+
+TEST_F(TcpBlocking, EchoOverLoopback) {
 
   const SocketAddress server_addr{Ipv4Address(127, 0, 0, 1), 7007};
   std::vector<std::byte> payload(1 << 20);
@@ -72,24 +86,11 @@ TEST(TcpBlocking, EchoOverLoopback) {
     ASSERT_FALSE(st.ok());
     EXPECT_EQ(st.error(), Error::kConnectionRefused);
   }
-  loop.stop();
-  loop_thread.join();
 }
 
 // close() from another thread ends a blocked accept() and a blocked read() with the error the
 // closed endpoint gives (no longer listening, no longer connected): nothing waits forever.
-TEST(TcpBlocking, CloseWakesBlockedAcceptAndRead) {
-  SteadyClock clock;
-  Stack stack(clock, repeatable_stack_options(4));
-  ipv4::install(stack);
-  install(stack);
-  auto lo = link::LoopbackEndpoint::create();
-  ASSERT_TRUE(lo.ok());
-  NicId nic = stack.add_nic(std::move(*lo), "lo").value();
-  ASSERT_TRUE(stack.add_address(nic, IpPrefix{Ipv4Address(127, 0, 0, 1), 8}).ok());
-  Loop loop(stack);
-  ASSERT_TRUE(loop.watch(stack.nic(nic)->endpoint()).ok());
-  std::thread loop_thread([&] { loop.run(); });
+TEST_F(TcpBlocking, CloseWakesBlockedAcceptAndRead) {
   {
     const SocketAddress server_addr{Ipv4Address(127, 0, 0, 1), 7010};
     auto listener = BlockingSocket::create(loop, stack, AddressFamily::kIpv4);
@@ -127,8 +128,6 @@ TEST(TcpBlocking, CloseWakesBlockedAcceptAndRead) {
     ASSERT_FALSE(got.ok());
     EXPECT_EQ(got.error(), Error::kNotConnected);
   }
-  loop.stop();
-  loop_thread.join();
 }
 
 }  // namespace
