@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -51,6 +52,16 @@ class Loop {
 
   // Runs fn on the loop thread. Safe from any thread.
   void post(std::function<void()> fn);
+  // Runs fn on the loop thread and waits for its result: how other threads use the stack (the
+  // blocking facades stand on it). Never from the loop thread itself, which would wait for
+  // itself.
+  template <typename T>
+  T call(std::function<T()> fn) {
+    std::promise<T> done;
+    auto result = done.get_future();
+    post([&] { done.set_value(fn()); });
+    return result.get();
+  }
   // Runs until stop(). Safe to call stop() from any thread or a signal-driven fd handler.
   void run();
   void stop();

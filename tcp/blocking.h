@@ -10,7 +10,6 @@
 
 #include <condition_variable>
 #include <functional>
-#include <future>
 #include <memory>
 #include <mutex>
 
@@ -55,10 +54,7 @@ class BlockingSocket {
  private:
   template <typename T>
   T call(std::function<T()> fn) {
-    std::promise<T> p;
-    auto f = p.get_future();
-    loop_.post([&] { p.set_value(fn()); });
-    return f.get();
+    return loop_.call<T>(std::move(fn));
   }
   enum Direction { kIn = 0, kOut = 1 };
   // On the loop thread: wait for any of mask on the endpoint.

@@ -20,7 +20,6 @@
 
 #include <condition_variable>
 #include <functional>
-#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -73,10 +72,7 @@ class BlockingSocket {
  private:
   template <typename T>
   T call(std::function<T()> fn) {
-    std::promise<T> p;
-    auto f = p.get_future();
-    loop_.post([&] { p.set_value(fn()); });
-    return f.get();
+    return loop_.call<T>(std::move(fn));
   }
   // Tries op on the loop thread until it does not block, arming the waiter in the same task.
   template <typename T>
