@@ -36,3 +36,57 @@ bool MemoryBudget::make_room(size_t n) {
 }
 
 }  // namespace weir
+
+#include <unistd.h>
+
+namespace weir {
+
+SocketMemoryLimits SocketMemoryLimits::from_memory(size_t bytes) {
+  SocketMemoryLimits l;
+  l.pressure = bytes / 16;
+  l.min = l.pressure / 4 * 3;
+  l.max = l.min * 2;
+  return l;
+}
+
+SocketMemoryLimits SocketMemoryLimits::for_this_machine() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return from_memory(size_t{1} << 30);
+  return from_memory(static_cast<size_t>(pages) * static_cast<size_t>(page));
+}
+
+SocketMemory::SocketMemory(SocketMemoryLimits limits) { set_limits(limits); }
+
+void SocketMemory::set_limits(SocketMemoryLimits limits) {
+  limits.pressure = std::max(limits.pressure, limits.min);
+  limits.max = std::max(limits.max, limits.pressure);
+  limits_ = limits;
+  update_state();
+}
+
+void SocketMemory::charge(size_t n) {
+  used_ += n;
+  peak_ = std::max(peak_, used_);
+  update_state();
+}
+
+void SocketMemory::release(size_t n) {
+  used_ = n > used_ ? 0 : used_ - n;
+  update_state();
+}
+
+void SocketMemory::update_state() {
+  if (!under_pressure_ && used_ > limits_.pressure) {
+    under_pressure_ = true;
+    ++counters_.pressure_entered;
+  } else if (under_pressure_ && used_ < limits_.min) {
+    under_pressure_ = false;
+    ++counters_.pressure_left;
+  }
+  const bool over = over_hard_limit();
+  if (over && !over_hard_) ++counters_.hard_limit_reached;
+  over_hard_ = over;
+}
+
+}  // namespace weir

@@ -21,7 +21,8 @@ Stack::Stack(const Clock& clock, StackOptions options)
       timers_(clock_, options.timer_tick),
       demux_(secret_.derive(kSecretDomainDemux).k0),
       ports_(options.ephemeral_ports),
-      fragment_memory_(options.fragment_memory_limit) {
+      fragment_memory_(options.fragment_memory_limit),
+      socket_memory_(options.socket_memory.value_or(SocketMemoryLimits::for_this_machine())) {
   if (auto problem = options.ephemeral_ports.problem()) {
     // A constructor cannot return an error, and a stack quietly using another range than the
     // one asked for would be worse than stopping here.
@@ -29,6 +30,7 @@ Stack::Stack(const Clock& clock, StackOptions options)
     std::abort();
   }
   ports_.set_secret(secret_.derive(kSecretDomainPorts));
+  counters_.add_struct("socket_memory", socket_memory_);
 }
 
 Result<std::unique_ptr<Stack>> Stack::create(const Clock& clock, StackOptions options,

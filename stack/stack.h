@@ -44,6 +44,10 @@ struct StackOptions {
   // Bytes all IP fragment reassembly (IPv4 and IPv6 together) may hold: Linux's 4 MiB
   // ipfrag_high_thresh, shared here across families.
   size_t fragment_memory_limit = size_t{4} << 20;
+  // The levels of the receive memory all sockets (TCP and UDP) may pin together, in bytes:
+  // Linux's tcp_mem (see SocketMemory). nullopt: Linux's defaults from this machine's
+  // physical memory (pressure at 1/16, min at 3/64, the hard limit at 3/32).
+  std::optional<SocketMemoryLimits> socket_memory;
   // The local ports connect() and bind(port 0) pick from (Linux's ip_local_port_range). A
   // connect() may reuse a port towards any other destination, so this bounds connections per
   // destination (address and port), not in total. It must pass PortRange::problem(): the
@@ -105,6 +109,9 @@ class Stack {
   PortTable& ports() { return ports_; }
   // The reassembly memory both IP families draw from (see stack/memory_budget.h).
   MemoryBudget& fragment_memory() { return fragment_memory_; }
+  // The receive memory every socket charges (see SocketMemory in stack/memory_budget.h).
+  SocketMemory& socket_memory() { return socket_memory_; }
+  const SocketMemory& socket_memory() const { return socket_memory_; }
   // Secret key material for keyed hashes (ISNs, SYN cookies): StackOptions::secret, or drawn
   // once from the kernel's CSPRNG. Each use derives its own key from it (SipKey::derive).
   const SipKey& secret() const { return secret_; }
@@ -194,6 +201,7 @@ class Stack {
   TransportDemux demux_;
   PortTable ports_;
   MemoryBudget fragment_memory_;
+  SocketMemory socket_memory_;
   std::vector<std::unique_ptr<Nic>> nics_;
   std::vector<Route> routes_;
   std::vector<std::unique_ptr<NetworkProtocol>> network_protocols_;

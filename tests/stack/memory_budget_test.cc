@@ -78,3 +78,71 @@ TEST(MemoryBudgetTest, UnregisteredChargesAreNotReclaimable) {
 
 }  // namespace
 }  // namespace weir
+
+namespace weir {
+namespace {
+
+TEST(SocketMemory, LevelsWithHysteresis) {
+  SocketMemory m(SocketMemoryLimits{.min = 1000, .pressure = 2000, .max = 3000});
+  EXPECT_EQ(m.level(), 0);
+  m.charge(2000);  // at pressure, not past it
+  EXPECT_FALSE(m.under_pressure());
+  m.charge(1);
+  EXPECT_TRUE(m.under_pressure());
+  EXPECT_EQ(m.level(), 1);
+  EXPECT_EQ(m.counters().pressure_entered, 1u);
+  // Back below pressure but not below min: still under pressure.
+  m.release(1001);
+  EXPECT_EQ(m.used(), 1000u);
+  EXPECT_TRUE(m.under_pressure());
+  m.release(1);
+  EXPECT_FALSE(m.under_pressure());
+  EXPECT_EQ(m.counters().pressure_left, 1u);
+  // The hard limit.
+  EXPECT_FALSE(m.exceeds_hard_limit(2001));
+  EXPECT_TRUE(m.exceeds_hard_limit(2002));
+  m.charge(2001);
+  EXPECT_TRUE(m.over_hard_limit());
+  EXPECT_EQ(m.level(), 2);
+  EXPECT_EQ(m.counters().hard_limit_reached, 1u);
+  m.charge(10);  // still over: not a second crossing
+  EXPECT_EQ(m.counters().hard_limit_reached, 1u);
+  EXPECT_EQ(m.peak(), 3010u);
+  m.release(3010);
+  EXPECT_EQ(m.used(), 0u);
+  EXPECT_EQ(m.level(), 0);
+  EXPECT_EQ(m.counters().pressure_entered, 2u);
+  EXPECT_EQ(m.counters().pressure_left, 2u);
+  m.release(5);  // more than held never wraps
+  EXPECT_EQ(m.used(), 0u);
+}
+
+TEST(SocketMemory, FairShareAndOrderedLevels) {
+  SocketMemory m(SocketMemoryLimits{.min = 500, .pressure = 100, .max = 50});
+  // Out-of-order levels are raised to min.
+  EXPECT_EQ(m.limits().pressure, 500u);
+  EXPECT_EQ(m.limits().max, 500u);
+  EXPECT_EQ(m.fair_share(), 500u);
+  m.add_socket();
+  m.add_socket();
+  m.add_socket();
+  m.add_socket();
+  EXPECT_EQ(m.fair_share(), 125u);
+  m.remove_socket();
+  EXPECT_EQ(m.sockets(), 3u);
+}
+
+TEST(SocketMemory, LinuxDefaultsFromMemory) {
+  // tcp_init_mem: pressure 1/16, min 3/4 of it, max twice min.
+  auto l = SocketMemoryLimits::from_memory(size_t{16} << 30);
+  EXPECT_EQ(l.pressure, size_t{1} << 30);
+  EXPECT_EQ(l.min, size_t{768} << 20);
+  EXPECT_EQ(l.max, size_t{1536} << 20);
+  auto here = SocketMemoryLimits::for_this_machine();
+  EXPECT_GT(here.max, here.pressure);
+  EXPECT_GT(here.pressure, here.min);
+  EXPECT_GT(here.min, 0u);
+}
+
+}  // namespace
+}  // namespace weir
