@@ -42,6 +42,9 @@ constexpr Duration kPawsIdle = std::chrono::hours(24 * 24);  // RFC 7323 5.5
 constexpr Duration kMaxPersist = std::chrono::seconds(60);
 // The least receive memory a connection may hold, whatever its buffer (process_data).
 constexpr size_t kMinReceiveMemory = 64 * 1024;
+// What a connection may always hold in order, past the stack's hard limit (Linux's
+// tcp_rmem[0]): enough for a segment or two, so every connection keeps making progress.
+constexpr size_t kMemoryFloor = 4096;
 
 size_t ip_header_length(AddressFamily f) { return f == AddressFamily::kIpv4 ? 20 : 40; }
 
@@ -125,9 +128,13 @@ Connection::Connection(TcpProtocol& protocol, AddressFamily family, const Socket
       rtt_(protocol.options().rto),
       rexmit_timer_([this] { on_rexmit_timer(); }),
       delack_timer_([this] { on_delack_timer(); }),
-      aux_timer_([this] { on_aux_timer(); }) {}
+      aux_timer_([this] { on_aux_timer(); }) {
+  rcvq_.set_account(&stack_.socket_memory());
+  stack_.socket_memory().add_socket();
+}
 
 Connection::~Connection() {
+  stack_.socket_memory().remove_socket();
   if (in_demux()) stack_.demux().remove(*this);
   if (port_handle_) stack_.ports().release(*port_handle_);
   if (listener_ != nullptr) listener_->child_closed(*this);
@@ -463,6 +470,9 @@ void Connection::close() {
     abort();
     return;
   }
+  // Data beyond a hole can no longer reach a reader: give its memory back to the stack now
+  // rather than when the connection finally goes (SACK is advisory, RFC 2018 8).
+  rcvq_.clear();
   switch (state_) {
     case State::kSynSent:
       enter_state(State::kClosed);
@@ -1217,9 +1227,64 @@ void Connection::process_data(SeqNum seq, PacketBuffer payload, bool push) {
   // chunks up to 1.5 times their size (see tcp/receive_queue.h), and the floor keeps a tiny
   // buffer from refusing a segment that arrived in a standard-sized chunk.
   size_t limit = std::max<size_t>(2 * size_t{rcv_buf_}, kMinReceiveMemory);
-  auto r = rcvq_.add(rcv_nxt_, seq, std::move(payload), limit);
-  c.ofo_pruned += r.pruned;
-  if (r.dropped) c.drop_receive_queue_memory++;
+  // The stack's account may bind tighter (see SocketMemory): which limit did decides how a
+  // prune or a drop is counted.
+  enum class Bound { kOwn, kPressure, kHardLimit } bound = Bound::kOwn;
+  auto tighten = [&](size_t cap, Bound why) {
+    if (cap < limit) {
+      limit = cap;
+      bound = why;
+    }
+  };
+  SocketMemory& memory = stack_.socket_memory();
+  const bool in_order = seq == rcv_nxt_;
+  const size_t need = payload.pinned_bytes();
+  bool refuse = false;
+  if (memory.under_pressure()) {
+    // Out-of-order data goes first (Linux's tcp_prune_queue under pressure): beyond its fair
+    // share of the hard limit a connection keeps what it holds in order and what just came
+    // in order, and gives up pieces beyond a hole to make room.
+    size_t keep = in_order ? rcvq_.in_order_charged() + need : 0;
+    tighten(std::max({memory.fair_share(), kMemoryFloor, keep}), Bound::kPressure);
+  }
+  if (memory.exceeds_hard_limit(need)) {
+    if (in_order && rcvq_.in_order_charged() < kMemoryFloor) {
+      // Every connection may hold a little in order whatever the others pin, so each still
+      // makes progress (Linux forces the charge when the receive queue is empty).
+      c.memory_floor_accepted++;
+    } else if (!in_order && memory.over_hard_limit()) {
+      // Nothing beyond a hole is worth memory the stack does not have.
+      tighten(0, Bound::kHardLimit);
+      refuse = true;
+    } else {
+      const size_t room =
+          memory.limits().max > memory.used() ? memory.limits().max - memory.used() : 0;
+      tighten(rcvq_.charged() + room, Bound::kHardLimit);
+    }
+  }
+  ReceiveQueue::AddResult r;
+  if (refuse)
+    r.dropped = true;
+  else
+    r = rcvq_.add(rcv_nxt_, seq, std::move(payload), limit);
+  if (bound == Bound::kOwn)
+    c.ofo_pruned += r.pruned;
+  else
+    c.ofo_pruned_pressure += r.pruned;
+  if (r.dropped) {
+    switch (bound) {
+      case Bound::kOwn:
+        c.drop_receive_queue_memory++;
+        break;
+      case Bound::kPressure:
+        c.drop_memory_pressure++;
+        break;
+      case Bound::kHardLimit:
+        c.drop_memory_hard_limit++;
+        memory.note_refused();
+        break;
+    }
+  }
   if (r.advanced > 0) {
     rcv_nxt_ += r.advanced;
     if (read_shutdown_)
@@ -1227,11 +1292,12 @@ void Connection::process_data(SeqNum seq, PacketBuffer payload, bool push) {
     else
       notify(kEventReadable);
   }
-  if (r.out_of_order) {
+  if (r.out_of_order || refuse) {
     c.out_of_order_segments++;
     ooo_packets_++;
   }
-  if (r.out_of_order || r.filled_gap || rcvq_.dsack_pending() || rcvq_.has_out_of_order()) {
+  if (r.out_of_order || refuse || r.filled_gap || rcvq_.dsack_pending() ||
+      rcvq_.has_out_of_order()) {
     ack_now_ = true;  // RFC 5681 4.2: ACK reordering and gap-filling at once
   } else if (r.advanced > 0) {
     schedule_ack(false);
@@ -1288,9 +1354,21 @@ void Connection::on_delack_timer() {
 
 bool Connection::fin_ready() const { return fin_queued_ && !fin_sent_; }
 
-uint16_t Connection::advertised_window() {
+uint32_t Connection::receive_space(bool count) {
   size_t used = rcvq_.readable() + rcvq_.out_of_order_bytes();
   uint32_t free_space = rcv_buf_ > used ? static_cast<uint32_t>(rcv_buf_ - used) : 0;
+  // Under memory pressure the window opens no further than four segments (Linux clamps
+  // rcv_ssthresh to 4 * advmss); callers never move the right edge back (RFC 9293 3.8.6).
+  const uint32_t clamp = 4u * adv_mss_;
+  if (free_space > clamp && stack_.socket_memory().under_pressure()) {
+    free_space = clamp;
+    if (count) protocol_.counters().window_clamped_pressure++;
+  }
+  return free_space;
+}
+
+uint16_t Connection::advertised_window() {
+  uint32_t free_space = receive_space(true);
   uint32_t current = receive_window();
   uint32_t wnd = current;
   if (free_space > current) {
@@ -1551,8 +1629,7 @@ void Connection::output() {
 void Connection::maybe_send_window_update() {
   if (state_ != State::kEstablished && state_ != State::kFinWait1 && state_ != State::kFinWait2)
     return;
-  size_t used = rcvq_.readable() + rcvq_.out_of_order_bytes();
-  uint32_t free_space = rcv_buf_ > used ? static_cast<uint32_t>(rcv_buf_ - used) : 0;
+  uint32_t free_space = receive_space(false);
   uint32_t current = receive_window();
   // Worth telling the peer when the window grows by two segments or half the buffer.
   if (free_space > current &&
@@ -1572,7 +1649,11 @@ void Connection::autotune_receive_buffer(size_t copied) {
   if (now - round_start_ < rtt) return;
   // Dynamic right-sizing (as Linux's tcp_rcv_space_adjust): the buffer should hold twice
   // what the application drains per round trip, so the sender is never window-limited.
-  if (2 * copied_in_round_ > rcv_buf_ && rcv_buf_ < po.receive_buffer_max) {
+  if (2 * copied_in_round_ > rcv_buf_ && rcv_buf_ < po.receive_buffer_max &&
+      stack_.socket_memory().under_pressure()) {
+    // No buffer grows while the stack is short of memory (Linux's tcp_rcv_space_adjust).
+    protocol_.counters().autotune_suppressed_pressure++;
+  } else if (2 * copied_in_round_ > rcv_buf_ && rcv_buf_ < po.receive_buffer_max) {
     rcv_buf_ = static_cast<uint32_t>(
         std::min<size_t>(2 * copied_in_round_ + rcv_buf_ / 2, po.receive_buffer_max));
     protocol_.counters().receive_buffer_grown++;

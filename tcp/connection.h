@@ -184,6 +184,8 @@ class Connection final : public SegmentReceiver {
   void send_probe();  // seq = snd.una - 1, elicits an ACK (keepalive, zero window)
   void transmit(uint8_t flags, SeqNum seq, PacketBuffer payload, bool syn_options);
   uint16_t advertised_window();
+  // Free receive buffer, clamped under the stack's memory pressure (counted when count).
+  uint32_t receive_space(bool count);
   void fill_ack_options(Options& o);
   bool fin_ready() const;
 

@@ -28,6 +28,9 @@ namespace weir::tcp {
                   X(drop_accept_queue_full) X(drop_beyond_receive_window) X(drop_data_after_close) \
                       X(drop_route_error) X(drop_send_error) X(drop_icmp_unmatched)                \
                           X(drop_rst_to_rst) X(drop_multicast) X(drop_receive_queue_memory)                       \
+      /* the stack's socket memory (stack/memory_budget.h) */                                    \
+      X(ofo_pruned_pressure) X(drop_memory_pressure) X(drop_memory_hard_limit)                   \
+          X(memory_floor_accepted) X(window_clamped_pressure) X(autotune_suppressed_pressure)    \
       /* forwarder */                                                                            \
       X(forward_requests) X(forward_accepted) X(forward_refused) X(forward_deferred)             \
           X(forward_syn_retransmits) X(forward_accept_failed) X(drop_forward_pending_full)       \

@@ -123,6 +123,7 @@ void ReceiveQueue::release_ready(size_t n) {
                          ready_charges_.begin() + static_cast<ptrdiff_t>(ready_charges_head_));
     ready_charges_head_ = 0;
   }
+  sync_account();
 }
 
 bool ReceiveQueue::make_room(size_t need, size_t limit, std::optional<SeqNum> floor,
@@ -139,8 +140,34 @@ bool ReceiveQueue::make_room(size_t need, size_t limit, std::optional<SeqNum> fl
   return charged() + need <= limit;
 }
 
+ReceiveQueue::~ReceiveQueue() { set_account(nullptr); }
+
+void ReceiveQueue::set_account(SocketMemory* account) {
+  if (account_ != nullptr) account_->release(accounted_);
+  accounted_ = 0;
+  account_ = account;
+  sync_account();
+}
+
+void ReceiveQueue::sync_account() {
+  if (account_ == nullptr) return;
+  const size_t now = charged();
+  if (now > accounted_)
+    account_->charge(now - accounted_);
+  else if (now < accounted_)
+    account_->release(accounted_ - now);
+  accounted_ = now;
+}
+
 ReceiveQueue::AddResult ReceiveQueue::add(SeqNum rcv_nxt, SeqNum seq, PacketBuffer data,
                                           size_t limit) {
+  AddResult result = add_data(rcv_nxt, seq, std::move(data), limit);
+  sync_account();
+  return result;
+}
+
+ReceiveQueue::AddResult ReceiveQueue::add_data(SeqNum rcv_nxt, SeqNum seq, PacketBuffer data,
+                                               size_t limit) {
   if (data.empty()) return {};
   if (seq != rcv_nxt) return add_out_of_order(seq, std::move(data), limit);
   AddResult result;
@@ -346,6 +373,7 @@ void ReceiveQueue::clear() {
   ooo_charge_ = 0;
   recent_count_ = 0;
   dsack_.reset();
+  sync_account();
 }
 
 }  // namespace weir::tcp

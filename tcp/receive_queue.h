@@ -33,6 +33,10 @@
 // data, and if that is not enough the segment is dropped. The sender still holds pruned bytes
 // (SACK is advisory, RFC 2018 8) and will send them again. So a peer gets at most about twice
 // the buffer held for it, whatever it sends.
+//
+// The stack's account. With set_account(), every change of charged() is charged to or
+// released from the stack-wide SocketMemory as it happens (add, read, discard, clear, and the
+// queue's destruction), so the account always equals the sum of the queues' charges.
 #pragma once
 
 #include <array>
@@ -45,6 +49,7 @@
 #include <vector>
 
 #include "stack/bytes.h"
+#include "stack/memory_budget.h"
 #include "stack/packet_buffer.h"
 #include "tcp/seqnum.h"
 #include "tcp/wire.h"
@@ -61,6 +66,15 @@ class ReceiveQueue {
     uint32_t pruned = 0;        // out-of-order pieces thrown away to make room
   };
 
+  ReceiveQueue() = default;
+  ~ReceiveQueue();
+  ReceiveQueue(const ReceiveQueue&) = delete;
+  ReceiveQueue& operator=(const ReceiveQueue&) = delete;
+
+  // Charges charged() to account from now on (nullptr: to none); account must outlive the
+  // queue or be replaced first.
+  void set_account(SocketMemory* account);
+
   // Readable bytes.
   size_t readable() const { return ready_.size(); }
   // Out-of-order bytes held.
@@ -70,6 +84,7 @@ class ReceiveQueue {
   size_t out_of_order_pieces() const { return ooo_.size(); }
   // Memory charged: what the in-order and out-of-order data pin, as add() counts it.
   size_t charged() const { return ready_charge_ + ooo_charge_; }
+  size_t in_order_charged() const { return ready_charge_; }
   size_t out_of_order_charged() const { return ooo_charge_; }
   // Out-of-order pieces add() has looked at or merged, in total: a deterministic measure of
   // the work per segment beyond the map's O(log n) search.
@@ -115,6 +130,7 @@ class ReceiveQueue {
     size_t charge;
   };
 
+  AddResult add_data(SeqNum rcv_nxt, SeqNum seq, PacketBuffer data, size_t limit);
   AddResult add_out_of_order(SeqNum seq, PacketBuffer data, size_t limit);
   void append_ready(PacketBuffer data, size_t charge);
   void release_ready(size_t n);
@@ -122,6 +138,8 @@ class ReceiveQueue {
   // until need more bytes fit under limit. Returns whether they fit.
   bool make_room(size_t need, size_t limit, std::optional<SeqNum> floor, AddResult& result);
   void remember_recent(SeqNum seq);
+  // Brings the account up to charged().
+  void sync_account();
 
   PacketBuffer ready_;
   // Oldest first from ready_charges_head_; bytes sum to ready_.size(). A vector, not a deque:
@@ -136,6 +154,8 @@ class ReceiveQueue {
   std::array<SeqNum, kMaxSackBlocks> recent_{};  // latest out-of-order arrivals, newest first
   uint8_t recent_count_ = 0;
   std::optional<SeqRange> dsack_;
+  SocketMemory* account_ = nullptr;  // not owned
+  size_t accounted_ = 0;             // what account_ holds for this queue
 };
 
 }  // namespace weir::tcp
