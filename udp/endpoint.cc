@@ -27,8 +27,15 @@ Endpoint::Endpoint(UdpProtocol& protocol, AddressFamily family)
       family_(family),
       bound_address_(IpAddress::any(family)) {}
 
+void Endpoint::release_pinned(size_t n) {
+  n = std::min(n, pinned_charge_);
+  pinned_charge_ -= n;
+  protocol_.stack().socket_memory().release(n);
+}
+
 Endpoint::~Endpoint() {
   // No notification: a waiter's callback must not run against a half-destroyed endpoint.
+  release_pinned(pinned_charge_);
   release_port();
   leave_all_groups();
 }
@@ -370,8 +377,19 @@ void Endpoint::handle_packet(const NetworkPacketInfo& info, PacketBuffer pkt) {
     ++counters.drop_receive_buffer_full;
     return;
   }
+  // The stack-wide account counts what the datagram pins, and past its hard limit no socket
+  // takes more (Linux's udp_mem).
+  const size_t pinned = pkt.pinned_bytes() + kDatagramOverhead;
+  SocketMemory& memory = protocol_.stack().socket_memory();
+  if (memory.exceeds_hard_limit(pinned)) {
+    ++counters.drop_memory_hard_limit;
+    memory.note_refused();
+    return;
+  }
+  memory.charge(pinned);
+  pinned_charge_ += pinned;
   queued_charge_ += charge;
-  queue_.push_back(Queued{std::move(pkt), from, info.destination, info.nic});
+  queue_.push_back(Queued{std::move(pkt), from, info.destination, info.nic, pinned});
   ++counters.delivered;
   notify(kEventReadable);
 }
@@ -400,6 +418,7 @@ Result<DatagramInfo> Endpoint::receive_from(MutableByteView out, ReceiveOptions 
   next.payload.copy_out(0, out.first(info.size));
   if (!options.peek) {
     queued_charge_ -= info.full_size + kDatagramOverhead;
+    release_pinned(next.pinned);
     queue_.pop_front();
   }
   return info;
@@ -415,6 +434,7 @@ Result<Datagram> Endpoint::receive_packet() {
   Queued next = std::move(queue_.front());
   queue_.pop_front();
   queued_charge_ -= next.payload.size() + kDatagramOverhead;
+  release_pinned(next.pinned);
   return Datagram{std::move(next.payload), external(next.from), external(next.destination),
                   next.nic};
 }
@@ -444,6 +464,7 @@ void Endpoint::close() {
   remote_.reset();
   queue_.clear();
   queued_charge_ = 0;
+  release_pinned(pinned_charge_);
   pending_error_.reset();
   notify(kAllEvents);
 }

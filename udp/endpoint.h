@@ -202,6 +202,7 @@ class Endpoint final : public TransportEndpoint {
     SocketAddress from;
     IpAddress destination;
     NicId nic = 0;
+    size_t pinned = 0;  // charged to the stack's socket memory
   };
 
   Stack& stack();
@@ -225,6 +226,8 @@ class Endpoint final : public TransportEndpoint {
   void leave_all_groups();
   std::optional<Error> consume_error();
   void notify(EventMask events);
+  // Gives the stack's socket memory back what the datagram (or the whole queue) pinned.
+  void release_pinned(size_t n);
 
   UdpProtocol& protocol_;
   AddressFamily family_;
@@ -242,6 +245,9 @@ class Endpoint final : public TransportEndpoint {
 
   std::deque<Queued> queue_;
   size_t queued_charge_ = 0;
+  // What the queue pins (chunks plus kDatagramOverhead each), charged to the stack's
+  // SocketMemory; the receive buffer above keeps Linux's payload-based rule.
+  size_t pinned_charge_ = 0;
   std::optional<Error> pending_error_;
   bool read_shutdown_ = false;
   bool write_shutdown_ = false;

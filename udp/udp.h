@@ -45,7 +45,7 @@ class Forwarder;
   X(drop_family_mismatch) X(drop_closed) X(control_received) X(control_delivered)                  \
   X(control_no_endpoint) X(control_ignored) X(control_malformed)                                  \
   X(forward_requests) X(forward_accepted) X(forward_refused) X(forward_ignored)                    \
-  X(forward_accept_failed) X(drop_foreign_no_flow)
+  X(forward_accept_failed) X(drop_foreign_no_flow) X(drop_memory_hard_limit)
 // clang-format on
 WEIR_DEFINE_COUNTERS(UdpCounters, WEIR_UDP_COUNTERS)
 

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <set>
 
 #include "tests/udp/fake_network.h"
@@ -530,6 +531,49 @@ TEST_F(UdpEndpointTest, CountersRegistered) {
     if (group == "udp" && name == "drop_bad_checksum") found = true;
   });
   EXPECT_TRUE(found);
+}
+
+// The stack-wide socket memory (Linux's udp_mem): each queued datagram is charged what it pins;
+// past the hard limit datagrams are dropped and counted, whatever each socket's own buffer
+// says; reading and closing give everything back.
+TEST_F(UdpEndpointTest, StackSocketMemoryHardLimit) {
+  SocketMemory& memory = stack_.socket_memory();
+  memory.set_limits(SocketMemoryLimits{.min = 8000, .pressure = 16000, .max = 32000});
+  std::vector<std::unique_ptr<Endpoint>> eps;
+  for (uint16_t i = 0; i < 20; ++i) {
+    eps.push_back(open());
+    ASSERT_TRUE(eps.back()->bind(sa("0.0.0.0", static_cast<uint16_t>(7000 + i))));
+  }
+  std::vector<std::byte> payload(100);
+  for (int round = 0; round < 20; ++round) {
+    for (uint16_t i = 0; i < 20; ++i) {
+      inject(sa("10.0.0.2", 1), sa("10.0.0.1", static_cast<uint16_t>(7000 + i)), payload);
+      EXPECT_LE(memory.used(), memory.limits().max);
+    }
+  }
+  EXPECT_GT(udp_.counters().drop_memory_hard_limit, 0u);
+  EXPECT_EQ(udp_.counters().drop_receive_buffer_full, 0u);  // each socket's buffer had room
+  EXPECT_TRUE(memory.under_pressure());
+  EXPECT_EQ(memory.counters().refused, udp_.counters().drop_memory_hard_limit);
+  std::printf("udp flood: peak %zu of max %zu, dropped %llu\n", memory.peak(), memory.limits().max,
+              static_cast<unsigned long long>(udp_.counters().drop_memory_hard_limit));
+  // Half the sockets read everything, the rest close with datagrams queued.
+  std::vector<std::byte> buf(200);
+  for (size_t i = 0; i < 10; ++i) {
+    while (eps[i]->receive_from(buf)) {
+    }
+  }
+  for (size_t i = 10; i < 15; ++i) eps[i]->close();
+  eps.resize(15);  // and the last five are destroyed with datagrams queued
+  EXPECT_EQ(memory.used(), 0u);
+  EXPECT_FALSE(memory.under_pressure());
+  EXPECT_EQ(memory.counters().pressure_left, 1u);
+  // Below the limits again, datagrams are taken.
+  const uint64_t dropped = udp_.counters().drop_memory_hard_limit;
+  inject(sa("10.0.0.2", 1), sa("10.0.0.1", 7000), payload);
+  EXPECT_EQ(eps[0]->queued_datagrams(), 1u);
+  EXPECT_EQ(udp_.counters().drop_memory_hard_limit, dropped);
+  EXPECT_GT(memory.used(), 100u);
 }
 
 }  // namespace
