@@ -182,7 +182,8 @@ class Stack {
   PollResult poll(std::optional<TimePoint> now = std::nullopt);
   // What a poll() loop waits on: the NICs' readable fds, and whether some NIC has no fd and
   // must be polled regularly instead (a DPDK port; LinkEndpoint::needs_polling()). In-memory
-  // endpoints (channel, packet queue) have no fd: their owner knows when it fed them.
+  // endpoints (channel, packet queue) have no fd: their owner knows when it fed them (one made
+  // thread-safe for another thread's injections has one, and it is listed).
   struct WaitSet {
     std::vector<int> readable_fds;
     bool needs_polling = false;
