@@ -1199,7 +1199,7 @@ TEST_F(TwoStacks, LoopRunsOnItsThreadAndTakesPostedWork) {
     move(b, nb, a, na);
     weir_stack_poll(a, 0, nullptr);
     got = weir_udp_recvfrom(a, ua, buf, sizeof buf, nullptr, 0);
-    if (got == -EAGAIN) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (got == -EAGAIN) std::this_thread::yield();  // the loop thread answers
   }
   EXPECT_EQ(got, 7);
 
@@ -1226,8 +1226,14 @@ TEST_F(TwoStacks, LoopRunsOnItsThreadAndTakesPostedWork) {
   // Stop from another thread, and a stop before the run ends it at once.
   ASSERT_EQ(weir_loop_stop(b), 0);
   EXPECT_EQ(weir_loop_run(b), 0);
+  // The stop comes while the run is under way: a posted task says when it is.
+  std::atomic<bool> running{false};
+  ASSERT_EQ(weir_loop_post(
+                b, [](weir_stack*, void* user) { static_cast<std::atomic<bool>*>(user)->store(true); },
+                &running),
+            0);
   std::thread again([this] { EXPECT_EQ(weir_loop_run(b), 0); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  while (!running) std::this_thread::yield();
   EXPECT_EQ(weir_loop_stop(b), 0);
   again.join();
 }
