@@ -51,13 +51,7 @@ void send_data(TcpHarness& h, SeqNum seq, PacketBuffer payload) {
   hdr.flags = kAck;
   hdr.window = 65535;
   hdr.options = h.peer_ack_options();
-  PacketBuffer pkt = build_segment(hdr, std::move(payload), h.remote_address, h.local_address);
-  NetworkPacketInfo info;
-  info.nic = 1;
-  info.source = h.remote_address;
-  info.destination = h.local_address;
-  info.ttl = 64;
-  h.tcp->handle_packet(info, pkt);
+  h.send_segment_header(hdr, std::move(payload));
 }
 
 TcpOptions buffer_of(uint32_t bytes) {

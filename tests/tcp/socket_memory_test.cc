@@ -86,13 +86,7 @@ class SocketMemoryTest : public ::testing::Test {
     hdr.flags = kAck;
     hdr.window = 65535;
     hdr.options = h.peer_ack_options();
-    PacketBuffer pkt = build_segment(hdr, std::move(payload), h.remote_address, h.local_address);
-    NetworkPacketInfo info;
-    info.nic = 1;
-    info.source = h.remote_address;
-    info.destination = h.local_address;
-    info.ttl = 64;
-    h.tcp->handle_packet(info, pkt);
+    h.send_segment_header(hdr, std::move(payload));
     check_acks(p);
   }
 

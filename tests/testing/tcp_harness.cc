@@ -120,10 +120,17 @@ TransportDelivery TcpHarness::send_segment_from(const IpAddress& src, uint16_t s
   h.flags = flags;
   h.window = window;
   h.options = options;
-  PacketBuffer pkt = tcp::build_segment(h, PacketBuffer::from_bytes(payload), src, local_address);
+  return send_segment_header(h, PacketBuffer::from_bytes(payload), src);
+}
+
+TransportDelivery TcpHarness::send_segment_header(const tcp::SegmentHeader& hdr,
+                                                  PacketBuffer payload,
+                                                  std::optional<IpAddress> src) {
+  const IpAddress source = src.value_or(remote_address);
+  PacketBuffer pkt = tcp::build_segment(hdr, std::move(payload), source, local_address);
   NetworkPacketInfo info;
   info.nic = 1;
-  info.source = src;
+  info.source = source;
   info.destination = local_address;
   info.ttl = 64;
   return tcp->handle_packet(info, pkt);

@@ -108,6 +108,10 @@ class TcpHarness {
   TransportDelivery send_segment_from(const IpAddress& src, uint16_t src_port, uint8_t flags,
                                       tcp::SeqNum seq, tcp::SeqNum ack, uint16_t window,
                                       const tcp::Options& options = {}, ByteView payload = {});
+  // Injects a segment built from hdr with payload's own chunks (no copy: tests of what a
+  // segment's memory pins), from src (default: the peer) to the stack's address.
+  TransportDelivery send_segment_header(const tcp::SegmentHeader& hdr, PacketBuffer payload,
+                                        std::optional<IpAddress> src = std::nullopt);
   // Injects raw TCP bytes (header included), checksum fixed up unless keep_checksum.
   TransportDelivery send_raw(std::vector<std::byte> segment, bool keep_checksum = false);
 
