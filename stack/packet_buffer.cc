@@ -175,8 +175,8 @@ PacketBuffer PacketBuffer::from_chunk(ChunkRef chunk, size_t offset, size_t leng
 
 MutableByteView PacketBuffer::push_front(size_t n) {
   check_size(size_ + n);
-  if (!slices_.empty()) {
-    Slice& s = slices_.front();
+  if (!no_slices()) {
+    Slice& s = first_slice();
     if (s.offset >= n && !s.chunk->shared()) {
       s.offset -= static_cast<uint32_t>(n);
       s.length += static_cast<uint32_t>(n);
@@ -195,39 +195,61 @@ MutableByteView PacketBuffer::push_front(size_t n) {
   const size_t offset = capacity - n;
   MutableByteView out = chunk->bytes().subspan(offset, n);
   std::memset(out.data(), 0, n);
-  if (!slices_.empty() && slices_.front().length == 0) slices_.erase(slices_.begin());
-  slices_.insert(slices_.begin(), Slice{std::move(chunk), static_cast<uint32_t>(offset),
-                                        static_cast<uint32_t>(n)});
+  if (!no_slices() && first_slice().length == 0) drop_front_slices(1);
+  prepend_slice(Slice{std::move(chunk), static_cast<uint32_t>(offset), static_cast<uint32_t>(n)});
   size_ += n;
   return out;
+}
+
+void PacketBuffer::drop_front_slices(size_t count) {
+  for (size_t i = 0; i < count; ++i) slices_[head_ + i].chunk.reset();
+  head_ += static_cast<uint32_t>(count);
+  if (head_ == slices_.size()) {
+    clear_slices();
+  } else if (head_ >= 8 && size_t{head_} * 2 >= slices_.size()) {
+    slices_.erase(slices_.begin(), slices_.begin() + head_);
+    head_ = 0;
+  }
+}
+
+void PacketBuffer::prepend_slice(Slice slice) {
+  if (head_ > 0) {
+    slices_[--head_] = std::move(slice);
+  } else {
+    slices_.insert(slices_.begin(), std::move(slice));
+  }
 }
 
 void PacketBuffer::pull_front(size_t n) {
   n = std::min(n, size_);
   size_ -= n;
+  size_t drop = 0;
+  const size_t count = slices_.size() - head_;
   while (n > 0) {
-    Slice& s = slices_.front();
-    if (n < s.length || slices_.size() == 1) {
+    Slice& s = slices_[head_ + drop];
+    if (n < s.length || drop + 1 == count) {
       // The last slice stays even when emptied, so its headroom serves a later push_front.
       s.offset += static_cast<uint32_t>(n);
       s.length -= static_cast<uint32_t>(n);
-      return;
+      break;
     }
     n -= s.length;
-    slices_.erase(slices_.begin());
+    ++drop;
   }
   // A fully consumed front slice with more behind it is dropped, so a non-empty packet never
   // starts with an empty slice.
-  while (slices_.size() > 1 && slices_.front().length == 0) slices_.erase(slices_.begin());
+  while (drop + 1 < count && slices_[head_ + drop].length == 0) ++drop;
+  if (drop > 0) drop_front_slices(drop);
 }
 
 void PacketBuffer::truncate(size_t n) {
   if (n >= size_) return;
   size_ = n;
+  auto slices = live();
   size_t i = 0;
   size_t kept = 0;
-  for (; i < slices_.size(); ++i) {
-    Slice& s = slices_[i];
+  for (; i < slices.size(); ++i) {
+    Slice& s = slices[i];
     if (kept + s.length >= n) {
       s.length = static_cast<uint32_t>(n - kept);
       break;
@@ -236,8 +258,8 @@ void PacketBuffer::truncate(size_t n) {
   }
   // Drop what lies after the cut; an emptied first slice stays to keep its headroom.
   size_t keep = i + 1;
-  if (keep > 1 && slices_[i].length == 0) keep = i;
-  slices_.erase(slices_.begin() + static_cast<ptrdiff_t>(keep), slices_.end());
+  if (keep > 1 && slices[i].length == 0) keep = i;
+  slices_.erase(slices_.begin() + static_cast<ptrdiff_t>(head_ + keep), slices_.end());
 }
 
 namespace {
@@ -259,15 +281,15 @@ void gather(const Slices& slices, size_t offset, MutableByteView dst) {
   }
 }
 
-// Replaces the first n bytes (0 < n <= packet size) with one unshared slice holding a copy,
-// placed at the end of a fresh chunk so push_front keeps working on it.
-template <typename Slices>
-void linearize_front(Slices& slices, size_t n) {
-  using Slice = typename Slices::value_type;
+}  // namespace
+
+// The copy is placed at the end of a fresh chunk so push_front keeps working on it.
+void PacketBuffer::linearize_front(size_t n) {
   const size_t capacity = chunk_size_for(n + PacketBuffer::kDefaultHeadroom);
   ChunkRef chunk = Chunk::allocate(capacity);
   const size_t offset = capacity - n;
-  gather(slices, 0, chunk->bytes().subspan(offset, n));
+  gather(live(), 0, chunk->bytes().subspan(offset, n));
+  auto slices = live();
   size_t left = n;
   size_t drop = 0;
   while (drop < slices.size() && left > 0 && left >= slices[drop].length) {
@@ -278,33 +300,30 @@ void linearize_front(Slices& slices, size_t n) {
     slices[drop].offset += static_cast<uint32_t>(left);
     slices[drop].length -= static_cast<uint32_t>(left);
   }
-  slices.erase(slices.begin(), slices.begin() + static_cast<ptrdiff_t>(drop));
-  slices.insert(slices.begin(),
-                Slice{std::move(chunk), static_cast<uint32_t>(offset), static_cast<uint32_t>(n)});
+  if (drop > 0) drop_front_slices(drop);
+  prepend_slice(Slice{std::move(chunk), static_cast<uint32_t>(offset), static_cast<uint32_t>(n)});
 }
-
-}  // namespace
 
 Result<ByteView> PacketBuffer::front(size_t n) {
   if (n > size_) return Error::kBadMessage;
   if (n == 0) return ByteView{};
-  if (slices_.front().length < n) linearize_front(slices_, n);
-  const Slice& s = slices_.front();
+  if (first_slice().length < n) linearize_front(n);
+  const Slice& s = first_slice();
   return ByteView(s.chunk->bytes()).subspan(s.offset, n);
 }
 
 Result<MutableByteView> PacketBuffer::mutable_front(size_t n) {
   if (n > size_) return Error::kBadMessage;
   if (n == 0) return MutableByteView{};
-  if (slices_.front().length < n || slices_.front().chunk->shared()) linearize_front(slices_, n);
-  Slice& s = slices_.front();
+  if (first_slice().length < n || first_slice().chunk->shared()) linearize_front(n);
+  Slice& s = first_slice();
   return s.chunk->bytes().subspan(s.offset, n);
 }
 
 void PacketBuffer::append(ByteView data) {
   if (data.empty()) return;
   check_size(size_ + data.size());
-  if (slices_.empty()) {
+  if (no_slices()) {
     auto [chunk, offset] = chunk_with_headroom(data.size(), kDefaultHeadroom);
     copy_bytes(chunk->bytes(), offset, data);
     slices_.push_back(Slice{std::move(chunk), static_cast<uint32_t>(offset),
@@ -327,7 +346,7 @@ void PacketBuffer::append(ByteView data) {
   if (data.empty()) return;
   ChunkRef chunk = Chunk::allocate(chunk_size_for(data.size()));
   copy_bytes(chunk->bytes(), 0, data);
-  if (slices_.size() == 1 && slices_.front().length == 0) slices_.clear();
+  if (view_count() == 1 && first_slice().length == 0) clear_slices();
   slices_.push_back(Slice{std::move(chunk), 0, static_cast<uint32_t>(data.size())});
   size_ += data.size();
 }
@@ -336,22 +355,22 @@ void PacketBuffer::append(PacketBuffer&& other) {
   if (&other == this) packet_misuse();
   check_size(size_ + other.size_);
   if (other.size_ == 0) {
-    other.slices_.clear();
+    other.clear_slices();
     return;
   }
-  if (size_ == 0) slices_.clear();
-  for (auto& s : other.slices_) {
+  if (size_ == 0) clear_slices();
+  for (auto& s : other.live()) {
     if (s.length > 0) slices_.push_back(std::move(s));
   }
   size_ += other.size_;
-  other.slices_.clear();
+  other.clear_slices();
   other.size_ = 0;
 }
 
 size_t PacketBuffer::pinned_bytes() const {
   size_t total = 0;
   const Chunk* previous = nullptr;
-  for (const auto& s : slices_) {
+  for (const auto& s : live()) {
     if (s.chunk.get() != previous) total += s.chunk->capacity();
     previous = s.chunk.get();
   }
@@ -360,7 +379,7 @@ size_t PacketBuffer::pinned_bytes() const {
 
 PacketBuffer PacketBuffer::clone() const {
   PacketBuffer p;
-  p.slices_ = slices_;
+  p.slices_.assign(slices_.begin() + head_, slices_.end());
   p.size_ = size_;
   p.meta_ = meta_;
   return p;
@@ -372,7 +391,7 @@ PacketBuffer PacketBuffer::slice(size_t offset, size_t length) const {
   if (offset >= size_) return p;
   length = std::min(length, size_ - offset);
   p.size_ = length;
-  for (const auto& s : slices_) {
+  for (const auto& s : live()) {
     if (length == 0) break;
     if (offset >= s.length) {
       offset -= s.length;
@@ -389,12 +408,12 @@ PacketBuffer PacketBuffer::slice(size_t offset, size_t length) const {
 
 void PacketBuffer::copy_out(size_t offset, MutableByteView out) const {
   if (offset > size_ || out.size() > size_ - offset) packet_misuse();
-  gather(slices_, offset, out);
+  gather(live(), offset, out);
 }
 
 std::vector<std::byte> PacketBuffer::to_vector() const {
   std::vector<std::byte> v(size_);
-  gather(slices_, 0, v);
+  gather(live(), 0, v);
   return v;
 }
 

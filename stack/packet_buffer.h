@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "stack/address.h"
@@ -96,8 +97,23 @@ class PacketBuffer {
   static constexpr size_t kDefaultHeadroom = 128;
 
   PacketBuffer() = default;
-  PacketBuffer(PacketBuffer&&) noexcept = default;
-  PacketBuffer& operator=(PacketBuffer&&) noexcept = default;
+  // Moves take the slices; the moved-from packet has no slices left and keeps only its
+  // size() and metadata (which some callers still read after the move).
+  PacketBuffer(PacketBuffer&& other) noexcept
+      : slices_(std::move(other.slices_)), head_(other.head_), size_(other.size_),
+        meta_(other.meta_) {
+    other.clear_slices();
+  }
+  PacketBuffer& operator=(PacketBuffer&& other) noexcept {
+    if (this != &other) {
+      slices_ = std::move(other.slices_);
+      head_ = other.head_;
+      size_ = other.size_;
+      meta_ = other.meta_;
+      other.clear_slices();
+    }
+    return *this;
+  }
   // Copies are explicit: clone() shares the bytes, which is what callers nearly always want.
   PacketBuffer(const PacketBuffer&) = delete;
   PacketBuffer& operator=(const PacketBuffer&) = delete;
@@ -134,7 +150,7 @@ class PacketBuffer {
   void copy_out(size_t offset, MutableByteView out) const;   // out.size() bytes from offset
   std::vector<std::byte> to_vector() const;
 
-  size_t view_count() const { return slices_.size(); }
+  size_t view_count() const { return slices_.size() - head_; }
   // The memory this packet keeps alive: the capacity of every chunk its slices point into
   // (a chunk counted once per run of consecutive slices over it), so a 1-byte payload in a
   // 64 KiB receive chunk pins 64 KiB. Queues charge this, not size(), against their limits.
@@ -142,12 +158,14 @@ class PacketBuffer {
   // The chunks holding the first and last bytes (nullptr when there are none), so a caller can
   // tell whether append(ByteView)/push_front filled spare room or took a new chunk.
   const Chunk* front_chunk() const {
-    return slices_.empty() ? nullptr : slices_.front().chunk.get();
+    return head_ == slices_.size() ? nullptr : slices_[head_].chunk.get();
   }
-  const Chunk* back_chunk() const { return slices_.empty() ? nullptr : slices_.back().chunk.get(); }
+  const Chunk* back_chunk() const {
+    return head_ == slices_.size() ? nullptr : slices_.back().chunk.get();
+  }
   template <typename F>
   void for_each_view(F&& f) const {
-    for (const auto& s : slices_) f(ByteView(s.chunk->bytes()).subspan(s.offset, s.length));
+    for (const auto& s : live()) f(ByteView(s.chunk->bytes()).subspan(s.offset, s.length));
   }
 
   PacketMeta& meta() { return meta_; }
@@ -160,7 +178,29 @@ class PacketBuffer {
     uint32_t length = 0;
   };
 
-  boost::container::small_vector<Slice, 2> slices_;
+  using Slices = boost::container::small_vector<Slice, 2>;
+
+  // The live slices are slices_[head_, end): dropping slices from the front only releases
+  // their chunks and moves head_, and the dead slots are reclaimed once they are at least half
+  // of the vector, so a long queue (a receive queue read a little at a time) pays O(1)
+  // amortized per slice consumed instead of moving every slice behind it.
+  std::span<Slice> live() { return {slices_.data() + head_, slices_.size() - head_}; }
+  std::span<const Slice> live() const {
+    return {slices_.data() + head_, slices_.size() - head_};
+  }
+  bool no_slices() const { return head_ == slices_.size(); }
+  Slice& first_slice() { return slices_[head_]; }
+  void drop_front_slices(size_t count);
+  void prepend_slice(Slice slice);
+  void clear_slices() {
+    slices_.clear();
+    head_ = 0;
+  }
+  // Replaces the first n bytes (0 < n <= size) with one unshared slice holding a copy.
+  void linearize_front(size_t n);
+
+  Slices slices_;
+  uint32_t head_ = 0;
   size_t size_ = 0;
   PacketMeta meta_;
 };
