@@ -71,6 +71,29 @@ Stack::PollResult Stack::poll(std::optional<TimePoint> now) {
   return run();
 }
 
+void Stack::defer_to_batch_end(BatchEndTask& task) {
+  if (!in_batch()) {
+    task.on_batch_end();
+    return;
+  }
+  if (!task.is_linked()) batch_end_tasks_.push_back(task);
+}
+
+void Stack::run_batch_end_tasks() {
+  // A task may defer others (or itself again) while it runs: they run in this end too. The
+  // bound only stops a task that re-defers itself forever; what is left waits for the next
+  // batch.
+  for (int round = 0; round < 8 && !batch_end_tasks_.empty(); ++round) {
+    BatchEndTaskList running;
+    running.splice(running.end(), batch_end_tasks_);
+    while (!running.empty()) {
+      BatchEndTask& task = running.front();
+      running.pop_front();
+      task.on_batch_end();
+    }
+  }
+}
+
 Stack::WaitSet Stack::wait_set() const {
   WaitSet set;
   for (const auto& nic : nics_) {

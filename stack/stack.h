@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/intrusive/list.hpp>
+
 #include "stack/clock.h"
 #include "stack/counters.h"
 #include "stack/demux.h"
@@ -65,6 +67,25 @@ inline StackOptions repeatable_stack_options(uint64_t seed) {
   return options;
 }
 
+// Work a component defers to the end of the current batch of input (Stack::Batch), such as a
+// TCP connection's one ACK for all the in-order segments a batch brought it, which is what GRO
+// gives Linux. Unlinks itself when destroyed, so a task never outlives its owner in the list.
+class BatchEndTask
+    : public boost::intrusive::list_base_hook<
+          boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
+ public:
+  virtual void on_batch_end() = 0;
+
+ protected:
+  BatchEndTask() = default;
+  ~BatchEndTask() = default;
+  // A copy is a new task, not yet deferred.
+  BatchEndTask(const BatchEndTask&) : list_base_hook() {}
+  BatchEndTask& operator=(const BatchEndTask&) { return *this; }
+};
+using BatchEndTaskList =
+    boost::intrusive::list<BatchEndTask, boost::intrusive::constant_time_size<false>>;
+
 class Stack {
  public:
   // Options must be valid (see StackOptions): the constructor aborts on an invalid one.
@@ -84,23 +105,31 @@ class Stack {
   // Batches nest: only the outermost reads the clock and lets go of it.
   class Batch {
    public:
-    explicit Batch(Stack& stack) : clock_(stack.clock_), outermost_(!clock_.holding()) {
-      if (outermost_) clock_.hold();
+    explicit Batch(Stack& stack) : stack_(stack), outermost_(!stack.clock_.holding()) {
+      if (outermost_) stack_.clock_.hold();
     }
     // A batch at an instant the caller read from the stack's clock.
-    Batch(Stack& stack, TimePoint now) : clock_(stack.clock_), outermost_(!clock_.holding()) {
-      if (outermost_) clock_.hold(now);
+    Batch(Stack& stack, TimePoint now) : stack_(stack), outermost_(!stack.clock_.holding()) {
+      if (outermost_) stack_.clock_.hold(now);
     }
+    // The outermost batch runs the work deferred to its end (defer_to_batch_end), still at
+    // the batch's instant, then lets go of the clock.
     ~Batch() {
-      if (outermost_) clock_.release();
+      if (!outermost_) return;
+      stack_.run_batch_end_tasks();
+      stack_.clock_.release();
     }
     Batch(const Batch&) = delete;
     Batch& operator=(const Batch&) = delete;
 
    private:
-    BatchClock& clock_;
+    Stack& stack_;
     bool outermost_;
   };
+  bool in_batch() const { return clock_.holding(); }
+  // Runs task.on_batch_end() once when the outermost batch ends, however often it is deferred
+  // before then; outside a batch, at once. A task destroyed before the end is simply dropped.
+  void defer_to_batch_end(BatchEndTask& task);
   TimerWheel& timers() { return timers_; }
   Rng& rng() { return rng_; }
   CounterRegistry& counters() { return counters_; }
@@ -193,8 +222,10 @@ class Stack {
  private:
   void register_network_protocol(std::unique_ptr<NetworkProtocol> protocol);
   void register_transport_protocol(std::unique_ptr<TransportProtocol> protocol);
+  void run_batch_end_tasks();
 
   BatchClock clock_;
+  BatchEndTaskList batch_end_tasks_;
   Rng rng_;
   SipKey secret_;
   TimerWheel timers_;
