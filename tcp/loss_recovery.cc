@@ -37,34 +37,6 @@ uint32_t LossRecovery::on_sack_blocks(SendSide& send, std::span<const SeqRange> 
   return newly_sacked;
 }
 
-void LossRecovery::delivered(const SentSegment& s, TimePoint now, uint32_t ts_offset) {
-  if (s.end > fack_ || fack_ == SeqNum()) fack_ = s.end;
-  // The ACK of a retransmission may be for either copy, unless its timestamp echo is at least
-  // the TSval of the retransmission (RFC 8985 6.2 step 2). The echo is only set when
-  // timestamps were negotiated.
-  bool ambiguous = s.retransmitted;
-  if (ambiguous && ack_tsecr_) {
-    auto tsval = static_cast<uint32_t>(to_millis(s.sent.time_since_epoch())) + ts_offset;
-    ambiguous = static_cast<int32_t>(*ack_tsecr_ - tsval) < 0;
-  }
-  rack_.on_delivered(Rack::SentSegment{s.end, s.sent, s.retransmitted}, now, min_rtt_or_zero(),
-                     ambiguous);
-}
-
-void LossRecovery::on_cumulative_ack(SendSide& send, SeqNum ack, TimePoint now, TcpCounters& c,
-                                     const Policy& policy) {
-  if (recovering() && ack >= recovery_point_) {
-    in_recovery_ = false;
-    in_loss_ = false;
-    rack_.on_recovery_exit();
-    c.recovery_exits++;
-    if (cc_) cc_->on_recovery_exit(now);
-  } else if (in_recovery_ && !policy.sack && send.record_count() > 0) {
-    // NewReno partial ACK (RFC 6582 3.2 step 3): the next hole is lost too.
-    send.mark_lost(send.record(0));
-  }
-}
-
 void LossRecovery::on_duplicate_ack(SendSide& send, uint32_t newly_sacked, TimePoint now,
                                     TcpCounters& c, const Policy& policy) {
   dupacks_++;

@@ -13,6 +13,7 @@
 
 #include "stack/clock.h"
 #include "tcp/cc/congestion_control.h"
+#include "tcp/counters.h"
 #include "tcp/rack.h"
 #include "tcp/rtt_estimator.h"
 #include "tcp/sack_scoreboard.h"
@@ -20,8 +21,6 @@
 #include "tcp/seqnum.h"
 
 namespace weir::tcp {
-
-struct TcpCounters;
 
 class LossRecovery {
  public:
@@ -132,5 +131,34 @@ class LossRecovery {
   bool in_recovery_ = false;
   bool in_loss_ = false;  // recovering after an RTO
 };
+
+// On every ACK: defined here so that the Connection's calls inline.
+inline void LossRecovery::delivered(const SentSegment& s, TimePoint now, uint32_t ts_offset) {
+  if (s.end > fack_ || fack_ == SeqNum()) fack_ = s.end;
+  // The ACK of a retransmission may be for either copy, unless its timestamp echo is at least
+  // the TSval of the retransmission (RFC 8985 6.2 step 2). The echo is only set when
+  // timestamps were negotiated.
+  bool ambiguous = s.retransmitted;
+  if (ambiguous && ack_tsecr_) {
+    auto tsval = static_cast<uint32_t>(to_millis(s.sent.time_since_epoch())) + ts_offset;
+    ambiguous = static_cast<int32_t>(*ack_tsecr_ - tsval) < 0;
+  }
+  rack_.on_delivered(Rack::SentSegment{s.end, s.sent, s.retransmitted}, now, min_rtt_or_zero(),
+                     ambiguous);
+}
+
+inline void LossRecovery::on_cumulative_ack(SendSide& send, SeqNum ack, TimePoint now,
+                                            TcpCounters& c, const Policy& policy) {
+  if (recovering() && ack >= recovery_point_) {
+    in_recovery_ = false;
+    in_loss_ = false;
+    rack_.on_recovery_exit();
+    c.recovery_exits++;
+    if (cc_) cc_->on_recovery_exit(now);
+  } else if (in_recovery_ && !policy.sack && send.record_count() > 0) {
+    // NewReno partial ACK (RFC 6582 3.2 step 3): the next hole is lost too.
+    send.mark_lost(send.record(0));
+  }
+}
 
 }  // namespace weir::tcp

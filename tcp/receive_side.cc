@@ -104,51 +104,6 @@ ReceiveSide::Delivery ReceiveSide::receive(SeqNum seq, PacketBuffer payload, Soc
   return d;
 }
 
-bool ReceiveSide::schedule_ack(bool quick, bool quick_ack_option, TcpCounters& counters) {
-  unacked_segments_++;
-  if (quick || quick_ack_option || quick_acks_left_ > 0) {
-    if (quick_acks_left_ > 0) quick_acks_left_--;
-    counters.quick_acks++;
-    ack_now_ = true;
-    return false;
-  }
-  if (unacked_segments_ >= 2) {
-    ack_now_ = true;
-    return false;
-  }
-  return true;
-}
-
-uint32_t ReceiveSide::space(const SocketMemory& memory, TcpCounters* counters,
-                            uint16_t adv_mss) const {
-  size_t used = queue_.readable() + queue_.out_of_order_bytes();
-  uint32_t free_space = buffer_ > used ? static_cast<uint32_t>(buffer_ - used) : 0;
-  // Under memory pressure the window opens no further than four segments (Linux clamps
-  // rcv_ssthresh to 4 * advmss); callers never move the right edge back (RFC 9293 3.8.6).
-  const uint32_t clamp = 4u * adv_mss;
-  if (free_space > clamp && memory.under_pressure()) {
-    free_space = clamp;
-    if (counters != nullptr) counters->window_clamped_pressure++;
-  }
-  return free_space;
-}
-
-uint16_t ReceiveSide::advertise(SocketMemory& memory, TcpCounters& counters, uint16_t adv_mss) {
-  uint32_t free_space = space(memory, &counters, adv_mss);
-  uint32_t current = window();
-  uint32_t wnd = current;
-  if (free_space > current) {
-    // Receiver SWS avoidance (RFC 9293 3.8.6.2.2): open in steps of min(buffer/2, MSS).
-    uint32_t step = std::min<uint32_t>(buffer_ / 2, adv_mss);
-    if (free_space - current >= step) wnd = free_space;
-  }
-  uint32_t field = std::min<uint32_t>(wnd >> wscale_, 65535);
-  if ((uint64_t{field} << wscale_) < current && field < 65535) field++;
-  SeqNum edge = nxt_ + (field << wscale_);
-  if (edge > adv_) adv_ = edge;
-  return static_cast<uint16_t>(field);
-}
-
 bool ReceiveSide::window_update_due(const SocketMemory& memory, uint16_t adv_mss) const {
   uint32_t free_space = space(memory, nullptr, adv_mss);
   uint32_t current = window();
