@@ -13,6 +13,9 @@ namespace weir::ipv4 {
 namespace {
 
 constexpr Ipv4Address kAllHostsGroup(224, 0, 0, 1);
+// What the stack's secret is derived into for the IP ID buckets' starting values (the stack
+// itself uses domains 1 and 2, IPv6's fragment IDs 4).
+constexpr uint64_t kSecretDomainIds = 3;
 
 }  // namespace
 
@@ -21,8 +24,8 @@ Ipv4Protocol::Ipv4Protocol(Stack& stack, const Ipv4Options& options, ArpProtocol
       options_(options),
       arp_(arp),
       icmp_(*this, options.icmp),
-      reassembler_(stack.timers(), options.reassembly, &stack.fragment_memory()) {
-  for (auto& id : ids_) id = static_cast<uint16_t>(stack.rng().next_u32());
+      reassembler_(stack.timers(), options.reassembly, &stack.fragment_memory()),
+      ids_(stack.secret().derive(kSecretDomainIds)) {
   reassembler_.set_timeout_handler([this](ByteView header, const PacketBuffer& first_payload) {
     on_reassembly_timeout(header, first_payload);
   });
@@ -223,7 +226,7 @@ uint16_t Ipv4Protocol::next_id(Ipv4Address source, Ipv4Address destination, uint
   copy_bytes(key, 4, destination.to_bytes());
   key[8] = std::byte{protocol};
   uint64_t h = siphash24(stack_.secret(), key);
-  uint16_t& next = ids_[h % kIdBuckets];
+  uint16_t& next = ids_.bucket(h);
   const uint16_t first = next;
   next = static_cast<uint16_t>(next + count);
   return first;

@@ -42,6 +42,7 @@
 #include "ipv4/reassembly.h"
 #include "ipv4/wire.h"
 #include "stack/counters.h"
+#include "stack/id_buckets.h"
 #include "stack/link_endpoint.h"
 #include "stack/neighbor_cache.h"
 #include "stack/protocol.h"
@@ -119,7 +120,7 @@ class Ipv4Protocol final : public IpProtocol {
   ArpProtocol& arp_;
   Icmp icmp_;
   Reassembler reassembler_;
-  std::array<uint16_t, kIdBuckets> ids_{};
+  IdBuckets<uint16_t, kIdBuckets> ids_;
   Ipv4Counters counters_;
 };
 

@@ -12,6 +12,10 @@ namespace weir::ipv6 {
 
 namespace {
 
+// What the stack's secret is derived into for the fragment ID buckets' starting values (the
+// stack itself uses domains 1 and 2, IPv4's IP IDs 3).
+constexpr uint64_t kSecretDomainFragmentIds = 4;
+
 // Bytes of the upper-layer header a first fragment must hold for the chain to count as whole
 // (RFC 7112; the sizes Linux's ipv6frag_thdr_truncated uses).
 size_t upper_layer_minimum(uint8_t next_header) {
@@ -47,8 +51,8 @@ Ipv6Protocol::Ipv6Protocol(Stack& stack, const Ipv6Options& options)
       options_(options),
       icmp_(*this, options.icmp),
       ndp_(stack, *this, options.ndp),
-      reassembler_(stack.timers(), options.reassembly, &stack.fragment_memory()) {
-  for (auto& id : ids_) id = stack.rng().next_u32();
+      reassembler_(stack.timers(), options.reassembly, &stack.fragment_memory()),
+      ids_(stack.secret().derive(kSecretDomainFragmentIds)) {
   reassembler_.set_timeout_handler([this](ByteView headers, const PacketBuffer& payload) {
     on_reassembly_timeout(headers, payload);
   });
@@ -452,8 +456,9 @@ uint32_t Ipv6Protocol::next_fragment_id(const Ipv6Address& source, const Ipv6Add
   copy_bytes(key, 0, source.bytes());
   copy_bytes(key, 16, destination.bytes());
   const uint64_t h = siphash24(stack_.secret(), key);
-  uint32_t id = ++ids_[h % kIdBuckets];
-  if (id == 0) id = ++ids_[h % kIdBuckets];  // Linux never uses 0
+  uint32_t& next = ids_.bucket(h);
+  uint32_t id = ++next;
+  if (id == 0) id = ++next;  // Linux never uses 0
   return id;
 }
 

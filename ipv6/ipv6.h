@@ -54,6 +54,7 @@
 #include "ipv6/reassembly.h"
 #include "ipv6/wire.h"
 #include "stack/counters.h"
+#include "stack/id_buckets.h"
 #include "stack/link_endpoint.h"
 #include "stack/neighbor_cache.h"
 #include "stack/protocol.h"
@@ -216,7 +217,7 @@ class Ipv6Protocol final : public IpProtocol {
   Icmpv6 icmp_;
   Ndp ndp_;
   Reassembler reassembler_;
-  std::array<uint32_t, kIdBuckets> ids_{};
+  IdBuckets<uint32_t, kIdBuckets> ids_;
   std::map<Ipv6Address, PmtuEntry> pmtu_;
   std::vector<AddressHook> address_hooks_;
   SourceSelector source_selector_;

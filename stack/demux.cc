@@ -100,7 +100,9 @@ class TransportDemux::Tables {
   }
 
   // Doubles the connected table when the load factor passes 1, so lookups stay O(1) at 10k+
-  // connections. Rehashing moves hooks between bucket arrays without touching endpoints.
+  // connections. Rehashing moves hooks between bucket arrays without touching endpoints. It
+  // starts small: a stack with a handful of connections (most embedders, every fuzz input)
+  // should not allocate and clear hundreds of bucket heads to be built.
   void grow_if_needed(size_t count) {
     if (count < connected.bucket_count()) return;
     size_t new_count = connected.bucket_count() * 2;
@@ -109,7 +111,9 @@ class TransportDemux::Tables {
     connected_buckets_.swap(fresh);
   }
 
-  static constexpr size_t kInitialBuckets = 256;
+  static constexpr size_t kInitialBuckets = 16;
+  // The bound table never rehashes: a rehash would reorder entries with equal keys (sockets
+  // sharing a port), and with them which one find() picks.
   static constexpr size_t kBoundBuckets = 256;
 
   std::vector<ConnectedSet::bucket_type> connected_buckets_;

@@ -50,10 +50,15 @@ SocketMemoryLimits SocketMemoryLimits::from_memory(size_t bytes) {
 }
 
 SocketMemoryLimits SocketMemoryLimits::for_this_machine() {
-  const long pages = sysconf(_SC_PHYS_PAGES);
-  const long page = sysconf(_SC_PAGESIZE);
-  if (pages <= 0 || page <= 0) return from_memory(size_t{1} << 30);
-  return from_memory(static_cast<size_t>(pages) * static_cast<size_t>(page));
+  // Asked once per process: sysconf(_SC_PHYS_PAGES) is a sysinfo() call, and every Stack
+  // built without explicit limits asks (a fuzzer builds thousands a second).
+  static const size_t physical = [] {
+    const long pages = sysconf(_SC_PHYS_PAGES);
+    const long page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0) return size_t{1} << 30;
+    return static_cast<size_t>(pages) * static_cast<size_t>(page);
+  }();
+  return from_memory(physical);
 }
 
 SocketMemory::SocketMemory(SocketMemoryLimits limits) { set_limits(limits); }

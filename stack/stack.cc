@@ -17,7 +17,9 @@ constexpr uint64_t kSecretDomainPorts = 2;
 Stack::Stack(const Clock& clock, StackOptions options)
     : clock_(clock),
       rng_(make_rng(options.seed)),
-      secret_(options.secret.value_or(SipKey::from_os())),
+      // Not value_or: its argument is evaluated even when a key was given, and a stack built
+      // with an injected key (tests, fuzzers: thousands a second) should make no syscall.
+      secret_(options.secret ? *options.secret : SipKey::from_os()),
       timers_(clock_, options.timer_tick),
       demux_(secret_.derive(kSecretDomainDemux).k0),
       ports_(options.ephemeral_ports),

@@ -17,12 +17,11 @@
 #include "stack/waiter.h"
 #include "tcp/cc/congestion_control.h"
 #include "tcp/isn.h"
-#include "tcp/rack.h"
-#include "tcp/receive_queue.h"
-#include "tcp/rtt_estimator.h"
-#include "tcp/sack_scoreboard.h"
+#include "tcp/loss_recovery.h"
+#include "tcp/receive_side.h"
 #include "tcp/segment_receiver.h"
 #include "tcp/send_queue.h"
+#include "tcp/send_side.h"
 #include "tcp/seqnum.h"
 #include "tcp/socket_options.h"
 #include "tcp/syn_cookies.h"
@@ -51,6 +50,9 @@ std::string_view state_name(State s);
 LinuxTcpState linux_state(State s);
 // The receive window scale we announce for a receive buffer that may grow to max_buffer.
 uint8_t receive_window_scale(uint32_t max_buffer);
+// The MSS we announce on a path of this MTU, under a TCP_MAXSEG cap (0: none). A connection
+// and a listener answering with a SYN cookie must announce the same.
+uint16_t advertised_mss(uint32_t mtu, AddressFamily family, uint32_t max_segment);
 
 class Connection final : public SegmentReceiver {
  public:
@@ -98,16 +100,16 @@ class Connection final : public SegmentReceiver {
   SocketAddress remote_address() const;
   uint32_t send_mss() const { return mss_; }
   uint32_t congestion_window() const;
-  uint32_t send_window() const { return snd_wnd_; }
-  uint32_t receive_window() const;
-  size_t send_queue_bytes() const { return sendq_.size(); }
-  SeqNum snd_una() const { return snd_una_; }
-  SeqNum snd_nxt() const { return snd_nxt_; }
-  SeqNum rcv_nxt() const { return rcv_nxt_; }
-  SeqNum iss() const { return iss_; }
-  const RttEstimator& rtt() const { return rtt_; }
+  uint32_t send_window() const { return send_.window(); }
+  uint32_t receive_window() const { return recv_.window(); }
+  size_t send_queue_bytes() const { return send_.queue().size(); }
+  SeqNum snd_una() const { return send_.una(); }
+  SeqNum snd_nxt() const { return send_.nxt(); }
+  SeqNum rcv_nxt() const { return recv_.nxt(); }
+  SeqNum iss() const { return send_.iss(); }
+  const RttEstimator& rtt() const { return loss_.rtt(); }
   // What the receive side holds and what it is charged (tests, stats).
-  const ReceiveQueue& receive_queue() const { return rcvq_; }
+  const ReceiveQueue& receive_queue() const { return recv_.queue(); }
 
   // ---- listener side ----
   // SYN_RCVD from a SYN that arrived at listener l; sends the SYN-ACK.
@@ -131,51 +133,35 @@ class Connection final : public SegmentReceiver {
   void on_control(const TransportControl& control) override { handle_control(control); }
 
  private:
-  // One transmitted (and not yet cumulatively acknowledged) range, for RACK and retransmission.
-  struct SentSegment {
-    SeqNum begin;
-    SeqNum end;  // includes a FIN's sequence number
-    TimePoint sent{};
-    bool retransmitted = false;
-    bool lost = false;  // marked lost, not yet retransmitted
-    bool sacked = false;
-  };
   enum class TimerMode : uint8_t { kNone, kRetransmit, kTailLossProbe, kReorder, kPersist };
 
   // setup
   void init_route_and_mss(const RouteInfo& route);
   void init_after_syn(const Options& peer);
-  void allocate_buffers();
+  // The payload per segment on a path of this MTU, as the peer's MSS, our own cap and the
+  // timestamp option allow.
+  uint32_t send_mss_for(uint32_t path_mtu) const;
   Status register_tuple();
 
   // input
   SegmentOutcome process_synchronized(const NetworkPacketInfo& info, const Segment& seg,
                                       const Options& opts, PacketBuffer payload);
   void process_syn_sent(const Segment& seg, const Options& opts, PacketBuffer payload);
-  bool acceptable(SeqNum seq, uint32_t length) const;
   bool process_ack(const Segment& seg, const Options& opts, uint32_t seg_len);
-  void process_data(SeqNum seq, PacketBuffer payload, bool push);
+  void process_data(SeqNum seq, PacketBuffer payload);
   void process_fin();
   void update_send_window(const Segment& seg);
   void send_challenge_ack();
-  void note_received_segment();
-
-  // loss detection and recovery
-  void on_sack_blocks(const Options& opts, uint32_t& newly_sacked, bool& dsack);
-  void rack_update(const SentSegment& s, TimePoint now);
-  void rack_detect_loss(TimePoint now);
-  void mark_lost(SentSegment& s);
-  // Cuts the sent record that holds `at` strictly inside into two at `at`.
-  void split_sent_at(SeqNum at);
-  void enter_recovery(bool sack_based);
-  uint32_t bytes_in_flight() const;
-  uint32_t outstanding() const { return static_cast<uint32_t>(snd_nxt_ - snd_una_); }
+  LossRecovery::Policy loss_policy() const;
+  // Runs the reorder timer for RACK's wait, unless it already runs.
+  void arm_reorder_timer(Duration wait);
 
   // output
   void output();
   bool send_new_data(bool force_one);
   bool retransmit_lost();
-  void retransmit_segment(SentSegment& s);
+  // Resends live record k (SendSide::retransmit).
+  void retransmit_record(size_t k);
   // The most payload one transmit() may carry: the MSS, or a GSO batch of whole MSS segments.
   size_t segment_limit() const;
   void send_syn(bool with_ack);
@@ -183,11 +169,7 @@ class Connection final : public SegmentReceiver {
   void send_reset(SeqNum seq, SeqNum ack, bool with_ack);
   void send_probe();  // seq = snd.una - 1, elicits an ACK (keepalive, zero window)
   void transmit(uint8_t flags, SeqNum seq, PacketBuffer payload, bool syn_options);
-  uint16_t advertised_window();
-  // Free receive buffer, clamped under the stack's memory pressure (counted when count).
-  uint32_t receive_space(bool count);
   void fill_ack_options(Options& o);
-  bool fin_ready() const;
 
   // timers
   void arm_retransmit_timer();
@@ -201,11 +183,11 @@ class Connection final : public SegmentReceiver {
   void restart_keepalive();
   void enter_time_wait();
   void enter_state(State s);
-  void set_error(Error e);
   void terminate(Error e);  // hard error: CLOSED, error reported
   void notify(EventMask events);
   void maybe_send_window_update();
-  void autotune_receive_buffer(size_t copied);
+  // After the user took n bytes: grow the buffer, and tell the peer if the window opened.
+  void after_read(size_t n);
   // Room in the send buffer, or why nothing can be written now.
   Result<size_t> writable_space();
   uint32_t ts_now() const;
@@ -213,115 +195,53 @@ class Connection final : public SegmentReceiver {
 
   TcpProtocol& protocol_;
   Stack& stack_;
-  AddressFamily family_;
+  SendSide send_;
+  ReceiveSide recv_;
+  LossRecovery loss_;
   SocketOptions options_;
-  State state_ = State::kClosed;
-  WaiterQueue* user_queue_ = nullptr;
-  bool closed_by_user_ = false;
-  bool ack_now_ = false;
-  bool push_once_ = false;  // uncorked: send the tail past Nagle once
-  Listener* listener_ = nullptr;
-  std::optional<PortTable::Handle> port_handle_;
   RouteInfo route_;
   LinkCapabilities route_link_;  // what the route's NIC finishes for us (checksum, GSO)
+  std::optional<PortTable::Handle> port_handle_;
+  WaiterQueue* user_queue_ = nullptr;
+  Listener* listener_ = nullptr;
 
-  // Send sequence space (RFC 9293 3.3.1).
-  SeqNum iss_;
-  SeqNum snd_una_;
-  SeqNum snd_nxt_;  // also the highest sent: retransmissions never move it back
-  // End of the last segment sent shorter than the MSS (Linux's snd_sml): Minshall's Nagle.
-  SeqNum last_small_end_;
-  bool small_segment_in_flight() const {
-    return last_small_end_ > snd_una_ && last_small_end_ <= snd_nxt_;
-  }
-  SeqNum snd_wl1_;
-  SeqNum snd_wl2_;
-  uint32_t snd_wnd_ = 0;
-  uint32_t max_snd_wnd_ = 0;
-  uint8_t snd_wscale_ = 0;
-  // Receive sequence space.
-  SeqNum irs_;
-  SeqNum rcv_nxt_;
-  SeqNum rcv_adv_;  // right edge of the window we advertised: never moves left (RFC 9293)
-  uint8_t rcv_wscale_ = 0;
-  uint32_t rcv_buf_ = 0;  // current receive buffer (auto-tuned)
-  uint32_t snd_buf_ = 0;
-
-  // Negotiated.
-  bool ws_ok_ = false;
-  bool sack_ok_ = false;
-  bool ts_ok_ = false;
+  // Negotiated in the handshake.
   uint32_t ts_offset_ = 0;
   uint32_t ts_recent_ = 0;
   TimePoint ts_recent_stamp_{};
   SeqNum last_ack_sent_;
-  uint16_t peer_mss_ = 536;
-  uint32_t mss_ = 536;      // payload bytes per segment (options excluded)
-  uint16_t adv_mss_ = 536;  // what we announced
+  uint32_t mss_ = 536;  // payload bytes per segment (options excluded)
   uint32_t pmtu_ = 0;
+  uint16_t peer_mss_ = 536;
+  uint16_t adv_mss_ = 536;  // what we announced
+  bool ws_ok_ = false;
+  bool sack_ok_ = false;
+  bool ts_ok_ = false;
 
-  SendQueue sendq_;
-  ReceiveQueue rcvq_;
-  std::vector<ByteView> lent_;  // read_with()'s and lend()'s views, kept to reuse their storage
-  std::vector<SentSegment> sent_;  // ascending by begin; [sent_head_, end) are live
-  size_t sent_head_ = 0;
-  bool fin_queued_ = false;  // user shut down writing: FIN follows the queued data
-  bool fin_sent_ = false;
-  bool fin_received_ = false;
-  bool read_shutdown_ = false;
-  std::optional<SeqNum> ooo_fin_;  // a FIN that arrived beyond a gap
-
-  // Retransmission and congestion control.
-  RttEstimator rtt_;
-  std::unique_ptr<CongestionControl> cc_;
-  SackScoreboard scoreboard_;
-  uint32_t lost_bytes_ = 0;  // marked lost and not yet retransmitted
-  unsigned consecutive_rtos_ = 0;
-  unsigned syn_retries_ = 0;
-  bool in_recovery_ = false;
-  bool in_loss_ = false;  // recovering after an RTO
-  SeqNum recovery_point_;
-  uint32_t dupacks_ = 0;
-  std::optional<std::pair<SeqNum, TimePoint>> rtt_probe_;  // our SYN's send time
-  // RACK-TLP (RFC 8985): the detection state lives in the Rack component.
-  Rack rack_;
-  SeqNum fack_;  // highest delivered end: records above it (never resent) cannot be RACK-lost
-  std::optional<uint32_t> ack_tsecr_;  // TSecr of the ACK being processed
-  // TLP.
+  AddressFamily family_;
+  State state_ = State::kClosed;
   TimerMode timer_mode_ = TimerMode::kNone;
+  bool closed_by_user_ = false;
+  bool push_once_ = false;  // uncorked: send the tail past Nagle once
+  bool hard_failed_ = false;
+  bool was_established_ = false;
+  unsigned syn_retries_ = 0;
   unsigned persist_backoff_ = 0;
   unsigned keepalive_probes_sent_ = 0;
   unsigned probes_out_ = 0;
 
-  // ACK generation.
-  uint32_t unacked_segments_ = 0;  // in-order data segments received and not yet ACKed
-  uint32_t quick_acks_left_ = 16;  // RFC 1122 allows delaying; start quick like Linux
-  uint32_t last_adv_window_ = 0;
-
-  // Auto-tuning (receive side, Linux DRS style).
-  size_t copied_in_round_ = 0;
-  TimePoint round_start_{};
-
-  // Errors and events.
+  // Errors.
   std::optional<Error> error_;       // SO_ERROR
   std::optional<Error> soft_error_;  // ICMP errors, reported if the connection times out
   Error hard_error_ = Error::kNotConnected;
-  bool hard_failed_ = false;
-  bool was_established_ = false;
 
-  // Statistics for TCP_INFO.
+  // Statistics for TCP_INFO that no part owns.
   TimePoint last_recv_{};
   TimePoint last_data_sent_{};
-  TimePoint last_data_recv_{};
   uint64_t bytes_acked_ = 0;
-  uint64_t bytes_received_ = 0;
   uint64_t bytes_sent_ = 0;
-  uint64_t bytes_retrans_ = 0;
   uint32_t segs_in_ = 0;
   uint32_t segs_out_ = 0;
-  uint32_t total_retrans_ = 0;
-  uint32_t dsack_dups_ = 0;
-  uint32_t ooo_packets_ = 0;
 
   Timer rexmit_timer_;  // RTO, TLP, RACK reorder or persist (one at a time, as timer_mode_)
   Timer delack_timer_;

@@ -155,11 +155,9 @@ void Listener::send_cookie_syn_ack(const NetworkPacketInfo& info, const Segment&
   }
   const TcpOptions& po = protocol_.options();
   FourTuple t{info.destination, syn.destination_port(), info.source, syn.source_port()};
-  size_t ip_len = info.source.is_v4() ? 20 : 40;
-  uint32_t mtu = std::min<uint32_t>(route->mtu, 65535);
-  uint32_t our_mss = mtu > ip_len + 20 + 64 ? mtu - static_cast<uint32_t>(ip_len + 20) : 536;
-  if (options_.max_segment != 0) our_mss = std::min<uint32_t>(our_mss, options_.max_segment);
-  our_mss = std::min<uint32_t>(our_mss, 65535);
+  uint16_t our_mss =
+      advertised_mss(route->mtu, info.source.is_v4() ? AddressFamily::kIpv4 : AddressFamily::kIpv6,
+                     options_.max_segment);
 
   CookieOptions co;
   co.mss = SynCookies::encoded_mss(opts.mss.value_or(536));
@@ -176,7 +174,7 @@ void Listener::send_cookie_syn_ack(const NetworkPacketInfo& info, const Segment&
   h.flags = kSyn | kAck;
   uint32_t rcv_buf = options_.receive_buffer != 0 ? options_.receive_buffer : po.receive_buffer;
   h.window = static_cast<uint16_t>(std::min<uint32_t>(rcv_buf, 65535));
-  h.options.mss = static_cast<uint16_t>(our_mss);
+  h.options.mss = our_mss;
   if (co.window_scale) {
     uint32_t max_rcv =
         options_.receive_buffer != 0 ? options_.receive_buffer : po.receive_buffer_max;

@@ -1,0 +1,164 @@
+// Loss recovery for one connection: which sent bytes the peer holds (SACK scoreboard), which are
+// lost (RACK, RFC 8985; the RFC 6675 / NewReno fallbacks), the RTT estimate and RTO backoff, the
+// recovery episode, and the congestion-control object. It reads and marks the send side's
+// records (passed in, never stored) and sends nothing: the Connection retransmits what it marks
+// and arms the timers it asks for. None of this matters to an idle connection, so it is one
+// object that could later be allocated only when data is in flight.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+
+#include "stack/clock.h"
+#include "tcp/cc/congestion_control.h"
+#include "tcp/counters.h"
+#include "tcp/rack.h"
+#include "tcp/rtt_estimator.h"
+#include "tcp/sack_scoreboard.h"
+#include "tcp/send_side.h"
+#include "tcp/seqnum.h"
+
+namespace weir::tcp {
+
+class LossRecovery {
+ public:
+  explicit LossRecovery(const RtoConfig& rto) : rtt_(rto) {}
+
+  // ---- round-trip time and RTO backoff ----
+  RttEstimator& rtt() { return rtt_; }
+  const RttEstimator& rtt() const { return rtt_; }
+  Duration min_rtt_or_zero() const { return rtt_.has_sample() ? rtt_.min_rtt() : Duration{}; }
+  // Our SYN's send time times the handshake (it is no record); a resent SYN is not timed.
+  void time_syn(SeqNum iss, TimePoint now) { syn_sent_ = std::make_pair(iss, now); }
+  void forget_syn_time() { syn_sent_.reset(); }
+  // The handshake's round trip once ack covers the SYN (only once).
+  std::optional<Duration> take_syn_sample(SeqNum ack, TimePoint now) {
+    if (!syn_sent_ || !(ack > syn_sent_->first)) return std::nullopt;
+    Duration d = now - syn_sent_->second;
+    syn_sent_.reset();
+    return d;
+  }
+  unsigned consecutive_rtos() const { return consecutive_rtos_; }
+  unsigned note_rto() { return ++consecutive_rtos_; }
+  // A cumulative ACK moved snd.una: the backoff and the duplicate count start over.
+  void on_forward_progress(SeqNum ack) {
+    rtt_.reset_backoff();
+    consecutive_rtos_ = 0;
+    scoreboard_.advance(ack);
+    dupacks_ = 0;
+  }
+
+  // ---- congestion control ----
+  void set_congestion_control(std::unique_ptr<CongestionControl> cc) { cc_ = std::move(cc); }
+  CongestionControl* cc() { return cc_.get(); }
+  const CongestionControl* cc() const { return cc_.get(); }
+  // The congestion window, or one segment before there is a controller.
+  uint32_t cwnd_or(uint32_t mss) const { return cc_ ? cc_->cwnd() : mss; }
+
+  // ---- what the peer holds ----
+  const SackScoreboard& scoreboard() const { return scoreboard_; }
+  // Outstanding bytes neither SACKed nor marked lost (RFC 6675 pipe).
+  uint32_t bytes_in_flight(const SendSide& send) const {
+    uint32_t out = send.outstanding();
+    uint32_t gone = scoreboard_.sacked_bytes() + send.lost_bytes();
+    return out > gone ? out - gone : 0;
+  }
+  // The TSecr of the ACK being processed (RFC 8985 6.2 disambiguates retransmissions with it).
+  void set_ack_echo(std::optional<uint32_t> tsecr) { ack_tsecr_ = tsecr; }
+  // The SACK blocks of an ACK: marks records SACKed (cutting GSO records at block edges).
+  // Returns the newly SACKed bytes; dsack says whether the first block was a D-SACK.
+  uint32_t on_sack_blocks(SendSide& send, std::span<const SeqRange> blocks, TimePoint now,
+                          uint32_t ts_offset, bool& dsack, TcpCounters& counters);
+  // Record s was delivered (cumulatively or by SACK): RACK learns from its send time.
+  void delivered(const SentSegment& s, TimePoint now, uint32_t ts_offset);
+
+  // ---- detection ----
+  struct Policy {
+    bool sack = false;  // negotiated
+    bool rack = false;
+    uint32_t reordering = 3;
+    uint32_t mss = 536;
+  };
+  // A duplicate ACK (RFC 5681) that SACKed newly_sacked bytes.
+  void on_duplicate_ack(SendSide& send, uint32_t newly_sacked, TimePoint now, TcpCounters& counters,
+                        const Policy& policy);
+  // A cumulative ACK outside recovery, or a partial ACK inside it.
+  void on_cumulative_ack(SendSide& send, SeqNum ack, TimePoint now, TcpCounters& counters,
+                         const Policy& policy);
+  // After each ACK: the TLP episode, RACK or RFC 6675 marking, and entering recovery. Returns
+  // how long until RACK's reorder window expires for a record not yet deemed lost (zero: none).
+  Duration after_ack(SendSide& send, SeqNum ack, bool dsack, TimePoint now, TcpCounters& counters,
+                     const Policy& policy);
+  // RACK's detection alone (the reorder timer), then recovery if anything was lost.
+  Duration on_reorder_timeout(SendSide& send, TimePoint now, TcpCounters& counters,
+                              const Policy& policy);
+  // An RTO: everything outstanding and not SACKed is presumed lost.
+  void on_rto(SendSide& send, TimePoint now);
+  // Tells the congestion controller what an ACK delivered (sample without the flight size).
+  void on_delivery(const SendSide& send, AckSample sample) {
+    if (!cc_) return;
+    sample.bytes_in_flight = bytes_in_flight(send);
+    cc_->on_ack(sample, recovering());
+  }
+
+  bool in_recovery() const { return in_recovery_; }
+  bool in_loss() const { return in_loss_; }
+  bool recovering() const { return in_recovery_ || in_loss_; }
+
+  // ---- TLP ----
+  Rack& rack() { return rack_; }
+  const Rack& rack() const { return rack_; }
+
+  uint32_t dsack_dups() const { return dsack_dups_; }
+
+ private:
+  Duration detect_loss(SendSide& send, TimePoint now, TcpCounters& counters, uint32_t mss);
+  void enter_recovery(const SendSide& send, bool sack_based, TimePoint now, TcpCounters& counters);
+
+  RttEstimator rtt_;
+  std::unique_ptr<CongestionControl> cc_;
+  SackScoreboard scoreboard_;
+  Rack rack_;
+  std::optional<std::pair<SeqNum, TimePoint>> syn_sent_;
+  std::optional<uint32_t> ack_tsecr_;
+  SeqNum fack_;  // highest delivered end: records above it (never resent) cannot be RACK-lost
+  SeqNum recovery_point_;
+  uint32_t dupacks_ = 0;
+  uint32_t dsack_dups_ = 0;
+  unsigned consecutive_rtos_ = 0;
+  bool in_recovery_ = false;
+  bool in_loss_ = false;  // recovering after an RTO
+};
+
+// On every ACK: defined here so that the Connection's calls inline.
+inline void LossRecovery::delivered(const SentSegment& s, TimePoint now, uint32_t ts_offset) {
+  if (s.end > fack_ || fack_ == SeqNum()) fack_ = s.end;
+  // The ACK of a retransmission may be for either copy, unless its timestamp echo is at least
+  // the TSval of the retransmission (RFC 8985 6.2 step 2). The echo is only set when
+  // timestamps were negotiated.
+  bool ambiguous = s.retransmitted;
+  if (ambiguous && ack_tsecr_) {
+    auto tsval = static_cast<uint32_t>(to_millis(s.sent.time_since_epoch())) + ts_offset;
+    ambiguous = static_cast<int32_t>(*ack_tsecr_ - tsval) < 0;
+  }
+  rack_.on_delivered(Rack::SentSegment{s.end, s.sent, s.retransmitted}, now, min_rtt_or_zero(),
+                     ambiguous);
+}
+
+inline void LossRecovery::on_cumulative_ack(SendSide& send, SeqNum ack, TimePoint now,
+                                            TcpCounters& c, const Policy& policy) {
+  if (recovering() && ack >= recovery_point_) {
+    in_recovery_ = false;
+    in_loss_ = false;
+    rack_.on_recovery_exit();
+    c.recovery_exits++;
+    if (cc_) cc_->on_recovery_exit(now);
+  } else if (in_recovery_ && !policy.sack && send.record_count() > 0) {
+    // NewReno partial ACK (RFC 6582 3.2 step 3): the next hole is lost too.
+    send.mark_lost(send.record(0));
+  }
+}
+
+}  // namespace weir::tcp

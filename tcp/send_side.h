@@ -1,0 +1,195 @@
+// The send side of a connection: the user's bytes (SendQueue), the send sequence space and
+// window (RFC 9293 3.3.1), one record per transmitted range with its lost/SACKed marks, and the
+// Nagle state. It decides nothing about loss or congestion (tcp/loss_recovery.h does) and sends
+// nothing itself (the Connection builds segments): it is the bookkeeping both of them read, kept
+// apart so that what an idle connection does not need (the records) is one object's state.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "stack/clock.h"
+#include "stack/packet_buffer.h"
+#include "tcp/send_queue.h"
+#include "tcp/seqnum.h"
+
+namespace weir::tcp {
+
+// One transmitted (and not yet cumulatively acknowledged) range, for RACK and retransmission.
+struct SentSegment {
+  SeqNum begin;
+  SeqNum end;  // includes a FIN's sequence number
+  TimePoint sent{};
+  bool retransmitted = false;
+  bool lost = false;  // marked lost, not yet retransmitted
+  bool sacked = false;
+};
+
+class SendSide {
+ public:
+  // ---- sequence space ----
+  // Our ISN with snd.una and snd.nxt as the handshake leaves them.
+  void start(SeqNum iss, SeqNum una, SeqNum nxt) {
+    iss_ = iss;
+    una_ = una;
+    nxt_ = nxt;
+    last_small_end_ = una;
+  }
+  void set_una(SeqNum una) { una_ = una; }
+  SeqNum iss() const { return iss_; }
+  SeqNum una() const { return una_; }
+  SeqNum nxt() const { return nxt_; }  // also the highest sent: retransmissions never move it back
+  uint32_t outstanding() const { return static_cast<uint32_t>(nxt_ - una_); }
+
+  // ---- the peer's window ----
+  uint32_t window() const { return wnd_; }
+  uint32_t max_window() const { return max_wnd_; }
+  uint8_t window_scale() const { return wscale_; }
+  void set_window_scale(uint8_t s) { wscale_ = s; }
+  // The window as the handshake gives it (a SYN's window is never scaled: the caller scales).
+  void set_window(uint32_t wnd, SeqNum wl1, SeqNum wl2) {
+    wnd_ = wnd;
+    max_wnd_ = std::max(max_wnd_, wnd);
+    wl1_ = wl1;
+    wl2_ = wl2;
+  }
+  // RFC 9293 3.10.7.4: only a segment newer than the last update moves the window. True when
+  // it opened a zero window.
+  bool update_window(SeqNum seq, SeqNum ack, uint16_t field) {
+    if (!(wl1_ < seq || (wl1_ == seq && wl2_ <= ack))) return false;
+    uint32_t wnd = uint32_t{field} << wscale_;
+    bool opened = wnd_ == 0 && wnd > 0;
+    set_window(wnd, seq, ack);
+    return opened;
+  }
+
+  // ---- the user's bytes ----
+  SendQueue& queue() { return queue_; }
+  const SendQueue& queue() const { return queue_; }
+  uint32_t buffer() const { return buffer_; }
+  void set_buffer(uint32_t b) { buffer_ = b; }
+  // Queued bytes never sent yet.
+  size_t unsent() const {
+    uint32_t out = outstanding();
+    return queue_.size() > out ? queue_.size() - out : 0;
+  }
+  bool fin_queued() const { return fin_queued_; }
+  bool fin_sent() const { return fin_sent_; }
+  bool fin_ready() const { return fin_queued_ && !fin_sent_; }
+  void queue_fin() { fin_queued_ = true; }
+  // Minshall's Nagle: the last segment shorter than the MSS is still unacknowledged.
+  bool small_segment_in_flight() const { return last_small_end_ > una_ && last_small_end_ <= nxt_; }
+
+  // ---- transmitted records ----
+  // Records a new transmission of len payload bytes (and the FIN after them) at snd.nxt and
+  // advances snd.nxt; returns where it begins.
+  SeqNum record_new(size_t len, bool fin, bool small, TimePoint now) {
+    SeqNum begin = nxt_;
+    auto seq_len = static_cast<uint32_t>(len + (fin ? 1 : 0));
+    sent_.push_back(SentSegment{begin, begin + seq_len, now, false, false, false});
+    nxt_ += seq_len;
+    if (small) last_small_end_ = nxt_;
+    if (fin) fin_sent_ = true;
+    return begin;
+  }
+  // The live records, ascending by sequence: k in [0, record_count()).
+  size_t record_count() const { return sent_.size() - head_; }
+  SentSegment& record(size_t k) { return sent_[head_ + k]; }
+  const SentSegment& record(size_t k) const { return sent_[head_ + k]; }
+  // The first record ending after seq (record_count() if none).
+  size_t first_record_ending_after(SeqNum seq) const;
+  // Cuts the record that holds `at` strictly inside into two at `at`.
+  void split_at(SeqNum at);
+  void clear_records() {
+    sent_.clear();
+    head_ = 0;
+    lost_bytes_ = 0;
+  }
+
+  // Loss marks: bytes marked lost and not yet retransmitted.
+  uint32_t lost_bytes() const { return lost_bytes_; }
+  void mark_lost(SentSegment& s) {
+    if (s.lost || s.sacked) return;
+    s.lost = true;
+    lost_bytes_ += s.end - s.begin;
+  }
+  void mark_sacked(SentSegment& s) {
+    s.sacked = true;
+    if (s.lost) {
+      s.lost = false;
+      lost_bytes_ -= s.end - s.begin;
+    }
+  }
+
+  // Cumulative ACK up to ack (> snd.una): retires the records it covers, calling
+  // retired(record, whole) for each before it goes (whole false for a record cut at ack), drops
+  // the acknowledged bytes from the queue (ctl is how many of them were SYN or FIN), and moves
+  // snd.una.
+  template <typename F>
+  void acknowledge(SeqNum ack, uint32_t ctl, F&& retired) {
+    auto acked = static_cast<uint32_t>(ack - una_);
+    queue_.consume(acked - std::min(acked, ctl));
+    while (head_ < sent_.size() && sent_[head_].end <= ack) {
+      SentSegment& s = sent_[head_];
+      retired(s, true);
+      if (s.lost) lost_bytes_ -= s.end - s.begin;
+      ++head_;
+    }
+    if (head_ < sent_.size() && sent_[head_].begin < ack) {
+      SentSegment& s = sent_[head_];
+      retired(s, false);
+      if (s.lost) lost_bytes_ -= static_cast<uint32_t>(ack - s.begin);
+      s.begin = ack;
+    }
+    compact();
+    una_ = ack;
+  }
+
+  // A retransmission of record k, at most mss payload bytes (a wider record is cut and its tail
+  // stays lost): the record is marked resent at now.
+  struct Retransmission {
+    SeqNum seq;
+    bool fin = false;
+    uint32_t data_len = 0;
+    PacketBuffer payload;
+  };
+  Retransmission retransmit(size_t k, uint32_t mss, TimePoint now);
+
+  // Retransmission statistics (TCP_INFO).
+  uint32_t total_retransmits() const { return total_retrans_; }
+  uint64_t bytes_retransmitted() const { return bytes_retrans_; }
+
+ private:
+  void compact() {
+    if (head_ == sent_.size()) {
+      sent_.clear();
+      head_ = 0;
+    } else if (head_ > 64 && head_ * 2 > sent_.size()) {
+      sent_.erase(sent_.begin(), sent_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
+  }
+
+  SendQueue queue_;
+  std::vector<SentSegment> sent_;  // ascending by begin; [head_, end) are live
+  size_t head_ = 0;
+  uint64_t bytes_retrans_ = 0;
+  SeqNum iss_;
+  SeqNum una_;
+  SeqNum nxt_;
+  // End of the last segment sent shorter than the MSS (Linux's snd_sml).
+  SeqNum last_small_end_;
+  SeqNum wl1_;
+  SeqNum wl2_;
+  uint32_t wnd_ = 0;
+  uint32_t max_wnd_ = 0;
+  uint32_t buffer_ = 0;
+  uint32_t lost_bytes_ = 0;
+  uint32_t total_retrans_ = 0;
+  uint8_t wscale_ = 0;
+  bool fin_queued_ = false;  // user shut down writing: FIN follows the queued data
+  bool fin_sent_ = false;
+};
+
+}  // namespace weir::tcp
