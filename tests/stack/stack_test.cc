@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -93,6 +94,67 @@ TEST(StackBatchTest, ABatchReadsTheClockOnceAndNestedBatchesShareIt) {
   EXPECT_EQ(stack.now(), start + 5ms);  // outside a batch: the clock itself
   Stack::Batch next(stack);
   EXPECT_EQ(stack.now(), start + 5ms);
+}
+
+// Records when it ran; optionally defers another task, or destroys one, from inside its run.
+struct RecordingTask final : BatchEndTask {
+  explicit RecordingTask(Stack& s, std::vector<int>& log, int id) : stack(s), log(log), id(id) {}
+  void on_batch_end() override {
+    log.push_back(id);
+    seen_at = stack.now();
+    if (then_defer != nullptr) stack.defer_to_batch_end(*then_defer);
+    if (then_destroy != nullptr) then_destroy->reset();
+  }
+  Stack& stack;
+  std::vector<int>& log;
+  int id;
+  TimePoint seen_at{};
+  RecordingTask* then_defer = nullptr;
+  std::unique_ptr<RecordingTask>* then_destroy = nullptr;
+};
+
+TEST(StackBatchTest, DeferredTasksRunOnceWhenTheOutermostBatchEndsAtItsInstant) {
+  ManualClock clock;
+  Stack stack(clock, repeatable_stack_options(1));
+  std::vector<int> log;
+  RecordingTask a(stack, log, 1);
+  RecordingTask b(stack, log, 2);
+  const TimePoint start = clock.now();
+  {
+    Stack::Batch batch(stack);
+    stack.defer_to_batch_end(a);
+    stack.defer_to_batch_end(b);
+    stack.defer_to_batch_end(a);  // already waiting: still runs once
+    {
+      Stack::Batch inner(stack);
+    }
+    EXPECT_TRUE(log.empty());  // an inner batch's end is not the end
+    clock.advance(3ms);
+  }
+  EXPECT_EQ(log, (std::vector<int>{1, 2}));
+  EXPECT_EQ(a.seen_at, start);  // still the batch's instant
+  // Outside a batch there is no end to wait for.
+  stack.defer_to_batch_end(b);
+  EXPECT_EQ(log, (std::vector<int>{1, 2, 2}));
+}
+
+TEST(StackBatchTest, TasksDeferredOrDestroyedDuringTheEndAreHandled) {
+  ManualClock clock;
+  Stack stack(clock, repeatable_stack_options(1));
+  std::vector<int> log;
+  RecordingTask first(stack, log, 1);
+  RecordingTask later(stack, log, 2);
+  auto doomed = std::make_unique<RecordingTask>(stack, log, 3);
+  first.then_defer = &later;
+  first.then_destroy = &doomed;
+  {
+    Stack::Batch batch(stack);
+    stack.defer_to_batch_end(first);
+    stack.defer_to_batch_end(*doomed);
+  }
+  // The destroyed task left the list with its owner; the one deferred by a task ran too.
+  EXPECT_EQ(log, (std::vector<int>{1, 2}));
+  EXPECT_EQ(doomed, nullptr);
 }
 
 // An endpoint with packets waiting, as an embedder's driver or a tap would have them.
