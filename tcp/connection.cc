@@ -1039,10 +1039,25 @@ void Connection::process_fin() {
 }
 
 void Connection::schedule_ack(bool quick) {
-  if (recv_.schedule_ack(quick, options_.quick_ack, protocol_.counters()) &&
-      !delack_timer_.armed()) {
-    stack_.timers().arm_after(delack_timer_, protocol_.options().delayed_ack);
+  switch (recv_.schedule_ack(quick, options_.quick_ack, stack_.in_batch(), protocol_.counters())) {
+    case ReceiveSide::AckDue::kNow:
+      break;
+    case ReceiveSide::AckDue::kAtBatchEnd:
+      stack_.defer_to_batch_end(*this);
+      break;
+    case ReceiveSide::AckDue::kDelayed:
+      if (!delack_timer_.armed())
+        stack_.timers().arm_after(delack_timer_, protocol_.options().delayed_ack);
+      break;
   }
+}
+
+void Connection::on_batch_end() {
+  // Data or another ACK sent since carried it already (on_ack_sent cleared the flag).
+  if (!recv_.ack_at_batch_end()) return;
+  if (state_ == State::kClosed || state_ == State::kListen || state_ == State::kSynSent) return;
+  protocol_.counters().batched_acks++;
+  send_ack();
 }
 
 void Connection::on_delack_timer() {

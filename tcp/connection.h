@@ -54,7 +54,7 @@ uint8_t receive_window_scale(uint32_t max_buffer);
 // and a listener answering with a SYN cookie must announce the same.
 uint16_t advertised_mss(uint32_t mtu, AddressFamily family, uint32_t max_segment);
 
-class Connection final : public SegmentReceiver {
+class Connection final : public SegmentReceiver, private BatchEndTask {
  public:
   Connection(TcpProtocol& protocol, AddressFamily family, const SocketOptions& options);
   ~Connection() override;
@@ -131,6 +131,12 @@ class Connection final : public SegmentReceiver {
   void set_user(WaiterQueue* queue);
   bool reapable() const { return state_ == State::kClosed && user_queue_ == nullptr; }
   void on_control(const TransportControl& control) override { handle_control(control); }
+
+ private:
+  // The ACK owed for the in-order data of the batch that just ended (ReceiveSide::AckDue).
+  void on_batch_end() override;
+
+ public:
 
  private:
   enum class TimerMode : uint8_t { kNone, kRetransmit, kTailLossProbe, kReorder, kPersist };

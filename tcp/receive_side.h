@@ -101,12 +101,22 @@ class ReceiveSide {
   // ---- ACK policy ----
   bool ack_now() const { return ack_now_; }
   void request_ack() { ack_now_ = true; }
-  // In-order data arrived: true when the delayed-ACK timer should run.
-  bool schedule_ack(bool quick, bool quick_ack_option, TcpCounters& counters);
-  bool ack_pending() const { return unacked_segments_ != 0 || ack_now_; }
+  // When the ACK in-order data is owed goes out.
+  enum class AckDue : uint8_t {
+    kNow,         // ack_now(): after this segment's processing
+    kAtBatchEnd,  // ack_at_batch_end(): once, when the stack's input batch ends
+    kDelayed,     // the delayed-ACK timer should run
+  };
+  // In-order data arrived. Inside an input batch (in_batch), an ACK that is due (every second
+  // segment, or quick-ACK mode) waits for the batch's end, so one ACK covers every in-order
+  // segment the batch brought, as Linux's ACK for a GRO packet does.
+  AckDue schedule_ack(bool quick, bool quick_ack_option, bool in_batch, TcpCounters& counters);
+  bool ack_at_batch_end() const { return ack_at_batch_end_; }
+  bool ack_pending() const { return unacked_segments_ != 0 || ack_now_ || ack_at_batch_end_; }
   void on_ack_sent() {
     unacked_segments_ = 0;
     ack_now_ = false;
+    ack_at_batch_end_ = false;
   }
 
   // Statistics (TCP_INFO).
@@ -136,22 +146,25 @@ class ReceiveSide {
   bool fin_received_ = false;
   bool read_shutdown_ = false;
   bool ack_now_ = false;
+  bool ack_at_batch_end_ = false;
 };
 
 // On every segment sent or received: defined here so that the Connection's calls inline.
-inline bool ReceiveSide::schedule_ack(bool quick, bool quick_ack_option, TcpCounters& counters) {
+inline ReceiveSide::AckDue ReceiveSide::schedule_ack(bool quick, bool quick_ack_option,
+                                                     bool in_batch, TcpCounters& counters) {
   unacked_segments_++;
   if (quick || quick_ack_option || quick_acks_left_ > 0) {
     if (quick_acks_left_ > 0) quick_acks_left_--;
     counters.quick_acks++;
-    ack_now_ = true;
-    return false;
+  } else if (unacked_segments_ < 2) {
+    return AckDue::kDelayed;
   }
-  if (unacked_segments_ >= 2) {
-    ack_now_ = true;
-    return false;
+  if (in_batch) {
+    ack_at_batch_end_ = true;
+    return AckDue::kAtBatchEnd;
   }
-  return true;
+  ack_now_ = true;
+  return AckDue::kNow;
 }
 
 inline uint32_t ReceiveSide::space(const SocketMemory& memory, TcpCounters* counters,

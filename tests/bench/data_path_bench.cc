@@ -22,14 +22,10 @@ using tools::bench::BenchOptions;
 
 struct Connected {
   explicit Connected(uint32_t mtu) : net(options(mtu)) {
-    auto l = tcp::Endpoint::create(net.b(), AddressFamily::kIpv4);
-    listener = std::move(*l);
-    (void)listener->bind({IpAddress(Ipv4Address::any()), tools::bench::kPort});
-    (void)listener->listen(16);
-    client = std::move(*tcp::Endpoint::create(net.a(), AddressFamily::kIpv4));
-    (void)client->connect(net.server_address());
-    net.pump();
-    server = std::move(*listener->accept());
+    listener = std::move(*tools::bench::listen_on_b(net, 16));
+    auto pair = std::move(*tools::bench::connect_pair(net, *listener));
+    client = std::move(pair.client);
+    server = std::move(pair.server);
   }
   static BenchOptions options(uint32_t mtu) {
     BenchOptions o;

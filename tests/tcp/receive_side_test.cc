@@ -51,17 +51,30 @@ TEST_F(ReceiveSideTest, TheAdvertisedRightEdgeNeverMovesLeft) {
 }
 
 TEST_F(ReceiveSideTest, QuickAcksFirstThenEverySecondSegment) {
+  using Due = ReceiveSide::AckDue;
   for (int k = 0; k < 16; ++k) {
-    EXPECT_FALSE(recv_.schedule_ack(false, false, counters_));
+    EXPECT_EQ(recv_.schedule_ack(false, false, false, counters_), Due::kNow);
     EXPECT_TRUE(recv_.ack_now());
     recv_.on_ack_sent();
   }
-  EXPECT_TRUE(recv_.schedule_ack(false, false, counters_));  // may wait for the timer
+  EXPECT_EQ(recv_.schedule_ack(false, false, false, counters_), Due::kDelayed);  // the timer
   EXPECT_FALSE(recv_.ack_now());
   EXPECT_TRUE(recv_.ack_pending());
-  EXPECT_FALSE(recv_.schedule_ack(false, false, counters_));  // the second one: now
+  EXPECT_EQ(recv_.schedule_ack(false, false, false, counters_), Due::kNow);  // the second one
   EXPECT_TRUE(recv_.ack_now());
   EXPECT_EQ(counters_.quick_acks, 16u);
+}
+
+TEST_F(ReceiveSideTest, InABatchTheDueAckWaitsForTheBatchEndAndOneAckCoversAll) {
+  using Due = ReceiveSide::AckDue;
+  // Quick-ACK mode and every-second-segment alike: due, but at the batch's end.
+  EXPECT_EQ(recv_.schedule_ack(false, false, true, counters_), Due::kAtBatchEnd);
+  EXPECT_EQ(recv_.schedule_ack(false, false, true, counters_), Due::kAtBatchEnd);
+  EXPECT_FALSE(recv_.ack_now());
+  EXPECT_TRUE(recv_.ack_at_batch_end());
+  recv_.on_ack_sent();  // one ACK (or data) for both segments
+  EXPECT_FALSE(recv_.ack_at_batch_end());
+  EXPECT_FALSE(recv_.ack_pending());
 }
 
 TEST_F(ReceiveSideTest, DataBeyondAGapIsAckedAtOnceAndAHeldFinCountsWhenItFills) {
