@@ -133,6 +133,7 @@ class ChannelEndpoint final : public LinkEndpoint {
   NetworkDispatcher* dispatcher_ = nullptr;
   bool promiscuous_ = false;
   LinkCounters counters_;
+  std::vector<PacketBuffer> rx_batch_;  // process_receive()'s, reused
 };
 
 // The test's end of a channel: see the header comment for the intended use.

@@ -1,5 +1,6 @@
 #include "link/frame_queue.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <sys/eventfd.h>
@@ -24,9 +25,11 @@ bool FrameQueue::push(PacketBuffer& pkt) {
   bool was_empty = false;
   {
     MaybeLock lock(mutex_, options_.locked);
-    if (packets_.size() >= options_.limit) return false;
-    was_empty = packets_.empty();
-    packets_.push_back(std::move(pkt));
+    if (count_ >= options_.limit) return false;
+    was_empty = count_ == 0;
+    if (count_ == ring_.size()) grow();
+    ring_[(head_ + count_) % ring_.size()] = std::move(pkt);
+    ++count_;
   }
   if (was_empty) signal();
   return true;
@@ -38,12 +41,13 @@ size_t FrameQueue::pop_batch(size_t max, std::vector<PacketBuffer>& out) {
   bool remaining = false;
   {
     MaybeLock lock(mutex_, options_.locked);
-    while (n < max && !packets_.empty()) {
-      out.push_back(std::move(packets_.front()));
-      packets_.pop_front();
+    while (n < max && count_ > 0) {
+      out.push_back(std::move(ring_[head_]));
+      head_ = (head_ + 1) % ring_.size();
+      --count_;
       ++n;
     }
-    remaining = !packets_.empty();
+    remaining = count_ > 0;
   }
   if (remaining) signal();
   return n;
@@ -51,14 +55,27 @@ size_t FrameQueue::pop_batch(size_t max, std::vector<PacketBuffer>& out) {
 
 size_t FrameQueue::size() const {
   MaybeLock lock(mutex_, options_.locked);
-  return packets_.size();
+  return count_;
+}
+
+void FrameQueue::grow() {
+  const size_t capacity = std::min(std::max<size_t>(ring_.size() * 2, 16), options_.limit);
+  std::vector<PacketBuffer> bigger;
+  bigger.reserve(capacity);
+  for (size_t i = 0; i < count_; ++i) bigger.push_back(std::move(ring_[(head_ + i) % ring_.size()]));
+  bigger.resize(capacity);
+  ring_ = std::move(bigger);
+  head_ = 0;
 }
 
 void FrameQueue::clear() {
-  std::deque<PacketBuffer> dropped;
+  // Packets are released outside the lock: a release callback may take other locks.
+  std::vector<PacketBuffer> dropped;
   {
     MaybeLock lock(mutex_, options_.locked);
-    dropped.swap(packets_);
+    dropped.swap(ring_);
+    head_ = 0;
+    count_ = 0;
   }
   drain_signal();
 }

@@ -2,7 +2,7 @@
 // used by the channel and loopback endpoints.
 //
 // Theory of operation. Packets are moved in and out (no byte copies). A push onto a full queue
-// fails and the caller counts the drop. Two independent options: `locked` guards the deque
+// fails and the caller counts the drop. Two independent options: `locked` guards the ring
 // with a mutex so a writer on another thread may push; `signalled` keeps an eventfd that is
 // readable while the queue is non-empty, for a Loop to wait on. The fd's counter is only a
 // hint: pop_batch() clears it and re-arms it if packets remain, so a consumer that stops at
@@ -10,7 +10,6 @@
 #pragma once
 
 #include <cstddef>
-#include <deque>
 #include <mutex>
 #include <vector>
 
@@ -69,11 +68,17 @@ class FrameQueue {
  private:
   void signal();
   void drain_signal();
+  // The ring: count_ packets from head_, wrapping. It grows by doubling up to the limit and
+  // never shrinks, so a queue in steady use allocates nothing per packet (a deque allocated a
+  // block every few packets as it crept along).
+  void grow();
 
   Options options_;
   int event_fd_ = -1;
   mutable std::mutex mutex_;
-  std::deque<PacketBuffer> packets_;
+  std::vector<PacketBuffer> ring_;
+  size_t head_ = 0;
+  size_t count_ = 0;
 };
 
 }  // namespace weir::link
