@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include <boost/container/small_vector.hpp>
+
 #include "stack/bytes.h"
 #include "stack/checksum.h"
 #include "stack/protocol.h"
@@ -47,7 +49,9 @@ bool segment_in_software(const Stack& stack, const PacketBuffer& pkt,
   if (payload_length == 0) return false;
   const size_t mss = meta.gso_size;
   const size_t first_out = out.size();
-  std::vector<std::byte> header(header_length);
+  out.reserve(first_out + (payload_length + mss - 1) / mss);
+  boost::container::small_vector<std::byte, 256> header_storage(header_length);
+  const MutableByteView header(header_storage.data(), header_storage.size());
   pkt.copy_out(0, header);
   const uint16_t total_transport_length = static_cast<uint16_t>(transport_length + payload_length);
   const uint16_t partial_sum = load_be16(header, network_length + meta.csum_offset);

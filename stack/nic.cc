@@ -115,12 +115,22 @@ Status Nic::write_packet(PacketBuffer pkt) { return write_packets(std::span(&pkt
 Status Nic::write_packets(std::span<PacketBuffer> pkts) {
   if (pkts.empty()) return {};
   const LinkCapabilities caps = endpoint_->capabilities();
-  // A link that cannot segment gets GSO packets cut here (stack/gso.h); only a batch that
-  // holds one pays for the second vector.
+  // A link that cannot segment gets GSO packets cut here (stack/gso.h), into a vector kept
+  // between calls so that segmenting allocates nothing once it has grown; taken out of the
+  // member while in use, so a nested call (a link that loops back) starts its own.
   std::vector<PacketBuffer> segmented;
+  struct GiveBack {
+    std::vector<PacketBuffer>& from;
+    std::vector<PacketBuffer>& to;
+    ~GiveBack() {
+      from.clear();
+      if (from.capacity() > to.capacity()) to = std::move(from);
+    }
+  } give_back{segmented, segmented_};
   if (!caps.gso && std::any_of(pkts.begin(), pkts.end(), [](const PacketBuffer& p) {
         return p.meta().gso_type != GsoType::kNone;
       })) {
+    segmented = std::move(segmented_);
     segmented.reserve(pkts.size() * 4);
     for (PacketBuffer& p : pkts) {
       if (p.meta().gso_type == GsoType::kNone) {

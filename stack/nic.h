@@ -105,6 +105,7 @@ class Nic final : public NetworkDispatcher {
   bool enabled_ = true;
   bool accept_any_destination_ = false;
   NicCounters counters_;
+  std::vector<PacketBuffer> segmented_;  // write_packets()'s software GSO output, reused
 };
 
 }  // namespace weir
