@@ -26,6 +26,9 @@ namespace {
 // shared packet, a pure ACK); 2048 holds an MTU-sized frame plus the default headroom.
 constexpr size_t kSmallChunk = 256;
 constexpr size_t kStandardChunk = 2048;
+// A TCP send queue's chunk (SendQueue::kMaxChunk) and a GRO frame: recycled too, but only a
+// few per thread (16 pin 1 MiB), enough for a bulk sender's write, send and acknowledge cycle.
+constexpr size_t kLargeChunk = 64 * 1024;
 
 size_t chunk_size_for(size_t n) {
   if (n <= kSmallChunk) return kSmallChunk;
@@ -38,8 +41,10 @@ size_t chunk_size_for(size_t n) {
 // Bounded so that a burst does not pin memory forever.
 struct ChunkCache {
   static constexpr size_t kMaxPerClass = 256;
+  static constexpr size_t kMaxLarge = 16;
   std::vector<std::unique_ptr<Chunk>> small;
   std::vector<std::unique_ptr<Chunk>> standard;
+  std::vector<std::unique_ptr<Chunk>> large;
 
   ChunkCache();
   ~ChunkCache();
@@ -47,6 +52,7 @@ struct ChunkCache {
   std::vector<std::unique_ptr<Chunk>>* list_for(size_t capacity) {
     if (capacity == kSmallChunk) return &small;
     if (capacity == kStandardChunk) return &standard;
+    if (capacity == kLargeChunk) return &large;
     return nullptr;
   }
 };
@@ -109,7 +115,8 @@ void intrusive_ptr_release(Chunk* c) {
 #if WEIR_CHUNK_CACHE
   if (ChunkCache* cache = thread_cache(); cache != nullptr && owned->release_ == nullptr) {
     if (auto* list = cache->list_for(owned->capacity_);
-        list != nullptr && list->size() < ChunkCache::kMaxPerClass) {
+        list != nullptr && list->size() < (list == &cache->large ? ChunkCache::kMaxLarge
+                                                                  : ChunkCache::kMaxPerClass)) {
       list->push_back(std::move(owned));
       return;
     }
