@@ -97,8 +97,8 @@ class PacketBuffer {
   static constexpr size_t kDefaultHeadroom = 128;
 
   PacketBuffer() = default;
-  // Moves take the slices; the moved-from packet has no slices left and keeps only its
-  // size() and metadata (which some callers still read after the move).
+  // Moves take the slices. The moved-from packet has no slices left; its size() and metadata
+  // are left as they were, but nothing should read them: it is only fit to be assigned to.
   PacketBuffer(PacketBuffer&& other) noexcept
       : slices_(std::move(other.slices_)), head_(other.head_), size_(other.size_),
         meta_(other.meta_) {

@@ -837,6 +837,8 @@ SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, c
   if (!process_ack(seg, opts, seg_len)) return SegmentOutcome::kDone;
   if (state_ == State::kClosed) return SegmentOutcome::kDone;
 
+  // The FIN's sequence number follows the payload, which process_data() takes away.
+  const auto payload_length = static_cast<uint32_t>(payload.size());
   // URG is not implemented: the pointer is ignored and urgent bytes stay inline.
   if (!payload.empty()) {
     switch (state_) {
@@ -857,7 +859,7 @@ SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, c
     }
   }
   if (fin) {
-    SeqNum fin_seq = seq + static_cast<uint32_t>(payload.size());
+    SeqNum fin_seq = seq + payload_length;
     if (fin_seq == recv_.nxt() && !recv_.fin_received()) {
       process_fin();
     } else if (fin_seq > recv_.nxt()) {
