@@ -17,7 +17,9 @@
 //  - A datagram longer than 65535 bytes (header included) drops the datagram.
 //  - A datagram with more than max_fragments fragments is dropped: tiny fragments would
 //    otherwise cost far more bookkeeping than their bytes.
-//  - Memory: every fragment is charged its bytes plus a fixed overhead. When a new fragment
+//  - Memory: every fragment is charged the memory its payload pins (PacketBuffer::pinned_bytes,
+//    after right_size() copied a small fragment out of a large frame), its header and a fixed
+//    overhead, so a flood of tiny fragments holds no more than the budget says. When a new fragment
 //    would exceed memory_limit, the oldest datagrams are dropped until it fits. When the
 //    reassembler is given a shared MemoryBudget (the stack's, which IPv6 reassembly draws from
 //    too), the fragment must also fit there, and room is made by dropping the oldest datagram

@@ -3,6 +3,7 @@
 #include <iterator>
 
 #include "ipv6/wire.h"
+#include "stack/right_size.h"
 
 namespace weir::ipv6 {
 
@@ -110,7 +111,9 @@ std::optional<Reassembled> Reassembler::add(const FragmentKey& key, const Fragme
     return std::nullopt;
   }
 
-  const size_t cost = length + fragment.headers.size() + kFragmentOverhead;
+  // Charged at what it pins, after a small fragment in a large frame was copied out of it.
+  right_size(payload);
+  const size_t cost = payload.pinned_bytes() + fragment.headers.size() + kFragmentOverhead;
   if (cost > options_.memory_limit) {
     ++counters_.drop_memory_limit;
     ++counters_.fragments_dropped;

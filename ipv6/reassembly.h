@@ -18,7 +18,9 @@
 //  - The last fragment (M clear) fixes the length; a second, different last fragment, or a
 //    fragment reaching past a known end, drops the datagram.
 //  - More than max_fragments fragments drop the datagram.
-//  - Memory: every fragment costs its bytes plus kFragmentOverhead against memory_limit and
+//  - Memory: every fragment costs what its payload pins (PacketBuffer::pinned_bytes, after
+//    right_size() copied a small fragment out of a large frame), its headers and
+//    kFragmentOverhead against memory_limit and
 //    against the stack's shared MemoryBudget (IPv4 reassembly draws from it too): room is made
 //    by dropping the oldest datagram, of either family.
 //  - Timeout: a datagram not complete within `timeout` (60 s, RFC 8200 4.5) of its first

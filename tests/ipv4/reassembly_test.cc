@@ -187,7 +187,9 @@ TEST_F(ReassemblyTest, TimeoutHandlerGetsFirstFragmentOnly) {
 }
 
 TEST_F(ReassemblyTest, MemoryCapDropsOldestDatagrams) {
-  const size_t per_fragment = 1000 + 20 + Reassembler::kFragmentOverhead;
+  // A 1000-byte fragment is kept in the 2 KiB chunk it came in, and charged that chunk.
+  const size_t pinned = PacketBuffer::from_bytes(ByteView(payload_).first(1000)).pinned_bytes();
+  const size_t per_fragment = pinned + 20 + Reassembler::kFragmentOverhead;
   reset({.memory_limit = per_fragment * 3});
   FragmentKey a = kKey, b = kKey, c2 = kKey;
   b.id = 100;
@@ -203,6 +205,29 @@ TEST_F(ReassemblyTest, MemoryCapDropsOldestDatagrams) {
   EXPECT_EQ(r_->memory_used(), per_fragment * 2);
   // b is still there and completes.
   EXPECT_TRUE(add(1000, 8, false, b));
+}
+
+// A hostile peer's tiny fragments each arrive in a frame-sized chunk: they are copied into
+// small chunks, and every fragment is charged what it then pins, so the budget bounds memory.
+TEST_F(ReassemblyTest, TinyFragmentsInLargeFramesAreChargedWhatTheyPin) {
+  const std::vector<std::byte> header(20, std::byte{0});
+  for (uint16_t id = 0; id < 1000; ++id) {
+    PacketBuffer frame = PacketBuffer::from_bytes(ByteView(payload_).first(1480));  // 2 KiB chunk
+    FragmentKey key = kKey;
+    key.id = id;
+    ASSERT_FALSE(r_->add(key, header, 0, true, frame.slice(0, 8)));
+  }
+  const size_t small_chunk = PacketBuffer::allocate(8, 0).pinned_bytes();
+  EXPECT_LT(small_chunk, 1024u);
+  EXPECT_EQ(r_->memory_used(), 1000 * (small_chunk + 20 + Reassembler::kFragmentOverhead));
+  // A full-sized fragment is kept where it arrived (no copy) and charged its chunk.
+  PacketBuffer frame = PacketBuffer::from_bytes(ByteView(payload_).first(1480));
+  const size_t chunk = frame.pinned_bytes();
+  const size_t before = r_->memory_used();
+  FragmentKey key = kKey;
+  key.id = 5000;
+  ASSERT_FALSE(r_->add(key, header, 0, true, frame.slice(0, 1480)));
+  EXPECT_EQ(r_->memory_used() - before, chunk + 20 + Reassembler::kFragmentOverhead);
 }
 
 TEST_F(ReassemblyTest, FragmentLargerThanCapIsRefused) {

@@ -209,7 +209,9 @@ TEST_F(ReassemblerTest, TimesOutAndReportsTheFirstFragment) {
 
 TEST_F(ReassemblerTest, MemoryBudgetSharedWithAnotherReassemblerEvictsTheOldest) {
   // Two reassemblers (standing in for IPv4's and IPv6's) on one budget of three fragments.
-  const size_t per_fragment = 16 + 48 + Reassembler::kFragmentOverhead;
+  // A 16-byte fragment is kept in the small chunk it came in, and charged that chunk.
+  const size_t pinned = PacketBuffer::from_bytes(pattern(16, 0)).pinned_bytes();
+  const size_t per_fragment = pinned + 48 + Reassembler::kFragmentOverhead;
   MemoryBudget budget(per_fragment * 3);
   Reassembler a(timers_, {}, &budget);
   Reassembler b(timers_, {}, &budget);
@@ -223,6 +225,21 @@ TEST_F(ReassemblerTest, MemoryBudgetSharedWithAnotherReassemblerEvictsTheOldest)
   EXPECT_EQ(a.counters().drop_memory_limit, 1u);
   EXPECT_EQ(b.datagram_count(), 3u);
   EXPECT_EQ(budget.used(), per_fragment * 3);
+}
+
+TEST_F(ReassemblerTest, TinyFragmentsInLargeFramesAreChargedWhatTheyPin) {
+  Fragment f;
+  f.headers = std::vector<std::byte>(48);
+  f.next_header = 17;
+  f.more = true;
+  const auto bytes = pattern(1440, 1);
+  for (uint32_t id = 0; id < 1000; ++id) {
+    PacketBuffer frame = PacketBuffer::from_bytes(bytes);  // a frame-sized chunk
+    ASSERT_FALSE(r_.add(FragmentKey{v6("fd00::2"), v6("fd00::1"), id}, f, frame.slice(0, 8)));
+  }
+  const size_t small_chunk = PacketBuffer::allocate(8, 0).pinned_bytes();
+  EXPECT_LT(small_chunk, 1024u);
+  EXPECT_EQ(r_.memory_used(), 1000 * (small_chunk + 48 + Reassembler::kFragmentOverhead));
 }
 
 TEST_F(ReassemblerTest, TooManyFragmentsDrop) {
