@@ -26,9 +26,6 @@ namespace {
 // shared packet, a pure ACK); 2048 holds an MTU-sized frame plus the default headroom.
 constexpr size_t kSmallChunk = 256;
 constexpr size_t kStandardChunk = 2048;
-// A TCP send queue's chunk (SendQueue::kMaxChunk) and a GRO frame: recycled too, but only a
-// few per thread (16 pin 1 MiB), enough for a bulk sender's write, send and acknowledge cycle.
-constexpr size_t kLargeChunk = 64 * 1024;
 
 size_t chunk_size_for(size_t n) {
   if (n <= kSmallChunk) return kSmallChunk;
@@ -37,6 +34,10 @@ size_t chunk_size_for(size_t n) {
 }
 
 #if WEIR_CHUNK_CACHE
+// A TCP send queue's chunk (SendQueue::kMaxChunk) and a GRO frame: recycled too, but only a
+// few per thread (16 pin 1 MiB), enough for a bulk sender's write, send and acknowledge cycle.
+constexpr size_t kLargeChunk = 64 * 1024;
+
 // Chunks freed on a thread wait here for the next allocation of the same size on that thread.
 // Bounded so that a burst does not pin memory forever.
 struct ChunkCache {

@@ -228,8 +228,9 @@ TEST_F(ReassemblerTest, MemoryBudgetSharedWithAnotherReassemblerEvictsTheOldest)
 }
 
 TEST_F(ReassemblerTest, TinyFragmentsInLargeFramesAreChargedWhatTheyPin) {
+  const std::vector<std::byte> headers(48);
   Fragment f;
-  f.headers = std::vector<std::byte>(48);
+  f.headers = headers;
   f.next_header = 17;
   f.more = true;
   const auto bytes = pattern(1440, 1);
