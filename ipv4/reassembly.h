@@ -19,8 +19,8 @@
 //    otherwise cost far more bookkeeping than their bytes.
 //  - Memory: every fragment is charged the memory its payload pins (PacketBuffer::pinned_bytes,
 //    after right_size() copied a small fragment out of a large frame), its header and a fixed
-//    overhead, so a flood of tiny fragments holds no more than the budget says. When a new fragment
-//    would exceed memory_limit, the oldest datagrams are dropped until it fits. When the
+//    overhead, so a flood of tiny fragments holds no more than the budget says. When a new
+//    fragment would exceed memory_limit, the oldest datagrams are dropped until it fits. When the
 //    reassembler is given a shared MemoryBudget (the stack's, which IPv6 reassembly draws from
 //    too), the fragment must also fit there, and room is made by dropping the oldest datagram
 //    of either family.
