@@ -62,7 +62,9 @@ void FrameQueue::grow() {
   const size_t capacity = std::min(std::max<size_t>(ring_.size() * 2, 16), options_.limit);
   std::vector<PacketBuffer> bigger;
   bigger.reserve(capacity);
-  for (size_t i = 0; i < count_; ++i) bigger.push_back(std::move(ring_[(head_ + i) % ring_.size()]));
+  for (size_t i = 0; i < count_; ++i) {
+    bigger.push_back(std::move(ring_[(head_ + i) % ring_.size()]));
+  }
   bigger.resize(capacity);
   ring_ = std::move(bigger);
   head_ = 0;
