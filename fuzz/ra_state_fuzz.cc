@@ -95,6 +95,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           msg[0] = std::byte{kNdpRouterAdvertisement};
           msg[1] = std::byte{0};
         }
+        // autoconf only hands RAs here; a valid RS or NS passes check_ndp() too.
+        if (msg.empty() || msg[0] != std::byte{kNdpRouterAdvertisement}) break;
         const Ipv6Address source = router((op >> 3) & 1);
         if (check_ndp(msg, NdpIpFields{source, all_nodes_group(), 255}) != NdpCheck::kOk) break;
         auto view = RouterAdvertView::parse(msg);
