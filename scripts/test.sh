@@ -5,7 +5,10 @@
 # when anything failed, including a build.
 #
 # Environment: WEIR_TEST_TIERS="release asan fuzz" to run a subset (setup always runs);
-#              WEIR_FUZZ_SECONDS (default 60) bounds each fuzzer.
+#              WEIR_FUZZ_SECONDS (default 60) bounds each fuzzer;
+#              WEIR_FUZZ_SEED (default 1) seeds every fuzzer, so a tree's smoke run is the same
+#              run each time: a failure reproduces, and a CI result does not depend on luck.
+#              Bug hunting is a longer campaign with other seeds (README, "Tests").
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -14,6 +17,7 @@ if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then exec sudo -E "$0" "$
 root=$(pwd)
 tiers=${WEIR_TEST_TIERS:-release asan fuzz}
 fuzz_seconds=${WEIR_FUZZ_SECONDS:-60}
+fuzz_seed=${WEIR_FUZZ_SEED:-1}
 jobs=${WEIR_JOBS:-2}
 
 # ccache hits across clones in different directories (CI clones afresh each run): paths are
@@ -114,7 +118,7 @@ fuzz_one() {
   scratch=$(mktemp -d)
   local dirs=("$scratch")
   [ -d "$corpus" ] && dirs+=("$corpus")
-  timeout --kill-after=10 $((fuzz_seconds + 60)) "$bin" -runs=20000 \
+  timeout --kill-after=10 $((fuzz_seconds + 60)) "$bin" -runs=20000 -seed="$fuzz_seed" \
     -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="$root/build-fuzz/crash-$name-" "${dirs[@]}" \
     >"build-fuzz/fuzz_$name.log" 2>&1
