@@ -35,16 +35,17 @@
 #include "tcp/connection.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "stack/stack.h"
 #include "tcp/listener.h"
 #include "tcp/tcp.h"
+#include "tcp/time_wait.h"
 
 namespace weir::tcp {
 namespace {
 
 constexpr uint32_t kMinMss = 64;
-constexpr Duration kPawsIdle = std::chrono::hours(24 * 24);  // RFC 7323 5.5
 constexpr Duration kMaxPersist = std::chrono::seconds(60);
 
 size_t ip_header_length(AddressFamily f) { return f == AddressFamily::kIpv4 ? 20 : 40; }
@@ -615,9 +616,36 @@ SegmentOutcome Connection::on_segment(const NetworkPacketInfo& info, const Segme
     case State::kSynSent:
       process_syn_sent(seg, opts, std::move(payload));
       return SegmentOutcome::kDone;
-    default:
-      return process_synchronized(info, seg, opts, std::move(payload));
+    default: {
+      const SegmentOutcome outcome = process_synchronized(info, seg, opts, std::move(payload));
+      // Its ACK sent, a connection its user has let go of needs nothing more than a record.
+      if (state_ == State::kTimeWait) retire_to_time_wait();
+      return outcome;
+    }
   }
+}
+
+bool Connection::retire_to_time_wait() {
+  if (state_ != State::kTimeWait || attached() || listener_ != nullptr) return false;
+  TimeWaitState s;
+  s.route = route_;
+  s.port_handle = std::exchange(port_handle_, std::nullopt);
+  s.snd_nxt = send_.nxt();
+  s.rcv_nxt = recv_.nxt();
+  s.last_ack_sent = last_ack_sent_;
+  s.receive_window = recv_.window();
+  s.receive_window_scale = recv_.window_scale();
+  s.max_send_window = send_.max_window();
+  s.ts_offset = ts_offset_;
+  s.ts_recent = ts_recent_;
+  s.ts_recent_stamp = ts_recent_stamp_;
+  s.timestamps = ts_ok_;
+  const TimePoint deadline = aux_timer_.deadline();
+  // The record enters the demux under the 4-tuple this connection leaves.
+  if (in_demux()) stack_.demux().remove(*this);
+  protocol_.add_time_wait(demux_id_, std::move(s), deadline);
+  enter_state(State::kClosed);
+  return true;
 }
 
 void Connection::process_syn_sent(const Segment& seg, const Options& opts, PacketBuffer payload) {

@@ -130,6 +130,9 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
   // Attaches a user handle whose waiters hear this connection's events; nullptr detaches.
   void set_user(WaiterQueue* queue);
   bool reapable() const { return state_ == State::kClosed && user_queue_ == nullptr; }
+  // In TIME-WAIT with no user left: hands the wait to a TimeWait record (tcp/time_wait.h) and
+  // closes. Whether it did.
+  bool retire_to_time_wait();
   void on_control(const TransportControl& control) override { handle_control(control); }
 
  private:

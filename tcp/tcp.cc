@@ -6,6 +6,7 @@
 #include "tcp/connection.h"
 #include "tcp/forwarder.h"
 #include "tcp/listener.h"
+#include "tcp/time_wait.h"
 
 namespace weir::tcp {
 
@@ -27,8 +28,10 @@ TcpProtocol::TcpProtocol(Stack& stack, TcpOptions options)
 }
 
 TcpProtocol::~TcpProtocol() {
-  // Connections unlink themselves from the demux and release ports as they go.
+  // Connections and TIME-WAIT records unlink themselves from the demux and release ports as
+  // they go.
   connections_.clear();
+  time_waits_.clear();
 }
 
 Connection& TcpProtocol::insert(std::unique_ptr<Connection> c) {
@@ -47,7 +50,24 @@ Connection& TcpProtocol::create_child(AddressFamily family, const SocketOptions&
 
 void TcpProtocol::detach(Connection& c) {
   c.set_user(nullptr);
+  // In TIME-WAIT, a record takes over and c closes, which reaps it.
+  if (c.state() == State::kTimeWait && c.retire_to_time_wait()) return;
   if (c.reapable()) connection_closed(c);
+}
+
+void TcpProtocol::add_time_wait(const TransportEndpointId& id, TimeWaitState state,
+                                TimePoint deadline) {
+  auto record = std::make_unique<TimeWait>(*this, id, std::move(state), deadline);
+  // The connection has just left this 4-tuple, so it is free; if not, the record goes (its
+  // port with it) and the peer's retransmissions meet a RST, as after the wait.
+  if (auto st = record->enter(); !st) return;
+  const TimeWait* key = record.get();
+  time_waits_.emplace(key, std::move(record));
+}
+
+void TcpProtocol::time_wait_ended(TimeWait& record) {
+  ended_time_waits_.push_back(&record);
+  if (!reap_timer_.armed()) stack_.timers().arm_after(reap_timer_, Duration::zero());
 }
 
 void TcpProtocol::connection_closed(Connection& c) {
@@ -70,6 +90,9 @@ void TcpProtocol::reap() {
     auto it = connections_.find(z);
     if (it != connections_.end() && it->second->reapable()) connections_.erase(it);
   }
+  auto ended = std::move(ended_time_waits_);
+  ended_time_waits_.clear();
+  for (const TimeWait* record : ended) time_waits_.erase(record);
 }
 
 bool TcpProtocol::take_challenge_ack_budget() {

@@ -26,6 +26,8 @@ namespace weir::tcp {
 
 class Connection;
 class Forwarder;
+class TimeWait;
+struct TimeWaitState;
 
 struct TcpOptions {
   // Names are parsed where they come in (parse_congestion_algorithm), where a wrong one is an
@@ -83,7 +85,17 @@ class TcpProtocol final : public TransportProtocol {
   void detach(Connection& c);
   // c reached CLOSED; reaped soon if detached.
   void connection_closed(Connection& c);
-  size_t connection_count() const { return connections_.size(); }
+  // Connections not yet closed and let go of, a TIME-WAIT record counting as one (the
+  // connection it replaced is closed and waits to be freed).
+  size_t connection_count() const {
+    return connections_.size() - zombies_.size() + time_waits_.size() - ended_time_waits_.size();
+  }
+  // TIME-WAIT records (tcp/time_wait.h) that stand in for closed connections.
+  size_t time_wait_count() const { return time_waits_.size(); }
+  // A TIME-WAIT record for id takes the place in the demux that a connection has just left.
+  void add_time_wait(const TransportEndpointId& id, TimeWaitState state, TimePoint deadline);
+  // The record's wait is over and it has left the demux: freed by the reap timer.
+  void time_wait_ended(TimeWait& record);
   // Whether any connection still has data queued to send (a supervisor waits for this before
   // tearing the stack down after its program ended).
   bool has_unsent_data() const;
@@ -114,6 +126,8 @@ class TcpProtocol final : public TransportProtocol {
   TcpCounters counters_;
   std::unordered_map<const Connection*, std::unique_ptr<Connection>> connections_;
   std::vector<const Connection*> zombies_;
+  std::unordered_map<const TimeWait*, std::unique_ptr<TimeWait>> time_waits_;
+  std::vector<const TimeWait*> ended_time_waits_;
   Timer reap_timer_;
   Forwarder* forwarder_ = nullptr;  // not owned: a Forwarder registers and unregisters itself
   TimePoint challenge_window_start_{};
