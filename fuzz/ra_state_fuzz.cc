@@ -11,6 +11,8 @@
 // Invariants: tentative or duplicate addresses are never assigned; assigned ones are exactly
 // the preferred/deprecated ones; the lists stay within their bounds; the timers stay armed
 // only while there is something to wait for.
+#include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <set>
@@ -67,6 +69,29 @@ void check(const Slaac& slaac, const Host& host, const RouterList& list) {
   if (list.routers(kNic).size() > 16 || list.prefixes(kNic).size() > 64) __builtin_trap();
 }
 
+// Moves the clock `steps` times by 250 ms, running the timers after each step, as a host polling
+// its timers four times a second would. A step before the wheel's next deadline fires nothing
+// and changes nothing a later step sees (the wheel cascades by tick number, not by call), so
+// the clock jumps over those steps at once: timers still fire at the same step, seeing the
+// same now(), and only the idle run() calls are saved (they were most of this fuzzer's time).
+void advance_in_steps(ManualClock& clock, TimerWheel& timers, int steps) {
+  constexpr Duration kStep = std::chrono::milliseconds(250);
+  while (steps > 0) {
+    int skip = steps - 1;  // steps that only move the clock
+    if (const auto deadline = timers.next_deadline()) {
+      const Duration wait = *deadline - clock.now();
+      if (wait <= kStep) {
+        skip = 0;
+      } else {
+        skip = static_cast<int>(std::min<int64_t>(skip, (wait - Duration(1)) / kStep));
+      }
+    }
+    clock.advance(kStep * (skip + 1));
+    steps -= skip + 1;
+    timers.run();
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -108,10 +133,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         break;
       }
       case 1:
-        for (int i = 0; i < n; ++i) {
-          clock.advance(std::chrono::milliseconds(250));
-          timers.run();
-        }
+        advance_in_steps(clock, timers, n);
         break;
       case 2:
         if (auto a = nth()) slaac.on_advertisement(kNic, *a);
