@@ -90,13 +90,18 @@ void ReceiveQueue::remember_recent(SeqNum seq) {
   recent_count_ = static_cast<uint8_t>(keep + 1);
 }
 
+void ReceiveQueue::add_charge(const ReadyCharge& charge) {
+  if (ready_charges_.capacity() == 0) ready_charges_.reserve(charges_wanted_);
+  ready_charges_.push_back(charge);
+}
+
 void ReceiveQueue::append_ready(PacketBuffer data, size_t charge) {
   size_t n = data.size();
   if (ready_.empty())
     ready_ = std::move(data);
   else
     ready_.append(std::move(data));
-  ready_charges_.push_back(ReadyCharge{n, charge});
+  add_charge(ReadyCharge{n, charge});
   ready_charge_ += charge;
 }
 
@@ -114,9 +119,15 @@ void ReceiveQueue::release_ready(size_t n) {
     ++ready_charges_head_;
   }
   // Consumed records leave the front in one move once they are half the vector, so each
-  // record is moved O(1) times; the capacity stays for the next data.
+  // record is moved O(1) times. Drained, what a burst grew goes back; room for a few records
+  // stays, so request/response traffic does not allocate.
   if (ready_charges_head_ == ready_charges_.size()) {
-    ready_charges_.clear();
+    if (ready_charges_.capacity() > kChargesKeptWhenIdle) {
+      charges_wanted_ = static_cast<uint16_t>(std::min<size_t>(ready_charges_.capacity(), 1024));
+      std::vector<ReadyCharge>().swap(ready_charges_);
+    } else {
+      ready_charges_.clear();
+    }
     ready_charges_head_ = 0;
   } else if (ready_charges_head_ * 2 >= ready_charges_.size()) {
     ready_charges_.erase(ready_charges_.begin(),
@@ -189,7 +200,7 @@ ReceiveQueue::AddResult ReceiveQueue::add_data(SeqNum rcv_nxt, SeqNum seq, Packe
       ready_.append(v);
       if (ready_.back_chunk() != before || ready_charges_head_ == ready_charges_.size()) {
         size_t added = ready_.back_chunk()->capacity();
-        ready_charges_.push_back(ReadyCharge{v.size(), added});
+        add_charge(ReadyCharge{v.size(), added});
         ready_charge_ += added;
       } else {
         ready_charges_.back().bytes += v.size();

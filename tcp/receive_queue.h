@@ -133,6 +133,7 @@ class ReceiveQueue {
   AddResult add_data(SeqNum rcv_nxt, SeqNum seq, PacketBuffer data, size_t limit);
   AddResult add_out_of_order(SeqNum seq, PacketBuffer data, size_t limit);
   void append_ready(PacketBuffer data, size_t charge);
+  void add_charge(const ReadyCharge& charge);
   void release_ready(size_t n);
   // Prunes out-of-order pieces from the top, none starting at or below floor (when given),
   // until need more bytes fit under limit. Returns whether they fit.
@@ -144,6 +145,7 @@ class ReceiveQueue {
   PacketBuffer ready_;
   // Oldest first from ready_charges_head_; bytes sum to ready_.size(). A vector, not a deque:
   // libstdc++'s deque allocates 576 bytes on construction, which every idle connection paid.
+  static constexpr size_t kChargesKeptWhenIdle = 4;
   std::vector<ReadyCharge> ready_charges_;
   size_t ready_charges_head_ = 0;
   size_t ready_charge_ = 0;
@@ -153,6 +155,9 @@ class ReceiveQueue {
   uint64_t pieces_visited_ = 0;
   std::array<SeqNum, kMaxSackBlocks> recent_{};  // latest out-of-order arrivals, newest first
   uint8_t recent_count_ = 0;
+  // The capacity the last burst grew ready_charges_ to: after a drain gave it back, the next
+  // burst takes it in one allocation instead of growing through every power of two.
+  uint16_t charges_wanted_ = 1;
   std::optional<SeqRange> dsack_;
   SocketMemory* account_ = nullptr;  // not owned
   size_t accounted_ = 0;             // what account_ holds for this queue

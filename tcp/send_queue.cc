@@ -104,19 +104,35 @@ void SendQueue::consume(size_t n) {
       continue;
     }
     b.begin += static_cast<uint32_t>(take);
-    // Keep a partly filled tail chunk so small writes keep packing into it.
+    // While bytes are outstanding, keep a partly filled tail chunk so small writes keep
+    // packing into it; a drained queue lets go of it below.
     if (b.size() == 0 && (head_ + 1 < blocks_.size() || b.room() == 0)) {
       b.chunk.reset();
       ++head_;
     }
   }
-  if (head_ == blocks_.size()) {
-    blocks_.clear();
+  // Drained: an idle connection holds no send memory (the chunk cache makes the next
+  // write's chunk cheap).
+  if (head_ == blocks_.size() || size_ == 0) {
+    if (blocks_.capacity() > kBlocksKeptWhenIdle) {
+      std::vector<Block>().swap(blocks_);
+    } else {
+      blocks_.clear();
+    }
     head_ = 0;
   } else if (head_ > 32 && head_ * 2 > blocks_.size()) {
     blocks_.erase(blocks_.begin(), blocks_.begin() + static_cast<std::ptrdiff_t>(head_));
     head_ = 0;
   }
+}
+
+size_t SendQueue::pinned_bytes() const {
+  size_t total = 0;
+  for (size_t i = head_; i < blocks_.size(); ++i) {
+    const Block& b = blocks_[i];
+    total += b.chunk ? b.chunk->capacity() : b.borrowed.pinned_bytes();
+  }
+  return total;
 }
 
 void SendQueue::clear() {

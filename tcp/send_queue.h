@@ -23,6 +23,8 @@ class SendQueue {
 
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
+  // The memory the queue's blocks keep alive (whole chunks, spare room included).
+  size_t pinned_bytes() const;
 
   // Copies up to max bytes of data; returns how many.
   size_t append(ByteView data, size_t max);
@@ -54,6 +56,7 @@ class SendQueue {
     // Spare room past `end` that append() may fill.
     size_t room() const { return chunk ? chunk->capacity() - end : 0; }
   };
+  static constexpr size_t kBlocksKeptWhenIdle = 2;
   std::vector<Block> blocks_;
   size_t head_ = 0;  // blocks_[0, head_) are consumed and empty
   size_t size_ = 0;

@@ -104,6 +104,22 @@ TEST(TcpSendQueue, SmallWritesPackIntoOneChunk) {
   SendQueue q;
   for (int i = 0; i < 100; ++i) q.append(as_bytes("x"), 100);
   EXPECT_EQ(q.slice(0, 100).view_count(), 1u);
+  // Partly acknowledged, the tail chunk stays for the next small write.
+  q.consume(60);
+  q.append(as_bytes("y"), 100);
+  EXPECT_EQ(q.slice(0, 41).view_count(), 1u);
+  EXPECT_EQ(q.pinned_bytes(), SendQueue::kMinChunk);
+}
+
+TEST(TcpSendQueue, ADrainedQueueHoldsNoMemory) {
+  SendQueue q;
+  q.append(as_bytes("request"), 100);
+  EXPECT_GT(q.pinned_bytes(), 0u);
+  q.consume(7);
+  EXPECT_EQ(q.pinned_bytes(), 0u);
+  // And it takes memory again for the next write.
+  EXPECT_EQ(q.append(as_bytes("again"), 100), 5u);
+  EXPECT_EQ(q.slice(0, 5).to_vector(), to_byte_vector(as_bytes("again")));
 }
 
 FourTuple tuple(uint16_t port) {
