@@ -127,6 +127,11 @@ void add_bench_command(CLI::App& app) {
   idle->add_option("--conns", cli->options.conns, "Connection pairs to hold open")
       ->check(CLI::Range(1, 25000))
       ->capture_default_str();
+  idle->add_option("--exchange", cli->options.exchange,
+                   "Bytes each way per pair (a request, then its response) before idling: "
+                   "what a drained connection keeps")
+      ->check(CLI::Range(size_t{0}, size_t{1} << 20))
+      ->capture_default_str();
   idle->callback([cli] { finish(bench::run_idle(cli->options)); });
 
   auto link_options = std::make_shared<bench::LinkBenchOptions>();

@@ -24,6 +24,7 @@ struct BenchOptions {
   double secs = 5.0;  // bulk: how long A writes
   int n = 0;          // rr round trips / crr connections; 0: the workload's default
   int conns = 10000;  // idle pairs
+  size_t exchange = 0;  // idle: bytes each way per pair (a request and its response) first
   std::string cc = "cubic";
   size_t queue_limit = 1024;  // frames per channel direction, as gVisor's channel link
   std::string label;
