@@ -39,9 +39,25 @@ inline uint16_t fold64(uint64_t s) {
 uint16_t sum_words(ByteView data) {
   const std::byte* p = data.data();
   size_t n = data.size();
-  // Two independent chains let the adds of one overlap the carries of the other.
+  // Four independent chains let the adds of each overlap the carries of the others.
   uint64_t a = 0;
   uint64_t b = 0;
+  uint64_t c = 0;
+  uint64_t d = 0;
+  while (n >= 64) {
+    a = add_ones(a, load_native64(p));
+    b = add_ones(b, load_native64(p + 8));
+    c = add_ones(c, load_native64(p + 16));
+    d = add_ones(d, load_native64(p + 24));
+    a = add_ones(a, load_native64(p + 32));
+    b = add_ones(b, load_native64(p + 40));
+    c = add_ones(c, load_native64(p + 48));
+    d = add_ones(d, load_native64(p + 56));
+    p += 64;
+    n -= 64;
+  }
+  a = add_ones(a, c);
+  b = add_ones(b, d);
   while (n >= 32) {
     a = add_ones(a, load_native64(p));
     b = add_ones(b, load_native64(p + 8));
