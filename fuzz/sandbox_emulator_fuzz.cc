@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstring>
 #include <cstdint>
@@ -68,10 +69,29 @@ struct World {
     for (int fd : fds) ::close(fd);
   }
 
+  static constexpr Duration kTurn = std::chrono::milliseconds(7);
+
   void turn(int n) {
     for (int i = 0; i < n; ++i) {
-      clock.advance(std::chrono::milliseconds(7));
+      clock.advance(kTurn);
       loop->run_once(Duration::zero());
+    }
+  }
+  // turn(n) at the end of an input, which stops early once nothing is left to happen: a loop
+  // iteration that handled nothing (no fd event, timer or posted task) ran no code that could
+  // make an fd ready, and the program's side writes nothing more, so later iterations find no
+  // event either; when also no timer falls due before the last turn, those iterations would
+  // only poll and move the clock. On the seeds and 150 fuzzed inputs the loop went idle for good
+  // within 2 turns (checked: no later iteration of the 20 handled anything).
+  void settle(int n) {
+    for (int i = 1; i <= n; ++i) {
+      clock.advance(kTurn);
+      if (loop->run_once(Duration::zero()) > 0 || i == n) continue;
+      const auto deadline = stack.timers().next_deadline();
+      if (!deadline || *deadline > clock.now() + kTurn * (n - i)) {
+        clock.advance(kTurn * (n - i));  // the destructors see the same clock
+        return;
+      }
     }
   }
   uint64_t call(int nr, std::array<uint64_t, 6> args) {
@@ -235,6 +255,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         break;
     }
   }
-  w.turn(20);
+  w.settle(20);
   return 0;
 }
