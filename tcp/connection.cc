@@ -648,7 +648,7 @@ bool Connection::retire_to_time_wait() {
   return true;
 }
 
-void Connection::process_syn_sent(const Segment& seg, const Options& opts, PacketBuffer payload) {
+void Connection::process_syn_sent(const Segment& seg, const Options& opts, PacketBuffer&& payload) {
   uint8_t flags = seg.flags();
   TcpCounters& c = protocol_.counters();
   if (flags & kAck) {
@@ -711,7 +711,7 @@ void Connection::send_challenge_ack() {
 }
 
 SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, const Segment& seg,
-                                                const Options& opts, PacketBuffer payload) {
+                                                const Options& opts, PacketBuffer&& payload) {
   (void)info;
   TcpCounters& c = protocol_.counters();
   uint8_t flags = seg.flags();
@@ -1041,7 +1041,7 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
   return true;
 }
 
-void Connection::process_data(SeqNum seq, PacketBuffer payload) {
+void Connection::process_data(SeqNum seq, PacketBuffer&& payload) {
   auto d = recv_.receive(seq, std::move(payload), stack_.socket_memory(), protocol_.counters(),
                          stack_.now());
   if (d.readable) notify(kEventReadable);

@@ -154,10 +154,10 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
 
   // input
   SegmentOutcome process_synchronized(const NetworkPacketInfo& info, const Segment& seg,
-                                      const Options& opts, PacketBuffer payload);
-  void process_syn_sent(const Segment& seg, const Options& opts, PacketBuffer payload);
+                                      const Options& opts, PacketBuffer&& payload);
+  void process_syn_sent(const Segment& seg, const Options& opts, PacketBuffer&& payload);
   bool process_ack(const Segment& seg, const Options& opts, uint32_t seg_len);
-  void process_data(SeqNum seq, PacketBuffer payload);
+  void process_data(SeqNum seq, PacketBuffer&& payload);
   void process_fin();
   void update_send_window(const Segment& seg);
   void send_challenge_ack();

@@ -95,7 +95,7 @@ void ReceiveQueue::add_charge(const ReadyCharge& charge) {
   ready_charges_.push_back(charge);
 }
 
-void ReceiveQueue::append_ready(PacketBuffer data, size_t charge) {
+void ReceiveQueue::append_ready(PacketBuffer&& data, size_t charge) {
   size_t n = data.size();
   if (ready_.empty())
     ready_ = std::move(data);
@@ -170,14 +170,14 @@ void ReceiveQueue::sync_account() {
   accounted_ = now;
 }
 
-ReceiveQueue::AddResult ReceiveQueue::add(SeqNum rcv_nxt, SeqNum seq, PacketBuffer data,
+ReceiveQueue::AddResult ReceiveQueue::add(SeqNum rcv_nxt, SeqNum seq, PacketBuffer&& data,
                                           size_t limit) {
   AddResult result = add_data(rcv_nxt, seq, std::move(data), limit);
   sync_account();
   return result;
 }
 
-ReceiveQueue::AddResult ReceiveQueue::add_data(SeqNum rcv_nxt, SeqNum seq, PacketBuffer data,
+ReceiveQueue::AddResult ReceiveQueue::add_data(SeqNum rcv_nxt, SeqNum seq, PacketBuffer&& data,
                                                size_t limit) {
   if (data.empty()) return {};
   if (seq != rcv_nxt) return add_out_of_order(seq, std::move(data), limit);
@@ -231,7 +231,7 @@ ReceiveQueue::AddResult ReceiveQueue::add_data(SeqNum rcv_nxt, SeqNum seq, Packe
   return result;
 }
 
-ReceiveQueue::AddResult ReceiveQueue::add_out_of_order(SeqNum seq, PacketBuffer data,
+ReceiveQueue::AddResult ReceiveQueue::add_out_of_order(SeqNum seq, PacketBuffer&& data,
                                                        size_t limit) {
   AddResult result;
   const size_t len = data.size();

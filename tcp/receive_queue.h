@@ -102,7 +102,7 @@ class ReceiveQueue {
 
   // Data at seq (already trimmed so seq >= rcv_nxt and within the window). limit bounds
   // charged() (see the theory of operation).
-  AddResult add(SeqNum rcv_nxt, SeqNum seq, PacketBuffer data,
+  AddResult add(SeqNum rcv_nxt, SeqNum seq, PacketBuffer&& data,
                 size_t limit = std::numeric_limits<size_t>::max());
   // Records a duplicate the peer sent (already received bytes) for the next ACK's D-SACK.
   void note_duplicate(SeqRange r) { dsack_ = r; }
@@ -130,9 +130,9 @@ class ReceiveQueue {
     size_t charge;
   };
 
-  AddResult add_data(SeqNum rcv_nxt, SeqNum seq, PacketBuffer data, size_t limit);
-  AddResult add_out_of_order(SeqNum seq, PacketBuffer data, size_t limit);
-  void append_ready(PacketBuffer data, size_t charge);
+  AddResult add_data(SeqNum rcv_nxt, SeqNum seq, PacketBuffer&& data, size_t limit);
+  AddResult add_out_of_order(SeqNum seq, PacketBuffer&& data, size_t limit);
+  void append_ready(PacketBuffer&& data, size_t charge);
   void add_charge(const ReadyCharge& charge);
   void release_ready(size_t n);
   // Prunes out-of-order pieces from the top, none starting at or below floor (when given),

@@ -16,7 +16,7 @@ constexpr size_t kMemoryFloor = 4096;
 
 }  // namespace
 
-ReceiveSide::Delivery ReceiveSide::receive(SeqNum seq, PacketBuffer payload, SocketMemory& memory,
+ReceiveSide::Delivery ReceiveSide::receive(SeqNum seq, PacketBuffer&& payload, SocketMemory& memory,
                                            TcpCounters& c, TimePoint now) {
   size_t len = payload.size();
   bytes_received_ += len;

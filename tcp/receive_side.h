@@ -75,7 +75,7 @@ class ReceiveSide {
   };
   // In-window data at seq (trimmed to the window), within this connection's and the stack's
   // memory limits.
-  Delivery receive(SeqNum seq, PacketBuffer payload, SocketMemory& memory, TcpCounters& counters,
+  Delivery receive(SeqNum seq, PacketBuffer&& payload, SocketMemory& memory, TcpCounters& counters,
                    TimePoint now);
   // The peer's FIN at rcv.nxt.
   void receive_fin() {
