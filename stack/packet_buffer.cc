@@ -108,10 +108,7 @@ boost::intrusive_ptr<Chunk> Chunk::allocate(size_t capacity) {
   return boost::intrusive_ptr<Chunk>(new Chunk(capacity));
 }
 
-void intrusive_ptr_add_ref(Chunk* c) { c->refs_.fetch_add(1, std::memory_order_relaxed); }
-
-void intrusive_ptr_release(Chunk* c) {
-  if (c->refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+void Chunk::last_reference_gone(Chunk* c) {
   std::unique_ptr<Chunk> owned(c);
 #if WEIR_CHUNK_CACHE
   if (ChunkCache* cache = thread_cache(); cache != nullptr && owned->release_ == nullptr) {

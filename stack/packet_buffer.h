@@ -57,6 +57,8 @@ class Chunk {
   Chunk(MutableByteView bytes, ReleaseFn release, void* context);
   friend void intrusive_ptr_add_ref(Chunk* c);
   friend void intrusive_ptr_release(Chunk* c);
+  // The last reference went: free the chunk, recycle it, or hand external memory back.
+  static void last_reference_gone(Chunk* c);
 
   std::atomic<uint32_t> refs_{0};
   size_t capacity_;
@@ -65,6 +67,13 @@ class Chunk {
   ReleaseFn release_ = nullptr;           // set for external memory
   void* context_ = nullptr;
 };
+
+// Every slice of a packet takes and drops a reference, so both are inline: only the last
+// release leaves the caller.
+inline void intrusive_ptr_add_ref(Chunk* c) { c->refs_.fetch_add(1, std::memory_order_relaxed); }
+inline void intrusive_ptr_release(Chunk* c) {
+  if (c->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) Chunk::last_reference_gone(c);
+}
 
 using ChunkRef = boost::intrusive_ptr<Chunk>;
 
