@@ -38,7 +38,7 @@ void BM_Checksum(benchmark::State& state) {
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * state.range(0));
 }
-BENCHMARK(BM_Checksum)->Arg(64)->Arg(1500)->Arg(9000)->Arg(65535);
+BENCHMARK(BM_Checksum)->Arg(20)->Arg(21)->Arg(40)->Arg(64)->Arg(1500)->Arg(9000)->Arg(65535);
 
 void BM_ChecksumNaive(benchmark::State& state) {
   auto data = random_payload(static_cast<size_t>(state.range(0)));
