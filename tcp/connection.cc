@@ -628,7 +628,6 @@ SegmentOutcome Connection::on_segment(const NetworkPacketInfo& info, const Segme
 bool Connection::retire_to_time_wait() {
   if (state_ != State::kTimeWait || attached() || listener_ != nullptr) return false;
   TimeWaitState s;
-  s.route = route_;
   s.port_handle = std::exchange(port_handle_, std::nullopt);
   s.snd_nxt = send_.nxt();
   s.rcv_nxt = recv_.nxt();

@@ -43,8 +43,13 @@ bool TimeWait::acceptable(SeqNum seq, uint32_t length) const {
   return seq.in_window(s_.rcv_nxt, wnd) || (seq + (length - 1)).in_window(s_.rcv_nxt, wnd);
 }
 
-void TimeWait::send_ack() {
+void TimeWait::send_ack(const NetworkPacketInfo& info) {
   TcpCounters& c = protocol_.counters();
+  auto route = protocol_.route_back(info);
+  if (!route) {
+    c.drop_route_error++;
+    return;
+  }
   SegmentHeader h;
   h.source_port = demux_id_.local_port;
   h.destination_port = demux_id_.remote_port;
@@ -61,21 +66,20 @@ void TimeWait::send_ack() {
       build_segment(h, PacketBuffer(), demux_id_.local_address, demux_id_.remote_address);
   s_.last_ack_sent = s_.rcv_nxt;
   c.segments_sent++;
-  if (auto st = protocol_.transmit(s_.route, std::move(pkt)); !st) c.drop_send_error++;
+  if (auto st = protocol_.transmit(*route, std::move(pkt)); !st) c.drop_send_error++;
 }
 
-void TimeWait::send_challenge_ack() {
+void TimeWait::send_challenge_ack(const NetworkPacketInfo& info) {
   if (!protocol_.take_challenge_ack_budget()) {
     protocol_.counters().challenge_acks_rate_limited++;
     return;
   }
   protocol_.counters().challenge_acks++;
-  send_ack();
+  send_ack(info);
 }
 
 SegmentOutcome TimeWait::on_segment(const NetworkPacketInfo& info, const Segment& seg,
                                     PacketBuffer payload) {
-  (void)info;
   TcpCounters& c = protocol_.counters();
   if (ended_) return SegmentOutcome::kRedeliver;
   const Options opts = seg.options();
@@ -103,7 +107,7 @@ SegmentOutcome TimeWait::on_segment(const NetworkPacketInfo& info, const Segment
 
   if (have_ts && (flags & kRst) == 0 && ts_delta < 0 && now - s_.ts_recent_stamp < kPawsIdle) {
     c.drop_paws++;
-    send_ack();
+    send_ack(info);
     return SegmentOutcome::kDone;
   }
 
@@ -115,7 +119,7 @@ SegmentOutcome TimeWait::on_segment(const NetworkPacketInfo& info, const Segment
     c.drop_out_of_window++;
     // A retransmitted FIN: our ACK of it was lost, so the peer may retransmit again.
     if ((flags & kFin) && seq + seg_len == s_.rcv_nxt) restart_wait();
-    send_ack();
+    send_ack(info);
     return SegmentOutcome::kDone;
   }
 
@@ -126,7 +130,7 @@ SegmentOutcome TimeWait::on_segment(const NetworkPacketInfo& info, const Segment
 
   if (flags & kRst) {
     if (seq != s_.rcv_nxt) {
-      send_challenge_ack();
+      send_challenge_ack(info);
       return SegmentOutcome::kDone;
     }
     c.resets_received++;
@@ -135,7 +139,7 @@ SegmentOutcome TimeWait::on_segment(const NetworkPacketInfo& info, const Segment
   }
   if (flags & kSyn) {
     c.drop_syn_in_window++;
-    send_challenge_ack();
+    send_challenge_ack(info);
     return SegmentOutcome::kDone;
   }
   // Bytes we already have are answered (our ACK may have been lost); anything new the peer
@@ -155,15 +159,15 @@ SegmentOutcome TimeWait::on_segment(const NetworkPacketInfo& info, const Segment
   const SeqNum ack = seg.ack();
   if (ack > s_.snd_nxt) {
     c.drop_bad_ack++;
-    send_ack();
+    send_ack(info);
     return SegmentOutcome::kDone;
   }
   if (ack < s_.snd_nxt - std::max<uint32_t>(s_.max_send_window, 65535)) {
     c.drop_bad_ack++;
-    send_challenge_ack();
+    send_challenge_ack(info);
     return SegmentOutcome::kDone;
   }
-  if (answer) send_ack();
+  if (answer) send_ack(info);
   return SegmentOutcome::kDone;
 }
 

@@ -1,6 +1,6 @@
 // TIME-WAIT without the connection, as Linux's inet_timewait_sock: once the user has let go of a
 // connection in TIME-WAIT, the 2MSL wait (RFC 9293 3.10.7.4) needs only the 4-tuple, the two
-// sequence numbers, the timestamp state, the route and the port. A TimeWait record holding just
+// sequence numbers, the timestamp state and the port. A TimeWait record holding just
 // those takes the connection's place in the demux and its port reservation, and the connection
 // (with its queues, timers and loss-recovery state, about 1.4 KB) is freed at once. A server
 // that closes first holds a minute of closed connections, tens of thousands under load: this
@@ -36,9 +36,9 @@ class TcpProtocol;
 // RFC 7323 5.5: a timestamp older than this may no longer be compared with.
 inline constexpr Duration kPawsIdle = std::chrono::hours(24 * 24);
 
-// What a connection leaving for TIME-WAIT hands over.
+// What a connection leaving for TIME-WAIT hands over. No route: a record only ever answers a
+// segment, so it answers along the route back to that segment's source.
 struct TimeWaitState {
-  RouteInfo route;
   std::optional<PortTable::Handle> port_handle;  // released when the wait ends
   SeqNum snd_nxt;                                // our FIN is acknowledged: snd.una == snd.nxt
   SeqNum rcv_nxt;                                // past the peer's FIN
@@ -72,8 +72,8 @@ class TimeWait final : public SegmentReceiver {
   // Leaves the demux, gives the port back and asks the protocol to free this record.
   void end();
   void restart_wait();
-  void send_ack();
-  void send_challenge_ack();
+  void send_ack(const NetworkPacketInfo& info);
+  void send_challenge_ack(const NetworkPacketInfo& info);
   bool acceptable(SeqNum seq, uint32_t length) const;
 
   TcpProtocol& protocol_;
