@@ -701,12 +701,7 @@ void Connection::process_syn_sent(const Segment& seg, const Options& opts, Packe
 }
 
 void Connection::send_challenge_ack() {
-  if (!protocol_.take_challenge_ack_budget()) {
-    protocol_.counters().challenge_acks_rate_limited++;
-    return;
-  }
-  protocol_.counters().challenge_acks++;
-  send_ack();
+  if (protocol_.take_challenge_ack_budget()) send_ack();
 }
 
 SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, const Segment& seg,

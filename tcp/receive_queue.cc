@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <iterator>
 
+#include "tcp/drained_vector.h"
+
 namespace weir::tcp {
 
 namespace {
@@ -91,7 +93,7 @@ void ReceiveQueue::remember_recent(SeqNum seq) {
 }
 
 void ReceiveQueue::add_charge(const ReadyCharge& charge) {
-  if (ready_charges_.capacity() == 0) ready_charges_.reserve(charges_wanted_);
+  reserve_for_burst(ready_charges_, charges_wanted_log2_);
   ready_charges_.push_back(charge);
 }
 
@@ -119,15 +121,9 @@ void ReceiveQueue::release_ready(size_t n) {
     ++ready_charges_head_;
   }
   // Consumed records leave the front in one move once they are half the vector, so each
-  // record is moved O(1) times. Drained, what a burst grew goes back; room for a few records
-  // stays, so request/response traffic does not allocate.
+  // record is moved O(1) times.
   if (ready_charges_head_ == ready_charges_.size()) {
-    if (ready_charges_.capacity() > kChargesKeptWhenIdle) {
-      charges_wanted_ = static_cast<uint16_t>(std::min<size_t>(ready_charges_.capacity(), 1024));
-      std::vector<ReadyCharge>().swap(ready_charges_);
-    } else {
-      ready_charges_.clear();
-    }
+    release_drained(ready_charges_, kChargesKeptWhenIdle, charges_wanted_log2_);
     ready_charges_head_ = 0;
   } else if (ready_charges_head_ * 2 >= ready_charges_.size()) {
     ready_charges_.erase(ready_charges_.begin(),

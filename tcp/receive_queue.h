@@ -155,9 +155,7 @@ class ReceiveQueue {
   uint64_t pieces_visited_ = 0;
   std::array<SeqNum, kMaxSackBlocks> recent_{};  // latest out-of-order arrivals, newest first
   uint8_t recent_count_ = 0;
-  // The capacity the last burst grew ready_charges_ to: after a drain gave it back, the next
-  // burst takes it in one allocation instead of growing through every power of two.
-  uint16_t charges_wanted_ = 1;
+  uint8_t charges_wanted_log2_ = 0;  // what the last burst grew ready_charges_ to
   std::optional<SeqRange> dsack_;
   SocketMemory* account_ = nullptr;  // not owned
   size_t accounted_ = 0;             // what account_ holds for this queue

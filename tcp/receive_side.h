@@ -38,13 +38,7 @@ class ReceiveSide {
   uint32_t window() const { return adv_ > nxt_ ? static_cast<uint32_t>(adv_ - nxt_) : 0; }
   // RFC 9293 3.10.7.4's acceptability test.
   bool acceptable(SeqNum seq, uint32_t length) const {
-    uint32_t wnd = window();
-    if (length == 0) {
-      if (wnd == 0) return seq == nxt_;
-      return seq.in_window(nxt_, wnd);
-    }
-    if (wnd == 0) return false;
-    return seq.in_window(nxt_, wnd) || (seq + (length - 1)).in_window(nxt_, wnd);
+    return segment_acceptable(nxt_, window(), seq, length);
   }
   uint8_t window_scale() const { return wscale_; }
   void set_window_scale(uint8_t s) { wscale_ = s; }

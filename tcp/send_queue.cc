@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "tcp/drained_vector.h"
+
 namespace weir::tcp {
 
 size_t SendQueue::append(ByteView data, size_t max) {
@@ -114,11 +116,7 @@ void SendQueue::consume(size_t n) {
   // Drained: an idle connection holds no send memory (the chunk cache makes the next
   // write's chunk cheap).
   if (head_ == blocks_.size() || size_ == 0) {
-    if (blocks_.capacity() > kBlocksKeptWhenIdle) {
-      std::vector<Block>().swap(blocks_);
-    } else {
-      blocks_.clear();
-    }
+    release_drained(blocks_, kBlocksKeptWhenIdle);
     head_ = 0;
   } else if (head_ > 32 && head_ * 2 > blocks_.size()) {
     blocks_.erase(blocks_.begin(), blocks_.begin() + static_cast<std::ptrdiff_t>(head_));

@@ -6,12 +6,12 @@
 #pragma once
 
 #include <algorithm>
-#include <bit>
 #include <cstdint>
 #include <vector>
 
 #include "stack/clock.h"
 #include "stack/packet_buffer.h"
+#include "tcp/drained_vector.h"
 #include "tcp/send_queue.h"
 #include "tcp/seqnum.h"
 
@@ -88,9 +88,7 @@ class SendSide {
   SeqNum record_new(size_t len, bool fin, bool small, TimePoint now) {
     SeqNum begin = nxt_;
     auto seq_len = static_cast<uint32_t>(len + (fin ? 1 : 0));
-    // After a drain gave the records back, the next burst takes what the last one needed in
-    // one allocation instead of growing through every power of two.
-    if (sent_.capacity() == 0) sent_.reserve(size_t{1} << records_wanted_log2_);
+    reserve_for_burst(sent_, records_wanted_log2_);
     sent_.push_back(SentSegment{begin, begin + seq_len, now, false, false, false});
     nxt_ += seq_len;
     if (small) last_small_end_ = nxt_;
@@ -167,14 +165,7 @@ class SendSide {
  private:
   void compact() {
     if (head_ == sent_.size()) {
-      // All acknowledged: what a burst grew goes back (an idle connection holds little);
-      // room for a few records stays, so request/response traffic does not allocate.
-      if (sent_.capacity() > kRecordsKeptWhenIdle) {
-        records_wanted_log2_ = static_cast<uint8_t>(std::bit_width(std::min<size_t>(sent_.capacity(), 1024)) - 1);
-        std::vector<SentSegment>().swap(sent_);
-      } else {
-        sent_.clear();
-      }
+      release_drained(sent_, kRecordsKeptWhenIdle, records_wanted_log2_);
       head_ = 0;
     } else if (head_ > 64 && head_ * 2 > sent_.size()) {
       sent_.erase(sent_.begin(), sent_.begin() + static_cast<std::ptrdiff_t>(head_));
@@ -202,7 +193,7 @@ class SendSide {
   uint8_t wscale_ = 0;
   bool fin_queued_ = false;  // user shut down writing: FIN follows the queued data
   bool fin_sent_ = false;
-  uint8_t records_wanted_log2_ = 0;  // the capacity the last burst grew sent_ to, as a power of 2
+  uint8_t records_wanted_log2_ = 0;  // what the last burst grew sent_ to (drained_vector.h)
 };
 
 }  // namespace weir::tcp

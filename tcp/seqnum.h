@@ -36,6 +36,14 @@ class SeqNum {
   uint32_t v_ = 0;
 };
 
+// RFC 9293 3.10.7.4's acceptability test of a segment of `length` (SYN and FIN counted) at seq,
+// against a receive window of `window` bytes from rcv_nxt.
+constexpr bool segment_acceptable(SeqNum rcv_nxt, uint32_t window, SeqNum seq, uint32_t length) {
+  if (length == 0) return window == 0 ? seq == rcv_nxt : seq.in_window(rcv_nxt, window);
+  if (window == 0) return false;
+  return seq.in_window(rcv_nxt, window) || (seq + (length - 1)).in_window(rcv_nxt, window);
+}
+
 constexpr SeqNum seq_max(SeqNum a, SeqNum b) { return a < b ? b : a; }
 constexpr SeqNum seq_min(SeqNum a, SeqNum b) { return a < b ? a : b; }
 

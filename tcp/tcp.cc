@@ -51,7 +51,7 @@ Connection& TcpProtocol::create_child(AddressFamily family, const SocketOptions&
 void TcpProtocol::detach(Connection& c) {
   c.set_user(nullptr);
   // In TIME-WAIT, a record takes over and c closes, which reaps it.
-  if (c.state() == State::kTimeWait && c.retire_to_time_wait()) return;
+  if (c.retire_to_time_wait()) return;
   if (c.reapable()) connection_closed(c);
 }
 
@@ -101,8 +101,12 @@ bool TcpProtocol::take_challenge_ack_budget() {
     challenge_window_start_ = now;
     challenge_acks_in_window_ = 0;
   }
-  if (challenge_acks_in_window_ >= options_.challenge_ack_limit) return false;
+  if (challenge_acks_in_window_ >= options_.challenge_ack_limit) {
+    counters_.challenge_acks_rate_limited++;
+    return false;
+  }
   challenge_acks_in_window_++;
+  counters_.challenge_acks++;
   return true;
 }
 

@@ -112,7 +112,8 @@ class TcpProtocol final : public TransportProtocol {
   void send_reset_for(const NetworkPacketInfo& info, const Segment& seg, size_t payload_length);
   // Writes a finished segment (transport header in front) toward route.
   Status transmit(const RouteInfo& route, PacketBuffer pkt);
-  // RFC 5961 7: a stack-wide budget of challenge ACKs per second.
+  // RFC 5961 7: a stack-wide budget of challenge ACKs per second; counts the ACK as sent or
+  // rate-limited.
   bool take_challenge_ack_budget();
   // Frees detached closed connections now (also runs from the reap timer). Must not be
   // called while a connection's code is on the call stack.

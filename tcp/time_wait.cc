@@ -35,14 +35,6 @@ void TimeWait::restart_wait() {
   protocol_.stack().timers().arm_after(timer_, protocol_.options().time_wait);
 }
 
-bool TimeWait::acceptable(SeqNum seq, uint32_t length) const {
-  // RFC 9293 3.10.7.4, as ReceiveSide::acceptable.
-  const uint32_t wnd = s_.receive_window;
-  if (length == 0) return wnd == 0 ? seq == s_.rcv_nxt : seq.in_window(s_.rcv_nxt, wnd);
-  if (wnd == 0) return false;
-  return seq.in_window(s_.rcv_nxt, wnd) || (seq + (length - 1)).in_window(s_.rcv_nxt, wnd);
-}
-
 void TimeWait::send_ack(const NetworkPacketInfo& info) {
   TcpCounters& c = protocol_.counters();
   auto route = protocol_.route_back(info);
@@ -59,7 +51,8 @@ void TimeWait::send_ack(const NetworkPacketInfo& info) {
   h.window = static_cast<uint16_t>(
       std::min<uint32_t>(s_.receive_window >> s_.receive_window_scale, 0xffff));
   if (s_.timestamps) {
-    const auto now_ms = static_cast<uint32_t>(to_millis(protocol_.stack().now().time_since_epoch()));
+    const auto now_ms =
+        static_cast<uint32_t>(to_millis(protocol_.stack().now().time_since_epoch()));
     h.options.timestamps = Timestamps{now_ms + s_.ts_offset, s_.ts_recent};
   }
   PacketBuffer pkt =
@@ -70,12 +63,7 @@ void TimeWait::send_ack(const NetworkPacketInfo& info) {
 }
 
 void TimeWait::send_challenge_ack(const NetworkPacketInfo& info) {
-  if (!protocol_.take_challenge_ack_budget()) {
-    protocol_.counters().challenge_acks_rate_limited++;
-    return;
-  }
-  protocol_.counters().challenge_acks++;
-  send_ack(info);
+  if (protocol_.take_challenge_ack_budget()) send_ack(info);
 }
 
 SegmentOutcome TimeWait::on_segment(const NetworkPacketInfo& info, const Segment& seg,
@@ -102,8 +90,8 @@ SegmentOutcome TimeWait::on_segment(const NetworkPacketInfo& info, const Segment
     }
   }
 
-  const uint32_t seg_len = static_cast<uint32_t>(payload.size()) + ((flags & kSyn) ? 1 : 0) +
-                           ((flags & kFin) ? 1 : 0);
+  const uint32_t seg_len =
+      static_cast<uint32_t>(payload.size()) + ((flags & kSyn) ? 1 : 0) + ((flags & kFin) ? 1 : 0);
 
   if (have_ts && (flags & kRst) == 0 && ts_delta < 0 && now - s_.ts_recent_stamp < kPawsIdle) {
     c.drop_paws++;
@@ -111,7 +99,7 @@ SegmentOutcome TimeWait::on_segment(const NetworkPacketInfo& info, const Segment
     return SegmentOutcome::kDone;
   }
 
-  if (!acceptable(seq, seg_len)) {
+  if (!segment_acceptable(s_.rcv_nxt, s_.receive_window, seq, seg_len)) {
     if (flags & kRst) {
       c.drop_rst_out_of_window++;
       return SegmentOutcome::kDone;

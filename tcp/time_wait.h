@@ -74,7 +74,6 @@ class TimeWait final : public SegmentReceiver {
   void restart_wait();
   void send_ack(const NetworkPacketInfo& info);
   void send_challenge_ack(const NetworkPacketInfo& info);
-  bool acceptable(SeqNum seq, uint32_t length) const;
 
   TcpProtocol& protocol_;
   TimeWaitState s_;

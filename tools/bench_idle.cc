@@ -74,9 +74,9 @@ int run_idle(const BenchOptions& options) {
     }
     if (options.exchange > 0) {
       if (Status st = exchange(net, *pair, options.exchange); !st) {
-        return report_failure(options, kTest,
-                              "exchange " + std::to_string(i) + ": " +
-                                  std::string(error_name(st.error())));
+        return report_failure(
+            options, kTest,
+            "exchange " + std::to_string(i) + ": " + std::string(error_name(st.error())));
       }
     }
     pairs.push_back(std::move(*pair));
