@@ -65,8 +65,6 @@ class TimeWait final : public SegmentReceiver {
   Status enter();
   SegmentOutcome on_segment(const NetworkPacketInfo& info, const Segment& seg,
                             PacketBuffer payload) override;
-  bool ended() const { return ended_; }
-  TimePoint deadline() const { return timer_.deadline(); }
 
  private:
   // Leaves the demux, gives the port back and asks the protocol to free this record.
