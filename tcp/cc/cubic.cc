@@ -42,18 +42,28 @@ using cc_detail::kAbcLimitSegments;
 using cc_detail::kInfiniteSsthresh;
 using cc_detail::kMaxCwnd;
 
-Cubic::Cubic(const CongestionControlOptions& options, CubicOptions cubic)
-    : opts_(cubic),
+const CubicOptions& default_cubic_options() {
+  static const CubicOptions defaults;
+  return defaults;
+}
+
+Cubic::Cubic(const CongestionControlOptions& options, const CubicOptions& cubic)
+    : opts_(&cubic),
       mss_(std::max<uint32_t>(options.mss, 1)),
       initial_window_segments_(options.initial_window_segments),
       cwnd_(cc_detail::initial_window({mss_, initial_window_segments_})),
-      ssthresh_(kInfiniteSsthresh) {
-  if (opts_.hystart) hystart_.emplace(opts_.hystart_config);
-}
+      ssthresh_(kInfiniteSsthresh),
+      hystart_done_(!cubic.hystart) {}
 
 std::optional<HyStart::Phase> Cubic::hystart_phase() const {
-  if (!hystart_) return std::nullopt;
-  return hystart_->phase();
+  if (!opts_->hystart) return std::nullopt;
+  if (hystart_) return hystart_->phase();
+  return hystart_done_ ? HyStart::Phase::kDone : HyStart::Phase::kSlowStart;
+}
+
+void Cubic::stop_hystart() {
+  hystart_.reset();
+  hystart_done_ = true;
 }
 
 double Cubic::w_cubic(double t, double c, double k, double w_max) {
@@ -84,10 +94,12 @@ void Cubic::on_ack(const AckSample& ack, bool in_recovery) {
 
 void Cubic::slow_start(const AckSample& ack) {
   double inc = std::min(ack.bytes_acked, kAbcLimitSegments * mss_);
-  if (hystart_ && ssthresh_ == kInfiniteSsthresh) {
+  if (!hystart_done_ && ssthresh_ == kInfiniteSsthresh) {
+    if (!hystart_) hystart_ = std::make_unique<HyStart>(opts_->hystart_config);
     const HyStart::Decision d = hystart_->on_ack(ack);
     if (d.exit_slow_start) {
       ssthresh_ = std::max(cwnd(), 2 * mss_);
+      stop_hystart();
       return;
     }
     inc /= std::max<uint32_t>(d.growth_divisor, 1);
@@ -104,7 +116,7 @@ void Cubic::congestion_avoidance(const AckSample& ack) {
       w_max_ = cwnd_epoch_;
       k_ = 0;
     } else {
-      k_ = k_for(w_max_, cwnd_epoch_, opts_.c);
+      k_ = k_for(w_max_, cwnd_epoch_, opts_->c);
     }
     w_est_ = cwnd_epoch_;
   }
@@ -114,13 +126,14 @@ void Cubic::congestion_avoidance(const AckSample& ack) {
   const double cwnd = cwnd_segments();
   const double acked = ack.bytes_acked / mss;
 
-  const double alpha = w_est_ >= cwnd_prior_ ? 1.0 : 3.0 * (1.0 - opts_.beta) / (1.0 + opts_.beta);
+  const double beta = opts_->beta;
+  const double alpha = w_est_ >= cwnd_prior_ ? 1.0 : 3.0 * (1.0 - beta) / (1.0 + beta);
   w_est_ += alpha * acked / cwnd;
 
-  if (w_cubic(t, opts_.c, k_, w_max_) < w_est_) {
+  if (w_cubic(t, opts_->c, k_, w_max_) < w_est_) {
     cwnd_ = std::max(cwnd_, w_est_ * mss);
   } else {
-    const double target = std::clamp(w_cubic(t + rtt, opts_.c, k_, w_max_), cwnd, 1.5 * cwnd);
+    const double target = std::clamp(w_cubic(t + rtt, opts_->c, k_, w_max_), cwnd, 1.5 * cwnd);
     cwnd_ += (target - cwnd) / cwnd * acked * mss;
   }
   cwnd_ = std::min(cwnd_, static_cast<double>(kMaxCwnd));
@@ -128,16 +141,16 @@ void Cubic::congestion_avoidance(const AckSample& ack) {
 
 void Cubic::on_congestion_event(TimePoint, uint32_t) {
   const double cwnd = cwnd_segments();
-  if (opts_.fast_convergence && cwnd < w_max_) {
-    w_max_ = cwnd * (1.0 + opts_.beta) / 2.0;
+  if (opts_->fast_convergence && cwnd < w_max_) {
+    w_max_ = cwnd * (1.0 + opts_->beta) / 2.0;
   } else {
     w_max_ = cwnd;
   }
   cwnd_prior_ = cwnd;
-  ssthresh_ = static_cast<uint32_t>(std::max(cwnd_ * opts_.beta, 2.0 * mss_));
+  ssthresh_ = static_cast<uint32_t>(std::max(cwnd_ * opts_->beta, 2.0 * mss_));
   cwnd_ = ssthresh_;
   epoch_start_.reset();
-  if (hystart_) hystart_->stop();
+  stop_hystart();
   rto_since_event_ = false;
 }
 
@@ -148,13 +161,13 @@ void Cubic::on_recovery_exit(TimePoint) {
 void Cubic::on_retransmission_timeout(TimePoint, uint32_t) {
   if (!rto_unacked_) {
     cwnd_prior_ = cwnd_segments();
-    ssthresh_ = static_cast<uint32_t>(std::max(cwnd_ * opts_.beta, 2.0 * mss_));
+    ssthresh_ = static_cast<uint32_t>(std::max(cwnd_ * opts_->beta, 2.0 * mss_));
   }
   cwnd_ = mss_;
   w_max_ = 0;
   k_ = 0;
   epoch_start_.reset();
-  if (hystart_) hystart_->stop();
+  stop_hystart();
   rto_unacked_ = true;
   rto_since_event_ = true;
 }

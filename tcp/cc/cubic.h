@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string_view>
 
@@ -18,9 +19,15 @@ struct CubicOptions {
   HyStartConfig hystart_config;
 };
 
+// The defaults every connection shares (make_congestion_control).
+const CubicOptions& default_cubic_options();
+
 class Cubic final : public CongestionControl {
  public:
-  explicit Cubic(const CongestionControlOptions& options, CubicOptions cubic = {});
+  // cubic is referred to, not copied (every connection holding a copy cost 56 bytes): it must
+  // outlive the controller.
+  explicit Cubic(const CongestionControlOptions& options,
+                 const CubicOptions& cubic = default_cubic_options());
 
   std::string_view name() const override { return "cubic"; }
   uint32_t cwnd() const override;
@@ -41,7 +48,7 @@ class Cubic final : public CongestionControl {
   std::optional<TimePoint> epoch_start() const { return epoch_start_; }
   // nullopt when HyStart++ is disabled.
   std::optional<HyStart::Phase> hystart_phase() const;
-  const CubicOptions& options() const { return opts_; }
+  const CubicOptions& options() const { return *opts_; }
 
   // RFC 9438 eq. 1: W_cubic(t) = C (t - K)^3 + W_max.
   static double w_cubic(double t, double c, double k, double w_max);
@@ -52,8 +59,10 @@ class Cubic final : public CongestionControl {
   void slow_start(const AckSample& ack);
   void congestion_avoidance(const AckSample& ack);
   double cwnd_segments() const { return cwnd_ / mss_; }
+  // The initial slow start is over: HyStart++ never runs again on this connection.
+  void stop_hystart();
 
-  CubicOptions opts_;
+  const CubicOptions* opts_;
   uint32_t mss_;
   uint32_t initial_window_segments_;
   double cwnd_;  // bytes; fractional so per-ACK increments smaller than a byte add up
@@ -64,7 +73,11 @@ class Cubic final : public CongestionControl {
   double cwnd_prior_ = 0;  // segments: cwnd before the last reduction (4.3 alpha switch)
   double cwnd_epoch_ = 0;  // segments: cwnd when the current epoch began
   std::optional<TimePoint> epoch_start_;
-  std::optional<HyStart> hystart_;
+  // HyStart++'s round state exists only while the initial slow start is cwnd-limited: taken at
+  // its first such ACK, given back when it ends. An idle or application-limited connection
+  // never holds its 120 bytes.
+  std::unique_ptr<HyStart> hystart_;
+  bool hystart_done_ = false;     // the initial slow start is over (or HyStart++ is off)
   bool rto_unacked_ = false;      // an RTO fired and no ACK has arrived since
   bool rto_since_event_ = false;  // an RTO fired since the last congestion event
 };
