@@ -135,9 +135,7 @@ Connection::Connection(TcpProtocol& protocol, AddressFamily family, const Socket
       loss_(protocol.options().rto),
       options_(options),
       family_(family),
-      rexmit_timer_([this] { on_rexmit_timer(); }),
-      delack_timer_([this] { on_delack_timer(); }),
-      aux_timer_([this] { on_aux_timer(); }) {
+      timers_(stack_.timers(), [this] { on_timers_due(); }) {
   stack_.socket_memory().add_socket();
 }
 
@@ -464,7 +462,7 @@ void Connection::close() {
       enter_state(State::kClosed);
       return;
     case State::kFinWait2:
-      stack_.timers().arm_after(aux_timer_, protocol_.options().fin_wait2_timeout);
+      timers_.arm_after(TimerKind::kAux, protocol_.options().fin_wait2_timeout);
       return;
     default:
       break;
@@ -639,7 +637,7 @@ bool Connection::retire_to_time_wait() {
   s.ts_recent = ts_recent_;
   s.ts_recent_stamp = ts_recent_stamp_;
   s.timestamps = ts_ok_;
-  const TimePoint deadline = aux_timer_.deadline();
+  const TimePoint deadline = timers_.deadline(TimerKind::kAux);
   // The record enters the demux under the 4-tuple this connection leaves.
   if (in_demux()) stack_.demux().remove(*this);
   protocol_.add_time_wait(demux_id_, std::move(s), deadline);
@@ -681,7 +679,7 @@ void Connection::process_syn_sent(const Segment& seg, const Options& opts, Packe
     auto sample = loss_.take_syn_sample(seg.ack(), stack_.now());
     if (sample && syn_retries_ == 0) loss_.rtt().on_sample(*sample);
     loss_.rtt().reset_backoff();
-    rexmit_timer_.cancel();
+    timers_.cancel(TimerKind::kRetransmit);
     timer_mode_ = TimerMode::kNone;
     enter_state(State::kEstablished);
     restart_keepalive();
@@ -755,7 +753,7 @@ SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, c
     c.drop_out_of_window++;
     // TIME-WAIT: a retransmitted FIN (our ACK was lost) restarts the 2MSL wait.
     if (state_ == State::kTimeWait && (flags & kFin) && seq + seg_len == recv_.nxt()) {
-      stack_.timers().arm_after(aux_timer_, protocol_.options().time_wait);
+      timers_.arm_after(TimerKind::kAux, protocol_.options().time_wait);
     }
     // A retransmission of data we already have: report it as a D-SACK.
     if (sack_ok_ && !payload.empty() && seq < recv_.nxt()) {
@@ -842,7 +840,7 @@ SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, c
         c.drop_accept_queue_full++;
         return SegmentOutcome::kDone;
       }
-      rexmit_timer_.cancel();
+      timers_.cancel(TimerKind::kRetransmit);
       timer_mode_ = TimerMode::kNone;
       send_.set_window(uint32_t{seg.window()} << send_.window_scale(), seq, seg.ack());
       enter_state(State::kEstablished);
@@ -889,7 +887,7 @@ SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, c
     } else if (recv_.fin_received()) {
       // A repeated FIN (our ACK was lost); in TIME-WAIT restart the 2MSL wait.
       if (state_ == State::kTimeWait)
-        stack_.timers().arm_after(aux_timer_, protocol_.options().time_wait);
+        timers_.arm_after(TimerKind::kAux, protocol_.options().time_wait);
       recv_.request_ack();
     }
   }
@@ -901,7 +899,7 @@ void Connection::update_send_window(const Segment& seg) {
   if (send_.update_window(seg.seq(), seg.ack(), seg.window())) {
     persist_backoff_ = 0;
     if (timer_mode_ == TimerMode::kPersist) {
-      rexmit_timer_.cancel();
+      timers_.cancel(TimerKind::kRetransmit);
       timer_mode_ = TimerMode::kNone;
     }
   }
@@ -915,7 +913,7 @@ LossRecovery::Policy Connection::loss_policy() const {
 void Connection::arm_reorder_timer(Duration wait) {
   if (wait > Duration::zero() && timer_mode_ != TimerMode::kReorder) {
     timer_mode_ = TimerMode::kReorder;
-    stack_.timers().arm_after(rexmit_timer_, wait);
+    timers_.arm_after(TimerKind::kRetransmit, wait);
   }
 }
 
@@ -1004,7 +1002,7 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
         case State::kFinWait1:
           enter_state(State::kFinWait2);
           if (closed_by_user_)
-            stack_.timers().arm_after(aux_timer_, protocol_.options().fin_wait2_timeout);
+            timers_.arm_after(TimerKind::kAux, protocol_.options().fin_wait2_timeout);
           break;
         case State::kClosing:
           enter_time_wait();
@@ -1018,7 +1016,7 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
     }
     if (send_.outstanding() == 0) {
       if (timer_mode_ != TimerMode::kPersist) {
-        rexmit_timer_.cancel();
+        timers_.cancel(TimerKind::kRetransmit);
         timer_mode_ = TimerMode::kNone;
       }
     } else {
@@ -1070,8 +1068,8 @@ void Connection::schedule_ack(bool quick) {
       stack_.defer_to_batch_end(*this);
       break;
     case ReceiveSide::AckDue::kDelayed:
-      if (!delack_timer_.armed())
-        stack_.timers().arm_after(delack_timer_, protocol_.options().delayed_ack);
+      if (!timers_.armed(TimerKind::kDelayedAck))
+        timers_.arm_after(TimerKind::kDelayedAck, protocol_.options().delayed_ack);
       break;
   }
 }
@@ -1146,7 +1144,7 @@ void Connection::transmit(uint8_t flags, SeqNum seq, PacketBuffer payload, bool 
   if (flags & kAck) {
     last_ack_sent_ = recv_.nxt();
     recv_.on_ack_sent();
-    delack_timer_.cancel();
+    timers_.cancel(TimerKind::kDelayedAck);
   }
   segs_out_ += segments;
   c.segments_sent += segments;
@@ -1210,7 +1208,7 @@ void Connection::retransmit_record(size_t k) {
   SendSide::Retransmission r = send_.retransmit(k, mss_, stack_.now());
   protocol_.counters().retransmitted_segments++;
   transmit(r.fin ? (kAck | kFin) : kAck, r.seq, std::move(r.payload), false);
-  if (!rexmit_timer_.armed()) arm_loss_timer();
+  if (!timers_.armed(TimerKind::kRetransmit)) arm_loss_timer();
 }
 
 bool Connection::send_new_data(bool force_one) {
@@ -1262,7 +1260,7 @@ bool Connection::send_new_data(bool force_one) {
     sent_any = true;
     // RFC 6298 5.1 starts the RTO only if it is not running; RFC 8985 7.2 restarts the PTO
     // after new data (but not after the probe itself).
-    if (timer_mode_ != TimerMode::kRetransmit || !rexmit_timer_.armed()) {
+    if (timer_mode_ != TimerMode::kRetransmit || !timers_.armed(TimerKind::kRetransmit)) {
       if (!force_one) arm_loss_timer();
     }
     if (force_one || fin_now) break;
@@ -1296,7 +1294,7 @@ void Connection::output() {
     timer_mode_ = TimerMode::kPersist;
     Duration d =
         std::min<Duration>(loss_.rtt().rto() * (1 << std::min(persist_backoff_, 10u)), kMaxPersist);
-    stack_.timers().arm_after(rexmit_timer_, d);
+    timers_.arm_after(TimerKind::kRetransmit, d);
   }
   if (recv_.ack_now()) send_ack();
 }
@@ -1325,12 +1323,12 @@ void Connection::after_read(size_t n) {
 
 void Connection::arm_retransmit_timer() {
   timer_mode_ = TimerMode::kRetransmit;
-  stack_.timers().arm_after(rexmit_timer_, loss_.rtt().rto());
+  timers_.arm_after(TimerKind::kRetransmit, loss_.rtt().rto());
 }
 
 void Connection::arm_loss_timer() {
   if (send_.outstanding() == 0 && state_ != State::kSynSent && state_ != State::kSynReceived) {
-    rexmit_timer_.cancel();
+    timers_.cancel(TimerKind::kRetransmit);
     timer_mode_ = TimerMode::kNone;
     return;
   }
@@ -1345,10 +1343,27 @@ void Connection::arm_loss_timer() {
         Rack::probe_timeout(loss_.rtt().srtt(), send_.outstanding() <= mss_, loss_.rtt().rto());
     pto = std::min(std::max<Duration>(pto, std::chrono::milliseconds(10)), loss_.rtt().rto());
     timer_mode_ = TimerMode::kTailLossProbe;
-    stack_.timers().arm_after(rexmit_timer_, pto);
+    timers_.arm_after(TimerKind::kRetransmit, pto);
     return;
   }
   arm_retransmit_timer();
+}
+
+void Connection::on_timers_due() {
+  while (std::optional<TimerKind> due = timers_.take_due()) {
+    switch (*due) {
+      case TimerKind::kRetransmit:
+        on_rexmit_timer();
+        break;
+      case TimerKind::kDelayedAck:
+        on_delack_timer();
+        break;
+      case TimerKind::kAux:
+        on_aux_timer();
+        break;
+    }
+  }
+  timers_.rearm();
 }
 
 void Connection::on_rexmit_timer() {
@@ -1365,7 +1380,7 @@ void Connection::on_rexmit_timer() {
       arm_reorder_timer(
           loss_.on_reorder_timeout(send_, stack_.now(), protocol_.counters(), loss_policy()));
       output();
-      if (!rexmit_timer_.armed()) arm_loss_timer();
+      if (!timers_.armed(TimerKind::kRetransmit)) arm_loss_timer();
       break;
     case TimerMode::kPersist: {
       TcpCounters& c = protocol_.counters();
@@ -1444,9 +1459,9 @@ void Connection::on_tlp() {
 
 void Connection::restart_keepalive() {
   if (options_.keepalive && (state_ == State::kEstablished || state_ == State::kCloseWait)) {
-    stack_.timers().arm_after(aux_timer_, options_.keepalive_idle);
+    timers_.arm_after(TimerKind::kAux, options_.keepalive_idle);
   } else if (state_ == State::kEstablished || state_ == State::kCloseWait) {
-    aux_timer_.cancel();
+    timers_.cancel(TimerKind::kAux);
   }
 }
 
@@ -1474,7 +1489,7 @@ void Connection::on_aux_timer() {
   if (keepalive_probes_sent_ == 0 && (idle < options_.keepalive_idle || send_.outstanding() > 0)) {
     Duration wait =
         idle < options_.keepalive_idle ? options_.keepalive_idle - idle : options_.keepalive_idle;
-    stack_.timers().arm_after(aux_timer_, wait);
+    timers_.arm_after(TimerKind::kAux, wait);
     return;
   }
   if (keepalive_probes_sent_ >= options_.keepalive_count) {
@@ -1486,17 +1501,17 @@ void Connection::on_aux_timer() {
   probes_out_ = keepalive_probes_sent_;
   protocol_.counters().keepalive_probes++;
   send_probe();
-  stack_.timers().arm_after(aux_timer_, options_.keepalive_interval);
+  timers_.arm_after(TimerKind::kAux, options_.keepalive_interval);
 }
 
 void Connection::enter_time_wait() {
   enter_state(State::kTimeWait);
-  rexmit_timer_.cancel();
+  timers_.cancel(TimerKind::kRetransmit);
   timer_mode_ = TimerMode::kNone;
-  delack_timer_.cancel();
+  timers_.cancel(TimerKind::kDelayedAck);
   send_.queue().clear();
   send_.clear_records();
-  stack_.timers().arm_after(aux_timer_, protocol_.options().time_wait);
+  timers_.arm_after(TimerKind::kAux, protocol_.options().time_wait);
 }
 
 void Connection::enter_state(State s) {
@@ -1509,9 +1524,7 @@ void Connection::enter_state(State s) {
     c.established++;
   }
   if (s == State::kClosed) {
-    rexmit_timer_.cancel();
-    delack_timer_.cancel();
-    aux_timer_.cancel();
+    timers_.cancel_all();
     timer_mode_ = TimerMode::kNone;
     if (in_demux()) stack_.demux().remove(*this);
     if (old != State::kSynSent || was_established_) c.connections_closed++;

@@ -16,6 +16,7 @@
 #include "stack/timer.h"
 #include "stack/waiter.h"
 #include "tcp/cc/congestion_control.h"
+#include "tcp/connection_timers.h"
 #include "tcp/isn.h"
 #include "tcp/loss_recovery.h"
 #include "tcp/receive_side.h"
@@ -181,6 +182,9 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
   void fill_ack_options(Options& o);
 
   // timers
+  using TimerKind = ConnectionTimers::Kind;
+  // The wheel timer fired: runs every kind that is due, earliest first.
+  void on_timers_due();
   void arm_retransmit_timer();
   void arm_loss_timer();
   void on_rexmit_timer();
@@ -252,9 +256,7 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
   uint32_t segs_in_ = 0;
   uint32_t segs_out_ = 0;
 
-  Timer rexmit_timer_;  // RTO, TLP, RACK reorder or persist (one at a time, as timer_mode_)
-  Timer delack_timer_;
-  Timer aux_timer_;  // keepalive, FIN_WAIT_2 or TIME_WAIT
+  ConnectionTimers timers_;  // the retransmission one runs as timer_mode_ says
 };
 
 }  // namespace weir::tcp
