@@ -9,18 +9,19 @@
 namespace weir::tcp {
 
 struct SocketOptions {
-  uint32_t receive_buffer = 0;     // SO_RCVBUF; 0: the protocol default (auto-tuned)
-  uint32_t send_buffer = 0;        // SO_SNDBUF; 0: the protocol default
-  bool reuse_address = false;      // SO_REUSEADDR
-  bool reuse_port = false;         // SO_REUSEPORT
-  std::optional<Duration> linger;  // SO_LINGER: nullopt off; zero: close() sends RST
-  bool keepalive = false;          // SO_KEEPALIVE
+  // Ordered by size: every connection and every endpoint holds a copy (56 bytes, not 72).
+  uint32_t receive_buffer = 0;                             // SO_RCVBUF; 0: the protocol default
+  uint32_t send_buffer = 0;                                // SO_SNDBUF; 0: the protocol default
   Duration keepalive_idle = std::chrono::seconds(7200);    // TCP_KEEPIDLE
   Duration keepalive_interval = std::chrono::seconds(75);  // TCP_KEEPINTVL
-  uint32_t keepalive_count = 9;                            // TCP_KEEPCNT
-  bool no_delay = false;                                   // TCP_NODELAY
-  bool cork = false;                                       // TCP_CORK
-  uint16_t max_segment = 0;                                // TCP_MAXSEG: 0 means no user clamp
+  std::optional<Duration> linger;  // SO_LINGER: nullopt off; zero: close() sends RST
+  uint32_t keepalive_count = 9;    // TCP_KEEPCNT
+  uint16_t max_segment = 0;        // TCP_MAXSEG: 0 means no user clamp
+  bool reuse_address = false;      // SO_REUSEADDR
+  bool reuse_port = false;         // SO_REUSEPORT
+  bool keepalive = false;          // SO_KEEPALIVE
+  bool no_delay = false;           // TCP_NODELAY
+  bool cork = false;               // TCP_CORK
   bool quick_ack = false;  // TCP_QUICKACK (sticky here: every segment ACKed at once)
 };
 
