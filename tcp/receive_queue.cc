@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <iterator>
 
+#include "stack/object_cache.h"
 #include "tcp/drained_vector.h"
 
 namespace weir::tcp {
@@ -50,27 +51,56 @@ size_t prepend_copy(PacketBuffer& out, const PacketBuffer& data, size_t offset, 
 
 }  // namespace
 
+void ReceiveQueue::Contents::reset() {
+  ready = PacketBuffer();
+  ready_charges.clear();
+  ready_charges_head = 0;
+  ready_charge = 0;
+  ooo.clear();
+  ooo_bytes = 0;
+  ooo_charge = 0;
+  recent_count = 0;
+}
+
+ReceiveQueue::Contents& ReceiveQueue::hold() {
+  if (!held_) held_ = ObjectCache<Contents>::take();
+  return *held_;
+}
+
+void ReceiveQueue::let_go_if_drained() {
+  if (!held_ || !held_->empty()) return;
+  release_drained(held_->ready_charges, kChargesKeptWhenIdle, charges_wanted_log2_);
+  ObjectCache<Contents>::give(std::move(held_));
+}
+
 size_t ReceiveQueue::read(MutableByteView out) {
-  size_t n = std::min(out.size(), ready_.size());
+  if (!held_) return 0;
+  Contents& c = *held_;
+  size_t n = std::min(out.size(), c.ready.size());
   if (n == 0) return 0;
-  ready_.copy_out(0, out.first(n));
-  ready_.pull_front(n);
+  c.ready.copy_out(0, out.first(n));
+  c.ready.pull_front(n);
   release_ready(n);
-  if (ready_.empty()) ready_ = PacketBuffer();  // drop the emptied slice list's storage
+  if (c.ready.empty()) c.ready = PacketBuffer();  // drop the emptied slice list's storage
+  let_go_if_drained();
   return n;
 }
 
 size_t ReceiveQueue::discard(size_t n) {
-  n = std::min(n, ready_.size());
-  ready_.pull_front(n);
+  if (!held_) return 0;
+  Contents& c = *held_;
+  n = std::min(n, c.ready.size());
+  c.ready.pull_front(n);
   release_ready(n);
-  if (ready_.empty()) ready_ = PacketBuffer();
+  if (c.ready.empty()) c.ready = PacketBuffer();
+  let_go_if_drained();
   return n;
 }
 
 void ReceiveQueue::lend(size_t max, std::vector<ByteView>& views) const {
   views.clear();
-  ready_.for_each_view([&](ByteView v) {
+  if (!held_) return;
+  held_->ready.for_each_view([&](ByteView v) {
     if (max == 0 || v.empty()) return;
     if (v.size() > max) v = v.first(max);
     views.push_back(v);
@@ -79,69 +109,76 @@ void ReceiveQueue::lend(size_t max, std::vector<ByteView>& views) const {
 }
 
 size_t ReceiveQueue::peek(MutableByteView out) const {
-  size_t n = std::min(out.size(), ready_.size());
-  if (n > 0) ready_.copy_out(0, out.first(n));
+  if (!held_) return 0;
+  const Contents& c = *held_;
+  size_t n = std::min(out.size(), c.ready.size());
+  if (n > 0) c.ready.copy_out(0, out.first(n));
   return n;
 }
 
 void ReceiveQueue::remember_recent(SeqNum seq) {
+  Contents& c = *held_;
   // Newest first; an older entry for the same block is dropped when blocks are built.
-  size_t keep = std::min<size_t>(recent_count_, kMaxSackBlocks - 1);
-  for (size_t i = keep; i > 0; --i) recent_[i] = recent_[i - 1];
-  recent_[0] = seq;
-  recent_count_ = static_cast<uint8_t>(keep + 1);
+  size_t keep = std::min<size_t>(c.recent_count, kMaxSackBlocks - 1);
+  for (size_t i = keep; i > 0; --i) c.recent[i] = c.recent[i - 1];
+  c.recent[0] = seq;
+  c.recent_count = static_cast<uint8_t>(keep + 1);
 }
 
 void ReceiveQueue::add_charge(const ReadyCharge& charge) {
-  reserve_for_burst(ready_charges_, charges_wanted_log2_);
-  ready_charges_.push_back(charge);
+  Contents& c = *held_;
+  reserve_for_burst(c.ready_charges, charges_wanted_log2_);
+  c.ready_charges.push_back(charge);
 }
 
 void ReceiveQueue::append_ready(PacketBuffer&& data, size_t charge) {
+  Contents& c = *held_;
   size_t n = data.size();
-  if (ready_.empty())
-    ready_ = std::move(data);
+  if (c.ready.empty())
+    c.ready = std::move(data);
   else
-    ready_.append(std::move(data));
+    c.ready.append(std::move(data));
   add_charge(ReadyCharge{n, charge});
-  ready_charge_ += charge;
+  c.ready_charge += charge;
 }
 
 void ReceiveQueue::release_ready(size_t n) {
+  Contents& c = *held_;
   // A record's charge goes when its last byte is consumed: its chunks may be shared with the
   // bytes after it until then.
-  while (n > 0 && ready_charges_head_ < ready_charges_.size()) {
-    ReadyCharge& f = ready_charges_[ready_charges_head_];
+  while (n > 0 && c.ready_charges_head < c.ready_charges.size()) {
+    ReadyCharge& f = c.ready_charges[c.ready_charges_head];
     if (n < f.bytes) {
       f.bytes -= n;
       return;
     }
     n -= f.bytes;
-    ready_charge_ -= f.charge;
-    ++ready_charges_head_;
+    c.ready_charge -= f.charge;
+    ++c.ready_charges_head;
   }
   // Consumed records leave the front in one move once they are half the vector, so each
   // record is moved O(1) times.
-  if (ready_charges_head_ == ready_charges_.size()) {
-    release_drained(ready_charges_, kChargesKeptWhenIdle, charges_wanted_log2_);
-    ready_charges_head_ = 0;
-  } else if (ready_charges_head_ * 2 >= ready_charges_.size()) {
-    ready_charges_.erase(ready_charges_.begin(),
-                         ready_charges_.begin() + static_cast<ptrdiff_t>(ready_charges_head_));
-    ready_charges_head_ = 0;
+  if (c.ready_charges_head == c.ready_charges.size()) {
+    release_drained(c.ready_charges, kChargesKeptWhenIdle, charges_wanted_log2_);
+    c.ready_charges_head = 0;
+  } else if (c.ready_charges_head * 2 >= c.ready_charges.size()) {
+    c.ready_charges.erase(c.ready_charges.begin(),
+                          c.ready_charges.begin() + static_cast<ptrdiff_t>(c.ready_charges_head));
+    c.ready_charges_head = 0;
   }
   sync_account();
 }
 
 bool ReceiveQueue::make_room(size_t need, size_t limit, std::optional<SeqNum> floor,
                              AddResult& result) {
-  while (charged() + need > limit && !ooo_.empty()) {
-    auto last = std::prev(ooo_.end());
+  Contents& c = *held_;
+  while (charged() + need > limit && !c.ooo.empty()) {
+    auto last = std::prev(c.ooo.end());
     if (floor && last->first <= *floor) break;
     ++pieces_visited_;
-    ooo_bytes_ -= last->second.data.size();
-    ooo_charge_ -= last->second.charge;
-    ooo_.erase(last);
+    c.ooo_bytes -= last->second.data.size();
+    c.ooo_charge -= last->second.charge;
+    c.ooo.erase(last);
     result.pruned++;
   }
   return charged() + need <= limit;
@@ -168,15 +205,18 @@ void ReceiveQueue::sync_account() {
 
 ReceiveQueue::AddResult ReceiveQueue::add(SeqNum rcv_nxt, SeqNum seq, PacketBuffer&& data,
                                           size_t limit) {
+  if (data.empty()) return {};
+  hold();
   AddResult result = add_data(rcv_nxt, seq, std::move(data), limit);
+  let_go_if_drained();
   sync_account();
   return result;
 }
 
 ReceiveQueue::AddResult ReceiveQueue::add_data(SeqNum rcv_nxt, SeqNum seq, PacketBuffer&& data,
                                                size_t limit) {
-  if (data.empty()) return {};
   if (seq != rcv_nxt) return add_out_of_order(seq, std::move(data), limit);
+  Contents& c = *held_;
   AddResult result;
   const size_t len = data.size();
   const size_t pinned = data.pinned_bytes();
@@ -192,14 +232,14 @@ ReceiveQueue::AddResult ReceiveQueue::add_data(SeqNum rcv_nxt, SeqNum seq, Packe
     // chunk goes. Bytes that fit the tail room of the last chunk are counted with the record
     // of any new chunk taken by the same view: off by at most one chunk, for a moment.
     data.for_each_view([&](ByteView v) {
-      const Chunk* before = ready_.back_chunk();
-      ready_.append(v);
-      if (ready_.back_chunk() != before || ready_charges_head_ == ready_charges_.size()) {
-        size_t added = ready_.back_chunk()->capacity();
+      const Chunk* before = c.ready.back_chunk();
+      c.ready.append(v);
+      if (c.ready.back_chunk() != before || c.ready_charges_head == c.ready_charges.size()) {
+        size_t added = c.ready.back_chunk()->capacity();
         add_charge(ReadyCharge{v.size(), added});
-        ready_charge_ += added;
+        c.ready_charge += added;
       } else {
-        ready_charges_.back().bytes += v.size();
+        c.ready_charges.back().bytes += v.size();
       }
     });
   } else {
@@ -207,14 +247,14 @@ ReceiveQueue::AddResult ReceiveQueue::add_data(SeqNum rcv_nxt, SeqNum seq, Packe
   }
   SeqNum next = seq + static_cast<uint32_t>(len);
   // Pull queued pieces that are now in order; trim any overlap with what just arrived.
-  while (!ooo_.empty() && ooo_.begin()->first <= next) {
+  while (!c.ooo.empty() && c.ooo.begin()->first <= next) {
     ++pieces_visited_;
-    auto it = ooo_.begin();
+    auto it = c.ooo.begin();
     SeqNum pseq = it->first;
     Piece p = std::move(it->second);
-    ooo_.erase(it);
-    ooo_bytes_ -= p.data.size();
-    ooo_charge_ -= p.charge;
+    c.ooo.erase(it);
+    c.ooo_bytes -= p.data.size();
+    c.ooo_charge -= p.charge;
     SeqNum pend = pseq + static_cast<uint32_t>(p.data.size());
     if (pend > next) {
       p.data.pull_front(static_cast<uint32_t>(next - pseq));
@@ -229,20 +269,21 @@ ReceiveQueue::AddResult ReceiveQueue::add_data(SeqNum rcv_nxt, SeqNum seq, Packe
 
 ReceiveQueue::AddResult ReceiveQueue::add_out_of_order(SeqNum seq, PacketBuffer&& data,
                                                        size_t limit) {
+  Contents& c = *held_;
   AddResult result;
   const size_t len = data.size();
   const SeqNum end = seq + static_cast<uint32_t>(len);
   // The piece starting at or before seq, when it reaches seq (touching counts: it merges).
   auto reaching = [&]() -> OooMap::iterator {
-    auto it = ooo_.upper_bound(seq);
-    if (it == ooo_.begin()) return it;
+    auto it = c.ooo.upper_bound(seq);
+    if (it == c.ooo.begin()) return it;
     auto prev = std::prev(it);
     ++pieces_visited_;
     SeqNum prev_end = prev->first + static_cast<uint32_t>(prev->second.data.size());
     return prev_end >= seq ? prev : it;
   };
   auto it = reaching();
-  if (it != ooo_.end() && it->first <= seq &&
+  if (it != c.ooo.end() && it->first <= seq &&
       end <= it->first + static_cast<uint32_t>(it->second.data.size())) {
     dsack_ = SeqRange{seq, end};  // entirely held already: a duplicate worth a D-SACK
     return result;
@@ -282,13 +323,13 @@ ReceiveQueue::AddResult ReceiveQueue::add_out_of_order(SeqNum seq, PacketBuffer&
     }
     at = until;
   };
-  while (it != ooo_.end() && it->first <= end) {
+  while (it != c.ooo.end() && it->first <= end) {
     ++pieces_visited_;
     SeqNum pseq = it->first;
     Piece p = std::move(it->second);
-    it = ooo_.erase(it);
-    ooo_bytes_ -= p.data.size();
-    ooo_charge_ -= p.charge;
+    it = c.ooo.erase(it);
+    c.ooo_bytes -= p.data.size();
+    c.ooo_charge -= p.charge;
     p.charge -= kPieceOverhead;
     SeqNum pend = pseq + static_cast<uint32_t>(p.data.size());
     if (!have && at < pseq && copy) {
@@ -321,9 +362,9 @@ ReceiveQueue::AddResult ReceiveQueue::add_out_of_order(SeqNum seq, PacketBuffer&
     merged.data = std::move(flat);
   }
   merged.charge += kPieceOverhead;
-  ooo_bytes_ += merged.data.size();
-  ooo_charge_ += merged.charge;
-  ooo_.emplace_hint(it, merged_seq, std::move(merged));
+  c.ooo_bytes += merged.data.size();
+  c.ooo_charge += merged.charge;
+  c.ooo.emplace_hint(it, merged_seq, std::move(merged));
   return result;
 }
 
@@ -333,13 +374,15 @@ size_t ReceiveQueue::take_sack_blocks(SeqNum rcv_nxt, std::span<SeqRange> out) {
     out[n++] = *dsack_;
     dsack_.reset();
   }
+  if (!held_) return n;
+  Contents& c = *held_;
   auto block = [](const OooMap::value_type& p) {
     return SeqRange{p.first, p.first + static_cast<uint32_t>(p.second.data.size())};
   };
   // Pieces never touch, so the piece holding s is the whole SACK block.
   auto range_of = [&](SeqNum s) -> std::optional<SeqRange> {
-    auto it = ooo_.upper_bound(s);
-    if (it == ooo_.begin()) return std::nullopt;
+    auto it = c.ooo.upper_bound(s);
+    if (it == c.ooo.begin()) return std::nullopt;
     SeqRange r = block(*std::prev(it));
     if (!r.contains(s)) return std::nullopt;
     return r;
@@ -352,33 +395,31 @@ size_t ReceiveQueue::take_sack_blocks(SeqNum rcv_nxt, std::span<SeqRange> out) {
     out[n++] = r;
   };
   size_t kept = 0;
-  for (size_t i = 0; i < recent_count_; ++i) {
-    if (auto r = range_of(recent_[i])) {
+  for (size_t i = 0; i < c.recent_count; ++i) {
+    if (auto r = range_of(c.recent[i])) {
       add(*r);
-      recent_[kept++] = recent_[i];
+      c.recent[kept++] = c.recent[i];
     }
   }
-  recent_count_ = static_cast<uint8_t>(kept);
+  c.recent_count = static_cast<uint8_t>(kept);
   // Fill with the remaining blocks, highest first, so the sender learns of every hole.
-  for (auto it = ooo_.rbegin(); it != ooo_.rend() && n < out.size(); ++it) add(block(*it));
+  for (auto it = c.ooo.rbegin(); it != c.ooo.rend() && n < out.size(); ++it) add(block(*it));
   return n;
 }
 
 std::optional<SeqNum> ReceiveQueue::highest_out_of_order() const {
-  if (ooo_.empty()) return std::nullopt;
-  const auto& last = *ooo_.rbegin();
+  if (!held_) return std::nullopt;
+  const Contents& c = *held_;
+  if (c.ooo.empty()) return std::nullopt;
+  const auto& last = *c.ooo.rbegin();
   return last.first + static_cast<uint32_t>(last.second.data.size());
 }
 
 void ReceiveQueue::clear() {
-  ready_ = PacketBuffer();
-  ready_charges_.clear();
-  ready_charges_head_ = 0;
-  ready_charge_ = 0;
-  ooo_.clear();
-  ooo_bytes_ = 0;
-  ooo_charge_ = 0;
-  recent_count_ = 0;
+  if (held_) {
+    held_->reset();
+    let_go_if_drained();
+  }
   dsack_.reset();
   sync_account();
 }

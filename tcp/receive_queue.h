@@ -19,6 +19,11 @@
 // In order: one PacketBuffer (no copy until the user reads) plus a FIFO of (bytes, charge)
 // records, so reading releases the charge of what it consumed in O(1) amortized.
 //
+// Storage. All of that (the in-order buffer, the records, the out-of-order map) lives in a
+// Contents taken from a per-thread cache when data arrives and given back once the last byte
+// is read: an idle connection's queue holds a null pointer, and a request/response exchange
+// reuses the same Contents without allocating.
+//
 // Out of order: a std::map keyed by starting sequence number (SeqNum's modular order is a
 // strict weak order here because every key lies within one receive window of rcv.nxt, far
 // below 2^31). Pieces never overlap or touch: an arriving segment is merged with every piece it
@@ -44,6 +49,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -76,16 +82,19 @@ class ReceiveQueue {
   void set_account(SocketMemory* account);
 
   // Readable bytes.
-  size_t readable() const { return ready_.size(); }
+  size_t readable() const { return held_ ? held_->ready.size() : 0; }
   // Out-of-order bytes held.
-  size_t out_of_order_bytes() const { return ooo_bytes_; }
-  bool has_out_of_order() const { return !ooo_.empty(); }
+  size_t out_of_order_bytes() const { return held_ ? held_->ooo_bytes : 0; }
+  bool has_out_of_order() const { return held_ && !held_->ooo.empty(); }
   // Out-of-order pieces (blocks separated by holes).
-  size_t out_of_order_pieces() const { return ooo_.size(); }
+  size_t out_of_order_pieces() const { return held_ ? held_->ooo.size() : 0; }
   // Memory charged: what the in-order and out-of-order data pin, as add() counts it.
-  size_t charged() const { return ready_charge_ + ooo_charge_; }
-  size_t in_order_charged() const { return ready_charge_; }
-  size_t out_of_order_charged() const { return ooo_charge_; }
+  size_t charged() const { return in_order_charged() + out_of_order_charged(); }
+  size_t in_order_charged() const { return held_ ? held_->ready_charge : 0; }
+  size_t out_of_order_charged() const { return held_ ? held_->ooo_charge : 0; }
+  // Whether the queue holds its contents' storage (from a per-thread cache while it holds
+  // data; none once drained).
+  bool holds_storage() const { return held_ != nullptr; }
   // Out-of-order pieces add() has looked at or merged, in total: a deterministic measure of
   // the work per segment beyond the map's O(log n) search.
   uint64_t pieces_visited() const { return pieces_visited_; }
@@ -130,6 +139,28 @@ class ReceiveQueue {
     size_t charge;
   };
 
+  // What the queue holds while it holds any data. Drained, it goes back to a per-thread cache
+  // (stack/object_cache.h): an idle connection's queue is a null pointer, not 224 bytes.
+  struct Contents {
+    PacketBuffer ready;
+    // Oldest first from ready_charges_head; bytes sum to ready.size(). A vector, not a deque:
+    // libstdc++'s deque allocates 576 bytes on construction.
+    std::vector<ReadyCharge> ready_charges;
+    size_t ready_charges_head = 0;
+    size_t ready_charge = 0;
+    OooMap ooo;  // by starting seq; pieces neither overlap nor touch
+    size_t ooo_bytes = 0;
+    size_t ooo_charge = 0;
+    std::array<SeqNum, kMaxSackBlocks> recent{};  // latest out-of-order arrivals, newest first
+    uint8_t recent_count = 0;
+    bool empty() const { return ready.empty() && ooo.empty(); }
+    // Back to empty for the next queue; keeps the charges' capacity.
+    void reset();
+  };
+
+  Contents& hold();
+  // Gives the contents back once nothing is left in them.
+  void let_go_if_drained();
   AddResult add_data(SeqNum rcv_nxt, SeqNum seq, PacketBuffer&& data, size_t limit);
   AddResult add_out_of_order(SeqNum seq, PacketBuffer&& data, size_t limit);
   void append_ready(PacketBuffer&& data, size_t charge);
@@ -142,20 +173,10 @@ class ReceiveQueue {
   // Brings the account up to charged().
   void sync_account();
 
-  PacketBuffer ready_;
-  // Oldest first from ready_charges_head_; bytes sum to ready_.size(). A vector, not a deque:
-  // libstdc++'s deque allocates 576 bytes on construction, which every idle connection paid.
   static constexpr size_t kChargesKeptWhenIdle = 4;
-  std::vector<ReadyCharge> ready_charges_;
-  size_t ready_charges_head_ = 0;
-  size_t ready_charge_ = 0;
-  OooMap ooo_;  // by starting seq; pieces neither overlap nor touch
-  size_t ooo_bytes_ = 0;
-  size_t ooo_charge_ = 0;
+  std::unique_ptr<Contents> held_;
   uint64_t pieces_visited_ = 0;
-  std::array<SeqNum, kMaxSackBlocks> recent_{};  // latest out-of-order arrivals, newest first
-  uint8_t recent_count_ = 0;
-  uint8_t charges_wanted_log2_ = 0;  // what the last burst grew ready_charges_ to
+  uint8_t charges_wanted_log2_ = 0;  // what the last burst grew ready_charges to
   std::optional<SeqRange> dsack_;
   SocketMemory* account_ = nullptr;  // not owned
   size_t accounted_ = 0;             // what account_ holds for this queue

@@ -22,7 +22,7 @@ struct SocketOptions {
   bool keepalive = false;          // SO_KEEPALIVE
   bool no_delay = false;           // TCP_NODELAY
   bool cork = false;               // TCP_CORK
-  bool quick_ack = false;  // TCP_QUICKACK (sticky here: every segment ACKed at once)
+  bool quick_ack = false;          // TCP_QUICKACK (sticky here: every segment ACKed at once)
 };
 
 }  // namespace weir::tcp

@@ -2,6 +2,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include "tcp/isn.h"
 #include "tcp/receive_queue.h"
 #include "tcp/send_queue.h"
@@ -37,6 +39,33 @@ TEST(TcpReceiveQueue, InOrderAndReassembly) {
   EXPECT_TRUE(r.filled_gap);
   EXPECT_EQ(q.out_of_order_bytes(), 0u);
   EXPECT_EQ(read_all(q), "abcdefghi");
+}
+
+TEST(TcpReceiveQueue, HoldsStorageOnlyWhileItHoldsData) {
+  ReceiveQueue q;
+  EXPECT_FALSE(q.holds_storage());
+  SeqNum nxt(100);
+  // Out of order only: the gap keeps the contents.
+  EXPECT_TRUE(q.add(nxt, SeqNum(105), data_of("fgh")).out_of_order);
+  EXPECT_TRUE(q.holds_storage());
+  EXPECT_EQ(q.add(nxt, SeqNum(100), data_of("abcde")).advanced, 8u);
+  std::array<std::byte, 4> buf{};
+  EXPECT_EQ(q.read(buf), 4u);
+  EXPECT_TRUE(q.holds_storage());  // "efgh" still readable
+  EXPECT_EQ(read_all(q), "efgh");
+  EXPECT_FALSE(q.holds_storage());
+  EXPECT_EQ(q.charged(), 0u);
+  // Taken again by the next data, given back by clear().
+  EXPECT_EQ(q.add(SeqNum(108), SeqNum(108), data_of("ij")).advanced, 2u);
+  EXPECT_EQ(q.readable(), 2u);
+  q.clear();
+  EXPECT_FALSE(q.holds_storage());
+  EXPECT_EQ(q.readable(), 0u);
+  // A duplicate is remembered for the D-SACK without taking storage.
+  q.note_duplicate(SeqRange{SeqNum(100), SeqNum(104)});
+  std::array<SeqRange, 4> blocks{};
+  EXPECT_EQ(q.take_sack_blocks(SeqNum(110), blocks), 1u);
+  EXPECT_FALSE(q.holds_storage());
 }
 
 TEST(TcpReceiveQueue, SackBlocksMostRecentFirstAndCoalesced) {
