@@ -27,10 +27,10 @@ example_init() {
 
 example_cleanup() {
   local pid ns
-  for pid in "${example_pids[@]}"; do
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-  done
+  # TERM, not KILL: the pids are `timeout` wrappers, which pass TERM on to their command (and
+  # KILL it 5 s later with --kill-after); a KILLed wrapper would leave its command running.
+  for pid in "${example_pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  for pid in "${example_pids[@]}"; do wait "$pid" 2>/dev/null; done
   for ns in "${example_namespaces[@]}"; do timeout 10 ip netns del "$ns" 2>/dev/null; done
   rm -rf "$work"
 }
