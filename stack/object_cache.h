@@ -1,14 +1,16 @@
-// Per-thread recycling of one kind of object, for state that exists only while a connection
-// is busy (a receive queue's contents): taken when data arrives, given back when it drains, so
-// an idle connection holds none of it and request/response traffic does not allocate.
-//
-// Up to kKeep objects wait per thread; beyond that they are freed. Objects come back as their
-// owner left them: T::reset() must bring one back to its empty state (it may keep capacity).
-// Sanitizer builds never recycle, so AddressSanitizer still sees every use after give().
+// Per-thread recycling, for state that exists only while a connection is busy: taken when
+// data arrives or is written, given back when it drains, so an idle connection holds none of
+// it and request/response traffic does not allocate.
+//   - ObjectCache<T>: whole objects (a receive queue's contents). T::reset() brings one back
+//     to its empty state (it may keep capacity).
+//   - VectorCache<T>: the storage of std::vector<T>s (a connection's record vectors).
+// Up to kKeep items wait per thread; beyond that they are freed. Sanitizer builds never
+// recycle, so AddressSanitizer still sees every use after a give.
 #pragma once
 
 #include <cstddef>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -24,54 +26,83 @@
 
 namespace weir {
 
+namespace cache_detail {
+
+// The calling thread's free list of Items; nullptr while the thread is tearing it down (an
+// item given back from another thread_local's destructor is then simply freed).
+template <typename Item, size_t kKeep>
+std::vector<Item>* thread_free_list() {
+#if WEIR_OBJECT_CACHE
+  enum State : int { kUnborn, kAlive, kGone };
+  // Trivially destructible, so it can still be read after `list` below is destroyed.
+  thread_local int state = kUnborn;
+  struct List {
+    explicit List(int& s) : state(s) {
+      items.reserve(kKeep);
+      state = kAlive;
+    }
+    ~List() { state = kGone; }
+    int& state;
+    std::vector<Item> items;
+  };
+  if (state == kGone) return nullptr;
+  thread_local List list(state);
+  return &list.items;
+#else
+  return nullptr;
+#endif
+}
+
+}  // namespace cache_detail
+
 template <typename T, size_t kKeep = 64>
 class ObjectCache {
  public:
   static std::unique_ptr<T> take() {
-#if WEIR_OBJECT_CACHE
-    if (Cache* cache = thread_cache(); cache != nullptr && !cache->free.empty()) {
-      std::unique_ptr<T> object = std::move(cache->free.back());
-      cache->free.pop_back();
+    if (auto* free = cache_detail::thread_free_list<std::unique_ptr<T>, kKeep>();
+        free != nullptr && !free->empty()) {
+      std::unique_ptr<T> object = std::move(free->back());
+      free->pop_back();
       return object;
     }
-#endif
     return std::make_unique<T>();
   }
 
   static void give(std::unique_ptr<T> object) {
     if (object == nullptr) return;
-#if WEIR_OBJECT_CACHE
-    if (Cache* cache = thread_cache(); cache != nullptr && cache->free.size() < kKeep) {
+    if (auto* free = cache_detail::thread_free_list<std::unique_ptr<T>, kKeep>();
+        free != nullptr && free->size() < kKeep) {
       object->reset();
-      cache->free.push_back(std::move(object));
+      free->push_back(std::move(object));
     }
-#endif
     // Otherwise object is freed here.
   }
+};
 
- private:
-#if WEIR_OBJECT_CACHE
-  struct Cache {
-    Cache() {
-      free.reserve(kKeep);
-      state() = kAlive;
+template <typename T, size_t kKeep = 64>
+class VectorCache {
+ public:
+  // Storage for at least min_capacity entries, or an empty vector when none waits.
+  static std::vector<T> take(size_t min_capacity) {
+    if (auto* free = cache_detail::thread_free_list<std::vector<T>, kKeep>();
+        free != nullptr && !free->empty() && free->back().capacity() >= min_capacity) {
+      std::vector<T> v = std::move(free->back());
+      free->pop_back();
+      return v;
     }
-    ~Cache() { state() = kGone; }
-    std::vector<std::unique_ptr<T>> free;
-  };
-  enum State : int { kUnborn, kAlive, kGone };
-  // Trivially destructible, so it can still be read while the thread's other thread_locals
-  // (and objects given back from their destructors) are being destroyed.
-  static int& state() {
-    thread_local int s = kUnborn;
-    return s;
+    return {};
   }
-  static Cache* thread_cache() {
-    if (state() == kGone) return nullptr;
-    thread_local Cache cache;
-    return &cache;
+
+  // Takes v's storage: v is left empty, without storage.
+  static void give(std::vector<T>& v) {
+    v.clear();
+    if (auto* free = cache_detail::thread_free_list<std::vector<T>, kKeep>();
+        free != nullptr && v.capacity() > 0 && free->size() < kKeep) {
+      free->push_back(std::exchange(v, {}));
+      return;
+    }
+    std::vector<T>().swap(v);
   }
-#endif
 };
 
 }  // namespace weir

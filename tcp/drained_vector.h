@@ -1,8 +1,10 @@
 // Vectors of per-segment records that a burst of data grows. A drained connection should hold
-// little (an idle server has many), yet request/response traffic should not allocate: drained,
-// such a vector keeps room for a few entries and gives back what a burst grew beyond that,
-// remembering the size (as a power of two, capped at 1,024 entries) so that the next burst
-// takes it in one allocation instead of growing through every power of two.
+// nothing (an idle server has many), yet request/response traffic should not allocate:
+// drained, such a vector hands its storage to a per-thread cache (stack/object_cache.h) when
+// it is small, and the next burst of any connection on the thread takes it from there. Storage
+// a burst grew beyond `keep` entries is freed instead, and the size is remembered (as a power
+// of two, capped at 1,024 entries) so that the next burst takes it in one allocation instead of
+// growing through every power of two.
 #pragma once
 
 #include <algorithm>
@@ -11,13 +13,15 @@
 #include <cstdint>
 #include <vector>
 
+#include "stack/object_cache.h"
+
 namespace weir::tcp {
 
-// Empties v; capacity beyond `keep` entries goes back.
+// Empties v and lets go of its storage: to the cache when it holds at most `keep` entries.
 template <typename T>
 void release_drained(std::vector<T>& v, size_t keep) {
   if (v.capacity() <= keep) {
-    v.clear();
+    VectorCache<T>::give(v);
   } else {
     std::vector<T>().swap(v);
   }
@@ -32,10 +36,14 @@ void release_drained(std::vector<T>& v, size_t keep, uint8_t& wanted_log2) {
   release_drained(v, keep);
 }
 
-// Before adding to v: after a release, the room the last burst needed, in one allocation.
+// Before adding to v: after a release, the room the last burst needed, from the cache or in
+// one allocation.
 template <typename T>
-void reserve_for_burst(std::vector<T>& v, uint8_t wanted_log2) {
-  if (v.capacity() == 0) v.reserve(size_t{1} << wanted_log2);
+void reserve_for_burst(std::vector<T>& v, uint8_t wanted_log2 = 0) {
+  if (v.capacity() != 0) return;
+  const size_t wanted = size_t{1} << wanted_log2;
+  v = VectorCache<T>::take(wanted);
+  if (v.capacity() < wanted) v.reserve(wanted);
 }
 
 }  // namespace weir::tcp

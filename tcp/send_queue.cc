@@ -24,7 +24,7 @@ size_t SendQueue::append(ByteView data, size_t max) {
       }
     }
     size_t capacity = std::clamp(want - done, kMinChunk, kMaxChunk);
-    blocks_.push_back(Block{Chunk::allocate(capacity), 0, 0, PacketBuffer()});
+    add_block(Block{Chunk::allocate(capacity), 0, 0, PacketBuffer()});
   }
   size_ += done;
   return done;
@@ -37,7 +37,7 @@ size_t SendQueue::append_buffer(PacketBuffer& data, size_t max) {
   data.pull_front(take);
   // Headers and metadata of whatever the buffer was before mean nothing in the stream.
   part.meta() = PacketMeta{};
-  blocks_.push_back(Block{ChunkRef(), 0, 0, std::move(part)});
+  add_block(Block{ChunkRef(), 0, 0, std::move(part)});
   size_ += take;
   return take;
 }
@@ -47,7 +47,7 @@ Result<size_t> SendQueue::append_from(size_t max, const Fill& fill) {
   while (done < max) {
     if (head_ == blocks_.size() || blocks_.back().room() == 0) {
       size_t capacity = std::clamp(max - done, kMinChunk, kMaxChunk);
-      blocks_.push_back(Block{Chunk::allocate(capacity), 0, 0, PacketBuffer()});
+      add_block(Block{Chunk::allocate(capacity), 0, 0, PacketBuffer()});
     }
     // Bytes past the tail's end belong to no slice yet (see append()).
     Block& tail = blocks_.back();
@@ -64,6 +64,11 @@ Result<size_t> SendQueue::append_from(size_t max, const Fill& fill) {
     if (got < room) break;
   }
   return done;
+}
+
+void SendQueue::add_block(Block&& block) {
+  reserve_for_burst(blocks_);
+  blocks_.push_back(std::move(block));
 }
 
 PacketBuffer SendQueue::slice(size_t offset, size_t length) const {
@@ -113,8 +118,8 @@ void SendQueue::consume(size_t n) {
       ++head_;
     }
   }
-  // Drained: an idle connection holds no send memory (the chunk cache makes the next
-  // write's chunk cheap).
+  // Drained: an idle connection holds no send memory (the chunk and vector caches make the
+  // next write's chunk and block list cheap).
   if (head_ == blocks_.size() || size_ == 0) {
     release_drained(blocks_, kBlocksKeptWhenIdle);
     head_ = 0;
@@ -134,7 +139,7 @@ size_t SendQueue::pinned_bytes() const {
 }
 
 void SendQueue::clear() {
-  blocks_.clear();
+  release_drained(blocks_, kBlocksKeptWhenIdle);
   head_ = 0;
   size_ = 0;
 }

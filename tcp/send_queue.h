@@ -25,6 +25,8 @@ class SendQueue {
   bool empty() const { return size_ == 0; }
   // The memory the queue's blocks keep alive (whole chunks, spare room included).
   size_t pinned_bytes() const;
+  // Whether the list of blocks holds storage (none once drained).
+  bool holds_storage() const { return blocks_.capacity() > 0; }
 
   // Copies up to max bytes of data; returns how many.
   size_t append(ByteView data, size_t max);
@@ -56,6 +58,8 @@ class SendQueue {
     // Spare room past `end` that append() may fill.
     size_t room() const { return chunk ? chunk->capacity() - end : 0; }
   };
+  void add_block(Block&& block);
+
   static constexpr size_t kBlocksKeptWhenIdle = 2;
   std::vector<Block> blocks_;
   size_t head_ = 0;  // blocks_[0, head_) are consumed and empty

@@ -97,6 +97,8 @@ class SendSide {
   }
   // The live records, ascending by sequence: k in [0, record_count()).
   size_t record_count() const { return sent_.size() - head_; }
+  // Whether the records hold storage (none once every record is acknowledged).
+  bool records_hold_storage() const { return sent_.capacity() > 0; }
   SentSegment& record(size_t k) { return sent_[head_ + k]; }
   const SentSegment& record(size_t k) const { return sent_[head_ + k]; }
   // The first record ending after seq (record_count() if none).
@@ -104,7 +106,7 @@ class SendSide {
   // Cuts the record that holds `at` strictly inside into two at `at`.
   void split_at(SeqNum at);
   void clear_records() {
-    sent_.clear();
+    release_drained(sent_, kRecordsKeptWhenIdle, records_wanted_log2_);
     head_ = 0;
     lost_bytes_ = 0;
   }

@@ -144,8 +144,10 @@ TEST(TcpSendQueue, ADrainedQueueHoldsNoMemory) {
   SendQueue q;
   q.append(as_bytes("request"), 100);
   EXPECT_GT(q.pinned_bytes(), 0u);
+  EXPECT_TRUE(q.holds_storage());
   q.consume(7);
   EXPECT_EQ(q.pinned_bytes(), 0u);
+  EXPECT_FALSE(q.holds_storage());
   // And it takes memory again for the next write.
   EXPECT_EQ(q.append(as_bytes("again"), 100), 5u);
   EXPECT_EQ(q.slice(0, 5).to_vector(), to_byte_vector(as_bytes("again")));

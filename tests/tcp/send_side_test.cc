@@ -49,6 +49,22 @@ TEST_F(SendSideTest, AcknowledgeRetiresWholeRecordsAndCutsThePartialOne) {
   EXPECT_EQ(send_.queue().size(), 10000u - 1400u);
 }
 
+TEST_F(SendSideTest, FullyAcknowledgedRecordsHoldNoStorage) {
+  EXPECT_FALSE(send_.records_hold_storage());
+  send_.record_new(1000, false, false, at(1));
+  send_.record_new(1000, false, false, at(2));
+  EXPECT_TRUE(send_.records_hold_storage());
+  send_.acknowledge(SeqNum(2000), 0, [](const SentSegment&, bool) {});
+  EXPECT_EQ(send_.record_count(), 1u);
+  EXPECT_TRUE(send_.records_hold_storage());
+  send_.acknowledge(SeqNum(3000), 0, [](const SentSegment&, bool) {});
+  EXPECT_EQ(send_.record_count(), 0u);
+  EXPECT_FALSE(send_.records_hold_storage());
+  // The next burst takes storage again.
+  EXPECT_EQ(send_.record_new(100, false, true, at(3)), SeqNum(3000));
+  EXPECT_TRUE(send_.records_hold_storage());
+}
+
 TEST_F(SendSideTest, SackedRecordsAreNeverLost) {
   send_.record_new(1000, false, false, at(1));
   send_.mark_lost(send_.record(0));
