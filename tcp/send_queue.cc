@@ -82,8 +82,8 @@ PacketBuffer SendQueue::slice(size_t offset, size_t length) const {
       continue;
     }
     size_t n = std::min(length, b.size() - offset);
-    PacketBuffer part =
-        b.chunk ? PacketBuffer::from_chunk(b.chunk, b.begin + offset, n) : b.borrowed.slice(offset, n);
+    PacketBuffer part = b.chunk ? PacketBuffer::from_chunk(b.chunk, b.begin + offset, n)
+                                : b.borrowed.slice(offset, n);
     if (out.empty())
       out = std::move(part);
     else
