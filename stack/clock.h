@@ -53,17 +53,33 @@ class ManualClock final : public Clock {
 class BatchClock final : public Clock {
  public:
   explicit BatchClock(const Clock& source) : source_(source) {}
-  TimePoint now() const override { return held_ ? *held_ : source_.now(); }
-  bool holding() const { return held_.has_value(); }
-  void hold() { held_ = source_.now(); }
+  TimePoint now() const override {
+    if (!holding_) return source_.now();
+    // The batch's instant is read when first asked for: a batch that never needs the time
+    // (a read() that finds nothing, a poll with no work) costs no clock read.
+    if (!held_) held_ = source_.now();
+    return *held_;
+  }
+  bool holding() const { return holding_; }
+  void hold() {
+    holding_ = true;
+    held_.reset();
+  }
   // Holds a reading the caller took (an embedder's poll(now)); it must come from the same
   // clock as source, or timers armed in the batch land at the wrong time.
-  void hold(TimePoint at) { held_ = at; }
-  void release() { held_.reset(); }
+  void hold(TimePoint at) {
+    holding_ = true;
+    held_ = at;
+  }
+  void release() {
+    holding_ = false;
+    held_.reset();
+  }
 
  private:
   const Clock& source_;
-  std::optional<TimePoint> held_;
+  bool holding_ = false;
+  mutable std::optional<TimePoint> held_;
 };
 
 inline double to_seconds(Duration d) { return std::chrono::duration<double>(d).count(); }

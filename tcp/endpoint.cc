@@ -93,6 +93,7 @@ Result<std::unique_ptr<Endpoint>> Endpoint::accept() {
 }
 
 Status Endpoint::connect(const SocketAddress& user_remote) {
+  const Stack::Batch batch(protocol_.stack());
   if (closed_) return Error::kBadFileDescriptor;
   if (listener_) return Error::kInvalidArgument;
   if (conn_ != nullptr) {
@@ -148,41 +149,49 @@ Status Endpoint::connect(const SocketAddress& user_remote) {
 }
 
 Result<size_t> Endpoint::read(MutableByteView out) {
+  const Stack::Batch batch(protocol_.stack());
   if (conn_ == nullptr) return Error::kNotConnected;
   return conn_->read(out, false);
 }
 
 Result<size_t> Endpoint::peek(MutableByteView out) {
+  const Stack::Batch batch(protocol_.stack());
   if (conn_ == nullptr) return Error::kNotConnected;
   return conn_->read(out, true);
 }
 
 Result<size_t> Endpoint::write(ByteView data) {
+  const Stack::Batch batch(protocol_.stack());
   if (conn_ == nullptr) return Error::kNotConnected;
   return conn_->write(data);
 }
 
 Result<size_t> Endpoint::write(PacketBuffer& data) {
+  const Stack::Batch batch(protocol_.stack());
   if (conn_ == nullptr) return Error::kNotConnected;
   return conn_->write_buffer(data);
 }
 
 Result<std::span<const ByteView>> Endpoint::read_views(size_t max) {
+  const Stack::Batch batch(protocol_.stack());
   if (conn_ == nullptr) return Error::kNotConnected;
   return conn_->lend(max);
 }
 
 Result<size_t> Endpoint::consume(size_t n) {
+  const Stack::Batch batch(protocol_.stack());
   if (conn_ == nullptr) return Error::kNotConnected;
   return conn_->consume(n);
 }
 
 Status Endpoint::shutdown(ShutdownHow how) {
+  const Stack::Batch batch(protocol_.stack());
   if (conn_ == nullptr) return Error::kNotConnected;
   return conn_->shutdown(how != ShutdownHow::kWrite, how != ShutdownHow::kRead);
 }
 
 void Endpoint::close() {
+  const Stack::Batch batch(protocol_.stack());
   if (closed_) return;
   closed_ = true;
   listener_.reset();
@@ -198,6 +207,7 @@ void Endpoint::close() {
 }
 
 void Endpoint::abort() {
+  const Stack::Batch batch(protocol_.stack());
   if (conn_ != nullptr) conn_->abort();
   close();
 }

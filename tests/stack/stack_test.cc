@@ -84,16 +84,29 @@ TEST(StackBatchTest, ABatchReadsTheClockOnceAndNestedBatchesShareIt) {
   {
     Stack::Batch batch(stack);
     clock.advance(5ms);
-    EXPECT_EQ(stack.now(), start);  // held for the whole batch
+    // Read when first asked for (a batch that never asks costs no reading), then held.
+    EXPECT_EQ(stack.now(), start + 5ms);
+    clock.advance(5ms);
+    EXPECT_EQ(stack.now(), start + 5ms);  // held for the whole batch
     {
       Stack::Batch inner(stack);
-      EXPECT_EQ(stack.now(), start);
+      EXPECT_EQ(stack.now(), start + 5ms);
     }
-    EXPECT_EQ(stack.now(), start);  // the inner batch did not let go
+    EXPECT_EQ(stack.now(), start + 5ms);  // the inner batch did not let go
   }
-  EXPECT_EQ(stack.now(), start + 5ms);  // outside a batch: the clock itself
+  EXPECT_EQ(stack.now(), start + 10ms);  // outside a batch: the clock itself
   Stack::Batch next(stack);
-  EXPECT_EQ(stack.now(), start + 5ms);
+  clock.advance(5ms);
+  EXPECT_EQ(stack.now(), start + 15ms);  // the next batch's own first reading
+}
+
+TEST(StackBatchTest, ABatchOpenedAtAnInstantHoldsIt) {
+  ManualClock clock;
+  Stack stack(clock, repeatable_stack_options(1));
+  const TimePoint start = clock.now();
+  Stack::Batch batch(stack, start);
+  clock.advance(5ms);
+  EXPECT_EQ(stack.now(), start);
 }
 
 // Records when it ran; optionally defers another task, or destroys one, from inside its run.
@@ -122,6 +135,7 @@ TEST(StackBatchTest, DeferredTasksRunOnceWhenTheOutermostBatchEndsAtItsInstant) 
   const TimePoint start = clock.now();
   {
     Stack::Batch batch(stack);
+    EXPECT_EQ(stack.now(), start);  // the batch's instant
     stack.defer_to_batch_end(a);
     stack.defer_to_batch_end(b);
     stack.defer_to_batch_end(a);  // already waiting: still runs once
