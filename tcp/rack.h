@@ -82,18 +82,18 @@ class Rack {
     return t1 > t2 || (t1 == t2 && s1 > s2);
   }
 
-  bool have_segment_ = false;
+  // Ordered by size: every connection holds one.
   TimePoint xmit_time_{};  // RACK.xmit_ts
-  SeqNum end_seq_;         // RACK.end_seq
   Duration rtt_{};         // RACK.rtt
+  SeqNum end_seq_;         // RACK.end_seq
   SeqNum fack_;            // highest end sequence delivered (RACK.fack)
-  bool have_fack_ = false;
-  bool reordering_seen_ = false;
   uint32_t reo_wnd_mult_ = 1;
   uint32_t reo_wnd_persist_ = 0;
   std::optional<SeqNum> dsack_round_;
-
   std::optional<SeqNum> tlp_end_seq_;
+  bool have_segment_ = false;
+  bool have_fack_ = false;
+  bool reordering_seen_ = false;
   bool tlp_is_retrans_ = false;
 };
 

@@ -17,10 +17,12 @@
 
 namespace weir::tcp {
 
-RttEstimator::RttEstimator(RtoConfig config) : config_(config) {
-  // A configuration with min > max would make clamping ill-defined; max wins.
-  if (config_.min > config_.max) config_.min = config_.max;
+const RtoConfig& default_rto_config() {
+  static const RtoConfig defaults;
+  return defaults;
 }
+
+RttEstimator::RttEstimator(const RtoConfig& config) : config_(&config) {}
 
 void RttEstimator::on_sample(Duration rtt) {
   // A negative sample can only come from a clock or bookkeeping error; ignoring it is safer
@@ -44,19 +46,22 @@ void RttEstimator::on_sample(Duration rtt) {
 void RttEstimator::backoff() {
   // Once the doubled RTO has reached max, further doublings change nothing; stop counting so
   // the shift in rto() stays bounded.
-  if (rto() < config_.max) ++backoffs_;
+  if (rto() < config_->max) ++backoffs_;
 }
 
 void RttEstimator::reset_backoff() { backoffs_ = 0; }
 
 Duration RttEstimator::rto() const {
-  Duration base = config_.initial;
-  if (srtt_) base = *srtt_ + std::max(config_.granularity, 4 * rttvar_);
-  base = std::clamp(base, config_.min, config_.max);
-  for (unsigned i = 0; i < backoffs_ && base < config_.max; ++i) {
-    base = base > config_.max / 2 ? config_.max : base * 2;
+  const RtoConfig& c = *config_;
+  // A configuration with min > max would make clamping ill-defined; max wins.
+  const Duration min = std::min(c.min, c.max);
+  Duration base = c.initial;
+  if (srtt_) base = *srtt_ + std::max(c.granularity, 4 * rttvar_);
+  base = std::clamp(base, min, c.max);
+  for (unsigned i = 0; i < backoffs_ && base < c.max; ++i) {
+    base = base > c.max / 2 ? c.max : base * 2;
   }
-  return std::min(base, config_.max);
+  return std::min(base, c.max);
 }
 
 Duration RttEstimator::srtt() const { return srtt_.value_or(Duration::zero()); }

@@ -16,9 +16,14 @@ struct RtoConfig {
   Duration granularity = std::chrono::milliseconds(1);  // G of RFC 6298
 };
 
+// The defaults (RFC 6298 and Linux's bounds).
+const RtoConfig& default_rto_config();
+
 class RttEstimator {
  public:
-  explicit RttEstimator(RtoConfig config = {});
+  // config is referred to, not copied (every connection holding a copy cost 32 bytes): it must
+  // outlive the estimator. The protocol's options do.
+  explicit RttEstimator(const RtoConfig& config = default_rto_config());
 
   void on_sample(Duration rtt);  // a valid RTT measurement
   void backoff();                // RFC 6298 5.5: double the RTO, bounded by max
@@ -31,10 +36,10 @@ class RttEstimator {
   Duration min_rtt() const;  // smallest sample seen (RACK, CUBIC, HyStart)
   Duration latest_rtt() const { return latest_; }
   unsigned backoff_count() const { return backoffs_; }
-  const RtoConfig& config() const { return config_; }
+  const RtoConfig& config() const { return *config_; }
 
  private:
-  RtoConfig config_;
+  const RtoConfig* config_;
   std::optional<Duration> srtt_;
   Duration rttvar_{};
   Duration min_rtt_{};
