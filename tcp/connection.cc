@@ -601,7 +601,7 @@ TcpInfo Connection::info() const {
 // Input
 
 SegmentOutcome Connection::on_segment(const NetworkPacketInfo& info, const Segment& seg,
-                                      PacketBuffer payload) {
+                                      PacketBuffer&& payload) {
   segs_in_++;
   Options opts = seg.options();
   if (opts.malformed) protocol_.counters().drop_bad_options++;
@@ -1103,7 +1103,7 @@ void Connection::fill_ack_options(Options& o) {
   }
 }
 
-void Connection::transmit(uint8_t flags, SeqNum seq, PacketBuffer payload, bool syn_options) {
+void Connection::transmit(uint8_t flags, SeqNum seq, PacketBuffer&& payload, bool syn_options) {
   TcpCounters& c = protocol_.counters();
   SegmentHeader h;
   h.source_port = demux_id_.local_port;

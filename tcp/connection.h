@@ -125,7 +125,7 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
 
   // ---- protocol side ----
   SegmentOutcome on_segment(const NetworkPacketInfo& info, const Segment& seg,
-                            PacketBuffer payload) override;
+                            PacketBuffer&& payload) override;
   void handle_control(const TransportControl& control);
   bool attached() const { return user_queue_ != nullptr; }
   // Attaches a user handle whose waiters hear this connection's events; nullptr detaches.
@@ -178,7 +178,7 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
   void send_ack();
   void send_reset(SeqNum seq, SeqNum ack, bool with_ack);
   void send_probe();  // seq = snd.una - 1, elicits an ACK (keepalive, zero window)
-  void transmit(uint8_t flags, SeqNum seq, PacketBuffer payload, bool syn_options);
+  void transmit(uint8_t flags, SeqNum seq, PacketBuffer&& payload, bool syn_options);
   void fill_ack_options(Options& o);
 
   // timers

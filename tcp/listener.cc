@@ -75,7 +75,7 @@ void Listener::child_closed(Connection& c) {
 }
 
 SegmentOutcome Listener::on_segment(const NetworkPacketInfo& info, const Segment& seg,
-                                    PacketBuffer payload) {
+                                    PacketBuffer&& payload) {
   TcpCounters& c = protocol_.counters();
   uint8_t flags = seg.flags();
   if (flags & kRst) {

@@ -37,7 +37,7 @@ class Listener final : public SegmentReceiver {
   void set_socket_options(const SocketOptions& options) { options_ = options; }
 
   SegmentOutcome on_segment(const NetworkPacketInfo& info, const Segment& seg,
-                            PacketBuffer payload) override;
+                            PacketBuffer&& payload) override;
 
   // From children. A child whose handshake completes while the accept queue is full stays in
   // SYN-RECEIVED and drops that ACK (Linux with tcp_abort_on_overflow=0): its SYN-ACK

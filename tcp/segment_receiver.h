@@ -17,7 +17,7 @@ class SegmentReceiver : public TransportEndpoint {
  public:
   SegmentReceiver() : TransportEndpoint(kProtocolTcp) {}
   virtual SegmentOutcome on_segment(const NetworkPacketInfo& info, const Segment& seg,
-                                    PacketBuffer payload) = 0;
+                                    PacketBuffer&& payload) = 0;
   // An ICMP error about a segment this receiver sent.
   virtual void on_control(const TransportControl& control) { (void)control; }
   // For callers that hold only the packet: parses (checksum already verified) and delivers.

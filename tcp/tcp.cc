@@ -110,7 +110,7 @@ bool TcpProtocol::take_challenge_ack_budget() {
   return true;
 }
 
-Status TcpProtocol::transmit(const RouteInfo& route, PacketBuffer pkt) {
+Status TcpProtocol::transmit(const RouteInfo& route, PacketBuffer&& pkt) {
   IpProtocol* ip = stack_.ip_protocol(route.local_address.family());
   if (ip == nullptr) return Error::kAddressFamilyNotSupported;
   IpWriteParams params;

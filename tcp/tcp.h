@@ -111,7 +111,7 @@ class TcpProtocol final : public TransportProtocol {
   // Sends a RST answering a segment that matches no connection (RFC 9293 3.10.7.1).
   void send_reset_for(const NetworkPacketInfo& info, const Segment& seg, size_t payload_length);
   // Writes a finished segment (transport header in front) toward route.
-  Status transmit(const RouteInfo& route, PacketBuffer pkt);
+  Status transmit(const RouteInfo& route, PacketBuffer&& pkt);
   // RFC 5961 7: a stack-wide budget of challenge ACKs per second; counts the ACK as sent or
   // rate-limited.
   bool take_challenge_ack_budget();

@@ -67,7 +67,7 @@ void TimeWait::send_challenge_ack(const NetworkPacketInfo& info) {
 }
 
 SegmentOutcome TimeWait::on_segment(const NetworkPacketInfo& info, const Segment& seg,
-                                    PacketBuffer payload) {
+                                    PacketBuffer&& payload) {
   TcpCounters& c = protocol_.counters();
   if (ended_) return SegmentOutcome::kRedeliver;
   const Options opts = seg.options();

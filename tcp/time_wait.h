@@ -64,7 +64,7 @@ class TimeWait final : public SegmentReceiver {
   // Takes id's place in the demux (the connection must have left it).
   Status enter();
   SegmentOutcome on_segment(const NetworkPacketInfo& info, const Segment& seg,
-                            PacketBuffer payload) override;
+                            PacketBuffer&& payload) override;
 
  private:
   // Leaves the demux, gives the port back and asks the protocol to free this record.

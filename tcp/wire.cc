@@ -168,7 +168,7 @@ void write_header(MutableByteView out, const SegmentHeader& h) {
   write_options(out.subspan(kMinHeaderLength, length - kMinHeaderLength), h.options);
 }
 
-PacketBuffer build_segment(const SegmentHeader& h, PacketBuffer payload, const IpAddress& src,
+PacketBuffer build_segment(const SegmentHeader& h, PacketBuffer&& payload, const IpAddress& src,
                            const IpAddress& dst, size_t headroom) {
   size_t length = header_length(h);
   PacketBuffer pkt = PacketBuffer::allocate(length, headroom);
@@ -184,7 +184,7 @@ PacketBuffer build_segment(const SegmentHeader& h, PacketBuffer payload, const I
   return pkt;
 }
 
-PacketBuffer build_segment_offloaded(const SegmentHeader& h, PacketBuffer payload,
+PacketBuffer build_segment_offloaded(const SegmentHeader& h, PacketBuffer&& payload,
                                      const IpAddress& src, const IpAddress& dst) {
   size_t length = header_length(h);
   PacketBuffer pkt = PacketBuffer::allocate(length, PacketBuffer::kDefaultHeadroom);

@@ -122,7 +122,7 @@ size_t header_length(const SegmentHeader& h);
 void write_header(MutableByteView out, const SegmentHeader& h);
 
 // Builds a complete segment: header in front of payload, checksum filled in for src -> dst.
-PacketBuffer build_segment(const SegmentHeader& h, PacketBuffer payload, const IpAddress& src,
+PacketBuffer build_segment(const SegmentHeader& h, PacketBuffer&& payload, const IpAddress& src,
                            const IpAddress& dst, size_t headroom = PacketBuffer::kDefaultHeadroom);
 
 // The same, with the checksum left to the link (meta().needs_checksum): the field holds only
@@ -138,7 +138,7 @@ size_t gso_header_length(ByteView segment);
 void rewrite_gso_segment_header(MutableByteView header, uint32_t payload_offset, bool first,
                                 bool last);
 
-PacketBuffer build_segment_offloaded(const SegmentHeader& h, PacketBuffer payload,
+PacketBuffer build_segment_offloaded(const SegmentHeader& h, PacketBuffer&& payload,
                                      const IpAddress& src, const IpAddress& dst);
 
 // The checksum over the pseudo-header and the whole segment; a valid segment sums to zero.
