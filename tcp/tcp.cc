@@ -23,7 +23,10 @@ void SegmentReceiver::handle_packet(const NetworkPacketInfo& info, PacketBuffer 
 }
 
 TcpProtocol::TcpProtocol(Stack& stack, TcpOptions options)
-    : stack_(stack), options_(std::move(options)), reap_timer_([this] { reap(); }) {
+    : stack_(stack),
+      options_(std::move(options)),
+      time_wait_queue_(stack.timers()),
+      reap_timer_([this] { reap(); }) {
   stack_.counters().add_struct("tcp", counters_);
 }
 

@@ -20,14 +20,13 @@
 #include "tcp/cc/congestion_control.h"
 #include "tcp/rtt_estimator.h"
 #include "tcp/socket_options.h"
+#include "tcp/time_wait.h"
 #include "tcp/wire.h"
 
 namespace weir::tcp {
 
 class Connection;
 class Forwarder;
-class TimeWait;
-struct TimeWaitState;
 
 struct TcpOptions {
   // Names are parsed where they come in (parse_congestion_algorithm), where a wrong one is an
@@ -96,6 +95,8 @@ class TcpProtocol final : public TransportProtocol {
   void add_time_wait(const TransportEndpointId& id, TimeWaitState state, TimePoint deadline);
   // The record's wait is over and it has left the demux: freed by the reap timer.
   void time_wait_ended(TimeWait& record);
+  // Where TIME-WAIT records wait for their deadlines (one wheel timer for all of them).
+  TimeWaitQueue& time_wait_queue() { return time_wait_queue_; }
   // Whether any connection still has data queued to send (a supervisor waits for this before
   // tearing the stack down after its program ended).
   bool has_unsent_data() const;
@@ -127,6 +128,7 @@ class TcpProtocol final : public TransportProtocol {
   TcpCounters counters_;
   std::unordered_map<const Connection*, std::unique_ptr<Connection>> connections_;
   std::vector<const Connection*> zombies_;
+  TimeWaitQueue time_wait_queue_;  // before the records: they leave it as they go
   std::unordered_map<const TimeWait*, std::unique_ptr<TimeWait>> time_waits_;
   std::vector<const TimeWait*> ended_time_waits_;
   Timer reap_timer_;

@@ -1,6 +1,7 @@
 #include "tcp/time_wait.h"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include "tcp/tcp.h"
@@ -10,9 +11,9 @@ namespace weir::tcp {
 
 TimeWait::TimeWait(TcpProtocol& protocol, const TransportEndpointId& id, TimeWaitState state,
                    TimePoint deadline)
-    : protocol_(protocol), s_(std::move(state)), timer_([this] { end(); }) {
+    : protocol_(protocol), s_(std::move(state)) {
   demux_id_ = id;
-  protocol_.stack().timers().arm(timer_, deadline);
+  protocol_.time_wait_queue().schedule(*this, deadline);
 }
 
 TimeWait::~TimeWait() {
@@ -25,14 +26,41 @@ Status TimeWait::enter() { return protocol_.stack().demux().add(*this, demux_id_
 void TimeWait::end() {
   if (ended_) return;
   ended_ = true;
-  timer_.cancel();
+  protocol_.time_wait_queue().remove(*this);
   if (in_demux()) protocol_.stack().demux().remove(*this);
   if (s_.port_handle) protocol_.stack().ports().release(*std::exchange(s_.port_handle, {}));
   protocol_.time_wait_ended(*this);
 }
 
 void TimeWait::restart_wait() {
-  protocol_.stack().timers().arm_after(timer_, protocol_.options().time_wait);
+  protocol_.time_wait_queue().schedule(*this,
+                                       protocol_.stack().now() + protocol_.options().time_wait);
+}
+
+void TimeWaitQueue::schedule(TimeWait& record, TimePoint deadline) {
+  if (record.queue_hook_.is_linked()) records_.erase(records_.iterator_to(record));
+  record.deadline_ = deadline;
+  auto at = records_.end();
+  while (at != records_.begin() && std::prev(at)->deadline_ > deadline) --at;
+  records_.insert(at, record);
+  if (&records_.front() == &record && (!timer_.armed() || deadline < timer_.deadline())) {
+    wheel_.arm(timer_, deadline);
+  }
+}
+
+void TimeWaitQueue::remove(TimeWait& record) {
+  if (record.queue_hook_.is_linked()) records_.erase(records_.iterator_to(record));
+  if (records_.empty()) timer_.cancel();
+}
+
+void TimeWaitQueue::expire() {
+  const TimePoint now = wheel_.now();
+  while (!records_.empty() && records_.front().deadline_ <= now) {
+    TimeWait& record = records_.front();
+    records_.pop_front();
+    record.end();  // only queues the record for reaping
+  }
+  if (!records_.empty()) wheel_.arm(timer_, records_.front().deadline_);
 }
 
 void TimeWait::send_ack(const NetworkPacketInfo& info) {

@@ -20,6 +20,7 @@
 // for its state) and hands over when the handle goes.
 #pragma once
 
+#include <boost/intrusive/list.hpp>
 #include <optional>
 
 #include "stack/clock.h"
@@ -65,18 +66,50 @@ class TimeWait final : public SegmentReceiver {
   Status enter();
   SegmentOutcome on_segment(const NetworkPacketInfo& info, const Segment& seg,
                             PacketBuffer&& payload) override;
-
- private:
   // Leaves the demux, gives the port back and asks the protocol to free this record.
   void end();
+
+ private:
+  friend class TimeWaitQueue;
   void restart_wait();
   void send_ack(const NetworkPacketInfo& info);
   void send_challenge_ack(const NetworkPacketInfo& info);
 
   TcpProtocol& protocol_;
   TimeWaitState s_;
-  Timer timer_;
+  // In the protocol's TimeWaitQueue until the wait ends.
+  boost::intrusive::list_member_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>
+      queue_hook_;
+  TimePoint deadline_{};
   bool ended_ = false;
+};
+
+// Every TIME-WAIT record's deadline on one wheel timer, instead of a 64-byte timer in each: the
+// records wait in deadline order (nearly always arrival order, as all wait the same 2MSL), and
+// the timer runs at the first one's deadline. A record whose wait restarts moves to its place
+// from the back; the timer, left early when the first record moves, re-arms when it fires.
+class TimeWaitQueue {
+ public:
+  explicit TimeWaitQueue(TimerWheel& wheel) : wheel_(wheel), timer_([this] { expire(); }) {}
+  TimeWaitQueue(const TimeWaitQueue&) = delete;
+  TimeWaitQueue& operator=(const TimeWaitQueue&) = delete;
+
+  // Puts record in line to end at deadline (moving it if it waits already).
+  void schedule(TimeWait& record, TimePoint deadline);
+  void remove(TimeWait& record);
+
+ private:
+  // Ends every record whose deadline has passed.
+  void expire();
+
+  using Records =
+      boost::intrusive::list<TimeWait,
+                             boost::intrusive::member_hook<
+                                 TimeWait, decltype(TimeWait::queue_hook_), &TimeWait::queue_hook_>,
+                             boost::intrusive::constant_time_size<false>>;
+  TimerWheel& wheel_;
+  Timer timer_;
+  Records records_;  // by deadline, earliest first
 };
 
 }  // namespace weir::tcp
