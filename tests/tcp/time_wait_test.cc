@@ -78,6 +78,33 @@ TEST(TcpTimeWait, AHeldConnectionStaysWholeAndHandsOverTheRestOfItsWait) {
   EXPECT_EQ(h.tcp->time_wait_count(), 0u);
 }
 
+TEST(TcpTimeWait, RecordsEndInDeadlineOrderWhateverOrderTheyCameIn) {
+  TcpHarness h;
+  // A: in TIME-WAIT at t0, its handle still held.
+  auto a = h.connect();
+  ASSERT_TRUE(a->shutdown(ShutdownHow::kWrite).ok());
+  h.expect_segment(HasFlags(kFin | kAck));
+  h.send_segment(kFin | kAck, h.peer_seq, h.local_seq + 1, 65535, h.peer_ack_options());
+  h.expect_segment(HasFlags(kAck));
+  h.advance(std::chrono::seconds(30));
+  // B: another connection, let go in TIME-WAIT at t0 + 30 s; its record waits until t0 + 90 s.
+  h.remote_port = 40001;
+  auto b = h.connect();
+  close_into_time_wait(h, b);
+  EXPECT_EQ(h.tcp->time_wait_count(), 1u);
+  h.advance(std::chrono::seconds(10));
+  // A lets go at t0 + 40 s: its record comes after B's but ends first, at t0 + 60 s.
+  a.reset();
+  EXPECT_EQ(h.tcp->time_wait_count(), 2u);
+  h.advance(std::chrono::seconds(21));  // t0 + 61 s
+  EXPECT_EQ(h.tcp->time_wait_count(), 1u);
+  h.advance(std::chrono::seconds(28));  // t0 + 89 s
+  EXPECT_EQ(h.tcp->time_wait_count(), 1u);
+  h.advance(std::chrono::seconds(2));  // t0 + 91 s
+  EXPECT_EQ(h.tcp->time_wait_count(), 0u);
+  EXPECT_EQ(h.tcp->connection_count(), 0u);
+}
+
 TEST(TcpTimeWait, ResetsAreCheckedAsTheConnectionChecksThem) {
   TcpHarness h;
   auto ep = h.connect();
