@@ -66,11 +66,11 @@ class TimeWait final : public SegmentReceiver {
   Status enter();
   SegmentOutcome on_segment(const NetworkPacketInfo& info, const Segment& seg,
                             PacketBuffer&& payload) override;
-  // Leaves the demux, gives the port back and asks the protocol to free this record.
-  void end();
 
  private:
-  friend class TimeWaitQueue;
+  friend class TimeWaitQueue;  // ends the record when its deadline passes
+  // Leaves the demux, gives the port back and asks the protocol to free this record.
+  void end();
   void restart_wait();
   void send_ack(const NetworkPacketInfo& info);
   void send_challenge_ack(const NetworkPacketInfo& info);
