@@ -70,6 +70,7 @@ void TimerWheel::arm(Timer& timer, TimePoint deadline) {
   timer.deadline_ = deadline;
   timer.tick_ = to_tick(deadline);
   place(timer);
+  quiet_until_ = std::min(quiet_until_, deadline);
 }
 
 namespace {
@@ -143,6 +144,9 @@ void cascade(Levels& levels, SlotT& overflow, uint64_t c, Place&& place) {
 
 size_t TimerWheel::run() {
   const TimePoint now = clock_.now();
+  // Catching up on ticks can wait: placement and cascading work from whatever tick the wheel
+  // last reached, as they do after a loop slept through many ticks.
+  if (now < quiet_until_) return 0;
   size_t fired = 0;
   auto place_again = [this](Timer& t) { place(t); };
   // Popping before each call keeps the list consistent whatever the callback does: re-arming
@@ -190,6 +194,9 @@ size_t TimerWheel::run() {
     }
   }
   fired += fire(due);
+  // Callbacks may have armed timers (lowering quiet_until_) before this: the wheel as it now
+  // stands decides.
+  quiet_until_ = next_deadline().value_or(TimePoint::max());
   return fired;
 }
 

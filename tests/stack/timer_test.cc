@@ -467,6 +467,55 @@ TEST_F(TimerWheelTest, ClockGoingBackwardsFiresNothingEarly) {
   EXPECT_EQ(fired, 1);
 }
 
+// run() returns early while nothing can be due; an arm earlier than everything the wheel held
+// must end that quiet, and so must a timer armed by a callback for a time already past.
+TEST_F(TimerWheelTest, QuietRunsNeverHideAnEarlierArm) {
+  std::vector<int> order;
+  Timer late([&] { order.push_back(2); });
+  Timer early([&] { order.push_back(1); });
+  wheel_.arm_after(late, seconds(10));
+  for (int i = 0; i < 50; ++i) {
+    clock_.advance(milliseconds(7));
+    EXPECT_EQ(wheel_.run(), 0u);
+  }
+  // 350 ms in, with the wheel's quiet bound at 10 s: a timer 3 ms out must still fire on time.
+  wheel_.arm_after(early, milliseconds(3));
+  clock_.advance(milliseconds(3) - nanoseconds(1));
+  EXPECT_EQ(wheel_.run(), 0u);
+  clock_.advance(nanoseconds(1));
+  EXPECT_EQ(wheel_.run(), 1u);
+  EXPECT_EQ(order, std::vector<int>{1});
+
+  Timer chained([&] { order.push_back(3); });
+  Timer arms_past([&] { wheel_.arm(chained, clock_.now() - milliseconds(1)); });
+  wheel_.arm_after(arms_past, milliseconds(1));
+  clock_.advance(milliseconds(1));
+  EXPECT_EQ(wheel_.run(), 2u);  // the chained timer was due the moment it was armed
+  EXPECT_EQ(order, (std::vector<int>{1, 3}));
+
+  clock_.advance(seconds(10));
+  EXPECT_EQ(wheel_.run(), 1u);
+  EXPECT_EQ(order, (std::vector<int>{1, 3, 2}));
+}
+
+// A cancelled timer leaves the quiet bound early; the next run simply finds nothing due and
+// the wheel carries on as before.
+TEST_F(TimerWheelTest, CancelledEarliestTimerLeavesTheOthersOnTime) {
+  int fired = 0;
+  Timer soon([&] { fired += 10; });
+  Timer later([&] { ++fired; });
+  wheel_.arm_after(soon, milliseconds(5));
+  wheel_.arm_after(later, milliseconds(20));
+  soon.cancel();
+  clock_.advance(milliseconds(5));
+  EXPECT_EQ(wheel_.run(), 0u);
+  clock_.advance(milliseconds(15) - nanoseconds(1));
+  EXPECT_EQ(wheel_.run(), 0u);
+  clock_.advance(nanoseconds(1));
+  EXPECT_EQ(wheel_.run(), 1u);
+  EXPECT_EQ(fired, 1);
+}
+
 TEST_F(TimerWheelTest, ManyTimersSameTick) {
   int fired = 0;
   std::vector<std::unique_ptr<Timer>> timers;
