@@ -143,6 +143,42 @@ std::pair<ChunkRef, size_t> chunk_with_headroom(size_t data, size_t headroom) {
 
 }  // namespace
 
+void PacketBuffer::Slices::grow() {
+  const uint32_t capacity = capacity_ * 2;
+  auto bigger = std::make_unique<Slice[]>(capacity);
+  Slice* d = data();
+  for (uint32_t i = 0; i < size_; ++i) bigger[i] = std::move(d[i]);
+  heap_ = std::move(bigger);
+  capacity_ = capacity;
+}
+
+void PacketBuffer::Slices::insert_front(Slice&& slice) {
+  if (size_ == capacity_) grow();
+  Slice* d = data();
+  for (uint32_t i = size_; i > 0; --i) d[i] = std::move(d[i - 1]);
+  d[0] = std::move(slice);
+  ++size_;
+}
+
+void PacketBuffer::Slices::erase_front(size_t n) {
+  n = std::min<size_t>(n, size_);
+  Slice* d = data();
+  for (size_t i = n; i < size_; ++i) d[i - n] = std::move(d[i]);
+  for (size_t i = size_ - n; i < size_; ++i) d[i].chunk.reset();
+  size_ -= static_cast<uint32_t>(n);
+}
+
+void PacketBuffer::Slices::truncate(size_t n) {
+  Slice* d = data();
+  for (size_t i = n; i < size_; ++i) d[i].chunk.reset();
+  size_ = static_cast<uint32_t>(std::min<size_t>(n, size_));
+}
+
+void PacketBuffer::Slices::assign(std::span<const Slice> from) {
+  clear();
+  for (const Slice& s : from) push_back(Slice{s});
+}
+
 PacketBuffer PacketBuffer::allocate(size_t size, size_t headroom) {
   PacketBuffer p;
   auto [chunk, offset] = chunk_with_headroom(size, headroom);
@@ -212,7 +248,7 @@ void PacketBuffer::drop_front_slices(size_t count) {
   if (head_ == slices_.size()) {
     clear_slices();
   } else if (head_ >= 8 && size_t{head_} * 2 >= slices_.size()) {
-    slices_.erase(slices_.begin(), slices_.begin() + head_);
+    slices_.erase_front(head_);
     head_ = 0;
   }
 }
@@ -221,7 +257,7 @@ void PacketBuffer::prepend_slice(Slice slice) {
   if (head_ > 0) {
     slices_[--head_] = std::move(slice);
   } else {
-    slices_.insert(slices_.begin(), std::move(slice));
+    slices_.insert_front(std::move(slice));
   }
 }
 
@@ -264,7 +300,7 @@ void PacketBuffer::truncate(size_t n) {
   // Drop what lies after the cut; an emptied first slice stays to keep its headroom.
   size_t keep = i + 1;
   if (keep > 1 && slices[i].length == 0) keep = i;
-  slices_.erase(slices_.begin() + static_cast<ptrdiff_t>(head_ + keep), slices_.end());
+  slices_.truncate(head_ + keep);
 }
 
 namespace {
@@ -384,7 +420,7 @@ size_t PacketBuffer::pinned_bytes() const {
 
 PacketBuffer PacketBuffer::clone() const {
   PacketBuffer p;
-  p.slices_.assign(slices_.begin() + head_, slices_.end());
+  p.slices_.assign(live());
   p.size_ = size_;
   p.meta_ = meta_;
   return p;

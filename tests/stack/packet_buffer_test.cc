@@ -474,6 +474,44 @@ TEST(PacketBufferTest, MoveLeavesSourceEmpty) {
   EXPECT_EQ(q.to_vector(), iota_bytes(7));
 }
 
+// Moves and move-assignments between packets whose slices are inline (one or two) and packets
+// whose slices spilled to the heap (three or more), in every pairing: the bytes go with the
+// move, the source is left empty, and the chunks' references are neither lost nor doubled
+// (a chunk still shared after the moves would make push_front copy instead of writing in place).
+TEST(PacketBufferTest, MovesBetweenInlineAndSpilledSlices) {
+  auto with_slices = [](size_t count, int start) {
+    auto p = PacketBuffer::from_bytes(iota_bytes(5, start));
+    for (size_t i = 1; i < count; ++i) {
+      p.append(PacketBuffer::from_bytes(iota_bytes(5, start + static_cast<int>(5 * i))));
+    }
+    return p;
+  };
+  for (size_t from : {1u, 2u, 3u, 9u}) {
+    for (size_t to : {0u, 1u, 2u, 3u, 9u}) {
+      SCOPED_TRACE(testing::Message() << from << " slices over " << to);
+      auto src = with_slices(from, 0);
+      auto expected = src.to_vector();
+      PacketBuffer moved(std::move(src));
+      EXPECT_EQ(moved.view_count(), from);
+      EXPECT_EQ(src.view_count(), 0u);
+      PacketBuffer dst = to == 0 ? PacketBuffer() : with_slices(to, 100);
+      dst = std::move(moved);
+      EXPECT_EQ(dst.to_vector(), expected);
+      EXPECT_EQ(dst.view_count(), from);
+      EXPECT_EQ(moved.view_count(), 0u);
+      // Reused after the move, the source takes new bytes like a fresh packet.
+      moved = PacketBuffer::from_bytes(iota_bytes(3));
+      EXPECT_EQ(moved.to_vector(), iota_bytes(3));
+      // Nobody else holds the first chunk, so its headroom is written in place.
+      const Chunk* first = dst.front_chunk();
+      dst.push_front(4);
+      EXPECT_EQ(dst.front_chunk(), first);
+      dst.pull_front(4);
+      EXPECT_EQ(dst.to_vector(), expected);
+    }
+  }
+}
+
 TEST(PacketBufferTest, ClonesAcrossThreadsReleaseSafely) {
   // Chunks are released on whichever thread drops the last reference.
   auto p = PacketBuffer::from_bytes(iota_bytes(100));
