@@ -68,7 +68,18 @@ bool Ipv4Protocol::is_subnet_broadcast(const Nic& nic, Ipv4Address address) {
 void Ipv4Protocol::handle_packet(Nic& nic, PacketBuffer pkt) {
   ++counters_.rx_packets;
   const size_t size = pkt.size();
-  auto front = pkt.front(std::min(size, kMaxHeaderLength));
+  // Only the header's own bytes are made contiguous: asking for the longest header there can
+  // be would copy the start of the payload too whenever it sits in a chunk of its own (a
+  // segment from a stack on a channel or loopback link: headers in one chunk, data in the
+  // sender's buffer). The checks below see the same outcome either way.
+  size_t wanted = std::min(size, kMinHeaderLength);
+  if (size > 0) {
+    auto first = pkt.front(1);
+    if (first) {
+      wanted = std::min(size, std::max(kMinHeaderLength, size_t{load_u8(*first, 0) & 0x0fu} * 4));
+    }
+  }
+  auto front = pkt.front(wanted);
   if (!front || size == 0) {
     ++counters_.drop_truncated;
     return;
