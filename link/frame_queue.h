@@ -60,6 +60,9 @@ class FrameQueue {
   // Moves up to max packets, oldest first, onto the end of out. Returns how many.
   size_t pop_batch(size_t max, std::vector<PacketBuffer>& out);
   size_t size() const;
+  // Nothing to pop and no signal to drain: a poller may skip pop_batch altogether. Only an
+  // unsignalled queue answers without a lock or a system call; others always say no.
+  bool idle() const { return !options_.locked && event_fd_ < 0 && count_ == 0; }
   void clear();
   size_t limit() const { return options_.limit; }
   // The eventfd, or -1 when not signalled.
