@@ -232,12 +232,18 @@ void Ipv4Protocol::deliver(Nic& nic, const ReceivedDatagram& dgram, PacketBuffer
 
 uint16_t Ipv4Protocol::next_id(Ipv4Address source, Ipv4Address destination, uint8_t protocol,
                                uint16_t count) {
-  std::array<std::byte, 9> key{};
-  copy_bytes(key, 0, source.to_bytes());
-  copy_bytes(key, 4, destination.to_bytes());
-  key[8] = std::byte{protocol};
-  uint64_t h = siphash24(stack_.secret(), key);
-  uint16_t& next = ids_.bucket(h);
+  const uint32_t mixed = (source.value() * 0x9e3779b1u) ^ destination.value() ^ protocol;
+  IdFlow& memo = id_flows_[(mixed * 0x85ebca6bu) >> 28];
+  if (!memo.valid || memo.source != source.value() || memo.destination != destination.value() ||
+      memo.protocol != protocol) {
+    std::array<std::byte, 9> key{};
+    copy_bytes(key, 0, source.to_bytes());
+    copy_bytes(key, 4, destination.to_bytes());
+    key[8] = std::byte{protocol};
+    memo = IdFlow{source.value(), destination.value(), protocol, true,
+                  siphash24(stack_.secret(), key)};
+  }
+  uint16_t& next = ids_.bucket(memo.hash);
   const uint16_t first = next;
   next = static_cast<uint16_t>(next + count);
   return first;

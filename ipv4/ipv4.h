@@ -121,6 +121,18 @@ class Ipv4Protocol final : public IpProtocol {
   Icmp icmp_;
   Reassembler reassembler_;
   IdBuckets<uint16_t, kIdBuckets> ids_;
+  // The keyed hash of recent flows' identification buckets. The hash (SipHash, ~200
+  // instructions) was paid on every datagram, and a connection sends its whole life to one
+  // flow; a direct-mapped memo over (source, destination, protocol) keeps the same buckets,
+  // so the IDs on the wire do not change.
+  struct IdFlow {
+    uint32_t source = 0;
+    uint32_t destination = 0;
+    uint8_t protocol = 0;
+    bool valid = false;
+    uint64_t hash = 0;
+  };
+  std::array<IdFlow, 16> id_flows_{};
   Ipv4Counters counters_;
 };
 
