@@ -172,15 +172,19 @@ PacketBuffer build_segment(const SegmentHeader& h, PacketBuffer&& payload, const
                            const IpAddress& dst, size_t headroom) {
   size_t length = header_length(h);
   PacketBuffer pkt = PacketBuffer::allocate(length, headroom);
-  auto header = pkt.mutable_front(length);
-  write_header(header.value(), h);
+  // The header is the fresh chunk's own bytes, unshared, and stays where it is while the
+  // payload's slices are added behind it: the checksum goes straight into it.
+  MutableByteView header = pkt.mutable_front(length).value();
+  write_header(header, h);
   size_t total = length + payload.size();
-  if (!payload.empty()) pkt.append(std::move(payload));
   ChecksumAccumulator acc;
   acc.add_u16(pseudo_header_sum(src, dst, kProtocolTcp, static_cast<uint32_t>(total)));
-  acc.add(pkt);
-  auto again = pkt.mutable_front(kMinHeaderLength);
-  store_be16(again.value(), 16, acc.finish());
+  acc.add(header);
+  if (!payload.empty()) {
+    acc.add(payload);
+    pkt.append(std::move(payload));
+  }
+  store_be16(header, 16, acc.finish());
   return pkt;
 }
 
