@@ -36,6 +36,27 @@ TEST_F(OutputTest, TtlOverrideAndIdsAdvancePerDestination) {
   EXPECT_EQ(static_cast<uint16_t>(a->id + 1), b->id);
 }
 
+// Each flow keeps its own counter however many flows take turns (more than the memo of
+// recent flows' hashes holds, so they evict each other from it).
+TEST_F(OutputTest, IdsAdvancePerFlowWhenManyFlowsInterleave) {
+  constexpr int kFlows = 40;
+  std::vector<std::vector<uint16_t>> ids(kFlows);
+  for (int round = 0; round < 3; ++round) {
+    for (int f = 0; f < kFlows; ++f) {
+      const auto protocol = static_cast<uint8_t>(150 + f);
+      ASSERT_TRUE(send(kPeerIp, pattern(4), {.protocol = protocol}));
+      auto p = decode_ipv4(decode_ethernet(*peer_->read())->payload);
+      ASSERT_TRUE(p);
+      ASSERT_EQ(p->protocol, protocol);
+      ids[static_cast<size_t>(f)].push_back(p->id);
+    }
+  }
+  for (const auto& flow : ids) {
+    EXPECT_EQ(static_cast<uint16_t>(flow[0] + 1), flow[1]);
+    EXPECT_EQ(static_cast<uint16_t>(flow[1] + 1), flow[2]);
+  }
+}
+
 TEST_F(OutputTest, BroadcastGoesToBroadcastMacWithoutArp) {
   ASSERT_TRUE(send(Ipv4Address::broadcast(), pattern(4)));
   ASSERT_TRUE(send(kSubnetBroadcast, pattern(4)));
