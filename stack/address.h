@@ -5,6 +5,7 @@
 #include <array>
 #include <compare>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -119,7 +120,15 @@ class IpAddress {
   size_t hash() const;
   std::string to_string() const;
 
-  bool operator==(const IpAddress& o) const { return family_ == o.family_ && raw_ == o.raw_; }
+  // Two 8-byte compares: the array's == is a memcmp call, and every demux lookup and route
+  // match makes several.
+  bool operator==(const IpAddress& o) const {
+    uint64_t a[2];
+    uint64_t b[2];
+    std::memcpy(a, raw_.data(), sizeof a);
+    std::memcpy(b, o.raw_.data(), sizeof b);
+    return family_ == o.family_ && a[0] == b[0] && a[1] == b[1];
+  }
   std::strong_ordering operator<=>(const IpAddress& o) const {
     if (auto c = family_ <=> o.family_; c != 0) return c;
     return raw_ <=> o.raw_;
