@@ -12,7 +12,7 @@ namespace {
 
 class Sink final : public weir::NetworkDispatcher {
  public:
-  void deliver_network_packet(weir::PacketBuffer pkt) override {
+  void deliver_network_packet(weir::PacketBuffer&& pkt) override {
     // Touch every byte so the sanitizers see any out-of-range slice.
     bytes += pkt.to_vector().size();
   }

@@ -52,10 +52,10 @@ class SinkIp final : public IpProtocol {
   explicit SinkIp(const Stack& stack) : stack_(stack) {}
   uint16_t ethertype() const override { return kEtherTypeIpv4; }
   bool update_segment_header(MutableByteView, size_t, uint32_t) const override { return true; }
-  void handle_packet(Nic&, PacketBuffer) override {}
+  void handle_packet(Nic&, PacketBuffer&&) override {}
   AddressFamily family() const override { return AddressFamily::kIpv4; }
   size_t header_length() const override { return 20; }
-  Status write_packet(const RouteInfo& route, const IpWriteParams&, PacketBuffer pkt) override {
+  Status write_packet(const RouteInfo& route, const IpWriteParams&, PacketBuffer&& pkt) override {
     if (pkt.meta().gso_type == GsoType::kNone) return check(route, pkt);
     pkt.push_front(20);
     pkt.meta().network_protocol = kEtherTypeIpv4;

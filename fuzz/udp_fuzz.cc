@@ -48,10 +48,10 @@ class CheckingIp final : public IpProtocol {
   uint16_t ethertype() const override {
     return family_ == AddressFamily::kIpv4 ? kEtherTypeIpv4 : kEtherTypeIpv6;
   }
-  void handle_packet(Nic&, PacketBuffer) override {}
+  void handle_packet(Nic&, PacketBuffer&&) override {}
   AddressFamily family() const override { return family_; }
   size_t header_length() const override { return family_ == AddressFamily::kIpv4 ? 20 : 40; }
-  Status write_packet(const RouteInfo& route, const IpWriteParams&, PacketBuffer pkt) override {
+  Status write_packet(const RouteInfo& route, const IpWriteParams&, PacketBuffer&& pkt) override {
     auto front = pkt.front(kHeaderLength);
     if (!front) __builtin_trap();
     auto header = Header::parse(*front);

@@ -8,7 +8,7 @@ namespace weir::ipv4 {
 ArpProtocol::ArpProtocol(Stack& stack, const NeighborOptions& options)
     : stack_(stack), cache_(stack, *this, options) {}
 
-void ArpProtocol::handle_packet(Nic& nic, PacketBuffer pkt) {
+void ArpProtocol::handle_packet(Nic& nic, PacketBuffer&& pkt) {
   ++counters_.rx_packets;
   auto front = pkt.front(std::min(pkt.size(), kArpPacketLength));
   if (!front) {

@@ -44,7 +44,7 @@ class ArpProtocol final : public NetworkProtocol, public NeighborResolver {
   ArpProtocol(Stack& stack, const NeighborOptions& options);
 
   uint16_t ethertype() const override { return kEtherTypeArp; }
-  void handle_packet(Nic& nic, PacketBuffer pkt) override;
+  void handle_packet(Nic& nic, PacketBuffer&& pkt) override;
   void send_solicitation(Nic& nic, const IpAddress& target,
                          const std::optional<MacAddress>& unicast_to) override;
 

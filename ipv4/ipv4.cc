@@ -65,7 +65,7 @@ bool Ipv4Protocol::is_subnet_broadcast(const Nic& nic, Ipv4Address address) {
   return false;
 }
 
-void Ipv4Protocol::handle_packet(Nic& nic, PacketBuffer pkt) {
+void Ipv4Protocol::handle_packet(Nic& nic, PacketBuffer&& pkt) {
   ++counters_.rx_packets;
   const size_t size = pkt.size();
   // Only the header's own bytes are made contiguous: asking for the longest header there can
@@ -203,7 +203,7 @@ void Ipv4Protocol::handle_packet(Nic& nic, PacketBuffer pkt) {
   deliver(nic, dgram, std::move(pkt));
 }
 
-void Ipv4Protocol::deliver(Nic& nic, const ReceivedDatagram& dgram, PacketBuffer payload) {
+void Ipv4Protocol::deliver(Nic& nic, const ReceivedDatagram& dgram, PacketBuffer&& payload) {
   const uint8_t protocol = load_u8(dgram.header, 9);
   if (protocol == kProtocolIcmp) {
     ++counters_.rx_delivered;
@@ -263,7 +263,7 @@ bool Ipv4Protocol::update_segment_header(MutableByteView header, size_t packet_l
 }
 
 Status Ipv4Protocol::write_packet(const RouteInfo& route, const IpWriteParams& params,
-                                  PacketBuffer pkt) {
+                                  PacketBuffer&& pkt) {
   if (!route.remote_address.is_v4() || !route.local_address.is_v4()) {
     ++counters_.tx_drop_bad_route;
     return Error::kAddressFamilyNotSupported;
@@ -322,7 +322,7 @@ Status Ipv4Protocol::write_packet(const RouteInfo& route, const IpWriteParams& p
   return result;
 }
 
-Status Ipv4Protocol::send_datagram(Nic& nic, const RouteInfo& route, PacketBuffer pkt) {
+Status Ipv4Protocol::send_datagram(Nic& nic, const RouteInfo& route, PacketBuffer&& pkt) {
   ++counters_.tx_packets;
   const Ipv4Address remote = route.remote_address.v4();
   pkt.meta().network_protocol = kEtherTypeIpv4;

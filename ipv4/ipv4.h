@@ -81,11 +81,11 @@ class Ipv4Protocol final : public IpProtocol {
   uint16_t ethertype() const override { return kEtherTypeIpv4; }
   AddressFamily family() const override { return AddressFamily::kIpv4; }
   size_t header_length() const override { return kMinHeaderLength; }
-  void handle_packet(Nic& nic, PacketBuffer pkt) override;
+  void handle_packet(Nic& nic, PacketBuffer&& pkt) override;
   bool update_segment_header(MutableByteView header, size_t packet_length,
                              uint32_t index) const override;
   Status write_packet(const RouteInfo& route, const IpWriteParams& params,
-                      PacketBuffer pkt) override;
+                      PacketBuffer&& pkt) override;
   void address_added(Nic& nic, const IpPrefix& prefix) override;
 
   // Sends a packet we generate ourselves (ICMP): routes toward remote from local, which must
@@ -105,13 +105,13 @@ class Ipv4Protocol final : public IpProtocol {
   Ipv4Counters& counters() { return counters_; }
 
  private:
-  void deliver(Nic& nic, const ReceivedDatagram& dgram, PacketBuffer payload);
+  void deliver(Nic& nic, const ReceivedDatagram& dgram, PacketBuffer&& payload);
   void on_reassembly_timeout(ByteView header, const PacketBuffer& first_payload);
   bool is_any_subnet_broadcast(Ipv4Address address) const;
   // The first of `count` consecutive identifications for datagrams of this flow.
   uint16_t next_id(Ipv4Address source, Ipv4Address destination, uint8_t protocol,
                    uint16_t count = 1);
-  Status send_datagram(Nic& nic, const RouteInfo& route, PacketBuffer pkt);
+  Status send_datagram(Nic& nic, const RouteInfo& route, PacketBuffer&& pkt);
 
   static constexpr size_t kIdBuckets = 2048;
 

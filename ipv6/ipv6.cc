@@ -87,7 +87,7 @@ bool Ipv6Protocol::update_segment_header(MutableByteView header, size_t packet_l
   return true;
 }
 
-void Ipv6Protocol::handle_packet(Nic& nic, PacketBuffer pkt) {
+void Ipv6Protocol::handle_packet(Nic& nic, PacketBuffer&& pkt) {
   ++counters_.rx_packets;
   const size_t size = pkt.size();
   auto front = pkt.front(std::min(size, kHeaderLength));
@@ -537,7 +537,7 @@ bool Ipv6Protocol::update_path_mtu(const Ipv6Address& destination, uint32_t mtu)
 }
 
 Status Ipv6Protocol::write_packet(const RouteInfo& route, const IpWriteParams& params,
-                                  PacketBuffer pkt) {
+                                  PacketBuffer&& pkt) {
   if (!route.remote_address.is_v6() || !route.local_address.is_v6()) {
     ++counters_.tx_drop_bad_route;
     return Error::kAddressFamilyNotSupported;

@@ -119,11 +119,11 @@ class Ipv6Protocol final : public IpProtocol {
   uint16_t ethertype() const override { return kEtherTypeIpv6; }
   AddressFamily family() const override { return AddressFamily::kIpv6; }
   size_t header_length() const override { return kHeaderLength; }
-  void handle_packet(Nic& nic, PacketBuffer pkt) override;
+  void handle_packet(Nic& nic, PacketBuffer&& pkt) override;
   bool update_segment_header(MutableByteView header, size_t packet_length,
                              uint32_t index) const override;
   Status write_packet(const RouteInfo& route, const IpWriteParams& params,
-                      PacketBuffer pkt) override;
+                      PacketBuffer&& pkt) override;
   // min(NIC MTU, the RA's link MTU, the path MTU learned for remote).
   uint32_t path_mtu(const Nic& nic, const IpAddress& remote) const override;
   // The selector when one is set (RFC 6724, part B), else: for a link-local remote a

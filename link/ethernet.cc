@@ -45,7 +45,7 @@ LinkPacketType classify_destination(MacAddress destination, MacAddress self) {
   return LinkPacketType::kOtherHost;
 }
 
-bool deliver_ethernet_frame(PacketBuffer frame, const EthernetReceiveOptions& options,
+bool deliver_ethernet_frame(PacketBuffer&& frame, const EthernetReceiveOptions& options,
                             NetworkDispatcher* dispatcher, LinkCounters& counters) {
   // Linearize at most a tagged header's worth; the view decides how much it needs.
   const size_t peek = std::min(frame.size(), kEthernetHeaderLength + kVlanTagLength);

@@ -90,7 +90,7 @@ struct EthernetReceiveOptions {
 // Parses frame, fills its meta (see the contract above), pulls the header and delivers it to
 // dispatcher. Returns true when delivered; otherwise the frame was counted and dropped.
 // Counts rx_frames/rx_bytes for delivered frames only.
-bool deliver_ethernet_frame(PacketBuffer frame, const EthernetReceiveOptions& options,
+bool deliver_ethernet_frame(PacketBuffer&& frame, const EthernetReceiveOptions& options,
                             NetworkDispatcher* dispatcher, LinkCounters& counters);
 
 }  // namespace weir::link

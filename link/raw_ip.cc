@@ -4,7 +4,7 @@
 
 namespace weir::link {
 
-bool deliver_raw_ip_packet(PacketBuffer pkt, NetworkDispatcher* dispatcher,
+bool deliver_raw_ip_packet(PacketBuffer&& pkt, NetworkDispatcher* dispatcher,
                            LinkCounters& counters) {
   auto first = pkt.front(1);
   if (!first) {

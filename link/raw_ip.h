@@ -10,6 +10,7 @@ namespace weir::link {
 
 // Fills pkt's meta (network_protocol from the version nibble, link_type kHost, no MACs) and
 // delivers it. Returns true when delivered; otherwise counted and dropped.
-bool deliver_raw_ip_packet(PacketBuffer pkt, NetworkDispatcher* dispatcher, LinkCounters& counters);
+bool deliver_raw_ip_packet(PacketBuffer&& pkt, NetworkDispatcher* dispatcher,
+                           LinkCounters& counters);
 
 }  // namespace weir::link

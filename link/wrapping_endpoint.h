@@ -49,7 +49,7 @@ class WrappingEndpoint : public LinkEndpoint {
   class InnerDispatcher final : public NetworkDispatcher {
    public:
     explicit InnerDispatcher(WrappingEndpoint& owner) : owner_(owner) {}
-    void deliver_network_packet(PacketBuffer pkt) override {
+    void deliver_network_packet(PacketBuffer&& pkt) override {
       owner_.on_inner_receive(std::move(pkt));
     }
 

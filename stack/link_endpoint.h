@@ -29,7 +29,7 @@ struct LinkCapabilities {
 class NetworkDispatcher {
  public:
   virtual ~NetworkDispatcher() = default;
-  virtual void deliver_network_packet(PacketBuffer pkt) = 0;
+  virtual void deliver_network_packet(PacketBuffer&& pkt) = 0;
 };
 
 class LinkEndpoint {

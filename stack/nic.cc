@@ -94,7 +94,7 @@ bool Nic::in_group(const IpAddress& group) const {
                      [&](const auto& g) { return g.first == group; });
 }
 
-void Nic::deliver_network_packet(PacketBuffer pkt) {
+void Nic::deliver_network_packet(PacketBuffer&& pkt) {
   ++counters_.rx_packets;
   counters_.rx_bytes += pkt.size();
   if (!enabled_) {
@@ -110,7 +110,7 @@ void Nic::deliver_network_packet(PacketBuffer pkt) {
   proto->handle_packet(*this, std::move(pkt));
 }
 
-Status Nic::write_packet(PacketBuffer pkt) { return write_packets(std::span(&pkt, 1)); }
+Status Nic::write_packet(PacketBuffer&& pkt) { return write_packets(std::span(&pkt, 1)); }
 
 Status Nic::write_packets(std::span<PacketBuffer> pkts) {
   if (pkts.empty()) return {};

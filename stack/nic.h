@@ -83,9 +83,9 @@ class Nic final : public NetworkDispatcher {
   void remove_group_listener(size_t id);
 
   // From the link: dispatches to the network protocol registered for the EtherType.
-  void deliver_network_packet(PacketBuffer pkt) override;
+  void deliver_network_packet(PacketBuffer&& pkt) override;
   // To the link: one packet, network header on the front, link_destination set if needed.
-  Status write_packet(PacketBuffer pkt);
+  Status write_packet(PacketBuffer&& pkt);
   Status write_packets(std::span<PacketBuffer> pkts);
 
   NicCounters& counters() { return counters_; }

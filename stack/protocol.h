@@ -56,7 +56,7 @@ class NetworkProtocol {
   virtual ~NetworkProtocol() = default;
   virtual uint16_t ethertype() const = 0;
   // pkt starts at the network header.
-  virtual void handle_packet(Nic& nic, PacketBuffer pkt) = 0;
+  virtual void handle_packet(Nic& nic, PacketBuffer&& pkt) = 0;
   // Software segmentation (stack/gso.h): rewrites the network header copied into one segment
   // cut from a larger packet, for a segment of packet_length bytes in all that is the index-th
   // (from 0) of its packet: length fields, and what must differ per packet (IPv4's
@@ -79,7 +79,7 @@ class IpProtocol : public NetworkProtocol {
   // Sends pkt (starting at the transport header) along route: pushes the network header,
   // fragments when needed and allowed, resolves the next hop and hands it to the NIC.
   virtual Status write_packet(const RouteInfo& route, const IpWriteParams& params,
-                              PacketBuffer pkt) = 0;
+                              PacketBuffer&& pkt) = 0;
   // The largest packet worth sending toward remote through nic: the NIC's MTU unless the
   // layer knows better (IPv6: a link MTU from router advertisements, a path MTU learned from
   // Packet Too Big). find_route reports it.

@@ -197,7 +197,7 @@ class EndpointSubject final : public Subject, private NetworkDispatcher {
   }
 
  private:
-  void deliver_network_packet(PacketBuffer pkt) override {
+  void deliver_network_packet(PacketBuffer&& pkt) override {
     const size_t size = pkt.size();
     auto front = pkt.front(std::min(size, kHeaderPeek));
     count(size + kEthernetHeaderBytes, front ? *front : ByteView());

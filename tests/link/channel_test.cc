@@ -129,7 +129,7 @@ TEST(Channel, PumpRunsBothDirectionsUntilIdle) {
   class Echo final : public NetworkDispatcher {
    public:
     explicit Echo(LinkEndpoint& ep) : ep_(ep) {}
-    void deliver_network_packet(PacketBuffer pkt) override {
+    void deliver_network_packet(PacketBuffer&& pkt) override {
       pkt.meta().link_destination = pkt.meta().link_source;
       PacketBuffer batch[1] = {std::move(pkt)};
       (void)ep_.write_packets(batch);
@@ -177,7 +177,7 @@ TEST(FramePeer, InjectDeliversAtOnceAndReadReturnsWhatWasSent) {
   class Responder final : public NetworkDispatcher {
    public:
     explicit Responder(LinkEndpoint& ep) : ep_(ep) {}
-    void deliver_network_packet(PacketBuffer pkt) override {
+    void deliver_network_packet(PacketBuffer&& pkt) override {
       seen.push_back(pkt.to_vector());
       PacketBuffer reply = PacketBuffer::from_bytes(bytes_of({0xee}));
       reply.meta().network_protocol = kEtherTypeArp;

@@ -441,7 +441,7 @@ TEST(DpdkTest, FrameRateThroughARingPair) {
   DpdkRingPair pair = open_pair();
   ASSERT_TRUE(pair.a && pair.b);
   struct Counting final : NetworkDispatcher {
-    void deliver_network_packet(PacketBuffer) override { ++frames; }
+    void deliver_network_packet(PacketBuffer&&) override { ++frames; }
     uint64_t frames = 0;
   } sink;
   pair.b->attach(&sink);

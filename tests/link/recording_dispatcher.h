@@ -10,7 +10,7 @@ namespace weir::link::testing {
 
 class RecordingDispatcher final : public NetworkDispatcher {
  public:
-  void deliver_network_packet(PacketBuffer pkt) override { packets.push_back(std::move(pkt)); }
+  void deliver_network_packet(PacketBuffer&& pkt) override { packets.push_back(std::move(pkt)); }
 
   std::vector<std::vector<std::byte>> payloads() const {
     std::vector<std::vector<std::byte>> out;

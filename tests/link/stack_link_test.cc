@@ -29,7 +29,7 @@ class RecordingProtocol final : public NetworkProtocol {
   explicit RecordingProtocol(std::function<void(Nic&, PacketBuffer&)> on_packet = {})
       : on_packet_(std::move(on_packet)) {}
   uint16_t ethertype() const override { return kEtherTypeExperimental; }
-  void handle_packet(Nic& nic, PacketBuffer pkt) override {
+  void handle_packet(Nic& nic, PacketBuffer&& pkt) override {
     nics.push_back(nic.id());
     if (on_packet_) on_packet_(nic, pkt);
     packets.push_back(std::move(pkt));

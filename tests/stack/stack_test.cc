@@ -32,7 +32,7 @@ class CountingProtocol : public NetworkProtocol {
  public:
   explicit CountingProtocol(uint16_t type) : type_(type) {}
   uint16_t ethertype() const override { return type_; }
-  void handle_packet(Nic& nic, PacketBuffer pkt) override {
+  void handle_packet(Nic& nic, PacketBuffer&& pkt) override {
     last_nic = nic.id();
     last_size = pkt.size();
     ++count;

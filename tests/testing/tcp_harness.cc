@@ -43,7 +43,7 @@ std::ostream& operator<<(std::ostream& os, const CapturedSegment& s) {
 }
 
 Status CaptureIp::write_packet(const RouteInfo& route, const IpWriteParams& params,
-                               PacketBuffer pkt) {
+                               PacketBuffer&& pkt) {
   if (fail_writes) return Error::kNoBufferSpace;
   if (pkt.meta().gso_type == GsoType::kNone) return capture(route, params, pkt);
   const size_t network_length = header_length();

@@ -57,14 +57,14 @@ class CaptureIp final : public IpProtocol {
   uint16_t ethertype() const override {
     return family_ == AddressFamily::kIpv4 ? kEtherTypeIpv4 : kEtherTypeIpv6;
   }
-  void handle_packet(Nic& nic, PacketBuffer pkt) override {
+  void handle_packet(Nic& nic, PacketBuffer&& pkt) override {
     (void)nic;
     (void)pkt;
   }
   AddressFamily family() const override { return family_; }
   size_t header_length() const override { return family_ == AddressFamily::kIpv4 ? 20 : 40; }
   Status write_packet(const RouteInfo& route, const IpWriteParams& params,
-                      PacketBuffer pkt) override;
+                      PacketBuffer&& pkt) override;
   // The fake header has nothing to rewrite.
   bool update_segment_header(MutableByteView, size_t, uint32_t) const override { return true; }
 

@@ -30,10 +30,10 @@ class LoopedIp final : public IpProtocol {
   uint16_t ethertype() const override {
     return family_ == AddressFamily::kIpv4 ? kEtherTypeIpv4 : kEtherTypeIpv6;
   }
-  void handle_packet(Nic&, PacketBuffer) override {}
+  void handle_packet(Nic&, PacketBuffer&&) override {}
   AddressFamily family() const override { return family_; }
   size_t header_length() const override { return family_ == AddressFamily::kIpv4 ? 20 : 40; }
-  Status write_packet(const RouteInfo& route, const IpWriteParams&, PacketBuffer pkt) override {
+  Status write_packet(const RouteInfo& route, const IpWriteParams&, PacketBuffer&& pkt) override {
     NetworkPacketInfo info;
     info.nic = route.nic;
     info.source = route.local_address;

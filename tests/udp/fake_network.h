@@ -46,11 +46,11 @@ class FakeIp final : public IpProtocol {
   uint16_t ethertype() const override {
     return family_ == AddressFamily::kIpv4 ? kEtherTypeIpv4 : kEtherTypeIpv6;
   }
-  void handle_packet(Nic&, PacketBuffer) override {}
+  void handle_packet(Nic&, PacketBuffer&&) override {}
   AddressFamily family() const override { return family_; }
   size_t header_length() const override { return family_ == AddressFamily::kIpv4 ? 20 : 40; }
   Status write_packet(const RouteInfo& route, const IpWriteParams& params,
-                      PacketBuffer pkt) override {
+                      PacketBuffer&& pkt) override {
     if (fail_with) return *fail_with;
     written.push_back({route, params, pkt.to_vector()});
     return {};
