@@ -3,6 +3,10 @@
 #include <bit>
 #include <cstring>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "stack/packet_buffer.h"
 
 namespace weir {
@@ -30,6 +34,55 @@ inline uint16_t fold64(uint64_t s) {
   return static_cast<uint16_t>(s);
 }
 
+#if defined(__x86_64__)
+// Bulk data is summed with AVX2 where the CPU has it: each 32-bit word is widened to 64 bits
+// and added without carries (a 64-bit lane cannot overflow on fewer than 2^32 words), four
+// words per instruction. The scalar loop below needs an add, a compare and a carry add per 8
+// bytes; this is about three times fewer instructions and no carry chain. 2^32 = 1 (mod
+// 2^16 - 1), so the plain sum of 32-bit words is the one's complement sum of the 16-bit words
+// they hold, in the same host-order lanes as the scalar loads.
+constexpr size_t kVectorMinimum = 128;
+
+__attribute__((target("avx2"))) uint64_t sum_words32_avx2(const std::byte* p, size_t n) {
+  __m256i a = _mm256_setzero_si256();
+  __m256i b = _mm256_setzero_si256();
+  __m256i c = _mm256_setzero_si256();
+  __m256i d = _mm256_setzero_si256();
+  // Unaligned 16-byte loads through memcpy (a movdqu): no cast of packet bytes to a vector.
+  __m128i w0;
+  __m128i w1;
+  __m128i w2;
+  __m128i w3;
+  while (n >= 64) {
+    std::memcpy(&w0, p, sizeof w0);
+    std::memcpy(&w1, p + 16, sizeof w1);
+    std::memcpy(&w2, p + 32, sizeof w2);
+    std::memcpy(&w3, p + 48, sizeof w3);
+    a = _mm256_add_epi64(a, _mm256_cvtepu32_epi64(w0));
+    b = _mm256_add_epi64(b, _mm256_cvtepu32_epi64(w1));
+    c = _mm256_add_epi64(c, _mm256_cvtepu32_epi64(w2));
+    d = _mm256_add_epi64(d, _mm256_cvtepu32_epi64(w3));
+    p += 64;
+    n -= 64;
+  }
+  while (n >= 16) {
+    std::memcpy(&w0, p, sizeof w0);
+    a = _mm256_add_epi64(a, _mm256_cvtepu32_epi64(w0));
+    p += 16;
+    n -= 16;
+  }
+  const __m256i all = _mm256_add_epi64(_mm256_add_epi64(a, b), _mm256_add_epi64(c, d));
+  uint64_t lanes[4];
+  std::memcpy(lanes, &all, sizeof lanes);
+  return lanes[0] + lanes[1] + lanes[2] + lanes[3];
+}
+
+bool cpu_has_avx2() {
+  static const bool has = __builtin_cpu_supports("avx2");
+  return has;
+}
+#endif
+
 // The one's complement sum of data as big-endian 16-bit words, data starting on a word
 // boundary; a trailing odd byte is the high byte of a word padded with zero.
 //
@@ -44,6 +97,14 @@ uint16_t sum_words(ByteView data) {
   uint64_t b = 0;
   uint64_t c = 0;
   uint64_t d = 0;
+#if defined(__x86_64__)
+  if (n >= kVectorMinimum && cpu_has_avx2()) {
+    const size_t whole = n & ~size_t{15};
+    a = sum_words32_avx2(p, whole);
+    p += whole;
+    n -= whole;
+  }
+#endif
   while (n >= 64) {
     a = add_ones(a, load_native64(p));
     b = add_ones(b, load_native64(p + 8));
