@@ -120,13 +120,6 @@ std::string Ipv6Address::to_string() const {
   return buf;
 }
 
-IpAddress::IpAddress(Ipv4Address a) : family_(AddressFamily::kIpv4) {
-  auto b = a.to_bytes();
-  for (size_t i = 0; i < 4; ++i) raw_[i] = std::to_integer<uint8_t>(b[i]);
-}
-
-IpAddress::IpAddress(Ipv6Address a) : family_(AddressFamily::kIpv6), raw_(a.octets()) {}
-
 Result<IpAddress> IpAddress::parse(std::string_view text) {
   if (text.find(':') != std::string_view::npos) {
     auto v6 = Ipv6Address::parse(text);
@@ -136,16 +129,6 @@ Result<IpAddress> IpAddress::parse(std::string_view text) {
   auto v4 = Ipv4Address::parse(text);
   if (!v4) return v4.error();
   return IpAddress(*v4);
-}
-
-Ipv4Address IpAddress::v4() const { return Ipv4Address::from_bytes(bytes()); }
-Ipv6Address IpAddress::v6() const { return Ipv6Address(raw_); }
-
-bool IpAddress::is_unspecified() const {
-  for (uint8_t b : raw_) {
-    if (b != 0) return false;
-  }
-  return true;
 }
 
 size_t IpAddress::hash() const {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <compare>
 #include <cstdint>
 #include <cstring>
@@ -96,8 +97,22 @@ class Ipv6Address {
 class IpAddress {
  public:
   IpAddress() = default;     // IPv4 0.0.0.0
-  IpAddress(Ipv4Address a);  // NOLINT: an IPv4 address is an IP address
-  IpAddress(Ipv6Address a);  // NOLINT
+  // Inline, as are v4(), v6() and is_unspecified(): every received datagram builds two of
+  // these, and an out-of-line constructor writing the 17 bytes to memory that the caller then
+  // reloads as one 16-byte word stalled store forwarding (7% of bulk receive in perf).
+  // The 16 bytes are written as two whole words, so the register that receives the copy is
+  // built without byte stores that a 16-byte reload cannot forward from.
+  IpAddress(Ipv4Address a) : family_(AddressFamily::kIpv4) {  // NOLINT: an IPv4 address is one
+    const uint32_t v = a.value();
+    uint64_t words[2] = {0, 0};
+    if constexpr (std::endian::native == std::endian::little) {
+      words[0] = __builtin_bswap32(v);
+    } else {
+      words[0] = uint64_t{v} << 32;
+    }
+    std::memcpy(raw_.data(), words, sizeof words);
+  }
+  IpAddress(Ipv6Address a) : family_(AddressFamily::kIpv6), raw_(a.octets()) {}  // NOLINT
   static Result<IpAddress> parse(std::string_view text);
   static IpAddress any(AddressFamily f) {
     return f == AddressFamily::kIpv4 ? IpAddress(Ipv4Address()) : IpAddress(Ipv6Address());
@@ -106,9 +121,17 @@ class IpAddress {
   AddressFamily family() const { return family_; }
   bool is_v4() const { return family_ == AddressFamily::kIpv4; }
   bool is_v6() const { return family_ == AddressFamily::kIpv6; }
-  Ipv4Address v4() const;  // meaningful only when is_v4()
-  Ipv6Address v6() const;  // meaningful only when is_v6()
-  bool is_unspecified() const;
+  // meaningful only when is_v4()
+  Ipv4Address v4() const {
+    return Ipv4Address((uint32_t{raw_[0]} << 24) | (uint32_t{raw_[1]} << 16) |
+                       (uint32_t{raw_[2]} << 8) | uint32_t{raw_[3]});
+  }
+  Ipv6Address v6() const { return Ipv6Address(raw_); }  // meaningful only when is_v6()
+  bool is_unspecified() const {
+    uint64_t words[2];
+    std::memcpy(words, raw_.data(), sizeof words);
+    return (words[0] | words[1]) == 0;
+  }
   bool is_multicast() const { return is_v4() ? v4().is_multicast() : v6().is_multicast(); }
   bool is_v4_mapped() const { return is_v6() && v6().is_v4_mapped(); }
   // Dual-stack sockets: an IPv4-mapped IPv6 address as the IPv4 address it maps (other
