@@ -211,6 +211,7 @@ uint16_t pseudo_header_sum(const IpAddress& src, const IpAddress& dst, uint8_t p
   // plain integers and folding once gives the 16-bit sum: every segment sent and received pays
   // this, and the general accumulator's setup cost ten times the additions.
   uint64_t sum = uint64_t{protocol} + length;
+  if (src.is_v4() && dst.is_v4()) return fold64(sum + src.v4().value() + dst.v4().value());
   for (const IpAddress* address : {&src, &dst}) {
     const ByteView bytes = address->bytes();
     for (size_t at = 0; at + 4 <= bytes.size(); at += 4) sum += load_be32(bytes, at);
