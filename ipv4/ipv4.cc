@@ -73,11 +73,8 @@ void Ipv4Protocol::handle_packet(Nic& nic, PacketBuffer&& pkt) {
   // segment from a stack on a channel or loopback link: headers in one chunk, data in the
   // sender's buffer). The checks below see the same outcome either way.
   size_t wanted = std::min(size, kMinHeaderLength);
-  if (size > 0) {
-    auto first = pkt.front(1);
-    if (first) {
-      wanted = std::min(size, std::max(kMinHeaderLength, size_t{load_u8(*first, 0) & 0x0fu} * 4));
-    }
+  if (auto first = pkt.front(1)) {
+    wanted = std::min(size, std::max(kMinHeaderLength, size_t{load_u8(*first, 0) & 0x0fu} * 4));
   }
   auto front = pkt.front(wanted);
   if (!front || size == 0) {
