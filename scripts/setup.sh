@@ -9,7 +9,7 @@ packages=(
   libcli11-dev libfmt-dev
   # the DPDK link endpoint (optional in the build; its tests and `weir serve --dpdk` need it)
   dpdk libdpdk-dev
-  clang-16 libclang-rt-16-dev
+  clang-19 libclang-rt-19-dev
   iproute2 iputils-ping tshark curl python3 procps radvd wrk
   # programs the sandbox tests and scripts/bench_sandbox.sh run inside or beside `weir run`
   iperf3 nginx-light busybox-static slirp4netns passt strace util-linux

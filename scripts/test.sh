@@ -130,7 +130,7 @@ fuzz_one() {
 tier_fuzz() {
   mkdir -p build-fuzz
   if ! build build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEIR_FUZZ=ON \
-    -DCMAKE_C_COMPILER=clang-16 -DCMAKE_CXX_COMPILER=clang++-16; then
+    -DCMAKE_C_COMPILER=clang-19 -DCMAKE_CXX_COMPILER=clang++-19; then
     total_failed=$((total_failed + 1))
     return
   fi
