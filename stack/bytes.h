@@ -1,8 +1,9 @@
 // Byte views and big-endian field access. Every read takes an offset into a span and goes
-// through span indexing, which _GLIBCXX_ASSERTIONS bounds-checks; wire views prove their
-// lengths once at parse time so these never fire on validated input.
+// through span indexing or subspan, which _GLIBCXX_ASSERTIONS bounds-checks; wire views prove
+// their lengths once at parse time so these never fire on validated input.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -16,23 +17,34 @@ using ByteView = std::span<const std::byte>;
 using MutableByteView = std::span<std::byte>;
 
 inline uint8_t load_u8(ByteView b, size_t off) { return std::to_integer<uint8_t>(b[off]); }
+// A multi-byte field is one subspan (one bounds check under _GLIBCXX_ASSERTIONS, not one per
+// byte) and one unaligned load or store; the compiler turns the swap into movbe/bswap.
+namespace bytes_detail {
+inline uint16_t to_big16(uint16_t v) {
+  return std::endian::native == std::endian::little ? __builtin_bswap16(v) : v;
+}
+inline uint32_t to_big32(uint32_t v) {
+  return std::endian::native == std::endian::little ? __builtin_bswap32(v) : v;
+}
+}  // namespace bytes_detail
 inline uint16_t load_be16(ByteView b, size_t off) {
-  return static_cast<uint16_t>((load_u8(b, off) << 8) | load_u8(b, off + 1));
+  uint16_t v;
+  std::memcpy(&v, b.subspan(off, 2).data(), 2);
+  return bytes_detail::to_big16(v);
 }
 inline uint32_t load_be32(ByteView b, size_t off) {
-  return (uint32_t{load_u8(b, off)} << 24) | (uint32_t{load_u8(b, off + 1)} << 16) |
-         (uint32_t{load_u8(b, off + 2)} << 8) | uint32_t{load_u8(b, off + 3)};
+  uint32_t v;
+  std::memcpy(&v, b.subspan(off, 4).data(), 4);
+  return bytes_detail::to_big32(v);
 }
 inline void store_u8(MutableByteView b, size_t off, uint8_t v) { b[off] = std::byte{v}; }
 inline void store_be16(MutableByteView b, size_t off, uint16_t v) {
-  b[off] = std::byte(v >> 8);
-  b[off + 1] = std::byte(v & 0xff);
+  const uint16_t be = bytes_detail::to_big16(v);
+  std::memcpy(b.subspan(off, 2).data(), &be, 2);
 }
 inline void store_be32(MutableByteView b, size_t off, uint32_t v) {
-  b[off] = std::byte(v >> 24);
-  b[off + 1] = std::byte((v >> 16) & 0xff);
-  b[off + 2] = std::byte((v >> 8) & 0xff);
-  b[off + 3] = std::byte(v & 0xff);
+  const uint32_t be = bytes_detail::to_big32(v);
+  std::memcpy(b.subspan(off, 4).data(), &be, 4);
 }
 
 // Copies src into dst at offset; the span subscripts check both ends.
