@@ -73,6 +73,18 @@ void ReceiveQueue::let_go_if_drained() {
   ObjectCache<Contents>::give(std::move(held_));
 }
 
+void ReceiveQueue::drop_emptied_ready() {
+  Contents& c = *held_;
+  if (!c.ready.empty()) return;
+  // Drained, the contents go back whole (and reset() empties the slice list once); with
+  // out-of-order data still held, only the emptied slice list's storage goes.
+  if (c.ooo.empty()) {
+    let_go_if_drained();
+  } else {
+    c.ready = PacketBuffer();
+  }
+}
+
 size_t ReceiveQueue::read(MutableByteView out) {
   if (!held_) return 0;
   Contents& c = *held_;
@@ -81,8 +93,7 @@ size_t ReceiveQueue::read(MutableByteView out) {
   c.ready.copy_out(0, out.first(n));
   c.ready.pull_front(n);
   release_ready(n);
-  if (c.ready.empty()) c.ready = PacketBuffer();  // drop the emptied slice list's storage
-  let_go_if_drained();
+  drop_emptied_ready();
   return n;
 }
 
@@ -92,8 +103,7 @@ size_t ReceiveQueue::discard(size_t n) {
   n = std::min(n, c.ready.size());
   c.ready.pull_front(n);
   release_ready(n);
-  if (c.ready.empty()) c.ready = PacketBuffer();
-  let_go_if_drained();
+  drop_emptied_ready();
   return n;
 }
 

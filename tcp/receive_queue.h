@@ -161,6 +161,8 @@ class ReceiveQueue {
   Contents& hold();
   // Gives the contents back once nothing is left in them.
   void let_go_if_drained();
+  // After a read or discard: lets the emptied ready list's storage, or the whole contents, go.
+  void drop_emptied_ready();
   AddResult add_data(SeqNum rcv_nxt, SeqNum seq, PacketBuffer&& data, size_t limit);
   AddResult add_out_of_order(SeqNum seq, PacketBuffer&& data, size_t limit);
   void append_ready(PacketBuffer&& data, size_t charge);

@@ -22,7 +22,7 @@ const RtoConfig& default_rto_config() {
   return defaults;
 }
 
-RttEstimator::RttEstimator(const RtoConfig& config) : config_(&config) {}
+RttEstimator::RttEstimator(const RtoConfig& config) : config_(&config), rto_(compute_rto()) {}
 
 void RttEstimator::on_sample(Duration rtt) {
   // A negative sample can only come from a clock or bookkeeping error; ignoring it is safer
@@ -41,17 +41,22 @@ void RttEstimator::on_sample(Duration rtt) {
     min_rtt_ = std::min(min_rtt_, rtt);
   }
   backoffs_ = 0;
+  rto_ = compute_rto();
 }
 
 void RttEstimator::backoff() {
   // Once the doubled RTO has reached max, further doublings change nothing; stop counting so
   // the shift in rto() stays bounded.
   if (rto() < config_->max) ++backoffs_;
+  rto_ = compute_rto();
 }
 
-void RttEstimator::reset_backoff() { backoffs_ = 0; }
+void RttEstimator::reset_backoff() {
+  backoffs_ = 0;
+  rto_ = compute_rto();
+}
 
-Duration RttEstimator::rto() const {
+Duration RttEstimator::compute_rto() const {
   const RtoConfig& c = *config_;
   // A configuration with min > max would make clamping ill-defined; max wins.
   const Duration min = std::min(c.min, c.max);

@@ -29,7 +29,7 @@ class RttEstimator {
   void backoff();                // RFC 6298 5.5: double the RTO, bounded by max
   void reset_backoff();          // a new sample after backoff was taken (5.7 spirit)
 
-  Duration rto() const;  // current timeout including backoff, within [min, max]
+  Duration rto() const { return rto_; }  // current timeout including backoff, within [min, max]
   bool has_sample() const { return srtt_.has_value(); }
   Duration srtt() const;    // initial RTO / 2 style fallback before any sample: 0
   Duration rttvar() const;
@@ -45,6 +45,10 @@ class RttEstimator {
   Duration min_rtt_{};
   Duration latest_{};
   unsigned backoffs_ = 0;
+  // What rto() returns, recomputed when a sample or a backoff changes it: the send path asks
+  // for it several times per segment.
+  Duration rto_{};
+  Duration compute_rto() const;
 };
 
 }  // namespace weir::tcp
