@@ -118,6 +118,8 @@ class SendSide {
     s.lost = true;
     lost_bytes_ += s.end - s.begin;
   }
+  // The receiver reneged (see LossRecovery::on_rto): s is outstanding again.
+  void unmark_sacked(SentSegment& s) { s.sacked = false; }
   void mark_sacked(SentSegment& s) {
     s.sacked = true;
     if (s.lost) {

@@ -92,6 +92,29 @@ TEST(TcpDataPath, SackTriggersFastRetransmitOfTheHole) {
   EXPECT_EQ(h.counter("recovery_exits"), 1u);
 }
 
+// A receiver may discard data it SACKed (RFC 2018 section 8; Linux and weir do when short of
+// memory). When the timer fires with the first outstanding segment still SACKed, the sender
+// forgets every SACK mark and resends from snd.una: SACKed data it kept skipping would wait
+// forever.
+TEST(TcpDataPath, RetransmissionTimeoutAfterRenegingResendsTheSackedHead) {
+  TcpHarness h;
+  auto ep = h.connect();
+  auto flight = send_flight(h, *ep, 4);
+  SeqNum una = h.local_seq;
+  Options o = h.peer_ack_options();
+  o.add_sack({flight[0].seq, flight[1].seq + 1448});  // held out of order, then dropped
+  h.send_segment(kAck, h.peer_seq, una, 1000, o);
+  bool head_resent = false;
+  for (int i = 0; i < 40 && !head_resent; ++i) {
+    h.advance(std::chrono::milliseconds(100));
+    while (auto seg = h.next_segment()) {
+      if (seg->seq == una && !seg->payload.empty()) head_resent = true;
+    }
+  }
+  EXPECT_TRUE(head_resent);
+  EXPECT_GE(h.counter("rto_timeouts"), 1u);
+}
+
 TEST(TcpDataPath, NewRenoFastRetransmitOnThreeDupAcks) {
   TcpOptions o;
   o.sack = false;
