@@ -373,8 +373,9 @@ void PacketBuffer::append(ByteView data) {
     return;
   }
   Slice& last = slices_.back();
-  // Tail room of the last chunk is ours to fill only when no one else holds the chunk.
-  if (!last.chunk->shared()) {
+  // Tail room of the last chunk is ours to fill only when no one else holds the chunk, and
+  // never in adopted memory (a zero-copy write's buffer belongs to its writer).
+  if (!last.chunk->shared() && !last.chunk->external()) {
     const size_t end = size_t{last.offset} + last.length;
     const size_t room = std::min(last.chunk->capacity() - end, data.size());
     if (room > 0) {
@@ -400,7 +401,18 @@ void PacketBuffer::append(PacketBuffer&& other) {
     return;
   }
   if (size_ == 0) clear_slices();
-  for (auto& s : other.live()) {
+  auto incoming = other.live();
+  // A slice that continues the last one in the same chunk extends it: segments cut from one
+  // buffer and queued back to back stay one view.
+  if (!no_slices() && !incoming.empty()) {
+    Slice& last = slices_.back();
+    const Slice& first = incoming.front();
+    if (first.chunk == last.chunk && size_t{last.offset} + last.length == first.offset) {
+      last.length += first.length;
+      incoming = incoming.subspan(1);
+    }
+  }
+  for (auto& s : incoming) {
     if (s.length > 0) slices_.push_back(std::move(s));
   }
   size_ += other.size_;

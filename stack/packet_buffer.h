@@ -47,6 +47,9 @@ class Chunk {
   MutableByteView bytes() { return {data_, capacity_}; }
   ByteView bytes() const { return {data_, capacity_}; }
   bool shared() const { return refs_.load(std::memory_order_acquire) > 1; }
+  // Adopted memory (adopt()): someone else's bytes, which the stack does not write beyond what
+  // was handed to it.
+  bool external() const { return release_ != nullptr; }
 
   Chunk(const Chunk&) = delete;
   Chunk& operator=(const Chunk&) = delete;
@@ -169,6 +172,8 @@ class PacketBuffer {
   const Chunk* front_chunk() const {
     return head_ == slices_.size() ? nullptr : slices_[head_].chunk.get();
   }
+  // Where the first slice starts in front_chunk() (0 when there is none).
+  uint32_t front_offset() const { return head_ == slices_.size() ? 0 : slices_[head_].offset; }
   const Chunk* back_chunk() const {
     return head_ == slices_.size() ? nullptr : slices_.back().chunk.get();
   }

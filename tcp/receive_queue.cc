@@ -60,6 +60,9 @@ void ReceiveQueue::Contents::reset() {
   ooo_bytes = 0;
   ooo_charge = 0;
   recent_count = 0;
+  run_chunk = nullptr;
+  run_end = 0;
+  run_kept = false;
 }
 
 ReceiveQueue::Contents& ReceiveQueue::hold() {
@@ -139,6 +142,7 @@ void ReceiveQueue::add_charge(const ReadyCharge& charge) {
   Contents& c = *held_;
   reserve_for_burst(c.ready_charges, charges_wanted_log2_);
   c.ready_charges.push_back(charge);
+  c.run_kept = false;  // the last record is a new one; add_data marks a kept run's
 }
 
 void ReceiveQueue::append_ready(PacketBuffer&& data, size_t charge) {
@@ -171,6 +175,7 @@ void ReceiveQueue::release_ready(size_t n) {
   if (c.ready_charges_head == c.ready_charges.size()) {
     release_drained(c.ready_charges, kChargesKeptWhenIdle, charges_wanted_log2_);
     c.ready_charges_head = 0;
+    c.run_kept = false;
   } else if (c.ready_charges_head * 2 >= c.ready_charges.size()) {
     c.ready_charges.erase(c.ready_charges.begin(),
                           c.ready_charges.begin() + static_cast<ptrdiff_t>(c.ready_charges_head));
@@ -214,29 +219,55 @@ void ReceiveQueue::sync_account() {
 }
 
 ReceiveQueue::AddResult ReceiveQueue::add(SeqNum rcv_nxt, SeqNum seq, PacketBuffer&& data,
-                                          size_t limit) {
+                                          size_t limit, bool allow_runs) {
   if (data.empty()) return {};
   hold();
-  AddResult result = add_data(rcv_nxt, seq, std::move(data), limit);
+  AddResult result = add_data(rcv_nxt, seq, std::move(data), limit, allow_runs);
   let_go_if_drained();
   sync_account();
   return result;
 }
 
 ReceiveQueue::AddResult ReceiveQueue::add_data(SeqNum rcv_nxt, SeqNum seq, PacketBuffer&& data,
-                                               size_t limit) {
+                                               size_t limit, bool allow_runs) {
   if (seq != rcv_nxt) return add_out_of_order(seq, std::move(data), limit);
   Contents& c = *held_;
   AddResult result;
   const size_t len = data.size();
-  const size_t pinned = data.pinned_bytes();
-  const bool copy = wasteful(len, pinned);
-  // In-order data is worth more than anything beyond a hole: every out-of-order piece may go.
-  if (!make_room(copy ? len : pinned, limit, std::nullopt, result)) {
-    result.dropped = true;
+  // Segments cut from one buffer (an in-process link hands over the sender's send-queue
+  // memory, which software segmentation slices) arrive as consecutive slices of one chunk.
+  // The first is judged alone, and is usually copied: it pins the whole chunk. A second that
+  // continues it starts a kept run: the chunk is charged once, at its capacity, and every later
+  // slice of the run joins that record at no further charge, without a copy.
+  const Chunk* source = data.view_count() == 1 ? data.front_chunk() : nullptr;
+  const uint32_t source_offset = data.front_offset();
+  const bool continues = source != nullptr && !source->external() && source == c.run_chunk &&
+                         source_offset == c.run_end;
+  const bool extends_kept_run = continues && c.run_kept;
+  c.run_chunk = source;
+  c.run_end = source_offset + static_cast<uint32_t>(len);
+  // From here run_kept says whether the record this segment ends in charges source.
+  c.run_kept = false;
+  result.advanced = static_cast<uint32_t>(len);
+  if (extends_kept_run) {
+    c.ready.append(std::move(data));
+    c.ready_charges.back().bytes += len;
+    c.run_kept = true;
+    pull_in_order(seq + static_cast<uint32_t>(len), result);
     return result;
   }
-  result.advanced = static_cast<uint32_t>(len);
+  const size_t pinned = data.pinned_bytes();
+  // A run starts only where its chunk fits as things are: pruning out-of-order data (which the
+  // peer holds as SACKed) to make room for a chunk a copy would not need is no bargain.
+  const bool copy =
+      wasteful(len, pinned) && !(continues && allow_runs && charged() + pinned <= limit);
+  // In-order data is worth more than anything beyond a hole: every out-of-order piece may go.
+  if (!make_room(copy ? len : pinned, limit, std::nullopt, result)) {
+    result.advanced = 0;
+    result.dropped = true;
+    c.run_chunk = nullptr;
+    return result;
+  }
   if (copy) {
     // One record per chunk the copies take, so reading releases each chunk's charge as the
     // chunk goes. Bytes that fit the tail room of the last chunk are counted with the record
@@ -254,8 +285,15 @@ ReceiveQueue::AddResult ReceiveQueue::add_data(SeqNum rcv_nxt, SeqNum seq, Packe
     });
   } else {
     append_ready(std::move(data), pinned);
+    // A kept single-slice record charges its whole chunk: a later slice continuing it is free.
+    c.run_kept = source != nullptr && !source->external();
   }
-  SeqNum next = seq + static_cast<uint32_t>(len);
+  pull_in_order(seq + static_cast<uint32_t>(len), result);
+  return result;
+}
+
+void ReceiveQueue::pull_in_order(SeqNum next, AddResult& result) {
+  Contents& c = *held_;
   // Pull queued pieces that are now in order; trim any overlap with what just arrived.
   while (!c.ooo.empty() && c.ooo.begin()->first <= next) {
     ++pieces_visited_;
@@ -273,8 +311,8 @@ ReceiveQueue::AddResult ReceiveQueue::add_data(SeqNum rcv_nxt, SeqNum seq, Packe
       append_ready(std::move(p.data), p.charge - kPieceOverhead);
     }
     result.filled_gap = true;
+    c.run_chunk = nullptr;  // the stream moved past the last segment's bytes
   }
-  return result;
 }
 
 ReceiveQueue::AddResult ReceiveQueue::add_out_of_order(SeqNum seq, PacketBuffer&& data,

@@ -110,9 +110,10 @@ class ReceiveQueue {
   void lend(size_t max, std::vector<ByteView>& views) const;
 
   // Data at seq (already trimmed so seq >= rcv_nxt and within the window). limit bounds
-  // charged() (see the theory of operation).
+  // charged() (see the theory of operation). Without allow_runs (the stack is short of
+  // memory) no new kept run starts: a segment that would pin more than it carries is copied.
   AddResult add(SeqNum rcv_nxt, SeqNum seq, PacketBuffer&& data,
-                size_t limit = std::numeric_limits<size_t>::max());
+                size_t limit = std::numeric_limits<size_t>::max(), bool allow_runs = true);
   // Records a duplicate the peer sent (already received bytes) for the next ACK's D-SACK.
   void note_duplicate(SeqRange r) { dsack_ = r; }
 
@@ -153,6 +154,12 @@ class ReceiveQueue {
     size_t ooo_charge = 0;
     std::array<SeqNum, kMaxSackBlocks> recent{};  // latest out-of-order arrivals, newest first
     uint8_t recent_count = 0;
+    // The chunk and end offset of the last in-order segment's bytes where it arrived as one
+    // slice, and whether ready's last record keeps that chunk (charged once, at its capacity).
+    // Only compared, never followed: run_kept holds only while that record lives.
+    const Chunk* run_chunk = nullptr;
+    uint32_t run_end = 0;
+    bool run_kept = false;
     bool empty() const { return ready.empty() && ooo.empty(); }
     // Back to empty for the next queue; keeps the charges' capacity.
     void reset();
@@ -163,8 +170,11 @@ class ReceiveQueue {
   void let_go_if_drained();
   // After a read or discard: lets the emptied ready list's storage, or the whole contents, go.
   void drop_emptied_ready();
-  AddResult add_data(SeqNum rcv_nxt, SeqNum seq, PacketBuffer&& data, size_t limit);
+  AddResult add_data(SeqNum rcv_nxt, SeqNum seq, PacketBuffer&& data, size_t limit,
+                     bool allow_runs);
   AddResult add_out_of_order(SeqNum seq, PacketBuffer&& data, size_t limit);
+  // Moves the out-of-order pieces that next (the new rcv.nxt) reaches into ready.
+  void pull_in_order(SeqNum next, AddResult& result);
   void append_ready(PacketBuffer&& data, size_t charge);
   void add_charge(const ReadyCharge& charge);
   void release_ready(size_t n);

@@ -64,7 +64,8 @@ ReceiveSide::Delivery ReceiveSide::receive(SeqNum seq, PacketBuffer&& payload, S
   if (refuse)
     r.dropped = true;
   else
-    r = queue_.add(nxt_, seq, std::move(payload), limit);
+    r = queue_.add(nxt_, seq, std::move(payload), limit,
+                   !memory.under_pressure() && !memory.exceeds_hard_limit(need));
   if (bound == Bound::kOwn)
     c.ofo_pruned += r.pruned;
   else

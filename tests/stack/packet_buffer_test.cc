@@ -362,6 +362,38 @@ TEST(PacketBufferTest, AppendPacketMovesSlicesAndKeepsMeta) {
   EXPECT_EQ(e2.to_vector(), iota_bytes(2));
 }
 
+// Slices that continue each other in one chunk become one view; a gap or another chunk
+// keeps them apart.
+TEST(PacketBufferTest, AppendPacketJoinsSlicesThatContinueInOneChunk) {
+  ChunkRef chunk = Chunk::allocate(4096);
+  copy_bytes(chunk->bytes(), 0, iota_bytes(4096));
+  auto p = PacketBuffer::from_chunk(chunk, 0, 100);
+  p.append(PacketBuffer::from_chunk(chunk, 100, 200));
+  EXPECT_EQ(p.view_count(), 1u);
+  EXPECT_EQ(p.to_vector(), iota_bytes(300));
+  p.append(PacketBuffer::from_chunk(chunk, 400, 100));  // skips 300..399
+  EXPECT_EQ(p.view_count(), 2u);
+  p.append(PacketBuffer::from_bytes(iota_bytes(10)));
+  EXPECT_EQ(p.view_count(), 3u);
+  EXPECT_EQ(p.size(), 410u);
+  const auto v = p.to_vector();
+  const auto all = iota_bytes(4096);
+  EXPECT_EQ(std::vector<std::byte>(v.begin() + 300, v.begin() + 400),
+            std::vector<std::byte>(all.begin() + 400, all.begin() + 500));
+}
+
+// Adopted memory is the writer's (a zero-copy write): appended bytes never go into its tail
+// room, even with no one else holding it.
+TEST(PacketBufferTest, AppendBytesNeverWritesIntoAdoptedMemory) {
+  std::vector<std::byte> owner_bytes(2048, std::byte{0x55});
+  auto release = [](void*) noexcept {};
+  auto p = PacketBuffer::from_chunk(Chunk::adopt(owner_bytes, release, nullptr), 0, 100);
+  p.append(as_bytes("xyz"));
+  EXPECT_EQ(p.view_count(), 2u);
+  EXPECT_EQ(owner_bytes[100], std::byte{0x55});
+  EXPECT_EQ(p.to_vector()[100], std::byte{'x'});
+}
+
 TEST(PacketBufferTest, CloneSharesAndCopiesMeta) {
   auto p = PacketBuffer::from_bytes(iota_bytes(20));
   p.meta().nic = 7;

@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,80 @@ TEST(TcpReceiveMemory, SmallSegmentInBigChunkIsCopiedOut) {
   buf.resize(448);
   big.read(buf);
   EXPECT_EQ(big.charged(), 0u);
+}
+
+// Segments cut from one big buffer, as an in-process link hands over the sender's send-queue
+// memory: the first is copied (alone it would pin the whole chunk), the rest stay where they
+// are, charged once at the chunk's capacity, read back byte for byte.
+TEST(TcpReceiveMemory, SegmentsOfOneChunkAreKeptAndChargedOnce) {
+  constexpr size_t kSegments = 40;
+  constexpr size_t kMss = 1448;
+  ChunkRef chunk = Chunk::allocate(kOffloadChunk);
+  for (size_t i = 0; i < kSegments * kMss; ++i) chunk->bytes()[i] = pattern(i);
+  ReceiveQueue q;
+  SeqNum nxt(0);
+  for (size_t i = 0; i < kSegments; ++i) {
+    auto r = q.add(nxt, nxt, PacketBuffer::from_chunk(chunk, i * kMss, kMss));
+    ASSERT_EQ(r.advanced, kMss);
+    nxt += static_cast<uint32_t>(kMss);
+  }
+  // One copy (a small chunk) and the big chunk, once: not 39 times 64 KiB.
+  EXPECT_GT(q.charged(), kOffloadChunk);
+  EXPECT_LT(q.charged(), kOffloadChunk + 4096);
+  std::vector<std::byte> got(kSegments * kMss);
+  // Read in pieces that cut across segments; the chunk's charge stays until its last byte.
+  size_t done = 0;
+  while (done < got.size()) {
+    const size_t n = std::min<size_t>(5000, got.size() - done);
+    ASSERT_EQ(q.read(MutableByteView(got).subspan(done, n)), n);
+    done += n;
+    if (done < got.size()) {
+      EXPECT_GE(q.charged(), kOffloadChunk);
+    }
+  }
+  for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], pattern(i)) << i;
+  EXPECT_EQ(q.charged(), 0u);
+}
+
+// A run starts only when the chunk fits the limit without pruning, and not at all when the
+// stack is short of memory; a slice of another chunk, or one that skips bytes, is judged anew.
+TEST(TcpReceiveMemory, KeptRunsStartOnlyWhereTheChunkFits) {
+  constexpr size_t kMss = 1448;
+  ChunkRef chunk = Chunk::allocate(kOffloadChunk);
+  for (size_t i = 0; i < 8 * kMss; ++i) chunk->bytes()[i] = pattern(i);
+  auto seg = [&](size_t i) { return PacketBuffer::from_chunk(chunk, i * kMss, kMss); };
+
+  ReceiveQueue short_of_memory;
+  SeqNum nxt(0);
+  for (size_t i = 0; i < 4; ++i) {
+    short_of_memory.add(nxt, nxt, seg(i), std::numeric_limits<size_t>::max(), false);
+    nxt += static_cast<uint32_t>(kMss);
+  }
+  EXPECT_LT(short_of_memory.charged(), 4 * 4096u);  // every segment copied
+
+  ReceiveQueue tight;
+  nxt = SeqNum(0);
+  for (size_t i = 0; i < 4; ++i) {
+    auto r = tight.add(nxt, nxt, seg(i), 32 * 1024);
+    ASSERT_EQ(r.advanced, kMss);
+    nxt += static_cast<uint32_t>(kMss);
+  }
+  EXPECT_LT(tight.charged(), 32 * 1024u);  // the 64 KiB chunk never fit: copies
+
+  ReceiveQueue gaps;
+  nxt = SeqNum(0);
+  // Slices 0, 2, 4: each continues the stream but not the chunk, so each is copied.
+  for (size_t i = 0; i < 6; i += 2) {
+    gaps.add(nxt, nxt, seg(i));
+    nxt += static_cast<uint32_t>(kMss);
+  }
+  EXPECT_LT(gaps.charged(), 3 * 4096u);
+  EXPECT_EQ(gaps.readable(), 3 * kMss);
+  std::vector<std::byte> got(3 * kMss);
+  ASSERT_EQ(gaps.read(got), got.size());
+  for (size_t k = 0; k < 3; ++k) {
+    for (size_t j = 0; j < kMss; ++j) ASSERT_EQ(got[k * kMss + j], pattern(2 * k * kMss + j));
+  }
 }
 
 TEST(TcpReceiveMemory, AdjacentPiecesCoalesceBothWays) {
