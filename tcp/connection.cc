@@ -1424,7 +1424,7 @@ void Connection::on_rto() {
   }
   c.rto_timeouts++;
   // RFC 5681 / 6675: everything outstanding and not SACKed is presumed lost.
-  loss_.on_rto(send_, now);
+  loss_.on_rto(send_, now, c);
   for (size_t k = 0; k < send_.record_count(); ++k) {
     if (send_.record(k).lost) {
       retransmit_record(k);

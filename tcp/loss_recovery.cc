@@ -116,7 +116,7 @@ void LossRecovery::enter_recovery(const SendSide& send, bool sack_based, TimePoi
   if (cc_) cc_->on_congestion_event(now, bytes_in_flight(send));
 }
 
-void LossRecovery::on_rto(SendSide& send, TimePoint now) {
+void LossRecovery::on_rto(SendSide& send, TimePoint now, TcpCounters& counters) {
   if (cc_) cc_->on_retransmission_timeout(now, bytes_in_flight(send));
   rtt_.backoff();
   // SACKed data is the receiver's to discard until it is acknowledged (RFC 2018 section 8: it
@@ -124,6 +124,7 @@ void LossRecovery::on_rto(SendSide& send, TimePoint now) {
   // SACKed when the timer fires says it has (Linux's tcp_timeout_mark_lost): every SACK mark
   // goes, so all of it is resent, instead of waiting forever for data the peer no longer has.
   if (send.record_count() > 0 && send.record(0).sacked) {
+    counters.sack_reneging++;
     scoreboard_.clear();
     for (size_t k = 0; k < send.record_count(); ++k) send.unmark_sacked(send.record(k));
   }

@@ -95,7 +95,7 @@ class LossRecovery {
   Duration on_reorder_timeout(SendSide& send, TimePoint now, TcpCounters& counters,
                               const Policy& policy);
   // An RTO: everything outstanding and not SACKed is presumed lost.
-  void on_rto(SendSide& send, TimePoint now);
+  void on_rto(SendSide& send, TimePoint now, TcpCounters& counters);
   // Tells the congestion controller what an ACK delivered (sample without the flight size).
   void on_delivery(const SendSide& send, AckSample sample) {
     if (!cc_) return;

@@ -113,6 +113,7 @@ TEST(TcpDataPath, RetransmissionTimeoutAfterRenegingResendsTheSackedHead) {
   }
   EXPECT_TRUE(head_resent);
   EXPECT_GE(h.counter("rto_timeouts"), 1u);
+  EXPECT_EQ(h.counter("sack_reneging"), 1u);
 }
 
 TEST(TcpDataPath, NewRenoFastRetransmitOnThreeDupAcks) {
