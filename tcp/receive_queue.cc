@@ -248,8 +248,8 @@ ReceiveQueue::AddResult ReceiveQueue::add_data(SeqNum rcv_nxt, SeqNum seq, Packe
   c.run_end = source_offset + static_cast<uint32_t>(len);
   // From here run_kept says whether the record this segment ends in charges source.
   c.run_kept = false;
-  result.advanced = static_cast<uint32_t>(len);
   if (extends_kept_run) {
+    result.advanced = static_cast<uint32_t>(len);
     c.ready.append(std::move(data));
     c.ready_charges.back().bytes += len;
     c.run_kept = true;
@@ -263,11 +263,11 @@ ReceiveQueue::AddResult ReceiveQueue::add_data(SeqNum rcv_nxt, SeqNum seq, Packe
       wasteful(len, pinned) && !(continues && allow_runs && charged() + pinned <= limit);
   // In-order data is worth more than anything beyond a hole: every out-of-order piece may go.
   if (!make_room(copy ? len : pinned, limit, std::nullopt, result)) {
-    result.advanced = 0;
     result.dropped = true;
     c.run_chunk = nullptr;
     return result;
   }
+  result.advanced = static_cast<uint32_t>(len);
   if (copy) {
     // One record per chunk the copies take, so reading releases each chunk's charge as the
     // chunk goes. Bytes that fit the tail room of the last chunk are counted with the record
