@@ -38,6 +38,7 @@
 #include <utility>
 
 #include "stack/stack.h"
+#include "tcp/cc/window.h"
 #include "tcp/listener.h"
 #include "tcp/tcp.h"
 #include "tcp/time_wait.h"
@@ -160,7 +161,21 @@ SocketAddress Connection::remote_address() const {
   return SocketAddress{demux_id_.remote_address, demux_id_.remote_port};
 }
 
-uint32_t Connection::congestion_window() const { return loss_.cc() ? loss_.cc()->cwnd() : 0; }
+uint32_t Connection::congestion_window() const {
+  if (const CongestionControl* cc = loss_.cc()) return cc->cwnd();
+  // Negotiated but no data sent yet: the window the controller will start with.
+  return negotiated() ? CongestionControlOptions{}.initial_window_segments * mss_ : 0;
+}
+
+bool Connection::negotiated() const { return was_established_ || state_ == State::kSynReceived; }
+
+void Connection::activate_loss_recovery() {
+  CongestionControlOptions cco;
+  cco.mss = mss_;
+  // Cannot fail: mss_ is at least kMinMss and the initial window is RFC 6928's.
+  auto cc = make_congestion_control(protocol_.options().congestion_control, cco);
+  loss_.activate(cc ? std::move(*cc) : nullptr);
+}
 
 uint32_t Connection::ts_now() const {
   return static_cast<uint32_t>(to_millis(stack_.now().time_since_epoch())) + ts_offset_;
@@ -199,11 +214,7 @@ void Connection::init_after_syn(const Options& peer) {
     ts_recent_stamp_ = stack_.now();
   }
   mss_ = send_mss_for(pmtu_);
-  CongestionControlOptions cco;
-  cco.mss = mss_;
-  // Cannot fail: mss_ is at least kMinMss and the initial window is RFC 6928's.
-  if (auto cc = make_congestion_control(po.congestion_control, cco))
-    loss_.set_congestion_control(std::move(*cc));
+  // The congestion controller comes with the first data segment (activate_loss_recovery).
 }
 
 uint32_t Connection::send_mss_for(uint32_t path_mtu) const {
@@ -574,10 +585,10 @@ TcpInfo Connection::info() const {
   i.tcpi_rcv_ssthresh = recv_.buffer();
   i.tcpi_rtt = static_cast<uint32_t>(to_micros(loss_.rtt().srtt()));
   i.tcpi_rttvar = static_cast<uint32_t>(to_micros(loss_.rtt().rttvar()));
-  if (loss_.cc()) {
-    i.tcpi_snd_ssthresh =
-        std::min<uint32_t>(loss_.cc()->ssthresh() / std::max<uint32_t>(mss_, 1), 0x7fffffff);
-    i.tcpi_snd_cwnd = loss_.cc()->cwnd() / std::max<uint32_t>(mss_, 1);
+  if (negotiated() || loss_.cc()) {
+    uint32_t ssthresh = loss_.cc() ? loss_.cc()->ssthresh() : cc_detail::kInfiniteSsthresh;
+    i.tcpi_snd_ssthresh = std::min<uint32_t>(ssthresh / std::max<uint32_t>(mss_, 1), 0x7fffffff);
+    i.tcpi_snd_cwnd = congestion_window() / std::max<uint32_t>(mss_, 1);
   }
   i.tcpi_advmss = adv_mss_;
   i.tcpi_reordering = protocol_.options().reordering;
@@ -1224,6 +1235,7 @@ bool Connection::send_new_data(bool force_one) {
     size_t avail = send_.queue().size() > queued_off ? send_.queue().size() - queued_off : 0;
     bool fin_pending = send_.fin_ready();
     if (avail == 0 && !fin_pending) break;
+    if (!loss_.active()) activate_loss_recovery();
     SeqNum wnd_edge = send_.una() + send_.window();
     uint32_t usable = wnd_edge > send_.nxt() ? static_cast<uint32_t>(wnd_edge - send_.nxt()) : 0;
     uint32_t cwnd = loss_.cwnd_or(mss_);
@@ -1334,7 +1346,7 @@ void Connection::arm_loss_timer() {
   }
   const TcpOptions& po = protocol_.options();
   bool tlp = po.tlp && sack_ok_ && !loss_.in_recovery() && !loss_.in_loss() &&
-             !loss_.rack().probe_outstanding() && loss_.rtt().has_sample() &&
+             !loss_.probe_outstanding() && loss_.rtt().has_sample() &&
              state_ != State::kSynSent && state_ != State::kSynReceived;
   if (tlp) {
     // RFC 8985 7.2: PTO = 2 * SRTT, plus a delayed-ACK allowance for a lone segment; a floor
@@ -1453,7 +1465,7 @@ void Connection::on_tlp() {
       }
     }
   }
-  loss_.rack().on_probe_sent(send_.nxt(), retransmission);
+  loss_.on_probe_sent(send_.nxt(), retransmission);
   if (send_.outstanding() > 0) arm_retransmit_timer();
 }
 

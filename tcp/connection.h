@@ -109,6 +109,9 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
   SeqNum rcv_nxt() const { return recv_.nxt(); }
   SeqNum iss() const { return send_.iss(); }
   const RttEstimator& rtt() const { return loss_.rtt(); }
+  // Whether loss recovery's in-flight part (and the congestion controller) exists: made by the
+  // first data segment, never by the handshake alone.
+  bool loss_recovery_active() const { return loss_.active(); }
   // What the receive side holds and what it is charged (tests, stats).
   const ReceiveQueue& receive_queue() const { return recv_.queue(); }
 
@@ -148,6 +151,10 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
   // setup
   void init_route_and_mss(const RouteInfo& route);
   void init_after_syn(const Options& peer);
+  // The handshake has fixed the MSS and options (the controller's starting point).
+  bool negotiated() const;
+  // The first data segment is about to go: loss recovery's in-flight part and the controller.
+  void activate_loss_recovery();
   // The payload per segment on a path of this MTU, as the peer's MSS, our own cap and the
   // timestamp option allow.
   uint32_t send_mss_for(uint32_t path_mtu) const;

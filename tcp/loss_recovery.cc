@@ -6,6 +6,12 @@
 
 namespace weir::tcp {
 
+void LossRecovery::activate(std::unique_ptr<CongestionControl> cc) {
+  if (in_flight_) return;
+  in_flight_ = std::make_unique<InFlight>();
+  in_flight_->cc = std::move(cc);
+}
+
 uint32_t LossRecovery::on_sack_blocks(SendSide& send, std::span<const SeqRange> blocks,
                                       TimePoint now, uint32_t ts_offset, bool& dsack,
                                       TcpCounters& c) {
@@ -16,7 +22,10 @@ uint32_t LossRecovery::on_sack_blocks(SendSide& send, std::span<const SeqRange> 
     c.dsacks_received++;
     dsack_dups_++;
   }
-  uint32_t newly_sacked = scoreboard_.update(send.una(), send.nxt(), blocks);
+  // Before the first data segment there are no records a block could SACK.
+  if (!in_flight_) return 0;
+  SackScoreboard& scoreboard = in_flight_->scoreboard;
+  uint32_t newly_sacked = scoreboard.update(send.una(), send.nxt(), blocks);
   if (newly_sacked == 0) return 0;
   for (const SeqRange& b : blocks) {
     if (b.end <= send.una()) continue;
@@ -29,7 +38,7 @@ uint32_t LossRecovery::on_sack_blocks(SendSide& send, std::span<const SeqRange> 
          k < send.record_count() && send.record(k).begin < b.end; ++k) {
       SentSegment& s = send.record(k);
       if (s.sacked) continue;
-      if (!scoreboard_.is_sacked(SeqRange{s.begin, s.end})) continue;
+      if (!scoreboard.is_sacked(SeqRange{s.begin, s.end})) continue;
       send.mark_sacked(s);
       delivered(s, now, ts_offset);
     }
@@ -39,34 +48,39 @@ uint32_t LossRecovery::on_sack_blocks(SendSide& send, std::span<const SeqRange> 
 
 void LossRecovery::on_duplicate_ack(SendSide& send, uint32_t newly_sacked, TimePoint now,
                                     TcpCounters& c, const Policy& policy) {
-  dupacks_++;
   c.dup_acks_received++;
+  if (!in_flight_) return;
+  uint32_t& dupacks = in_flight_->dupacks;
+  dupacks++;
   if (newly_sacked > 0) {
     AckSample sample;
     sample.now = now;
     sample.bytes_acked = newly_sacked;
     on_delivery(send, sample);
   }
-  if (dupacks_ >= policy.reordering && !recovering() && send.record_count() > 0) {
+  if (dupacks >= policy.reordering && !recovering() && send.record_count() > 0) {
     send.mark_lost(send.record(0));
   }
 }
 
 Duration LossRecovery::after_ack(SendSide& send, SeqNum ack, bool dsack, TimePoint now,
                                  TcpCounters& c, const Policy& policy) {
-  rack_.on_ack(dsack, send.una(), send.nxt());
-  if (rack_.probe_outstanding() && rack_.on_ack_during_probe(ack, dsack)) {
+  if (!in_flight_) return Duration{0};
+  InFlight& f = *in_flight_;
+  f.rack.on_ack(dsack, send.una(), send.nxt());
+  if (f.rack.probe_outstanding() && f.rack.on_ack_during_probe(ack, dsack)) {
     // RFC 8985 7.4: the probe alone repaired a loss: react to it as to any congestion.
     c.tlp_loss_repaired++;
-    if (cc_) cc_->on_congestion_event(now, bytes_in_flight(send));
+    if (f.cc) f.cc->on_congestion_event(now, bytes_in_flight(send));
   }
   Duration wait{0};
-  if (policy.sack && policy.rack && (scoreboard_.sacked_bytes() > 0 || in_recovery_)) {
+  if (policy.sack && policy.rack && (f.scoreboard.sacked_bytes() > 0 || f.in_recovery)) {
     wait = detect_loss(send, now, c, policy.mss);
   } else if (policy.sack && !policy.rack && !recovering()) {
     // Without RACK: RFC 6675 IsLost for the first hole (DupThresh segments SACKed above it).
-    if (scoreboard_.sacked_bytes() >= policy.reordering * policy.mss && send.record_count() > 0) {
-      auto high = scoreboard_.highest_sacked();
+    if (f.scoreboard.sacked_bytes() >= policy.reordering * policy.mss &&
+        send.record_count() > 0) {
+      auto high = f.scoreboard.highest_sacked();
       for (size_t k = 0; k < send.record_count() && high && send.record(k).end <= *high; ++k) {
         send.mark_lost(send.record(k));
       }
@@ -78,6 +92,7 @@ Duration LossRecovery::after_ack(SendSide& send, SeqNum ack, bool dsack, TimePoi
 
 Duration LossRecovery::on_reorder_timeout(SendSide& send, TimePoint now, TcpCounters& c,
                                           const Policy& policy) {
+  if (!in_flight_) return Duration{0};
   Duration wait = detect_loss(send, now, c, policy.mss);
   if (send.lost_bytes() > 0 && !recovering()) enter_recovery(send, true, now, c);
   return wait;
@@ -85,18 +100,19 @@ Duration LossRecovery::on_reorder_timeout(SendSide& send, TimePoint now, TcpCoun
 
 Duration LossRecovery::detect_loss(SendSide& send, TimePoint now, TcpCounters& c, uint32_t mss) {
   Duration wait{0};
-  if (!rack_.has_delivery()) return wait;
+  InFlight& f = *in_flight_;
+  if (!f.rack.has_delivery()) return wait;
   auto sacked_segments =
-      static_cast<uint32_t>(scoreboard_.sacked_bytes() / std::max<uint32_t>(mss, 1));
+      static_cast<uint32_t>(f.scoreboard.sacked_bytes() / std::max<uint32_t>(mss, 1));
   Duration reo_wnd =
-      rack_.reorder_window(recovering(), sacked_segments, rtt_.srtt(), min_rtt_or_zero());
+      f.rack.reorder_window(recovering(), sacked_segments, rtt_.srtt(), min_rtt_or_zero());
   for (size_t k = 0; k < send.record_count(); ++k) {
     SentSegment& s = send.record(k);
     // Records are in sequence order; past the highest delivered byte only a retransmission
     // can have been sent before the RACK segment.
-    if (s.begin >= fack_ && !s.retransmitted) break;
+    if (s.begin >= f.fack && !s.retransmitted) break;
     if (s.sacked || s.lost) continue;
-    if (rack_.is_lost(Rack::SentSegment{s.end, s.sent, s.retransmitted}, now, reo_wnd, &wait)) {
+    if (f.rack.is_lost(Rack::SentSegment{s.end, s.sent, s.retransmitted}, now, reo_wnd, &wait)) {
       send.mark_lost(s);
       c.rack_lost_marked++;
     }
@@ -106,34 +122,38 @@ Duration LossRecovery::detect_loss(SendSide& send, TimePoint now, TcpCounters& c
 
 void LossRecovery::enter_recovery(const SendSide& send, bool sack_based, TimePoint now,
                                   TcpCounters& c) {
-  in_recovery_ = true;
-  recovery_point_ = send.nxt();
+  InFlight& f = *in_flight_;
+  f.in_recovery = true;
+  f.recovery_point = send.nxt();
   c.fast_retransmits++;
   if (sack_based)
     c.sack_recoveries++;
   else
     c.newreno_recoveries++;
-  if (cc_) cc_->on_congestion_event(now, bytes_in_flight(send));
+  if (f.cc) f.cc->on_congestion_event(now, bytes_in_flight(send));
 }
 
 void LossRecovery::on_rto(SendSide& send, TimePoint now, TcpCounters& counters) {
-  if (cc_) cc_->on_retransmission_timeout(now, bytes_in_flight(send));
   rtt_.backoff();
+  // A resent SYN or a probe of a connection that never sent data: no records, no episode.
+  if (!in_flight_) return;
+  InFlight& f = *in_flight_;
+  if (f.cc) f.cc->on_retransmission_timeout(now, bytes_in_flight(send));
   // SACKed data is the receiver's to discard until it is acknowledged (RFC 2018 section 8: it
   // may renege, as Linux and weir do when short of memory). A first outstanding segment still
   // SACKed when the timer fires says it has (Linux's tcp_timeout_mark_lost): every SACK mark
   // goes, so all of it is resent, instead of waiting forever for data the peer no longer has.
   if (send.record_count() > 0 && send.record(0).sacked) {
     counters.sack_reneging++;
-    scoreboard_.clear();
+    f.scoreboard.clear();
     for (size_t k = 0; k < send.record_count(); ++k) send.unmark_sacked(send.record(k));
   }
   for (size_t k = 0; k < send.record_count(); ++k) send.mark_lost(send.record(k));
-  in_loss_ = true;
-  in_recovery_ = false;
-  rack_.on_rto();  // RFC 8985 7.4: an RTO ends any TLP episode
-  recovery_point_ = send.nxt();
-  dupacks_ = 0;
+  f.in_loss = true;
+  f.in_recovery = false;
+  f.rack.on_rto();  // RFC 8985 7.4: an RTO ends any TLP episode
+  f.recovery_point = send.nxt();
+  f.dupacks = 0;
 }
 
 }  // namespace weir::tcp

@@ -2,8 +2,15 @@
 // lost (RACK, RFC 8985; the RFC 6675 / NewReno fallbacks), the RTT estimate and RTO backoff, the
 // recovery episode, and the congestion-control object. It reads and marks the send side's
 // records (passed in, never stored) and sends nothing: the Connection retransmits what it marks
-// and arms the timers it asks for. None of this matters to an idle connection, so it is one
-// object that could later be allocated only when data is in flight.
+// and arms the timers it asks for.
+//
+// Only the RTT estimate and the handshake's timing matter before the first data segment: the
+// scoreboard, RACK, the recovery episode and the congestion controller (together ~300 bytes and
+// an allocation of their own) are one part, InFlight, made when the connection first sends data
+// (activate()). A connection that is opened and then held idle, the common case for a proxy's
+// or a server's long-lived connections, never pays for them. Before activation every query
+// answers as for a connection with nothing outstanding and no recovery, and the handlers of
+// ACKs and timeouts have nothing to do: without records there is nothing to mark.
 #pragma once
 
 #include <cstdint>
@@ -46,27 +53,35 @@ class LossRecovery {
   void on_forward_progress(SeqNum ack) {
     rtt_.reset_backoff();
     consecutive_rtos_ = 0;
-    scoreboard_.advance(ack);
-    dupacks_ = 0;
+    if (!in_flight_) return;
+    in_flight_->scoreboard.advance(ack);
+    in_flight_->dupacks = 0;
   }
 
+  // ---- the part made by the first data segment ----
+  bool active() const { return in_flight_ != nullptr; }
+  // Makes the in-flight part with its congestion controller (once; later calls keep the first).
+  // Without a controller (none could be made) cwnd stays at one segment.
+  void activate(std::unique_ptr<CongestionControl> cc);
+
   // ---- congestion control ----
-  void set_congestion_control(std::unique_ptr<CongestionControl> cc) { cc_ = std::move(cc); }
-  CongestionControl* cc() { return cc_.get(); }
-  const CongestionControl* cc() const { return cc_.get(); }
+  CongestionControl* cc() { return in_flight_ ? in_flight_->cc.get() : nullptr; }
+  const CongestionControl* cc() const { return in_flight_ ? in_flight_->cc.get() : nullptr; }
   // The congestion window, or one segment before there is a controller.
-  uint32_t cwnd_or(uint32_t mss) const { return cc_ ? cc_->cwnd() : mss; }
+  uint32_t cwnd_or(uint32_t mss) const { return cc() != nullptr ? cc()->cwnd() : mss; }
 
   // ---- what the peer holds ----
-  const SackScoreboard& scoreboard() const { return scoreboard_; }
+  uint32_t sacked_bytes() const { return in_flight_ ? in_flight_->scoreboard.sacked_bytes() : 0; }
   // Outstanding bytes neither SACKed nor marked lost (RFC 6675 pipe).
   uint32_t bytes_in_flight(const SendSide& send) const {
     uint32_t out = send.outstanding();
-    uint32_t gone = scoreboard_.sacked_bytes() + send.lost_bytes();
+    uint32_t gone = sacked_bytes() + send.lost_bytes();
     return out > gone ? out - gone : 0;
   }
   // The TSecr of the ACK being processed (RFC 8985 6.2 disambiguates retransmissions with it).
-  void set_ack_echo(std::optional<uint32_t> tsecr) { ack_tsecr_ = tsecr; }
+  void set_ack_echo(std::optional<uint32_t> tsecr) {
+    if (in_flight_) in_flight_->ack_tsecr = tsecr;
+  }
   // The SACK blocks of an ACK: marks records SACKed (cutting GSO records at block edges).
   // Returns the newly SACKed bytes; dsack says whether the first block was a D-SACK.
   uint32_t on_sack_blocks(SendSide& send, std::span<const SeqRange> blocks, TimePoint now,
@@ -98,18 +113,23 @@ class LossRecovery {
   void on_rto(SendSide& send, TimePoint now, TcpCounters& counters);
   // Tells the congestion controller what an ACK delivered (sample without the flight size).
   void on_delivery(const SendSide& send, AckSample sample) {
-    if (!cc_) return;
+    if (!in_flight_ || !in_flight_->cc) return;
     sample.bytes_in_flight = bytes_in_flight(send);
-    cc_->on_ack(sample, recovering());
+    in_flight_->cc->on_ack(sample, recovering());
   }
 
-  bool in_recovery() const { return in_recovery_; }
-  bool in_loss() const { return in_loss_; }
-  bool recovering() const { return in_recovery_ || in_loss_; }
+  bool in_recovery() const { return in_flight_ && in_flight_->in_recovery; }
+  bool in_loss() const { return in_flight_ && in_flight_->in_loss; }
+  bool recovering() const { return in_recovery() || in_loss(); }
 
   // ---- TLP ----
-  Rack& rack() { return rack_; }
-  const Rack& rack() const { return rack_; }
+  bool probe_outstanding() const { return in_flight_ && in_flight_->rack.probe_outstanding(); }
+  // A probe went out: only data is probed, so the in-flight part exists.
+  void on_probe_sent(SeqNum snd_nxt, bool was_retransmission) {
+    if (in_flight_) in_flight_->rack.on_probe_sent(snd_nxt, was_retransmission);
+  }
+  // RACK's state, once there is any (tests).
+  const Rack* rack() const { return in_flight_ ? &in_flight_->rack : nullptr; }
 
   uint32_t dsack_dups() const { return dsack_dups_; }
 
@@ -117,45 +137,53 @@ class LossRecovery {
   Duration detect_loss(SendSide& send, TimePoint now, TcpCounters& counters, uint32_t mss);
   void enter_recovery(const SendSide& send, bool sack_based, TimePoint now, TcpCounters& counters);
 
+  struct InFlight {
+    std::unique_ptr<CongestionControl> cc;
+    SackScoreboard scoreboard;
+    Rack rack;
+    std::optional<uint32_t> ack_tsecr;
+    SeqNum fack;  // highest delivered end: records above it (never resent) cannot be RACK-lost
+    SeqNum recovery_point;
+    uint32_t dupacks = 0;
+    bool in_recovery = false;
+    bool in_loss = false;  // recovering after an RTO
+  };
+
   RttEstimator rtt_;
-  std::unique_ptr<CongestionControl> cc_;
-  SackScoreboard scoreboard_;
-  Rack rack_;
+  std::unique_ptr<InFlight> in_flight_;
   std::optional<std::pair<SeqNum, TimePoint>> syn_sent_;
-  std::optional<uint32_t> ack_tsecr_;
-  SeqNum fack_;  // highest delivered end: records above it (never resent) cannot be RACK-lost
-  SeqNum recovery_point_;
-  uint32_t dupacks_ = 0;
   uint32_t dsack_dups_ = 0;
   unsigned consecutive_rtos_ = 0;
-  bool in_recovery_ = false;
-  bool in_loss_ = false;  // recovering after an RTO
 };
 
 // On every ACK: defined here so that the Connection's calls inline.
 inline void LossRecovery::delivered(const SentSegment& s, TimePoint now, uint32_t ts_offset) {
-  if (s.end > fack_ || fack_ == SeqNum()) fack_ = s.end;
+  if (!in_flight_) return;  // records exist only after activate()
+  InFlight& f = *in_flight_;
+  if (s.end > f.fack || f.fack == SeqNum()) f.fack = s.end;
   // The ACK of a retransmission may be for either copy, unless its timestamp echo is at least
   // the TSval of the retransmission (RFC 8985 6.2 step 2). The echo is only set when
   // timestamps were negotiated.
   bool ambiguous = s.retransmitted;
-  if (ambiguous && ack_tsecr_) {
+  if (ambiguous && f.ack_tsecr) {
     auto tsval = static_cast<uint32_t>(to_millis(s.sent.time_since_epoch())) + ts_offset;
-    ambiguous = static_cast<int32_t>(*ack_tsecr_ - tsval) < 0;
+    ambiguous = static_cast<int32_t>(*f.ack_tsecr - tsval) < 0;
   }
-  rack_.on_delivered(Rack::SentSegment{s.end, s.sent, s.retransmitted}, now, min_rtt_or_zero(),
+  f.rack.on_delivered(Rack::SentSegment{s.end, s.sent, s.retransmitted}, now, min_rtt_or_zero(),
                      ambiguous);
 }
 
 inline void LossRecovery::on_cumulative_ack(SendSide& send, SeqNum ack, TimePoint now,
                                             TcpCounters& c, const Policy& policy) {
-  if (recovering() && ack >= recovery_point_) {
-    in_recovery_ = false;
-    in_loss_ = false;
-    rack_.on_recovery_exit();
+  if (!in_flight_) return;
+  InFlight& f = *in_flight_;
+  if (recovering() && ack >= f.recovery_point) {
+    f.in_recovery = false;
+    f.in_loss = false;
+    f.rack.on_recovery_exit();
     c.recovery_exits++;
-    if (cc_) cc_->on_recovery_exit(now);
-  } else if (in_recovery_ && !policy.sack && send.record_count() > 0) {
+    if (f.cc) f.cc->on_recovery_exit(now);
+  } else if (f.in_recovery && !policy.sack && send.record_count() > 0) {
     // NewReno partial ACK (RFC 6582 3.2 step 3): the next hole is lost too.
     send.mark_lost(send.record(0));
   }

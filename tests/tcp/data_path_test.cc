@@ -420,6 +420,29 @@ TEST(TcpDataPath, WriteBlocksWhenSendBufferFull) {
   EXPECT_EQ(ep->readiness() & kEventWritable, 0u);
 }
 
+TEST(TcpDataPath, LossRecoveryStateComesWithTheFirstDataSegment) {
+  TcpHarness h;
+  auto ep = h.connect();
+  const Connection& conn = *ep->connection();
+  // Opened and idle: no scoreboard, RACK or controller yet, but the window it will start with.
+  EXPECT_FALSE(conn.loss_recovery_active());
+  EXPECT_EQ(conn.congestion_window(), 10u * conn.send_mss());
+  EXPECT_EQ(ep->info().tcpi_snd_cwnd, 10u);
+  // A pure ACK and a window update change nothing.
+  h.send_segment(kAck, h.peer_seq, h.local_seq, 2000, h.peer_ack_options());
+  EXPECT_FALSE(conn.loss_recovery_active());
+
+  ASSERT_EQ(*ep->write(bytes(100)), 100u);
+  h.expect_segment(AllOf(HasFlags(kAck | kPsh), SeqIs(h.local_seq)));
+  EXPECT_TRUE(conn.loss_recovery_active());
+  EXPECT_EQ(conn.congestion_window(), 10u * conn.send_mss());
+  h.send_segment(kAck, h.peer_seq, h.local_seq + 100, 2000, h.peer_ack_options());
+  // The controller now sees ACKs: 100 bytes of a 10-segment window were app-limited, so the
+  // window does not grow (RFC 7661), and the ACK's round trip was measured.
+  EXPECT_EQ(conn.congestion_window(), 10u * conn.send_mss());
+  EXPECT_TRUE(conn.rtt().has_sample());
+}
+
 TEST(TcpDataPath, TcpInfoAndOptions) {
   TcpHarness h;
   auto ep = h.connect();
