@@ -136,7 +136,7 @@ Connection::Connection(TcpProtocol& protocol, AddressFamily family, const Socket
       loss_(protocol.options().rto),
       options_(options),
       family_(family),
-      timers_(stack_.timers(), [this] { on_timers_due(); }) {
+      timers_(stack_.timers(), *this) {
   stack_.socket_memory().add_socket();
 }
 
@@ -165,6 +165,10 @@ uint32_t Connection::congestion_window() const {
   if (const CongestionControl* cc = loss_.cc()) return cc->cwnd();
   // Negotiated but no data sent yet: the window the controller will start with.
   return negotiated() ? CongestionControlOptions{}.initial_window_segments * mss_ : 0;
+}
+
+void Connection::shed_unused_timers() {
+  if (!loss_.active() && recv_.bytes_received() == 0) timers_.release_if_unarmed();
 }
 
 bool Connection::negotiated() const { return was_established_ || state_ == State::kSynReceived; }
@@ -624,11 +628,13 @@ SegmentOutcome Connection::on_segment(const NetworkPacketInfo& info, const Segme
       return SegmentOutcome::kDone;
     case State::kSynSent:
       process_syn_sent(seg, opts, std::move(payload));
+      shed_unused_timers();
       return SegmentOutcome::kDone;
     default: {
       const SegmentOutcome outcome = process_synchronized(info, seg, opts, std::move(payload));
       // Its ACK sent, a connection its user has let go of needs nothing more than a record.
       if (state_ == State::kTimeWait) retire_to_time_wait();
+      shed_unused_timers();
       return outcome;
     }
   }

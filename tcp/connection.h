@@ -112,6 +112,8 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
   // Whether loss recovery's in-flight part (and the congestion controller) exists: made by the
   // first data segment, never by the handshake alone.
   bool loss_recovery_active() const { return loss_.active(); }
+  // Whether the timers' storage is held (armed now, or the connection has carried data).
+  bool holds_timer_storage() const { return timers_.holds_storage(); }
   // What the receive side holds and what it is charged (tests, stats).
   const ReceiveQueue& receive_queue() const { return recv_.queue(); }
 
@@ -155,6 +157,9 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
   bool negotiated() const;
   // The first data segment is about to go: loss recovery's in-flight part and the controller.
   void activate_loss_recovery();
+  // After a segment: a connection that has carried no data keeps no timer storage while no
+  // timer is armed (the handshake's retransmission timer, once the handshake is done).
+  void shed_unused_timers();
   // The payload per segment on a path of this MTU, as the peer's MSS, our own cap and the
   // timestamp option allow.
   uint32_t send_mss_for(uint32_t path_mtu) const;
@@ -189,7 +194,8 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
   void fill_ack_options(Options& o);
 
   // timers
-  using TimerKind = ConnectionTimers::Kind;
+  friend class ConnectionTimers<Connection>;
+  using TimerKind = ConnectionTimers<Connection>::Kind;
   // The wheel timer fired: runs every kind that is due, earliest first.
   void on_timers_due();
   void arm_retransmit_timer();
@@ -263,7 +269,7 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
   uint32_t segs_in_ = 0;
   uint32_t segs_out_ = 0;
 
-  ConnectionTimers timers_;  // the retransmission one runs as timer_mode_ says
+  ConnectionTimers<Connection> timers_;  // the retransmission one runs as timer_mode_ says
 };
 
 }  // namespace weir::tcp

@@ -1,6 +1,9 @@
 // A connection's three timers (retransmission, delayed ACK, auxiliary) on one wheel timer, as
 // FreeBSD's TCP has kept them in one callout since 14.0. Three wheel timers cost 192 bytes in
-// every connection, idle or not; one timer and three deadlines cost 96.
+// every connection, idle or not; one timer and three deadlines cost 88, and they are made on
+// the first arm: a connection that has carried no data gives them back once nothing is armed
+// (release_if_unarmed(), after the handshake), so an opened and idle connection holds 24 bytes
+// here.
 //
 // The wheel timer runs at or before the earliest armed deadline. Arming a kind later than the
 // wheel timer, or cancelling one while another stays armed, leaves the wheel alone: when the
@@ -10,7 +13,7 @@
 
 #include <array>
 #include <cstdint>
-#include <functional>
+#include <memory>
 #include <optional>
 
 #include "stack/clock.h"
@@ -18,6 +21,9 @@
 
 namespace weir::tcp {
 
+// Owner::on_timers_due() runs when the wheel timer fires; it takes the due kinds with
+// take_due() and ends with rearm().
+template <typename Owner>
 class ConnectionTimers {
  public:
   enum class Kind : uint8_t {
@@ -26,66 +32,92 @@ class ConnectionTimers {
     kAux,  // keepalive, FIN_WAIT_2 or TIME_WAIT
   };
 
-  // wake runs when the wheel timer fires; it takes the due kinds with take_due() and ends
-  // with rearm().
-  ConnectionTimers(TimerWheel& wheel, std::function<void()> wake)
-      : wheel_(wheel), timer_(std::move(wake)) {
-    deadlines_.fill(kUnarmed);
-  }
+  ConnectionTimers(TimerWheel& wheel, Owner& owner) : wheel_(wheel), owner_(owner) {}
   ConnectionTimers(const ConnectionTimers&) = delete;
   ConnectionTimers& operator=(const ConnectionTimers&) = delete;
 
   void arm_after(Kind kind, Duration delay) { arm(kind, wheel_.now() + delay); }
   void arm(Kind kind, TimePoint deadline) {
-    deadlines_[index(kind)] = deadline;
-    if (!timer_.armed() || deadline < timer_.deadline()) wheel_.arm(timer_, deadline);
+    Armed& a = armed_storage();
+    a.deadlines[index(kind)] = deadline;
+    if (!a.timer.armed() || deadline < a.timer.deadline()) wheel_.arm(a.timer, deadline);
   }
   void cancel(Kind kind) {
-    deadlines_[index(kind)] = kUnarmed;
-    if (earliest() == kUnarmed) timer_.cancel();
+    if (!armed_) return;
+    armed_->deadlines[index(kind)] = kUnarmed;
+    if (earliest() == kUnarmed) armed_->timer.cancel();
   }
   void cancel_all() {
-    deadlines_.fill(kUnarmed);
-    timer_.cancel();
+    if (!armed_) return;
+    armed_->deadlines.fill(kUnarmed);
+    armed_->timer.cancel();
   }
-  bool armed(Kind kind) const { return deadlines_[index(kind)] != kUnarmed; }
-  TimePoint deadline(Kind kind) const { return deadlines_[index(kind)]; }
+  bool armed(Kind kind) const { return armed_ && armed_->deadlines[index(kind)] != kUnarmed; }
+  TimePoint deadline(Kind kind) const { return armed_ ? armed_->deadlines[index(kind)] : kUnarmed; }
 
   // The armed kind with the earliest deadline at or before now, disarmed; nullopt when none is
   // due. Ties go to the retransmission timer first.
   std::optional<Kind> take_due() {
+    if (!armed_) return std::nullopt;
+    auto& deadlines = armed_->deadlines;
     const TimePoint now = wheel_.now();
     size_t best = kKinds;
     for (size_t k = 0; k < kKinds; ++k) {
-      if (deadlines_[k] <= now && (best == kKinds || deadlines_[k] < deadlines_[best])) best = k;
+      if (deadlines[k] <= now && (best == kKinds || deadlines[k] < deadlines[best])) best = k;
     }
     if (best == kKinds) return std::nullopt;
-    deadlines_[best] = kUnarmed;
+    deadlines[best] = kUnarmed;
     return static_cast<Kind>(best);
   }
   // Puts the wheel timer at the earliest armed deadline (or takes it off the wheel).
   void rearm() {
+    if (!armed_) return;
     const TimePoint next = earliest();
     if (next == kUnarmed) {
-      timer_.cancel();
-    } else if (!timer_.armed() || timer_.deadline() != next) {
-      wheel_.arm(timer_, next);
+      armed_->timer.cancel();
+    } else if (!armed_->timer.armed() || armed_->timer.deadline() != next) {
+      wheel_.arm(armed_->timer, next);
     }
   }
+  // Gives the storage back when nothing is armed. Never from inside the owner's wake-up (the
+  // wheel timer is running its callback then): it keeps the storage, and the next call frees it.
+  void release_if_unarmed() {
+    if (armed_ && !firing_ && earliest() == kUnarmed) armed_.reset();
+  }
+  bool holds_storage() const { return armed_ != nullptr; }
 
  private:
   static constexpr size_t kKinds = 3;
   static constexpr TimePoint kUnarmed = TimePoint::max();
   static size_t index(Kind kind) { return static_cast<size_t>(kind); }
+
+  struct Armed {
+    explicit Armed(ConnectionTimers& self) : timer([&self] { self.wake(); }) {
+      deadlines.fill(kUnarmed);
+    }
+    Timer timer;
+    std::array<TimePoint, kKinds> deadlines;
+  };
+
+  Armed& armed_storage() {
+    if (!armed_) armed_ = std::make_unique<Armed>(*this);
+    return *armed_;
+  }
+  void wake() {
+    firing_ = true;
+    owner_.on_timers_due();
+    firing_ = false;
+  }
   TimePoint earliest() const {
     TimePoint t = kUnarmed;
-    for (TimePoint d : deadlines_) t = std::min(t, d);
+    for (TimePoint d : armed_->deadlines) t = std::min(t, d);
     return t;
   }
 
   TimerWheel& wheel_;
-  Timer timer_;
-  std::array<TimePoint, kKinds> deadlines_;
+  Owner& owner_;
+  std::unique_ptr<Armed> armed_;
+  bool firing_ = false;
 };
 
 }  // namespace weir::tcp

@@ -443,6 +443,32 @@ TEST(TcpDataPath, LossRecoveryStateComesWithTheFirstDataSegment) {
   EXPECT_TRUE(conn.rtt().has_sample());
 }
 
+TEST(TcpDataPath, OpenedIdleConnectionsGiveBackTheHandshakesTimer) {
+  {
+    TcpHarness server;
+    auto l = server.listen();
+    auto passive = server.accept_connection(*l);
+    ASSERT_NE(passive, nullptr);
+    EXPECT_FALSE(passive->connection()->holds_timer_storage());
+  }
+  TcpHarness h;
+  auto active = h.connect();
+  EXPECT_FALSE(active->connection()->holds_timer_storage());
+
+  // Data makes the timers again (retransmission), and a connection that has carried data keeps
+  // them when they are disarmed: the next burst should not pay for them.
+  ASSERT_EQ(*active->write(bytes(10)), 10u);
+  h.expect_segment(AllOf(HasFlags(kAck | kPsh), SeqIs(h.local_seq)));
+  EXPECT_TRUE(active->connection()->holds_timer_storage());
+  h.send_segment(kAck, h.peer_seq, h.local_seq + 10, 2000, h.peer_ack_options());
+  EXPECT_TRUE(active->connection()->holds_timer_storage());
+  // Timers still run on the storage made again: a keepalive probe after the idle time.
+  active->set_keepalive(true);
+  active->set_keepalive_params(std::chrono::seconds(5), std::chrono::seconds(1), 3);
+  h.advance(std::chrono::seconds(6));
+  h.expect_segment(AllOf(HasFlags(kAck), SeqIs(h.local_seq + 9)));
+}
+
 TEST(TcpDataPath, TcpInfoAndOptions) {
   TcpHarness h;
   auto ep = h.connect();
