@@ -222,9 +222,9 @@ bool PortTable::overlap(const Binding& b, const IpAddress& local, PortBindingOpt
 
 bool PortTable::conflicts(uint8_t protocol, uint16_t port, const IpAddress& local,
                           PortBindingOptions options) const {
-  auto it = bindings_.find(key(protocol, port));
-  if (it == bindings_.end()) return false;
-  for (const auto& b : it->second) {
+  auto [first, last] = bindings_.equal_range(key(protocol, port));
+  for (auto it = first; it != last; ++it) {
+    const Binding& b = it->second;
     if (!overlap(b, local, options)) continue;
     // Linux: SO_REUSEPORT on both lets binds share a port; SO_REUSEADDR on both does for UDP,
     // and lets a TCP bind join connections (never a listener: check_listen). Between two TCP
@@ -241,10 +241,17 @@ bool PortTable::conflicts(uint8_t protocol, uint16_t port, const IpAddress& loca
 
 PortTable::Handle PortTable::add(uint8_t protocol, uint16_t port, const Binding& binding) {
   Binding b = binding;
-  b.handle = next_handle_++;
-  bindings_[key(protocol, port)].push_back(b);
-  handle_keys_[b.handle] = key(protocol, port);
+  b.handle = (next_serial_++ << kKeyBits) | key(protocol, port);
+  bindings_.emplace(key(protocol, port), b);
   return b.handle;
+}
+
+PortTable::Bindings::iterator PortTable::find_binding(Handle handle) {
+  auto [first, last] = bindings_.equal_range(key_of(handle));
+  for (auto it = first; it != last; ++it) {
+    if (it->second.handle == handle) return it;
+  }
+  return bindings_.end();
 }
 
 Result<PortTable::Handle> PortTable::reserve(uint8_t protocol, uint16_t port,
@@ -304,12 +311,9 @@ Result<std::pair<uint16_t, PortTable::Handle>> PortTable::reserve_for_connect(
   // applies to it.
   options.dual_stack = false;
   return pick(local, remote, rng, [&](uint16_t port) -> std::optional<Handle> {
-    if (auto it = bindings_.find(key(protocol, port)); it != bindings_.end()) {
-      const auto& holders = it->second;
-      if (std::any_of(holders.begin(), holders.end(),
-                      [](const Binding& b) { return !b.by_connect; })) {
-        return std::nullopt;
-      }
+    auto [first, last] = bindings_.equal_range(key(protocol, port));
+    if (std::any_of(first, last, [](const auto& entry) { return !entry.second.by_connect; })) {
+      return std::nullopt;
     }
     if (demux.connected_exists(protocol,
                                TransportEndpointId{local, remote.address, port, remote.port})) {
@@ -320,32 +324,22 @@ Result<std::pair<uint16_t, PortTable::Handle>> PortTable::reserve_for_connect(
 }
 
 Status PortTable::check_listen(Handle handle) const {
-  auto hk = handle_keys_.find(handle);
-  if (hk == handle_keys_.end()) return Error::kInvalidArgument;
-  const auto& holders = bindings_.at(hk->second);
-  auto self = std::find_if(holders.begin(), holders.end(),
-                           [&](const Binding& b) { return b.handle == handle; });
-  for (const auto& b : holders) {
+  auto [first, last] = bindings_.equal_range(key_of(handle));
+  auto self = std::find_if(first, last, [&](const auto& e) { return e.second.handle == handle; });
+  if (self == last) return Error::kInvalidArgument;
+  const Binding& mine = self->second;
+  for (auto it = first; it != last; ++it) {
+    const Binding& b = it->second;
     if (b.handle == handle || !b.by_connect) continue;
-    if (!overlap(b, self->local, self->options)) continue;
-    if (self->options.reuse_port && b.options.reuse_port) continue;
+    if (!overlap(b, mine.local, mine.options)) continue;
+    if (mine.options.reuse_port && b.options.reuse_port) continue;
     return Error::kAddressInUse;
   }
   return ok_status();
 }
 
 void PortTable::release(Handle handle) {
-  auto hk = handle_keys_.find(handle);
-  if (hk == handle_keys_.end()) return;
-  auto it = bindings_.find(hk->second);
-  if (it != bindings_.end()) {
-    auto& v = it->second;
-    v.erase(
-        std::remove_if(v.begin(), v.end(), [&](const Binding& b) { return b.handle == handle; }),
-        v.end());
-    if (v.empty()) bindings_.erase(it);
-  }
-  handle_keys_.erase(hk);
+  if (auto it = find_binding(handle); it != bindings_.end()) bindings_.erase(it);
 }
 
 bool PortTable::in_use(uint8_t protocol, uint16_t port) const {

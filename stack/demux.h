@@ -219,10 +219,18 @@ class PortTable {
                                            const std::optional<SocketAddress>& remote, Rng& rng,
                                            Take&& take);
 
+  // A handle carries its binding's key in its low 24 bits, above them a serial number that
+  // tells the holders of one port apart: release() needs no map from handles to ports.
+  static constexpr unsigned kKeyBits = 24;
+  static uint32_t key_of(Handle handle) { return static_cast<uint32_t>(handle & 0xffffff); }
+  using Bindings = std::unordered_multimap<uint32_t, Binding>;
+  Bindings::iterator find_binding(Handle handle);
+
   PortRange ephemeral_;
-  std::unordered_map<uint32_t, std::vector<Binding>> bindings_;
-  std::unordered_map<Handle, uint32_t> handle_keys_;
-  Handle next_handle_ = 1;
+  // One node per holder: most ports have one (each outgoing connection its own), and a node
+  // with the binding inline costs half of a map node, a vector of holders and a handle entry.
+  Bindings bindings_;
+  Handle next_serial_ = 1;
   SipKey ephemeral_key_;  // set_secret's key, else drawn from the caller's Rng on first use
   bool ephemeral_keyed_ = false;
   uint32_t ephemeral_next_ = 0;  // RFC 6056's next_ephemeral

@@ -140,6 +140,27 @@ TEST(PortTable, ConflictsFollowLinuxRules) {
   EXPECT_FALSE(ports.reserve(kProtocolTcp, 0, ip("0.0.0.0"), {}));
 }
 
+TEST(PortTable, ReleasingOneHolderOfASharedPortKeepsTheOthers) {
+  PortTable ports;
+  PortBindingOptions reuseport{.reuse_address = false, .reuse_port = true};
+  auto a = ports.reserve(kProtocolUdp, 9000, ip("0.0.0.0"), reuseport);
+  auto b = ports.reserve(kProtocolUdp, 9000, ip("0.0.0.0"), reuseport);
+  auto c = ports.reserve(kProtocolTcp, 9000, ip("0.0.0.0"), {});
+  ASSERT_TRUE(a && b && c);
+  EXPECT_NE(*a, *b);
+  ports.release(*a);
+  ports.release(*a);  // a second release of the same handle changes nothing
+  EXPECT_TRUE(ports.in_use(kProtocolUdp, 9000));
+  EXPECT_FALSE(ports.reserve(kProtocolUdp, 9000, ip("0.0.0.0"), {}));  // b still holds it
+  ports.release(*b);
+  EXPECT_FALSE(ports.in_use(kProtocolUdp, 9000));
+  EXPECT_TRUE(ports.in_use(kProtocolTcp, 9000));  // the other protocol's holder is untouched
+  EXPECT_EQ(ports.check_listen(*a).error(), Error::kInvalidArgument);  // released: unknown
+  EXPECT_TRUE(ports.check_listen(*c).ok());
+  ports.release(*c);
+  EXPECT_FALSE(ports.in_use(kProtocolTcp, 9000));
+}
+
 TEST(PortTable, EphemeralPortsAreDistinctAndInRange) {
   PortTable ports;
   Rng rng(3);
