@@ -11,11 +11,41 @@ namespace weir::tcp {
 std::unique_ptr<Endpoint> Endpoint::create(Stack& stack, AddressFamily family) {
   TcpProtocol* p = find(stack);
   if (p == nullptr) return nullptr;
-  return std::make_unique<Endpoint>(Key{}, *p, family);
+  auto endpoint = std::make_unique<Endpoint>(Key{}, *p, family);
+  endpoint->unconnected_ = std::make_unique<Unconnected>();
+  return endpoint;
 }
 
 Endpoint::Endpoint(Key, TcpProtocol& protocol, AddressFamily family)
     : protocol_(protocol), family_(family) {}
+
+Endpoint::Unconnected& Endpoint::unconnected() {
+  if (!unconnected_) unconnected_ = std::make_unique<Unconnected>();
+  return *unconnected_;
+}
+
+const std::optional<SocketAddress>& Endpoint::bound() const {
+  static const std::optional<SocketAddress> kNone;
+  return unconnected_ ? unconnected_->bound : kNone;
+}
+
+const SocketOptions& Endpoint::options() const {
+  static const SocketOptions kDefaults;
+  if (conn_ != nullptr) return conn_->socket_options();
+  return unconnected_ ? unconnected_->options : kDefaults;
+}
+
+template <typename Change>
+void Endpoint::change_options(Change&& change) {
+  SocketOptions o = options();
+  change(o);
+  if (conn_ != nullptr) {
+    conn_->set_socket_options(o);
+  } else {
+    unconnected().options = o;
+  }
+  if (listener_) listener_->set_socket_options(o);
+}
 
 Endpoint::~Endpoint() { close(); }
 
@@ -32,14 +62,14 @@ SocketAddress Endpoint::external(const SocketAddress& a) const {
 Status Endpoint::set_v6only(bool on) {
   if (closed_) return Error::kBadFileDescriptor;
   if (family_ != AddressFamily::kIpv6) return Error::kNoProtocolOption;
-  if (bound_ || conn_ != nullptr || listener_) return Error::kInvalidArgument;
+  if (bound() || conn_ != nullptr || listener_) return Error::kInvalidArgument;
   v6only_ = on;
   return ok_status();
 }
 
 Status Endpoint::bind(const SocketAddress& user_local) {
   if (closed_) return Error::kBadFileDescriptor;
-  if (bound_ || conn_ != nullptr) return Error::kInvalidArgument;
+  if (bound() || conn_ != nullptr) return Error::kInvalidArgument;
   if (user_local.address.family() != family_) return Error::kAddressFamilyNotSupported;
   if (v6only_ && user_local.address.is_v4_mapped()) return Error::kInvalidArgument;
   const SocketAddress local{internal(user_local.address), user_local.port};
@@ -49,17 +79,18 @@ Status Endpoint::bind(const SocketAddress& user_local) {
   }
   const bool dual = family_ == AddressFamily::kIpv6 && !v6only_ && local.address.is_v6() &&
                     local.address.is_unspecified();
-  PortBindingOptions po{options_.reuse_address, options_.reuse_port, dual};
+  Unconnected& u = unconnected();
+  PortBindingOptions po{u.options.reuse_address, u.options.reuse_port, dual};
   if (local.port == 0) {
     auto r = stack.ports().reserve_ephemeral(kProtocolTcp, local.address, po, stack.rng());
     if (!r) return r.error();
-    bound_ = SocketAddress{local.address, r->first};
-    port_ = r->second;
+    u.bound = SocketAddress{local.address, r->first};
+    u.port = r->second;
   } else {
     auto r = stack.ports().reserve(kProtocolTcp, local.port, local.address, po);
     if (!r) return r.error();
-    bound_ = local;
-    port_ = *r;
+    u.bound = local;
+    u.port = *r;
   }
   return ok_status();
 }
@@ -71,11 +102,13 @@ Status Endpoint::listen(int backlog) {
     listener_->set_backlog(backlog);
     return ok_status();
   }
-  if (!bound_) WEIR_TRY(bind(SocketAddress{IpAddress::any(family_), 0}));
-  if (port_) WEIR_TRY(protocol_.stack().ports().check_listen(*port_));
-  const bool dual = family_ == AddressFamily::kIpv6 && !v6only_ && bound_->address.is_v6() &&
-                    bound_->address.is_unspecified();
-  auto l = std::make_unique<Listener>(protocol_, *bound_, bound_->address.family(), options_,
+  if (!bound()) WEIR_TRY(bind(SocketAddress{IpAddress::any(family_), 0}));
+  Unconnected& u = unconnected();
+  if (u.port) WEIR_TRY(protocol_.stack().ports().check_listen(*u.port));
+  const SocketAddress& bound = *u.bound;
+  const bool dual = family_ == AddressFamily::kIpv6 && !v6only_ && bound.address.is_v6() &&
+                    bound.address.is_unspecified();
+  auto l = std::make_unique<Listener>(protocol_, bound, bound.address.family(), u.options,
                                       waiters_, dual);
   WEIR_TRY(l->start(backlog));
   listener_ = std::move(l);
@@ -88,7 +121,6 @@ Result<std::unique_ptr<Endpoint>> Endpoint::accept() {
   auto c = listener_->accept(child->waiters_);
   if (!c) return c.error();
   child->conn_ = *c;
-  child->options_ = (*c)->socket_options();
   return child;
 }
 
@@ -117,14 +149,15 @@ Status Endpoint::connect(const SocketAddress& user_remote) {
   const SocketAddress remote{internal(user_remote.address), user_remote.port};
   const AddressFamily peer_family = remote.address.family();
   Stack& stack = protocol_.stack();
-  SocketAddress local = bound_.value_or(SocketAddress{IpAddress::any(peer_family), 0});
+  Unconnected& u = unconnected();
+  SocketAddress local = u.bound.value_or(SocketAddress{IpAddress::any(peer_family), 0});
   if (local.address.family() != peer_family) {
     // Bound to [::] (dual stack) and connecting to an IPv4 peer: the reservation covers IPv4.
     // Bound to a specific address of the other family: no way there.
     if (!local.address.is_unspecified()) return Error::kNetworkUnreachable;
     local.address = IpAddress::any(peer_family);
   }
-  std::optional<PortTable::Handle> handle = port_;
+  std::optional<PortTable::Handle> handle = u.port;
   if (local.port == 0) {
     // The port only has to make the 4-tuple unique, so the source address comes first, as in
     // Linux (ip_route_connect, then __inet_hash_connect).
@@ -133,18 +166,17 @@ Status Endpoint::connect(const SocketAddress& user_remote) {
       if (!route) return route.error();
       local.address = route->local_address;
     }
-    PortBindingOptions po{options_.reuse_address, options_.reuse_port, false};
+    PortBindingOptions po{u.options.reuse_address, u.options.reuse_port, false};
     auto r = stack.ports().reserve_for_connect(kProtocolTcp, local.address, remote, po, stack.rng(),
                                                stack.demux());
     if (!r) return r.error();
     local.port = r->first;
     handle = r->second;
   }
-  Connection& c = protocol_.create_connection(peer_family, options_);
+  Connection& c = protocol_.create_connection(peer_family, u.options);
   c.set_user(&waiters_);
   conn_ = &c;
-  port_.reset();  // the connection owns the reservation now
-  bound_ = local;
+  unconnected_.reset();  // the connection holds the options, the address and the port now
   return c.connect(local, handle, remote);
 }
 
@@ -196,13 +228,17 @@ void Endpoint::close() {
   closed_ = true;
   listener_.reset();
   if (conn_ != nullptr) {
+    // Options and the local address still read back after close(), as before it.
+    Unconnected& u = unconnected();
+    u.options = conn_->socket_options();
+    u.bound = conn_->local_address();
     conn_->close();
     protocol_.detach(*conn_);
     conn_ = nullptr;
   }
-  if (port_) {
-    protocol_.stack().ports().release(*port_);
-    port_.reset();
+  if (unconnected_ && unconnected_->port) {
+    protocol_.stack().ports().release(*unconnected_->port);
+    unconnected_->port.reset();
   }
 }
 
@@ -221,7 +257,7 @@ EventMask Endpoint::readiness() const {
 Result<SocketAddress> Endpoint::local_address() const {
   if (conn_ != nullptr) return external(conn_->local_address());
   if (listener_) return external(listener_->local_address());
-  if (bound_) return external(*bound_);
+  if (bound()) return external(*bound());
   return SocketAddress{IpAddress::any(family_), 0};
 }
 
@@ -235,11 +271,6 @@ Result<SocketAddress> Endpoint::remote_address() const {
 std::optional<Error> Endpoint::take_error() {
   if (conn_ == nullptr) return std::nullopt;
   return conn_->take_error();
-}
-
-void Endpoint::apply_options() {
-  if (conn_ != nullptr) conn_->set_socket_options(options_);
-  if (listener_) listener_->set_socket_options(options_);
 }
 
 Status Endpoint::set_option(SocketOption option, int value) {
@@ -263,18 +294,15 @@ Status Endpoint::set_option(SocketOption option, int value) {
       break;
     case SocketOption::kKeepIdle:
       if (value < 1) return Error::kInvalidArgument;
-      options_.keepalive_idle = std::chrono::seconds(value);
-      apply_options();
+      change_options([&](SocketOptions& o) { o.keepalive_idle = std::chrono::seconds(value); });
       break;
     case SocketOption::kKeepInterval:
       if (value < 1) return Error::kInvalidArgument;
-      options_.keepalive_interval = std::chrono::seconds(value);
-      apply_options();
+      change_options([&](SocketOptions& o) { o.keepalive_interval = std::chrono::seconds(value); });
       break;
     case SocketOption::kKeepCount:
       if (value < 1) return Error::kInvalidArgument;
-      options_.keepalive_count = u;
-      apply_options();
+      change_options([&](SocketOptions& o) { o.keepalive_count = u; });
       break;
     case SocketOption::kNoDelay:
       set_no_delay(value != 0);
@@ -287,8 +315,7 @@ Status Endpoint::set_option(SocketOption option, int value) {
       set_max_segment(static_cast<uint16_t>(value));
       break;
     case SocketOption::kQuickAck:
-      options_.quick_ack = value != 0;
-      apply_options();
+      change_options([&](SocketOptions& o) { o.quick_ack = value != 0; });
       break;
   }
   return ok_status();
@@ -299,76 +326,75 @@ Result<int> Endpoint::get_option(SocketOption option) const {
     return static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(d).count());
   };
   const TcpOptions& po = protocol_.options();
+  const SocketOptions& opts = options();
   switch (option) {
     case SocketOption::kReceiveBuffer:
-      return static_cast<int>(options_.receive_buffer != 0 ? options_.receive_buffer
+      return static_cast<int>(opts.receive_buffer != 0 ? opts.receive_buffer
                                                            : po.receive_buffer);
     case SocketOption::kSendBuffer:
-      return static_cast<int>(options_.send_buffer != 0 ? options_.send_buffer : po.send_buffer);
+      return static_cast<int>(opts.send_buffer != 0 ? opts.send_buffer : po.send_buffer);
     case SocketOption::kReuseAddress:
-      return options_.reuse_address ? 1 : 0;
+      return opts.reuse_address ? 1 : 0;
     case SocketOption::kReusePort:
-      return options_.reuse_port ? 1 : 0;
+      return opts.reuse_port ? 1 : 0;
     case SocketOption::kKeepAlive:
-      return options_.keepalive ? 1 : 0;
+      return opts.keepalive ? 1 : 0;
     case SocketOption::kKeepIdle:
-      return secs(options_.keepalive_idle);
+      return secs(opts.keepalive_idle);
     case SocketOption::kKeepInterval:
-      return secs(options_.keepalive_interval);
+      return secs(opts.keepalive_interval);
     case SocketOption::kKeepCount:
-      return static_cast<int>(options_.keepalive_count);
+      return static_cast<int>(opts.keepalive_count);
     case SocketOption::kNoDelay:
-      return options_.no_delay ? 1 : 0;
+      return opts.no_delay ? 1 : 0;
     case SocketOption::kCork:
-      return options_.cork ? 1 : 0;
+      return opts.cork ? 1 : 0;
     case SocketOption::kMaxSegment:
       if (conn_ != nullptr && conn_->state() != State::kClosed &&
           conn_->state() != State::kSynSent) {
         return static_cast<int>(conn_->send_mss());
       }
-      return options_.max_segment != 0 ? options_.max_segment : 536;
+      return opts.max_segment != 0 ? opts.max_segment : 536;
     case SocketOption::kQuickAck:
-      return options_.quick_ack ? 1 : 0;
+      return opts.quick_ack ? 1 : 0;
   }
   return Error::kNoProtocolOption;
 }
 
 void Endpoint::set_no_delay(bool on) {
-  options_.no_delay = on;
-  apply_options();
+  change_options([&](SocketOptions& o) { o.no_delay = on; });
 }
 void Endpoint::set_cork(bool on) {
-  options_.cork = on;
-  apply_options();
+  change_options([&](SocketOptions& o) { o.cork = on; });
 }
 void Endpoint::set_keepalive(bool on) {
-  options_.keepalive = on;
-  apply_options();
+  change_options([&](SocketOptions& o) { o.keepalive = on; });
 }
 void Endpoint::set_keepalive_params(Duration idle, Duration interval, uint32_t count) {
-  options_.keepalive_idle = idle;
-  options_.keepalive_interval = interval;
-  options_.keepalive_count = std::max<uint32_t>(count, 1);
-  apply_options();
+  change_options([&](SocketOptions& o) {
+    o.keepalive_idle = idle;
+    o.keepalive_interval = interval;
+    o.keepalive_count = std::max<uint32_t>(count, 1);
+  });
 }
 void Endpoint::set_linger(std::optional<Duration> linger) {
-  options_.linger = linger;
-  apply_options();
+  change_options([&](SocketOptions& o) { o.linger = linger; });
 }
 void Endpoint::set_receive_buffer(uint32_t bytes) {
   // Like Linux: at least a few segments' worth.
-  options_.receive_buffer = std::max<uint32_t>(bytes, 2048);
-  apply_options();
+  change_options([&](SocketOptions& o) { o.receive_buffer = std::max<uint32_t>(bytes, 2048); });
 }
 void Endpoint::set_send_buffer(uint32_t bytes) {
-  options_.send_buffer = std::max<uint32_t>(bytes, 2048);
-  apply_options();
+  change_options([&](SocketOptions& o) { o.send_buffer = std::max<uint32_t>(bytes, 2048); });
 }
-void Endpoint::set_reuse_address(bool on) { options_.reuse_address = on; }
-void Endpoint::set_reuse_port(bool on) { options_.reuse_port = on; }
+void Endpoint::set_reuse_address(bool on) {
+  change_options([&](SocketOptions& o) { o.reuse_address = on; });
+}
+void Endpoint::set_reuse_port(bool on) {
+  change_options([&](SocketOptions& o) { o.reuse_port = on; });
+}
 void Endpoint::set_max_segment(uint16_t mss) {
-  options_.max_segment = mss;
-  apply_options();
+  change_options([&](SocketOptions& o) { o.max_segment = mss; });
 }
 
 TcpInfo Endpoint::info() const {

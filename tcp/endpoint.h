@@ -128,7 +128,7 @@ class Endpoint {
   // IPV6_V6ONLY (IPv6 endpoints only; before bind/connect/listen, else kInvalidArgument).
   Status set_v6only(bool on);
   bool v6only() const { return v6only_; }
-  const SocketOptions& options() const { return options_; }
+  const SocketOptions& options() const;
 
   TcpInfo info() const;
   bool listening() const { return listener_ != nullptr; }
@@ -138,17 +138,30 @@ class Endpoint {
 
  private:
   friend class Forwarder;  // wraps the connections it accepts, as accept() does
-  void apply_options();
+  // Changes a copy of the options and gives it to whoever holds them (the connection, the
+  // listener, or the endpoint itself).
+  template <typename Change>
+  void change_options(Change&& change);
   // Dual stack: ::ffff:a.b.c.d -> a.b.c.d on an IPv6 endpoint (internal), and back.
   IpAddress internal(const IpAddress& a) const;
   SocketAddress external(const SocketAddress& a) const;
 
+  // What an endpoint keeps while it has no connection: from create() until connect(), for a
+  // listener, and after close() (so that options and the address still read back). A
+  // connected endpoint's options live in its connection and its addresses in the demux, so
+  // an open connection does not pay for a second copy (an accepted one never makes this).
+  struct Unconnected {
+    SocketOptions options;
+    std::optional<SocketAddress> bound;
+    std::optional<PortTable::Handle> port;
+  };
+  Unconnected& unconnected();
+  const std::optional<SocketAddress>& bound() const;
+
   TcpProtocol& protocol_;
   AddressFamily family_;
   bool v6only_ = false;
-  SocketOptions options_;
-  std::optional<SocketAddress> bound_;
-  std::optional<PortTable::Handle> port_;
+  std::unique_ptr<Unconnected> unconnected_;
   Connection* conn_ = nullptr;  // owned by the protocol; attached while we live
   std::unique_ptr<Listener> listener_;
   bool closed_ = false;

@@ -90,7 +90,6 @@ Result<std::unique_ptr<Endpoint>> Forwarder::accept(uint64_t id) {
     return st.error();
   }
   endpoint->conn_ = &c;
-  endpoint->options_ = c.socket_options();
   counters.forward_accepted++;
   return endpoint;
 }
