@@ -188,8 +188,15 @@ uint32_t Connection::ts_now() const {
 // ---------------------------------------------------------------------------------------------
 // Setup
 
+RouteInfo Connection::route() const {
+  return RouteInfo{route_nic_, demux_id_.local_address, demux_id_.remote_address, next_hop_,
+                   route_mtu_, false};
+}
+
 void Connection::init_route_and_mss(const RouteInfo& route) {
-  route_ = route;
+  route_nic_ = route.nic;
+  next_hop_ = route.next_hop;
+  route_mtu_ = route.mtu;
   if (const Nic* nic = stack_.nic(route.nic); nic != nullptr)
     route_link_ = nic->endpoint().capabilities();
   pmtu_ = route.mtu;
@@ -1171,7 +1178,7 @@ void Connection::transmit(uint8_t flags, SeqNum seq, PacketBuffer&& payload, boo
     last_data_sent_ = stack_.now();
   }
   if (flags & kRst) c.resets_sent++;
-  if (auto st = protocol_.transmit(route_, std::move(pkt)); !st) c.drop_send_error++;
+  if (auto st = protocol_.transmit(route(), std::move(pkt)); !st) c.drop_send_error++;
 }
 
 size_t Connection::segment_limit() const {
@@ -1201,7 +1208,7 @@ void Connection::send_reset(SeqNum seq, SeqNum ack, bool with_ack) {
   protocol_.counters().resets_sent++;
   protocol_.counters().segments_sent++;
   segs_out_++;
-  if (auto st = protocol_.transmit(route_, std::move(pkt)); !st)
+  if (auto st = protocol_.transmit(route(), std::move(pkt)); !st)
     protocol_.counters().drop_send_error++;
 }
 

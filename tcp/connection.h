@@ -164,6 +164,7 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
   // timestamp option allow.
   uint32_t send_mss_for(uint32_t path_mtu) const;
   Status register_tuple();
+  RouteInfo route() const;
 
   // input
   SegmentOutcome process_synchronized(const NetworkPacketInfo& info, const Segment& seg,
@@ -225,7 +226,10 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
   ReceiveSide recv_;
   LossRecovery loss_;
   SocketOptions options_;
-  RouteInfo route_;
+  // The route, without the two addresses the demux id already holds (route() puts it together).
+  IpAddress next_hop_;
+  NicId route_nic_ = 0;
+  uint32_t route_mtu_ = 0;
   LinkCapabilities route_link_;  // what the route's NIC finishes for us (checksum, GSO)
   std::optional<PortTable::Handle> port_handle_;
   WaiterQueue* user_queue_ = nullptr;
