@@ -136,14 +136,14 @@ Connection::Connection(TcpProtocol& protocol, AddressFamily family, const Socket
       loss_(protocol.options().rto),
       options_(options),
       family_(family),
-      timers_(stack_.timers(), *this) {
+      timers_(*this) {
   stack_.socket_memory().add_socket();
 }
 
 Connection::~Connection() {
   stack_.socket_memory().remove_socket();
   if (in_demux()) stack_.demux().remove(*this);
-  if (port_handle_) stack_.ports().release(*port_handle_);
+  if (port_handle_ != 0) stack_.ports().release(port_handle_);
   if (listener_ != nullptr) listener_->child_closed(*this);
 }
 
@@ -243,7 +243,7 @@ Status Connection::connect(const SocketAddress& local, std::optional<PortTable::
     if (port_handle) stack_.ports().release(*port_handle);
     return state_ == State::kSynSent ? Error::kAlready : Error::kAlreadyConnected;
   }
-  port_handle_ = port_handle;
+  port_handle_ = port_handle.value_or(0);
   auto route = stack_.find_route(remote.address, local.address);
   if (!route) return route.error();
   init_route_and_mss(*route);
@@ -650,7 +650,8 @@ SegmentOutcome Connection::on_segment(const NetworkPacketInfo& info, const Segme
 bool Connection::retire_to_time_wait() {
   if (state_ != State::kTimeWait || attached() || listener_ != nullptr) return false;
   TimeWaitState s;
-  s.port_handle = std::exchange(port_handle_, std::nullopt);
+  const PortTable::Handle handle = std::exchange(port_handle_, 0);
+  if (handle != 0) s.port_handle = handle;
   s.snd_nxt = send_.nxt();
   s.rcv_nxt = recv_.nxt();
   s.last_ack_sent = last_ack_sent_;
@@ -1318,7 +1319,8 @@ void Connection::output() {
       timer_mode_ != TimerMode::kPersist) {
     timer_mode_ = TimerMode::kPersist;
     Duration d =
-        std::min<Duration>(loss_.rtt().rto() * (1 << std::min(persist_backoff_, 10u)), kMaxPersist);
+        std::min<Duration>(loss_.rtt().rto() * (1 << std::min<unsigned>(persist_backoff_, 10)),
+                           kMaxPersist);
     timers_.arm_after(TimerKind::kRetransmit, d);
   }
   if (recv_.ack_now()) send_ack();
@@ -1411,7 +1413,7 @@ void Connection::on_rexmit_timer() {
       TcpCounters& c = protocol_.counters();
       c.zero_window_probes++;
       probes_out_++;
-      persist_backoff_++;
+      if (persist_backoff_ < UINT8_MAX) persist_backoff_++;
       send_probe();
       output();  // re-arms persist while the window stays closed
       break;
@@ -1426,7 +1428,8 @@ void Connection::on_rto() {
   const TcpOptions& po = protocol_.options();
   TimePoint now = stack_.now();
   if (state_ == State::kSynSent || state_ == State::kSynReceived) {
-    unsigned limit = state_ == State::kSynSent ? po.syn_retries : po.synack_retries;
+    // At most 255 (the counter's width; Linux caps tcp_syn_retries at 127).
+    unsigned limit = std::min(state_ == State::kSynSent ? po.syn_retries : po.synack_retries, 255u);
     if (syn_retries_ >= limit) {
       c.timeouts++;
       if (state_ == State::kSynSent) c.failed_attempts++;
@@ -1522,7 +1525,7 @@ void Connection::on_aux_timer() {
     terminate(Error::kTimedOut);
     return;
   }
-  keepalive_probes_sent_++;
+  if (keepalive_probes_sent_ < UINT16_MAX) keepalive_probes_sent_++;
   probes_out_ = keepalive_probes_sent_;
   protocol_.counters().keepalive_probes++;
   send_probe();

@@ -197,6 +197,7 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
   // timers
   friend class ConnectionTimers<Connection>;
   using TimerKind = ConnectionTimers<Connection>::Kind;
+  TimerWheel& timer_wheel() { return stack_.timers(); }
   // The wheel timer fired: runs every kind that is due, earliest first.
   void on_timers_due();
   void arm_retransmit_timer();
@@ -228,10 +229,10 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
   SocketOptions options_;
   // The route, without the two addresses the demux id already holds (route() puts it together).
   IpAddress next_hop_;
+  LinkCapabilities route_link_;  // what the route's NIC finishes for us (checksum, GSO)
   NicId route_nic_ = 0;
   uint32_t route_mtu_ = 0;
-  LinkCapabilities route_link_;  // what the route's NIC finishes for us (checksum, GSO)
-  std::optional<PortTable::Handle> port_handle_;
+  PortTable::Handle port_handle_ = 0;  // 0: none (handles are never 0)
   WaiterQueue* user_queue_ = nullptr;
   Listener* listener_ = nullptr;
 
@@ -255,10 +256,12 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
   bool push_once_ = false;  // uncorked: send the tail past Nagle once
   bool hard_failed_ = false;
   bool was_established_ = false;
-  unsigned syn_retries_ = 0;
-  unsigned persist_backoff_ = 0;
-  unsigned keepalive_probes_sent_ = 0;
-  unsigned probes_out_ = 0;
+  // Counts bounded by small options (retries, keepalive probes); saturating where they could
+  // pass their width.
+  uint8_t syn_retries_ = 0;
+  uint8_t persist_backoff_ = 0;
+  uint16_t keepalive_probes_sent_ = 0;
+  uint32_t probes_out_ = 0;
 
   // Errors.
   std::optional<Error> error_;       // SO_ERROR

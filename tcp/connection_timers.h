@@ -1,9 +1,11 @@
 // A connection's three timers (retransmission, delayed ACK, auxiliary) on one wheel timer, as
 // FreeBSD's TCP has kept them in one callout since 14.0. Three wheel timers cost 192 bytes in
-// every connection, idle or not; one timer and three deadlines cost 88, and they are made on
+// every connection, idle or not; one timer and three deadlines cost 96, and they are made on
 // the first arm: a connection that has carried no data gives them back once nothing is armed
-// (release_if_unarmed(), after the handshake), so an opened and idle connection holds 24 bytes
+// (release_if_unarmed(), after the handshake), so an opened and idle connection holds 16 bytes
 // here.
+//
+// Owner provides timer_wheel() and on_timers_due().
 //
 // The wheel timer runs at or before the earliest armed deadline. Arming a kind later than the
 // wheel timer, or cancelling one while another stays armed, leaves the wheel alone: when the
@@ -32,15 +34,17 @@ class ConnectionTimers {
     kAux,  // keepalive, FIN_WAIT_2 or TIME_WAIT
   };
 
-  ConnectionTimers(TimerWheel& wheel, Owner& owner) : wheel_(wheel), owner_(owner) {}
+  explicit ConnectionTimers(Owner& owner) : owner_(owner) {}
   ConnectionTimers(const ConnectionTimers&) = delete;
   ConnectionTimers& operator=(const ConnectionTimers&) = delete;
 
-  void arm_after(Kind kind, Duration delay) { arm(kind, wheel_.now() + delay); }
+  void arm_after(Kind kind, Duration delay) { arm(kind, owner_.timer_wheel().now() + delay); }
   void arm(Kind kind, TimePoint deadline) {
     Armed& a = armed_storage();
     a.deadlines[index(kind)] = deadline;
-    if (!a.timer.armed() || deadline < a.timer.deadline()) wheel_.arm(a.timer, deadline);
+    if (!a.timer.armed() || deadline < a.timer.deadline()) {
+      owner_.timer_wheel().arm(a.timer, deadline);
+    }
   }
   void cancel(Kind kind) {
     if (!armed_) return;
@@ -60,7 +64,7 @@ class ConnectionTimers {
   std::optional<Kind> take_due() {
     if (!armed_) return std::nullopt;
     auto& deadlines = armed_->deadlines;
-    const TimePoint now = wheel_.now();
+    const TimePoint now = owner_.timer_wheel().now();
     size_t best = kKinds;
     for (size_t k = 0; k < kKinds; ++k) {
       if (deadlines[k] <= now && (best == kKinds || deadlines[k] < deadlines[best])) best = k;
@@ -76,13 +80,13 @@ class ConnectionTimers {
     if (next == kUnarmed) {
       armed_->timer.cancel();
     } else if (!armed_->timer.armed() || armed_->timer.deadline() != next) {
-      wheel_.arm(armed_->timer, next);
+      owner_.timer_wheel().arm(armed_->timer, next);
     }
   }
   // Gives the storage back when nothing is armed. Never from inside the owner's wake-up (the
   // wheel timer is running its callback then): it keeps the storage, and the next call frees it.
   void release_if_unarmed() {
-    if (armed_ && !firing_ && earliest() == kUnarmed) armed_.reset();
+    if (armed_ && !armed_->firing && earliest() == kUnarmed) armed_.reset();
   }
   bool holds_storage() const { return armed_ != nullptr; }
 
@@ -97,16 +101,19 @@ class ConnectionTimers {
     }
     Timer timer;
     std::array<TimePoint, kKinds> deadlines;
+    bool firing = false;  // the owner's wake-up is running
   };
 
   Armed& armed_storage() {
     if (!armed_) armed_ = std::make_unique<Armed>(*this);
     return *armed_;
   }
+  // Only the storage's own timer calls this, so the storage exists, and it survives the call:
+  // release_if_unarmed() leaves it alone while firing.
   void wake() {
-    firing_ = true;
+    armed_->firing = true;
     owner_.on_timers_due();
-    firing_ = false;
+    armed_->firing = false;
   }
   TimePoint earliest() const {
     TimePoint t = kUnarmed;
@@ -114,10 +121,8 @@ class ConnectionTimers {
     return t;
   }
 
-  TimerWheel& wheel_;
   Owner& owner_;
   std::unique_ptr<Armed> armed_;
-  bool firing_ = false;
 };
 
 }  // namespace weir::tcp

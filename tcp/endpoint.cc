@@ -301,7 +301,7 @@ Status Endpoint::set_option(SocketOption option, int value) {
       change_options([&](SocketOptions& o) { o.keepalive_interval = std::chrono::seconds(value); });
       break;
     case SocketOption::kKeepCount:
-      if (value < 1) return Error::kInvalidArgument;
+      if (value < 1 || u > kMaxKeepaliveCount) return Error::kInvalidArgument;
       change_options([&](SocketOptions& o) { o.keepalive_count = u; });
       break;
     case SocketOption::kNoDelay:
@@ -374,7 +374,7 @@ void Endpoint::set_keepalive_params(Duration idle, Duration interval, uint32_t c
   change_options([&](SocketOptions& o) {
     o.keepalive_idle = idle;
     o.keepalive_interval = interval;
-    o.keepalive_count = std::max<uint32_t>(count, 1);
+    o.keepalive_count = std::clamp<uint32_t>(count, 1, kMaxKeepaliveCount);
   });
 }
 void Endpoint::set_linger(std::optional<Duration> linger) {

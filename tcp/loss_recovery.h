@@ -38,14 +38,17 @@ class LossRecovery {
   const RttEstimator& rtt() const { return rtt_; }
   Duration min_rtt_or_zero() const { return rtt_.has_sample() ? rtt_.min_rtt() : Duration{}; }
   // Our SYN's send time times the handshake (it is no record); a resent SYN is not timed.
-  void time_syn(SeqNum iss, TimePoint now) { syn_sent_ = std::make_pair(iss, now); }
-  void forget_syn_time() { syn_sent_.reset(); }
+  void time_syn(SeqNum iss, TimePoint now) {
+    syn_seq_ = iss;
+    syn_sent_at_ = now;
+    syn_timed_ = true;
+  }
+  void forget_syn_time() { syn_timed_ = false; }
   // The handshake's round trip once ack covers the SYN (only once).
   std::optional<Duration> take_syn_sample(SeqNum ack, TimePoint now) {
-    if (!syn_sent_ || !(ack > syn_sent_->first)) return std::nullopt;
-    Duration d = now - syn_sent_->second;
-    syn_sent_.reset();
-    return d;
+    if (!syn_timed_ || !(ack > syn_seq_)) return std::nullopt;
+    syn_timed_ = false;
+    return now - syn_sent_at_;
   }
   unsigned consecutive_rtos() const { return consecutive_rtos_; }
   unsigned note_rto() { return ++consecutive_rtos_; }
@@ -151,9 +154,11 @@ class LossRecovery {
 
   RttEstimator rtt_;
   std::unique_ptr<InFlight> in_flight_;
-  std::optional<std::pair<SeqNum, TimePoint>> syn_sent_;
+  TimePoint syn_sent_at_{};
+  SeqNum syn_seq_;
   uint32_t dsack_dups_ = 0;
   unsigned consecutive_rtos_ = 0;
+  bool syn_timed_ = false;
 };
 
 // On every ACK: defined here so that the Connection's calls inline.

@@ -74,16 +74,17 @@ class ReceiveSide {
   // The peer's FIN at rcv.nxt.
   void receive_fin() {
     fin_received_ = true;
-    ooo_fin_.reset();
+    fin_held_ = false;
     nxt_ += 1;
     ack_now_ = true;
   }
   // A FIN beyond a gap: it counts once the gap fills.
   void hold_fin(SeqNum fin) {
-    ooo_fin_ = fin;
+    held_fin_ = fin;
+    fin_held_ = true;
     ack_now_ = true;
   }
-  bool held_fin_reached() const { return ooo_fin_ && *ooo_fin_ == nxt_; }
+  bool held_fin_reached() const { return fin_held_ && held_fin_ == nxt_; }
   bool fin_received() const { return fin_received_; }
   // The user will read no more: future in-order bytes are dropped as they arrive.
   void shut_read() { read_shutdown_ = true; }
@@ -128,7 +129,7 @@ class ReceiveSide {
   size_t copied_in_round_ = 0;  // auto-tuning (Linux DRS style)
   TimePoint round_start_{};
   TimePoint last_data_recv_{};
-  std::optional<SeqNum> ooo_fin_;
+  SeqNum held_fin_;  // where a FIN beyond a gap is, when fin_held_
   SeqNum irs_;
   SeqNum nxt_;
   SeqNum adv_;           // right edge of the window we advertised: never moves left (RFC 9293)
@@ -138,6 +139,7 @@ class ReceiveSide {
   uint32_t ooo_packets_ = 0;
   uint8_t wscale_ = 0;
   bool fin_received_ = false;
+  bool fin_held_ = false;
   bool read_shutdown_ = false;
   bool ack_now_ = false;
   bool ack_at_batch_end_ = false;

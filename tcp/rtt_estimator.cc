@@ -29,12 +29,13 @@ void RttEstimator::on_sample(Duration rtt) {
   // than poisoning SRTT.
   if (rtt < Duration::zero()) return;
   latest_ = rtt;
-  if (!srtt_) {
+  if (!has_sample_) {
+    has_sample_ = true;
     srtt_ = rtt;
     rttvar_ = rtt / 2;
     min_rtt_ = rtt;
   } else {
-    const Duration srtt = *srtt_;
+    const Duration srtt = srtt_;
     const Duration err = srtt > rtt ? srtt - rtt : rtt - srtt;
     rttvar_ = (3 * rttvar_ + err) / 4;
     srtt_ = (7 * srtt + rtt) / 8;
@@ -61,7 +62,7 @@ Duration RttEstimator::compute_rto() const {
   // A configuration with min > max would make clamping ill-defined; max wins.
   const Duration min = std::min(c.min, c.max);
   Duration base = c.initial;
-  if (srtt_) base = *srtt_ + std::max(c.granularity, 4 * rttvar_);
+  if (has_sample_) base = srtt_ + std::max(c.granularity, 4 * rttvar_);
   base = std::clamp(base, min, c.max);
   for (unsigned i = 0; i < backoffs_ && base < c.max; ++i) {
     base = base > c.max / 2 ? c.max : base * 2;
@@ -69,7 +70,7 @@ Duration RttEstimator::compute_rto() const {
   return std::min(base, c.max);
 }
 
-Duration RttEstimator::srtt() const { return srtt_.value_or(Duration::zero()); }
+Duration RttEstimator::srtt() const { return srtt_; }
 
 Duration RttEstimator::rttvar() const { return rttvar_; }
 

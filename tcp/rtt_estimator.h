@@ -30,7 +30,7 @@ class RttEstimator {
   void reset_backoff();          // a new sample after backoff was taken (5.7 spirit)
 
   Duration rto() const { return rto_; }  // current timeout including backoff, within [min, max]
-  bool has_sample() const { return srtt_.has_value(); }
+  bool has_sample() const { return has_sample_; }
   Duration srtt() const;    // initial RTO / 2 style fallback before any sample: 0
   Duration rttvar() const;
   Duration min_rtt() const;  // smallest sample seen (RACK, CUBIC, HyStart)
@@ -40,11 +40,12 @@ class RttEstimator {
 
  private:
   const RtoConfig* config_;
-  std::optional<Duration> srtt_;
+  Duration srtt_{};  // zero until the first sample
   Duration rttvar_{};
   Duration min_rtt_{};
   Duration latest_{};
   unsigned backoffs_ = 0;
+  bool has_sample_ = false;
   // What rto() returns, recomputed when a sample or a backoff changes it: the send path asks
   // for it several times per segment.
   Duration rto_{};

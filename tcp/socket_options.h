@@ -8,6 +8,9 @@
 
 namespace weir::tcp {
 
+// TCP_KEEPCNT's bound, Linux's MAX_TCP_KEEPCNT: larger values are refused (EINVAL).
+inline constexpr uint32_t kMaxKeepaliveCount = 127;
+
 struct SocketOptions {
   // Ordered by size: every connection and every endpoint holds a copy (56 bytes, not 72).
   uint32_t receive_buffer = 0;                             // SO_RCVBUF; 0: the protocol default

@@ -490,6 +490,8 @@ TEST(TcpDataPath, TcpInfoAndOptions) {
   ASSERT_TRUE(ep->set_option(SocketOption::kKeepIdle, 30).ok());
   EXPECT_EQ(*ep->get_option(SocketOption::kKeepIdle), 30);
   EXPECT_FALSE(ep->set_option(SocketOption::kKeepCount, 0).ok());
+  EXPECT_FALSE(ep->set_option(SocketOption::kKeepCount, 128).ok());  // Linux: at most 127
+  EXPECT_TRUE(ep->set_option(SocketOption::kKeepCount, 127).ok());
   TcpInfo i = ep->info();
   EXPECT_EQ(i.tcpi_snd_cwnd, 10u);
   EXPECT_EQ(i.tcpi_rcv_wscale, 7);
