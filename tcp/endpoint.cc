@@ -228,10 +228,6 @@ void Endpoint::close() {
   closed_ = true;
   listener_.reset();
   if (conn_ != nullptr) {
-    // Options and the local address still read back after close(), as before it.
-    Unconnected& u = unconnected();
-    u.options = conn_->socket_options();
-    u.bound = conn_->local_address();
     conn_->close();
     protocol_.detach(*conn_);
     conn_ = nullptr;
@@ -255,6 +251,7 @@ EventMask Endpoint::readiness() const {
 }
 
 Result<SocketAddress> Endpoint::local_address() const {
+  if (closed_) return Error::kBadFileDescriptor;  // as getsockname() on a closed descriptor
   if (conn_ != nullptr) return external(conn_->local_address());
   if (listener_) return external(listener_->local_address());
   if (bound()) return external(*bound());
@@ -322,6 +319,7 @@ Status Endpoint::set_option(SocketOption option, int value) {
 }
 
 Result<int> Endpoint::get_option(SocketOption option) const {
+  if (closed_) return Error::kBadFileDescriptor;  // as getsockopt() on a closed descriptor
   auto secs = [](Duration d) {
     return static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(d).count());
   };

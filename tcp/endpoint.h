@@ -146,10 +146,10 @@ class Endpoint {
   IpAddress internal(const IpAddress& a) const;
   SocketAddress external(const SocketAddress& a) const;
 
-  // What an endpoint keeps while it has no connection: from create() until connect(), for a
-  // listener, and after close() (so that options and the address still read back). A
-  // connected endpoint's options live in its connection and its addresses in the demux, so
-  // an open connection does not pay for a second copy (an accepted one never makes this).
+  // What an endpoint keeps while it has no connection: from create() until connect(), and for
+  // a listener. A connected endpoint's options live in its connection and its addresses in the
+  // demux, so an open connection does not pay for a second copy (an accepted one never makes
+  // this). A closed endpoint answers kBadFileDescriptor, as a closed descriptor does.
   struct Unconnected {
     SocketOptions options;
     std::optional<SocketAddress> bound;
