@@ -134,7 +134,7 @@ Connection::Connection(TcpProtocol& protocol, AddressFamily family, const Socket
       stack_(protocol.stack()),
       recv_(stack_.socket_memory()),
       loss_(protocol.options().rto),
-      options_(options),
+      options_(protocol.share_options(options)),
       family_(family),
       timers_(*this) {
   stack_.socket_memory().add_socket();
@@ -200,11 +200,11 @@ void Connection::init_route_and_mss(const RouteInfo& route) {
   if (const Nic* nic = stack_.nic(route.nic); nic != nullptr)
     route_link_ = nic->endpoint().capabilities();
   pmtu_ = route.mtu;
-  adv_mss_ = advertised_mss(route.mtu, family_, options_.max_segment);
+  adv_mss_ = advertised_mss(route.mtu, family_, options_->max_segment);
   const TcpOptions& po = protocol_.options();
-  recv_.set_buffer(options_.receive_buffer != 0 ? options_.receive_buffer : po.receive_buffer);
-  send_.set_buffer(options_.send_buffer != 0 ? options_.send_buffer : po.send_buffer);
-  uint32_t max_rcv = options_.receive_buffer != 0 ? options_.receive_buffer : po.receive_buffer_max;
+  recv_.set_buffer(options_->receive_buffer != 0 ? options_->receive_buffer : po.receive_buffer);
+  send_.set_buffer(options_->send_buffer != 0 ? options_->send_buffer : po.send_buffer);
+  uint32_t max_rcv = options_->receive_buffer != 0 ? options_->receive_buffer : po.receive_buffer_max;
   recv_.set_window_scale(po.window_scaling ? receive_window_scale(max_rcv) : 0);
 }
 
@@ -230,7 +230,7 @@ void Connection::init_after_syn(const Options& peer) {
 
 uint32_t Connection::send_mss_for(uint32_t path_mtu) const {
   uint32_t mss = std::min<uint32_t>(peer_mss_, mss_for_mtu(path_mtu, family_));
-  if (options_.max_segment != 0) mss = std::min<uint32_t>(mss, options_.max_segment);
+  if (options_->max_segment != 0) mss = std::min<uint32_t>(mss, options_->max_segment);
   if (ts_ok_ && mss > 12) mss -= 12;  // the timestamp option rides on every segment
   return std::max(mss, kMinMss);
 }
@@ -467,7 +467,7 @@ void Connection::close() {
   if (closed_by_user_) return;
   closed_by_user_ = true;
   recv_.shut_read();
-  if (options_.linger && options_.linger->count() == 0) {
+  if (options_->linger && options_->linger->count() == 0) {
     abort();
     return;
   }
@@ -545,13 +545,13 @@ std::optional<Error> Connection::take_error() {
 }
 
 void Connection::set_socket_options(const SocketOptions& options) {
-  bool push = (options_.no_delay != options.no_delay && options.no_delay) ||
-              (options_.cork && !options.cork);
+  bool push = (options_->no_delay != options.no_delay && options.no_delay) ||
+              (options_->cork && !options.cork);
   // Uncorking pushes what is queued at once, past Nagle, as Linux does.
-  push_once_ = options_.cork && !options.cork;
+  push_once_ = options_->cork && !options.cork;
   bool keepalive_changed =
-      options_.keepalive != options.keepalive || options_.keepalive_idle != options.keepalive_idle;
-  options_ = options;
+      options_->keepalive != options.keepalive || options_->keepalive_idle != options.keepalive_idle;
+  options_ = protocol_.share_options(options);
   if (options.receive_buffer != 0 && state_ != State::kClosed) {
     recv_.set_buffer(
         std::max<uint32_t>(options.receive_buffer, recv_.buffer() > 0 ? 2 * kMinMss : 0));
@@ -1086,7 +1086,7 @@ void Connection::process_fin() {
 }
 
 void Connection::schedule_ack(bool quick) {
-  switch (recv_.schedule_ack(quick, options_.quick_ack, stack_.in_batch(), protocol_.counters())) {
+  switch (recv_.schedule_ack(quick, options_->quick_ack, stack_.in_batch(), protocol_.counters())) {
     case ReceiveSide::AckDue::kNow:
       break;
     case ReceiveSide::AckDue::kAtBatchEnd:
@@ -1268,11 +1268,11 @@ bool Connection::send_new_data(bool force_one) {
       if (len < send_.max_window() / 2 && !force_one) break;
     }
     if (len == avail && len < mss_ && !fin_now && !force_one) {
-      if (options_.cork) break;  // TCP_CORK: only full segments until uncorked
+      if (options_->cork) break;  // TCP_CORK: only full segments until uncorked
       // Nagle (RFC 896) in Minshall's form, as Linux has it: a partial segment waits only while
       // an earlier partial one is unacknowledged, so a response written as a small head and a
       // body does not sit out the peer's delayed ACK behind full segments already sent.
-      if (!options_.no_delay && !push_once_ && send_.outstanding() > 0 &&
+      if (!options_->no_delay && !push_once_ && send_.outstanding() > 0 &&
           send_.small_segment_in_flight()) {
         break;
       }
@@ -1337,7 +1337,7 @@ void Connection::maybe_send_window_update() {
 
 void Connection::after_read(size_t n) {
   const TcpOptions& po = protocol_.options();
-  if (po.receive_autotune && options_.receive_buffer == 0) {
+  if (po.receive_autotune && options_->receive_buffer == 0) {
     const RttEstimator& rtt = loss_.rtt();
     recv_.autotune(n, stack_.now(), rtt.has_sample() ? rtt.srtt() : std::chrono::milliseconds(1),
                    po.receive_buffer_max, stack_.socket_memory(), protocol_.counters());
@@ -1486,8 +1486,8 @@ void Connection::on_tlp() {
 }
 
 void Connection::restart_keepalive() {
-  if (options_.keepalive && (state_ == State::kEstablished || state_ == State::kCloseWait)) {
-    timers_.arm_after(TimerKind::kAux, options_.keepalive_idle);
+  if (options_->keepalive && (state_ == State::kEstablished || state_ == State::kCloseWait)) {
+    timers_.arm_after(TimerKind::kAux, options_->keepalive_idle);
   } else if (state_ == State::kEstablished || state_ == State::kCloseWait) {
     timers_.cancel(TimerKind::kAux);
   }
@@ -1511,16 +1511,16 @@ void Connection::on_aux_timer() {
     default:
       return;
   }
-  if (!options_.keepalive) return;
+  if (!options_->keepalive) return;
   // Keepalive (RFC 1122 4.2.3.6): only an idle connection is probed.
   Duration idle = now - last_recv_;
-  if (keepalive_probes_sent_ == 0 && (idle < options_.keepalive_idle || send_.outstanding() > 0)) {
+  if (keepalive_probes_sent_ == 0 && (idle < options_->keepalive_idle || send_.outstanding() > 0)) {
     Duration wait =
-        idle < options_.keepalive_idle ? options_.keepalive_idle - idle : options_.keepalive_idle;
+        idle < options_->keepalive_idle ? options_->keepalive_idle - idle : options_->keepalive_idle;
     timers_.arm_after(TimerKind::kAux, wait);
     return;
   }
-  if (keepalive_probes_sent_ >= options_.keepalive_count) {
+  if (keepalive_probes_sent_ >= options_->keepalive_count) {
     protocol_.counters().timeouts++;
     terminate(Error::kTimedOut);
     return;
@@ -1529,7 +1529,7 @@ void Connection::on_aux_timer() {
   probes_out_ = keepalive_probes_sent_;
   protocol_.counters().keepalive_probes++;
   send_probe();
-  timers_.arm_after(TimerKind::kAux, options_.keepalive_interval);
+  timers_.arm_after(TimerKind::kAux, options_->keepalive_interval);
 }
 
 void Connection::enter_time_wait() {

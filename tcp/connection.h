@@ -90,7 +90,7 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
   EventMask readiness() const;
   std::optional<Error> take_error();
   TcpInfo info() const;
-  const SocketOptions& socket_options() const { return options_; }
+  const SocketOptions& socket_options() const { return *options_; }
   // Applies changed options (TCP_NODELAY / uncorking may send at once).
   void set_socket_options(const SocketOptions& options);
 
@@ -226,7 +226,9 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
   SendSide send_;
   ReceiveSide recv_;
   LossRecovery loss_;
-  SocketOptions options_;
+  // Shared with every connection that has the same options (TcpProtocol::share_options): the
+  // children of one listener, and all that keep the defaults.
+  std::shared_ptr<const SocketOptions> options_;
   // The route, without the two addresses the demux id already holds (route() puts it together).
   IpAddress next_hop_;
   LinkCapabilities route_link_;  // what the route's NIC finishes for us (checksum, GSO)

@@ -26,6 +26,8 @@ struct SocketOptions {
   bool no_delay = false;           // TCP_NODELAY
   bool cork = false;               // TCP_CORK
   bool quick_ack = false;          // TCP_QUICKACK (sticky here: every segment ACKed at once)
+
+  bool operator==(const SocketOptions&) const = default;
 };
 
 }  // namespace weir::tcp

@@ -98,6 +98,13 @@ void TcpProtocol::reap() {
   for (const TimeWait* record : ended) time_waits_.erase(record);
 }
 
+std::shared_ptr<const SocketOptions> TcpProtocol::share_options(const SocketOptions& options) {
+  if (!shared_options_ || !(*shared_options_ == options)) {
+    shared_options_ = std::make_shared<const SocketOptions>(options);
+  }
+  return shared_options_;
+}
+
 bool TcpProtocol::take_challenge_ack_budget() {
   TimePoint now = stack_.now();
   if (now - challenge_window_start_ >= std::chrono::seconds(1)) {

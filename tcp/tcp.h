@@ -116,6 +116,9 @@ class TcpProtocol final : public TransportProtocol {
   // RFC 5961 7: a stack-wide budget of challenge ACKs per second; counts the ACK as sent or
   // rate-limited.
   bool take_challenge_ack_budget();
+  // The options as a shared, immutable value: the one handed out last when equal (a listener's
+  // children, connections that keep the defaults), so connections do not each hold a copy.
+  std::shared_ptr<const SocketOptions> share_options(const SocketOptions& options);
   // Frees detached closed connections now (also runs from the reap timer). Must not be
   // called while a connection's code is on the call stack.
   void reap();
@@ -128,6 +131,7 @@ class TcpProtocol final : public TransportProtocol {
   TcpCounters counters_;
   std::unordered_map<const Connection*, std::unique_ptr<Connection>> connections_;
   std::vector<const Connection*> zombies_;
+  std::shared_ptr<const SocketOptions> shared_options_;
   TimeWaitQueue time_wait_queue_;  // before the records: they leave it as they go
   std::unordered_map<const TimeWait*, std::unique_ptr<TimeWait>> time_waits_;
   std::vector<const TimeWait*> ended_time_waits_;

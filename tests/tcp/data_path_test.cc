@@ -483,6 +483,22 @@ TEST(TcpDataPath, AConnectedEndpointsOptionsLiveInItsConnection) {
   EXPECT_EQ(ep->local_address().error(), Error::kBadFileDescriptor);
 }
 
+TEST(TcpDataPath, ConnectionsWithEqualOptionsShareOneCopy) {
+  TcpHarness h;
+  auto a = h.connect();
+  auto b = h.connect();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(&a->connection()->socket_options(), &b->connection()->socket_options());
+  // Changing one connection's options leaves the other's alone.
+  a->set_no_delay(true);
+  EXPECT_TRUE(a->connection()->socket_options().no_delay);
+  EXPECT_FALSE(b->connection()->socket_options().no_delay);
+  EXPECT_EQ(*b->get_option(SocketOption::kNoDelay), 0);
+  b->set_no_delay(true);  // equal again: shared again
+  EXPECT_EQ(&a->connection()->socket_options(), &b->connection()->socket_options());
+}
+
 TEST(TcpDataPath, TcpInfoAndOptions) {
   TcpHarness h;
   auto ep = h.connect();
