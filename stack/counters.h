@@ -40,6 +40,16 @@ class CounterRegistry {
     add(std::move(name), [&counters](const Visit& v) { counters.for_each(v); });
   }
 
+  // Calls visit(counter, value) for every counter of the groups named `group`, in registration
+  // order. Reading a few groups this way skips every other group's counters: a reader of a
+  // handful of counters (the sandbox's /proc/net/snmp and interface ioctls) would otherwise
+  // pay a visit per counter of the whole stack.
+  void for_each_of(std::string_view group, const Visit& visit) const {
+    for (const auto& g : groups_) {
+      if (g.name == group) g.visit(visit);
+    }
+  }
+
   // Calls visit(group, counter, value) for every counter of every group, in registration order.
   void for_each(const std::function<void(std::string_view, std::string_view, uint64_t)>& visit) const {
     for (const auto& g : groups_) {
