@@ -43,6 +43,42 @@ TEST(CheapStack, ConnectedTableGrowsFromSmall) {
   }
 }
 
+// A demux destroyed while endpoints are still entered unlinks them (they outlive it and must
+// not touch its freed buckets), whether or not others came and went first, or destroyed
+// themselves while entered; one whose endpoints all left skips that walk.
+TEST(CheapStack, DemuxUnlinksWhatIsStillEnteredWhenDestroyed) {
+  auto id = [](uint16_t port, uint16_t remote_port) {
+    return TransportEndpointId{ip("10.0.0.1"), ip("10.0.0.2"), port, remote_port};
+  };
+  FakeEndpoint bound;
+  FakeEndpoint connected;
+  {
+    TransportDemux demux(7);
+    FakeEndpoint gone;
+    ASSERT_TRUE(demux.add(gone, id(1, 0)));
+    demux.remove(gone);
+    ASSERT_TRUE(demux.add(bound, id(2, 0)));
+    ASSERT_TRUE(demux.add(connected, id(3, 4)));
+    {
+      FakeEndpoint self_unlinked;  // destroyed while entered: its hook unlinks it
+      ASSERT_TRUE(demux.add(self_unlinked, id(5, 0)));
+    }
+    EXPECT_TRUE(bound.is_linked());
+    EXPECT_TRUE(connected.is_linked());
+  }
+  EXPECT_FALSE(bound.is_linked());
+  EXPECT_FALSE(connected.is_linked());
+  {
+    TransportDemux demux(7);
+    ASSERT_TRUE(demux.add(bound, id(2, 0)));
+    ASSERT_TRUE(demux.add(connected, id(3, 4)));
+    demux.remove(bound);
+    demux.remove(connected);
+    EXPECT_FALSE(bound.is_linked());
+  }
+  EXPECT_FALSE(connected.is_linked());
+}
+
 // A bucket's starting value follows from the key and the bucket alone: the same for the same
 // key (reproducible stacks), different under another key, and independent of which buckets
 // were used first.
