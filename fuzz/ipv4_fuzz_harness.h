@@ -3,13 +3,13 @@
 // Built fresh for every input so runs do not depend on each other.
 #pragma once
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <vector>
 
+#include "fuzz/clock_steps.h"
 #include "ipv4/ipv4.h"
 #include "link/channel.h"
 #include "stack/clock.h"
@@ -60,22 +60,9 @@ struct Harness {
     clock.advance(d);
     stack->run_timers();
   }
-  // advance(step) `steps` times. A step that ends before the wheel's next deadline fires
-  // nothing and changes nothing a later step sees (the wheel cascades by tick number, not by
-  // call), so the clock jumps over such steps at once: every timer still fires at the same
-  // step and sees the same now(); only the idle run() calls are saved.
+  // advance(step) `steps` times, skipping the steps that fire nothing (fuzz/clock_steps.h).
   void advance_in_steps(Duration step, int steps) {
-    while (steps > 0) {
-      int skip = steps - 1;  // steps that only move the clock
-      if (const auto deadline = stack->timers().next_deadline()) {
-        const Duration wait = *deadline - clock.now();
-        skip = wait <= step
-                   ? 0
-                   : static_cast<int>(std::min<int64_t>(skip, (wait - Duration(1)) / step));
-      }
-      advance(step * (skip + 1));
-      steps -= skip + 1;
-    }
+    fuzzing::advance_in_steps(clock, stack->timers(), step, steps, [] {});
   }
   // Reads (and so checks) everything the stack sent.
   void drain() {
