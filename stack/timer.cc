@@ -47,22 +47,12 @@ uint64_t TimerWheel::to_tick(TimePoint t) const {
   return static_cast<uint64_t>(delta / width) + (delta % width != 0 ? 1 : 0);
 }
 
-TimerWheel::Slot* TimerWheel::slot_at(size_t level, uint64_t s) {
-  if (level == 0) return &level0_[s];
-  return upper_[level - 1] ? &(*upper_[level - 1])[s] : nullptr;
-}
-
-const TimerWheel::Slot* TimerWheel::slot_at(size_t level, uint64_t s) const {
-  if (level == 0) return &level0_[s];
-  return upper_[level - 1] ? &(*upper_[level - 1])[s] : nullptr;
-}
-
 void TimerWheel::place(Timer& timer) {
   const uint64_t t = std::max(timer.tick_, current_tick_);
   timer.tick_ = t;
   const uint64_t diff = t ^ current_tick_;
   if (diff < kSlots) {
-    level0_[t & kSlotMask].push_back(timer);
+    levels_[0][t & kSlotMask].push_back(timer);
     occupied_[0] |= uint64_t{1} << (t & kSlotMask);
     return;
   }
@@ -71,9 +61,7 @@ void TimerWheel::place(Timer& timer) {
     overflow_.push_back(timer);
     return;
   }
-  auto& upper = upper_[level - 1];
-  if (!upper) upper = std::make_unique<Level>();
-  (*upper)[digit(t, level)].push_back(timer);
+  levels_[level][digit(t, level)].push_back(timer);
   occupied_[level] |= uint64_t{1} << digit(t, level);
 }
 
@@ -102,9 +90,9 @@ void replace_all(SlotT& from, Place&& place) {
 // The first tick at or after c at which something happens: a level-0 slot fires or a higher
 // slot (or the overflow list) cascades. Every armed timer fires at this tick or later.
 // `occupied` is the wheel's slot bitmap (see TimerWheel::occupied_); the stale bits met are
-// cleared in it. slot_at(level, s) gives a slot whose bit is set (its level exists).
-template <typename SlotAt, typename SlotT>
-std::optional<uint64_t> next_event_tick(const SlotAt& slot_at,
+// cleared in it.
+template <typename Levels, typename SlotT>
+std::optional<uint64_t> next_event_tick(const Levels& levels,
                                         std::array<uint64_t, TimerWheel::kLevels>& occupied,
                                         const SlotT& overflow, uint64_t c) {
   std::optional<uint64_t> best;
@@ -113,6 +101,7 @@ std::optional<uint64_t> next_event_tick(const SlotAt& slot_at,
     // Cascades of this level happen on multiples of its slot span; none can beat `best` once
     // the first such tick is already past it, nor can any higher level's.
     if (best && round_up_pow2(c, shift) >= *best) return best;
+    const auto& slots = levels[level];
     const size_t above = shift + TimerWheel::kSlotBits;
     const uint64_t base = above >= 64 ? 0 : (c >> above) << above;
     uint64_t candidates = occupied[level] & (~uint64_t{0} << digit(c, level));
@@ -120,7 +109,7 @@ std::optional<uint64_t> next_event_tick(const SlotAt& slot_at,
       const auto s = static_cast<uint64_t>(std::countr_zero(candidates));
       const uint64_t bit = uint64_t{1} << s;
       candidates &= ~bit;
-      if (slot_at(level, s)->empty()) {
+      if (slots[s].empty()) {
         occupied[level] &= ~bit;
         continue;
       }
@@ -137,18 +126,17 @@ std::optional<uint64_t> next_event_tick(const SlotAt& slot_at,
   return best;
 }
 
-// Places again the timers of every slot whose span starts at tick c. slot_at(level, s) is
-// nullptr for a level that was never allocated (so holds nothing).
-template <typename SlotAt, typename SlotT, typename Place>
-void cascade(const SlotAt& slot_at, SlotT& overflow, uint64_t c, Place&& place) {
+// Places again the timers of every slot whose span starts at tick c.
+template <typename Levels, typename SlotT, typename Place>
+void cascade(Levels& levels, SlotT& overflow, uint64_t c, Place&& place) {
   if ((c & (level_span(TimerWheel::kLevels) - 1)) == 0 && !overflow.empty()) {
     replace_all(overflow, place);
   }
   // Top down: a timer moved out of level L may land in level L-1's slot that is due now too.
   for (size_t level = TimerWheel::kLevels - 1; level >= 1; --level) {
     if ((c & (level_span(level) - 1)) != 0) continue;
-    auto* slot = slot_at(level, digit(c, level));
-    if (slot != nullptr && !slot->empty()) replace_all(*slot, place);
+    auto& slot = levels[level][digit(c, level)];
+    if (!slot.empty()) replace_all(slot, place);
   }
 }
 
@@ -161,7 +149,6 @@ size_t TimerWheel::run() {
   if (now < quiet_until_) return 0;
   size_t fired = 0;
   auto place_again = [this](Timer& t) { place(t); };
-  auto slot_at = [this](size_t level, uint64_t s) { return this->slot_at(level, s); };
   // Popping before each call keeps the list consistent whatever the callback does: re-arming
   // the timer links it elsewhere, and cancelling or destroying a later one unlinks it from
   // `due` by itself.
@@ -180,15 +167,15 @@ size_t TimerWheel::run() {
     // up to the tick's start).
     const uint64_t last = static_cast<uint64_t>((now - origin_).count() / tick_.count());
     while (current_tick_ <= last) {
-      const auto next = next_event_tick(slot_at, occupied_, overflow_, current_tick_);
+      const auto next = next_event_tick(levels_, occupied_, overflow_, current_tick_);
       if (!next || *next > last) {
         current_tick_ = last + 1;
         break;
       }
       current_tick_ = *next;
-      cascade(slot_at, overflow_, current_tick_, place_again);
+      cascade(levels_, overflow_, current_tick_, place_again);
       Slot due;
-      due.splice(due.end(), level0_[current_tick_ & kSlotMask]);
+      due.splice(due.end(), levels_[0][current_tick_ & kSlotMask]);
       // Timers armed by the callbacks are placed from the next tick on.
       ++current_tick_;
       fired += fire(due);
@@ -196,8 +183,8 @@ size_t TimerWheel::run() {
   }
   // The tick in progress: its timers whose exact deadline has passed fire now rather than a
   // tick late. Cascading early is safe: nothing is placed into a slot at C's own digit.
-  cascade(slot_at, overflow_, current_tick_, place_again);
-  Slot& current = level0_[current_tick_ & kSlotMask];
+  cascade(levels_, overflow_, current_tick_, place_again);
+  Slot& current = levels_[0][current_tick_ & kSlotMask];
   Slot due;
   for (auto it = current.begin(); it != current.end();) {
     Timer& t = *it++;
@@ -216,8 +203,7 @@ size_t TimerWheel::run() {
 std::optional<TimePoint> TimerWheel::next_deadline() const {
   // A const query leaves the wheel's bitmap as it is: the stale bits are cleared in a copy.
   auto occupied = occupied_;
-  auto slot_at = [this](size_t level, uint64_t s) { return this->slot_at(level, s); };
-  const auto next = next_event_tick(slot_at, occupied, overflow_, current_tick_);
+  const auto next = next_event_tick(levels_, occupied, overflow_, current_tick_);
   if (!next) return std::nullopt;
   const uint64_t tick = *next;
   // Outside run() no cascade is ever pending at the current tick, but a callback asking from
@@ -225,11 +211,10 @@ std::optional<TimePoint> TimerWheel::next_deadline() const {
   bool cascade_pending = (tick & (level_span(kLevels) - 1)) == 0 && !overflow_.empty();
   for (size_t level = 1; level < kLevels && !cascade_pending; ++level) {
     if ((tick & (level_span(level) - 1)) != 0) break;
-    const Slot* slot = slot_at(level, digit(tick, level));
-    cascade_pending = slot != nullptr && !slot->empty();
+    cascade_pending = !levels_[level][digit(tick, level)].empty();
   }
   const uint64_t level0_end = (current_tick_ | kSlotMask) + 1;
-  const auto& slot = level0_[tick & kSlotMask];
+  const auto& slot = levels_[0][tick & kSlotMask];
   if (!cascade_pending && tick < level0_end && !slot.empty()) {
     // A level-0 slot holds one tick's timers: their earliest deadline is exact.
     TimePoint earliest = TimePoint::max();
@@ -248,8 +233,8 @@ size_t TimerWheel::armed_count() const {
   size_t n = static_cast<size_t>(std::distance(overflow_.begin(), overflow_.end()));
   for (size_t level = 0; level < kLevels; ++level) {
     for (uint64_t bits = occupied_[level]; bits != 0; bits &= bits - 1) {
-      const Slot* slot = slot_at(level, static_cast<uint64_t>(std::countr_zero(bits)));
-      n += static_cast<size_t>(std::distance(slot->begin(), slot->end()));
+      const Slot& slot = levels_[level][static_cast<size_t>(std::countr_zero(bits))];
+      n += static_cast<size_t>(std::distance(slot.begin(), slot.end()));
     }
   }
   return n;

@@ -13,7 +13,6 @@
 #include <boost/intrusive/list.hpp>
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <optional>
 
 #include "stack/clock.h"
@@ -67,21 +66,11 @@ class TimerWheel {
   uint64_t to_tick(TimePoint t) const;
   void place(Timer& timer);
 
-  using Level = std::array<Slot, kSlots>;
-  // Slot s of a level, nullptr for a level above 0 no timer was ever placed in.
-  Slot* slot_at(size_t level, uint64_t s);
-  const Slot* slot_at(size_t level, uint64_t s) const;
-
   const Clock& clock_;
   Duration tick_;
   TimePoint origin_;
   uint64_t current_tick_ = 0;  // every tick before this one has been processed
-  // Level 0 holds every timer in its last 64 ticks and is always there. The levels above are
-  // allocated the first time a timer lands in them (place()): most stacks only ever use two or
-  // three, and 64 list heads per level (1 KiB) to build, clear and tear down made the empty
-  // levels most of what a wheel cost to build (a stack per fuzz input, embedders with many).
-  Level level0_;
-  std::array<std::unique_ptr<Level>, kLevels - 1> upper_;
+  std::array<std::array<Slot, kSlots>, kLevels> levels_;
   // Bit s of level L is set whenever a timer is placed in slot s, so a clear bit means an
   // empty slot and finding the next busy slot is a bit scan, not a walk over 64 list heads per
   // level (a stack idle for minutes, or a test stepping its clock, asks that on every run).

@@ -538,9 +538,8 @@ TEST_F(TimerWheelTest, WheelDestroyedWithArmedTimers) {
   EXPECT_FALSE(t.armed());
 }
 
-// The levels above 0 exist only once a timer lands in them: timers on every level and in the
-// overflow list are still released when the wheel goes, and a level allocated by a timer that
-// since left keeps working.
+// Timers on every level and in the overflow list are released when the wheel goes, and a
+// slot left by a cancelled timer takes timers again.
 TEST_F(TimerWheelTest, WheelDestroyedWithTimersOnEveryLevel) {
   std::vector<std::unique_ptr<Timer>> timers;
   {
