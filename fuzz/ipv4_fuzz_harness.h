@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "fuzz/clock_steps.h"
 #include "ipv4/ipv4.h"
 #include "link/channel.h"
 #include "stack/clock.h"
@@ -58,6 +59,10 @@ struct Harness {
   void advance(Duration d) {
     clock.advance(d);
     stack->run_timers();
+  }
+  // advance(step) `steps` times, skipping the steps that fire nothing (fuzz/clock_steps.h).
+  void advance_in_steps(Duration step, int steps) {
+    fuzzing::advance_in_steps(clock, stack->timers(), step, steps, [] {});
   }
   // Reads (and so checks) everything the stack sent.
   void drain() {

@@ -7,6 +7,7 @@
 //   WEIR_DEFINE_COUNTERS(UdpCounters, WEIR_UDP_COUNTERS)
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -33,11 +34,26 @@ class CounterRegistry {
   using Visit = std::function<void(std::string_view name, uint64_t value)>;
   using Group = std::function<void(const Visit&)>;
 
+  // Room for the groups of a stack with every protocol installed (about 14) at once, instead
+  // of five reallocations as they register: a stack is built per fuzz input, and embedders
+  // may build many.
+  CounterRegistry() { groups_.reserve(kExpectedGroups); }
+
   void add(std::string name, Group group) { groups_.push_back({std::move(name), std::move(group)}); }
 
   template <typename Counters>
   void add_struct(std::string name, const Counters& counters) {
     add(std::move(name), [&counters](const Visit& v) { counters.for_each(v); });
+  }
+
+  // Calls visit(counter, value) for every counter of the groups named `group`, in registration
+  // order. Reading a few groups this way skips every other group's counters: a reader of a
+  // handful of counters (the sandbox's /proc/net/snmp and interface ioctls) would otherwise
+  // pay a visit per counter of the whole stack.
+  void for_each_of(std::string_view group, const Visit& visit) const {
+    for (const auto& g : groups_) {
+      if (g.name == group) g.visit(visit);
+    }
   }
 
   // Calls visit(group, counter, value) for every counter of every group, in registration order.
@@ -52,6 +68,7 @@ class CounterRegistry {
     std::string name;
     Group visit;
   };
+  static constexpr size_t kExpectedGroups = 16;
   std::vector<Entry> groups_;
 };
 

@@ -94,7 +94,11 @@ class TransportDemux::Tables {
 
   ~Tables() {
     // Endpoints may outlive the demux (their owner destroys them later); unlink them all so
-    // their auto-unlink hooks never touch freed buckets.
+    // their auto-unlink hooks never touch freed buckets. clear() walks every bucket (the sets
+    // keep no size), hundreds of them; when every endpoint ever entered was taken out again
+    // through remove() nothing can be linked, and the walk is skipped. An endpoint destroyed
+    // while entered unlinks itself without a remove(), so `entered` only ever overcounts.
+    if (entered == 0) return;
     connected.clear();
     bound.clear();
   }
@@ -120,6 +124,8 @@ class TransportDemux::Tables {
   std::vector<BoundSet::bucket_type> bound_buckets_;
   ConnectedSet connected;
   BoundSet bound;
+  // Inserts into either set minus erases by remove(): at least the number still linked.
+  size_t entered = 0;
 };
 
 TransportDemux::TransportDemux(uint64_t secret) : tables_(std::make_unique<Tables>(secret)) {}
@@ -134,9 +140,11 @@ Status TransportDemux::add(TransportEndpoint& ep, const TransportEndpointId& id)
     tables_->grow_if_needed(connected_size_ + 1);
     tables_->connected.insert(ep);
     ++connected_size_;
+    ++tables_->entered;
   } else {
     ep.demux_id_ = id;
     tables_->bound.insert(ep);
+    ++tables_->entered;
   }
   ep.connected_table_ = connected;
   return {};
@@ -144,6 +152,7 @@ Status TransportDemux::add(TransportEndpoint& ep, const TransportEndpointId& id)
 
 void TransportDemux::remove(TransportEndpoint& ep) {
   if (!ep.is_linked()) return;
+  --tables_->entered;
   if (ep.connected_table_) {
     tables_->connected.erase(tables_->connected.iterator_to(ep));
     --connected_size_;
@@ -189,14 +198,15 @@ std::vector<TransportEndpoint*> TransportDemux::bound_candidates(uint8_t protoco
 }
 
 std::optional<std::string> PortRange::problem() const {
-  const std::string range = std::to_string(first) + "-" + std::to_string(last);
+  // The range's text only when there is a problem: every Stack asks twice while being built.
+  auto range = [this] { return std::to_string(first) + "-" + std::to_string(last); };
   if (first == 0) {
-    return "ephemeral port range " + range +
+    return "ephemeral port range " + range() +
            " includes port 0, which means \"any port\" and can never be handed out: start it "
            "at 1 or above (Linux's default is 32768-60999)";
   }
   if (first > last) {
-    return "ephemeral port range " + range +
+    return "ephemeral port range " + range() +
            " is empty: its first port must not exceed its last (Linux's default is 32768-60999)";
   }
   return std::nullopt;

@@ -1,5 +1,6 @@
 #include "stack/neighbor_cache.h"
 
+#include "stack/fifo.h"
 #include "stack/nic.h"
 #include "stack/stack.h"
 
@@ -14,7 +15,7 @@ struct NeighborCache::Entry {
   MacAddress link_address;
   NeighborState state = NeighborState::kIncomplete;
   uint32_t probes = 0;
-  std::deque<PacketBuffer> pending;
+  Fifo<PacketBuffer> pending;  // not std::deque: see stack/fifo.h
   size_t pending_bytes = 0;
   Timer timer;
 };
@@ -202,7 +203,7 @@ void NeighborCache::confirm_reachable(NicId nic, const IpAddress& address) {
 void NeighborCache::release_pending(Entry& entry) {
   if (entry.pending.empty()) return;
   // Sending may re-enter the cache (a synchronous link); work on a private queue.
-  std::deque<PacketBuffer> queue = std::move(entry.pending);
+  Fifo<PacketBuffer> queue = std::move(entry.pending);
   entry.pending.clear();
   entry.pending_bytes = 0;
   Nic* nic = stack_.nic(entry.nic);

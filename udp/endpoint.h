@@ -28,7 +28,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -37,6 +36,7 @@
 #include "stack/address.h"
 #include "stack/bytes.h"
 #include "stack/demux.h"
+#include "stack/fifo.h"
 #include "stack/packet_buffer.h"
 #include "stack/protocol.h"
 #include "stack/result.h"
@@ -243,7 +243,7 @@ class Endpoint final : public TransportEndpoint {
   std::optional<SocketAddress> remote_;
   std::optional<RouteInfo> forwarded_route_;  // set by attach_forwarded
 
-  std::deque<Queued> queue_;
+  Fifo<Queued> queue_;  // not std::deque: see stack/fifo.h
   size_t queued_charge_ = 0;
   // What the queue pins (chunks plus kDatagramOverhead each), charged to the stack's
   // SocketMemory; the receive buffer above keeps Linux's payload-based rule.

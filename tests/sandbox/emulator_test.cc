@@ -21,10 +21,12 @@
 #include "ipv4/ipv4.h"
 #include "link/loopback.h"
 #include "sandbox/sockaddr.h"
+#include "stack/bytes.h"
 #include "stack/loop.h"
 #include "stack/nic.h"
 #include "tcp/tcp.h"
 #include "tests/sandbox/fake_tracee.h"
+#include "udp/endpoint.h"
 #include "udp/udp.h"
 
 namespace weir::sandbox {
@@ -187,6 +189,32 @@ TEST(ProcNetName, RecognisesEverySpellingOfTheNetworkFiles) {
   EXPECT_EQ(proc_net_name("/etc/passwd"), std::nullopt);
   EXPECT_EQ(proc_net_name("proc/net/tcp"), std::nullopt);
   EXPECT_EQ(proc_net_name(""), std::nullopt);
+}
+
+// The counters /proc/net/snmp and netstat show are the stack's, under Linux's names, and only
+// the ones that have a Linux name.
+TEST_F(EmulatorTest, SnapshotCarriesTheStackCountersUnderLinuxNames) {
+  auto sender = udp::Endpoint::create(stack_, AddressFamily::kIpv4).value();
+  ASSERT_TRUE(
+      sender->send_to(as_bytes("x"), SocketAddress{IpAddress(Ipv4Address(127, 0, 0, 1)), 9}));
+  turn(3);
+  uint64_t ip_out = 0;
+  uint64_t ip_in = 0;
+  stack_.counters().for_each([&](std::string_view group, std::string_view name, uint64_t v) {
+    if (group == "ipv4" && name == "tx_packets") ip_out += v;
+    if (group == "ipv4" && name == "rx_packets") ip_in += v;
+  });
+  ASSERT_GT(ip_out, 0u);
+  const NetState state = emulator_->snapshot();
+  EXPECT_EQ(state.counters.at("Udp:OutDatagrams"), 1u);
+  EXPECT_EQ(state.counters.at("Udp:NoPorts"), 1u);
+  EXPECT_EQ(state.counters.at("Udp:InDatagrams"), 0u);
+  EXPECT_EQ(state.counters.at("Ip:OutRequests"), ip_out);
+  EXPECT_EQ(state.counters.at("Ip:InReceives"), ip_in);
+  EXPECT_EQ(state.counters.at("Tcp:ActiveOpens"), 0u);
+  EXPECT_EQ(state.counters.count("Udp:sent"), 0u);
+  // Ip: 10, Tcp: 14, Udp: 5 (every mapped counter exists in the stack, so each is listed).
+  EXPECT_EQ(state.counters.size(), 29u);
 }
 
 TEST_F(EmulatorTest, SocketInstallsAStandIn) {

@@ -3,12 +3,16 @@
 // options.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <deque>
 #include <memory>
+#include <random>
 #include <set>
 #include <vector>
 
 #include "stack/clock.h"
 #include "stack/demux.h"
+#include "stack/fifo.h"
 #include "stack/id_buckets.h"
 #include "stack/rng.h"
 #include "stack/stack.h"
@@ -41,6 +45,95 @@ TEST(CheapStack, ConnectedTableGrowsFromSmall) {
   for (size_t i = 0; i < eps.size(); ++i) {
     ASSERT_EQ(demux.find(kProtocolUdp, id(i)), i % 2 == 0 ? nullptr : eps[i].get());
   }
+}
+
+// A demux destroyed while endpoints are still entered unlinks them (they outlive it and must
+// not touch its freed buckets), whether or not others came and went first, or destroyed
+// themselves while entered; one whose endpoints all left skips that walk.
+TEST(CheapStack, DemuxUnlinksWhatIsStillEnteredWhenDestroyed) {
+  auto id = [](uint16_t port, uint16_t remote_port) {
+    return TransportEndpointId{ip("10.0.0.1"), ip("10.0.0.2"), port, remote_port};
+  };
+  FakeEndpoint bound;
+  FakeEndpoint connected;
+  {
+    TransportDemux demux(7);
+    FakeEndpoint gone;
+    ASSERT_TRUE(demux.add(gone, id(1, 0)));
+    demux.remove(gone);
+    ASSERT_TRUE(demux.add(bound, id(2, 0)));
+    ASSERT_TRUE(demux.add(connected, id(3, 4)));
+    {
+      FakeEndpoint self_unlinked;  // destroyed while entered: its hook unlinks it
+      ASSERT_TRUE(demux.add(self_unlinked, id(5, 0)));
+    }
+    EXPECT_TRUE(bound.is_linked());
+    EXPECT_TRUE(connected.is_linked());
+  }
+  EXPECT_FALSE(bound.is_linked());
+  EXPECT_FALSE(connected.is_linked());
+  {
+    TransportDemux demux(7);
+    ASSERT_TRUE(demux.add(bound, id(2, 0)));
+    ASSERT_TRUE(demux.add(connected, id(3, 4)));
+    demux.remove(bound);
+    demux.remove(connected);
+    EXPECT_FALSE(bound.is_linked());
+  }
+  EXPECT_FALSE(connected.is_linked());
+}
+
+// Fifo (the queue of neighbor entries and UDP sockets, which allocates nothing until used)
+// keeps first-in first-out order through any mix of pushes, pops, clears and moves: checked
+// against std::deque.
+TEST(CheapStack, FifoKeepsOrderAgainstDeque) {
+  std::mt19937 rng(5);
+  Fifo<int> fifo;
+  std::deque<int> model;
+  int next = 0;
+  for (int step = 0; step < 20000; ++step) {
+    const unsigned r = rng() % 100;
+    if (r < 55) {
+      fifo.push_back(next);
+      model.push_back(next);
+      ++next;
+    } else if (r < 97) {
+      if (!model.empty()) {
+        ASSERT_EQ(fifo.front(), model.front());
+        fifo.pop_front();
+        model.pop_front();
+      }
+    } else if (r < 98) {
+      fifo.clear();
+      model.clear();
+    } else {
+      Fifo<int> moved = std::move(fifo);
+      EXPECT_TRUE(fifo.empty());  // NOLINT(bugprone-use-after-move): moved-from is empty
+      fifo = std::move(moved);
+    }
+    ASSERT_EQ(fifo.size(), model.size());
+    ASSERT_EQ(fifo.empty(), model.empty());
+    ASSERT_TRUE(std::equal(fifo.begin(), fifo.end(), model.begin(), model.end()));
+  }
+}
+
+// A popped element is released at once, not when its slot is reused.
+TEST(CheapStack, FifoReleasesWhatItPops) {
+  auto a = std::make_shared<int>(1);
+  auto b = std::make_shared<int>(2);
+  Fifo<std::shared_ptr<int>> fifo;
+  fifo.push_back(a);
+  fifo.push_back(b);
+  fifo.push_back(a);
+  EXPECT_EQ(a.use_count(), 3);
+  fifo.pop_front();
+  EXPECT_EQ(a.use_count(), 2);
+  EXPECT_EQ(fifo.front(), b);
+  fifo.pop_front();
+  EXPECT_EQ(b.use_count(), 1);
+  fifo.clear();
+  EXPECT_EQ(a.use_count(), 1);
+  EXPECT_TRUE(fifo.empty());
 }
 
 // A bucket's starting value follows from the key and the bucket alone: the same for the same

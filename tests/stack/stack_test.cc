@@ -414,6 +414,30 @@ TEST_F(StackTest, CountersListNicGroups) {
   EXPECT_EQ(tx, 1u);
 }
 
+// for_each_of visits the counters of the groups of one name, every such group in
+// registration order, and nothing else.
+#define WEIR_TWO_COUNTERS_(X) X(first) X(second)
+WEIR_DEFINE_COUNTERS(Two, WEIR_TWO_COUNTERS_)
+
+TEST(CounterRegistryTest, ForEachOfVisitsOnlyTheNamedGroups) {
+  Two a{.first = 1, .second = 2};
+  Two b{.first = 10, .second = 20};
+  Two other{.first = 100, .second = 200};
+  CounterRegistry registry;
+  registry.add_struct("x", a);
+  registry.add_struct("y", other);
+  registry.add_struct("x", b);
+  std::vector<std::pair<std::string, uint64_t>> seen;
+  registry.for_each_of(
+      "x", [&](std::string_view name, uint64_t v) { seen.emplace_back(std::string(name), v); });
+  EXPECT_EQ(seen, (std::vector<std::pair<std::string, uint64_t>>{
+                      {"first", 1}, {"second", 2}, {"first", 10}, {"second", 20}}));
+  seen.clear();
+  registry.for_each_of(
+      "z", [&](std::string_view name, uint64_t v) { seen.emplace_back(std::string(name), v); });
+  EXPECT_TRUE(seen.empty());
+}
+
 }  // namespace
 }  // namespace weir
 

@@ -538,6 +538,29 @@ TEST_F(TimerWheelTest, WheelDestroyedWithArmedTimers) {
   EXPECT_FALSE(t.armed());
 }
 
+// Timers on every level and in the overflow list are released when the wheel goes, and a
+// slot left by a cancelled timer takes timers again.
+TEST_F(TimerWheelTest, WheelDestroyedWithTimersOnEveryLevel) {
+  std::vector<std::unique_ptr<Timer>> timers;
+  {
+    TimerWheel w(clock_);
+    int fired = 0;
+    Timer early([&] { ++fired; });
+    w.arm_after(early, hours(1));  // level 3
+    early.cancel();
+    for (int64_t ms = 1; ms <= int64_t{1} << 40; ms *= 64) {
+      timers.push_back(std::make_unique<Timer>([] {}));
+      w.arm_after(*timers.back(), milliseconds(ms));
+    }
+    EXPECT_EQ(w.armed_count(), timers.size());
+    w.arm_after(early, hours(2));  // the same level again
+    clock_.advance(hours(2));
+    w.run();
+    EXPECT_EQ(fired, 1);
+  }
+  for (const auto& t : timers) EXPECT_FALSE(t->armed());
+}
+
 // Timers that leave by cancel or destruction do not tell the wheel, so the slots they held stay
 // marked busy until a scan finds them empty: the queries must look past such slots, on every
 // level, and a slot marked again later must be found.
