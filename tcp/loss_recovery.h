@@ -131,8 +131,6 @@ class LossRecovery {
   void on_probe_sent(SeqNum snd_nxt, bool was_retransmission) {
     if (in_flight_) in_flight_->rack.on_probe_sent(snd_nxt, was_retransmission);
   }
-  // RACK's state, once there is any (tests).
-  const Rack* rack() const { return in_flight_ ? &in_flight_->rack : nullptr; }
 
   uint32_t dsack_dups() const { return dsack_dups_; }
 
