@@ -30,6 +30,16 @@
 //   windows, grows the buffer with the reader, and decides when an ACK is due: every second
 //   segment or after the delayed-ACK timeout, at once on reordering, gaps and D-SACKs.
 //
+// Parking. Most of a server's or a proxy's connections sit open and idle. An ESTABLISHED
+// connection that has never carried data and owes nothing (no ACK, no FIN, no timer but
+// keepalive) gives its three parts back and keeps what they would be made from (Parked: the
+// sequence numbers, windows, buffer sizes and the RTT estimate, ~100 bytes against ~380).
+// Every entry point that may change a part (a segment, a timer, a user call that writes,
+// shuts down or closes, an option change) makes them again first (unpark()) and offers to
+// park after (park_if_idle()); reads that find nothing, readiness and TCP_INFO answer from the
+// parked state without making anything. A connection that has carried data keeps its parts:
+// request/response traffic should not pay for making them on every message.
+//
 // Urgent data: the urgent pointer is parsed and ignored; urgent bytes are delivered inline
 // with the rest of the stream (as with SO_OOBINLINE). We never send URG.
 #include "tcp/connection.h"
@@ -132,8 +142,7 @@ uint8_t receive_window_scale(uint32_t max_buffer) {
 Connection::Connection(TcpProtocol& protocol, AddressFamily family, const SocketOptions& options)
     : protocol_(protocol),
       stack_(protocol.stack()),
-      recv_(stack_.socket_memory()),
-      loss_(protocol.options().rto),
+      work_(std::make_unique<Working>(stack_.socket_memory(), protocol.options().rto)),
       options_(protocol.share_options(options)),
       family_(family),
       timers_(*this) {
@@ -161,14 +170,52 @@ SocketAddress Connection::remote_address() const {
   return SocketAddress{demux_id_.remote_address, demux_id_.remote_port};
 }
 
+uint32_t Connection::send_window() const {
+  return work_ ? send().window() : parked_.send.wnd;
+}
+
+uint32_t Connection::receive_window() const {
+  if (work_) return recv().window();
+  const ReceiveSide::Idle& r = parked_.recv;
+  return r.adv > r.nxt ? static_cast<uint32_t>(r.adv - r.nxt) : 0;
+}
+
+const ReceiveQueue& Connection::receive_queue() const {
+  static const ReceiveQueue kNothing;
+  return work_ ? recv().queue() : kNothing;
+}
+
+Connection::Working& Connection::unpark() {
+  if (work_) return *work_;
+  work_ = std::make_unique<Working>(stack_.socket_memory(), protocol_.options().rto);
+  work_->send.restore(parked_.send);
+  work_->recv.restore(parked_.recv);
+  work_->loss.restore(parked_.loss);
+  return *work_;
+}
+
+void Connection::park_if_idle() {
+  // A connection that has sent data never parks: tested first, it is the hot paths' answer.
+  // Only ESTABLISHED parks: every other state has a timer, a FIN or a handshake to finish.
+  if (!work_ || work_->bytes_sent != 0 || state_ != State::kEstablished ||
+      timer_mode_ != TimerMode::kNone || push_once_ || timers_.armed(TimerKind::kRetransmit) ||
+      timers_.armed(TimerKind::kDelayedAck)) {
+    return;
+  }
+  const Working& w = *work_;
+  if (!w.send.idle() || !w.recv.idle() || !w.loss.idle()) return;
+  parked_ = Parked{w.send.idle_state(), w.recv.idle_state(), w.loss.idle_state()};
+  work_.reset();
+}
+
 uint32_t Connection::congestion_window() const {
-  if (const CongestionControl* cc = loss_.cc()) return cc->cwnd();
+  if (const CongestionControl* cc = work_ ? loss().cc() : nullptr) return cc->cwnd();
   // Negotiated but no data sent yet: the window the controller will start with.
   return negotiated() ? CongestionControlOptions{}.initial_window_segments * mss_ : 0;
 }
 
 void Connection::shed_unused_timers() {
-  if (!loss_.active() && recv_.bytes_received() == 0) timers_.release_if_unarmed();
+  if (!work_ || (!loss().active() && recv().bytes_received() == 0)) timers_.release_if_unarmed();
 }
 
 bool Connection::negotiated() const { return was_established_ || state_ == State::kSynReceived; }
@@ -178,7 +225,7 @@ void Connection::activate_loss_recovery() {
   cco.mss = mss_;
   // Cannot fail: mss_ is at least kMinMss and the initial window is RFC 6928's.
   auto cc = make_congestion_control(protocol_.options().congestion_control, cco);
-  loss_.activate(cc ? std::move(*cc) : nullptr);
+  loss().activate(cc ? std::move(*cc) : nullptr);
 }
 
 uint32_t Connection::ts_now() const {
@@ -202,10 +249,10 @@ void Connection::init_route_and_mss(const RouteInfo& route) {
   pmtu_ = route.mtu;
   adv_mss_ = advertised_mss(route.mtu, family_, options_->max_segment);
   const TcpOptions& po = protocol_.options();
-  recv_.set_buffer(options_->receive_buffer != 0 ? options_->receive_buffer : po.receive_buffer);
-  send_.set_buffer(options_->send_buffer != 0 ? options_->send_buffer : po.send_buffer);
+  recv().set_buffer(options_->receive_buffer != 0 ? options_->receive_buffer : po.receive_buffer);
+  send().set_buffer(options_->send_buffer != 0 ? options_->send_buffer : po.send_buffer);
   uint32_t max_rcv = options_->receive_buffer != 0 ? options_->receive_buffer : po.receive_buffer_max;
-  recv_.set_window_scale(po.window_scaling ? receive_window_scale(max_rcv) : 0);
+  recv().set_window_scale(po.window_scaling ? receive_window_scale(max_rcv) : 0);
 }
 
 void Connection::init_after_syn(const Options& peer) {
@@ -213,10 +260,10 @@ void Connection::init_after_syn(const Options& peer) {
   peer_mss_ = peer.mss.value_or(family_ == AddressFamily::kIpv4 ? 536 : 1220);
   ws_ok_ = po.window_scaling && peer.window_scale.has_value();
   if (ws_ok_) {
-    send_.set_window_scale(std::min(*peer.window_scale, kMaxWindowScale));
+    send().set_window_scale(std::min(*peer.window_scale, kMaxWindowScale));
   } else {
-    send_.set_window_scale(0);
-    recv_.set_window_scale(0);
+    send().set_window_scale(0);
+    recv().set_window_scale(0);
   }
   sack_ok_ = po.sack && peer.sack_permitted;
   ts_ok_ = po.timestamps && peer.timestamps.has_value();
@@ -253,10 +300,10 @@ Status Connection::connect(const SocketAddress& local, std::optional<PortTable::
   if (auto st = register_tuple(); !st) return st.error();
   SeqNum iss = generate_isn(stack_.secret(), tuple(), stack_.now());
   ts_offset_ = timestamp_offset(stack_.secret(), tuple());
-  send_.start(iss, iss, iss + 1);
+  send().start(iss, iss, iss + 1);
   protocol_.counters().active_opens++;
   enter_state(State::kSynSent);
-  loss_.time_syn(iss, stack_.now());
+  loss().time_syn(iss, stack_.now());
   send_syn(false);
   arm_retransmit_timer();
   return Error::kInProgress;
@@ -271,15 +318,15 @@ Status Connection::accept_syn(Listener* listener, const NetworkPacketInfo& info,
       TransportEndpointId{info.destination, info.source, syn.destination_port(), syn.source_port()};
   if (auto st = register_tuple(); !st) return st.error();
   listener_ = listener;
-  recv_.start(syn.seq());
+  recv().start(syn.seq());
   SeqNum iss = generate_isn(stack_.secret(), tuple(), stack_.now());
   ts_offset_ = timestamp_offset(stack_.secret(), tuple());
-  send_.start(iss, iss, iss + 1);
+  send().start(iss, iss, iss + 1);
   init_after_syn(syn_options);
-  send_.set_window(syn.window(), syn.seq(), iss);  // never scaled in a SYN
+  send().set_window(syn.window(), syn.seq(), iss);  // never scaled in a SYN
   protocol_.counters().passive_opens++;
   enter_state(State::kSynReceived);
-  loss_.time_syn(iss, stack_.now());
+  loss().time_syn(iss, stack_.now());
   send_syn(true);
   arm_retransmit_timer();
   return ok_status();
@@ -294,9 +341,9 @@ Status Connection::accept_cookie(Listener& l, const NetworkPacketInfo& info, con
       TransportEndpointId{info.destination, info.source, ack.destination_port(), ack.source_port()};
   if (auto st = register_tuple(); !st) return st.error();
   listener_ = &l;
-  recv_.start(ack.seq() - 1);
+  recv().start(ack.seq() - 1);
   ts_offset_ = timestamp_offset(stack_.secret(), tuple());
-  send_.start(ack.ack() - 1, ack.ack(), ack.ack());
+  send().start(ack.ack() - 1, ack.ack(), ack.ack());
   // What the SYN carried, as the cookie remembered it.
   Options peer;
   peer.mss = cookie.mss;
@@ -305,8 +352,8 @@ Status Connection::accept_cookie(Listener& l, const NetworkPacketInfo& info, con
   if (cookie.timestamps && ack_options.timestamps) peer.timestamps = ack_options.timestamps;
   init_after_syn(peer);
   // The SYN-ACK announced the window unscaled; from now on the peer applies our scale.
-  (void)recv_.syn_window();
-  send_.set_window(uint32_t{ack.window()} << send_.window_scale(), ack.seq(), ack.ack());
+  (void)recv().syn_window();
+  send().set_window(uint32_t{ack.window()} << send().window_scale(), ack.seq(), ack.ack());
   last_recv_ = stack_.now();
   protocol_.counters().passive_opens++;
   enter_state(State::kEstablished);
@@ -318,9 +365,10 @@ Status Connection::accept_cookie(Listener& l, const NetworkPacketInfo& info, con
 // User calls
 
 Result<size_t> Connection::read(MutableByteView out, bool peek) {
-  if (recv_.queue().readable() > 0 && !recv_.read_shut()) {
-    if (peek) return recv_.queue().peek(out);
-    size_t n = recv_.queue().read(out);
+  // Parked: nothing to read, no FIN, not shut for reading (so no unpark for a poll's read).
+  if (work_ && recv().queue().readable() > 0 && !recv().read_shut()) {
+    if (peek) return recv().queue().peek(out);
+    size_t n = recv().queue().read(out);
     after_read(n);
     return n;
   }
@@ -329,7 +377,7 @@ Result<size_t> Connection::read(MutableByteView out, bool peek) {
     error_.reset();
     return e;
   }
-  if (recv_.read_shut() || recv_.fin_received()) return size_t{0};
+  if (work_ && (recv().read_shut() || recv().fin_received())) return size_t{0};
   switch (state_) {
     case State::kClosed:
       return was_established_ ? Result<size_t>(size_t{0}) : Result<size_t>(Error::kNotConnected);
@@ -363,8 +411,9 @@ Result<size_t> Connection::writable_space() {
     default:
       return Error::kBrokenPipe;
   }
-  if (send_.fin_queued()) return Error::kBrokenPipe;
-  size_t space = send_.buffer() > send_.queue().size() ? send_.buffer() - send_.queue().size() : 0;
+  SendSide& send = unpark().send;
+  if (send.fin_queued()) return Error::kBrokenPipe;
+  size_t space = send.buffer() > send.queue().size() ? send.buffer() - send.queue().size() : 0;
   if (space == 0) return Error::kWouldBlock;
   return space;
 }
@@ -373,8 +422,11 @@ Result<size_t> Connection::write(ByteView data) {
   auto space = writable_space();
   if (!space)
     return space.error() == Error::kWouldBlock && data.empty() ? Result<size_t>(size_t{0}) : space;
-  if (data.empty()) return size_t{0};
-  size_t n = send_.queue().append(data, *space);
+  if (data.empty()) {
+    park_if_idle();
+    return size_t{0};
+  }
+  size_t n = send().queue().append(data, *space);
   output();
   return n;
 }
@@ -383,8 +435,11 @@ Result<size_t> Connection::write_buffer(PacketBuffer& data) {
   auto space = writable_space();
   if (!space)
     return space.error() == Error::kWouldBlock && data.empty() ? Result<size_t>(size_t{0}) : space;
-  if (data.empty()) return size_t{0};
-  size_t n = send_.queue().append_buffer(data, *space);
+  if (data.empty()) {
+    park_if_idle();
+    return size_t{0};
+  }
+  size_t n = send().queue().append_buffer(data, *space);
   output();
   return n;
 }
@@ -392,41 +447,43 @@ Result<size_t> Connection::write_buffer(PacketBuffer& data) {
 Result<size_t> Connection::write_from(size_t max, const SendQueue::Fill& fill) {
   auto space = writable_space();
   if (!space) return space;
-  auto n = send_.queue().append_from(std::min(max, *space), fill);
+  auto n = send().queue().append_from(std::min(max, *space), fill);
   if (n && *n > 0) output();
+  park_if_idle();
   return n;
 }
 
 Result<size_t> Connection::read_with(size_t max, const Take& take) {
-  if (recv_.queue().readable() == 0 || recv_.read_shut()) {
+  if (!work_ || recv().queue().readable() == 0 || recv().read_shut()) {
     std::array<std::byte, 1> none;
     return read(MutableByteView(none).first(0), false);
   }
-  recv_.lent().clear();
-  recv_.queue().lend(max, recv_.lent());
-  auto n = take(recv_.lent());
+  recv().lent().clear();
+  recv().queue().lend(max, recv().lent());
+  auto n = take(recv().lent());
   if (!n || *n == 0) return n;
-  size_t taken = recv_.queue().discard(*n);
+  size_t taken = recv().queue().discard(*n);
   after_read(taken);
   return taken;
 }
 
 Result<std::span<const ByteView>> Connection::lend(size_t max) {
-  recv_.lent().clear();
-  if (recv_.queue().readable() == 0 || recv_.read_shut()) {
+  if (work_) recv().lent().clear();
+  if (!work_ || recv().queue().readable() == 0 || recv().read_shut()) {
     std::array<std::byte, 1> none;
     auto r = read(MutableByteView(none).first(0), false);
     if (!r) return r.error();
     return std::span<const ByteView>();  // end of stream
   }
-  recv_.queue().lend(max, recv_.lent());
-  return std::span<const ByteView>(recv_.lent());
+  recv().queue().lend(max, recv().lent());
+  return std::span<const ByteView>(recv().lent());
 }
 
 Result<size_t> Connection::consume(size_t n) {
-  recv_.lent().clear();
-  if (recv_.read_shut()) return size_t{0};
-  size_t taken = recv_.queue().discard(n);
+  if (!work_) return size_t{0};  // parked: nothing lent, nothing to consume
+  recv().lent().clear();
+  if (recv().read_shut()) return size_t{0};
+  size_t taken = recv().queue().discard(n);
   if (taken == 0) return taken;
   after_read(taken);
   return taken;
@@ -434,25 +491,26 @@ Result<size_t> Connection::consume(size_t n) {
 
 Status Connection::shutdown(bool read, bool write) {
   if (state_ == State::kClosed || state_ == State::kListen) return Error::kNotConnected;
+  unpark();
   if (read) {
-    recv_.shut_read();
-    recv_.queue().discard(recv_.queue().readable());
+    recv().shut_read();
+    recv().queue().discard(recv().queue().readable());
     notify(kEventReadable);
   }
-  if (write && !send_.fin_queued()) {
+  if (write && !send().fin_queued()) {
     switch (state_) {
       case State::kSynSent:
         // Nothing sent yet: the FIN goes out once the handshake completes.
-        send_.queue_fin();
+        send().queue_fin();
         break;
       case State::kSynReceived:
       case State::kEstablished:
-        send_.queue_fin();
+        send().queue_fin();
         enter_state(State::kFinWait1);
         output();
         break;
       case State::kCloseWait:
-        send_.queue_fin();
+        send().queue_fin();
         enter_state(State::kLastAck);
         output();
         break;
@@ -466,19 +524,20 @@ Status Connection::shutdown(bool read, bool write) {
 void Connection::close() {
   if (closed_by_user_) return;
   closed_by_user_ = true;
-  recv_.shut_read();
+  unpark();
+  recv().shut_read();
   if (options_->linger && options_->linger->count() == 0) {
     abort();
     return;
   }
   // RFC 2525 2.17: closing with unread data resets, so the peer learns data was lost.
-  if (recv_.queue().readable() > 0) {
+  if (recv().queue().readable() > 0) {
     abort();
     return;
   }
   // Data beyond a hole can no longer reach a reader: give its memory back to the stack now
   // rather than when the connection finally goes (SACK is advisory, RFC 2018 8).
-  recv_.queue().clear();
+  recv().queue().clear();
   switch (state_) {
     case State::kSynSent:
       enter_state(State::kClosed);
@@ -493,21 +552,22 @@ void Connection::close() {
 }
 
 void Connection::abort() {
+  unpark();
   switch (state_) {
     case State::kSynReceived:
     case State::kEstablished:
     case State::kFinWait1:
     case State::kFinWait2:
     case State::kCloseWait:
-      send_reset(send_.nxt(), recv_.nxt(), true);
+      send_reset(send().nxt(), recv().nxt(), true);
       protocol_.counters().connections_aborted++;
       break;
     default:
       break;
   }
   closed_by_user_ = true;
-  send_.queue().clear();
-  recv_.queue().clear();
+  send().queue().clear();
+  recv().queue().clear();
   if (state_ != State::kClosed)
     enter_state(State::kClosed);
   else
@@ -527,14 +587,19 @@ EventMask Connection::readiness() const {
     default:
       break;
   }
-  if (recv_.queue().readable() > 0 || recv_.fin_received() || recv_.read_shut())
+  if (!work_) {
+    // Parked: established, nothing queued either way, no FIN.
+    if (parked_.send.buffer > 0) m |= kEventWritable;
+    return m;
+  }
+  if (recv().queue().readable() > 0 || recv().fin_received() || recv().read_shut())
     m |= kEventReadable;
-  if (recv_.fin_received()) m |= kEventReadHangup;
-  if ((state_ == State::kEstablished || state_ == State::kCloseWait) && !send_.fin_queued() &&
-      send_.queue().size() < send_.buffer()) {
+  if (recv().fin_received()) m |= kEventReadHangup;
+  if ((state_ == State::kEstablished || state_ == State::kCloseWait) && !send().fin_queued() &&
+      send().queue().size() < send().buffer()) {
     m |= kEventWritable;
   }
-  if (recv_.fin_received() && send_.fin_queued()) m |= kEventHangup;
+  if (recv().fin_received() && send().fin_queued()) m |= kEventHangup;
   return m;
 }
 
@@ -552,70 +617,85 @@ void Connection::set_socket_options(const SocketOptions& options) {
   bool keepalive_changed =
       options_->keepalive != options.keepalive || options_->keepalive_idle != options.keepalive_idle;
   options_ = protocol_.share_options(options);
+  unpark();
   if (options.receive_buffer != 0 && state_ != State::kClosed) {
-    recv_.set_buffer(
-        std::max<uint32_t>(options.receive_buffer, recv_.buffer() > 0 ? 2 * kMinMss : 0));
+    recv().set_buffer(
+        std::max<uint32_t>(options.receive_buffer, recv().buffer() > 0 ? 2 * kMinMss : 0));
   }
-  if (options.send_buffer != 0) send_.set_buffer(options.send_buffer);
+  if (options.send_buffer != 0) send().set_buffer(options.send_buffer);
   if (keepalive_changed) restart_keepalive();
   if (push) output();
   push_once_ = false;
+  park_if_idle();
 }
 
 TcpInfo Connection::info() const {
+  if (work_) return info_of(*work_);
+  // Parked: answer from the parts as they would be made again.
+  Working w(stack_.socket_memory(), protocol_.options().rto);
+  w.send.restore(parked_.send);
+  w.recv.restore(parked_.recv);
+  w.loss.restore(parked_.loss);
+  return info_of(w);
+}
+
+TcpInfo Connection::info_of(const Working& w) const {
+  const SendSide& send = w.send;
+  const ReceiveSide& recv = w.recv;
+  const LossRecovery& loss = w.loss;
   TcpInfo i;
   TimePoint now = stack_.now();
   auto ms_since = [&](TimePoint t) {
     return t == TimePoint{} ? 0u : static_cast<uint32_t>(to_millis(now - t));
   };
   i.tcpi_state = static_cast<uint8_t>(linux_state(state_));
-  i.tcpi_ca_state = loss_.in_loss() ? 4 : loss_.in_recovery() ? 3 : 0;
-  i.tcpi_retransmits = static_cast<uint8_t>(std::min(loss_.consecutive_rtos(), 255u));
+  i.tcpi_ca_state = loss.in_loss() ? 4 : loss.in_recovery() ? 3 : 0;
+  i.tcpi_retransmits = static_cast<uint8_t>(std::min(loss.consecutive_rtos(), 255u));
   i.tcpi_probes = static_cast<uint8_t>(std::min(probes_out_, 255u));
-  i.tcpi_backoff = static_cast<uint8_t>(std::min(loss_.rtt().backoff_count(), 255u));
+  i.tcpi_backoff = static_cast<uint8_t>(std::min(loss.rtt().backoff_count(), 255u));
   i.tcpi_options = (ts_ok_ ? 1 : 0) | (sack_ok_ ? 2 : 0) | (ws_ok_ ? 4 : 0);
-  i.tcpi_snd_wscale = send_.window_scale();
-  i.tcpi_rcv_wscale = recv_.window_scale();
-  i.tcpi_rto = static_cast<uint32_t>(to_micros(loss_.rtt().rto()));
+  i.tcpi_snd_wscale = send.window_scale();
+  i.tcpi_rcv_wscale = recv.window_scale();
+  i.tcpi_rto = static_cast<uint32_t>(to_micros(loss.rtt().rto()));
   i.tcpi_ato = static_cast<uint32_t>(to_micros(protocol_.options().delayed_ack));
   i.tcpi_snd_mss = mss_;
   i.tcpi_rcv_mss = adv_mss_;
-  i.tcpi_unacked = static_cast<uint32_t>(send_.record_count());
+  i.tcpi_unacked = static_cast<uint32_t>(send.record_count());
   uint32_t sacked = 0;
   uint32_t lost = 0;
-  for (size_t k = 0; k < send_.record_count(); ++k) {
-    sacked += send_.record(k).sacked ? 1 : 0;
-    lost += send_.record(k).lost ? 1 : 0;
+  for (size_t k = 0; k < send.record_count(); ++k) {
+    sacked += send.record(k).sacked ? 1 : 0;
+    lost += send.record(k).lost ? 1 : 0;
   }
   i.tcpi_sacked = sacked;
   i.tcpi_lost = lost;
-  i.tcpi_last_data_sent = ms_since(last_data_sent_);
-  i.tcpi_last_data_recv = ms_since(recv_.last_data_received());
+  i.tcpi_last_data_sent = ms_since(w.last_data_sent);
+  i.tcpi_last_data_recv = ms_since(recv.last_data_received());
   i.tcpi_last_ack_recv = ms_since(last_recv_);
   i.tcpi_pmtu = pmtu_;
-  i.tcpi_rcv_ssthresh = recv_.buffer();
-  i.tcpi_rtt = static_cast<uint32_t>(to_micros(loss_.rtt().srtt()));
-  i.tcpi_rttvar = static_cast<uint32_t>(to_micros(loss_.rtt().rttvar()));
-  if (negotiated() || loss_.cc()) {
-    uint32_t ssthresh = loss_.cc() ? loss_.cc()->ssthresh() : cc_detail::kInfiniteSsthresh;
+  i.tcpi_rcv_ssthresh = recv.buffer();
+  i.tcpi_rtt = static_cast<uint32_t>(to_micros(loss.rtt().srtt()));
+  i.tcpi_rttvar = static_cast<uint32_t>(to_micros(loss.rtt().rttvar()));
+  if (negotiated() || loss.cc()) {
+    uint32_t ssthresh = loss.cc() ? loss.cc()->ssthresh() : cc_detail::kInfiniteSsthresh;
     i.tcpi_snd_ssthresh = std::min<uint32_t>(ssthresh / std::max<uint32_t>(mss_, 1), 0x7fffffff);
-    i.tcpi_snd_cwnd = congestion_window() / std::max<uint32_t>(mss_, 1);
+    i.tcpi_snd_cwnd = (loss.cc() ? loss.cc()->cwnd() : congestion_window()) / std::max<uint32_t>(mss_, 1);
   }
   i.tcpi_advmss = adv_mss_;
   i.tcpi_reordering = protocol_.options().reordering;
-  i.tcpi_rcv_space = recv_.buffer();
-  i.tcpi_total_retrans = send_.total_retransmits();
+  i.tcpi_rcv_space = recv.buffer();
+  i.tcpi_total_retrans = send.total_retransmits();
   i.tcpi_bytes_acked = bytes_acked_;
-  i.tcpi_bytes_received = recv_.bytes_received();
+  i.tcpi_bytes_received = recv.bytes_received();
   i.tcpi_segs_out = segs_out_;
   i.tcpi_segs_in = segs_in_;
-  i.tcpi_notsent_bytes = static_cast<uint32_t>(send_.unsent());
-  i.tcpi_min_rtt = static_cast<uint32_t>(to_micros(loss_.rtt().min_rtt()));
-  i.tcpi_bytes_sent = bytes_sent_;
-  i.tcpi_bytes_retrans = send_.bytes_retransmitted();
-  i.tcpi_dsack_dups = loss_.dsack_dups();
-  i.tcpi_rcv_ooopack = recv_.out_of_order_packets();
-  i.tcpi_snd_wnd = send_.window();
+  i.tcpi_notsent_bytes = static_cast<uint32_t>(send.unsent());
+  i.tcpi_min_rtt = static_cast<uint32_t>(to_micros(loss.rtt().min_rtt()));
+  i.tcpi_bytes_sent = w.bytes_sent;
+  i.tcpi_bytes_retrans = send.bytes_retransmitted();
+  i.tcpi_dsack_dups = loss.dsack_dups();
+  i.tcpi_rcv_ooopack = recv.out_of_order_packets();
+  i.tcpi_snd_wnd = send.window();
   return i;
 }
 
@@ -625,6 +705,7 @@ TcpInfo Connection::info() const {
 SegmentOutcome Connection::on_segment(const NetworkPacketInfo& info, const Segment& seg,
                                       PacketBuffer&& payload) {
   segs_in_++;
+  unpark();
   Options opts = seg.options();
   if (opts.malformed) protocol_.counters().drop_bad_options++;
   switch (state_) {
@@ -636,12 +717,14 @@ SegmentOutcome Connection::on_segment(const NetworkPacketInfo& info, const Segme
     case State::kSynSent:
       process_syn_sent(seg, opts, std::move(payload));
       shed_unused_timers();
+      park_if_idle();
       return SegmentOutcome::kDone;
     default: {
       const SegmentOutcome outcome = process_synchronized(info, seg, opts, std::move(payload));
       // Its ACK sent, a connection its user has let go of needs nothing more than a record.
       if (state_ == State::kTimeWait) retire_to_time_wait();
       shed_unused_timers();
+      park_if_idle();
       return outcome;
     }
   }
@@ -652,12 +735,12 @@ bool Connection::retire_to_time_wait() {
   TimeWaitState s;
   const PortTable::Handle handle = std::exchange(port_handle_, 0);
   if (handle != 0) s.port_handle = handle;
-  s.snd_nxt = send_.nxt();
-  s.rcv_nxt = recv_.nxt();
+  s.snd_nxt = send().nxt();
+  s.rcv_nxt = recv().nxt();
   s.last_ack_sent = last_ack_sent_;
-  s.receive_window = recv_.window();
-  s.receive_window_scale = recv_.window_scale();
-  s.max_send_window = send_.max_window();
+  s.receive_window = recv().window();
+  s.receive_window_scale = recv().window_scale();
+  s.max_send_window = send().max_window();
   s.ts_offset = ts_offset_;
   s.ts_recent = ts_recent_;
   s.ts_recent_stamp = ts_recent_stamp_;
@@ -674,7 +757,7 @@ void Connection::process_syn_sent(const Segment& seg, const Options& opts, Packe
   uint8_t flags = seg.flags();
   TcpCounters& c = protocol_.counters();
   if (flags & kAck) {
-    if (seg.ack() <= send_.iss() || seg.ack() > send_.nxt()) {
+    if (seg.ack() <= send().iss() || seg.ack() > send().nxt()) {
       c.drop_syn_sent_bad++;
       if ((flags & kRst) == 0) send_reset(seg.ack(), SeqNum(), false);
       return;
@@ -694,30 +777,30 @@ void Connection::process_syn_sent(const Segment& seg, const Options& opts, Packe
     c.drop_syn_sent_bad++;
     return;
   }
-  recv_.start(seg.seq());
+  recv().start(seg.seq());
   init_after_syn(opts);
   last_recv_ = stack_.now();
   if (flags & kAck) {
-    send_.set_una(seg.ack());
-    send_.set_window(seg.window(), seg.seq(), seg.ack());  // unscaled in a SYN
+    send().set_una(seg.ack());
+    send().set_window(seg.window(), seg.seq(), seg.ack());  // unscaled in a SYN
     // The SYN-ACK acknowledges our SYN, so it times the handshake unless the SYN was resent.
-    auto sample = loss_.take_syn_sample(seg.ack(), stack_.now());
-    if (sample && syn_retries_ == 0) loss_.rtt().on_sample(*sample);
-    loss_.rtt().reset_backoff();
+    auto sample = loss().take_syn_sample(seg.ack(), stack_.now());
+    if (sample && syn_retries_ == 0) loss().rtt().on_sample(*sample);
+    loss().rtt().reset_backoff();
     timers_.cancel(TimerKind::kRetransmit);
     timer_mode_ = TimerMode::kNone;
     enter_state(State::kEstablished);
     restart_keepalive();
     if (!payload.empty()) process_data(seg.seq() + 1, std::move(payload));
     if (flags & kFin) process_fin();
-    recv_.request_ack();
-    if (send_.fin_queued()) enter_state(State::kFinWait1);
+    recv().request_ack();
+    if (send().fin_queued()) enter_state(State::kFinWait1);
     output();
     notify(kEventWritable);
     return;
   }
   // Simultaneous open (RFC 9293 3.5, figure 8).
-  send_.set_window(seg.window(), seg.seq(), send_.una());
+  send().set_window(seg.window(), seg.seq(), send().una());
   enter_state(State::kSynReceived);
   send_syn(true);
   arm_retransmit_timer();
@@ -742,7 +825,7 @@ SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, c
   if (state_ == State::kTimeWait && (flags & (kSyn | kAck | kRst)) == kSyn) {
     bool have_ts = ts_ok_ && opts.timestamps;
     auto ts_delta = have_ts ? static_cast<int32_t>(opts.timestamps->value - ts_recent_) : 0;
-    bool newer = (have_ts && ts_delta > 0) || (ts_delta >= 0 && seq > recv_.nxt());
+    bool newer = (have_ts && ts_delta > 0) || (ts_delta >= 0 && seq > recv().nxt());
     if (newer) {
       c.time_wait_reused++;
       enter_state(State::kClosed);
@@ -765,24 +848,24 @@ SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, c
 
   // Our SYN-ACK was lost: the peer repeats its SYN.
   if (state_ == State::kSynReceived && (flags & (kSyn | kRst | kAck)) == kSyn &&
-      seq == recv_.irs()) {
+      seq == recv().irs()) {
     send_syn(true);
     return SegmentOutcome::kDone;
   }
 
-  if (!recv_.acceptable(seq, seg_len)) {
+  if (!recv().acceptable(seq, seg_len)) {
     if (flags & kRst) {
       c.drop_rst_out_of_window++;
       return SegmentOutcome::kDone;
     }
     c.drop_out_of_window++;
     // TIME-WAIT: a retransmitted FIN (our ACK was lost) restarts the 2MSL wait.
-    if (state_ == State::kTimeWait && (flags & kFin) && seq + seg_len == recv_.nxt()) {
+    if (state_ == State::kTimeWait && (flags & kFin) && seq + seg_len == recv().nxt()) {
       timers_.arm_after(TimerKind::kAux, protocol_.options().time_wait);
     }
     // A retransmission of data we already have: report it as a D-SACK.
-    if (sack_ok_ && !payload.empty() && seq < recv_.nxt()) {
-      recv_.note_duplicate(SeqRange{seq, seq + static_cast<uint32_t>(payload.size())});
+    if (sack_ok_ && !payload.empty() && seq < recv().nxt()) {
+      recv().note_duplicate(SeqRange{seq, seq + static_cast<uint32_t>(payload.size())});
       c.dsacks_sent++;
     }
     send_ack();
@@ -800,7 +883,7 @@ SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, c
 
   // RST (RFC 5961 3.2): exactly rcv.nxt resets; anywhere else in the window is challenged.
   if (flags & kRst) {
-    if (seq != recv_.nxt()) {
+    if (seq != recv().nxt()) {
       send_challenge_ack();
       return SegmentOutcome::kDone;
     }
@@ -834,19 +917,19 @@ SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, c
     send_challenge_ack();
     return SegmentOutcome::kDone;
   }
-  if (seq < recv_.nxt()) {
-    auto dup = static_cast<uint32_t>(recv_.nxt() - seq);
+  if (seq < recv().nxt()) {
+    auto dup = static_cast<uint32_t>(recv().nxt() - seq);
     uint32_t data_dup = std::min<uint32_t>(dup, static_cast<uint32_t>(payload.size()));
     if (data_dup > 0 && sack_ok_) {
-      recv_.note_duplicate(SeqRange{seq, seq + data_dup});
+      recv().note_duplicate(SeqRange{seq, seq + data_dup});
       c.dsacks_sent++;
     }
     payload.pull_front(data_dup);
     seq += data_dup;
     if (dup > data_dup) fin = false;  // the FIN itself was a duplicate
-    if (data_dup > 0) recv_.request_ack();
+    if (data_dup > 0) recv().request_ack();
   }
-  uint32_t wnd = recv_.window();
+  uint32_t wnd = recv().window();
   if (payload.size() > wnd) {
     c.drop_beyond_receive_window++;
     payload.truncate(wnd);
@@ -858,7 +941,7 @@ SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, c
     return SegmentOutcome::kDone;
   }
   if (state_ == State::kSynReceived) {
-    if (seg.ack() > send_.una() && seg.ack() <= send_.nxt()) {
+    if (seg.ack() > send().una() && seg.ack() <= send().nxt()) {
       if (listener_ != nullptr && listener_->accept_queue_full()) {
         // Resetting here would kill a connection the peer already believes open, and an
         // HTTP client then reads ECONNRESET: drop the ACK and let a retransmission retry.
@@ -867,12 +950,12 @@ SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, c
       }
       timers_.cancel(TimerKind::kRetransmit);
       timer_mode_ = TimerMode::kNone;
-      send_.set_window(uint32_t{seg.window()} << send_.window_scale(), seq, seg.ack());
+      send().set_window(uint32_t{seg.window()} << send().window_scale(), seq, seg.ack());
       enter_state(State::kEstablished);
       restart_keepalive();
       if (listener_ != nullptr) listener_->child_established(*this);
       notify(kEventWritable);
-      if (send_.fin_queued()) enter_state(State::kFinWait1);
+      if (send().fin_queued()) enter_state(State::kFinWait1);
     } else {
       c.drop_bad_ack++;
       send_reset(seg.ack(), SeqNum(), false);
@@ -893,7 +976,7 @@ SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, c
         if (closed_by_user_ && !attached()) {
           // No one will ever read this (RFC 9293 3.10.7.4 lets us reset; Linux does).
           c.drop_data_after_close++;
-          send_reset(send_.nxt(), recv_.nxt() + static_cast<uint32_t>(payload.size()), true);
+          send_reset(send().nxt(), recv().nxt() + static_cast<uint32_t>(payload.size()), true);
           terminate(Error::kConnectionReset);
           return SegmentOutcome::kDone;
         }
@@ -905,15 +988,15 @@ SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, c
   }
   if (fin) {
     SeqNum fin_seq = seq + payload_length;
-    if (fin_seq == recv_.nxt() && !recv_.fin_received()) {
+    if (fin_seq == recv().nxt() && !recv().fin_received()) {
       process_fin();
-    } else if (fin_seq > recv_.nxt()) {
-      recv_.hold_fin(fin_seq);
-    } else if (recv_.fin_received()) {
+    } else if (fin_seq > recv().nxt()) {
+      recv().hold_fin(fin_seq);
+    } else if (recv().fin_received()) {
       // A repeated FIN (our ACK was lost); in TIME-WAIT restart the 2MSL wait.
       if (state_ == State::kTimeWait)
         timers_.arm_after(TimerKind::kAux, protocol_.options().time_wait);
-      recv_.request_ack();
+      recv().request_ack();
     }
   }
   output();
@@ -921,7 +1004,7 @@ SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, c
 }
 
 void Connection::update_send_window(const Segment& seg) {
-  if (send_.update_window(seg.seq(), seg.ack(), seg.window())) {
+  if (send().update_window(seg.seq(), seg.ack(), seg.window())) {
     persist_backoff_ = 0;
     if (timer_mode_ == TimerMode::kPersist) {
       timers_.cancel(TimerKind::kRetransmit);
@@ -946,33 +1029,33 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
   TcpCounters& c = protocol_.counters();
   SeqNum ack = seg.ack();
   TimePoint now = stack_.now();
-  if (ack > send_.nxt()) {
+  if (ack > send().nxt()) {
     c.drop_bad_ack++;
     send_ack();
     return false;
   }
   // RFC 5961 5.2: an ACK too far below snd.una is suspicious.
-  uint32_t max_wnd = std::max<uint32_t>(send_.max_window(), 65535);
-  if (ack < send_.una() - max_wnd) {
+  uint32_t max_wnd = std::max<uint32_t>(send().max_window(), 65535);
+  if (ack < send().una() - max_wnd) {
     c.drop_bad_ack++;
     send_challenge_ack();
     return false;
   }
-  uint32_t old_wnd = send_.window();
-  if (ack >= send_.una()) update_send_window(seg);
-  loss_.set_ack_echo(ts_ok_ && opts.timestamps ? std::optional<uint32_t>(opts.timestamps->echo)
+  uint32_t old_wnd = send().window();
+  if (ack >= send().una()) update_send_window(seg);
+  loss().set_ack_echo(ts_ok_ && opts.timestamps ? std::optional<uint32_t>(opts.timestamps->echo)
                                                : std::nullopt);
 
   uint32_t newly_sacked = 0;
   bool dsack = false;
   if (sack_ok_ && opts.sack_block_count > 0)
-    newly_sacked = loss_.on_sack_blocks(send_, opts.sacks(), now, ts_offset_, dsack, c);
+    newly_sacked = loss().on_sack_blocks(send(), opts.sacks(), now, ts_offset_, dsack, c);
   const LossRecovery::Policy policy = loss_policy();
-  if (ack > send_.una()) {
-    auto acked = static_cast<uint32_t>(ack - send_.una());
+  if (ack > send().una()) {
+    auto acked = static_cast<uint32_t>(ack - send().una());
     uint32_t ctl = 0;
-    if (send_.una() == send_.iss()) ctl++;  // our SYN
-    bool fin_acked = send_.fin_sent() && ack == send_.nxt();
+    if (send().una() == send().iss()) ctl++;  // our SYN
+    bool fin_acked = send().fin_sent() && ack == send().nxt();
     if (fin_acked) ctl++;
     bytes_acked_ += acked;
 
@@ -980,13 +1063,13 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
     // sent once (Karn: a retransmitted record's ACK may be for either copy).
     std::optional<TimePoint> oldest_sent;
     std::optional<TimePoint> newest_sent;
-    send_.acknowledge(ack, ctl, [&](const SentSegment& s, bool whole) {
+    send().acknowledge(ack, ctl, [&](const SentSegment& s, bool whole) {
       // A record cut at ack is part of a GSO batch: sent at the batch's time.
       if (!s.retransmitted && !s.sacked) {
         if (!oldest_sent) oldest_sent = s.sent;
         newest_sent = s.sent;
       }
-      if (whole && !s.sacked) loss_.delivered(s, now, ts_offset_);
+      if (whole && !s.sacked) loss().delivered(s, now, ts_offset_);
     });
 
     // RTT, as Linux measures it: from the send times of what this ACK covers, at the clock's
@@ -995,7 +1078,7 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
     // record's time (the conservative sample), congestion control the newest. The echo is
     // the fallback when everything covered was retransmitted. The SYN is no record: without
     // timestamps, its send time (dropped if the SYN was resent) times the handshake.
-    std::optional<Duration> syn_sample = loss_.take_syn_sample(ack, now);
+    std::optional<Duration> syn_sample = loss().take_syn_sample(ack, now);
     Duration rto_sample{};
     Duration rtt_sample{};
     if (oldest_sent) {
@@ -1009,18 +1092,18 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
     } else if (syn_sample) {
       rtt_sample = rto_sample = *syn_sample;
     }
-    if (rto_sample > Duration::zero()) loss_.rtt().on_sample(rto_sample);
-    loss_.on_forward_progress(ack);
+    if (rto_sample > Duration::zero()) loss().rtt().on_sample(rto_sample);
+    loss().on_forward_progress(ack);
     probes_out_ = 0;
 
-    loss_.on_cumulative_ack(send_, ack, now, c, policy);
+    loss().on_cumulative_ack(send(), ack, now, c, policy);
     AckSample sample;
     sample.now = now;
     sample.bytes_acked = acked + newly_sacked;
     sample.rtt = rtt_sample;
-    sample.min_rtt = loss_.min_rtt_or_zero();
-    sample.app_limited = send_.queue().size() <= send_.outstanding();
-    loss_.on_delivery(send_, sample);
+    sample.min_rtt = loss().min_rtt_or_zero();
+    sample.app_limited = send().queue().size() <= send().outstanding();
+    loss().on_delivery(send(), sample);
 
     if (fin_acked) {
       switch (state_) {
@@ -1039,7 +1122,7 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
           break;
       }
     }
-    if (send_.outstanding() == 0) {
+    if (send().outstanding() == 0) {
       if (timer_mode_ != TimerMode::kPersist) {
         timers_.cancel(TimerKind::kRetransmit);
         timer_mode_ = TimerMode::kNone;
@@ -1048,26 +1131,26 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
       arm_loss_timer();
     }
     if (state_ == State::kEstablished || state_ == State::kCloseWait) notify(kEventWritable);
-  } else if (ack == send_.una() && seg_len == 0 && send_.outstanding() > 0 &&
-             send_.window() == old_wnd && (seg.flags() & (kSyn | kFin)) == 0) {
+  } else if (ack == send().una() && seg_len == 0 && send().outstanding() > 0 &&
+             send().window() == old_wnd && (seg.flags() & (kSyn | kFin)) == 0) {
     // RFC 5681 duplicate ACK.
-    loss_.on_duplicate_ack(send_, newly_sacked, now, c, policy);
+    loss().on_duplicate_ack(send(), newly_sacked, now, c, policy);
   }
 
-  arm_reorder_timer(loss_.after_ack(send_, ack, dsack, now, c, policy));
+  arm_reorder_timer(loss().after_ack(send(), ack, dsack, now, c, policy));
   return true;
 }
 
 void Connection::process_data(SeqNum seq, PacketBuffer&& payload) {
-  auto d = recv_.receive(seq, std::move(payload), stack_.socket_memory(), protocol_.counters(),
+  auto d = recv().receive(seq, std::move(payload), stack_.socket_memory(), protocol_.counters(),
                          stack_.now());
   if (d.readable) notify(kEventReadable);
   if (d.schedule_ack) schedule_ack(false);
-  if (recv_.held_fin_reached()) process_fin();
+  if (recv().held_fin_reached()) process_fin();
 }
 
 void Connection::process_fin() {
-  recv_.receive_fin();
+  recv().receive_fin();
   switch (state_) {
     case State::kSynReceived:
     case State::kEstablished:
@@ -1086,7 +1169,7 @@ void Connection::process_fin() {
 }
 
 void Connection::schedule_ack(bool quick) {
-  switch (recv_.schedule_ack(quick, options_->quick_ack, stack_.in_batch(), protocol_.counters())) {
+  switch (recv().schedule_ack(quick, options_->quick_ack, stack_.in_batch(), protocol_.counters())) {
     case ReceiveSide::AckDue::kNow:
       break;
     case ReceiveSide::AckDue::kAtBatchEnd:
@@ -1101,14 +1184,14 @@ void Connection::schedule_ack(bool quick) {
 
 void Connection::on_batch_end() {
   // Data or another ACK sent since carried it already (on_ack_sent cleared the flag).
-  if (!recv_.ack_at_batch_end()) return;
+  if (!recv().ack_at_batch_end()) return;
   if (state_ == State::kClosed || state_ == State::kListen || state_ == State::kSynSent) return;
   protocol_.counters().batched_acks++;
   send_ack();
 }
 
 void Connection::on_delack_timer() {
-  if (!recv_.ack_pending()) return;
+  if (!recv().ack_pending()) return;
   protocol_.counters().delayed_acks++;
   send_ack();
 }
@@ -1122,7 +1205,7 @@ void Connection::fill_ack_options(Options& o) {
     std::array<SeqRange, kMaxSackBlocks> blocks{};
     // With timestamps only three blocks fit in 40 option bytes.
     size_t room = ts_ok_ ? 3 : 4;
-    size_t n = recv_.take_sack_blocks(std::span(blocks).first(room));
+    size_t n = recv().take_sack_blocks(std::span(blocks).first(room));
     for (size_t k = 0; k < n; ++k) o.add_sack(blocks[k]);
     if (n > 0) protocol_.counters().sack_blocks_sent += n;
   }
@@ -1135,19 +1218,19 @@ void Connection::transmit(uint8_t flags, SeqNum seq, PacketBuffer&& payload, boo
   h.destination_port = demux_id_.remote_port;
   h.seq = seq;
   h.flags = flags;
-  if (flags & kAck) h.ack = recv_.nxt();
+  if (flags & kAck) h.ack = recv().nxt();
   if (syn_options) {
     const TcpOptions& po = protocol_.options();
     h.options.mss = adv_mss_;
     bool syn_ack = (flags & kAck) != 0;
-    if (po.window_scaling && (!syn_ack || ws_ok_)) h.options.window_scale = recv_.window_scale();
+    if (po.window_scaling && (!syn_ack || ws_ok_)) h.options.window_scale = recv().window_scale();
     if (po.sack && (!syn_ack || sack_ok_)) h.options.sack_permitted = true;
     if (po.timestamps && (!syn_ack || ts_ok_)) {
       h.options.timestamps = Timestamps{ts_now(), syn_ack ? ts_recent_ : 0};
     }
-    h.window = recv_.syn_window();
+    h.window = recv().syn_window();
   } else if ((flags & kRst) == 0) {
-    h.window = recv_.advertise(stack_.socket_memory(), c, adv_mss_);
+    h.window = recv().advertise(stack_.socket_memory(), c, adv_mss_);
     fill_ack_options(h.options);
   }
   size_t payload_len = payload.size();
@@ -1167,16 +1250,16 @@ void Connection::transmit(uint8_t flags, SeqNum seq, PacketBuffer&& payload, boo
     pkt.meta().gso_segments = static_cast<uint16_t>(segments);
   }
   if (flags & kAck) {
-    last_ack_sent_ = recv_.nxt();
-    recv_.on_ack_sent();
+    last_ack_sent_ = recv().nxt();
+    recv().on_ack_sent();
     timers_.cancel(TimerKind::kDelayedAck);
   }
   segs_out_ += segments;
   c.segments_sent += segments;
   if (payload_len > 0) {
     c.bytes_sent += payload_len;
-    bytes_sent_ += payload_len;
-    last_data_sent_ = stack_.now();
+    work_->bytes_sent += payload_len;
+    work_->last_data_sent = stack_.now();
   }
   if (flags & kRst) c.resets_sent++;
   if (auto st = protocol_.transmit(route(), std::move(pkt)); !st) c.drop_send_error++;
@@ -1192,10 +1275,10 @@ size_t Connection::segment_limit() const {
 }
 
 void Connection::send_syn(bool with_ack) {
-  transmit(with_ack ? (kSyn | kAck) : kSyn, send_.iss(), PacketBuffer(), true);
+  transmit(with_ack ? (kSyn | kAck) : kSyn, send().iss(), PacketBuffer(), true);
 }
 
-void Connection::send_ack() { transmit(kAck, send_.nxt(), PacketBuffer(), false); }
+void Connection::send_ack() { transmit(kAck, send().nxt(), PacketBuffer(), false); }
 
 void Connection::send_reset(SeqNum seq, SeqNum ack, bool with_ack) {
   SegmentHeader h;
@@ -1213,15 +1296,15 @@ void Connection::send_reset(SeqNum seq, SeqNum ack, bool with_ack) {
     protocol_.counters().drop_send_error++;
 }
 
-void Connection::send_probe() { transmit(kAck, send_.una() - 1, PacketBuffer(), false); }
+void Connection::send_probe() { transmit(kAck, send().una() - 1, PacketBuffer(), false); }
 
 bool Connection::retransmit_lost() {
   bool sent = false;
-  uint32_t cwnd = loss_.cwnd_or(mss_);
-  for (size_t k = 0; k < send_.record_count() && send_.lost_bytes() > 0; ++k) {
-    const SentSegment& s = send_.record(k);
+  uint32_t cwnd = loss().cwnd_or(mss_);
+  for (size_t k = 0; k < send().record_count() && send().lost_bytes() > 0; ++k) {
+    const SentSegment& s = send().record(k);
     if (!s.lost || s.sacked) continue;
-    uint32_t flight = loss_.bytes_in_flight(send_);
+    uint32_t flight = loss().bytes_in_flight(send());
     if (flight > 0 && flight + std::min<uint32_t>(s.end - s.begin, mss_) > cwnd) break;
     retransmit_record(k);
     sent = true;
@@ -1230,30 +1313,30 @@ bool Connection::retransmit_lost() {
 }
 
 void Connection::retransmit_record(size_t k) {
-  SendSide::Retransmission r = send_.retransmit(k, mss_, stack_.now());
+  SendSide::Retransmission r = send().retransmit(k, mss_, stack_.now());
   protocol_.counters().retransmitted_segments++;
   transmit(r.fin ? (kAck | kFin) : kAck, r.seq, std::move(r.payload), false);
   if (!timers_.armed(TimerKind::kRetransmit)) arm_loss_timer();
 }
 
 bool Connection::send_new_data(bool force_one) {
-  if (send_.fin_sent()) return false;
+  if (send().fin_sent()) return false;
   bool sent_any = false;
   TimePoint now = stack_.now();
-  if (send_.outstanding() == 0 && loss_.cc() && last_data_sent_ != TimePoint{} &&
-      now - last_data_sent_ > loss_.rtt().rto()) {
-    loss_.cc()->on_idle_restart(now);  // RFC 5681 4.1
+  if (send().outstanding() == 0 && loss().cc() && work_->last_data_sent != TimePoint{} &&
+      now - work_->last_data_sent > loss().rtt().rto()) {
+    loss().cc()->on_idle_restart(now);  // RFC 5681 4.1
   }
   while (true) {
-    auto queued_off = static_cast<uint32_t>(send_.nxt() - send_.una());
-    size_t avail = send_.queue().size() > queued_off ? send_.queue().size() - queued_off : 0;
-    bool fin_pending = send_.fin_ready();
+    auto queued_off = static_cast<uint32_t>(send().nxt() - send().una());
+    size_t avail = send().queue().size() > queued_off ? send().queue().size() - queued_off : 0;
+    bool fin_pending = send().fin_ready();
     if (avail == 0 && !fin_pending) break;
-    if (!loss_.active()) activate_loss_recovery();
-    SeqNum wnd_edge = send_.una() + send_.window();
-    uint32_t usable = wnd_edge > send_.nxt() ? static_cast<uint32_t>(wnd_edge - send_.nxt()) : 0;
-    uint32_t cwnd = loss_.cwnd_or(mss_);
-    uint32_t flight = loss_.bytes_in_flight(send_);
+    if (!loss().active()) activate_loss_recovery();
+    SeqNum wnd_edge = send().una() + send().window();
+    uint32_t usable = wnd_edge > send().nxt() ? static_cast<uint32_t>(wnd_edge - send().nxt()) : 0;
+    uint32_t cwnd = loss().cwnd_or(mss_);
+    uint32_t flight = loss().bytes_in_flight(send());
     uint32_t cwnd_room = cwnd > flight ? cwnd - flight : 0;
     if (force_one) cwnd_room = mss_;
     size_t len = std::min<size_t>({segment_limit(), avail, usable, cwnd_room});
@@ -1265,23 +1348,23 @@ bool Connection::send_new_data(bool force_one) {
     if (len < avail && len < mss_) {
       // Sender SWS avoidance (RFC 9293 3.8.6.2.1): wait for a useful window unless it is at
       // least half the largest window the peer ever offered.
-      if (len < send_.max_window() / 2 && !force_one) break;
+      if (len < send().max_window() / 2 && !force_one) break;
     }
     if (len == avail && len < mss_ && !fin_now && !force_one) {
       if (options_->cork) break;  // TCP_CORK: only full segments until uncorked
       // Nagle (RFC 896) in Minshall's form, as Linux has it: a partial segment waits only while
       // an earlier partial one is unacknowledged, so a response written as a small head and a
       // body does not sit out the peer's delayed ACK behind full segments already sent.
-      if (!options_->no_delay && !push_once_ && send_.outstanding() > 0 &&
-          send_.small_segment_in_flight()) {
+      if (!options_->no_delay && !push_once_ && send().outstanding() > 0 &&
+          send().small_segment_in_flight()) {
         break;
       }
     }
     uint8_t flags = kAck;
     if (len == avail && len > 0) flags |= kPsh;
     if (fin_now) flags |= kFin;
-    PacketBuffer payload = send_.queue().slice(queued_off, len);
-    SeqNum begin = send_.record_new(len, fin_now, len < mss_ && len > 0, now);
+    PacketBuffer payload = send().queue().slice(queued_off, len);
+    SeqNum begin = send().record_new(len, fin_now, len < mss_ && len > 0, now);
     transmit(flags, begin, std::move(payload), false);
     sent_any = true;
     // RFC 6298 5.1 starts the RTO only if it is not running; RFC 8985 7.2 restarts the PTO
@@ -1305,31 +1388,31 @@ void Connection::output() {
     case State::kFinWait2:
     case State::kTimeWait:
     case State::kSynReceived:
-      if (recv_.ack_now()) send_ack();
+      if (recv().ack_now()) send_ack();
       return;
     default:
       return;
   }
-  if (send_.lost_bytes() > 0) retransmit_lost();
+  if (send().lost_bytes() > 0) retransmit_lost();
   send_new_data(false);
   // Zero window with data waiting and nothing in flight to elicit an ACK: probe (RFC 9293
   // 3.8.6.1), backing off like the RTO but never giving up.
-  bool waiting = send_.unsent() > 0 || send_.fin_ready();
-  if (waiting && send_.outstanding() == 0 && send_.window() == 0 &&
+  bool waiting = send().unsent() > 0 || send().fin_ready();
+  if (waiting && send().outstanding() == 0 && send().window() == 0 &&
       timer_mode_ != TimerMode::kPersist) {
     timer_mode_ = TimerMode::kPersist;
     Duration d =
-        std::min<Duration>(loss_.rtt().rto() * (1 << std::min<unsigned>(persist_backoff_, 10)),
+        std::min<Duration>(loss().rtt().rto() * (1 << std::min<unsigned>(persist_backoff_, 10)),
                            kMaxPersist);
     timers_.arm_after(TimerKind::kRetransmit, d);
   }
-  if (recv_.ack_now()) send_ack();
+  if (recv().ack_now()) send_ack();
 }
 
 void Connection::maybe_send_window_update() {
   if (state_ != State::kEstablished && state_ != State::kFinWait1 && state_ != State::kFinWait2)
     return;
-  if (recv_.window_update_due(stack_.socket_memory(), adv_mss_)) {
+  if (recv().window_update_due(stack_.socket_memory(), adv_mss_)) {
     protocol_.counters().window_updates_sent++;
     send_ack();
   }
@@ -1338,8 +1421,8 @@ void Connection::maybe_send_window_update() {
 void Connection::after_read(size_t n) {
   const TcpOptions& po = protocol_.options();
   if (po.receive_autotune && options_->receive_buffer == 0) {
-    const RttEstimator& rtt = loss_.rtt();
-    recv_.autotune(n, stack_.now(), rtt.has_sample() ? rtt.srtt() : std::chrono::milliseconds(1),
+    const RttEstimator& rtt = loss().rtt();
+    recv().autotune(n, stack_.now(), rtt.has_sample() ? rtt.srtt() : std::chrono::milliseconds(1),
                    po.receive_buffer_max, stack_.socket_memory(), protocol_.counters());
   }
   maybe_send_window_update();
@@ -1350,25 +1433,25 @@ void Connection::after_read(size_t n) {
 
 void Connection::arm_retransmit_timer() {
   timer_mode_ = TimerMode::kRetransmit;
-  timers_.arm_after(TimerKind::kRetransmit, loss_.rtt().rto());
+  timers_.arm_after(TimerKind::kRetransmit, loss().rtt().rto());
 }
 
 void Connection::arm_loss_timer() {
-  if (send_.outstanding() == 0 && state_ != State::kSynSent && state_ != State::kSynReceived) {
+  if (send().outstanding() == 0 && state_ != State::kSynSent && state_ != State::kSynReceived) {
     timers_.cancel(TimerKind::kRetransmit);
     timer_mode_ = TimerMode::kNone;
     return;
   }
   const TcpOptions& po = protocol_.options();
-  bool tlp = po.tlp && sack_ok_ && !loss_.in_recovery() && !loss_.in_loss() &&
-             !loss_.probe_outstanding() && loss_.rtt().has_sample() &&
+  bool tlp = po.tlp && sack_ok_ && !loss().in_recovery() && !loss().in_loss() &&
+             !loss().probe_outstanding() && loss().rtt().has_sample() &&
              state_ != State::kSynSent && state_ != State::kSynReceived;
   if (tlp) {
     // RFC 8985 7.2: PTO = 2 * SRTT, plus a delayed-ACK allowance for a lone segment; a floor
     // of 10 ms keeps a near-zero SRTT (in-memory links) from probing every tick.
     Duration pto =
-        Rack::probe_timeout(loss_.rtt().srtt(), send_.outstanding() <= mss_, loss_.rtt().rto());
-    pto = std::min(std::max<Duration>(pto, std::chrono::milliseconds(10)), loss_.rtt().rto());
+        Rack::probe_timeout(loss().rtt().srtt(), send().outstanding() <= mss_, loss().rtt().rto());
+    pto = std::min(std::max<Duration>(pto, std::chrono::milliseconds(10)), loss().rtt().rto());
     timer_mode_ = TimerMode::kTailLossProbe;
     timers_.arm_after(TimerKind::kRetransmit, pto);
     return;
@@ -1377,6 +1460,7 @@ void Connection::arm_loss_timer() {
 }
 
 void Connection::on_timers_due() {
+  unpark();
   while (std::optional<TimerKind> due = timers_.take_due()) {
     switch (*due) {
       case TimerKind::kRetransmit:
@@ -1391,6 +1475,7 @@ void Connection::on_timers_due() {
     }
   }
   timers_.rearm();
+  park_if_idle();
 }
 
 void Connection::on_rexmit_timer() {
@@ -1405,7 +1490,7 @@ void Connection::on_rexmit_timer() {
       break;
     case TimerMode::kReorder:
       arm_reorder_timer(
-          loss_.on_reorder_timeout(send_, stack_.now(), protocol_.counters(), loss_policy()));
+          loss().on_reorder_timeout(send(), stack_.now(), protocol_.counters(), loss_policy()));
       output();
       if (!timers_.armed(TimerKind::kRetransmit)) arm_loss_timer();
       break;
@@ -1438,28 +1523,28 @@ void Connection::on_rto() {
     }
     syn_retries_++;
     c.syn_retransmits++;
-    loss_.rtt().backoff();
-    loss_.forget_syn_time();
+    loss().rtt().backoff();
+    loss().forget_syn_time();
     send_syn(state_ == State::kSynReceived);
     arm_retransmit_timer();
     return;
   }
-  if (send_.outstanding() == 0) return;
-  if (loss_.note_rto() > po.retries) {
+  if (send().outstanding() == 0) return;
+  if (loss().note_rto() > po.retries) {
     c.timeouts++;
     terminate(soft_error_.value_or(Error::kTimedOut));
     return;
   }
   c.rto_timeouts++;
   // RFC 5681 / 6675: everything outstanding and not SACKed is presumed lost.
-  loss_.on_rto(send_, now, c);
-  for (size_t k = 0; k < send_.record_count(); ++k) {
-    if (send_.record(k).lost) {
+  loss().on_rto(send(), now, c);
+  for (size_t k = 0; k < send().record_count(); ++k) {
+    if (send().record(k).lost) {
       retransmit_record(k);
       break;
     }
   }
-  if (send_.outstanding() > 0 && send_.record_count() == 0) {
+  if (send().outstanding() > 0 && send().record_count() == 0) {
     // Only a probe-style byte is outstanding (zero window); resend it as a probe.
     send_probe();
   }
@@ -1473,16 +1558,16 @@ void Connection::on_tlp() {
   if (send_new_data(true)) {
     c.tlp_new_data++;
   } else {
-    for (size_t k = send_.record_count(); k > 0; --k) {
-      if (!send_.record(k - 1).sacked) {
+    for (size_t k = send().record_count(); k > 0; --k) {
+      if (!send().record(k - 1).sacked) {
         retransmit_record(k - 1);
         retransmission = true;
         break;
       }
     }
   }
-  loss_.on_probe_sent(send_.nxt(), retransmission);
-  if (send_.outstanding() > 0) arm_retransmit_timer();
+  loss().on_probe_sent(send().nxt(), retransmission);
+  if (send().outstanding() > 0) arm_retransmit_timer();
 }
 
 void Connection::restart_keepalive() {
@@ -1514,7 +1599,7 @@ void Connection::on_aux_timer() {
   if (!options_->keepalive) return;
   // Keepalive (RFC 1122 4.2.3.6): only an idle connection is probed.
   Duration idle = now - last_recv_;
-  if (keepalive_probes_sent_ == 0 && (idle < options_->keepalive_idle || send_.outstanding() > 0)) {
+  if (keepalive_probes_sent_ == 0 && (idle < options_->keepalive_idle || send().outstanding() > 0)) {
     Duration wait =
         idle < options_->keepalive_idle ? options_->keepalive_idle - idle : options_->keepalive_idle;
     timers_.arm_after(TimerKind::kAux, wait);
@@ -1537,8 +1622,8 @@ void Connection::enter_time_wait() {
   timers_.cancel(TimerKind::kRetransmit);
   timer_mode_ = TimerMode::kNone;
   timers_.cancel(TimerKind::kDelayedAck);
-  send_.queue().clear();
-  send_.clear_records();
+  send().queue().clear();
+  send().clear_records();
   timers_.arm_after(TimerKind::kAux, protocol_.options().time_wait);
 }
 
@@ -1561,7 +1646,7 @@ void Connection::enter_state(State s) {
       listener_ = nullptr;
       l->child_closed(*this);
     }
-    send_.clear_records();
+    send().clear_records();
     notify(kEventReadable | kEventWritable | kEventHangup | (error_ ? kEventError : 0));
     protocol_.connection_closed(*this);
   }
@@ -1571,8 +1656,8 @@ void Connection::terminate(Error e) {
   error_ = e;
   hard_error_ = e;
   hard_failed_ = true;
-  send_.queue().clear();
-  recv_.queue().clear();
+  send().queue().clear();
+  recv().queue().clear();
   enter_state(State::kClosed);
 }
 
@@ -1586,10 +1671,11 @@ void Connection::handle_control(const TransportControl& control) {
     c.drop_icmp_unmatched++;
     return;
   }
-  // Only errors quoting a sequence number we have outstanding are believed (RFC 5927 4.1).
+  // Only errors quoting a sequence number we have outstanding are believed (RFC 5927 4.1). A
+  // parked connection has none.
   SeqNum seq(load_be32(control.transport_header, 4));
-  if (!(send_.una() <= seq && seq < send_.nxt()) &&
-      !(state_ == State::kSynSent && seq == send_.iss())) {
+  if (!work_ || (!(send().una() <= seq && seq < send().nxt()) &&
+                 !(state_ == State::kSynSent && seq == send().iss()))) {
     c.drop_icmp_unmatched++;
     return;
   }
@@ -1602,11 +1688,11 @@ void Connection::handle_control(const TransportControl& control) {
       if (mss >= mss_) return;
       mss_ = mss;
       c.pmtu_updates++;
-      if (loss_.cc()) loss_.cc()->set_mss(mss_);
+      if (loss().cc()) loss().cc()->set_mss(mss_);
       // RFC 1191: what was sent too large is gone; resend it in smaller pieces now.
-      for (size_t k = 0; k < send_.record_count(); ++k) {
-        SentSegment& s = send_.record(k);
-        if (static_cast<uint32_t>(s.end - s.begin) > mss_) send_.mark_lost(s);
+      for (size_t k = 0; k < send().record_count(); ++k) {
+        SentSegment& s = send().record(k);
+        if (static_cast<uint32_t>(s.end - s.begin) > mss_) send().mark_lost(s);
       }
       output();
       return;

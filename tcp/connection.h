@@ -101,21 +101,24 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
   SocketAddress remote_address() const;
   uint32_t send_mss() const { return mss_; }
   uint32_t congestion_window() const;
-  uint32_t send_window() const { return send_.window(); }
-  uint32_t receive_window() const { return recv_.window(); }
-  size_t send_queue_bytes() const { return send_.queue().size(); }
-  SeqNum snd_una() const { return send_.una(); }
-  SeqNum snd_nxt() const { return send_.nxt(); }
-  SeqNum rcv_nxt() const { return recv_.nxt(); }
-  SeqNum iss() const { return send_.iss(); }
-  const RttEstimator& rtt() const { return loss_.rtt(); }
+  uint32_t send_window() const;
+  uint32_t receive_window() const;
+  size_t send_queue_bytes() const { return work_ ? work_->send.queue().size() : 0; }
+  SeqNum snd_una() const { return work_ ? work_->send.una() : parked_.send.una; }
+  SeqNum snd_nxt() const { return work_ ? work_->send.nxt() : parked_.send.una; }
+  SeqNum rcv_nxt() const { return work_ ? work_->recv.nxt() : parked_.recv.nxt; }
+  SeqNum iss() const { return work_ ? work_->send.iss() : parked_.send.iss; }
+  const RttEstimator& rtt() const { return work_ ? work_->loss.rtt() : parked_.loss.rtt; }
   // Whether loss recovery's in-flight part (and the congestion controller) exists: made by the
   // first data segment, never by the handshake alone.
-  bool loss_recovery_active() const { return loss_.active(); }
+  bool loss_recovery_active() const { return work_ && work_->loss.active(); }
   // Whether the timers' storage is held (armed now, or the connection has carried data).
   bool holds_timer_storage() const { return timers_.holds_storage(); }
+  // Whether the connection is parked: its send side, receive side and loss recovery given
+  // back until the next segment, user call or timer (see the theory of operation).
+  bool parked() const { return work_ == nullptr; }
   // What the receive side holds and what it is charged (tests, stats).
-  const ReceiveQueue& receive_queue() const { return recv_.queue(); }
+  const ReceiveQueue& receive_queue() const;
 
   // ---- listener side ----
   // SYN_RCVD from a SYN that arrived at listener l; sends the SYN-ACK.
@@ -149,6 +152,38 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
 
  private:
   enum class TimerMode : uint8_t { kNone, kRetransmit, kTailLossProbe, kReorder, kPersist };
+
+  // The parts a connection works with while it carries data or a handshake, and the data
+  // statistics that come with them.
+  struct Working {
+    Working(SocketMemory& memory, const RtoConfig& rto) : recv(memory), loss(rto) {}
+    SendSide send;
+    ReceiveSide recv;
+    LossRecovery loss;
+    TimePoint last_data_sent{};
+    uint64_t bytes_sent = 0;
+  };
+  // What a parked connection keeps of them.
+  struct Parked {
+    SendSide::Idle send;
+    ReceiveSide::Idle recv;
+    LossRecovery::Idle loss;
+  };
+  // The working parts, made again from the parked state if the connection is parked. Every
+  // entry point that may change the parts (a segment, a timer, a user call that writes or
+  // closes) calls it first.
+  Working& unpark();
+  // Gives the working parts back when an established connection has never carried data and
+  // nothing but keepalive is pending. After each entry point that called unpark().
+  void park_if_idle();
+  // The parts, while working (callers have unparked).
+  SendSide& send() { return work_->send; }
+  const SendSide& send() const { return work_->send; }
+  ReceiveSide& recv() { return work_->recv; }
+  const ReceiveSide& recv() const { return work_->recv; }
+  LossRecovery& loss() { return work_->loss; }
+  const LossRecovery& loss() const { return work_->loss; }
+  TcpInfo info_of(const Working& w) const;
 
   // setup
   void init_route_and_mss(const RouteInfo& route);
@@ -223,9 +258,8 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
 
   TcpProtocol& protocol_;
   Stack& stack_;
-  SendSide send_;
-  ReceiveSide recv_;
-  LossRecovery loss_;
+  std::unique_ptr<Working> work_;  // null: parked
+  Parked parked_;                   // while parked
   // Shared with every connection that has the same options (TcpProtocol::share_options): the
   // children of one listener, and all that keep the defaults.
   std::shared_ptr<const SocketOptions> options_;
@@ -272,9 +306,7 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
 
   // Statistics for TCP_INFO that no part owns.
   TimePoint last_recv_{};
-  TimePoint last_data_sent_{};
   uint64_t bytes_acked_ = 0;
-  uint64_t bytes_sent_ = 0;
   uint32_t segs_in_ = 0;
   uint32_t segs_out_ = 0;
 

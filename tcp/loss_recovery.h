@@ -134,6 +134,19 @@ class LossRecovery {
 
   uint32_t dsack_dups() const { return dsack_dups_; }
 
+  // ---- parking (Connection's theory of operation) ----
+  // Before the first data segment and after the handshake's timing, loss recovery is the RTT
+  // estimate alone: all a parked connection keeps of it.
+  struct Idle {
+    RttEstimator rtt;
+  };
+  bool idle() const {
+    return !in_flight_ && !syn_timed_ && dsack_dups_ == 0 && consecutive_rtos_ == 0;
+  }
+  Idle idle_state() const { return Idle{rtt_}; }
+  // Only on a new part.
+  void restore(const Idle& s) { rtt_ = s.rtt; }
+
  private:
   Duration detect_loss(SendSide& send, TimePoint now, TcpCounters& counters, uint32_t mss);
   void enter_recovery(const SendSide& send, bool sack_based, TimePoint now, TcpCounters& counters);

@@ -95,6 +95,11 @@ class ReceiveQueue {
   // Whether the queue holds its contents' storage (from a per-thread cache while it holds
   // data; none once drained).
   bool holds_storage() const { return held_ != nullptr; }
+  // Never held anything: no storage, no D-SACK, nothing charged, no work done.
+  bool pristine() const {
+    return held_ == nullptr && !dsack_ && pieces_visited_ == 0 && charges_wanted_log2_ == 0 &&
+           accounted_ == 0;
+  }
   // Out-of-order pieces add() has looked at or merged, in total: a deterministic measure of
   // the work per segment beyond the map's O(log n) search.
   uint64_t pieces_visited() const { return pieces_visited_; }

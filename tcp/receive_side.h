@@ -119,6 +119,33 @@ class ReceiveSide {
   uint32_t out_of_order_packets() const { return ooo_packets_; }
   TimePoint last_data_received() const { return last_data_recv_; }
 
+  // ---- parking (Connection's theory of operation) ----
+  // A receive side that has never received data, a FIN or a duplicate, and owes no ACK, is
+  // its sequence numbers, buffer and scale: all a parked connection keeps of it.
+  struct Idle {
+    SeqNum irs;
+    SeqNum nxt;
+    SeqNum adv;
+    uint32_t buffer = 0;
+    uint8_t wscale = 0;
+  };
+  bool idle() const {
+    return queue_.pristine() && lent_.capacity() == 0 && bytes_received_ == 0 &&
+           copied_in_round_ == 0 && round_start_ == TimePoint{} &&
+           last_data_recv_ == TimePoint{} && unacked_segments_ == 0 &&
+           quick_acks_left_ == kInitialQuickAcks && ooo_packets_ == 0 && !fin_received_ &&
+           !fin_held_ && !read_shutdown_ && !ack_now_ && !ack_at_batch_end_;
+  }
+  Idle idle_state() const { return Idle{irs_, nxt_, adv_, buffer_, wscale_}; }
+  // Only on a new side.
+  void restore(const Idle& s) {
+    irs_ = s.irs;
+    nxt_ = s.nxt;
+    adv_ = s.adv;
+    buffer_ = s.buffer;
+    wscale_ = s.wscale;
+  }
+
  private:
   // Free receive buffer, clamped under the stack's memory pressure (counted when counters).
   uint32_t space(const SocketMemory& memory, TcpCounters* counters, uint16_t adv_mss) const;
@@ -135,7 +162,8 @@ class ReceiveSide {
   SeqNum adv_;           // right edge of the window we advertised: never moves left (RFC 9293)
   uint32_t buffer_ = 0;  // current receive buffer (auto-tuned)
   uint32_t unacked_segments_ = 0;  // in-order data segments received and not yet ACKed
-  uint32_t quick_acks_left_ = 16;  // RFC 1122 allows delaying; start quick like Linux
+  static constexpr uint32_t kInitialQuickAcks = 16;
+  uint32_t quick_acks_left_ = kInitialQuickAcks;  // RFC 1122 allows delaying; start quick like Linux
   uint32_t ooo_packets_ = 0;
   uint8_t wscale_ = 0;
   bool fin_received_ = false;

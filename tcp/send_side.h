@@ -166,6 +166,36 @@ class SendSide {
   uint32_t total_retransmits() const { return total_retrans_; }
   uint64_t bytes_retransmitted() const { return bytes_retrans_; }
 
+  // ---- parking (Connection's theory of operation) ----
+  // A send side that has never carried data is its sequence numbers and the peer's window:
+  // that is all a parked connection keeps of it, and restore() makes the same side again.
+  struct Idle {
+    SeqNum iss;
+    SeqNum una;  // also snd.nxt
+    SeqNum wl1;
+    SeqNum wl2;
+    uint32_t wnd = 0;
+    uint32_t max_wnd = 0;
+    uint32_t buffer = 0;
+    uint8_t wscale = 0;
+  };
+  bool idle() const {
+    return nxt_ == una_ && queue_.size() == 0 && sent_.capacity() == 0 && !fin_queued_ &&
+           total_retrans_ == 0 && bytes_retrans_ == 0 && records_wanted_log2_ == 0;
+  }
+  Idle idle_state() const { return Idle{iss_, una_, wl1_, wl2_, wnd_, max_wnd_, buffer_, wscale_}; }
+  // Only on a side that has carried nothing (a new one). The end of the last small segment
+  // becomes snd.una: Nagle's test reads it the same while nothing is outstanding.
+  void restore(const Idle& s) {
+    start(s.iss, s.una, s.una);
+    wl1_ = s.wl1;
+    wl2_ = s.wl2;
+    wnd_ = s.wnd;
+    max_wnd_ = s.max_wnd;
+    buffer_ = s.buffer;
+    wscale_ = s.wscale;
+  }
+
  private:
   void compact() {
     if (head_ == sent_.size()) {

@@ -469,6 +469,81 @@ TEST(TcpDataPath, OpenedIdleConnectionsGiveBackTheHandshakesTimer) {
   h.expect_segment(AllOf(HasFlags(kAck), SeqIs(h.local_seq + 9)));
 }
 
+TEST(TcpDataPath, AnOpenedIdleConnectionParksItsParts) {
+  TcpHarness h;
+  auto active = h.connect();
+  ASSERT_NE(active, nullptr);
+  const Connection& c = *active->connection();
+  EXPECT_TRUE(c.parked());
+  // Parked, it answers as the established connection it is, with nothing queued.
+  EXPECT_EQ(c.state(), State::kEstablished);
+  EXPECT_EQ(c.snd_una(), h.local_seq);
+  EXPECT_EQ(c.snd_nxt(), h.local_seq);
+  EXPECT_EQ(c.rcv_nxt(), h.peer_seq);
+  EXPECT_EQ(c.send_window(), 65535u);  // the SYN-ACK's, never scaled
+  EXPECT_GT(c.receive_window(), 0u);
+  EXPECT_EQ(c.send_queue_bytes(), 0u);
+  EXPECT_EQ(c.receive_queue().readable(), 0u);
+  EXPECT_TRUE(c.rtt().has_sample());  // the handshake's
+  EXPECT_NE(active->readiness() & kEventWritable, 0u);
+  EXPECT_EQ(active->readiness() & kEventReadable, 0u);
+  TcpInfo parked = active->info();
+  EXPECT_EQ(parked.tcpi_state, static_cast<uint8_t>(LinuxTcpState::kEstablished));
+  EXPECT_EQ(parked.tcpi_snd_cwnd, 10u);
+  EXPECT_EQ(parked.tcpi_snd_wnd, 65535u);
+  EXPECT_EQ(parked.tcpi_bytes_acked, 0u);
+  EXPECT_EQ(parked.tcpi_rtt, static_cast<uint32_t>(to_micros(c.rtt().srtt())));
+
+  // A read that finds nothing, or changing an option, leaves it parked.
+  std::array<std::byte, 8> buf{};
+  EXPECT_EQ(active->read(buf).error(), Error::kWouldBlock);
+  active->set_no_delay(true);
+  EXPECT_TRUE(c.parked());
+
+  // The peer's data makes the parts again where they were: delivered and ACKed.
+  h.send_segment(kAck | kPsh, h.peer_seq, h.local_seq, 2000, h.peer_ack_options(),
+                 as_bytes("hello"));
+  EXPECT_FALSE(c.parked());
+  h.expect_segment(AllOf(HasFlags(kAck), SeqIs(h.local_seq), AckIs(h.peer_seq + 5)));
+  ASSERT_EQ(*active->read(buf), 5u);
+  h.peer_seq += 5;
+  // Our data continues the sequence space; a connection that has carried data stays working.
+  ASSERT_EQ(*active->write(bytes(10)), 10u);
+  h.expect_segment(AllOf(HasFlags(kAck | kPsh), SeqIs(h.local_seq), AckIs(h.peer_seq)));
+  h.send_segment(kAck, h.peer_seq, h.local_seq + 10, 2000, h.peer_ack_options());
+  EXPECT_FALSE(c.parked());
+  EXPECT_EQ(active->info().tcpi_bytes_acked, 10u);
+}
+
+TEST(TcpDataPath, AParkedConnectionKeepsItsTimersAndPassiveSideParksToo) {
+  TcpHarness server;
+  auto l = server.listen();
+  auto passive = server.accept_connection(*l);
+  ASSERT_NE(passive, nullptr);
+  EXPECT_TRUE(passive->connection()->parked());
+
+  TcpHarness h;
+  auto active = h.connect();
+  const Connection& c = *active->connection();
+  active->set_keepalive(true);
+  active->set_keepalive_params(std::chrono::seconds(5), std::chrono::seconds(1), 3);
+  EXPECT_TRUE(c.parked());  // keepalive is the one timer a parked connection may have
+  h.advance(std::chrono::seconds(6));
+  h.expect_segment(AllOf(HasFlags(kAck), SeqIs(h.local_seq - 1)));
+  EXPECT_TRUE(c.parked());
+  h.send_segment(kAck, h.peer_seq, h.local_seq, 2000, h.peer_ack_options());
+  EXPECT_TRUE(c.parked());
+  // Unanswered probes still end it, through the parts made again.
+  h.advance(std::chrono::seconds(6));
+  for (int k = 0; k < 3; ++k) {
+    h.expect_segment(AllOf(HasFlags(kAck), SeqIs(h.local_seq - 1)));
+    h.advance(std::chrono::seconds(1));
+  }
+  EXPECT_EQ(c.state(), State::kClosed);
+  std::array<std::byte, 1> buf{};
+  EXPECT_EQ(active->read(buf).error(), Error::kTimedOut);
+}
+
 TEST(TcpDataPath, AConnectedEndpointsOptionsLiveInItsConnection) {
   TcpHarness h;
   auto ep = h.connect();
