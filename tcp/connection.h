@@ -8,6 +8,7 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "stack/demux.h"
@@ -139,6 +140,12 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
   // Attaches a user handle whose waiters hear this connection's events; nullptr detaches.
   void set_user(WaiterQueue* queue);
   bool reapable() const { return state_ == State::kClosed && user_queue_ == nullptr; }
+  // Where the protocol keeps this connection (TcpProtocol's connection vector).
+  uint32_t protocol_slot() const { return protocol_slot_; }
+  void set_protocol_slot(uint32_t slot) { protocol_slot_ = slot; }
+  // Whether it was not queued for the protocol's reap yet (and now is).
+  bool queue_for_reap() { return !std::exchange(queued_for_reap_, true); }
+  void unqueue_for_reap() { queued_for_reap_ = false; }
   // In TIME-WAIT with no user left: hands the wait to a TimeWait record (tcp/time_wait.h) and
   // closes. Whether it did.
   bool retire_to_time_wait();
@@ -292,11 +299,13 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
   bool push_once_ = false;  // uncorked: send the tail past Nagle once
   bool hard_failed_ = false;
   bool was_established_ = false;
+  bool queued_for_reap_ = false;
   // Counts bounded by small options (retries, keepalive probes); saturating where they could
   // pass their width.
   uint8_t syn_retries_ = 0;
   uint8_t persist_backoff_ = 0;
   uint16_t keepalive_probes_sent_ = 0;
+  uint32_t protocol_slot_ = 0;
   uint32_t probes_out_ = 0;
 
   // Errors.

@@ -1,7 +1,5 @@
 #include "tcp/tcp.h"
 
-#include <algorithm>
-
 #include "stack/nic.h"
 #include "tcp/connection.h"
 #include "tcp/forwarder.h"
@@ -39,7 +37,8 @@ TcpProtocol::~TcpProtocol() {
 
 Connection& TcpProtocol::insert(std::unique_ptr<Connection> c) {
   Connection& ref = *c;
-  connections_.emplace(&ref, std::move(c));
+  ref.set_protocol_slot(static_cast<uint32_t>(connections_.size()));
+  connections_.push_back(std::move(c));
   return ref;
 }
 
@@ -74,13 +73,13 @@ void TcpProtocol::time_wait_ended(TimeWait& record) {
 }
 
 void TcpProtocol::connection_closed(Connection& c) {
-  if (c.attached()) return;
+  if (c.attached() || !c.queue_for_reap()) return;
   zombies_.push_back(&c);
   if (!reap_timer_.armed()) stack_.timers().arm_after(reap_timer_, Duration::zero());
 }
 
 bool TcpProtocol::has_unsent_data() const {
-  for (const auto& [key, c] : connections_) {
+  for (const auto& c : connections_) {
     if (c->send_queue_bytes() > 0) return true;
   }
   return false;
@@ -89,9 +88,18 @@ bool TcpProtocol::has_unsent_data() const {
 void TcpProtocol::reap() {
   auto zombies = std::move(zombies_);
   zombies_.clear();
-  for (const Connection* z : zombies) {
-    auto it = connections_.find(z);
-    if (it != connections_.end() && it->second->reapable()) connections_.erase(it);
+  // Each connection is queued once (Connection::queue_for_reap), so every pointer here is to
+  // a live connection: only this function destroys them.
+  for (Connection* z : zombies) {
+    z->unqueue_for_reap();
+    if (!z->reapable()) continue;
+    const uint32_t slot = z->protocol_slot();
+    // Swap-remove: the last connection takes the slot.
+    if (slot + 1 != connections_.size()) {
+      connections_[slot] = std::move(connections_.back());
+      connections_[slot]->set_protocol_slot(slot);
+    }
+    connections_.pop_back();
   }
   auto ended = std::move(ended_time_waits_);
   ended_time_waits_.clear();

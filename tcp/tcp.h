@@ -129,8 +129,10 @@ class TcpProtocol final : public TransportProtocol {
   Stack& stack_;
   TcpOptions options_;
   TcpCounters counters_;
-  std::unordered_map<const Connection*, std::unique_ptr<Connection>> connections_;
-  std::vector<const Connection*> zombies_;
+  // Each connection knows its slot (Connection::protocol_slot): 8 bytes per connection where a
+  // map keyed by address cost a 32-byte node and its bucket.
+  std::vector<std::unique_ptr<Connection>> connections_;
+  std::vector<Connection*> zombies_;
   std::shared_ptr<const SocketOptions> shared_options_;
   TimeWaitQueue time_wait_queue_;  // before the records: they leave it as they go
   std::unordered_map<const TimeWait*, std::unique_ptr<TimeWait>> time_waits_;
