@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cerrno>
+#include <cstdint>
+#include <optional>
 #include <string_view>
 
 namespace weir {
@@ -48,6 +50,27 @@ enum class Error : int {
 };
 
 constexpr int to_errno(Error e) { return static_cast<int>(e); }
+
+// An optional Error in one byte, for state kept per connection: every errno an Error holds is
+// below 256 (Linux's highest is 133).
+class CompactError {
+ public:
+  CompactError() = default;
+  CompactError& operator=(Error e) {
+    code_ = static_cast<uint8_t>(to_errno(e));
+    return *this;
+  }
+  explicit operator bool() const { return code_ != 0; }
+  Error operator*() const { return static_cast<Error>(code_); }
+  Error value_or(Error fallback) const { return code_ != 0 ? **this : fallback; }
+  std::optional<Error> get() const {
+    return code_ != 0 ? std::optional<Error>(**this) : std::nullopt;
+  }
+  void reset() { code_ = 0; }
+
+ private:
+  uint8_t code_ = 0;
+};
 
 // Maps an errno to an Error; errno values with no Error map to kIo.
 Error error_from_errno(int err);

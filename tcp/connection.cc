@@ -141,18 +141,17 @@ uint8_t receive_window_scale(uint32_t max_buffer) {
 
 Connection::Connection(TcpProtocol& protocol, AddressFamily family, const SocketOptions& options)
     : protocol_(protocol),
-      stack_(protocol.stack()),
-      work_(std::make_unique<Working>(stack_.socket_memory(), protocol.options().rto)),
+      work_(std::make_unique<Working>(*this, protocol.stack().socket_memory(),
+                                      protocol.options().rto)),
       options_(protocol.share_options(options)),
-      family_(family),
-      timers_(*this) {
-  stack_.socket_memory().add_socket();
+      family_(family) {
+  stack().socket_memory().add_socket();
 }
 
 Connection::~Connection() {
-  stack_.socket_memory().remove_socket();
-  if (in_demux()) stack_.demux().remove(*this);
-  if (port_handle_ != 0) stack_.ports().release(port_handle_);
+  stack().socket_memory().remove_socket();
+  if (in_demux()) stack().demux().remove(*this);
+  if (port_handle_ != 0) stack().ports().release(port_handle_);
   if (listener_ != nullptr) listener_->child_closed(*this);
 }
 
@@ -168,6 +167,14 @@ SocketAddress Connection::local_address() const {
 }
 SocketAddress Connection::remote_address() const {
   return SocketAddress{demux_id_.remote_address, demux_id_.remote_port};
+}
+
+Stack& Connection::stack() const { return protocol_.stack(); }
+
+TimerWheel& Connection::timer_wheel() { return stack().timers(); }
+
+RttEstimator Connection::rtt() const {
+  return work_ ? work_->loss.rtt() : RttEstimator::restored(parked_.loss.rtt, protocol_.options().rto);
 }
 
 uint32_t Connection::send_window() const {
@@ -187,7 +194,7 @@ const ReceiveQueue& Connection::receive_queue() const {
 
 Connection::Working& Connection::unpark() {
   if (work_) return *work_;
-  work_ = std::make_unique<Working>(stack_.socket_memory(), protocol_.options().rto);
+  work_ = std::make_unique<Working>(*this, stack().socket_memory(), protocol_.options().rto);
   work_->send.restore(parked_.send);
   work_->recv.restore(parked_.recv);
   work_->loss.restore(parked_.loss);
@@ -229,7 +236,7 @@ void Connection::activate_loss_recovery() {
 }
 
 uint32_t Connection::ts_now() const {
-  return static_cast<uint32_t>(to_millis(stack_.now().time_since_epoch())) + ts_offset_;
+  return static_cast<uint32_t>(to_millis(stack().now().time_since_epoch())) + ts_offset_;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -244,7 +251,7 @@ void Connection::init_route_and_mss(const RouteInfo& route) {
   route_nic_ = route.nic;
   next_hop_ = route.next_hop;
   route_mtu_ = route.mtu;
-  if (const Nic* nic = stack_.nic(route.nic); nic != nullptr)
+  if (const Nic* nic = stack().nic(route.nic); nic != nullptr)
     route_link_ = nic->endpoint().capabilities();
   pmtu_ = route.mtu;
   adv_mss_ = advertised_mss(route.mtu, family_, options_->max_segment);
@@ -269,7 +276,7 @@ void Connection::init_after_syn(const Options& peer) {
   ts_ok_ = po.timestamps && peer.timestamps.has_value();
   if (ts_ok_) {
     ts_recent_ = peer.timestamps->value;
-    ts_recent_stamp_ = stack_.now();
+    ts_recent_stamp_ = stack().now();
   }
   mss_ = send_mss_for(pmtu_);
   // The congestion controller comes with the first data segment (activate_loss_recovery).
@@ -282,28 +289,28 @@ uint32_t Connection::send_mss_for(uint32_t path_mtu) const {
   return std::max(mss, kMinMss);
 }
 
-Status Connection::register_tuple() { return stack_.demux().add(*this, demux_id_); }
+Status Connection::register_tuple() { return stack().demux().add(*this, demux_id_); }
 
 Status Connection::connect(const SocketAddress& local, std::optional<PortTable::Handle> port_handle,
                            const SocketAddress& remote) {
   if (state_ != State::kClosed || was_established_ || hard_failed_) {
-    if (port_handle) stack_.ports().release(*port_handle);
+    if (port_handle) stack().ports().release(*port_handle);
     return state_ == State::kSynSent ? Error::kAlready : Error::kAlreadyConnected;
   }
   port_handle_ = port_handle.value_or(0);
-  auto route = stack_.find_route(remote.address, local.address);
+  auto route = stack().find_route(remote.address, local.address);
   if (!route) return route.error();
   init_route_and_mss(*route);
   demux_id_ =
       TransportEndpointId{local.address.is_unspecified() ? route->local_address : local.address,
                           remote.address, local.port, remote.port};
   if (auto st = register_tuple(); !st) return st.error();
-  SeqNum iss = generate_isn(stack_.secret(), tuple(), stack_.now());
-  ts_offset_ = timestamp_offset(stack_.secret(), tuple());
+  SeqNum iss = generate_isn(stack().secret(), tuple(), stack().now());
+  ts_offset_ = timestamp_offset(stack().secret(), tuple());
   send().start(iss, iss, iss + 1);
   protocol_.counters().active_opens++;
   enter_state(State::kSynSent);
-  loss().time_syn(iss, stack_.now());
+  loss().time_syn(iss, stack().now());
   send_syn(false);
   arm_retransmit_timer();
   return Error::kInProgress;
@@ -319,14 +326,14 @@ Status Connection::accept_syn(Listener* listener, const NetworkPacketInfo& info,
   if (auto st = register_tuple(); !st) return st.error();
   listener_ = listener;
   recv().start(syn.seq());
-  SeqNum iss = generate_isn(stack_.secret(), tuple(), stack_.now());
-  ts_offset_ = timestamp_offset(stack_.secret(), tuple());
+  SeqNum iss = generate_isn(stack().secret(), tuple(), stack().now());
+  ts_offset_ = timestamp_offset(stack().secret(), tuple());
   send().start(iss, iss, iss + 1);
   init_after_syn(syn_options);
   send().set_window(syn.window(), syn.seq(), iss);  // never scaled in a SYN
   protocol_.counters().passive_opens++;
   enter_state(State::kSynReceived);
-  loss().time_syn(iss, stack_.now());
+  loss().time_syn(iss, stack().now());
   send_syn(true);
   arm_retransmit_timer();
   return ok_status();
@@ -334,7 +341,7 @@ Status Connection::accept_syn(Listener* listener, const NetworkPacketInfo& info,
 
 Status Connection::accept_cookie(Listener& l, const NetworkPacketInfo& info, const Segment& ack,
                                  const Options& ack_options, const CookieOptions& cookie) {
-  auto route = stack_.find_route(info.source, info.destination, info.nic);
+  auto route = stack().find_route(info.source, info.destination, info.nic);
   if (!route) return route.error();
   init_route_and_mss(*route);
   demux_id_ =
@@ -342,7 +349,7 @@ Status Connection::accept_cookie(Listener& l, const NetworkPacketInfo& info, con
   if (auto st = register_tuple(); !st) return st.error();
   listener_ = &l;
   recv().start(ack.seq() - 1);
-  ts_offset_ = timestamp_offset(stack_.secret(), tuple());
+  ts_offset_ = timestamp_offset(stack().secret(), tuple());
   send().start(ack.ack() - 1, ack.ack(), ack.ack());
   // What the SYN carried, as the cookie remembered it.
   Options peer;
@@ -354,7 +361,7 @@ Status Connection::accept_cookie(Listener& l, const NetworkPacketInfo& info, con
   // The SYN-ACK announced the window unscaled; from now on the peer applies our scale.
   (void)recv().syn_window();
   send().set_window(uint32_t{ack.window()} << send().window_scale(), ack.seq(), ack.ack());
-  last_recv_ = stack_.now();
+  last_recv_ = stack().now();
   protocol_.counters().passive_opens++;
   enter_state(State::kEstablished);
   restart_keepalive();
@@ -406,7 +413,7 @@ Result<size_t> Connection::writable_space() {
     case State::kCloseWait:
       break;
     case State::kClosed:
-      if (hard_failed_) return hard_error_;
+      if (hard_failed_) return hard_error_.value_or(Error::kNotConnected);
       return was_established_ ? Error::kBrokenPipe : Error::kNotConnected;
     default:
       return Error::kBrokenPipe;
@@ -543,7 +550,7 @@ void Connection::close() {
       enter_state(State::kClosed);
       return;
     case State::kFinWait2:
-      timers_.arm_after(TimerKind::kAux, protocol_.options().fin_wait2_timeout);
+      timers_.arm_after(*this, TimerKind::kAux, protocol_.options().fin_wait2_timeout);
       return;
     default:
       break;
@@ -604,7 +611,7 @@ EventMask Connection::readiness() const {
 }
 
 std::optional<Error> Connection::take_error() {
-  auto e = error_;
+  auto e = error_.get();
   error_.reset();
   return e;
 }
@@ -630,28 +637,30 @@ void Connection::set_socket_options(const SocketOptions& options) {
 }
 
 TcpInfo Connection::info() const {
-  if (work_) return info_of(*work_);
-  // Parked: answer from the parts as they would be made again.
-  Working w(stack_.socket_memory(), protocol_.options().rto);
-  w.send.restore(parked_.send);
-  w.recv.restore(parked_.recv);
-  w.loss.restore(parked_.loss);
-  return info_of(w);
+  if (work_) return info_of(work_->send, work_->recv, work_->loss, work_->last_data_sent,
+                            work_->bytes_sent);
+  // Parked: answer from the parts as they would be made again (no data sent yet).
+  SendSide send;
+  send.restore(parked_.send);
+  ReceiveSide recv(stack().socket_memory());
+  recv.restore(parked_.recv);
+  LossRecovery loss(protocol_.options().rto);
+  loss.restore(parked_.loss);
+  return info_of(send, recv, loss, TimePoint{}, 0);
 }
 
-TcpInfo Connection::info_of(const Working& w) const {
-  const SendSide& send = w.send;
-  const ReceiveSide& recv = w.recv;
-  const LossRecovery& loss = w.loss;
+TcpInfo Connection::info_of(const SendSide& send, const ReceiveSide& recv,
+                            const LossRecovery& loss, TimePoint last_data_sent,
+                            uint64_t bytes_sent) const {
   TcpInfo i;
-  TimePoint now = stack_.now();
+  TimePoint now = stack().now();
   auto ms_since = [&](TimePoint t) {
     return t == TimePoint{} ? 0u : static_cast<uint32_t>(to_millis(now - t));
   };
   i.tcpi_state = static_cast<uint8_t>(linux_state(state_));
   i.tcpi_ca_state = loss.in_loss() ? 4 : loss.in_recovery() ? 3 : 0;
   i.tcpi_retransmits = static_cast<uint8_t>(std::min(loss.consecutive_rtos(), 255u));
-  i.tcpi_probes = static_cast<uint8_t>(std::min(probes_out_, 255u));
+  i.tcpi_probes = static_cast<uint8_t>(std::min<uint32_t>(probes_out_, 255));
   i.tcpi_backoff = static_cast<uint8_t>(std::min(loss.rtt().backoff_count(), 255u));
   i.tcpi_options = (ts_ok_ ? 1 : 0) | (sack_ok_ ? 2 : 0) | (ws_ok_ ? 4 : 0);
   i.tcpi_snd_wscale = send.window_scale();
@@ -669,7 +678,7 @@ TcpInfo Connection::info_of(const Working& w) const {
   }
   i.tcpi_sacked = sacked;
   i.tcpi_lost = lost;
-  i.tcpi_last_data_sent = ms_since(w.last_data_sent);
+  i.tcpi_last_data_sent = ms_since(last_data_sent);
   i.tcpi_last_data_recv = ms_since(recv.last_data_received());
   i.tcpi_last_ack_recv = ms_since(last_recv_);
   i.tcpi_pmtu = pmtu_;
@@ -691,7 +700,7 @@ TcpInfo Connection::info_of(const Working& w) const {
   i.tcpi_segs_in = segs_in_;
   i.tcpi_notsent_bytes = static_cast<uint32_t>(send.unsent());
   i.tcpi_min_rtt = static_cast<uint32_t>(to_micros(loss.rtt().min_rtt()));
-  i.tcpi_bytes_sent = w.bytes_sent;
+  i.tcpi_bytes_sent = bytes_sent;
   i.tcpi_bytes_retrans = send.bytes_retransmitted();
   i.tcpi_dsack_dups = loss.dsack_dups();
   i.tcpi_rcv_ooopack = recv.out_of_order_packets();
@@ -747,7 +756,7 @@ bool Connection::retire_to_time_wait() {
   s.timestamps = ts_ok_;
   const TimePoint deadline = timers_.deadline(TimerKind::kAux);
   // The record enters the demux under the 4-tuple this connection leaves.
-  if (in_demux()) stack_.demux().remove(*this);
+  if (in_demux()) stack().demux().remove(*this);
   protocol_.add_time_wait(demux_id_, std::move(s), deadline);
   enter_state(State::kClosed);
   return true;
@@ -779,12 +788,12 @@ void Connection::process_syn_sent(const Segment& seg, const Options& opts, Packe
   }
   recv().start(seg.seq());
   init_after_syn(opts);
-  last_recv_ = stack_.now();
+  last_recv_ = stack().now();
   if (flags & kAck) {
     send().set_una(seg.ack());
     send().set_window(seg.window(), seg.seq(), seg.ack());  // unscaled in a SYN
     // The SYN-ACK acknowledges our SYN, so it times the handshake unless the SYN was resent.
-    auto sample = loss().take_syn_sample(seg.ack(), stack_.now());
+    auto sample = loss().take_syn_sample(seg.ack(), stack().now());
     if (sample && syn_retries_ == 0) loss().rtt().on_sample(*sample);
     loss().rtt().reset_backoff();
     timers_.cancel(TimerKind::kRetransmit);
@@ -816,7 +825,7 @@ SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, c
   TcpCounters& c = protocol_.counters();
   uint8_t flags = seg.flags();
   SeqNum seq = seg.seq();
-  TimePoint now = stack_.now();
+  TimePoint now = stack().now();
 
   // A new SYN for a connection in TIME-WAIT may start a new incarnation when it is clearly
   // newer: a newer timestamp (RFC 6191), or a higher sequence number (RFC 1122 4.2.2.13) that
@@ -861,7 +870,7 @@ SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, c
     c.drop_out_of_window++;
     // TIME-WAIT: a retransmitted FIN (our ACK was lost) restarts the 2MSL wait.
     if (state_ == State::kTimeWait && (flags & kFin) && seq + seg_len == recv().nxt()) {
-      timers_.arm_after(TimerKind::kAux, protocol_.options().time_wait);
+      timers_.arm_after(*this, TimerKind::kAux, protocol_.options().time_wait);
     }
     // A retransmission of data we already have: report it as a D-SACK.
     if (sack_ok_ && !payload.empty() && seq < recv().nxt()) {
@@ -995,7 +1004,7 @@ SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, c
     } else if (recv().fin_received()) {
       // A repeated FIN (our ACK was lost); in TIME-WAIT restart the 2MSL wait.
       if (state_ == State::kTimeWait)
-        timers_.arm_after(TimerKind::kAux, protocol_.options().time_wait);
+        timers_.arm_after(*this, TimerKind::kAux, protocol_.options().time_wait);
       recv().request_ack();
     }
   }
@@ -1021,14 +1030,14 @@ LossRecovery::Policy Connection::loss_policy() const {
 void Connection::arm_reorder_timer(Duration wait) {
   if (wait > Duration::zero() && timer_mode_ != TimerMode::kReorder) {
     timer_mode_ = TimerMode::kReorder;
-    timers_.arm_after(TimerKind::kRetransmit, wait);
+    timers_.arm_after(*this, TimerKind::kRetransmit, wait);
   }
 }
 
 bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t seg_len) {
   TcpCounters& c = protocol_.counters();
   SeqNum ack = seg.ack();
-  TimePoint now = stack_.now();
+  TimePoint now = stack().now();
   if (ack > send().nxt()) {
     c.drop_bad_ack++;
     send_ack();
@@ -1110,7 +1119,7 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
         case State::kFinWait1:
           enter_state(State::kFinWait2);
           if (closed_by_user_)
-            timers_.arm_after(TimerKind::kAux, protocol_.options().fin_wait2_timeout);
+            timers_.arm_after(*this, TimerKind::kAux, protocol_.options().fin_wait2_timeout);
           break;
         case State::kClosing:
           enter_time_wait();
@@ -1142,8 +1151,8 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
 }
 
 void Connection::process_data(SeqNum seq, PacketBuffer&& payload) {
-  auto d = recv().receive(seq, std::move(payload), stack_.socket_memory(), protocol_.counters(),
-                         stack_.now());
+  auto d = recv().receive(seq, std::move(payload), stack().socket_memory(), protocol_.counters(),
+                         stack().now());
   if (d.readable) notify(kEventReadable);
   if (d.schedule_ack) schedule_ack(false);
   if (recv().held_fin_reached()) process_fin();
@@ -1169,15 +1178,15 @@ void Connection::process_fin() {
 }
 
 void Connection::schedule_ack(bool quick) {
-  switch (recv().schedule_ack(quick, options_->quick_ack, stack_.in_batch(), protocol_.counters())) {
+  switch (recv().schedule_ack(quick, options_->quick_ack, stack().in_batch(), protocol_.counters())) {
     case ReceiveSide::AckDue::kNow:
       break;
     case ReceiveSide::AckDue::kAtBatchEnd:
-      stack_.defer_to_batch_end(*this);
+      stack().defer_to_batch_end(*work_);
       break;
     case ReceiveSide::AckDue::kDelayed:
       if (!timers_.armed(TimerKind::kDelayedAck))
-        timers_.arm_after(TimerKind::kDelayedAck, protocol_.options().delayed_ack);
+        timers_.arm_after(*this, TimerKind::kDelayedAck, protocol_.options().delayed_ack);
       break;
   }
 }
@@ -1230,7 +1239,7 @@ void Connection::transmit(uint8_t flags, SeqNum seq, PacketBuffer&& payload, boo
     }
     h.window = recv().syn_window();
   } else if ((flags & kRst) == 0) {
-    h.window = recv().advertise(stack_.socket_memory(), c, adv_mss_);
+    h.window = recv().advertise(stack().socket_memory(), c, adv_mss_);
     fill_ack_options(h.options);
   }
   size_t payload_len = payload.size();
@@ -1259,7 +1268,7 @@ void Connection::transmit(uint8_t flags, SeqNum seq, PacketBuffer&& payload, boo
   if (payload_len > 0) {
     c.bytes_sent += payload_len;
     work_->bytes_sent += payload_len;
-    work_->last_data_sent = stack_.now();
+    work_->last_data_sent = stack().now();
   }
   if (flags & kRst) c.resets_sent++;
   if (auto st = protocol_.transmit(route(), std::move(pkt)); !st) c.drop_send_error++;
@@ -1313,7 +1322,7 @@ bool Connection::retransmit_lost() {
 }
 
 void Connection::retransmit_record(size_t k) {
-  SendSide::Retransmission r = send().retransmit(k, mss_, stack_.now());
+  SendSide::Retransmission r = send().retransmit(k, mss_, stack().now());
   protocol_.counters().retransmitted_segments++;
   transmit(r.fin ? (kAck | kFin) : kAck, r.seq, std::move(r.payload), false);
   if (!timers_.armed(TimerKind::kRetransmit)) arm_loss_timer();
@@ -1322,7 +1331,7 @@ void Connection::retransmit_record(size_t k) {
 bool Connection::send_new_data(bool force_one) {
   if (send().fin_sent()) return false;
   bool sent_any = false;
-  TimePoint now = stack_.now();
+  TimePoint now = stack().now();
   if (send().outstanding() == 0 && loss().cc() && work_->last_data_sent != TimePoint{} &&
       now - work_->last_data_sent > loss().rtt().rto()) {
     loss().cc()->on_idle_restart(now);  // RFC 5681 4.1
@@ -1404,7 +1413,7 @@ void Connection::output() {
     Duration d =
         std::min<Duration>(loss().rtt().rto() * (1 << std::min<unsigned>(persist_backoff_, 10)),
                            kMaxPersist);
-    timers_.arm_after(TimerKind::kRetransmit, d);
+    timers_.arm_after(*this, TimerKind::kRetransmit, d);
   }
   if (recv().ack_now()) send_ack();
 }
@@ -1412,7 +1421,7 @@ void Connection::output() {
 void Connection::maybe_send_window_update() {
   if (state_ != State::kEstablished && state_ != State::kFinWait1 && state_ != State::kFinWait2)
     return;
-  if (recv().window_update_due(stack_.socket_memory(), adv_mss_)) {
+  if (recv().window_update_due(stack().socket_memory(), adv_mss_)) {
     protocol_.counters().window_updates_sent++;
     send_ack();
   }
@@ -1422,8 +1431,8 @@ void Connection::after_read(size_t n) {
   const TcpOptions& po = protocol_.options();
   if (po.receive_autotune && options_->receive_buffer == 0) {
     const RttEstimator& rtt = loss().rtt();
-    recv().autotune(n, stack_.now(), rtt.has_sample() ? rtt.srtt() : std::chrono::milliseconds(1),
-                   po.receive_buffer_max, stack_.socket_memory(), protocol_.counters());
+    recv().autotune(n, stack().now(), rtt.has_sample() ? rtt.srtt() : std::chrono::milliseconds(1),
+                   po.receive_buffer_max, stack().socket_memory(), protocol_.counters());
   }
   maybe_send_window_update();
 }
@@ -1433,7 +1442,7 @@ void Connection::after_read(size_t n) {
 
 void Connection::arm_retransmit_timer() {
   timer_mode_ = TimerMode::kRetransmit;
-  timers_.arm_after(TimerKind::kRetransmit, loss().rtt().rto());
+  timers_.arm_after(*this, TimerKind::kRetransmit, loss().rtt().rto());
 }
 
 void Connection::arm_loss_timer() {
@@ -1453,7 +1462,7 @@ void Connection::arm_loss_timer() {
         Rack::probe_timeout(loss().rtt().srtt(), send().outstanding() <= mss_, loss().rtt().rto());
     pto = std::min(std::max<Duration>(pto, std::chrono::milliseconds(10)), loss().rtt().rto());
     timer_mode_ = TimerMode::kTailLossProbe;
-    timers_.arm_after(TimerKind::kRetransmit, pto);
+    timers_.arm_after(*this, TimerKind::kRetransmit, pto);
     return;
   }
   arm_retransmit_timer();
@@ -1490,14 +1499,14 @@ void Connection::on_rexmit_timer() {
       break;
     case TimerMode::kReorder:
       arm_reorder_timer(
-          loss().on_reorder_timeout(send(), stack_.now(), protocol_.counters(), loss_policy()));
+          loss().on_reorder_timeout(send(), stack().now(), protocol_.counters(), loss_policy()));
       output();
       if (!timers_.armed(TimerKind::kRetransmit)) arm_loss_timer();
       break;
     case TimerMode::kPersist: {
       TcpCounters& c = protocol_.counters();
       c.zero_window_probes++;
-      probes_out_++;
+      if (probes_out_ < UINT16_MAX) probes_out_++;
       if (persist_backoff_ < UINT8_MAX) persist_backoff_++;
       send_probe();
       output();  // re-arms persist while the window stays closed
@@ -1511,7 +1520,7 @@ void Connection::on_rexmit_timer() {
 void Connection::on_rto() {
   TcpCounters& c = protocol_.counters();
   const TcpOptions& po = protocol_.options();
-  TimePoint now = stack_.now();
+  TimePoint now = stack().now();
   if (state_ == State::kSynSent || state_ == State::kSynReceived) {
     // At most 255 (the counter's width; Linux caps tcp_syn_retries at 127).
     unsigned limit = std::min(state_ == State::kSynSent ? po.syn_retries : po.synack_retries, 255u);
@@ -1572,14 +1581,14 @@ void Connection::on_tlp() {
 
 void Connection::restart_keepalive() {
   if (options_->keepalive && (state_ == State::kEstablished || state_ == State::kCloseWait)) {
-    timers_.arm_after(TimerKind::kAux, options_->keepalive_idle);
+    timers_.arm_after(*this, TimerKind::kAux, options_->keepalive_idle);
   } else if (state_ == State::kEstablished || state_ == State::kCloseWait) {
     timers_.cancel(TimerKind::kAux);
   }
 }
 
 void Connection::on_aux_timer() {
-  TimePoint now = stack_.now();
+  TimePoint now = stack().now();
   switch (state_) {
     case State::kTimeWait:
       enter_state(State::kClosed);
@@ -1602,7 +1611,7 @@ void Connection::on_aux_timer() {
   if (keepalive_probes_sent_ == 0 && (idle < options_->keepalive_idle || send().outstanding() > 0)) {
     Duration wait =
         idle < options_->keepalive_idle ? options_->keepalive_idle - idle : options_->keepalive_idle;
-    timers_.arm_after(TimerKind::kAux, wait);
+    timers_.arm_after(*this, TimerKind::kAux, wait);
     return;
   }
   if (keepalive_probes_sent_ >= options_->keepalive_count) {
@@ -1614,7 +1623,7 @@ void Connection::on_aux_timer() {
   probes_out_ = keepalive_probes_sent_;
   protocol_.counters().keepalive_probes++;
   send_probe();
-  timers_.arm_after(TimerKind::kAux, options_->keepalive_interval);
+  timers_.arm_after(*this, TimerKind::kAux, options_->keepalive_interval);
 }
 
 void Connection::enter_time_wait() {
@@ -1624,7 +1633,7 @@ void Connection::enter_time_wait() {
   timers_.cancel(TimerKind::kDelayedAck);
   send().queue().clear();
   send().clear_records();
-  timers_.arm_after(TimerKind::kAux, protocol_.options().time_wait);
+  timers_.arm_after(*this, TimerKind::kAux, protocol_.options().time_wait);
 }
 
 void Connection::enter_state(State s) {
@@ -1639,7 +1648,7 @@ void Connection::enter_state(State s) {
   if (s == State::kClosed) {
     timers_.cancel_all();
     timer_mode_ = TimerMode::kNone;
-    if (in_demux()) stack_.demux().remove(*this);
+    if (in_demux()) stack().demux().remove(*this);
     if (old != State::kSynSent || was_established_) c.connections_closed++;
     if (listener_ != nullptr) {
       Listener* l = listener_;

@@ -56,7 +56,7 @@ uint8_t receive_window_scale(uint32_t max_buffer);
 // and a listener answering with a SYN cookie must announce the same.
 uint16_t advertised_mss(uint32_t mtu, AddressFamily family, uint32_t max_segment);
 
-class Connection final : public SegmentReceiver, private BatchEndTask {
+class Connection final : public SegmentReceiver {
  public:
   Connection(TcpProtocol& protocol, AddressFamily family, const SocketOptions& options);
   ~Connection() override;
@@ -109,7 +109,7 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
   SeqNum snd_nxt() const { return work_ ? work_->send.nxt() : parked_.send.una; }
   SeqNum rcv_nxt() const { return work_ ? work_->recv.nxt() : parked_.recv.nxt; }
   SeqNum iss() const { return work_ ? work_->send.iss() : parked_.send.iss; }
-  const RttEstimator& rtt() const { return work_ ? work_->loss.rtt() : parked_.loss.rtt; }
+  RttEstimator rtt() const;
   // Whether loss recovery's in-flight part (and the congestion controller) exists: made by the
   // first data segment, never by the handshake alone.
   bool loss_recovery_active() const { return work_ && work_->loss.active(); }
@@ -153,17 +153,18 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
 
  private:
   // The ACK owed for the in-order data of the batch that just ended (ReceiveSide::AckDue).
-  void on_batch_end() override;
-
- public:
-
- private:
+  void on_batch_end();
   enum class TimerMode : uint8_t { kNone, kRetransmit, kTailLossProbe, kReorder, kPersist };
 
   // The parts a connection works with while it carries data or a handshake, and the data
   // statistics that come with them.
-  struct Working {
-    Working(SocketMemory& memory, const RtoConfig& rto) : recv(memory), loss(rto) {}
+  // It is also the task that sends the ACK a batch's end owes (only a working connection owes
+  // one).
+  struct Working final : BatchEndTask {
+    Working(Connection& owner, SocketMemory& memory, const RtoConfig& rto)
+        : owner(owner), recv(memory), loss(rto) {}
+    void on_batch_end() override { owner.on_batch_end(); }
+    Connection& owner;
     SendSide send;
     ReceiveSide recv;
     LossRecovery loss;
@@ -190,7 +191,8 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
   const ReceiveSide& recv() const { return work_->recv; }
   LossRecovery& loss() { return work_->loss; }
   const LossRecovery& loss() const { return work_->loss; }
-  TcpInfo info_of(const Working& w) const;
+  TcpInfo info_of(const SendSide& send, const ReceiveSide& recv, const LossRecovery& loss,
+                  TimePoint last_data_sent, uint64_t bytes_sent) const;
 
   // setup
   void init_route_and_mss(const RouteInfo& route);
@@ -239,7 +241,8 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
   // timers
   friend class ConnectionTimers<Connection>;
   using TimerKind = ConnectionTimers<Connection>::Kind;
-  TimerWheel& timer_wheel() { return stack_.timers(); }
+  TimerWheel& timer_wheel();
+  Stack& stack() const;
   // The wheel timer fired: runs every kind that is due, earliest first.
   void on_timers_due();
   void arm_retransmit_timer();
@@ -264,7 +267,6 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
   FourTuple tuple() const;
 
   TcpProtocol& protocol_;
-  Stack& stack_;
   std::unique_ptr<Working> work_;  // null: parked
   Parked parked_;                   // while parked
   // Shared with every connection that has the same options (TcpProtocol::share_options): the
@@ -273,8 +275,14 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
   // The route, without the two addresses the demux id already holds (route() puts it together).
   IpAddress next_hop_;
   LinkCapabilities route_link_;  // what the route's NIC finishes for us (checksum, GSO)
+  // Errors (beside the route's capabilities: they fill what its alignment leaves).
+  CompactError error_;       // SO_ERROR
+  CompactError soft_error_;  // ICMP errors, reported if the connection times out
+  CompactError hard_error_;  // why it failed, when hard_failed_
+  uint16_t probes_out_ = 0;  // unanswered zero-window or keepalive probes (saturating)
   NicId route_nic_ = 0;
   uint32_t route_mtu_ = 0;
+  uint32_t protocol_slot_ = 0;
   PortTable::Handle port_handle_ = 0;  // 0: none (handles are never 0)
   WaiterQueue* user_queue_ = nullptr;
   Listener* listener_ = nullptr;
@@ -305,13 +313,8 @@ class Connection final : public SegmentReceiver, private BatchEndTask {
   uint8_t syn_retries_ = 0;
   uint8_t persist_backoff_ = 0;
   uint16_t keepalive_probes_sent_ = 0;
-  uint32_t protocol_slot_ = 0;
-  uint32_t probes_out_ = 0;
 
   // Errors.
-  std::optional<Error> error_;       // SO_ERROR
-  std::optional<Error> soft_error_;  // ICMP errors, reported if the connection times out
-  Error hard_error_ = Error::kNotConnected;
 
   // Statistics for TCP_INFO that no part owns.
   TimePoint last_recv_{};

@@ -2,7 +2,7 @@
 // FreeBSD's TCP has kept them in one callout since 14.0. Three wheel timers cost 192 bytes in
 // every connection, idle or not; one timer and three deadlines cost 96, and they are made on
 // the first arm: a connection that has carried no data gives them back once nothing is armed
-// (release_if_unarmed(), after the handshake), so an opened and idle connection holds 16 bytes
+// (release_if_unarmed(), after the handshake), so an opened and idle connection holds 8 bytes
 // here.
 //
 // Owner provides timer_wheel() and on_timers_due().
@@ -34,16 +34,20 @@ class ConnectionTimers {
     kAux,  // keepalive, FIN_WAIT_2 or TIME_WAIT
   };
 
-  explicit ConnectionTimers(Owner& owner) : owner_(owner) {}
+  ConnectionTimers() = default;
   ConnectionTimers(const ConnectionTimers&) = delete;
   ConnectionTimers& operator=(const ConnectionTimers&) = delete;
 
-  void arm_after(Kind kind, Duration delay) { arm(kind, owner_.timer_wheel().now() + delay); }
-  void arm(Kind kind, TimePoint deadline) {
-    Armed& a = armed_storage();
+  // The owner is passed to arm rather than kept here: the storage it makes keeps it, so an
+  // owner without armed timers pays 8 bytes for them, not 16.
+  void arm_after(Owner& owner, Kind kind, Duration delay) {
+    arm(owner, kind, owner.timer_wheel().now() + delay);
+  }
+  void arm(Owner& owner, Kind kind, TimePoint deadline) {
+    Armed& a = armed_storage(owner);
     a.deadlines[index(kind)] = deadline;
     if (!a.timer.armed() || deadline < a.timer.deadline()) {
-      owner_.timer_wheel().arm(a.timer, deadline);
+      owner.timer_wheel().arm(a.timer, deadline);
     }
   }
   void cancel(Kind kind) {
@@ -64,7 +68,7 @@ class ConnectionTimers {
   std::optional<Kind> take_due() {
     if (!armed_) return std::nullopt;
     auto& deadlines = armed_->deadlines;
-    const TimePoint now = owner_.timer_wheel().now();
+    const TimePoint now = armed_->owner.timer_wheel().now();
     size_t best = kKinds;
     for (size_t k = 0; k < kKinds; ++k) {
       if (deadlines[k] <= now && (best == kKinds || deadlines[k] < deadlines[best])) best = k;
@@ -80,7 +84,7 @@ class ConnectionTimers {
     if (next == kUnarmed) {
       armed_->timer.cancel();
     } else if (!armed_->timer.armed() || armed_->timer.deadline() != next) {
-      owner_.timer_wheel().arm(armed_->timer, next);
+      armed_->owner.timer_wheel().arm(armed_->timer, next);
     }
   }
   // Gives the storage back when nothing is armed. Never from inside the owner's wake-up (the
@@ -96,23 +100,24 @@ class ConnectionTimers {
   static size_t index(Kind kind) { return static_cast<size_t>(kind); }
 
   struct Armed {
-    explicit Armed(ConnectionTimers& self) : timer([&self] { self.wake(); }) {
+    Armed(ConnectionTimers& self, Owner& owner) : owner(owner), timer([&self] { self.wake(); }) {
       deadlines.fill(kUnarmed);
     }
+    Owner& owner;
     Timer timer;
     std::array<TimePoint, kKinds> deadlines;
     bool firing = false;  // the owner's wake-up is running
   };
 
-  Armed& armed_storage() {
-    if (!armed_) armed_ = std::make_unique<Armed>(*this);
+  Armed& armed_storage(Owner& owner) {
+    if (!armed_) armed_ = std::make_unique<Armed>(*this, owner);
     return *armed_;
   }
   // Only the storage's own timer calls this, so the storage exists, and it survives the call:
   // release_if_unarmed() leaves it alone while firing.
   void wake() {
     armed_->firing = true;
-    owner_.on_timers_due();
+    armed_->owner.on_timers_due();
     armed_->firing = false;
   }
   TimePoint earliest() const {
@@ -121,7 +126,6 @@ class ConnectionTimers {
     return t;
   }
 
-  Owner& owner_;
   std::unique_ptr<Armed> armed_;
 };
 

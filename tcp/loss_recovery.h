@@ -138,14 +138,14 @@ class LossRecovery {
   // Before the first data segment and after the handshake's timing, loss recovery is the RTT
   // estimate alone: all a parked connection keeps of it.
   struct Idle {
-    RttEstimator rtt;
+    RttEstimator::Saved rtt;
   };
   bool idle() const {
     return !in_flight_ && !syn_timed_ && dsack_dups_ == 0 && consecutive_rtos_ == 0;
   }
-  Idle idle_state() const { return Idle{rtt_}; }
+  Idle idle_state() const { return Idle{rtt_.save()}; }
   // Only on a new part.
-  void restore(const Idle& s) { rtt_ = s.rtt; }
+  void restore(const Idle& s) { rtt_ = RttEstimator::restored(s.rtt, rtt_.config()); }
 
  private:
   Duration detect_loss(SendSide& send, TimePoint now, TcpCounters& counters, uint32_t mss);

@@ -24,6 +24,18 @@ const RtoConfig& default_rto_config() {
 
 RttEstimator::RttEstimator(const RtoConfig& config) : config_(&config), rto_(compute_rto()) {}
 
+RttEstimator RttEstimator::restored(const Saved& s, const RtoConfig& config) {
+  RttEstimator e(config);
+  e.srtt_ = s.srtt;
+  e.rttvar_ = s.rttvar;
+  e.min_rtt_ = s.min_rtt;
+  e.latest_ = s.latest;
+  e.backoffs_ = s.backoffs;
+  e.has_sample_ = s.has_sample;
+  e.rto_ = e.compute_rto();
+  return e;
+}
+
 void RttEstimator::on_sample(Duration rtt) {
   // A negative sample can only come from a clock or bookkeeping error; ignoring it is safer
   // than poisoning SRTT.

@@ -3,6 +3,7 @@
 // backoff and the configurable minimum.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 
 #include "stack/clock.h"
@@ -37,6 +38,19 @@ class RttEstimator {
   Duration latest_rtt() const { return latest_; }
   unsigned backoff_count() const { return backoffs_; }
   const RtoConfig& config() const { return *config_; }
+
+  // The estimate without the config (its owner's) and the RTO (computed again): what a parked
+  // connection keeps (tcp/connection.cc's theory of operation).
+  struct Saved {
+    Duration srtt{};
+    Duration rttvar{};
+    Duration min_rtt{};
+    Duration latest{};
+    uint32_t backoffs = 0;
+    bool has_sample = false;
+  };
+  Saved save() const { return Saved{srtt_, rttvar_, min_rtt_, latest_, backoffs_, has_sample_}; }
+  static RttEstimator restored(const Saved& s, const RtoConfig& config);
 
  private:
   const RtoConfig* config_;
