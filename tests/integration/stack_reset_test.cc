@@ -3,7 +3,7 @@
 // frame sent, every counter, the Rng's next draw), or a crash the fuzzer finds on its reused
 // stack would not reproduce when the one input runs in a fresh process. The inputs are the
 // seed corpora of fuzz_stack_frame (a whole stack with UDP and TCP sockets: ARP, NDP, TCP
-// handshakes and out-of-order floods, fragments, ICMP errors) and fuzz_ipv4.
+// handshakes and out-of-order floods, fragments, ICMP errors), fuzz_ipv4 and fuzz_ipv6.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "fuzz/ipv4_fuzz_harness.h"
+#include "fuzz/ipv6_fuzz_harness.h"
 #include "fuzz/reused_stack.h"
 #include "fuzz/stack_frame_input.h"
 #include "fuzz/stack_under_test.h"
@@ -87,6 +88,20 @@ Transcript run_ipv4(StackCore& core, ByteView input) {
   return t;
 }
 
+// The same with the IPv6 corpus, 61 s apart (past IPv6 reassembly's timeout).
+Transcript run_ipv6(StackCore& core, ByteView input) {
+  Transcript t;
+  ipv6::fuzz::Harness h(TransportDelivery::kNoEndpoint, core);
+  const ByteView packet = input.empty() ? input : input.subspan(1);
+  for (int round = 0; round < 2; ++round) {
+    h.deliver(PacketBuffer::from_bytes(packet));
+    h.advance(std::chrono::seconds(61));
+    for (auto& frame : h.peer->read_all()) t.frames.push_back(std::move(frame));
+  }
+  finish(t, *h.stack);
+  return t;
+}
+
 template <typename Run>
 void expect_reset_runs_like_new(const std::vector<std::vector<std::byte>>& inputs, Run run) {
   ASSERT_GE(inputs.size(), 5u);
@@ -116,6 +131,10 @@ TEST(StackResetTest, StackFrameInputsRunAsOnANewStack) {
 
 TEST(StackResetTest, Ipv4InputsRunAsOnANewStack) {
   expect_reset_runs_like_new(corpus("ipv4"), run_ipv4);
+}
+
+TEST(StackResetTest, Ipv6InputsRunAsOnANewStack) {
+  expect_reset_runs_like_new(corpus("ipv6"), run_ipv6);
 }
 
 // What reset() leaves is what the constructor leaves, seen from outside.
