@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "fuzz/clock_steps.h"
+#include "fuzz/reused_stack.h"
 #include "ipv6/autoconf.h"
 #include "ipv6/ipv6.h"
 #include "ipv6/mld.h"
@@ -61,8 +62,10 @@ void check(Stack& stack, NicId nic_id, Autoconf& autoconf) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  ManualClock clock;
-  auto stack = std::make_unique<Stack>(clock, repeatable_stack_options(1));
+  // First: destroyed last, it resets the process's stack once everything on it is gone.
+  fuzzing::ReusedStack reused;
+  ManualClock& clock = reused.clock();
+  Stack* stack = &reused.stack();
   auto pair = link::ChannelEndpoint::make_test_pair();
   auto peer = std::move(pair.peer);
   const NicId nic_id = stack->add_nic(std::move(pair.endpoint), "eth0").value();

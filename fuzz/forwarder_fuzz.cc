@@ -21,6 +21,7 @@
 #include <span>
 #include <vector>
 
+#include "fuzz/reused_stack.h"
 #include "ipv4/ipv4.h"
 #include "ipv6/ipv6.h"
 #include "link/channel.h"
@@ -42,7 +43,6 @@ constexpr size_t kMaxFlows = 16;
 
 struct ForwardingStack {
   ForwardingStack() {
-    stack = std::make_unique<Stack>(clock, repeatable_stack_options(1));
     link::ChannelOptions channel;
     channel.framing = link::Framing::kRawIp;
     auto pair = link::ChannelEndpoint::make_test_pair(channel);
@@ -111,8 +111,11 @@ struct ForwardingStack {
     for (auto& packet : peer->read_all()) sent_bytes += packet.size();
   }
 
-  ManualClock clock;
-  std::unique_ptr<Stack> stack;
+  // First: destroyed last, it resets the process's stack once everything on it is gone
+  // (fuzz/reused_stack.h).
+  fuzzing::ReusedStack reused;
+  ManualClock& clock = reused.clock();
+  Stack* stack = &reused.stack();
   std::unique_ptr<link::FramePeer> peer;
   NicId nic = 0;
   uint8_t decisions = 0;

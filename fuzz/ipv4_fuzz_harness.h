@@ -1,6 +1,7 @@
 // A small stack for the IPv4 fuzz targets: IPv4 + ARP installed on one Ethernet channel NIC
 // (10.0.0.1/24, default route via 10.0.0.254) and fake TCP/UDP transports, on a manual clock.
-// Built fresh for every input so runs do not depend on each other.
+// Built for every input on the process's reset stack (fuzz/reused_stack.h), so runs do not
+// depend on each other.
 #pragma once
 
 #include <cstddef>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "fuzz/clock_steps.h"
+#include "fuzz/reused_stack.h"
 #include "ipv4/ipv4.h"
 #include "link/channel.h"
 #include "stack/clock.h"
@@ -40,8 +42,9 @@ class SinkTransport final : public TransportProtocol {
 
 struct Harness {
   explicit Harness(TransportDelivery udp_result = TransportDelivery::kNoEndpoint,
-                   Ipv4Options options = {}) {
-    stack = std::make_unique<Stack>(clock, repeatable_stack_options(1));
+                   Ipv4Options options = {},
+                   fuzzing::StackCore& core = fuzzing::StackCore::process())
+      : reused(core) {
     auto pair = link::ChannelEndpoint::make_test_pair();
     peer = std::move(pair.peer);
     nic_id = stack->add_nic(std::move(pair.endpoint), "eth0").value();
@@ -69,8 +72,10 @@ struct Harness {
     for (auto& frame : peer->read_all()) sent_bytes += frame.size();
   }
 
-  ManualClock clock;
-  std::unique_ptr<Stack> stack;
+  // First: destroyed last, it resets the stack once everything built on it is gone.
+  fuzzing::ReusedStack reused;
+  ManualClock& clock = reused.clock();
+  Stack* stack = &reused.stack();
   std::unique_ptr<link::FramePeer> peer;
   NicId nic_id = 0;
   Ipv4Protocol* ip = nullptr;

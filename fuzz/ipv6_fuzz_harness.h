@@ -1,7 +1,7 @@
 // A small stack for the IPv6 fuzz targets: IPv6 installed on one Ethernet channel NIC
 // (fe80::1/64 and fd00::1/64, default route via fe80::ff), the peer fd00::2 / fe80::2 known to
-// the neighbor cache, and fake TCP/UDP transports, on a manual clock. Built fresh for every
-// input so runs do not depend on each other.
+// the neighbor cache, and fake TCP/UDP transports, on a manual clock. Built for every input on
+// the process's reset stack (fuzz/reused_stack.h), so runs do not depend on each other.
 #pragma once
 
 #include <cstddef>
@@ -10,6 +10,7 @@
 #include <span>
 #include <vector>
 
+#include "fuzz/reused_stack.h"
 #include "ipv6/ipv6.h"
 #include "link/channel.h"
 #include "stack/clock.h"
@@ -46,8 +47,9 @@ class SinkTransport final : public TransportProtocol {
 };
 
 struct Harness {
-  explicit Harness(TransportDelivery udp_result = TransportDelivery::kNoEndpoint) {
-    stack = std::make_unique<Stack>(clock, repeatable_stack_options(1));
+  explicit Harness(TransportDelivery udp_result = TransportDelivery::kNoEndpoint,
+                   fuzzing::StackCore& core = fuzzing::StackCore::process())
+      : reused(core) {
     auto pair = link::ChannelEndpoint::make_test_pair();
     peer = std::move(pair.peer);
     nic_id = stack->add_nic(std::move(pair.endpoint), "eth0").value();
@@ -82,8 +84,10 @@ struct Harness {
     ip->handle_packet(nic(), std::move(pkt));
   }
 
-  ManualClock clock;
-  std::unique_ptr<Stack> stack;
+  // First: destroyed last, it resets the stack once everything built on it is gone.
+  fuzzing::ReusedStack reused;
+  ManualClock& clock = reused.clock();
+  Stack* stack = &reused.stack();
   std::unique_ptr<link::FramePeer> peer;
   NicId nic_id = 0;
   Ipv6Protocol* ip = nullptr;

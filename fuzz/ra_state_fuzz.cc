@@ -58,14 +58,15 @@ Ipv6Address router(int i) { return Ipv6Address::parse(i == 0 ? "fe80::1" : "fe80
 
 void check(const Slaac& slaac, const Host& host, const RouterList& list) {
   size_t should_be_assigned = 0;
-  for (const SlaacAddress& a : slaac.addresses(kNic)) {
+  const auto addresses = slaac.addresses(kNic);
+  for (const SlaacAddress& a : addresses) {
     const bool is = host.assigned.count(a.address.address.v6()) > 0;
     const bool should = a.state == AddressState::kPreferred || a.state == AddressState::kDeprecated;
     if (is != should) __builtin_trap();
     should_be_assigned += should ? 1 : 0;
   }
   if (should_be_assigned != host.assigned.size()) __builtin_trap();
-  if (slaac.addresses(kNic).size() > slaac.options().max_addresses + 1) __builtin_trap();
+  if (addresses.size() > slaac.options().max_addresses + 1) __builtin_trap();
   if (list.routers(kNic).size() > 16 || list.prefixes(kNic).size() > 64) __builtin_trap();
 }
 

@@ -22,6 +22,7 @@
 #include <span>
 #include <vector>
 
+#include "fuzz/reused_stack.h"
 #include "ipv4/ipv4.h"
 #include "ipv6/ipv6.h"
 #include "link/loopback.h"
@@ -41,8 +42,11 @@ constexpr size_t kMemory = 16384;
 constexpr size_t kMaxOps = 64;
 
 struct World {
-  ManualClock clock;
-  Stack stack{clock, repeatable_stack_options(1)};
+  // First: destroyed last, it resets the process's stack once everything on it is gone
+  // (fuzz/reused_stack.h).
+  fuzzing::ReusedStack reused;
+  ManualClock& clock = reused.clock();
+  Stack& stack = reused.stack();
   std::unique_ptr<Loop> loop;
   testing::FakeTracee tracee{kMemory};
   std::unique_ptr<Emulator> emulator;

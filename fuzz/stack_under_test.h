@@ -8,7 +8,8 @@
 // [::]:80 whose accepted connections echo what they read (at most 8 kept), a connection
 // from 10.0.0.1 to 10.0.0.2:5000 opened at the start (its SYN waits for ARP), and one from fd00::1
 // to [fd00::2]:5000 (its SYN waits for neighbor discovery).
-// The stack's MAC is 02:00:00:00:00:01, the peer's :02.
+// The stack's MAC is 02:00:00:00:00:01, the peer's :02. Built for every input on the process's
+// reset stack (fuzz/reused_stack.h).
 #pragma once
 
 #include <chrono>
@@ -18,6 +19,7 @@
 #include <span>
 #include <vector>
 
+#include "fuzz/reused_stack.h"
 #include "ipv4/ipv4.h"
 #include "ipv6/ipv6.h"
 #include "link/channel.h"
@@ -32,8 +34,9 @@
 namespace weir::fuzzing {
 
 struct StackUnderTest {
-  explicit StackUnderTest(const link::ChannelOptions& channel = {}) {
-    stack = std::make_unique<Stack>(clock, repeatable_stack_options(1));
+  explicit StackUnderTest(const link::ChannelOptions& channel = {},
+                          StackCore& core = StackCore::process())
+      : reused(core) {
     auto pair = link::ChannelEndpoint::make_test_pair(channel);
     peer = std::move(pair.peer);
     nic = stack->add_nic(std::move(pair.endpoint), "eth0").value();
@@ -99,11 +102,16 @@ struct StackUnderTest {
       (void)a->take_error();
     }
     // Everything the stack sent: reading it checks the channel's framing on the way.
-    for (auto& frame : peer->read_all()) sent_bytes += frame.size();
+    for (auto& frame : peer->read_all()) {
+      sent_bytes += frame.size();
+      if (sent_frames != nullptr) sent_frames->push_back(std::move(frame));
+    }
   }
 
-  ManualClock clock;
-  std::unique_ptr<Stack> stack;
+  // First: destroyed last, it resets the stack once everything built on it is gone.
+  ReusedStack reused;
+  ManualClock& clock = reused.clock();
+  Stack* stack = &reused.stack();
   std::unique_ptr<link::FramePeer> peer;
   NicId nic = 0;
   // Declared after the stack: destroyed first.
@@ -118,6 +126,8 @@ struct StackUnderTest {
   // block of exactly the size handed out, so ASan still catches a read or receive past it.
   std::vector<std::byte> receive_buffer_ = std::vector<std::byte>(1500);
   size_t sent_bytes = 0;
+  // When set, every frame the stack sent is kept there (tests compare runs with it).
+  std::vector<std::vector<std::byte>>* sent_frames = nullptr;
 };
 
 }  // namespace weir::fuzzing

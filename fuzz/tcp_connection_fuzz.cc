@@ -11,6 +11,7 @@
 #include <span>
 #include <vector>
 
+#include "fuzz/reused_stack.h"
 #include "stack/checksum.h"
 #include "stack/gso.h"
 #include "stack/stack.h"
@@ -110,8 +111,11 @@ void check_invariants(const Connection& c) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Input in(data, size);
-  ManualClock clock;
-  Stack stack(clock, repeatable_stack_options(1));
+  // First: destroyed last, it resets the process's stack once everything on it is gone
+  // (fuzz/reused_stack.h).
+  fuzzing::ReusedStack reused;
+  ManualClock& clock = reused.clock();
+  Stack& stack = reused.stack();
   auto& ip = stack.add_network_protocol(std::make_unique<SinkIp>(stack));
   TcpOptions topts;
   uint8_t mode = in.u8();

@@ -272,6 +272,7 @@ bool RouterList::is_router(NicId nic, const Ipv6Address& address) const {
 
 std::vector<DefaultRouter> RouterList::routers(NicId nic) const {
   std::vector<DefaultRouter> out;
+  out.reserve(routers_.size());  // one allocation, not one per doubling
   for (const auto& r : routers_) {
     if (r.nic == nic) out.push_back(r);
   }
@@ -280,6 +281,7 @@ std::vector<DefaultRouter> RouterList::routers(NicId nic) const {
 
 std::vector<OnLinkPrefix> RouterList::prefixes(NicId nic) const {
   std::vector<OnLinkPrefix> out;
+  out.reserve(prefixes_.size());
   for (const auto& p : prefixes_) {
     if (p.nic == nic) out.push_back(p);
   }

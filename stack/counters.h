@@ -40,6 +40,8 @@ class CounterRegistry {
   CounterRegistry() { groups_.reserve(kExpectedGroups); }
 
   void add(std::string name, Group group) { groups_.push_back({std::move(name), std::move(group)}); }
+  // Forgets every group (Stack::reset, once their owners are gone), keeping the room.
+  void clear() { groups_.clear(); }
 
   template <typename Counters>
   void add_struct(std::string name, const Counters& counters) {

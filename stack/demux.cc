@@ -129,6 +129,16 @@ class TransportDemux::Tables {
 };
 
 TransportDemux::TransportDemux(uint64_t secret) : tables_(std::make_unique<Tables>(secret)) {}
+
+void TransportDemux::reset() {
+  connected_size_ = 0;
+  // Tables that never held an endpoint, or had each taken out by remove(), are as built,
+  // unless the connected one grew; anything else is built again (which unlinks what is left).
+  if (tables_->entered == 0 && tables_->connected.bucket_count() == Tables::kInitialBuckets) {
+    return;
+  }
+  tables_ = std::make_unique<Tables>(tables_->connected.hash_function().secret);
+}
 TransportDemux::~TransportDemux() = default;
 
 Status TransportDemux::add(TransportEndpoint& ep, const TransportEndpointId& id) {

@@ -78,6 +78,8 @@ class TransportDemux {
   ~TransportDemux();
   TransportDemux(const TransportDemux&) = delete;
   TransportDemux& operator=(const TransportDemux&) = delete;
+  // Empty, with the tables it was built with (Stack::reset, once every endpoint is gone).
+  void reset();
 
   // Enters ep under id (connected if id.remote_port != 0, else bound). Re-registering moves it.
   // Two connected endpoints may not share a 5-tuple (kAddressInUse).

@@ -63,6 +63,16 @@ SocketMemoryLimits SocketMemoryLimits::for_this_machine() {
 
 SocketMemory::SocketMemory(SocketMemoryLimits limits) { set_limits(limits); }
 
+void SocketMemory::reset(SocketMemoryLimits limits) {
+  used_ = 0;
+  peak_ = 0;
+  sockets_ = 0;
+  under_pressure_ = false;
+  over_hard_ = false;
+  counters_ = {};
+  set_limits(limits);
+}
+
 void SocketMemory::set_limits(SocketMemoryLimits limits) {
   limits.pressure = std::max(limits.pressure, limits.min);
   limits.max = std::max(limits.max, limits.pressure);

@@ -33,6 +33,12 @@ class MemoryBudget {
   explicit MemoryBudget(size_t limit) : limit_(limit) {}
   MemoryBudget(const MemoryBudget&) = delete;
   MemoryBudget& operator=(const MemoryBudget&) = delete;
+  // As built with this limit (Stack::reset; its consumers are gone by then).
+  void reset(size_t limit) {
+    limit_ = limit;
+    used_ = 0;
+    consumers_.clear();
+  }
 
   // Consumers must unregister before they are destroyed.
   void add_consumer(Consumer& consumer);
@@ -95,6 +101,8 @@ class SocketMemory {
   explicit SocketMemory(SocketMemoryLimits limits);
   SocketMemory(const SocketMemory&) = delete;
   SocketMemory& operator=(const SocketMemory&) = delete;
+  // As built with these limits (Stack::reset; its sockets are gone by then).
+  void reset(SocketMemoryLimits limits);
 
   // Levels are ordered on the way in: pressure at least min, max at least pressure.
   void set_limits(SocketMemoryLimits limits);

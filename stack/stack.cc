@@ -15,17 +15,19 @@ constexpr uint64_t kSecretDomainPorts = 2;
 }  // namespace
 
 Stack::Stack(const Clock& clock, StackOptions options)
-    : clock_(clock),
-      rng_(make_rng(options.seed)),
+    : options_(std::move(options)),
+      clock_(clock),
+      rng_(make_rng(options_.seed)),
       // Not value_or: its argument is evaluated even when a key was given, and a stack built
       // with an injected key (tests, fuzzers: thousands a second) should make no syscall.
-      secret_(options.secret ? *options.secret : SipKey::from_os()),
-      timers_(clock_, options.timer_tick),
+      secret_(options_.secret ? *options_.secret : SipKey::from_os()),
+      timers_(clock_, options_.timer_tick),
       demux_(secret_.derive(kSecretDomainDemux).k0),
-      ports_(options.ephemeral_ports),
-      fragment_memory_(options.fragment_memory_limit),
-      socket_memory_(options.socket_memory.value_or(SocketMemoryLimits::for_this_machine())) {
-  if (auto problem = options.ephemeral_ports.problem()) {
+      ports_(options_.ephemeral_ports),
+      fragment_memory_(options_.fragment_memory_limit),
+      socket_memory_(options_.socket_memory.value_or(SocketMemoryLimits::for_this_machine())) {
+  options_.socket_memory = socket_memory_.limits();
+  if (auto problem = options_.ephemeral_ports.problem()) {
     // A constructor cannot return an error, and a stack quietly using another range than the
     // one asked for would be worse than stopping here.
     std::fprintf(stderr, "weir: StackOptions::ephemeral_ports: %s\n", problem->c_str());
@@ -50,6 +52,25 @@ Stack::~Stack() {
   transport_protocols_.clear();
   network_protocols_.clear();
   nics_.clear();
+}
+
+void Stack::reset() {
+  // In the destructor's order, then every member of the core as the constructor leaves it.
+  transport_protocols_.clear();
+  transport_by_number_.fill(nullptr);
+  network_protocols_.clear();
+  nics_.clear();
+  routes_.clear();
+  batch_end_tasks_.clear();
+  rng_ = make_rng(options_.seed);
+  timers_.reset();
+  demux_.reset();
+  ports_ = PortTable(options_.ephemeral_ports);
+  ports_.set_secret(secret_.derive(kSecretDomainPorts));
+  fragment_memory_.reset(options_.fragment_memory_limit);
+  socket_memory_.reset(*options_.socket_memory);
+  counters_.clear();
+  counters_.add_struct("socket_memory", socket_memory_);
 }
 
 Stack::PollResult Stack::poll(std::optional<TimePoint> now) {

@@ -98,6 +98,18 @@ class Stack {
   Stack(const Stack&) = delete;
   Stack& operator=(const Stack&) = delete;
 
+  // Returns the stack to what its constructor left, keeping the memory of its core: destroys
+  // every protocol (with their caches, reassembly queues, timers and counters), NIC (with its
+  // link endpoint) and route, re-seeds the Rng from StackOptions::seed, re-bases the timer wheel
+  // on the clock's now, and gives the demux, the port table, the memory budgets and the
+  // counter registry their first state again; the secret stays. Whatever is built on it again
+  // then behaves as on a new Stack(clock, options) built at the clock's now. Sockets and
+  // anything else holding references into the stack must be gone first, as before destroying
+  // it, and no Batch may be open. For callers that build many short-lived stacks (a fuzzer
+  // builds one per input): the core's allocations and their clearing are most of what an empty
+  // stack costs to build and destroy.
+  void reset();
+
   const Clock& clock() const { return clock_; }
   TimePoint now() const { return clock_.now(); }
   // A batch of work at one instant (see BatchClock): the Loop opens one per iteration; an
@@ -224,6 +236,8 @@ class Stack {
   void register_transport_protocol(std::unique_ptr<TransportProtocol> protocol);
   void run_batch_end_tasks();
 
+  // What the constructor was given (socket_memory resolved), for reset().
+  StackOptions options_;
   BatchClock clock_;
   BatchEndTaskList batch_end_tasks_;
   Rng rng_;

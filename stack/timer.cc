@@ -240,4 +240,19 @@ size_t TimerWheel::armed_count() const {
   return n;
 }
 
+void TimerWheel::reset() {
+  // A timer is only ever linked into a slot whose occupied bit is set (or into overflow_), so
+  // the set bits name every slot to empty; the other few hundred list heads are left alone.
+  for (size_t level = 0; level < kLevels; ++level) {
+    for (uint64_t bits = occupied_[level]; bits != 0; bits &= bits - 1) {
+      levels_[level][static_cast<size_t>(std::countr_zero(bits))].clear();
+    }
+  }
+  occupied_ = {};
+  overflow_.clear();
+  origin_ = clock_.now();
+  current_tick_ = 0;
+  quiet_until_ = TimePoint::max();
+}
+
 }  // namespace weir

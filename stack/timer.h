@@ -59,6 +59,9 @@ class TimerWheel {
   // sleeps until then.
   std::optional<TimePoint> next_deadline() const;
   size_t armed_count() const;
+  // Cancels every timer and starts again from the clock's now, as a wheel built now
+  // (Stack::reset).
+  void reset();
 
  private:
   using Slot = boost::intrusive::list<Timer, boost::intrusive::constant_time_size<false>>;
