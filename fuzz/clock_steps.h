@@ -3,12 +3,21 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 
 #include "stack/clock.h"
 #include "stack/timer.h"
 
 namespace weir::fuzzing {
+
+// The clock step a frame-stream input's step byte says: 0-127 ms, or 250 ms times (byte - 128)
+// for the long waits (retransmissions, reassembly and neighbour timeouts). Shared by the
+// targets that read a stream of (step, frame) records, so their corpora mean the same.
+inline Duration step_duration(uint8_t step) {
+  return step < 128 ? Duration(std::chrono::milliseconds(step))
+                    : Duration(std::chrono::milliseconds(250) * (step - 128));
+}
 
 // Moves the clock `steps` times by `step`, running the wheel and then after_step() after each,
 // as a host polling its timers every `step` would. A step that ends before the wheel's next

@@ -21,6 +21,7 @@
 #include <span>
 #include <vector>
 
+#include "fuzz/clock_steps.h"
 #include "fuzz/reused_stack.h"
 #include "ipv4/ipv4.h"
 #include "ipv6/ipv6.h"
@@ -141,9 +142,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     s.decisions = in.u8();
     const size_t length = std::min<size_t>(in.be16(), in.remaining());
     ByteView packet = in.bytes(length);
-    const Duration advance = step < 128 ? Duration(std::chrono::milliseconds(step))
-                                        : Duration(std::chrono::milliseconds(250) * (step - 128));
-    s.clock.advance(advance);
+    s.clock.advance(weir::fuzzing::step_duration(step));
     s.stack->run_timers();
     (void)s.peer->inject(packet);
     s.decide_deferred();

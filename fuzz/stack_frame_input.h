@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "fuzz/clock_steps.h"
 #include "fuzz/stack_under_test.h"
 #include "stack/bytes.h"
 
@@ -18,9 +19,7 @@ inline void run_stack_frame_input(StackUnderTest& s, ByteView input) {
     const uint8_t step = in.u8();
     const size_t length = std::min<size_t>(in.be16(), in.remaining());
     ByteView frame = in.bytes(length);
-    const Duration advance = step < 128 ? Duration(std::chrono::milliseconds(step))
-                                        : Duration(std::chrono::milliseconds(250) * (step - 128));
-    s.clock.advance(advance);
+    s.clock.advance(step_duration(step));
     s.stack->run_timers();
     (void)s.peer->inject(frame);
     s.run_sockets();

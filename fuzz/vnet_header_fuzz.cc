@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <span>
 
+#include "fuzz/clock_steps.h"
 #include "fuzz/stack_under_test.h"
 #include "link/ethernet.h"
 #include "link/vnet_header.h"
@@ -30,9 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const link::VnetHeader header = link::parse_vnet_header(in.bytes(link::kVnetHeaderLength));
     const size_t length = std::min<size_t>(in.be16(), in.remaining());
     ByteView frame = in.bytes(length);
-    const Duration advance = step < 128 ? Duration(std::chrono::milliseconds(step))
-                                        : Duration(std::chrono::milliseconds(250) * (step - 128));
-    s.clock.advance(advance);
+    s.clock.advance(weir::fuzzing::step_duration(step));
     s.stack->run_timers();
     if (link::check_received_vnet_header(header, frame.size(), link::kEthernetHeaderLength) ==
         link::VnetRefusal::kNone) {
