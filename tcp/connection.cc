@@ -174,7 +174,8 @@ Stack& Connection::stack() const { return protocol_.stack(); }
 TimerWheel& Connection::timer_wheel() { return stack().timers(); }
 
 RttEstimator Connection::rtt() const {
-  return work_ ? work_->loss.rtt() : RttEstimator::restored(parked_.loss.rtt, protocol_.options().rto);
+  if (work_) return work_->loss.rtt();
+  return RttEstimator::restored(parked_.loss.rtt, protocol_.options().rto);
 }
 
 uint32_t Connection::send_window() const {
@@ -195,10 +196,14 @@ const ReceiveQueue& Connection::receive_queue() const {
 Connection::Working& Connection::unpark() {
   if (work_) return *work_;
   work_ = std::make_unique<Working>(*this, stack().socket_memory(), protocol_.options().rto);
-  work_->send.restore(parked_.send);
-  work_->recv.restore(parked_.recv);
-  work_->loss.restore(parked_.loss);
+  restore_parked(work_->send, work_->recv, work_->loss);
   return *work_;
+}
+
+void Connection::restore_parked(SendSide& send, ReceiveSide& recv, LossRecovery& loss) const {
+  send.restore(parked_.send);
+  recv.restore(parked_.recv);
+  loss.restore(parked_.loss);
 }
 
 void Connection::park_if_idle() {
@@ -258,7 +263,8 @@ void Connection::init_route_and_mss(const RouteInfo& route) {
   const TcpOptions& po = protocol_.options();
   recv().set_buffer(options_->receive_buffer != 0 ? options_->receive_buffer : po.receive_buffer);
   send().set_buffer(options_->send_buffer != 0 ? options_->send_buffer : po.send_buffer);
-  uint32_t max_rcv = options_->receive_buffer != 0 ? options_->receive_buffer : po.receive_buffer_max;
+  uint32_t max_rcv =
+      options_->receive_buffer != 0 ? options_->receive_buffer : po.receive_buffer_max;
   recv().set_window_scale(po.window_scaling ? receive_window_scale(max_rcv) : 0);
 }
 
@@ -621,8 +627,8 @@ void Connection::set_socket_options(const SocketOptions& options) {
               (options_->cork && !options.cork);
   // Uncorking pushes what is queued at once, past Nagle, as Linux does.
   push_once_ = options_->cork && !options.cork;
-  bool keepalive_changed =
-      options_->keepalive != options.keepalive || options_->keepalive_idle != options.keepalive_idle;
+  bool keepalive_changed = options_->keepalive != options.keepalive ||
+                           options_->keepalive_idle != options.keepalive_idle;
   options_ = protocol_.share_options(options);
   unpark();
   if (options.receive_buffer != 0 && state_ != State::kClosed) {
@@ -641,11 +647,9 @@ TcpInfo Connection::info() const {
                             work_->bytes_sent);
   // Parked: answer from the parts as they would be made again (no data sent yet).
   SendSide send;
-  send.restore(parked_.send);
   ReceiveSide recv(stack().socket_memory());
-  recv.restore(parked_.recv);
   LossRecovery loss(protocol_.options().rto);
-  loss.restore(parked_.loss);
+  restore_parked(send, recv, loss);
   return info_of(send, recv, loss, TimePoint{}, 0);
 }
 
@@ -688,7 +692,7 @@ TcpInfo Connection::info_of(const SendSide& send, const ReceiveSide& recv,
   if (negotiated() || loss.cc()) {
     uint32_t ssthresh = loss.cc() ? loss.cc()->ssthresh() : cc_detail::kInfiniteSsthresh;
     i.tcpi_snd_ssthresh = std::min<uint32_t>(ssthresh / std::max<uint32_t>(mss_, 1), 0x7fffffff);
-    i.tcpi_snd_cwnd = (loss.cc() ? loss.cc()->cwnd() : congestion_window()) / std::max<uint32_t>(mss_, 1);
+    i.tcpi_snd_cwnd = congestion_window() / std::max<uint32_t>(mss_, 1);
   }
   i.tcpi_advmss = adv_mss_;
   i.tcpi_reordering = protocol_.options().reordering;
@@ -1178,7 +1182,9 @@ void Connection::process_fin() {
 }
 
 void Connection::schedule_ack(bool quick) {
-  switch (recv().schedule_ack(quick, options_->quick_ack, stack().in_batch(), protocol_.counters())) {
+  const ReceiveSide::AckDue due =
+      recv().schedule_ack(quick, options_->quick_ack, stack().in_batch(), protocol_.counters());
+  switch (due) {
     case ReceiveSide::AckDue::kNow:
       break;
     case ReceiveSide::AckDue::kAtBatchEnd:
@@ -1608,9 +1614,10 @@ void Connection::on_aux_timer() {
   if (!options_->keepalive) return;
   // Keepalive (RFC 1122 4.2.3.6): only an idle connection is probed.
   Duration idle = now - last_recv_;
-  if (keepalive_probes_sent_ == 0 && (idle < options_->keepalive_idle || send().outstanding() > 0)) {
-    Duration wait =
-        idle < options_->keepalive_idle ? options_->keepalive_idle - idle : options_->keepalive_idle;
+  if (keepalive_probes_sent_ == 0 &&
+      (idle < options_->keepalive_idle || send().outstanding() > 0)) {
+    Duration wait = idle < options_->keepalive_idle ? options_->keepalive_idle - idle
+                                                    : options_->keepalive_idle;
     timers_.arm_after(*this, TimerKind::kAux, wait);
     return;
   }

@@ -157,9 +157,8 @@ class Connection final : public SegmentReceiver {
   enum class TimerMode : uint8_t { kNone, kRetransmit, kTailLossProbe, kReorder, kPersist };
 
   // The parts a connection works with while it carries data or a handshake, and the data
-  // statistics that come with them.
-  // It is also the task that sends the ACK a batch's end owes (only a working connection owes
-  // one).
+  // statistics that come with them. It is also the task that sends the ACK a batch's end owes
+  // (only a working connection owes one).
   struct Working final : BatchEndTask {
     Working(Connection& owner, SocketMemory& memory, const RtoConfig& rto)
         : owner(owner), recv(memory), loss(rto) {}
@@ -181,6 +180,8 @@ class Connection final : public SegmentReceiver {
   // entry point that may change the parts (a segment, a timer, a user call that writes or
   // closes) calls it first.
   Working& unpark();
+  // The parked state into new parts (unpark(), and info() of a parked connection).
+  void restore_parked(SendSide& send, ReceiveSide& recv, LossRecovery& loss) const;
   // Gives the working parts back when an established connection has never carried data and
   // nothing but keepalive is pending. After each entry point that called unpark().
   void park_if_idle();
@@ -313,8 +314,6 @@ class Connection final : public SegmentReceiver {
   uint8_t syn_retries_ = 0;
   uint8_t persist_backoff_ = 0;
   uint16_t keepalive_probes_sent_ = 0;
-
-  // Errors.
 
   // Statistics for TCP_INFO that no part owns.
   TimePoint last_recv_{};

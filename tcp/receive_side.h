@@ -163,7 +163,8 @@ class ReceiveSide {
   uint32_t buffer_ = 0;  // current receive buffer (auto-tuned)
   uint32_t unacked_segments_ = 0;  // in-order data segments received and not yet ACKed
   static constexpr uint32_t kInitialQuickAcks = 16;
-  uint32_t quick_acks_left_ = kInitialQuickAcks;  // RFC 1122 allows delaying; start quick like Linux
+  // RFC 1122 allows delaying; start quick like Linux.
+  uint32_t quick_acks_left_ = kInitialQuickAcks;
   uint32_t ooo_packets_ = 0;
   uint8_t wscale_ = 0;
   bool fin_received_ = false;

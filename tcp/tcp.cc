@@ -1,5 +1,7 @@
 #include "tcp/tcp.h"
 
+#include <algorithm>
+
 #include "stack/nic.h"
 #include "tcp/connection.h"
 #include "tcp/forwarder.h"
