@@ -61,6 +61,9 @@ class BenchNet {
   uint64_t timer_waits() const { return timer_waits_; }
 
  private:
+  size_t pump_at(TimePoint now);
+  bool step_at(const std::function<bool()>& step, TimePoint now);
+
   SteadyClock clock_;
   std::unique_ptr<Stack> a_;
   std::unique_ptr<Stack> b_;
