@@ -8,9 +8,9 @@
 // Owner provides timer_wheel() and on_timers_due().
 //
 // The wheel timer runs at or before the earliest armed deadline. Arming a kind later than the
-// wheel timer, or cancelling one while another stays armed, leaves the wheel alone: when the
-// wheel timer fires early, the owner's wake-up finds nothing due and rearm() moves it on. So
-// the common re-arm on every ACK of the retransmission timer is two stores, not a wheel move.
+// wheel timer, or cancelling one, leaves the wheel alone: when the
+// wheel timer fires early, wake() finds nothing due and moves it on without waking the owner.
+// So the common re-arm on every ACK of the retransmission timer is two stores, not a wheel move.
 #pragma once
 
 #include <array>
@@ -50,10 +50,13 @@ class ConnectionTimers {
       owner.timer_wheel().arm(a.timer, deadline);
     }
   }
+  // The wheel timer is left where it is: request/response traffic cancels the retransmission
+  // and delayed-ACK timers on every exchange and arms them again on the next, and moving the
+  // wheel timer each time cost two wheel operations per segment. If it fires with nothing due,
+  // wake() just moves it on (or off the wheel) without waking the owner.
   void cancel(Kind kind) {
     if (!armed_) return;
     armed_->deadlines[index(kind)] = kUnarmed;
-    if (earliest() == kUnarmed) armed_->timer.cancel();
   }
   void cancel_all() {
     if (!armed_) return;
@@ -116,6 +119,10 @@ class ConnectionTimers {
   // Only the storage's own timer calls this, so the storage exists, and it survives the call:
   // release_if_unarmed() leaves it alone while firing.
   void wake() {
+    if (earliest() > armed_->owner.timer_wheel().now()) {
+      rearm();  // every kind was cancelled or moved later since the wheel timer was placed
+      return;
+    }
     armed_->firing = true;
     armed_->owner.on_timers_due();
     armed_->firing = false;
