@@ -70,9 +70,21 @@ ReceiveQueue::Contents& ReceiveQueue::hold() {
   return *held_;
 }
 
+void ReceiveQueue::empty_charges(Contents& c) {
+  // Small storage stays with the contents, which go back to the per-thread cache whole: giving
+  // it to the vector cache separately cost a second cache round trip per message. Storage a
+  // burst grew is freed, and its size remembered for the next burst.
+  if (c.ready_charges.capacity() > kChargesKeptWhenIdle) {
+    release_drained(c.ready_charges, kChargesKeptWhenIdle, charges_wanted_log2_);
+  } else {
+    c.ready_charges.clear();
+  }
+  c.ready_charges_head = 0;
+}
+
 void ReceiveQueue::let_go_if_drained() {
   if (!held_ || !held_->empty()) return;
-  release_drained(held_->ready_charges, kChargesKeptWhenIdle, charges_wanted_log2_);
+  empty_charges(*held_);
   ObjectCache<Contents>::give(std::move(held_));
 }
 
@@ -173,8 +185,7 @@ void ReceiveQueue::release_ready(size_t n) {
   // Consumed records leave the front in one move once they are half the vector, so each
   // record is moved O(1) times.
   if (c.ready_charges_head == c.ready_charges.size()) {
-    release_drained(c.ready_charges, kChargesKeptWhenIdle, charges_wanted_log2_);
-    c.ready_charges_head = 0;
+    empty_charges(c);
     c.run_kept = false;
   } else if (c.ready_charges_head * 2 >= c.ready_charges.size()) {
     c.ready_charges.erase(c.ready_charges.begin(),

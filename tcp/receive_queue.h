@@ -171,6 +171,8 @@ class ReceiveQueue {
   };
 
   Contents& hold();
+  // Empties the ready records (all consumed).
+  void empty_charges(Contents& c);
   // Gives the contents back once nothing is left in them.
   void let_go_if_drained();
   // After a read or discard: lets the emptied ready list's storage, or the whole contents, go.
