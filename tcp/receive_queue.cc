@@ -19,6 +19,10 @@ bool wasteful(size_t size, size_t pinned) { return 2 * pinned > 3 * size; }
 // chunks. Both bounds keep the flattening amortized O(1) per byte added: after a flatten the
 // piece needs many more merges before it qualifies again.
 constexpr size_t kFlattenViews = 16;
+
+// The largest chunk a small segment arriving to an empty queue is kept in rather than copied
+// out of: a standard MTU-sized frame's (2 KiB), not a 64 KiB offload chunk.
+constexpr size_t kKeptAloneMax = 2048;
 constexpr size_t kBytesPerView = 512;
 
 // Copies len bytes of data from offset onto the end of out (into its tail room when it has
@@ -270,8 +274,14 @@ ReceiveQueue::AddResult ReceiveQueue::add_data(SeqNum rcv_nxt, SeqNum seq, Packe
   const size_t pinned = data.pinned_bytes();
   // A run starts only where its chunk fits as things are: pruning out-of-order data (which the
   // peer holds as SACKed) to make room for a chunk a copy would not need is no bargain.
-  const bool copy =
-      wasteful(len, pinned) && !(continues && allow_runs && charged() + pinned <= limit);
+  // Nor is a segment copied that arrives to nothing unread in a standard-sized chunk: the
+  // reader usually takes it before anything follows (a request, a response), so it pins one
+  // frame's chunk for a moment, charged in full, and the copy would cost more than the bytes.
+  // What follows it before it is read is judged as usual (and may fill the chunk's tail).
+  const bool alone = c.ready.empty() && c.ooo.empty() && pinned <= kKeptAloneMax && allow_runs &&
+                     charged() + pinned <= limit;
+  const bool copy = wasteful(len, pinned) && !alone &&
+                    !(continues && allow_runs && charged() + pinned <= limit);
   // In-order data is worth more than anything beyond a hole: every out-of-order piece may go.
   if (!make_room(copy ? len : pinned, limit, std::nullopt, result)) {
     result.dropped = true;
