@@ -94,6 +94,28 @@ TEST(TcpReceiveMemory, SmallSegmentInBigChunkIsCopiedOut) {
   EXPECT_EQ(big.charged(), 0u);
 }
 
+// A small segment that finds nothing unread is kept in its standard-sized chunk (charged in
+// full: the reader usually takes it at once); what follows before the read is copied, into the
+// chunk's spare room when no one else holds it, and a big offload chunk is never kept for it.
+TEST(TcpReceiveMemory, SmallSegmentToAnEmptyQueueIsKeptInItsFrameChunk) {
+  ReceiveQueue q;
+  q.add(SeqNum(0), SeqNum(0), text("request", 2048));
+  EXPECT_EQ(q.charged(), 2048u);
+  q.add(SeqNum(7), SeqNum(7), text(" more", 2048));  // fills the first chunk's spare room
+  EXPECT_EQ(q.charged(), 2048u);
+  EXPECT_EQ(read_all(q), "request more");
+  EXPECT_EQ(q.charged(), 0u);
+  EXPECT_FALSE(q.holds_storage());
+  // Not when something is unread, and not under memory pressure (no kept runs).
+  q.add(SeqNum(12), SeqNum(12), text("a", 2048));
+  ChunkRef shared = Chunk::allocate(2048);
+  q.add(SeqNum(13), SeqNum(13), PacketBuffer::from_chunk(shared, 0, 1));
+  EXPECT_EQ(q.charged(), 2048u);  // the second byte went into the first chunk's room
+  ReceiveQueue pressed;
+  pressed.add(SeqNum(0), SeqNum(0), text("b", 2048), std::numeric_limits<size_t>::max(), false);
+  EXPECT_LT(pressed.charged(), 2048u);
+}
+
 // Segments cut from one big buffer, as an in-process link hands over the sender's send-queue
 // memory: the first is copied (alone it would pin the whole chunk), the rest stay where they
 // are, charged once at the chunk's capacity, read back byte for byte.
