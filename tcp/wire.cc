@@ -168,42 +168,65 @@ void write_header(MutableByteView out, const SegmentHeader& h) {
   write_options(out.subspan(kMinHeaderLength, length - kMinHeaderLength), h.options);
 }
 
+namespace {
+
+// A payload this small is copied into the header's chunk instead of sliced in behind it: with
+// the default headroom and the largest header it still fits the 256-byte chunk the header
+// takes anyway, and one contiguous segment is cheaper to build, checksum, send and parse than a
+// header slice and a payload slice (Linux copies small writes into the skb's linear area too).
+// A zero-copy write's small tail is copied the same way; its memory is still released only
+// when the peer acknowledges it (the send queue keeps it).
+constexpr size_t kInlinePayloadMax = 64;
+
+struct SegmentStart {
+  PacketBuffer pkt;
+  MutableByteView front;  // the header, then the payload when it was copied in
+  bool payload_inline;
+};
+
+SegmentStart start_segment(const SegmentHeader& h, PacketBuffer& payload, size_t headroom) {
+  const size_t length = header_length(h);
+  const bool payload_inline = payload.size() <= kInlinePayloadMax;
+  const size_t front_length = length + (payload_inline ? payload.size() : 0);
+  SegmentStart s{PacketBuffer::allocate(front_length, headroom), {}, payload_inline};
+  // The fresh chunk's own bytes, unshared, and they stay where they are while the payload's
+  // slices are added behind them: the checksum goes straight into the header.
+  s.front = s.pkt.mutable_front(front_length).value();
+  write_header(s.front.first(length), h);
+  if (payload_inline && !payload.empty()) payload.copy_out(0, s.front.subspan(length));
+  return s;
+}
+
+}  // namespace
+
 PacketBuffer build_segment(const SegmentHeader& h, PacketBuffer&& payload, const IpAddress& src,
                            const IpAddress& dst, size_t headroom) {
-  size_t length = header_length(h);
-  PacketBuffer pkt = PacketBuffer::allocate(length, headroom);
-  // The header is the fresh chunk's own bytes, unshared, and stays where it is while the
-  // payload's slices are added behind it: the checksum goes straight into it.
-  MutableByteView header = pkt.mutable_front(length).value();
-  write_header(header, h);
-  size_t total = length + payload.size();
+  const size_t total = header_length(h) + payload.size();
+  SegmentStart s = start_segment(h, payload, headroom);
   ChecksumAccumulator acc;
   acc.add_u16(pseudo_header_sum(src, dst, kProtocolTcp, static_cast<uint32_t>(total)));
-  acc.add(header);
-  if (!payload.empty()) {
+  acc.add(s.front);
+  if (!s.payload_inline) {
     acc.add(payload);
-    pkt.append(std::move(payload));
+    s.pkt.append(std::move(payload));
   }
-  store_be16(header, 16, acc.finish());
-  return pkt;
+  store_be16(s.front, 16, acc.finish());
+  return std::move(s.pkt);
 }
 
 PacketBuffer build_segment_offloaded(const SegmentHeader& h, PacketBuffer&& payload,
                                      const IpAddress& src, const IpAddress& dst) {
-  size_t length = header_length(h);
-  PacketBuffer pkt = PacketBuffer::allocate(length, PacketBuffer::kDefaultHeadroom);
-  auto header = pkt.mutable_front(length);
-  write_header(header.value(), h);
-  const auto total = static_cast<uint32_t>(length + payload.size());
-  store_be16(header.value(), 16, pseudo_header_sum(src, dst, kProtocolTcp, total));
-  if (!payload.empty()) pkt.append(std::move(payload));
-  PacketMeta& meta = pkt.meta();
+  const auto total = static_cast<uint32_t>(header_length(h) + payload.size());
+  SegmentStart s = start_segment(h, payload, PacketBuffer::kDefaultHeadroom);
+  store_be16(s.front, 16, pseudo_header_sum(src, dst, kProtocolTcp, total));
+  if (!s.payload_inline) s.pkt.append(std::move(payload));
+  PacketMeta& meta = s.pkt.meta();
   meta.needs_checksum = true;
   // TCP never sends IPv4 options or IPv6 extension headers, so its header starts right after
   // the fixed network header.
   meta.csum_start = static_cast<uint16_t>(src.is_v4() ? 20 : 40);
   meta.csum_offset = 16;
-  return pkt;
+  return std::move(s.pkt);
 }
 
 size_t gso_header_length(ByteView segment) {

@@ -121,13 +121,11 @@ size_t header_length(const SegmentHeader& h);
 // Writes h into out (out.size() == header_length(h)) with a zero checksum.
 void write_header(MutableByteView out, const SegmentHeader& h);
 
-// Builds a complete segment: header in front of payload, checksum filled in for src -> dst.
+// Builds a complete segment: header in front of payload (a small payload is copied into the
+// header's chunk, a larger one shared), checksum filled in for src -> dst.
 PacketBuffer build_segment(const SegmentHeader& h, PacketBuffer&& payload, const IpAddress& src,
                            const IpAddress& dst, size_t headroom = PacketBuffer::kDefaultHeadroom);
 
-// The same, with the checksum left to the link (meta().needs_checksum): the field holds only
-// the pseudo-header sum, which is what a NIC or the kernel finishes. For NICs that advertise
-// tx_checksum_offload; the Nic finishes it in software for any other.
 // Software segmentation (stack/gso.h) of a segment built for GSO. The length of the header at
 // the front of `segment` (its data offset), or 0 when that is not a well-formed header.
 size_t gso_header_length(ByteView segment);
@@ -138,6 +136,9 @@ size_t gso_header_length(ByteView segment);
 void rewrite_gso_segment_header(MutableByteView header, uint32_t payload_offset, bool first,
                                 bool last);
 
+// The same, with the checksum left to the link (meta().needs_checksum): the field holds only
+// the pseudo-header sum, which is what a NIC or the kernel finishes. For NICs that advertise
+// tx_checksum_offload; the Nic finishes it in software for any other.
 PacketBuffer build_segment_offloaded(const SegmentHeader& h, PacketBuffer&& payload,
                                      const IpAddress& src, const IpAddress& dst);
 

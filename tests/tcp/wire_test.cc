@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
+#include "stack/checksum.h"
+
 #include "tests/testing/testing.h"
 
 namespace weir::tcp {
@@ -103,6 +107,37 @@ TEST(TcpWire, BuildSegmentChecksums) {
   EXPECT_EQ(seg->header_length(), 24u);
   EXPECT_EQ(seg->options().mss, 1460);
   EXPECT_EQ(seg->payload().size(), 7u);
+}
+
+// A small payload is copied in behind the header (one contiguous slice); a larger one is
+// shared, not copied; both checksum the same way, offloaded or not.
+TEST(TcpWire, SmallPayloadsJoinTheHeaderLargeOnesAreShared) {
+  SegmentHeader h;
+  h.source_port = 1;
+  h.destination_port = 2;
+  h.seq = SeqNum(10);
+  h.flags = kAck | kPsh;
+  IpAddress a = Ipv4Address(10, 0, 0, 1);
+  IpAddress b = Ipv4Address(10, 0, 0, 2);
+  PacketBuffer small = build_segment(h, PacketBuffer::from_bytes(as_bytes("x")), a, b);
+  EXPECT_EQ(small.view_count(), 1u);
+  EXPECT_EQ(small.size(), 21u);
+  EXPECT_TRUE(checksum_valid(small, a, b));
+
+  std::vector<std::byte> body(1000, std::byte{7});
+  PacketBuffer payload = PacketBuffer::from_bytes(body, 0);
+  const Chunk* body_chunk = payload.front_chunk();
+  PacketBuffer large = build_segment(h, std::move(payload), a, b);
+  EXPECT_EQ(large.view_count(), 2u);
+  EXPECT_EQ(large.back_chunk(), body_chunk);
+  EXPECT_TRUE(checksum_valid(large, a, b));
+
+  PacketBuffer offloaded =
+      build_segment_offloaded(h, PacketBuffer::from_bytes(as_bytes("x")), a, b);
+  EXPECT_EQ(offloaded.view_count(), 1u);
+  EXPECT_TRUE(offloaded.meta().needs_checksum);
+  finish_offloaded_checksum(offloaded, 20);
+  EXPECT_TRUE(checksum_valid(offloaded, a, b));
 }
 
 TEST(TcpWire, FlagsToString) {
