@@ -8,9 +8,10 @@
 // Owner provides timer_wheel() and on_timers_due().
 //
 // The wheel timer runs at or before the earliest armed deadline. Arming a kind later than the
-// wheel timer, or cancelling one, leaves the wheel alone: when the
-// wheel timer fires early, wake() finds nothing due and moves it on without waking the owner.
-// So the common re-arm on every ACK of the retransmission timer is two stores, not a wheel move.
+// wheel timer, or cancelling one, leaves the wheel alone: when the wheel timer fires early,
+// wake() finds nothing due and moves it on (or off the wheel) without waking the owner. So the
+// common cancel and re-arm of the retransmission timer on every exchange is a few stores, not
+// two wheel moves.
 #pragma once
 
 #include <array>

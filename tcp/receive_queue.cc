@@ -19,11 +19,11 @@ bool wasteful(size_t size, size_t pinned) { return 2 * pinned > 3 * size; }
 // chunks. Both bounds keep the flattening amortized O(1) per byte added: after a flatten the
 // piece needs many more merges before it qualifies again.
 constexpr size_t kFlattenViews = 16;
+constexpr size_t kBytesPerView = 512;
 
 // The largest chunk a small segment arriving to an empty queue is kept in rather than copied
 // out of: a standard MTU-sized frame's (2 KiB), not a 64 KiB offload chunk.
 constexpr size_t kKeptAloneMax = 2048;
-constexpr size_t kBytesPerView = 512;
 
 // Copies len bytes of data from offset onto the end of out (into its tail room when it has
 // some). Returns the capacity of the chunks the copy had to take: what out newly pins.

@@ -14,7 +14,9 @@
 // skbs whose truesize dwarfs their data): appended into the spare room of the piece it
 // follows, pushed into the headroom of the piece it precedes, or else put in a right-sized
 // chunk, so the frame's chunk goes back to the allocator at once. Full-sized segments (a
-// 1448-byte payload in a 2 KiB chunk, a GRO frame filling its 64 KiB) are kept without a copy.
+// 1448-byte payload in a 2 KiB chunk, a GRO frame filling its 64 KiB) are kept without a copy,
+// and so is a small segment that finds nothing unread in a chunk of at most 2 KiB (charged the
+// whole chunk): a request or a response is read before anything follows it.
 //
 // In order: one PacketBuffer (no copy until the user reads) plus a FIFO of (bytes, charge)
 // records, so reading releases the charge of what it consumed in O(1) amortized.
