@@ -14,12 +14,18 @@
 
 namespace weir::fuzzing {
 
+// The buffer every read_frames() call reads into. Only ever grows: a frame is read into the
+// front of it.
+inline std::vector<std::byte>& frame_buffer() {
+  thread_local std::vector<std::byte> buffer;
+  return buffer;
+}
+
 // Takes every frame `peer` holds, in order, and hands each to on_frame(ByteView) (the view is
 // valid until the next frame); returns the bytes they came to.
 template <typename OnFrame>
 size_t read_frames(link::FramePeer& peer, OnFrame&& on_frame) {
-  // Only ever grows: a frame is read into the front of it.
-  thread_local std::vector<std::byte> buffer;
+  std::vector<std::byte>& buffer = frame_buffer();
   size_t total = 0;
   while (peer.pending() > 0) {
     auto pkt = peer.read_packet();
