@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "fuzz/clock_steps.h"
+#include "fuzz/frame_reader.h"
 #include "fuzz/reused_stack.h"
 #include "ipv4/ipv4.h"
 #include "ipv6/ipv6.h"
@@ -109,7 +110,7 @@ struct ForwardingStack {
       while (auto d = flow->receive_packet()) (void)flow->send_packet(std::move(d->payload), d->from);
       (void)flow->take_error();
     }
-    for (auto& packet : peer->read_all()) sent_bytes += packet.size();
+    sent_bytes += fuzzing::read_frames(*peer);
   }
 
   // First: destroyed last, it resets the process's stack once everything on it is gone

@@ -19,6 +19,7 @@
 #include <span>
 #include <vector>
 
+#include "fuzz/frame_reader.h"
 #include "fuzz/reused_stack.h"
 #include "ipv4/ipv4.h"
 #include "ipv6/ipv6.h"
@@ -102,10 +103,9 @@ struct StackUnderTest {
       (void)a->take_error();
     }
     // Everything the stack sent: reading it checks the channel's framing on the way.
-    for (auto& frame : peer->read_all()) {
-      sent_bytes += frame.size();
-      if (sent_frames != nullptr) sent_frames->push_back(std::move(frame));
-    }
+    sent_bytes += read_frames(*peer, [this](ByteView frame) {
+      if (sent_frames != nullptr) sent_frames->emplace_back(frame.begin(), frame.end());
+    });
   }
 
   // First: destroyed last, it resets the stack once everything built on it is gone.
