@@ -65,23 +65,43 @@ bool Ipv4Protocol::is_subnet_broadcast(const Nic& nic, Ipv4Address address) {
   return false;
 }
 
+std::pair<bool, bool> Ipv4Protocol::subnet_broadcasts(const Nic& nic, Ipv4Address a,
+                                                     Ipv4Address b) {
+  bool a_is = false;
+  bool b_is = false;
+  for (const auto& prefix : nic.addresses()) {
+    if (!prefix.address.is_v4() || prefix.length >= 31) continue;
+    uint32_t host_mask = prefix.length == 0 ? 0xffffffffu : (0xffffffffu >> prefix.length);
+    uint32_t broadcast = prefix.address.v4().value() | host_mask;
+    a_is = a_is || a.value() == broadcast;
+    b_is = b_is || b.value() == broadcast;
+  }
+  return {a_is, b_is};
+}
+
 void Ipv4Protocol::handle_packet(Nic& nic, PacketBuffer&& pkt) {
   ++counters_.rx_packets;
   const size_t size = pkt.size();
-  // Only the header's own bytes are made contiguous: asking for the longest header there can
-  // be would copy the start of the payload too whenever it sits in a chunk of its own (a
-  // segment from a stack on a channel or loopback link: headers in one chunk, data in the
-  // sender's buffer). The checks below see the same outcome either way.
-  size_t wanted = std::min(size, kMinHeaderLength);
-  if (auto first = pkt.front(1)) {
-    wanted = std::min(size, std::max(kMinHeaderLength, size_t{load_u8(*first, 0) & 0x0fu} * 4));
-  }
-  auto front = pkt.front(wanted);
-  if (!front || size == 0) {
+  if (size == 0) {
     ++counters_.drop_truncated;
     return;
   }
-  switch (check_header(*front, size)) {
+  // Only the header's own bytes are made contiguous: asking for the longest header there can
+  // be would copy the start of the payload too whenever it sits in a chunk of its own (a
+  // segment from a stack on a channel or loopback link: headers in one chunk, data in the
+  // sender's buffer). The fixed header first, then the options if its IHL claims any: the
+  // checks below see the first min(size, max(20, IHL*4)) bytes either way.
+  auto front = pkt.front(std::min(size, kMinHeaderLength));
+  if (front && size > kMinHeaderLength) {
+    const size_t ihl_bytes = size_t{load_u8(*front, 0) & 0x0fu} * 4;
+    if (ihl_bytes > kMinHeaderLength) front = pkt.front(std::min(size, ihl_bytes));
+  }
+  if (!front) {
+    ++counters_.drop_truncated;
+    return;
+  }
+  std::optional<Header> parsed;
+  switch (Header::parse(*front, size, parsed)) {
     case HeaderCheck::kOk:
       break;
     case HeaderCheck::kTruncated:
@@ -96,11 +116,6 @@ void Ipv4Protocol::handle_packet(Nic& nic, PacketBuffer&& pkt) {
     case HeaderCheck::kBadTotalLength:
       ++counters_.drop_bad_total_length;
       return;
-  }
-  auto parsed = Header::parse(*front, size);
-  if (!parsed) {
-    ++counters_.drop_truncated;
-    return;
   }
   const Header& h = *parsed;
   if (!h.checksum_valid()) {
@@ -128,11 +143,13 @@ void Ipv4Protocol::handle_packet(Nic& nic, PacketBuffer&& pkt) {
   const uint16_t id = h.id();
   const LinkPacketType link_type = pkt.meta().link_type;
 
-  if (source.is_broadcast() || source.is_multicast() || is_subnet_broadcast(nic, source)) {
+  const auto [source_subnet_broadcast, destination_subnet_broadcast] =
+      subnet_broadcasts(nic, source, destination);
+  if (source.is_broadcast() || source.is_multicast() || source_subnet_broadcast) {
     ++counters_.drop_bad_source;
     return;
   }
-  const bool broadcast = destination.is_broadcast() || is_subnet_broadcast(nic, destination);
+  const bool broadcast = destination.is_broadcast() || destination_subnet_broadcast;
   const bool multicast = destination.is_multicast();
   bool foreign = false;  // for another host, taken because the NIC forwards
   if (multicast) {
@@ -145,7 +162,10 @@ void Ipv4Protocol::handle_packet(Nic& nic, PacketBuffer&& pkt) {
       ++counters_.drop_not_for_us;
       return;
     }
-    if (!stack_.is_local_address(IpAddress(destination))) {
+    // The receiving NIC's own address is the usual answer, and a cheaper question than
+    // every NIC's.
+    if (!nic.has_address(IpAddress(destination)) &&
+        !stack_.is_local_address(IpAddress(destination))) {
       if (!nic.accepts_any_destination()) {
         ++counters_.drop_not_for_us;
         return;
@@ -186,17 +206,17 @@ void Ipv4Protocol::handle_packet(Nic& nic, PacketBuffer&& pkt) {
     pkt.meta().checksum_verified = false;
   }
 
-  ReceivedDatagram dgram;
-  dgram.info.nic = nic.id();
-  dgram.info.source = IpAddress(source);
-  dgram.info.destination = IpAddress(destination);
-  dgram.info.ttl = load_u8(header, 8);
-  dgram.info.tos = load_u8(header, 1);
-  dgram.info.to_broadcast_or_multicast = broadcast || multicast;
-  dgram.info.foreign_destination = foreign;
   if (foreign) ++counters_.rx_foreign_destination;
-  dgram.link_type = link_type;
-  dgram.header = header;
+  // Built in place: default-constructing it and then assigning each field wrote it twice.
+  const ReceivedDatagram dgram{.info = {.nic = nic.id(),
+                                        .source = IpAddress(source),
+                                        .destination = IpAddress(destination),
+                                        .ttl = load_u8(header, 8),
+                                        .tos = load_u8(header, 1),
+                                        .to_broadcast_or_multicast = broadcast || multicast,
+                                        .foreign_destination = foreign},
+                               .link_type = link_type,
+                               .header = header};
   deliver(nic, dgram, std::move(pkt));
 }
 
@@ -238,11 +258,10 @@ uint16_t Ipv4Protocol::next_id(Ipv4Address source, Ipv4Address destination, uint
     copy_bytes(key, 4, destination.to_bytes());
     key[8] = std::byte{protocol};
     memo = IdFlow{source.value(), destination.value(), protocol, true,
-                  siphash24(stack_.secret(), key)};
+                  &ids_.bucket(siphash24(stack_.secret(), key))};
   }
-  uint16_t& next = ids_.bucket(memo.hash);
-  const uint16_t first = next;
-  next = static_cast<uint16_t>(next + count);
+  const uint16_t first = *memo.counter;
+  *memo.counter = static_cast<uint16_t>(first + count);
   return first;
 }
 
@@ -324,14 +343,15 @@ Status Ipv4Protocol::send_datagram(Nic& nic, const RouteInfo& route, PacketBuffe
   const Ipv4Address remote = route.remote_address.v4();
   pkt.meta().network_protocol = kEtherTypeIpv4;
   Status s;
-  if (!nic.endpoint().capabilities().resolution_required) {
-    s = nic.write_packet(std::move(pkt));
+  const LinkCapabilities caps = nic.endpoint().capabilities();
+  if (!caps.resolution_required) {
+    s = nic.write_packet(std::move(pkt), caps);
   } else if (remote.is_broadcast() || route.broadcast || is_subnet_broadcast(nic, remote)) {
     pkt.meta().link_destination = MacAddress::broadcast();
-    s = nic.write_packet(std::move(pkt));
+    s = nic.write_packet(std::move(pkt), caps);
   } else if (remote.is_multicast()) {
     pkt.meta().link_destination = multicast_mac(remote);
-    s = nic.write_packet(std::move(pkt));
+    s = nic.write_packet(std::move(pkt), caps);
   } else {
     IpAddress next_hop = route.next_hop;
     if (!next_hop.is_v4() || next_hop.is_unspecified()) next_hop = route.remote_address;

@@ -36,6 +36,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <utility>
 
 #include "ipv4/arp.h"
 #include "ipv4/icmp.h"
@@ -95,6 +96,8 @@ class Ipv4Protocol final : public IpProtocol {
 
   // Is address the directed broadcast of one of nic's IPv4 subnets?
   static bool is_subnet_broadcast(const Nic& nic, Ipv4Address address);
+  // is_subnet_broadcast() of two addresses in one walk over the NIC's addresses.
+  static std::pair<bool, bool> subnet_broadcasts(const Nic& nic, Ipv4Address a, Ipv4Address b);
 
   Stack& stack() { return stack_; }
   const Ipv4Options& options() const { return options_; }
@@ -121,16 +124,17 @@ class Ipv4Protocol final : public IpProtocol {
   Icmp icmp_;
   Reassembler reassembler_;
   IdBuckets<uint16_t, kIdBuckets> ids_;
-  // The keyed hash of recent flows' identification buckets. The hash (SipHash, ~200
+  // The identification buckets of recent flows, picked by keyed hash. The hash (SipHash, ~200
   // instructions) was paid on every datagram, and a connection sends its whole life to one
   // flow; a direct-mapped memo over (source, destination, protocol) keeps the same buckets,
-  // so the IDs on the wire do not change.
+  // so the IDs on the wire do not change. It holds the bucket itself (ids_ never moves or
+  // frees a bucket once made), not the hash to look it up by again.
   struct IdFlow {
     uint32_t source = 0;
     uint32_t destination = 0;
     uint8_t protocol = 0;
     bool valid = false;
-    uint64_t hash = 0;
+    uint16_t* counter = nullptr;
   };
   std::array<IdFlow, 16> id_flows_{};
   Ipv4Counters counters_;

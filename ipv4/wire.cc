@@ -22,6 +22,14 @@ Result<Header> Header::parse(ByteView bytes, std::optional<size_t> packet_length
   return Header(bytes.first(size_t{load_u8(bytes, 0) & 0x0fu} * 4));
 }
 
+HeaderCheck Header::parse(ByteView bytes, size_t packet_length, std::optional<Header>& header) {
+  const HeaderCheck check = check_header(bytes, packet_length);
+  if (check == HeaderCheck::kOk) {
+    header = Header(bytes.first(size_t{load_u8(bytes, 0) & 0x0fu} * 4));
+  }
+  return check;
+}
+
 bool Header::checksum_valid() const { return internet_checksum(bytes_) == 0; }
 
 void emit_header(MutableByteView out, const HeaderFields& f) {
