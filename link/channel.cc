@@ -152,11 +152,17 @@ int ChannelEndpoint::readable_fd() const { return wire_->inbound(side_).fd(); }
 
 size_t ChannelEndpoint::process_receive(size_t budget) {
   FrameQueue& queue = wire_->inbound(side_);
-  // A pump asks each side in turn until both are quiet, so most calls find nothing.
+  // A pump asks each side in turn until both are quiet, so most calls find nothing: this much
+  // is small enough to be inlined there, without the delivery loop's frame set up.
   if (queue.idle()) return 0;
+  return deliver_queued(queue, budget);
+}
+
+size_t ChannelEndpoint::deliver_queued(FrameQueue& queue, size_t budget) {
   // The batch vector is kept between calls so receiving allocates nothing; taken out of the
   // member while it is in use, so a nested call would simply start its own.
   std::vector<PacketBuffer> batch = std::move(rx_batch_);
+  const bool ethernet = wire_->options().framing == Framing::kEthernet;
   size_t delivered = 0;
   while (delivered < budget) {
     batch.clear();
@@ -164,7 +170,7 @@ size_t ChannelEndpoint::process_receive(size_t budget) {
     if (n == 0) break;
     for (PacketBuffer& frame : batch) {
       if (frame.meta().gso_type != GsoType::kNone) ++counters_.rx_gso_frames;
-      if (wire_->options().framing == Framing::kEthernet) {
+      if (ethernet) {
         deliver_ethernet_frame(std::move(frame), {.self = mac_, .promiscuous = promiscuous_},
                                dispatcher_, counters_);
       } else {
@@ -173,6 +179,9 @@ size_t ChannelEndpoint::process_receive(size_t budget) {
     }
     // Dropped frames count against the budget too: the budget bounds the work done.
     delivered += n;
+    // What a pop would find now, without the pop: an unshared queue that says it is idle has
+    // nothing (frames the deliveries sent went to the peer's queue).
+    if (queue.idle()) break;
   }
   batch.clear();
   rx_batch_ = std::move(batch);

@@ -79,6 +79,7 @@ struct ChannelOptions {
 
 class ChannelWire;
 class FramePeer;
+class FrameQueue;
 
 class ChannelEndpoint final : public LinkEndpoint {
  public:
@@ -126,6 +127,8 @@ class ChannelEndpoint final : public LinkEndpoint {
 
  private:
   friend class FramePeer;
+  // process_receive() once the queue has something (or may have: a locked queue never says).
+  size_t deliver_queued(FrameQueue& queue, size_t budget);
 
   std::shared_ptr<ChannelWire> wire_;
   int side_;
