@@ -83,6 +83,39 @@ bool cpu_has_avx2() {
 }
 #endif
 
+// The host-order one's complement sum of n bytes, n a multiple of 32, not folded. Out of line:
+// the registers its four chains need would otherwise be saved and restored by every short sum
+// (a header) too.
+[[gnu::noinline]] uint64_t sum_bulk(const std::byte* p, size_t n) {
+#if defined(__x86_64__)
+  if (n >= kVectorMinimum && cpu_has_avx2()) return sum_words32_avx2(p, n);
+#endif
+  // Four independent chains let the adds of each overlap the carries of the others.
+  uint64_t a = 0;
+  uint64_t b = 0;
+  uint64_t c = 0;
+  uint64_t d = 0;
+  while (n >= 64) {
+    a = add_ones(a, load_native64(p));
+    b = add_ones(b, load_native64(p + 8));
+    c = add_ones(c, load_native64(p + 16));
+    d = add_ones(d, load_native64(p + 24));
+    a = add_ones(a, load_native64(p + 32));
+    b = add_ones(b, load_native64(p + 40));
+    c = add_ones(c, load_native64(p + 48));
+    d = add_ones(d, load_native64(p + 56));
+    p += 64;
+    n -= 64;
+  }
+  if (n >= 32) {
+    a = add_ones(a, load_native64(p));
+    b = add_ones(b, load_native64(p + 8));
+    c = add_ones(c, load_native64(p + 16));
+    d = add_ones(d, load_native64(p + 24));
+  }
+  return add_ones(add_ones(a, c), add_ones(b, d));
+}
+
 // The one's complement sum of data as big-endian 16-bit words, data starting on a word
 // boundary; a trailing odd byte is the high byte of a word padded with zero.
 //
@@ -93,41 +126,11 @@ uint16_t sum_words(ByteView data) {
   const std::byte* p = data.data();
   size_t n = data.size();
   uint64_t a = 0;
-#if defined(__x86_64__)
-  if (n >= kVectorMinimum && cpu_has_avx2()) {
-    const size_t whole = n & ~size_t{15};
-    a = sum_words32_avx2(p, whole);
+  if (n >= 32) {
+    const size_t whole = n & ~size_t{31};
+    a = sum_bulk(p, whole);
     p += whole;
     n -= whole;
-  }
-#endif
-  if (n >= 32) {
-    // Four independent chains let the adds of each overlap the carries of the others. Headers
-    // (most sums) are shorter and skip this setup.
-    uint64_t b = 0;
-    uint64_t c = 0;
-    uint64_t d = 0;
-    while (n >= 64) {
-      a = add_ones(a, load_native64(p));
-      b = add_ones(b, load_native64(p + 8));
-      c = add_ones(c, load_native64(p + 16));
-      d = add_ones(d, load_native64(p + 24));
-      a = add_ones(a, load_native64(p + 32));
-      b = add_ones(b, load_native64(p + 40));
-      c = add_ones(c, load_native64(p + 48));
-      d = add_ones(d, load_native64(p + 56));
-      p += 64;
-      n -= 64;
-    }
-    if (n >= 32) {
-      a = add_ones(a, load_native64(p));
-      b = add_ones(b, load_native64(p + 8));
-      c = add_ones(c, load_native64(p + 16));
-      d = add_ones(d, load_native64(p + 24));
-      p += 32;
-      n -= 32;
-    }
-    a = add_ones(add_ones(a, c), add_ones(b, d));
   }
   while (n >= 8) {
     a = add_ones(a, load_native64(p));
