@@ -158,30 +158,37 @@ size_t ChannelEndpoint::process_receive(size_t budget) {
   return deliver_queued(queue, budget);
 }
 
+void ChannelEndpoint::deliver_frame(PacketBuffer&& frame) {
+  if (frame.meta().gso_type != GsoType::kNone) ++counters_.rx_gso_frames;
+  if (wire_->options().framing == Framing::kEthernet) {
+    deliver_ethernet_frame(std::move(frame), {.self = mac_, .promiscuous = promiscuous_},
+                           dispatcher_, counters_);
+  } else {
+    deliver_raw_ip_packet(std::move(frame), dispatcher_, counters_);
+  }
+}
+
 size_t ChannelEndpoint::deliver_queued(FrameQueue& queue, size_t budget) {
+  size_t delivered = 0;
+  if (queue.unshared()) {
+    // One thread: straight from the ring to the stack, a frame at a time. Dropped frames count
+    // against the budget too: the budget bounds the work done.
+    PacketBuffer frame;
+    while (delivered < budget && queue.pop(frame)) {
+      deliver_frame(std::move(frame));
+      ++delivered;
+    }
+    return delivered;
+  }
   // The batch vector is kept between calls so receiving allocates nothing; taken out of the
   // member while it is in use, so a nested call would simply start its own.
   std::vector<PacketBuffer> batch = std::move(rx_batch_);
-  const bool ethernet = wire_->options().framing == Framing::kEthernet;
-  size_t delivered = 0;
   while (delivered < budget) {
     batch.clear();
     const size_t n = queue.pop_batch(std::min(budget - delivered, kPopBatch), batch);
     if (n == 0) break;
-    for (PacketBuffer& frame : batch) {
-      if (frame.meta().gso_type != GsoType::kNone) ++counters_.rx_gso_frames;
-      if (ethernet) {
-        deliver_ethernet_frame(std::move(frame), {.self = mac_, .promiscuous = promiscuous_},
-                               dispatcher_, counters_);
-      } else {
-        deliver_raw_ip_packet(std::move(frame), dispatcher_, counters_);
-      }
-    }
-    // Dropped frames count against the budget too: the budget bounds the work done.
+    for (PacketBuffer& frame : batch) deliver_frame(std::move(frame));
     delivered += n;
-    // What a pop would find now, without the pop: an unshared queue that says it is idle has
-    // nothing (frames the deliveries sent went to the peer's queue).
-    if (queue.idle()) break;
   }
   batch.clear();
   rx_batch_ = std::move(batch);

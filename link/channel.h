@@ -129,6 +129,7 @@ class ChannelEndpoint final : public LinkEndpoint {
   friend class FramePeer;
   // process_receive() once the queue has something (or may have: a locked queue never says).
   size_t deliver_queued(FrameQueue& queue, size_t budget);
+  void deliver_frame(PacketBuffer&& frame);
 
   std::shared_ptr<ChannelWire> wire_;
   int side_;
