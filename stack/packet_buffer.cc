@@ -141,10 +141,8 @@ namespace {
 
 [[noreturn]] void packet_misuse() { std::abort(); }
 
-// Slices record offsets and lengths in 32 bits; nothing near that size is a packet.
-constexpr size_t kMaxBytes = size_t{1} << 31;
 inline void check_size(size_t n) {
-  if (n > kMaxBytes) packet_misuse();
+  if (n > PacketBuffer::kMaxBytes) packet_misuse();
 }
 
 // A chunk for `data` bytes after `headroom` bytes; the size class may leave tail room, which
@@ -220,7 +218,7 @@ PacketBuffer PacketBuffer::from_bytes(ByteView data, size_t headroom) {
 PacketBuffer PacketBuffer::from_chunk(ChunkRef chunk, size_t offset, size_t length) {
   PacketBuffer p;
   if (!chunk || offset > chunk->capacity() || length > chunk->capacity() - offset ||
-      offset + length > kMaxBytes) {
+      offset + length > PacketBuffer::kMaxBytes) {
     packet_misuse();
   }
   p.slices_.push_back(
@@ -229,21 +227,8 @@ PacketBuffer PacketBuffer::from_chunk(ChunkRef chunk, size_t offset, size_t leng
   return p;
 }
 
-MutableByteView PacketBuffer::push_front(size_t n) {
+MutableByteView PacketBuffer::push_front_chunk(size_t n) {
   check_size(size_ + n);
-  if (!no_slices()) {
-    Slice& s = first_slice();
-    if (s.offset >= n && !s.chunk->shared()) {
-      s.offset -= static_cast<uint32_t>(n);
-      s.length += static_cast<uint32_t>(n);
-      size_ += n;
-      // Headroom may hold bytes of an earlier packet that used this chunk: never hand out
-      // stale bytes a careless header writer could leak onto the wire.
-      MutableByteView out = s.chunk->bytes().subspan(s.offset, n);
-      std::memset(out.data(), 0, n);
-      return out;
-    }
-  }
   // Data goes at the end of the new chunk so that everything before it is headroom for the
   // next push_front.
   const size_t capacity = chunk_size_for(n + kDefaultHeadroom);
@@ -276,7 +261,7 @@ void PacketBuffer::prepend_slice(Slice slice) {
   }
 }
 
-void PacketBuffer::pull_front(size_t n) {
+void PacketBuffer::pull_front_slices(size_t n) {
   n = std::min(n, size_);
   size_ -= n;
   size_t drop = 0;
@@ -298,7 +283,7 @@ void PacketBuffer::pull_front(size_t n) {
   if (drop > 0) drop_front_slices(drop);
 }
 
-void PacketBuffer::truncate(size_t n) {
+void PacketBuffer::truncate_slices(size_t n) {
   if (n >= size_) return;
   size_ = n;
   auto slices = live();
@@ -360,7 +345,7 @@ void PacketBuffer::linearize_front(size_t n) {
   prepend_slice(Slice{std::move(chunk), static_cast<uint32_t>(offset), static_cast<uint32_t>(n)});
 }
 
-Result<ByteView> PacketBuffer::front(size_t n) {
+Result<ByteView> PacketBuffer::front_slow(size_t n) {
   if (n > size_) return Error::kBadMessage;
   if (n == 0) return ByteView{};
   if (first_slice().length < n) linearize_front(n);
