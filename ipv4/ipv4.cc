@@ -253,16 +253,22 @@ uint16_t Ipv4Protocol::next_id(Ipv4Address source, Ipv4Address destination, uint
   IdFlow& memo = id_flows_[(mixed * 0x85ebca6bu) >> 28];
   if (!memo.valid || memo.source != source.value() || memo.destination != destination.value() ||
       memo.protocol != protocol) {
-    std::array<std::byte, 9> key{};
-    copy_bytes(key, 0, source.to_bytes());
-    copy_bytes(key, 4, destination.to_bytes());
-    key[8] = std::byte{protocol};
-    memo = IdFlow{source.value(), destination.value(), protocol, true,
-                  &ids_.bucket(siphash24(stack_.secret(), key))};
+    remember_id_flow(memo, source, destination, protocol);
   }
   const uint16_t first = *memo.counter;
   *memo.counter = static_cast<uint16_t>(first + count);
   return first;
+}
+
+// Out of line: the hash key's buffer made every next_id() pay a stack-protected frame.
+[[gnu::noinline]] void Ipv4Protocol::remember_id_flow(IdFlow& memo, Ipv4Address source,
+                                                      Ipv4Address destination, uint8_t protocol) {
+  std::array<std::byte, 9> key{};
+  copy_bytes(key, 0, source.to_bytes());
+  copy_bytes(key, 4, destination.to_bytes());
+  key[8] = std::byte{protocol};
+  memo = IdFlow{source.value(), destination.value(), protocol, true,
+                &ids_.bucket(siphash24(stack_.secret(), key))};
 }
 
 bool Ipv4Protocol::update_segment_header(MutableByteView header, size_t packet_length,

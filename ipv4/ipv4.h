@@ -137,6 +137,9 @@ class Ipv4Protocol final : public IpProtocol {
     uint16_t* counter = nullptr;
   };
   std::array<IdFlow, 16> id_flows_{};
+  // Fills a memo slot for a flow not in it: the keyed hash and its bucket.
+  void remember_id_flow(IdFlow& memo, Ipv4Address source, Ipv4Address destination,
+                        uint8_t protocol);
   Ipv4Counters counters_;
 };
 
