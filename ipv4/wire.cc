@@ -30,10 +30,15 @@ HeaderCheck Header::parse(ByteView bytes, size_t packet_length, std::optional<He
   return check;
 }
 
-bool Header::checksum_valid() const { return internet_checksum(bytes_) == 0; }
+bool Header::checksum_valid() const {
+  if (bytes_.size() == kMinHeaderLength) {
+    return internet_checksum_of_20(bytes_.first<kMinHeaderLength>()) == 0;
+  }
+  return internet_checksum(bytes_) == 0;
+}
 
 void emit_header(MutableByteView out, const HeaderFields& f) {
-  auto header = out.first(kMinHeaderLength);
+  const auto header = out.first<kMinHeaderLength>();
   store_u8(header, 0, 0x45);
   store_u8(header, 1, f.tos);
   store_be16(header, 2, f.total_length);
@@ -44,7 +49,7 @@ void emit_header(MutableByteView out, const HeaderFields& f) {
   store_be16(header, 10, 0);
   store_be32(header, 12, f.source.value());
   store_be32(header, 16, f.destination.value());
-  store_be16(header, 10, internet_checksum(header));
+  store_be16(header, 10, internet_checksum_of_20(header));
 }
 
 Status check_option(uint8_t type, ByteView data) {
