@@ -64,12 +64,19 @@ ChannelEndpoint::TestPair ChannelEndpoint::make_test_pair(const ChannelOptions& 
   return pair;
 }
 
+// Defined before its callers: pump() asks each side in turn until both are quiet, so most
+// calls find nothing, and that answer should cost no call.
+size_t ChannelEndpoint::receive_queued(size_t budget) {
+  if (inbound_->idle()) return 0;
+  return deliver_queued(*inbound_, budget);
+}
+
 size_t ChannelEndpoint::pump(ChannelEndpoint& a, ChannelEndpoint& b, size_t max_frames) {
   size_t total = 0;
   while (total < max_frames) {
-    const size_t moved = a.process_receive(max_frames - total);
+    const size_t moved = a.receive_queued(max_frames - total);
     const size_t moved_b =
-        total + moved < max_frames ? b.process_receive(max_frames - total - moved) : 0;
+        total + moved < max_frames ? b.receive_queued(max_frames - total - moved) : 0;
     if (moved + moved_b == 0) break;
     total += moved + moved_b;
   }
@@ -77,7 +84,7 @@ size_t ChannelEndpoint::pump(ChannelEndpoint& a, ChannelEndpoint& b, size_t max_
 }
 
 ChannelEndpoint::ChannelEndpoint(Key, std::shared_ptr<ChannelWire> wire, int side, MacAddress mac)
-    : wire_(std::move(wire)), side_(side), mac_(mac) {
+    : wire_(std::move(wire)), side_(side), inbound_(&wire_->inbound(side)), mac_(mac) {
   wire_->set_alive(side_, true);
   if (side_ == 0) wire_->endpoint = this;
 }
@@ -150,13 +157,7 @@ Result<size_t> ChannelEndpoint::write_packets(std::span<PacketBuffer> packets) {
 
 int ChannelEndpoint::readable_fd() const { return wire_->inbound(side_).fd(); }
 
-size_t ChannelEndpoint::process_receive(size_t budget) {
-  FrameQueue& queue = wire_->inbound(side_);
-  // A pump asks each side in turn until both are quiet, so most calls find nothing: this much
-  // is small enough to be inlined there, without the delivery loop's frame set up.
-  if (queue.idle()) return 0;
-  return deliver_queued(queue, budget);
-}
+size_t ChannelEndpoint::process_receive(size_t budget) { return receive_queued(budget); }
 
 void ChannelEndpoint::deliver_frame(PacketBuffer&& frame) {
   if (frame.meta().gso_type != GsoType::kNone) ++counters_.rx_gso_frames;
