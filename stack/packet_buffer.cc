@@ -38,19 +38,37 @@ size_t chunk_size_for(size_t n) {
 // few per thread (16 pin 1 MiB), enough for a bulk sender's write, send and acknowledge cycle.
 constexpr size_t kLargeChunk = 64 * 1024;
 
+// A last-in first-out list of recycled chunks with room for `limit` of them, made once: a put
+// never grows it, so the release path carries no reallocation code (and no register saves
+// for it) where a vector's push_back did.
+class ChunkList {
+ public:
+  explicit ChunkList(size_t limit)
+      : slots_(std::make_unique<std::unique_ptr<Chunk>[]>(limit)), limit_(limit) {}
+  bool empty() const { return count_ == 0; }
+  bool full() const { return count_ == limit_; }
+  std::unique_ptr<Chunk> take() { return std::move(slots_[--count_]); }
+  void put(std::unique_ptr<Chunk> chunk) { slots_[count_++] = std::move(chunk); }
+
+ private:
+  std::unique_ptr<std::unique_ptr<Chunk>[]> slots_;
+  size_t limit_;
+  size_t count_ = 0;
+};
+
 // Chunks freed on a thread wait here for the next allocation of the same size on that thread.
 // Bounded so that a burst does not pin memory forever.
 struct ChunkCache {
   static constexpr size_t kMaxPerClass = 256;
   static constexpr size_t kMaxLarge = 16;
-  std::vector<std::unique_ptr<Chunk>> small;
-  std::vector<std::unique_ptr<Chunk>> standard;
-  std::vector<std::unique_ptr<Chunk>> large;
+  ChunkList small{kMaxPerClass};
+  ChunkList standard{kMaxPerClass};
+  ChunkList large{kMaxLarge};
 
   ChunkCache();
   ~ChunkCache();
 
-  std::vector<std::unique_ptr<Chunk>>* list_for(size_t capacity) {
+  ChunkList* list_for(size_t capacity) {
     if (capacity == kSmallChunk) return &small;
     if (capacity == kStandardChunk) return &standard;
     if (capacity == kLargeChunk) return &large;
@@ -114,9 +132,7 @@ boost::intrusive_ptr<Chunk> Chunk::allocate(size_t capacity) {
 #if WEIR_CHUNK_CACHE
   if (ChunkCache* cache = thread_cache()) {
     if (auto* list = cache->list_for(capacity); list != nullptr && !list->empty()) {
-      std::unique_ptr<Chunk> c = std::move(list->back());
-      list->pop_back();
-      return boost::intrusive_ptr<Chunk>(c.release());
+      return boost::intrusive_ptr<Chunk>(list->take().release());
     }
   }
 #endif
@@ -127,10 +143,8 @@ void Chunk::last_reference_gone(Chunk* c) {
   std::unique_ptr<Chunk> owned(c);
 #if WEIR_CHUNK_CACHE
   if (ChunkCache* cache = thread_cache(); cache != nullptr && owned->release_ == nullptr) {
-    if (auto* list = cache->list_for(owned->capacity_);
-        list != nullptr && list->size() < (list == &cache->large ? ChunkCache::kMaxLarge
-                                                                  : ChunkCache::kMaxPerClass)) {
-      list->push_back(std::move(owned));
+    if (auto* list = cache->list_for(owned->capacity_); list != nullptr && !list->full()) {
+      list->put(std::move(owned));
       return;
     }
   }
