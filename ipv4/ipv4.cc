@@ -65,18 +65,20 @@ bool Ipv4Protocol::is_subnet_broadcast(const Nic& nic, Ipv4Address address) {
   return false;
 }
 
-std::pair<bool, bool> Ipv4Protocol::subnet_broadcasts(const Nic& nic, Ipv4Address a,
-                                                     Ipv4Address b) {
-  bool a_is = false;
-  bool b_is = false;
+Ipv4Protocol::NicMatch Ipv4Protocol::match_nic(const Nic& nic, Ipv4Address source,
+                                               Ipv4Address destination) {
+  NicMatch match;
   for (const auto& prefix : nic.addresses()) {
-    if (!prefix.address.is_v4() || prefix.length >= 31) continue;
-    uint32_t host_mask = prefix.length == 0 ? 0xffffffffu : (0xffffffffu >> prefix.length);
-    uint32_t broadcast = prefix.address.v4().value() | host_mask;
-    a_is = a_is || a.value() == broadcast;
-    b_is = b_is || b.value() == broadcast;
+    if (!prefix.address.is_v4()) continue;
+    const uint32_t address = prefix.address.v4().value();
+    match.destination_own = match.destination_own || address == destination.value();
+    if (prefix.length >= 31) continue;
+    const uint32_t host_mask = prefix.length == 0 ? 0xffffffffu : (0xffffffffu >> prefix.length);
+    const uint32_t broadcast = address | host_mask;
+    match.source_broadcast = match.source_broadcast || source.value() == broadcast;
+    match.destination_broadcast = match.destination_broadcast || destination.value() == broadcast;
   }
-  return {a_is, b_is};
+  return match;
 }
 
 void Ipv4Protocol::handle_packet(Nic& nic, PacketBuffer&& pkt) {
@@ -127,10 +129,16 @@ void Ipv4Protocol::handle_packet(Nic& nic, PacketBuffer&& pkt) {
     return;
   }
 
-  // Keep our own copy: the view points into the packet, which is about to change shape.
-  std::array<std::byte, kMaxHeaderLength> header_storage{};
+  // Keep our own copy: the view points into the packet, which is about to change shape. Only
+  // the header's own bytes are ever read from it, so it is not zeroed first, and the usual
+  // 20-byte header is a copy of constant size (no library call).
+  std::array<std::byte, kMaxHeaderLength> header_storage;
   const size_t header_length = h.header_length();
-  copy_bytes(header_storage, 0, h.bytes());
+  if (header_length == kMinHeaderLength) {
+    copy_bytes(header_storage, 0, h.bytes().first<kMinHeaderLength>());
+  } else {
+    copy_bytes(header_storage, 0, h.bytes());
+  }
   MutableByteView header(header_storage.data(), header_length);
 
   const Ipv4Address source = h.source();
@@ -143,13 +151,12 @@ void Ipv4Protocol::handle_packet(Nic& nic, PacketBuffer&& pkt) {
   const uint16_t id = h.id();
   const LinkPacketType link_type = pkt.meta().link_type;
 
-  const auto [source_subnet_broadcast, destination_subnet_broadcast] =
-      subnet_broadcasts(nic, source, destination);
-  if (source.is_broadcast() || source.is_multicast() || source_subnet_broadcast) {
+  const NicMatch match = match_nic(nic, source, destination);
+  if (source.is_broadcast() || source.is_multicast() || match.source_broadcast) {
     ++counters_.drop_bad_source;
     return;
   }
-  const bool broadcast = destination.is_broadcast() || destination_subnet_broadcast;
+  const bool broadcast = destination.is_broadcast() || match.destination_broadcast;
   const bool multicast = destination.is_multicast();
   bool foreign = false;  // for another host, taken because the NIC forwards
   if (multicast) {
@@ -164,8 +171,7 @@ void Ipv4Protocol::handle_packet(Nic& nic, PacketBuffer&& pkt) {
     }
     // The receiving NIC's own address is the usual answer, and a cheaper question than
     // every NIC's.
-    if (!nic.has_address(IpAddress(destination)) &&
-        !stack_.is_local_address(IpAddress(destination))) {
+    if (!match.destination_own && !stack_.is_local_address(IpAddress(destination))) {
       if (!nic.accepts_any_destination()) {
         ++counters_.drop_not_for_us;
         return;

@@ -36,7 +36,6 @@
 #include <array>
 #include <cstdint>
 #include <memory>
-#include <utility>
 
 #include "ipv4/arp.h"
 #include "ipv4/icmp.h"
@@ -96,8 +95,6 @@ class Ipv4Protocol final : public IpProtocol {
 
   // Is address the directed broadcast of one of nic's IPv4 subnets?
   static bool is_subnet_broadcast(const Nic& nic, Ipv4Address address);
-  // is_subnet_broadcast() of two addresses in one walk over the NIC's addresses.
-  static std::pair<bool, bool> subnet_broadcasts(const Nic& nic, Ipv4Address a, Ipv4Address b);
 
   Stack& stack() { return stack_; }
   const Ipv4Options& options() const { return options_; }
@@ -108,6 +105,14 @@ class Ipv4Protocol final : public IpProtocol {
   Ipv4Counters& counters() { return counters_; }
 
  private:
+  // What the receiving NIC's addresses say of a datagram's addresses, in one walk over them:
+  // is_subnet_broadcast() of each, and whether the destination is one of the NIC's own.
+  struct NicMatch {
+    bool source_broadcast = false;
+    bool destination_broadcast = false;
+    bool destination_own = false;
+  };
+  static NicMatch match_nic(const Nic& nic, Ipv4Address source, Ipv4Address destination);
   void deliver(Nic& nic, const ReceivedDatagram& dgram, PacketBuffer&& payload);
   void on_reassembly_timeout(ByteView header, const PacketBuffer& first_payload);
   bool is_any_subnet_broadcast(Ipv4Address address) const;
