@@ -111,11 +111,15 @@ void Nic::deliver_network_packet(PacketBuffer&& pkt) {
 }
 
 Status Nic::write_packet(PacketBuffer&& pkt) {
-  return write_packets(std::span(&pkt, 1), endpoint_->capabilities());
+  return write_packet(std::move(pkt), endpoint_->capabilities());
 }
 
 Status Nic::write_packet(PacketBuffer&& pkt, const LinkCapabilities& caps) {
-  return write_packets(std::span(&pkt, 1), caps);
+  // write_packets() for one packet, without its walk over the batch for GSO packets.
+  if (!caps.gso && pkt.meta().gso_type != GsoType::kNone) {
+    return write_segmented(std::span(&pkt, 1), caps);
+  }
+  return write_to_link(std::span(&pkt, 1), caps);
 }
 
 Status Nic::write_packets(std::span<PacketBuffer> pkts) {
