@@ -133,14 +133,16 @@ Result<size_t> ChannelEndpoint::write_packets(std::span<PacketBuffer> packets) {
     if (options.framing == Framing::kEthernet) push_ethernet_header(pkt, mac_);
     const size_t bytes = pkt.size();
     // The receiver starts from a clean slate: transmit requests are not receive facts, except
-    // what an offloading link turns them into.
-    PacketMeta arrives;
-    if (options.offloads) {
-      arrives.checksum_verified = pkt.meta().needs_checksum;
-      arrives.gso_type = pkt.meta().gso_type;
-      arrives.gso_size = pkt.meta().gso_size;
-    }
-    pkt.meta() = arrives;
+    // what an offloading link turns them into. Reset in place: a PacketMeta built on the stack
+    // and copied over gave this loop a stack-protected frame.
+    PacketMeta& meta = pkt.meta();
+    const bool verified = options.offloads && meta.needs_checksum;
+    const GsoType gso_type = options.offloads ? meta.gso_type : GsoType::kNone;
+    const uint16_t gso_size = options.offloads ? meta.gso_size : 0;
+    meta = PacketMeta{};
+    meta.checksum_verified = verified;
+    meta.gso_type = gso_type;
+    meta.gso_size = gso_size;
     if (gso) ++counters_.tx_gso_frames;
     if (!queue.push(pkt)) {
       ++counters_.tx_drop_queue_full;
