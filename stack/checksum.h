@@ -40,9 +40,13 @@ uint16_t internet_checksum(ByteView data);
 // 2^16 - 1), folding that sum gives the one's complement sum of the host-order 16-bit words,
 // which one byte swap turns into the network-order sum (RFC 1071 2(B)).
 inline uint16_t internet_checksum_of_20(std::span<const std::byte, 20> data) {
-  uint32_t w[5];
-  std::memcpy(w, data.data(), sizeof w);
-  const uint64_t s = uint64_t{w[0]} + w[1] + w[2] + w[3] + w[4];
+  // Word by word into scalars: a local array would give every caller a stack-protected frame.
+  const auto word = [&](size_t at) {
+    uint32_t w;
+    std::memcpy(&w, data.data() + at, sizeof w);
+    return uint64_t{w};
+  };
+  const uint64_t s = word(0) + word(4) + word(8) + word(12) + word(16);
   // Adding a word to itself rotated by half its width leaves the end-around-carry sum of its
   // halves in the top half.
   const auto x = static_cast<uint32_t>((s + std::rotr(s, 32)) >> 32);
