@@ -65,23 +65,45 @@ bool Ipv4Protocol::is_subnet_broadcast(const Nic& nic, Ipv4Address address) {
   return false;
 }
 
+Ipv4Protocol::NicMatch Ipv4Protocol::match_nic(const Nic& nic, Ipv4Address source,
+                                               Ipv4Address destination) {
+  NicMatch match;
+  for (const auto& prefix : nic.addresses()) {
+    if (!prefix.address.is_v4()) continue;
+    const uint32_t address = prefix.address.v4().value();
+    match.destination_own = match.destination_own || address == destination.value();
+    if (prefix.length >= 31) continue;
+    const uint32_t host_mask = prefix.length == 0 ? 0xffffffffu : (0xffffffffu >> prefix.length);
+    const uint32_t broadcast = address | host_mask;
+    match.source_broadcast = match.source_broadcast || source.value() == broadcast;
+    match.destination_broadcast = match.destination_broadcast || destination.value() == broadcast;
+  }
+  return match;
+}
+
 void Ipv4Protocol::handle_packet(Nic& nic, PacketBuffer&& pkt) {
   ++counters_.rx_packets;
   const size_t size = pkt.size();
-  // Only the header's own bytes are made contiguous: asking for the longest header there can
-  // be would copy the start of the payload too whenever it sits in a chunk of its own (a
-  // segment from a stack on a channel or loopback link: headers in one chunk, data in the
-  // sender's buffer). The checks below see the same outcome either way.
-  size_t wanted = std::min(size, kMinHeaderLength);
-  if (auto first = pkt.front(1)) {
-    wanted = std::min(size, std::max(kMinHeaderLength, size_t{load_u8(*first, 0) & 0x0fu} * 4));
-  }
-  auto front = pkt.front(wanted);
-  if (!front || size == 0) {
+  if (size == 0) {
     ++counters_.drop_truncated;
     return;
   }
-  switch (check_header(*front, size)) {
+  // Only the header's own bytes are made contiguous: asking for the longest header there can
+  // be would copy the start of the payload too whenever it sits in a chunk of its own (a
+  // segment from a stack on a channel or loopback link: headers in one chunk, data in the
+  // sender's buffer). The fixed header first, then the options if its IHL claims any: the
+  // checks below see the first min(size, max(20, IHL*4)) bytes either way.
+  auto front = pkt.front(std::min(size, kMinHeaderLength));
+  if (front && size > kMinHeaderLength) {
+    const size_t ihl_bytes = size_t{load_u8(*front, 0) & 0x0fu} * 4;
+    if (ihl_bytes > kMinHeaderLength) front = pkt.front(std::min(size, ihl_bytes));
+  }
+  if (!front) {
+    ++counters_.drop_truncated;
+    return;
+  }
+  std::optional<Header> parsed;
+  switch (Header::parse(*front, size, parsed)) {
     case HeaderCheck::kOk:
       break;
     case HeaderCheck::kTruncated:
@@ -97,11 +119,6 @@ void Ipv4Protocol::handle_packet(Nic& nic, PacketBuffer&& pkt) {
       ++counters_.drop_bad_total_length;
       return;
   }
-  auto parsed = Header::parse(*front, size);
-  if (!parsed) {
-    ++counters_.drop_truncated;
-    return;
-  }
   const Header& h = *parsed;
   if (!h.checksum_valid()) {
     ++counters_.drop_bad_checksum;
@@ -112,10 +129,16 @@ void Ipv4Protocol::handle_packet(Nic& nic, PacketBuffer&& pkt) {
     return;
   }
 
-  // Keep our own copy: the view points into the packet, which is about to change shape.
-  std::array<std::byte, kMaxHeaderLength> header_storage{};
+  // Keep our own copy: the view points into the packet, which is about to change shape. Only
+  // the header's own bytes are ever read from it, so it is not zeroed first, and the usual
+  // 20-byte header is a copy of constant size (no library call).
+  std::array<std::byte, kMaxHeaderLength> header_storage;
   const size_t header_length = h.header_length();
-  copy_bytes(header_storage, 0, h.bytes());
+  if (header_length == kMinHeaderLength) {
+    copy_bytes(header_storage, 0, h.bytes().first<kMinHeaderLength>());
+  } else {
+    copy_bytes(header_storage, 0, h.bytes());
+  }
   MutableByteView header(header_storage.data(), header_length);
 
   const Ipv4Address source = h.source();
@@ -128,11 +151,12 @@ void Ipv4Protocol::handle_packet(Nic& nic, PacketBuffer&& pkt) {
   const uint16_t id = h.id();
   const LinkPacketType link_type = pkt.meta().link_type;
 
-  if (source.is_broadcast() || source.is_multicast() || is_subnet_broadcast(nic, source)) {
+  const NicMatch match = match_nic(nic, source, destination);
+  if (source.is_broadcast() || source.is_multicast() || match.source_broadcast) {
     ++counters_.drop_bad_source;
     return;
   }
-  const bool broadcast = destination.is_broadcast() || is_subnet_broadcast(nic, destination);
+  const bool broadcast = destination.is_broadcast() || match.destination_broadcast;
   const bool multicast = destination.is_multicast();
   bool foreign = false;  // for another host, taken because the NIC forwards
   if (multicast) {
@@ -145,7 +169,9 @@ void Ipv4Protocol::handle_packet(Nic& nic, PacketBuffer&& pkt) {
       ++counters_.drop_not_for_us;
       return;
     }
-    if (!stack_.is_local_address(IpAddress(destination))) {
+    // The receiving NIC's own address is the usual answer, and a cheaper question than
+    // every NIC's.
+    if (!match.destination_own && !stack_.is_local_address(IpAddress(destination))) {
       if (!nic.accepts_any_destination()) {
         ++counters_.drop_not_for_us;
         return;
@@ -186,17 +212,17 @@ void Ipv4Protocol::handle_packet(Nic& nic, PacketBuffer&& pkt) {
     pkt.meta().checksum_verified = false;
   }
 
-  ReceivedDatagram dgram;
-  dgram.info.nic = nic.id();
-  dgram.info.source = IpAddress(source);
-  dgram.info.destination = IpAddress(destination);
-  dgram.info.ttl = load_u8(header, 8);
-  dgram.info.tos = load_u8(header, 1);
-  dgram.info.to_broadcast_or_multicast = broadcast || multicast;
-  dgram.info.foreign_destination = foreign;
   if (foreign) ++counters_.rx_foreign_destination;
-  dgram.link_type = link_type;
-  dgram.header = header;
+  // Built in place: default-constructing it and then assigning each field wrote it twice.
+  const ReceivedDatagram dgram{.info = {.nic = nic.id(),
+                                        .source = IpAddress(source),
+                                        .destination = IpAddress(destination),
+                                        .ttl = load_u8(header, 8),
+                                        .tos = load_u8(header, 1),
+                                        .to_broadcast_or_multicast = broadcast || multicast,
+                                        .foreign_destination = foreign},
+                               .link_type = link_type,
+                               .header = header};
   deliver(nic, dgram, std::move(pkt));
 }
 
@@ -233,17 +259,22 @@ uint16_t Ipv4Protocol::next_id(Ipv4Address source, Ipv4Address destination, uint
   IdFlow& memo = id_flows_[(mixed * 0x85ebca6bu) >> 28];
   if (!memo.valid || memo.source != source.value() || memo.destination != destination.value() ||
       memo.protocol != protocol) {
-    std::array<std::byte, 9> key{};
-    copy_bytes(key, 0, source.to_bytes());
-    copy_bytes(key, 4, destination.to_bytes());
-    key[8] = std::byte{protocol};
-    memo = IdFlow{source.value(), destination.value(), protocol, true,
-                  siphash24(stack_.secret(), key)};
+    remember_id_flow(memo, source, destination, protocol);
   }
-  uint16_t& next = ids_.bucket(memo.hash);
-  const uint16_t first = next;
-  next = static_cast<uint16_t>(next + count);
+  const uint16_t first = *memo.counter;
+  *memo.counter = static_cast<uint16_t>(first + count);
   return first;
+}
+
+// Out of line: the hash key's buffer made every next_id() pay a stack-protected frame.
+[[gnu::noinline]] void Ipv4Protocol::remember_id_flow(IdFlow& memo, Ipv4Address source,
+                                                      Ipv4Address destination, uint8_t protocol) {
+  std::array<std::byte, 9> key{};
+  copy_bytes(key, 0, source.to_bytes());
+  copy_bytes(key, 4, destination.to_bytes());
+  key[8] = std::byte{protocol};
+  memo = IdFlow{source.value(), destination.value(), protocol, true,
+                &ids_.bucket(siphash24(stack_.secret(), key))};
 }
 
 bool Ipv4Protocol::update_segment_header(MutableByteView header, size_t packet_length,
@@ -324,14 +355,15 @@ Status Ipv4Protocol::send_datagram(Nic& nic, const RouteInfo& route, PacketBuffe
   const Ipv4Address remote = route.remote_address.v4();
   pkt.meta().network_protocol = kEtherTypeIpv4;
   Status s;
-  if (!nic.endpoint().capabilities().resolution_required) {
-    s = nic.write_packet(std::move(pkt));
+  const LinkCapabilities caps = nic.endpoint().capabilities();
+  if (!caps.resolution_required) {
+    s = nic.write_packet(std::move(pkt), caps);
   } else if (remote.is_broadcast() || route.broadcast || is_subnet_broadcast(nic, remote)) {
     pkt.meta().link_destination = MacAddress::broadcast();
-    s = nic.write_packet(std::move(pkt));
+    s = nic.write_packet(std::move(pkt), caps);
   } else if (remote.is_multicast()) {
     pkt.meta().link_destination = multicast_mac(remote);
-    s = nic.write_packet(std::move(pkt));
+    s = nic.write_packet(std::move(pkt), caps);
   } else {
     IpAddress next_hop = route.next_hop;
     if (!next_hop.is_v4() || next_hop.is_unspecified()) next_hop = route.remote_address;

@@ -105,6 +105,14 @@ class Ipv4Protocol final : public IpProtocol {
   Ipv4Counters& counters() { return counters_; }
 
  private:
+  // What the receiving NIC's addresses say of a datagram's addresses, in one walk over them:
+  // is_subnet_broadcast() of each, and whether the destination is one of the NIC's own.
+  struct NicMatch {
+    bool source_broadcast = false;
+    bool destination_broadcast = false;
+    bool destination_own = false;
+  };
+  static NicMatch match_nic(const Nic& nic, Ipv4Address source, Ipv4Address destination);
   void deliver(Nic& nic, const ReceivedDatagram& dgram, PacketBuffer&& payload);
   void on_reassembly_timeout(ByteView header, const PacketBuffer& first_payload);
   bool is_any_subnet_broadcast(Ipv4Address address) const;
@@ -121,18 +129,22 @@ class Ipv4Protocol final : public IpProtocol {
   Icmp icmp_;
   Reassembler reassembler_;
   IdBuckets<uint16_t, kIdBuckets> ids_;
-  // The keyed hash of recent flows' identification buckets. The hash (SipHash, ~200
+  // The identification buckets of recent flows, picked by keyed hash. The hash (SipHash, ~200
   // instructions) was paid on every datagram, and a connection sends its whole life to one
   // flow; a direct-mapped memo over (source, destination, protocol) keeps the same buckets,
-  // so the IDs on the wire do not change.
+  // so the IDs on the wire do not change. It holds the bucket itself (ids_ never moves or
+  // frees a bucket once made), not the hash to look it up by again.
   struct IdFlow {
     uint32_t source = 0;
     uint32_t destination = 0;
     uint8_t protocol = 0;
     bool valid = false;
-    uint64_t hash = 0;
+    uint16_t* counter = nullptr;
   };
   std::array<IdFlow, 16> id_flows_{};
+  // Fills a memo slot for a flow not in it: the keyed hash and its bucket.
+  void remember_id_flow(IdFlow& memo, Ipv4Address source, Ipv4Address destination,
+                        uint8_t protocol);
   Ipv4Counters counters_;
 };
 

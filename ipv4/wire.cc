@@ -4,7 +4,11 @@
 
 namespace weir::ipv4 {
 
-HeaderCheck check_header(ByteView bytes, std::optional<size_t> packet_length) {
+namespace {
+
+// The rules of check_header(), inline in it and in Header::parse(): the receive path asks them
+// once per datagram, and the call with an optional length cost as much as the rules.
+inline HeaderCheck check_header_rules(ByteView bytes, size_t packet_length) {
   if (bytes.size() < kMinHeaderLength) return HeaderCheck::kTruncated;
   uint8_t first = load_u8(bytes, 0);
   if ((first >> 4) != 4) return HeaderCheck::kBadVersion;
@@ -13,8 +17,14 @@ HeaderCheck check_header(ByteView bytes, std::optional<size_t> packet_length) {
   if (bytes.size() < header_length) return HeaderCheck::kTruncated;
   uint16_t total_length = load_be16(bytes, 2);
   if (total_length < header_length) return HeaderCheck::kBadTotalLength;
-  if (total_length > packet_length.value_or(bytes.size())) return HeaderCheck::kTruncated;
+  if (total_length > packet_length) return HeaderCheck::kTruncated;
   return HeaderCheck::kOk;
+}
+
+}  // namespace
+
+HeaderCheck check_header(ByteView bytes, std::optional<size_t> packet_length) {
+  return check_header_rules(bytes, packet_length.value_or(bytes.size()));
 }
 
 Result<Header> Header::parse(ByteView bytes, std::optional<size_t> packet_length) {
@@ -22,10 +32,23 @@ Result<Header> Header::parse(ByteView bytes, std::optional<size_t> packet_length
   return Header(bytes.first(size_t{load_u8(bytes, 0) & 0x0fu} * 4));
 }
 
-bool Header::checksum_valid() const { return internet_checksum(bytes_) == 0; }
+HeaderCheck Header::parse(ByteView bytes, size_t packet_length, std::optional<Header>& header) {
+  const HeaderCheck check = check_header_rules(bytes, packet_length);
+  if (check == HeaderCheck::kOk) {
+    header = Header(bytes.first(size_t{load_u8(bytes, 0) & 0x0fu} * 4));
+  }
+  return check;
+}
+
+bool Header::checksum_valid() const {
+  if (bytes_.size() == kMinHeaderLength) {
+    return internet_checksum_of_20(bytes_.first<kMinHeaderLength>()) == 0;
+  }
+  return internet_checksum(bytes_) == 0;
+}
 
 void emit_header(MutableByteView out, const HeaderFields& f) {
-  auto header = out.first(kMinHeaderLength);
+  const auto header = out.first<kMinHeaderLength>();
   store_u8(header, 0, 0x45);
   store_u8(header, 1, f.tos);
   store_be16(header, 2, f.total_length);
@@ -36,7 +59,7 @@ void emit_header(MutableByteView out, const HeaderFields& f) {
   store_be16(header, 10, 0);
   store_be32(header, 12, f.source.value());
   store_be32(header, 16, f.destination.value());
-  store_be16(header, 10, internet_checksum(header));
+  store_be16(header, 10, internet_checksum_of_20(header));
 }
 
 Status check_option(uint8_t type, ByteView data) {

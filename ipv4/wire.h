@@ -47,6 +47,9 @@ HeaderCheck check_header(ByteView bytes, std::optional<size_t> packet_length = s
 class Header {
  public:
   static Result<Header> parse(ByteView bytes, std::optional<size_t> packet_length = std::nullopt);
+  // parse() for an input path that counts every drop reason: the rule broken, or kOk with the
+  // view in *header. One walk over the rules where check_header() and parse() took two.
+  static HeaderCheck parse(ByteView bytes, size_t packet_length, std::optional<Header>& header);
 
   uint8_t version() const { return load_u8(bytes_, 0) >> 4; }
   size_t header_length() const { return size_t{load_u8(bytes_, 0) & 0x0fu} * 4; }

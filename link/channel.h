@@ -79,6 +79,7 @@ struct ChannelOptions {
 
 class ChannelWire;
 class FramePeer;
+class FrameQueue;
 
 class ChannelEndpoint final : public LinkEndpoint {
  public:
@@ -126,9 +127,17 @@ class ChannelEndpoint final : public LinkEndpoint {
 
  private:
   friend class FramePeer;
+  // process_receive(), inline in pump() (defined, and used, in channel.cc only).
+  inline size_t receive_queued(size_t budget);
+  // process_receive() once the queue has something (or may have: a locked queue never says).
+  size_t deliver_queued(FrameQueue& queue, size_t budget);
+  void deliver_frame(PacketBuffer&& frame);
 
   std::shared_ptr<ChannelWire> wire_;
   int side_;
+  // wire_->inbound(side_), which lives as long as wire_: the idle check pump() makes on each
+  // side many times per frame is one load through it.
+  FrameQueue* inbound_;
   MacAddress mac_;
   NetworkDispatcher* dispatcher_ = nullptr;
   bool promiscuous_ = false;

@@ -21,14 +21,18 @@ FrameQueue::~FrameQueue() {
   if (event_fd_ >= 0) ::close(event_fd_);
 }
 
-bool FrameQueue::push(PacketBuffer& pkt) {
+bool FrameQueue::push_locked(PacketBuffer& pkt) {
   bool was_empty = false;
   {
     MaybeLock lock(mutex_, options_.locked);
     if (count_ >= options_.limit) return false;
     was_empty = count_ == 0;
     if (count_ == ring_.size()) grow();
-    ring_[(head_ + count_) % ring_.size()] = std::move(pkt);
+    // head_ and count_ are each below the ring's size: one conditional subtract wraps the
+    // slot, where % was a division per packet.
+    size_t slot = head_ + count_;
+    if (slot >= ring_.size()) slot -= ring_.size();
+    ring_[slot] = std::move(pkt);
     ++count_;
   }
   if (was_empty) signal();
@@ -43,7 +47,7 @@ size_t FrameQueue::pop_batch(size_t max, std::vector<PacketBuffer>& out) {
     MaybeLock lock(mutex_, options_.locked);
     while (n < max && count_ > 0) {
       out.push_back(std::move(ring_[head_]));
-      head_ = (head_ + 1) % ring_.size();
+      head_ = head_ + 1 == ring_.size() ? 0 : head_ + 1;
       --count_;
       ++n;
     }

@@ -56,19 +56,45 @@ class FrameQueue {
   FrameQueue& operator=(const FrameQueue&) = delete;
 
   // False when the queue is full; pkt is then left untouched.
-  bool push(PacketBuffer& pkt);
+  bool push(PacketBuffer& pkt) {
+    // An unshared queue with room in its ring takes the packet inline: no lock, no signal.
+    if (unshared() && count_ < options_.limit && count_ < ring_.size()) {
+      // head_ and count_ are each below the ring's size: one conditional subtract wraps the
+      // slot, where % was a division per packet.
+      size_t slot = head_ + count_;
+      if (slot >= ring_.size()) slot -= ring_.size();
+      ring_[slot] = std::move(pkt);
+      ++count_;
+      return true;
+    }
+    return push_locked(pkt);
+  }
   // Moves up to max packets, oldest first, onto the end of out. Returns how many.
   size_t pop_batch(size_t max, std::vector<PacketBuffer>& out);
+  // Moves the oldest packet into out (assigned over whatever it held); false when the queue is
+  // empty. Only for an unshared() queue: one thread, no signal, so a packet at a time costs no
+  // lock or system call, and no batch vector to move it through.
+  bool pop(PacketBuffer& out) {
+    if (count_ == 0) return false;
+    out = std::move(ring_[head_]);
+    head_ = head_ + 1 == ring_.size() ? 0 : head_ + 1;
+    --count_;
+    return true;
+  }
   size_t size() const;
+  // Neither locked nor signalled: one thread pushes and pops.
+  bool unshared() const { return !options_.locked && event_fd_ < 0; }
   // Nothing to pop and no signal to drain: a poller may skip pop_batch altogether. Only an
   // unsignalled queue answers without a lock or a system call; others always say no.
-  bool idle() const { return !options_.locked && event_fd_ < 0 && count_ == 0; }
+  bool idle() const { return unshared() && count_ == 0; }
   void clear();
   size_t limit() const { return options_.limit; }
   // The eventfd, or -1 when not signalled.
   int fd() const { return event_fd_; }
 
  private:
+  // push() for a shared queue, or one whose ring must grow first.
+  bool push_locked(PacketBuffer& pkt);
   void signal();
   void drain_signal();
   // The ring: count_ packets from head_, wrapping. It grows by doubling up to the limit and

@@ -26,12 +26,12 @@ inline uint64_t load_native64(const std::byte* p) {
   return w;
 }
 
+// Adding a word to itself rotated by half its width leaves the end-around-carry sum of its
+// halves in the top half: two rotate-adds instead of four mask-shift-adds. Zero only for a
+// zero sum, as the one's complement fold.
 inline uint16_t fold64(uint64_t s) {
-  s = (s & 0xffffffffu) + (s >> 32);  // at most 33 bits
-  s = (s & 0xffffffffu) + (s >> 32);  // 32 bits
-  s = (s & 0xffffu) + (s >> 16);      // at most 17 bits
-  s = (s & 0xffffu) + (s >> 16);
-  return static_cast<uint16_t>(s);
+  const auto x = static_cast<uint32_t>((s + std::rotr(s, 32)) >> 32);
+  return static_cast<uint16_t>((x + std::rotr(x, 16)) >> 16);
 }
 
 #if defined(__x86_64__)
@@ -83,28 +83,18 @@ bool cpu_has_avx2() {
 }
 #endif
 
-// The one's complement sum of data as big-endian 16-bit words, data starting on a word
-// boundary; a trailing odd byte is the high byte of a word padded with zero.
-//
-// Words are loaded in host order, eight bytes at a time. The one's complement sum commutes
-// with byte swapping (RFC 1071 section 2(B)), so the host-order sum, folded and swapped once
-// at the end, is the network-order sum.
-uint16_t sum_words(ByteView data) {
-  const std::byte* p = data.data();
-  size_t n = data.size();
+// The host-order one's complement sum of n bytes, n a multiple of 64, not folded. Out of line:
+// the registers its four chains need would otherwise be saved and restored by every short sum
+// (a header, TCP's with options too) as well.
+[[gnu::noinline]] uint64_t sum_bulk(const std::byte* p, size_t n) {
+#if defined(__x86_64__)
+  if (n >= kVectorMinimum && cpu_has_avx2()) return sum_words32_avx2(p, n);
+#endif
   // Four independent chains let the adds of each overlap the carries of the others.
   uint64_t a = 0;
   uint64_t b = 0;
   uint64_t c = 0;
   uint64_t d = 0;
-#if defined(__x86_64__)
-  if (n >= kVectorMinimum && cpu_has_avx2()) {
-    const size_t whole = n & ~size_t{15};
-    a = sum_words32_avx2(p, whole);
-    p += whole;
-    n -= whole;
-  }
-#endif
   while (n >= 64) {
     a = add_ones(a, load_native64(p));
     b = add_ones(b, load_native64(p + 8));
@@ -117,15 +107,24 @@ uint16_t sum_words(ByteView data) {
     p += 64;
     n -= 64;
   }
-  a = add_ones(a, c);
-  b = add_ones(b, d);
-  while (n >= 32) {
-    a = add_ones(a, load_native64(p));
-    b = add_ones(b, load_native64(p + 8));
-    a = add_ones(a, load_native64(p + 16));
-    b = add_ones(b, load_native64(p + 24));
-    p += 32;
-    n -= 32;
+  return add_ones(add_ones(a, c), add_ones(b, d));
+}
+
+// The one's complement sum of data as big-endian 16-bit words, data starting on a word
+// boundary; a trailing odd byte is the high byte of a word padded with zero.
+//
+// Words are loaded in host order, eight bytes at a time. The one's complement sum commutes
+// with byte swapping (RFC 1071 section 2(B)), so the host-order sum, folded and swapped once
+// at the end, is the network-order sum.
+uint16_t sum_words(ByteView data) {
+  const std::byte* p = data.data();
+  size_t n = data.size();
+  uint64_t a = 0;
+  if (n >= 64) {
+    const size_t whole = n & ~size_t{63};
+    a = sum_bulk(p, whole);
+    p += whole;
+    n -= whole;
   }
   while (n >= 8) {
     a = add_ones(a, load_native64(p));
@@ -156,9 +155,9 @@ uint16_t sum_words(ByteView data) {
     } else {
       std::memcpy(&tail, p, n);
     }
-    b = add_ones(b, tail);
+    a = add_ones(a, tail);
   }
-  const uint16_t folded = fold64(add_ones(a, b));
+  const uint16_t folded = fold64(a);
   if constexpr (std::endian::native == std::endian::little) {
     return static_cast<uint16_t>((folded >> 8) | (folded << 8));
   } else {
@@ -168,17 +167,25 @@ uint16_t sum_words(ByteView data) {
 
 }  // namespace
 
-void ChecksumAccumulator::add(ByteView data) {
+namespace {
+
+// add(ByteView), inline in it and in add(PacketBuffer)'s walk over the packet's views (every
+// segment sent and received is summed that way).
+inline void add_view(uint64_t& sum, bool& odd, ByteView data) {
   if (data.empty()) return;
-  if (odd_) {
+  if (odd) {
     // The byte that completes a word begun in an earlier view is that word's low byte.
-    sum_ += load_u8(data, 0);
+    sum += load_u8(data, 0);
     data = data.subspan(1);
-    odd_ = false;
+    odd = false;
   }
-  sum_ += sum_words(data);
-  odd_ = (data.size() & 1) != 0;
+  sum += sum_words(data);
+  odd = (data.size() & 1) != 0;
 }
+
+}  // namespace
+
+void ChecksumAccumulator::add(ByteView data) { add_view(sum_, odd_, data); }
 
 void ChecksumAccumulator::add_u16(uint16_t v) { sum_ += v; }
 
@@ -190,18 +197,16 @@ void ChecksumAccumulator::add(const PacketBuffer& pkt, size_t offset) {
       offset -= view.size();
       return;
     }
-    add(view.subspan(offset));
+    add_view(sum_, odd_, view.subspan(offset));
     offset = 0;
   });
 }
 
 uint16_t ChecksumAccumulator::fold() const { return fold64(sum_); }
 
-uint16_t internet_checksum(ByteView data) {
-  ChecksumAccumulator acc;
-  acc.add(data);
-  return acc.finish();
-}
+// Straight to the words, without an accumulator's odd-byte bookkeeping: every IPv4 header
+// sent and received is summed here.
+uint16_t internet_checksum(ByteView data) { return static_cast<uint16_t>(~sum_words(data)); }
 
 uint16_t pseudo_header_sum(const IpAddress& src, const IpAddress& dst, uint8_t protocol,
                            uint32_t length) {

@@ -1,7 +1,10 @@
 // The Internet checksum (RFC 1071) and its incremental update (RFC 1624).
 #pragma once
 
+#include <bit>
 #include <cstdint>
+#include <cstring>
+#include <span>
 
 #include "stack/address.h"
 #include "stack/bytes.h"
@@ -30,6 +33,29 @@ class ChecksumAccumulator {
 
 // ~(one's complement sum of data).
 uint16_t internet_checksum(ByteView data);
+
+// internet_checksum() of exactly 20 bytes (an IPv4 header without options), inline: every IPv4
+// datagram sent and received sums one, and the general sum's length tests and calls were most
+// of its cost. Five 32-bit words added in 64 bits carry nothing out; since 2^16 = 1 (mod
+// 2^16 - 1), folding that sum gives the one's complement sum of the host-order 16-bit words,
+// which one byte swap turns into the network-order sum (RFC 1071 2(B)).
+inline uint16_t internet_checksum_of_20(std::span<const std::byte, 20> data) {
+  // Word by word into scalars: a local array would give every caller a stack-protected frame.
+  const auto word = [&](size_t at) {
+    uint32_t w;
+    std::memcpy(&w, data.data() + at, sizeof w);
+    return uint64_t{w};
+  };
+  const uint64_t s = word(0) + word(4) + word(8) + word(12) + word(16);
+  // Adding a word to itself rotated by half its width leaves the end-around-carry sum of its
+  // halves in the top half.
+  const auto x = static_cast<uint32_t>((s + std::rotr(s, 32)) >> 32);
+  auto folded = static_cast<uint16_t>((x + std::rotr(x, 16)) >> 16);
+  if constexpr (std::endian::native == std::endian::little) {
+    folded = static_cast<uint16_t>((folded >> 8) | (folded << 8));
+  }
+  return static_cast<uint16_t>(~folded);
+}
 
 // The pseudo-header sum for TCP/UDP/ICMPv6 over IPv4 (RFC 793/768) or IPv6 (RFC 8200 8.1).
 uint16_t pseudo_header_sum(const IpAddress& src, const IpAddress& dst, uint8_t protocol,

@@ -110,15 +110,37 @@ void Nic::deliver_network_packet(PacketBuffer&& pkt) {
   proto->handle_packet(*this, std::move(pkt));
 }
 
-Status Nic::write_packet(PacketBuffer&& pkt) { return write_packets(std::span(&pkt, 1)); }
+Status Nic::write_packet(PacketBuffer&& pkt) {
+  return write_packet(std::move(pkt), endpoint_->capabilities());
+}
+
+Status Nic::write_packet(PacketBuffer&& pkt, const LinkCapabilities& caps) {
+  // write_packets() for one packet, without its walk over the batch for GSO packets.
+  if (!caps.gso && pkt.meta().gso_type != GsoType::kNone) {
+    return write_segmented(std::span(&pkt, 1), caps);
+  }
+  return write_to_link(std::span(&pkt, 1), caps);
+}
 
 Status Nic::write_packets(std::span<PacketBuffer> pkts) {
+  return write_packets(pkts, endpoint_->capabilities());
+}
+
+Status Nic::write_packets(std::span<PacketBuffer> pkts, const LinkCapabilities& caps) {
   if (pkts.empty()) return {};
-  const LinkCapabilities caps = endpoint_->capabilities();
+  if (!caps.gso && std::any_of(pkts.begin(), pkts.end(), [](const PacketBuffer& p) {
+        return p.meta().gso_type != GsoType::kNone;
+      })) {
+    return write_segmented(pkts, caps);
+  }
+  return write_to_link(pkts, caps);
+}
+
+Status Nic::write_segmented(std::span<PacketBuffer> pkts, const LinkCapabilities& caps) {
   // A link that cannot segment gets GSO packets cut here (stack/gso.h), into a vector kept
   // between calls so that segmenting allocates nothing once it has grown; taken out of the
   // member while in use, so a nested call (a link that loops back) starts its own.
-  std::vector<PacketBuffer> segmented;
+  std::vector<PacketBuffer> segmented = std::move(segmented_);
   struct GiveBack {
     std::vector<PacketBuffer>& from;
     std::vector<PacketBuffer>& to;
@@ -127,32 +149,30 @@ Status Nic::write_packets(std::span<PacketBuffer> pkts) {
       if (from.capacity() > to.capacity()) to = std::move(from);
     }
   } give_back{segmented, segmented_};
-  if (!caps.gso && std::any_of(pkts.begin(), pkts.end(), [](const PacketBuffer& p) {
-        return p.meta().gso_type != GsoType::kNone;
-      })) {
-    segmented = std::move(segmented_);
-    segmented.reserve(pkts.size() * 4);
-    for (PacketBuffer& p : pkts) {
-      if (p.meta().gso_type == GsoType::kNone) {
-        segmented.push_back(std::move(p));
-        continue;
-      }
-      const size_t before = segmented.size();
-      if (!segment_in_software(stack_, p, segmented)) {
-        ++counters_.tx_drop_gso_unsegmentable;
-        continue;
-      }
-      ++counters_.tx_gso_software_packets;
-      counters_.tx_gso_software_segments += segmented.size() - before;
+  segmented.reserve(pkts.size() * 4);
+  for (PacketBuffer& p : pkts) {
+    if (p.meta().gso_type == GsoType::kNone) {
+      segmented.push_back(std::move(p));
+      continue;
     }
-    if (segmented.empty()) return Error::kInvalidArgument;
-    pkts = segmented;
+    const size_t before = segmented.size();
+    if (!segment_in_software(stack_, p, segmented)) {
+      ++counters_.tx_drop_gso_unsegmentable;
+      continue;
+    }
+    ++counters_.tx_gso_software_packets;
+    counters_.tx_gso_software_segments += segmented.size() - before;
   }
+  if (segmented.empty()) return Error::kInvalidArgument;
+  return write_to_link(segmented, caps);
+}
+
+Status Nic::write_to_link(std::span<PacketBuffer> pkts, const LinkCapabilities& caps) {
   size_t bytes = 0;
   const bool checksum_offload = caps.tx_checksum_offload;
   for (auto& p : pkts) {
     // A transport may leave its checksum to the link; one that cannot sum gets it done here.
-    if (!checksum_offload) finish_offloaded_checksum(p);
+    if (!checksum_offload && p.meta().needs_checksum) finish_offloaded_checksum(p);
     bytes += p.size();
   }
   auto sent = endpoint_->write_packets(pkts);

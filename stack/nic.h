@@ -87,12 +87,20 @@ class Nic final : public NetworkDispatcher {
   // To the link: one packet, network header on the front, link_destination set if needed.
   Status write_packet(PacketBuffer&& pkt);
   Status write_packets(std::span<PacketBuffer> pkts);
+  // The same, with the endpoint's capabilities() as the caller has just read them (a network
+  // layer asks them too; a virtual call returning them by value is not free per packet).
+  Status write_packet(PacketBuffer&& pkt, const LinkCapabilities& caps);
+  Status write_packets(std::span<PacketBuffer> pkts, const LinkCapabilities& caps);
 
   NicCounters& counters() { return counters_; }
   const NicCounters& counters() const { return counters_; }
 
  private:
   void notify_group(const IpAddress& group, bool joined);
+  // write_packets() when some packet needs segmenting in software first.
+  Status write_segmented(std::span<PacketBuffer> pkts, const LinkCapabilities& caps);
+  // The last step of write_packets(): checksums the link will not do, the link, the counters.
+  Status write_to_link(std::span<PacketBuffer> pkts, const LinkCapabilities& caps);
 
   Stack& stack_;
   NicId id_;

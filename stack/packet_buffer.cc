@@ -38,19 +38,37 @@ size_t chunk_size_for(size_t n) {
 // few per thread (16 pin 1 MiB), enough for a bulk sender's write, send and acknowledge cycle.
 constexpr size_t kLargeChunk = 64 * 1024;
 
+// A last-in first-out list of recycled chunks with room for `limit` of them, made once: a put
+// never grows it, so the release path carries no reallocation code (and no register saves
+// for it) where a vector's push_back did.
+class ChunkList {
+ public:
+  explicit ChunkList(size_t limit)
+      : slots_(std::make_unique<std::unique_ptr<Chunk>[]>(limit)), limit_(limit) {}
+  bool empty() const { return count_ == 0; }
+  bool full() const { return count_ == limit_; }
+  std::unique_ptr<Chunk> take() { return std::move(slots_[--count_]); }
+  void put(std::unique_ptr<Chunk> chunk) { slots_[count_++] = std::move(chunk); }
+
+ private:
+  std::unique_ptr<std::unique_ptr<Chunk>[]> slots_;
+  size_t limit_;
+  size_t count_ = 0;
+};
+
 // Chunks freed on a thread wait here for the next allocation of the same size on that thread.
 // Bounded so that a burst does not pin memory forever.
 struct ChunkCache {
   static constexpr size_t kMaxPerClass = 256;
   static constexpr size_t kMaxLarge = 16;
-  std::vector<std::unique_ptr<Chunk>> small;
-  std::vector<std::unique_ptr<Chunk>> standard;
-  std::vector<std::unique_ptr<Chunk>> large;
+  ChunkList small{kMaxPerClass};
+  ChunkList standard{kMaxPerClass};
+  ChunkList large{kMaxLarge};
 
   ChunkCache();
   ~ChunkCache();
 
-  std::vector<std::unique_ptr<Chunk>>* list_for(size_t capacity) {
+  ChunkList* list_for(size_t capacity) {
     if (capacity == kSmallChunk) return &small;
     if (capacity == kStandardChunk) return &standard;
     if (capacity == kLargeChunk) return &large;
@@ -61,14 +79,29 @@ struct ChunkCache {
 // 0: not yet constructed on this thread, 1: usable, 2: destroyed (thread exit). A chunk
 // released by a thread-exit destructor after the cache is gone must not touch it.
 thread_local int t_cache_state = 0;
+// The thread's cache while it is usable, else nullptr: one plain thread-local load answers
+// every allocation and release after the first, where the function-local thread_local's
+// guard check and the state check cost a dozen instructions each time.
+thread_local ChunkCache* t_cache = nullptr;
 
-ChunkCache::ChunkCache() { t_cache_state = 1; }
-ChunkCache::~ChunkCache() { t_cache_state = 2; }
+ChunkCache::ChunkCache() {
+  t_cache_state = 1;
+  t_cache = this;
+}
+ChunkCache::~ChunkCache() {
+  t_cache_state = 2;
+  t_cache = nullptr;
+}
 
-ChunkCache* thread_cache() {
+ChunkCache* make_thread_cache() {
   if (t_cache_state == 2) return nullptr;
   thread_local ChunkCache cache;
   return &cache;
+}
+
+inline ChunkCache* thread_cache() {
+  if (ChunkCache* cache = t_cache) return cache;
+  return make_thread_cache();
 }
 #endif
 
@@ -99,9 +132,7 @@ boost::intrusive_ptr<Chunk> Chunk::allocate(size_t capacity) {
 #if WEIR_CHUNK_CACHE
   if (ChunkCache* cache = thread_cache()) {
     if (auto* list = cache->list_for(capacity); list != nullptr && !list->empty()) {
-      std::unique_ptr<Chunk> c = std::move(list->back());
-      list->pop_back();
-      return boost::intrusive_ptr<Chunk>(c.release());
+      return boost::intrusive_ptr<Chunk>(list->take().release());
     }
   }
 #endif
@@ -112,10 +143,8 @@ void Chunk::last_reference_gone(Chunk* c) {
   std::unique_ptr<Chunk> owned(c);
 #if WEIR_CHUNK_CACHE
   if (ChunkCache* cache = thread_cache(); cache != nullptr && owned->release_ == nullptr) {
-    if (auto* list = cache->list_for(owned->capacity_);
-        list != nullptr && list->size() < (list == &cache->large ? ChunkCache::kMaxLarge
-                                                                  : ChunkCache::kMaxPerClass)) {
-      list->push_back(std::move(owned));
+    if (auto* list = cache->list_for(owned->capacity_); list != nullptr && !list->full()) {
+      list->put(std::move(owned));
       return;
     }
   }
@@ -126,10 +155,8 @@ namespace {
 
 [[noreturn]] void packet_misuse() { std::abort(); }
 
-// Slices record offsets and lengths in 32 bits; nothing near that size is a packet.
-constexpr size_t kMaxBytes = size_t{1} << 31;
 inline void check_size(size_t n) {
-  if (n > kMaxBytes) packet_misuse();
+  if (n > PacketBuffer::kMaxBytes) packet_misuse();
 }
 
 // A chunk for `data` bytes after `headroom` bytes; the size class may leave tail room, which
@@ -205,7 +232,7 @@ PacketBuffer PacketBuffer::from_bytes(ByteView data, size_t headroom) {
 PacketBuffer PacketBuffer::from_chunk(ChunkRef chunk, size_t offset, size_t length) {
   PacketBuffer p;
   if (!chunk || offset > chunk->capacity() || length > chunk->capacity() - offset ||
-      offset + length > kMaxBytes) {
+      offset + length > PacketBuffer::kMaxBytes) {
     packet_misuse();
   }
   p.slices_.push_back(
@@ -214,21 +241,8 @@ PacketBuffer PacketBuffer::from_chunk(ChunkRef chunk, size_t offset, size_t leng
   return p;
 }
 
-MutableByteView PacketBuffer::push_front(size_t n) {
+MutableByteView PacketBuffer::push_front_chunk(size_t n) {
   check_size(size_ + n);
-  if (!no_slices()) {
-    Slice& s = first_slice();
-    if (s.offset >= n && !s.chunk->shared()) {
-      s.offset -= static_cast<uint32_t>(n);
-      s.length += static_cast<uint32_t>(n);
-      size_ += n;
-      // Headroom may hold bytes of an earlier packet that used this chunk: never hand out
-      // stale bytes a careless header writer could leak onto the wire.
-      MutableByteView out = s.chunk->bytes().subspan(s.offset, n);
-      std::memset(out.data(), 0, n);
-      return out;
-    }
-  }
   // Data goes at the end of the new chunk so that everything before it is headroom for the
   // next push_front.
   const size_t capacity = chunk_size_for(n + kDefaultHeadroom);
@@ -261,7 +275,7 @@ void PacketBuffer::prepend_slice(Slice slice) {
   }
 }
 
-void PacketBuffer::pull_front(size_t n) {
+void PacketBuffer::pull_front_slices(size_t n) {
   n = std::min(n, size_);
   size_ -= n;
   size_t drop = 0;
@@ -283,7 +297,7 @@ void PacketBuffer::pull_front(size_t n) {
   if (drop > 0) drop_front_slices(drop);
 }
 
-void PacketBuffer::truncate(size_t n) {
+void PacketBuffer::truncate_slices(size_t n) {
   if (n >= size_) return;
   size_ = n;
   auto slices = live();
@@ -345,7 +359,7 @@ void PacketBuffer::linearize_front(size_t n) {
   prepend_slice(Slice{std::move(chunk), static_cast<uint32_t>(offset), static_cast<uint32_t>(n)});
 }
 
-Result<ByteView> PacketBuffer::front(size_t n) {
+Result<ByteView> PacketBuffer::front_slow(size_t n) {
   if (n > size_) return Error::kBadMessage;
   if (n == 0) return ByteView{};
   if (first_slice().length < n) linearize_front(n);

@@ -16,6 +16,7 @@
 #include <boost/intrusive_ptr.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <vector>
@@ -107,6 +108,8 @@ class PacketBuffer {
  public:
   // Headroom left in front of new data: Ethernet + IPv6 + TCP with options, rounded up.
   static constexpr size_t kDefaultHeadroom = 128;
+  // Slices record offsets and lengths in 32 bits; nothing near that size is a packet.
+  static constexpr size_t kMaxBytes = size_t{1} << 31;
 
   PacketBuffer() = default;
   // Moves take the slices. The moved-from packet has no slices left; its size() and metadata
@@ -142,15 +145,55 @@ class PacketBuffer {
 
   // Grows the packet by n bytes at the front and returns them for writing. Uses the first
   // chunk's headroom when that chunk is not shared, else prepends a fresh chunk.
-  MutableByteView push_front(size_t n);
+  MutableByteView push_front(size_t n) {
+    // Every layer's header goes into the headroom of an unshared first chunk: that case is
+    // inline, where the zeroing of a header of constant size is a few stores, not a call.
+    if (!no_slices() && size_ + n <= kMaxBytes) {
+      Slice& s = first_slice();
+      if (s.offset >= n && !s.chunk->shared()) {
+        s.offset -= static_cast<uint32_t>(n);
+        s.length += static_cast<uint32_t>(n);
+        size_ += n;
+        // Headroom may hold bytes of an earlier packet that used this chunk: never hand out
+        // stale bytes a careless header writer could leak onto the wire.
+        MutableByteView out = s.chunk->bytes().subspan(s.offset, n);
+        std::memset(out.data(), 0, n);
+        return out;
+      }
+    }
+    return push_front_chunk(n);
+  }
   // Drops n bytes from the front. n must not exceed size().
-  void pull_front(size_t n);
+  void pull_front(size_t n) {
+    // Every layer pulls its header off the first slice, which nearly always holds more: that
+    // case is inline, and leaves no slice to drop.
+    if (!no_slices()) {
+      Slice& s = first_slice();
+      if (n < s.length) {
+        s.offset += static_cast<uint32_t>(n);
+        s.length -= static_cast<uint32_t>(n);
+        size_ -= n;
+        return;
+      }
+    }
+    pull_front_slices(n);
+  }
   // Keeps the first n bytes (no-op when n >= size()).
-  void truncate(size_t n);
+  void truncate(size_t n) {
+    if (n < size_) truncate_slices(n);
+  }
 
   // The first n bytes as one span, linearizing them if they span slices. Error if the packet
   // is shorter than n.
-  Result<ByteView> front(size_t n);
+  Result<ByteView> front(size_t n) {
+    // Inline when the first slice already holds the n bytes, as it does for every header of a
+    // packet built by a stack; linearizing, and the errors, are out of line.
+    if (n != 0 && !no_slices()) {
+      const Slice& s = first_slice();
+      if (n <= s.length) return ByteView(s.chunk->bytes()).subspan(s.offset, n);
+    }
+    return front_slow(n);
+  }
   // The first n bytes, contiguous and unshared, for in-place rewriting (copy-on-write).
   Result<MutableByteView> mutable_front(size_t n);
 
@@ -283,6 +326,11 @@ class PacketBuffer {
   }
   // Replaces the first n bytes (0 < n <= size) with one unshared slice holding a copy.
   void linearize_front(size_t n);
+  // The out-of-line rest of push_front(), pull_front(), truncate() and front().
+  MutableByteView push_front_chunk(size_t n);
+  void pull_front_slices(size_t n);
+  void truncate_slices(size_t n);
+  Result<ByteView> front_slow(size_t n);
 
   Slices slices_;
   uint32_t head_ = 0;

@@ -50,6 +50,7 @@ Stack::~Stack() {
   // Protocols hold timers and endpoints that reference NICs and the demux: destroy them first,
   // then the NICs (which detach their endpoints).
   transport_protocols_.clear();
+  network_by_ethertype_.clear();
   network_protocols_.clear();
   nics_.clear();
 }
@@ -58,6 +59,7 @@ void Stack::reset() {
   // In the destructor's order, then every member of the core as the constructor leaves it.
   transport_protocols_.clear();
   transport_by_number_.fill(nullptr);
+  network_by_ethertype_.clear();
   network_protocols_.clear();
   nics_.clear();
   routes_.clear();
@@ -173,6 +175,7 @@ Status Stack::add_address(NicId id, const IpPrefix& prefix) {
 }
 
 void Stack::register_network_protocol(std::unique_ptr<NetworkProtocol> protocol) {
+  network_by_ethertype_.emplace_back(protocol->ethertype(), protocol.get());
   network_protocols_.push_back(std::move(protocol));
 }
 
@@ -182,8 +185,8 @@ void Stack::register_transport_protocol(std::unique_ptr<TransportProtocol> proto
 }
 
 NetworkProtocol* Stack::network_protocol(uint16_t ethertype) const {
-  for (const auto& p : network_protocols_) {
-    if (p->ethertype() == ethertype) return p.get();
+  for (const auto& [type, protocol] : network_by_ethertype_) {
+    if (type == ethertype) return protocol;
   }
   return nullptr;
 }

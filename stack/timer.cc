@@ -142,11 +142,10 @@ void cascade(Levels& levels, SlotT& overflow, uint64_t c, Place&& place) {
 
 }  // namespace
 
-size_t TimerWheel::run() {
-  const TimePoint now = clock_.now();
-  // Catching up on ticks can wait: placement and cascading work from whatever tick the wheel
-  // last reached, as they do after a loop slept through many ticks.
-  if (now < quiet_until_) return 0;
+// Catching up on ticks while nothing is due (run() returns early) can wait: placement and
+// cascading work from whatever tick the wheel last reached, as they do after a loop slept
+// through many ticks.
+size_t TimerWheel::run_at(TimePoint now) {
   size_t fired = 0;
   auto place_again = [this](Timer& t) { place(t); };
   // Popping before each call keeps the list consistent whatever the callback does: re-arming
