@@ -367,7 +367,7 @@ Result<ByteView> PacketBuffer::front_slow(size_t n) {
   return ByteView(s.chunk->bytes()).subspan(s.offset, n);
 }
 
-Result<MutableByteView> PacketBuffer::mutable_front(size_t n) {
+Result<MutableByteView> PacketBuffer::mutable_front_slow(size_t n) {
   if (n > size_) return Error::kBadMessage;
   if (n == 0) return MutableByteView{};
   if (first_slice().length < n || first_slice().chunk->shared()) linearize_front(n);

@@ -195,7 +195,15 @@ class PacketBuffer {
     return front_slow(n);
   }
   // The first n bytes, contiguous and unshared, for in-place rewriting (copy-on-write).
-  Result<MutableByteView> mutable_front(size_t n);
+  Result<MutableByteView> mutable_front(size_t n) {
+    // Inline when the first slice holds the n bytes in a chunk no one else holds (a header
+    // just written into its own chunk); copy-on-write and the errors are out of line.
+    if (n != 0 && !no_slices()) {
+      Slice& s = first_slice();
+      if (n <= s.length && !s.chunk->shared()) return s.chunk->bytes().subspan(s.offset, n);
+    }
+    return mutable_front_slow(n);
+  }
 
   void append(ByteView data);
   void append(PacketBuffer&& other);  // takes other's slices; metadata stays this packet's
@@ -326,11 +334,13 @@ class PacketBuffer {
   }
   // Replaces the first n bytes (0 < n <= size) with one unshared slice holding a copy.
   void linearize_front(size_t n);
-  // The out-of-line rest of push_front(), pull_front(), truncate() and front().
+  // The out-of-line rest of push_front(), pull_front(), truncate(), front() and
+  // mutable_front().
   MutableByteView push_front_chunk(size_t n);
   void pull_front_slices(size_t n);
   void truncate_slices(size_t n);
   Result<ByteView> front_slow(size_t n);
+  Result<MutableByteView> mutable_front_slow(size_t n);
 
   Slices slices_;
   uint32_t head_ = 0;

@@ -142,16 +142,6 @@ Result<NicId> Stack::add_nic(std::unique_ptr<LinkEndpoint> endpoint, std::string
   return id;
 }
 
-Nic* Stack::nic(NicId id) {
-  if (id == 0 || id > nics_.size()) return nullptr;
-  return nics_[id - 1].get();
-}
-
-const Nic* Stack::nic(NicId id) const {
-  if (id == 0 || id > nics_.size()) return nullptr;
-  return nics_[id - 1].get();
-}
-
 Nic* Stack::nic_by_name(std::string_view name) {
   for (auto& n : nics_) {
     if (n->name() == name) return n.get();

@@ -161,8 +161,11 @@ class Stack {
 
   // NICs. The stack owns the endpoint; the returned id names the NIC from now on.
   Result<NicId> add_nic(std::unique_ptr<LinkEndpoint> endpoint, std::string name);
-  Nic* nic(NicId id);
-  const Nic* nic(NicId id) const;
+  // Inline: every datagram sent looks its NIC up.
+  Nic* nic(NicId id) { return id == 0 || id > nics_.size() ? nullptr : nics_[id - 1].get(); }
+  const Nic* nic(NicId id) const {
+    return id == 0 || id > nics_.size() ? nullptr : nics_[id - 1].get();
+  }
   Nic* nic_by_name(std::string_view name);
   std::vector<NicId> nic_ids() const;
   Status add_address(NicId nic, const IpPrefix& prefix);  // also adds the on-link route
@@ -201,7 +204,7 @@ class Stack {
   }
 
   // Fires due timers. The loop calls this; tests call it after ManualClock::advance.
-  size_t run_timers() { return timers_.run(); }
+  size_t run_timers() { return timers_.run(clock_.now()); }
 
   // Driving the stack from an embedder's own loop (smoltcp's model), instead of a Loop:
   //
