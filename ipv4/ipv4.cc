@@ -1,6 +1,7 @@
 #include "ipv4/ipv4.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "ipv4/fragmentation.h"
 #include "stack/checksum.h"
@@ -55,12 +56,21 @@ void Ipv4Protocol::on_reassembly_timeout(ByteView header, const PacketBuffer& fi
 
 Ipv4Protocol::~Ipv4Protocol() = default;
 
+namespace {
+
+// A v4 prefix's directed broadcast address; none for a /31 or /32 (RFC 3021: no broadcast).
+std::optional<uint32_t> directed_broadcast(const IpPrefix& prefix) {
+  if (prefix.length >= 31) return std::nullopt;
+  const uint32_t host_mask = prefix.length == 0 ? 0xffffffffu : (0xffffffffu >> prefix.length);
+  return prefix.address.v4().value() | host_mask;
+}
+
+}  // namespace
+
 bool Ipv4Protocol::is_subnet_broadcast(const Nic& nic, Ipv4Address address) {
   for (const auto& prefix : nic.addresses()) {
-    if (!prefix.address.is_v4() || prefix.length >= 31) continue;
-    uint32_t host_mask = prefix.length == 0 ? 0xffffffffu : (0xffffffffu >> prefix.length);
-    uint32_t broadcast = prefix.address.v4().value() | host_mask;
-    if (address.value() == broadcast) return true;
+    if (!prefix.address.is_v4()) continue;
+    if (directed_broadcast(prefix) == address.value()) return true;
   }
   return false;
 }
@@ -72,11 +82,9 @@ Ipv4Protocol::NicMatch Ipv4Protocol::match_nic(const Nic& nic, Ipv4Address sourc
     if (!prefix.address.is_v4()) continue;
     const uint32_t address = prefix.address.v4().value();
     match.destination_own = match.destination_own || address == destination.value();
-    if (prefix.length >= 31) continue;
-    const uint32_t host_mask = prefix.length == 0 ? 0xffffffffu : (0xffffffffu >> prefix.length);
-    const uint32_t broadcast = address | host_mask;
-    match.source_broadcast = match.source_broadcast || source.value() == broadcast;
-    match.destination_broadcast = match.destination_broadcast || destination.value() == broadcast;
+    const std::optional<uint32_t> broadcast = directed_broadcast(prefix);
+    match.source_broadcast = match.source_broadcast || broadcast == source.value();
+    match.destination_broadcast = match.destination_broadcast || broadcast == destination.value();
   }
   return match;
 }

@@ -28,11 +28,7 @@ bool FrameQueue::push_locked(PacketBuffer& pkt) {
     if (count_ >= options_.limit) return false;
     was_empty = count_ == 0;
     if (count_ == ring_.size()) grow();
-    // head_ and count_ are each below the ring's size: one conditional subtract wraps the
-    // slot, where % was a division per packet.
-    size_t slot = head_ + count_;
-    if (slot >= ring_.size()) slot -= ring_.size();
-    ring_[slot] = std::move(pkt);
+    ring_[tail_slot()] = std::move(pkt);
     ++count_;
   }
   if (was_empty) signal();

@@ -59,11 +59,7 @@ class FrameQueue {
   bool push(PacketBuffer& pkt) {
     // An unshared queue with room in its ring takes the packet inline: no lock, no signal.
     if (unshared() && count_ < options_.limit && count_ < ring_.size()) {
-      // head_ and count_ are each below the ring's size: one conditional subtract wraps the
-      // slot, where % was a division per packet.
-      size_t slot = head_ + count_;
-      if (slot >= ring_.size()) slot -= ring_.size();
-      ring_[slot] = std::move(pkt);
+      ring_[tail_slot()] = std::move(pkt);
       ++count_;
       return true;
     }
@@ -95,6 +91,12 @@ class FrameQueue {
  private:
   // push() for a shared queue, or one whose ring must grow first.
   bool push_locked(PacketBuffer& pkt);
+  // The free slot after the last packet (the ring has room). head_ and count_ are each below
+  // the ring's size: one conditional subtract wraps it, where % was a division per packet.
+  size_t tail_slot() const {
+    const size_t slot = head_ + count_;
+    return slot >= ring_.size() ? slot - ring_.size() : slot;
+  }
   void signal();
   void drain_signal();
   // The ring: count_ packets from head_, wrapping. It grows by doubling up to the limit and

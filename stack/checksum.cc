@@ -26,13 +26,7 @@ inline uint64_t load_native64(const std::byte* p) {
   return w;
 }
 
-// Adding a word to itself rotated by half its width leaves the end-around-carry sum of its
-// halves in the top half: two rotate-adds instead of four mask-shift-adds. Zero only for a
-// zero sum, as the one's complement fold.
-inline uint16_t fold64(uint64_t s) {
-  const auto x = static_cast<uint32_t>((s + std::rotr(s, 32)) >> 32);
-  return static_cast<uint16_t>((x + std::rotr(x, 16)) >> 16);
-}
+using checksum_detail::fold64;
 
 #if defined(__x86_64__)
 // Bulk data is summed with AVX2 where the CPU has it: each 32-bit word is widened to 64 bits

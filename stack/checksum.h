@@ -34,6 +34,18 @@ class ChecksumAccumulator {
 // ~(one's complement sum of data).
 uint16_t internet_checksum(ByteView data);
 
+namespace checksum_detail {
+
+// The one's complement sum held in 64 bits, folded to 16. Adding a word to itself rotated by
+// half its width leaves the end-around-carry sum of its halves in the top half: two rotate-adds
+// instead of four mask-shift-adds. Zero only for a zero sum, as the one's complement fold.
+inline uint16_t fold64(uint64_t s) {
+  const auto x = static_cast<uint32_t>((s + std::rotr(s, 32)) >> 32);
+  return static_cast<uint16_t>((x + std::rotr(x, 16)) >> 16);
+}
+
+}  // namespace checksum_detail
+
 // internet_checksum() of exactly 20 bytes (an IPv4 header without options), inline: every IPv4
 // datagram sent and received sums one, and the general sum's length tests and calls were most
 // of its cost. Five 32-bit words added in 64 bits carry nothing out; since 2^16 = 1 (mod
@@ -46,11 +58,8 @@ inline uint16_t internet_checksum_of_20(std::span<const std::byte, 20> data) {
     std::memcpy(&w, data.data() + at, sizeof w);
     return uint64_t{w};
   };
-  const uint64_t s = word(0) + word(4) + word(8) + word(12) + word(16);
-  // Adding a word to itself rotated by half its width leaves the end-around-carry sum of its
-  // halves in the top half.
-  const auto x = static_cast<uint32_t>((s + std::rotr(s, 32)) >> 32);
-  auto folded = static_cast<uint16_t>((x + std::rotr(x, 16)) >> 16);
+  auto folded =
+      checksum_detail::fold64(word(0) + word(4) + word(8) + word(12) + word(16));
   if constexpr (std::endian::native == std::endian::little) {
     folded = static_cast<uint16_t>((folded >> 8) | (folded << 8));
   }

@@ -123,11 +123,8 @@ Status Nic::write_packet(PacketBuffer&& pkt, const LinkCapabilities& caps) {
 }
 
 Status Nic::write_packets(std::span<PacketBuffer> pkts) {
-  return write_packets(pkts, endpoint_->capabilities());
-}
-
-Status Nic::write_packets(std::span<PacketBuffer> pkts, const LinkCapabilities& caps) {
   if (pkts.empty()) return {};
+  const LinkCapabilities caps = endpoint_->capabilities();
   if (!caps.gso && std::any_of(pkts.begin(), pkts.end(), [](const PacketBuffer& p) {
         return p.meta().gso_type != GsoType::kNone;
       })) {

@@ -87,10 +87,9 @@ class Nic final : public NetworkDispatcher {
   // To the link: one packet, network header on the front, link_destination set if needed.
   Status write_packet(PacketBuffer&& pkt);
   Status write_packets(std::span<PacketBuffer> pkts);
-  // The same, with the endpoint's capabilities() as the caller has just read them (a network
-  // layer asks them too; a virtual call returning them by value is not free per packet).
+  // write_packet() with the endpoint's capabilities() as the caller has just read them (a
+  // network layer asks them too; a virtual call returning them by value is not free per packet).
   Status write_packet(PacketBuffer&& pkt, const LinkCapabilities& caps);
-  Status write_packets(std::span<PacketBuffer> pkts, const LinkCapabilities& caps);
 
   NicCounters& counters() { return counters_; }
   const NicCounters& counters() const { return counters_; }
