@@ -1226,8 +1226,7 @@ void Connection::fill_ack_options(Options& o) {
   }
 }
 
-void Connection::transmit(uint8_t flags, SeqNum seq, PacketBuffer&& payload, bool syn_options) {
-  TcpCounters& c = protocol_.counters();
+SegmentHeader Connection::header_for(uint8_t flags, SeqNum seq, bool syn_options) {
   SegmentHeader h;
   h.source_port = demux_id_.local_port;
   h.destination_port = demux_id_.remote_port;
@@ -1245,9 +1244,14 @@ void Connection::transmit(uint8_t flags, SeqNum seq, PacketBuffer&& payload, boo
     }
     h.window = recv().syn_window();
   } else if ((flags & kRst) == 0) {
-    h.window = recv().advertise(stack().socket_memory(), c, adv_mss_);
+    h.window = recv().advertise(stack().socket_memory(), protocol_.counters(), adv_mss_);
     fill_ack_options(h.options);
   }
+  return h;
+}
+
+void Connection::transmit(uint8_t flags, SeqNum seq, PacketBuffer&& payload, bool syn_options) {
+  const SegmentHeader h = header_for(flags, seq, syn_options);
   size_t payload_len = payload.size();
   // A GSO packet's checksum is always left for whoever cuts it: the link, or the NIC which
   // sums each piece for links that cannot.
@@ -1264,6 +1268,19 @@ void Connection::transmit(uint8_t flags, SeqNum seq, PacketBuffer&& payload, boo
     segments = static_cast<uint32_t>((payload_len + mss_ - 1) / mss_);
     pkt.meta().gso_segments = static_cast<uint16_t>(segments);
   }
+  send_built(flags, payload_len, segments, std::move(pkt));
+}
+
+void Connection::transmit_small(uint8_t flags, SeqNum seq, ByteView payload) {
+  const SegmentHeader h = header_for(flags, seq, false);
+  send_built(flags, payload.size(), 1,
+             build_segment_copying(h, payload, demux_id_.local_address, demux_id_.remote_address,
+                                   route_link_.tx_checksum_offload));
+}
+
+void Connection::send_built(uint8_t flags, size_t payload_len, uint32_t segments,
+                            PacketBuffer&& pkt) {
+  TcpCounters& c = protocol_.counters();
   if (flags & kAck) {
     last_ack_sent_ = recv().nxt();
     recv().on_ack_sent();
@@ -1378,9 +1395,17 @@ bool Connection::send_new_data(bool force_one) {
     uint8_t flags = kAck;
     if (len == avail && len > 0) flags |= kPsh;
     if (fin_now) flags |= kFin;
-    PacketBuffer payload = send().queue().slice(queued_off, len);
-    SeqNum begin = send().record_new(len, fin_now, len < mss_ && len > 0, now);
-    transmit(flags, begin, std::move(payload), false);
+    // A small segment's bytes go straight from the queue behind the header; others are slices
+    // of the queue's chunks (sending copies nothing).
+    std::optional<ByteView> small;
+    if (len > 0 && len <= kSmallPayloadMax) small = send().queue().contiguous(queued_off, len);
+    PacketBuffer payload = small ? PacketBuffer() : send().queue().slice(queued_off, len);
+    const SeqNum begin = send().record_new(len, fin_now, len < mss_ && len > 0, now);
+    if (small) {
+      transmit_small(flags, begin, *small);
+    } else {
+      transmit(flags, begin, std::move(payload), false);
+    }
     sent_any = true;
     // RFC 6298 5.1 starts the RTO only if it is not running; RFC 8985 7.2 restarts the PTO
     // after new data (but not after the probe itself).

@@ -237,6 +237,12 @@ class Connection final : public SegmentReceiver {
   void send_reset(SeqNum seq, SeqNum ack, bool with_ack);
   void send_probe();  // seq = snd.una - 1, elicits an ACK (keepalive, zero window)
   void transmit(uint8_t flags, SeqNum seq, PacketBuffer&& payload, bool syn_options);
+  // The same for a payload of at most kSmallPayloadMax bytes still in the send queue: copied
+  // straight behind the header.
+  void transmit_small(uint8_t flags, SeqNum seq, ByteView payload);
+  SegmentHeader header_for(uint8_t flags, SeqNum seq, bool syn_options);
+  // The bookkeeping of a built segment carrying `segments` segments, and handing it down.
+  void send_built(uint8_t flags, size_t payload_len, uint32_t segments, PacketBuffer&& pkt);
   void fill_ack_options(Options& o);
 
   // timers

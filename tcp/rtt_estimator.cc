@@ -65,6 +65,8 @@ void RttEstimator::backoff() {
 }
 
 void RttEstimator::reset_backoff() {
+  // Every ACK of new data calls this; without a backoff to undo the RTO is already right.
+  if (backoffs_ == 0) return;
   backoffs_ = 0;
   rto_ = compute_rto();
 }

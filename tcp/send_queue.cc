@@ -94,6 +94,21 @@ PacketBuffer SendQueue::slice(size_t offset, size_t length) const {
   return out;
 }
 
+std::optional<ByteView> SendQueue::contiguous(size_t offset, size_t length) const {
+  if (offset > size_ || length > size_ - offset) return std::nullopt;
+  for (size_t i = head_; i < blocks_.size(); ++i) {
+    const Block& b = blocks_[i];
+    const size_t n = b.size();
+    if (offset >= n) {
+      offset -= n;
+      continue;
+    }
+    if (!b.chunk || length > n - offset) return std::nullopt;
+    return ByteView(b.chunk->bytes()).subspan(b.begin + offset, length);
+  }
+  return std::nullopt;
+}
+
 void SendQueue::consume(size_t n) {
   n = std::min(n, size_);
   size_ -= n;

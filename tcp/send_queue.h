@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "stack/bytes.h"
@@ -42,6 +43,10 @@ class SendQueue {
   size_t append_buffer(PacketBuffer& data, size_t max);
   // length bytes starting offset bytes after the front (clamped), sharing the chunks.
   PacketBuffer slice(size_t offset, size_t length) const;
+  // The same bytes as one view into the queue's own memory, when they lie in one chunk the
+  // queue copied them into (nullopt otherwise: a borrowed buffer, or a range across chunks).
+  // Valid until the queue next changes. For a small segment, copied straight behind its header.
+  std::optional<ByteView> contiguous(size_t offset, size_t length) const;
   // Drops the first n bytes (they were acknowledged).
   void consume(size_t n);
   void clear();

@@ -170,43 +170,53 @@ void write_header(MutableByteView out, const SegmentHeader& h) {
 
 namespace {
 
-// A payload this small is copied into the header's chunk instead of sliced in behind it: with
-// the default headroom and the largest header it still fits the 256-byte chunk the header
-// takes anyway, and one contiguous segment is cheaper to build, checksum, send and parse than a
-// header slice and a payload slice (Linux copies small writes into the skb's linear area too).
-// A zero-copy write's small tail is copied the same way; its memory is still released only
-// when the peer acknowledges it (the send queue keeps it).
-constexpr size_t kInlinePayloadMax = 64;
-
 struct SegmentStart {
   PacketBuffer pkt;
   MutableByteView front;  // the header, then the payload when it was copied in
-  bool payload_inline;
 };
 
-SegmentStart start_segment(const SegmentHeader& h, PacketBuffer& payload, size_t headroom) {
-  const size_t length = header_length(h);
-  const bool payload_inline = payload.size() <= kInlinePayloadMax;
-  const size_t front_length = length + (payload_inline ? payload.size() : 0);
-  SegmentStart s{PacketBuffer::allocate(front_length, headroom), {}, payload_inline};
+// A fresh chunk with the header written and room for inline_length payload bytes behind it.
+SegmentStart start_segment(const SegmentHeader& h, size_t length, size_t inline_length,
+                           size_t headroom) {
+  const size_t front_length = length + inline_length;
+  SegmentStart s{PacketBuffer::allocate(front_length, headroom), {}};
   // The fresh chunk's own bytes, unshared, and they stay where they are while the payload's
   // slices are added behind them: the checksum goes straight into the header.
   s.front = s.pkt.mutable_front(front_length).value();
   write_header(s.front.first(length), h);
+  return s;
+}
+
+// The header with a small payload copied in behind it, or with room for none when the payload
+// is large (the caller slices it in behind).
+SegmentStart start_segment(const SegmentHeader& h, const PacketBuffer& payload, size_t length,
+                           size_t headroom) {
+  const bool payload_inline = payload.size() <= kSmallPayloadMax;
+  SegmentStart s = start_segment(h, length, payload_inline ? payload.size() : 0, headroom);
   if (payload_inline && !payload.empty()) payload.copy_out(0, s.front.subspan(length));
   return s;
+}
+
+void leave_checksum_to_link(PacketBuffer& pkt, const IpAddress& src) {
+  PacketMeta& meta = pkt.meta();
+  meta.needs_checksum = true;
+  // TCP never sends IPv4 options or IPv6 extension headers, so its header starts right after
+  // the fixed network header.
+  meta.csum_start = static_cast<uint16_t>(src.is_v4() ? 20 : 40);
+  meta.csum_offset = 16;
 }
 
 }  // namespace
 
 PacketBuffer build_segment(const SegmentHeader& h, PacketBuffer&& payload, const IpAddress& src,
                            const IpAddress& dst, size_t headroom) {
-  const size_t total = header_length(h) + payload.size();
-  SegmentStart s = start_segment(h, payload, headroom);
+  const size_t length = header_length(h);
+  const size_t total = length + payload.size();
+  SegmentStart s = start_segment(h, payload, length, headroom);
   ChecksumAccumulator acc;
   acc.add_u16(pseudo_header_sum(src, dst, kProtocolTcp, static_cast<uint32_t>(total)));
   acc.add(s.front);
-  if (!s.payload_inline) {
+  if (s.front.size() < total) {
     acc.add(payload);
     s.pkt.append(std::move(payload));
   }
@@ -214,18 +224,34 @@ PacketBuffer build_segment(const SegmentHeader& h, PacketBuffer&& payload, const
   return std::move(s.pkt);
 }
 
+PacketBuffer build_segment_copying(const SegmentHeader& h, ByteView payload,
+                                   const IpAddress& src, const IpAddress& dst,
+                                   bool checksum_offloaded) {
+  const size_t length = header_length(h);
+  SegmentStart s = start_segment(h, length, payload.size(), PacketBuffer::kDefaultHeadroom);
+  if (!payload.empty()) copy_bytes(s.front, length, payload);
+  const uint16_t pseudo =
+      pseudo_header_sum(src, dst, kProtocolTcp, static_cast<uint32_t>(s.front.size()));
+  if (checksum_offloaded) {
+    store_be16(s.front, 16, pseudo);
+    leave_checksum_to_link(s.pkt, src);
+  } else {
+    ChecksumAccumulator acc;
+    acc.add_u16(pseudo);
+    acc.add(s.front);
+    store_be16(s.front, 16, acc.finish());
+  }
+  return std::move(s.pkt);
+}
+
 PacketBuffer build_segment_offloaded(const SegmentHeader& h, PacketBuffer&& payload,
                                      const IpAddress& src, const IpAddress& dst) {
-  const auto total = static_cast<uint32_t>(header_length(h) + payload.size());
-  SegmentStart s = start_segment(h, payload, PacketBuffer::kDefaultHeadroom);
+  const size_t length = header_length(h);
+  const auto total = static_cast<uint32_t>(length + payload.size());
+  SegmentStart s = start_segment(h, payload, length, PacketBuffer::kDefaultHeadroom);
   store_be16(s.front, 16, pseudo_header_sum(src, dst, kProtocolTcp, total));
-  if (!s.payload_inline) s.pkt.append(std::move(payload));
-  PacketMeta& meta = s.pkt.meta();
-  meta.needs_checksum = true;
-  // TCP never sends IPv4 options or IPv6 extension headers, so its header starts right after
-  // the fixed network header.
-  meta.csum_start = static_cast<uint16_t>(src.is_v4() ? 20 : 40);
-  meta.csum_offset = 16;
+  if (s.front.size() < total) s.pkt.append(std::move(payload));
+  leave_checksum_to_link(s.pkt, src);
   return std::move(s.pkt);
 }
 

@@ -121,10 +121,25 @@ size_t header_length(const SegmentHeader& h);
 // Writes h into out (out.size() == header_length(h)) with a zero checksum.
 void write_header(MutableByteView out, const SegmentHeader& h);
 
+// A payload this small is copied into the header's chunk instead of sliced in behind it: with
+// the default headroom and the largest header it still fits the 256-byte chunk the header
+// takes anyway, and one contiguous segment is cheaper to build, checksum, send and parse than a
+// header slice and a payload slice (Linux copies small writes into the skb's linear area too).
+// A zero-copy write's small tail is copied the same way; its memory is still released only
+// when the peer acknowledges it (the send queue keeps it).
+inline constexpr size_t kSmallPayloadMax = 64;
+
 // Builds a complete segment: header in front of payload (a small payload is copied into the
 // header's chunk, a larger one shared), checksum filled in for src -> dst.
 PacketBuffer build_segment(const SegmentHeader& h, PacketBuffer&& payload, const IpAddress& src,
                            const IpAddress& dst, size_t headroom = PacketBuffer::kDefaultHeadroom);
+
+// The same for a payload the caller holds as contiguous bytes (a small write still in the send
+// queue): copied behind the header in its chunk, with no packet built around the bytes first.
+// With checksum_offloaded the checksum is left to the link, as build_segment_offloaded does.
+PacketBuffer build_segment_copying(const SegmentHeader& h, ByteView payload,
+                                   const IpAddress& src, const IpAddress& dst,
+                                   bool checksum_offloaded);
 
 // Software segmentation (stack/gso.h) of a segment built for GSO. The length of the header at
 // the front of `segment` (its data offset), or 0 when that is not a well-formed header.

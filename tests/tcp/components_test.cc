@@ -153,6 +153,30 @@ TEST(TcpSendQueue, ADrainedQueueHoldsNoMemory) {
   EXPECT_EQ(q.slice(0, 5).to_vector(), to_byte_vector(as_bytes("again")));
 }
 
+TEST(TcpSendQueue, ContiguousViewsOnlyTheQueuesOwnSingleChunkBytes) {
+  SendQueue q;
+  std::vector<std::byte> big(70000);
+  for (size_t i = 0; i < big.size(); ++i) big[i] = std::byte(static_cast<uint8_t>(i * 7));
+  ASSERT_EQ(q.append(big, big.size()), big.size());
+  // Inside the first 64 KiB chunk: a view of exactly those bytes.
+  auto inside = q.contiguous(100, 50);
+  ASSERT_TRUE(inside.has_value());
+  EXPECT_TRUE(std::equal(inside->begin(), inside->end(), big.begin() + 100));
+  // Across the chunk boundary, or past the end: none.
+  EXPECT_FALSE(q.contiguous(SendQueue::kMaxChunk - 10, 20).has_value());
+  EXPECT_FALSE(q.contiguous(69990, 20).has_value());
+  // After an acknowledgement the offsets count from the new front.
+  q.consume(1000);
+  auto after = q.contiguous(0, 10);
+  ASSERT_TRUE(after.has_value());
+  EXPECT_TRUE(std::equal(after->begin(), after->end(), big.begin() + 1000));
+  // A borrowed (zero-copy) buffer is never viewed: its bytes are sliced, not copied.
+  SendQueue borrowed;
+  PacketBuffer data = PacketBuffer::from_bytes(as_bytes("zero-copy"));
+  ASSERT_EQ(borrowed.append_buffer(data, 100), 9u);
+  EXPECT_FALSE(borrowed.contiguous(0, 4).has_value());
+}
+
 FourTuple tuple(uint16_t port) {
   return FourTuple{Ipv4Address(10, 0, 0, 1), 80, Ipv4Address(10, 0, 0, 2), port};
 }

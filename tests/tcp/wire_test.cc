@@ -140,6 +140,34 @@ TEST(TcpWire, SmallPayloadsJoinTheHeaderLargeOnesAreShared) {
   EXPECT_TRUE(checksum_valid(offloaded, a, b));
 }
 
+TEST(TcpWire, CopyingBuildMatchesTheBuildOfAPacketPayload) {
+  SegmentHeader h;
+  h.source_port = 1;
+  h.destination_port = 2;
+  h.seq = SeqNum(10);
+  h.ack = SeqNum(77);
+  h.flags = kAck | kPsh;
+  h.window = 500;
+  h.options.timestamps = Timestamps{5, 6};
+  IpAddress a = Ipv4Address(10, 0, 0, 1);
+  IpAddress b = Ipv4Address(10, 0, 0, 2);
+  const ByteView body = as_bytes("a small request");
+  PacketBuffer copied = build_segment_copying(h, body, a, b, false);
+  PacketBuffer built = build_segment(h, PacketBuffer::from_bytes(body), a, b);
+  EXPECT_EQ(copied.view_count(), 1u);
+  EXPECT_EQ(copied.to_vector(), built.to_vector());
+  EXPECT_TRUE(checksum_valid(copied, a, b));
+
+  PacketBuffer offloaded = build_segment_copying(h, body, a, b, true);
+  PacketBuffer offloaded_built = build_segment_offloaded(h, PacketBuffer::from_bytes(body), a, b);
+  EXPECT_EQ(offloaded.to_vector(), offloaded_built.to_vector());
+  EXPECT_TRUE(offloaded.meta().needs_checksum);
+  EXPECT_EQ(offloaded.meta().csum_start, offloaded_built.meta().csum_start);
+  EXPECT_EQ(offloaded.meta().csum_offset, offloaded_built.meta().csum_offset);
+  finish_offloaded_checksum(offloaded, 20);
+  EXPECT_TRUE(checksum_valid(offloaded, a, b));
+}
+
 TEST(TcpWire, FlagsToString) {
   EXPECT_EQ(flags_to_string(kSyn | kAck), "SA");
   EXPECT_EQ(flags_to_string(0), ".");
