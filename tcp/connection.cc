@@ -1217,11 +1217,10 @@ void Connection::on_delack_timer() {
 void Connection::fill_ack_options(Options& o) {
   if (ts_ok_) o.timestamps = Timestamps{ts_now(), ts_recent_};
   if (sack_ok_) {
-    std::array<SeqRange, kMaxSackBlocks> blocks{};
     // With timestamps only three blocks fit in 40 option bytes.
-    size_t room = ts_ok_ ? 3 : 4;
-    size_t n = recv().take_sack_blocks(std::span(blocks).first(room));
-    for (size_t k = 0; k < n; ++k) o.add_sack(blocks[k]);
+    const size_t room = ts_ok_ ? 3 : 4;
+    const size_t n = recv().take_sack_blocks(std::span(o.sack_blocks).first(room));
+    o.sack_block_count = static_cast<uint8_t>(n);
     if (n > 0) protocol_.counters().sack_blocks_sent += n;
   }
 }

@@ -168,6 +168,33 @@ TEST(TcpWire, CopyingBuildMatchesTheBuildOfAPacketPayload) {
   EXPECT_TRUE(checksum_valid(offloaded, a, b));
 }
 
+TEST(TcpWire, TimestampsOnlyHeaderIsLaidOutAsWriteOptionsDoes) {
+  SegmentHeader h;
+  h.source_port = 0x1234;
+  h.destination_port = 80;
+  h.seq = SeqNum(0xA0B0C0D0);
+  h.ack = SeqNum(7);
+  h.flags = kAck;
+  h.window = 1000;
+  h.options.timestamps = Timestamps{0x01020304, 0x05060708};
+  ASSERT_EQ(header_length(h), 32u);
+  std::vector<std::byte> out(32, std::byte{0xee});
+  write_header(out, h);
+  std::vector<std::byte> options(12);
+  write_options(options, h.options);
+  EXPECT_TRUE(std::equal(options.begin(), options.end(), out.begin() + 20));
+  EXPECT_EQ(out[12], std::byte{0x80});  // data offset 8 words
+  EXPECT_EQ(out[16], std::byte{0});     // checksum left zero
+  EXPECT_EQ(out[17], std::byte{0});
+  auto seg = Segment::parse(out);
+  ASSERT_TRUE(seg.ok());
+  EXPECT_EQ(seg->seq(), SeqNum(0xA0B0C0D0));
+  Options parsed = parse_options(ByteView(out).subspan(20));
+  ASSERT_TRUE(parsed.timestamps.has_value());
+  EXPECT_EQ(parsed.timestamps->value, 0x01020304u);
+  EXPECT_EQ(parsed.timestamps->echo, 0x05060708u);
+}
+
 TEST(TcpWire, FlagsToString) {
   EXPECT_EQ(flags_to_string(kSyn | kAck), "SA");
   EXPECT_EQ(flags_to_string(0), ".");
