@@ -58,6 +58,7 @@ uint32_t SackScoreboard::update(SeqNum snd_una, SeqNum snd_max, std::span<const 
 }
 
 void SackScoreboard::advance(SeqNum snd_una) {
+  if (ranges_.empty()) return;  // every cumulative ACK without SACK blocks
   auto keep = std::find_if(ranges_.begin(), ranges_.end(),
                            [&](const SeqRange& r) { return r.end > snd_una; });
   for (auto it = ranges_.begin(); it != keep; ++it) sacked_bytes_ -= it->size();
