@@ -168,6 +168,15 @@ class Stack {
   }
   Nic* nic_by_name(std::string_view name);
   std::vector<NicId> nic_ids() const;
+  // Whether pred holds for any NIC, without building a list: per-datagram checks (is this a
+  // broadcast address of some subnet of ours?) ask it.
+  template <typename Pred>
+  bool any_nic(Pred&& pred) const {
+    for (const auto& n : nics_) {
+      if (n != nullptr && pred(std::as_const(*n))) return true;
+    }
+    return false;
+  }
   Status add_address(NicId nic, const IpPrefix& prefix);  // also adds the on-link route
 
   // Protocols. The stack owns them; the caller keeps a reference if it needs one.

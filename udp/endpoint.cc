@@ -61,19 +61,17 @@ bool Endpoint::is_broadcast_address(const IpAddress& address) const {
   if (!address.is_v4()) return false;  // IPv6 has no broadcast
   const Ipv4Address a = address.v4();
   if (a.is_broadcast()) return true;
-  Stack& s = protocol_.stack();
-  for (NicId id : s.nic_ids()) {
-    const Nic* nic = s.nic(id);
-    if (nic == nullptr) continue;
-    for (const IpPrefix& prefix : nic->addresses()) {
+  // Every IPv4 send asks this: the NICs are walked in place, with no list of them built.
+  return protocol_.stack().any_nic([&](const Nic& nic) {
+    for (const IpPrefix& prefix : nic.addresses()) {
       // /31 and /32 subnets have no broadcast address (RFC 3021).
       if (!prefix.address.is_v4() || prefix.length > 30) continue;
       const uint32_t host_mask = prefix.length == 0 ? ~0u : (~0u >> prefix.length);
       const uint32_t directed = prefix.address.v4().value() | host_mask;
       if (directed == a.value()) return true;
     }
-  }
-  return false;
+    return false;
+  });
 }
 
 IpAddress Endpoint::internal(const IpAddress& a) const {

@@ -13,6 +13,8 @@
 #include "tcp/endpoint.h"
 #include "tests/bench/alloc_counter.h"
 #include "tools/bench_net.h"
+#include "udp/endpoint.h"
+#include "udp/udp.h"
 
 namespace weir {
 namespace {
@@ -100,6 +102,38 @@ void BM_DataPathRoundTrip(benchmark::State& state) {
       static_cast<double>(state.iterations());
 }
 BENCHMARK(BM_DataPathRoundTrip);
+
+// A 32-byte datagram each way between two UDP sockets on the same harness: a DNS-style query
+// and answer. The client sends with send_to (every IPv4 send checks whether the destination is
+// a broadcast address of some subnet of ours).
+void BM_DataPathUdpRoundTrip(benchmark::State& state) {
+  BenchNet net(Connected::options(1500));
+  udp::install(net.a());
+  udp::install(net.b());
+  auto server = std::move(*udp::Endpoint::create(net.b(), AddressFamily::kIpv4));
+  const SocketAddress server_address = net.server_address();
+  (void)server->bind(server_address);
+  auto client = std::move(*udp::Endpoint::create(net.a(), AddressFamily::kIpv4));
+  std::vector<std::byte> query(32, std::byte{0x11});
+  std::vector<std::byte> buf(512);
+  bool answered = true;
+  auto round_trip = [&] {
+    (void)client->send_to(query, server_address);
+    net.pump();
+    auto got = server->receive_from(buf);
+    if (got) (void)server->send_to(ByteView(buf).first(got->size), got->from);
+    net.pump();
+    answered = answered && got && client->receive_from(buf);
+  };
+  for (int i = 0; i < 1000; ++i) round_trip();
+  const uint64_t allocs0 = bench::thread_allocations();
+  for (auto _ : state) round_trip();
+  state.counters["allocs_per_round_trip"] =
+      static_cast<double>(bench::thread_allocations() - allocs0) /
+      static_cast<double>(state.iterations());
+  if (!answered) state.SkipWithError("a datagram went unanswered");
+}
+BENCHMARK(BM_DataPathUdpRoundTrip);
 
 }  // namespace
 }  // namespace weir
