@@ -179,6 +179,9 @@ class ReceiveQueue {
   void let_go_if_drained();
   // After a read or discard: lets the emptied ready list's storage, or the whole contents, go.
   void drop_emptied_ready();
+  // Every readable byte was consumed and nothing is held out of order: the contents and the
+  // whole charge go at once.
+  void let_go_emptied();
   AddResult add_data(SeqNum rcv_nxt, SeqNum seq, PacketBuffer&& data, size_t limit,
                      bool allow_runs);
   AddResult add_out_of_order(SeqNum seq, PacketBuffer&& data, size_t limit);
