@@ -126,7 +126,8 @@ class VectorCache {
     v.clear();
     if (auto* free = cache_detail::thread_free_list<std::vector<T>, kKeep>();
         free != nullptr && v.capacity() > 0 && free->size() < kKeep) {
-      free->push_back(std::exchange(v, {}));
+      // A moved-from vector is empty and, with std::allocator, holds no storage: no temporary.
+      free->push_back(std::move(v));
       return;
     }
     std::vector<T>().swap(v);

@@ -502,7 +502,7 @@ ReceiveQueue::AddResult ReceiveQueue::add_out_of_order(SeqNum seq, PacketBuffer&
   return result;
 }
 
-size_t ReceiveQueue::take_sack_blocks(SeqNum rcv_nxt, std::span<SeqRange> out) {
+size_t ReceiveQueue::take_held_sack_blocks(SeqNum rcv_nxt, std::span<SeqRange> out) {
   size_t n = 0;
   if (dsack_ && !out.empty()) {
     out[n++] = *dsack_;

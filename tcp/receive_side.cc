@@ -109,14 +109,6 @@ ReceiveSide::Delivery ReceiveSide::receive(SeqNum seq, PacketBuffer&& payload, S
   return d;
 }
 
-bool ReceiveSide::window_update_due(const SocketMemory& memory, uint16_t adv_mss) const {
-  uint32_t free_space = space(memory, nullptr, adv_mss);
-  uint32_t current = window();
-  // Worth telling the peer when the window grows by two segments or half the buffer.
-  return free_space > current &&
-         (free_space - current >= 2u * adv_mss || free_space - current >= buffer_ / 2);
-}
-
 void ReceiveSide::autotune(size_t copied, TimePoint now, Duration rtt, uint32_t max_buffer,
                            const SocketMemory& memory, TcpCounters& counters) {
   copied_in_round_ += copied;
