@@ -30,27 +30,52 @@ namespace cache_detail {
 
 // The calling thread's free list of Items; nullptr while the thread is tearing it down (an
 // item given back from another thread_local's destructor is then simply freed).
+//
+// The hot path reads one constant-initialized, trivially destructible thread_local pointer:
+// no guard variable, no call. The list itself (which frees what it keeps when the thread
+// ends) is made by the out-of-line slow path on the thread's first use.
 template <typename Item, size_t kKeep>
-std::vector<Item>* thread_free_list() {
+struct ThreadFreeList {
 #if WEIR_OBJECT_CACHE
   enum State : int { kUnborn, kAlive, kGone };
-  // Trivially destructible, so it can still be read after `list` below is destroyed.
-  thread_local int state = kUnborn;
-  struct List {
-    explicit List(int& s) : state(s) {
-      items.reserve(kKeep);
-      state = kAlive;
-    }
-    ~List() { state = kGone; }
-    int& state;
-    std::vector<Item> items;
-  };
-  if (state == kGone) return nullptr;
-  thread_local List list(state);
-  return &list.items;
-#else
-  return nullptr;
+  // Trivially destructible, so both can still be read after `list` below is destroyed.
+  static inline thread_local std::vector<Item>* current = nullptr;
+  static inline thread_local int state = kUnborn;
+
+  [[gnu::noinline]] static std::vector<Item>* make() {
+    if (state == kGone) return nullptr;
+    struct List {
+      List() {
+        items.reserve(kKeep);
+        state = kAlive;
+        current = &items;
+      }
+      ~List() {
+        // First, so that what the items' destructors give back is freed, not kept.
+        current = nullptr;
+        state = kGone;
+      }
+      std::vector<Item> items;
+    };
+    thread_local List list;
+    return &list.items;
+  }
 #endif
+
+  static std::vector<Item>* get() {
+#if WEIR_OBJECT_CACHE
+    if (std::vector<Item>* list = current; list != nullptr) [[likely]]
+      return list;
+    return make();
+#else
+    return nullptr;
+#endif
+  }
+};
+
+template <typename Item, size_t kKeep>
+std::vector<Item>* thread_free_list() {
+  return ThreadFreeList<Item, kKeep>::get();
 }
 
 }  // namespace cache_detail
@@ -68,14 +93,17 @@ class ObjectCache {
     return std::make_unique<T>();
   }
 
-  static void give(std::unique_ptr<T> object) {
+  // Takes object (left null): kept for the next take(), or freed. By reference, so the caller's
+  // pointer is not moved through a temporary that must then be destroyed.
+  static void give(std::unique_ptr<T>&& object) {
     if (object == nullptr) return;
     if (auto* free = cache_detail::thread_free_list<std::unique_ptr<T>, kKeep>();
         free != nullptr && free->size() < kKeep) {
       object->reset();
       free->push_back(std::move(object));
+      return;
     }
-    // Otherwise object is freed here.
+    object.reset();
   }
 };
 
@@ -98,7 +126,8 @@ class VectorCache {
     v.clear();
     if (auto* free = cache_detail::thread_free_list<std::vector<T>, kKeep>();
         free != nullptr && v.capacity() > 0 && free->size() < kKeep) {
-      free->push_back(std::exchange(v, {}));
+      // A moved-from vector is empty and, with std::allocator, holds no storage: no temporary.
+      free->push_back(std::move(v));
       return;
     }
     std::vector<T>().swap(v);

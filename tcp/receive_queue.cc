@@ -1,7 +1,9 @@
 #include "tcp/receive_queue.h"
 
 #include <algorithm>
+#include <cstring>
 #include <iterator>
+#include <memory>
 
 #include "stack/object_cache.h"
 #include "tcp/drained_vector.h"
@@ -55,12 +57,15 @@ size_t prepend_copy(PacketBuffer& out, const PacketBuffer& data, size_t offset, 
 
 }  // namespace
 
-void ReceiveQueue::Contents::reset() {
-  ready = PacketBuffer();
+// Inline into the cache's give(), which runs it on every drained queue.
+[[gnu::always_inline]] inline void ReceiveQueue::Contents::reset() {
+  // In place: a move-assignment from a fresh packet did the same work twice over.
+  std::destroy_at(&ready);
+  std::construct_at(&ready);
   ready_charges.clear();
   ready_charges_head = 0;
   ready_charge = 0;
-  ooo.clear();
+  if (!ooo.empty()) ooo.clear();
   ooo_bytes = 0;
   ooo_charge = 0;
   recent_count = 0;
@@ -104,10 +109,34 @@ void ReceiveQueue::drop_emptied_ready() {
   }
 }
 
+// Inline into read() and discard(): once per request or response read.
+[[gnu::always_inline]] inline void ReceiveQueue::let_go_emptied() {
+  Contents& c = *held_;
+  // empty_charges(), and reset() does the rest.
+  if (c.ready_charges.capacity() > kChargesKeptWhenIdle)
+    release_drained(c.ready_charges, kChargesKeptWhenIdle, charges_wanted_log2_);
+  // Everything charged was in order, and all of it is consumed.
+  if (account_ != nullptr && accounted_ != 0) account_->release(accounted_);
+  accounted_ = 0;
+  ObjectCache<Contents>::give(std::move(held_));
+}
+
 size_t ReceiveQueue::read(MutableByteView out) {
   if (!held_) return 0;
   Contents& c = *held_;
-  size_t n = std::min(out.size(), c.ready.size());
+  const size_t have = c.ready.size();
+  if (out.size() >= have && have != 0 && c.ooo.empty()) {
+    // The whole queue is read (every request and response): copy each view, and the contents
+    // go back in one step, without consuming the bytes and their records one by one.
+    std::byte* to = out.data();
+    c.ready.for_each_view([&](ByteView v) {
+      std::memcpy(to, v.data(), v.size());
+      to += v.size();
+    });
+    let_go_emptied();
+    return have;
+  }
+  size_t n = std::min(out.size(), have);
   if (n == 0) return 0;
   c.ready.copy_out(0, out.first(n));
   c.ready.pull_front(n);
@@ -119,6 +148,11 @@ size_t ReceiveQueue::read(MutableByteView out) {
 size_t ReceiveQueue::discard(size_t n) {
   if (!held_) return 0;
   Contents& c = *held_;
+  if (n >= c.ready.size() && c.ready.size() != 0 && c.ooo.empty()) {
+    n = c.ready.size();
+    let_go_emptied();
+    return n;
+  }
   n = std::min(n, c.ready.size());
   c.ready.pull_front(n);
   release_ready(n);
@@ -164,9 +198,10 @@ void ReceiveQueue::add_charge(const ReadyCharge& charge) {
 void ReceiveQueue::append_ready(PacketBuffer&& data, size_t charge) {
   Contents& c = *held_;
   size_t n = data.size();
-  if (c.ready.empty())
-    c.ready = std::move(data);
-  else
+  if (c.ready.empty()) {
+    std::destroy_at(&c.ready);
+    std::construct_at(&c.ready, std::move(data));
+  } else
     c.ready.append(std::move(data));
   add_charge(ReadyCharge{n, charge});
   c.ready_charge += charge;
@@ -179,8 +214,10 @@ void ReceiveQueue::release_ready(size_t n) {
   while (n > 0 && c.ready_charges_head < c.ready_charges.size()) {
     ReadyCharge& f = c.ready_charges[c.ready_charges_head];
     if (n < f.bytes) {
+      // Not a return: the charges of the records consumed before this one still go to the
+      // account below.
       f.bytes -= n;
-      return;
+      break;
     }
     n -= f.bytes;
     c.ready_charge -= f.charge;
@@ -230,12 +267,41 @@ void ReceiveQueue::sync_account() {
     account_->charge(now - accounted_);
   else if (now < accounted_)
     account_->release(accounted_ - now);
+  else
+    return;
   accounted_ = now;
 }
 
 ReceiveQueue::AddResult ReceiveQueue::add(SeqNum rcv_nxt, SeqNum seq, PacketBuffer&& data,
                                           size_t limit, bool allow_runs) {
   if (data.empty()) return {};
+  if (held_ == nullptr && seq == rcv_nxt && allow_runs && data.view_count() == 1) {
+    // The first segment to an empty queue (every request and response): add_data's "alone"
+    // case in one step. A queue without contents charges nothing, so the segment's chunk is
+    // all it charges; kept as it arrived, it starts a run its chunk's next slice may extend.
+    const Chunk* source = data.front_chunk();
+    const size_t pinned = source->capacity();
+    if (pinned <= kKeptAloneMax && pinned <= limit) {
+      const size_t len = data.size();
+      held_ = ObjectCache<Contents>::take();
+      Contents& c = *held_;
+      c.run_chunk = source;
+      c.run_end = data.front_offset() + static_cast<uint32_t>(len);
+      c.run_kept = !source->external();
+      std::destroy_at(&c.ready);
+      std::construct_at(&c.ready, std::move(data));
+      reserve_for_burst(c.ready_charges, charges_wanted_log2_);
+      c.ready_charges.push_back(ReadyCharge{len, pinned});
+      c.ready_charge = pinned;
+      if (account_ != nullptr) {
+        account_->charge(pinned);
+        accounted_ = pinned;
+      }
+      AddResult result;
+      result.advanced = static_cast<uint32_t>(len);
+      return result;
+    }
+  }
   hold();
   AddResult result = add_data(rcv_nxt, seq, std::move(data), limit, allow_runs);
   let_go_if_drained();
@@ -271,7 +337,7 @@ ReceiveQueue::AddResult ReceiveQueue::add_data(SeqNum rcv_nxt, SeqNum seq, Packe
     pull_in_order(seq + static_cast<uint32_t>(len), result);
     return result;
   }
-  const size_t pinned = data.pinned_bytes();
+  const size_t pinned = source != nullptr ? source->capacity() : data.pinned_bytes();
   // A run starts only where its chunk fits as things are: pruning out-of-order data (which the
   // peer holds as SACKed) to make room for a chunk a copy would not need is no bargain.
   // Nor is a segment copied that arrives to nothing unread in a standard-sized chunk: the
@@ -283,7 +349,8 @@ ReceiveQueue::AddResult ReceiveQueue::add_data(SeqNum rcv_nxt, SeqNum seq, Packe
   const bool copy = wasteful(len, pinned) && !alone &&
                     !(continues && allow_runs && charged() + pinned <= limit);
   // In-order data is worth more than anything beyond a hole: every out-of-order piece may go.
-  if (!make_room(copy ? len : pinned, limit, std::nullopt, result)) {
+  const size_t need = copy ? len : pinned;
+  if (c.ooo.empty() ? charged() + need > limit : !make_room(need, limit, std::nullopt, result)) {
     result.dropped = true;
     c.run_chunk = nullptr;
     return result;
@@ -309,7 +376,7 @@ ReceiveQueue::AddResult ReceiveQueue::add_data(SeqNum rcv_nxt, SeqNum seq, Packe
     // A kept single-slice record charges its whole chunk: a later slice continuing it is free.
     c.run_kept = source != nullptr && !source->external();
   }
-  pull_in_order(seq + static_cast<uint32_t>(len), result);
+  if (!c.ooo.empty()) pull_in_order(seq + static_cast<uint32_t>(len), result);
   return result;
 }
 
@@ -437,7 +504,7 @@ ReceiveQueue::AddResult ReceiveQueue::add_out_of_order(SeqNum seq, PacketBuffer&
   return result;
 }
 
-size_t ReceiveQueue::take_sack_blocks(SeqNum rcv_nxt, std::span<SeqRange> out) {
+size_t ReceiveQueue::take_held_sack_blocks(SeqNum rcv_nxt, std::span<SeqRange> out) {
   size_t n = 0;
   if (dsack_ && !out.empty()) {
     out[n++] = *dsack_;

@@ -24,7 +24,10 @@
 // Storage. All of that (the in-order buffer, the records, the out-of-order map) lives in a
 // Contents taken from a per-thread cache when data arrives and given back once the last byte
 // is read: an idle connection's queue holds a null pointer, and a request/response exchange
-// reuses the same Contents without allocating.
+// reuses the same Contents without allocating. Both ends of that cycle are one step each: the
+// first segment to an empty queue is kept as it arrived and charged its chunk directly (the
+// "alone" case below, without the general path), and a read or discard of every readable byte
+// with nothing out of order gives the contents and the whole charge back at once.
 //
 // Out of order: a std::map keyed by starting sequence number (SeqNum's modular order is a
 // strict weak order here because every key lies within one receive window of rcv.nxt, far
@@ -126,7 +129,11 @@ class ReceiveQueue {
 
   // SACK blocks for an ACK at rcv_nxt, D-SACK first if one is pending; clears the D-SACK.
   // Returns the count written to out.
-  size_t take_sack_blocks(SeqNum rcv_nxt, std::span<SeqRange> out);
+  size_t take_sack_blocks(SeqNum rcv_nxt, std::span<SeqRange> out) {
+    // Inline for every ACK of a drained queue: nothing to report and nothing to update.
+    if (!dsack_ && held_ == nullptr) return 0;
+    return take_held_sack_blocks(rcv_nxt, out);
+  }
   bool dsack_pending() const { return dsack_.has_value(); }
 
   // The highest sequence number held out of order (end of the last block).
@@ -179,6 +186,9 @@ class ReceiveQueue {
   void let_go_if_drained();
   // After a read or discard: lets the emptied ready list's storage, or the whole contents, go.
   void drop_emptied_ready();
+  // Every readable byte was consumed and nothing is held out of order: the contents and the
+  // whole charge go at once.
+  void let_go_emptied();
   AddResult add_data(SeqNum rcv_nxt, SeqNum seq, PacketBuffer&& data, size_t limit,
                      bool allow_runs);
   AddResult add_out_of_order(SeqNum seq, PacketBuffer&& data, size_t limit);
@@ -191,6 +201,7 @@ class ReceiveQueue {
   // until need more bytes fit under limit. Returns whether they fit.
   bool make_room(size_t need, size_t limit, std::optional<SeqNum> floor, AddResult& result);
   void remember_recent(SeqNum seq);
+  size_t take_held_sack_blocks(SeqNum rcv_nxt, std::span<SeqRange> out);
   // Brings the account up to charged().
   void sync_account();
 

@@ -36,16 +36,21 @@ ReceiveSide::Delivery ReceiveSide::receive(SeqNum seq, PacketBuffer&& payload, S
     }
   };
   const bool in_order = seq == nxt_;
-  const size_t need = payload.pinned_bytes();
+  // pinned_bytes(), without its loop for the usual single slice.
+  const size_t need =
+      payload.view_count() == 1 ? payload.front_chunk()->capacity() : payload.pinned_bytes();
+  // Read once: nothing below changes the stack's account before the queue takes the data.
+  const bool pressure = memory.under_pressure();
+  const bool over_hard_limit = memory.exceeds_hard_limit(need);
   bool refuse = false;
-  if (memory.under_pressure()) {
+  if (pressure) {
     // Out-of-order data goes first (Linux's tcp_prune_queue under pressure): beyond its fair
     // share of the hard limit a connection keeps what it holds in order and what just came
     // in order, and gives up pieces beyond a hole to make room.
     size_t keep = in_order ? queue_.in_order_charged() + need : 0;
     tighten(std::max({memory.fair_share(), kMemoryFloor, keep}), Bound::kPressure);
   }
-  if (memory.exceeds_hard_limit(need)) {
+  if (over_hard_limit) {
     if (in_order && queue_.in_order_charged() < kMemoryFloor) {
       // Every connection may hold a little in order whatever the others pin, so each still
       // makes progress (Linux forces the charge when the receive queue is empty).
@@ -64,8 +69,7 @@ ReceiveSide::Delivery ReceiveSide::receive(SeqNum seq, PacketBuffer&& payload, S
   if (refuse)
     r.dropped = true;
   else
-    r = queue_.add(nxt_, seq, std::move(payload), limit,
-                   !memory.under_pressure() && !memory.exceeds_hard_limit(need));
+    r = queue_.add(nxt_, seq, std::move(payload), limit, !pressure && !over_hard_limit);
   if (bound == Bound::kOwn)
     c.ofo_pruned += r.pruned;
   else
@@ -103,14 +107,6 @@ ReceiveSide::Delivery ReceiveSide::receive(SeqNum seq, PacketBuffer&& payload, S
     d.schedule_ack = true;
   }
   return d;
-}
-
-bool ReceiveSide::window_update_due(const SocketMemory& memory, uint16_t adv_mss) const {
-  uint32_t free_space = space(memory, nullptr, adv_mss);
-  uint32_t current = window();
-  // Worth telling the peer when the window grows by two segments or half the buffer.
-  return free_space > current &&
-         (free_space - current >= 2u * adv_mss || free_space - current >= buffer_ / 2);
 }
 
 void ReceiveSide::autotune(size_t copied, TimePoint now, Duration rtt, uint32_t max_buffer,

@@ -206,6 +206,15 @@ inline uint32_t ReceiveSide::space(const SocketMemory& memory, TcpCounters* coun
   return free_space;
 }
 
+// After every read: defined here so that the Connection's call inlines.
+inline bool ReceiveSide::window_update_due(const SocketMemory& memory, uint16_t adv_mss) const {
+  uint32_t free_space = space(memory, nullptr, adv_mss);
+  uint32_t current = window();
+  // Worth telling the peer when the window grows by two segments or half the buffer.
+  return free_space > current &&
+         (free_space - current >= 2u * adv_mss || free_space - current >= buffer_ / 2);
+}
+
 inline uint16_t ReceiveSide::advertise(SocketMemory& memory, TcpCounters& counters,
                                        uint16_t adv_mss) {
   uint32_t free_space = space(memory, &counters, adv_mss);

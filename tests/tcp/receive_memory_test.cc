@@ -340,5 +340,86 @@ TEST(TcpReceiveMemory, HostileTinySegmentsStayBounded) {
   EXPECT_EQ(q.out_of_order_pieces(), 0u);
 }
 
+
+// The stack's account equals the queue's charge after every operation, whichever path it took:
+// the first segment to an empty queue, a read or discard of everything, partial reads, runs of
+// one chunk, out-of-order pieces, drops at a tight limit, clear(). (A read ending inside a
+// record after consuming whole ones once left their charges on the account until the next
+// add.) The bytes read are the stream's, and the queue holds storage exactly while it holds
+// data.
+TEST(TcpReceiveMemory, AccountFollowsEveryPath) {
+  SocketMemory memory{SocketMemoryLimits{1 << 30, 1 << 30, 1 << 30}};
+  {
+    ReceiveQueue q;
+    q.set_account(&memory);
+    uint64_t rng = 0x9e3779b97f4a7c15u;
+    auto next = [&rng](uint64_t n) {
+      rng = rng * 6364136223846793005u + 1442695040888963407u;
+      return static_cast<size_t>((rng >> 33) % n);
+    };
+    size_t nxt = 0;   // the stream offset of rcv.nxt
+    size_t read = 0;  // the stream offset of the next byte the user reads
+    std::vector<std::byte> buf(8192);
+    for (int step = 0; step < 20000; ++step) {
+      const size_t limit = next(8) == 0 ? 8192 : std::numeric_limits<size_t>::max();
+      const bool runs = next(8) != 0;
+      switch (next(7)) {
+        case 0:
+        case 1: {  // in order, alone in a standard or an offload chunk
+          const size_t n = 1 + next(next(4) == 0 ? 3000 : 200);
+          const size_t chunk = n <= 1792 && next(2) == 0 ? 2048 : kOffloadChunk;
+          auto r = q.add(SeqNum(static_cast<uint32_t>(nxt)), SeqNum(static_cast<uint32_t>(nxt)),
+                         in_chunk(nxt, n, chunk), limit, runs);
+          nxt += r.advanced;
+          break;
+        }
+        case 2: {  // consecutive slices of one chunk
+          const size_t n = 1 + next(1448);
+          const size_t count = 1 + next(4);
+          ChunkRef chunk = Chunk::allocate(kOffloadChunk);
+          for (size_t i = 0; i < n * count; ++i) chunk->bytes()[i] = pattern(nxt + i);
+          for (size_t i = 0; i < count; ++i) {
+            auto r = q.add(SeqNum(static_cast<uint32_t>(nxt)), SeqNum(static_cast<uint32_t>(nxt)),
+                           PacketBuffer::from_chunk(chunk, i * n, n), limit, runs);
+            nxt += r.advanced;
+            if (r.advanced != n) break;  // dropped, or it filled a gap: the chunk is out of step
+          }
+          break;
+        }
+        case 3: {  // beyond a gap
+          const size_t at = nxt + 1 + next(4000);
+          const size_t n = 1 + next(1448);
+          q.add(SeqNum(static_cast<uint32_t>(nxt)), SeqNum(static_cast<uint32_t>(at)),
+                next(2) == 0 ? in_chunk(at, n) : plain(at, n), limit, runs);
+          break;
+        }
+        case 4:
+        case 5: {  // read some or all
+          const size_t want = next(3) == 0 ? q.readable() : next(3000);
+          const size_t got = q.read(MutableByteView(buf).first(std::min(want, buf.size())));
+          for (size_t i = 0; i < got; ++i) ASSERT_EQ(buf[i], pattern(read + i)) << step;
+          read += got;
+          break;
+        }
+        case 6:
+          if (next(16) == 0) {
+            q.clear();
+            read = nxt;
+          } else {
+            read += q.discard(next(2) == 0 ? q.readable() : next(3000));
+          }
+          break;
+      }
+      ASSERT_EQ(read + q.readable(), nxt) << step;
+      ASSERT_EQ(memory.used(), q.charged()) << step;
+      ASSERT_EQ(q.holds_storage(), q.readable() > 0 || q.has_out_of_order()) << step;
+      if (!q.holds_storage()) {
+        ASSERT_EQ(q.charged(), 0u) << step;
+      }
+    }
+  }
+  EXPECT_EQ(memory.used(), 0u);
+}
+
 }  // namespace
 }  // namespace weir::tcp
