@@ -24,7 +24,7 @@ size_t SendQueue::append(ByteView data, size_t max) {
       }
     }
     size_t capacity = std::clamp(want - done, kMinChunk, kMaxChunk);
-    add_block(Block{Chunk::allocate(capacity), 0, 0, PacketBuffer()});
+    add_own_block(capacity);
   }
   size_ += done;
   return done;
@@ -47,7 +47,7 @@ Result<size_t> SendQueue::append_from(size_t max, const Fill& fill) {
   while (done < max) {
     if (head_ == blocks_.size() || blocks_.back().room() == 0) {
       size_t capacity = std::clamp(max - done, kMinChunk, kMaxChunk);
-      add_block(Block{Chunk::allocate(capacity), 0, 0, PacketBuffer()});
+      add_own_block(capacity);
     }
     // Bytes past the tail's end belong to no slice yet (see append()).
     Block& tail = blocks_.back();
@@ -64,6 +64,12 @@ Result<size_t> SendQueue::append_from(size_t max, const Fill& fill) {
     if (got < room) break;
   }
   return done;
+}
+
+void SendQueue::add_own_block(size_t capacity) {
+  reserve_for_burst(blocks_);
+  Block& b = blocks_.emplace_back();
+  b.chunk = Chunk::allocate(capacity);
 }
 
 void SendQueue::add_block(Block&& block) {

@@ -64,6 +64,8 @@ class SendQueue {
     size_t room() const { return chunk ? chunk->capacity() - end : 0; }
   };
   void add_block(Block&& block);
+  // A block of the queue's own: a fresh chunk of `capacity`, built in place (no packet moved).
+  void add_own_block(size_t capacity);
 
   static constexpr size_t kBlocksKeptWhenIdle = 2;
   std::vector<Block> blocks_;
