@@ -452,7 +452,7 @@ PacketBuffer PacketBuffer::clone() const {
   return p;
 }
 
-PacketBuffer PacketBuffer::slice(size_t offset, size_t length) const {
+PacketBuffer PacketBuffer::slice_slices(size_t offset, size_t length) const {
   PacketBuffer p;
   p.meta_ = meta_;
   if (offset >= size_) return p;
