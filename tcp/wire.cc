@@ -151,13 +151,6 @@ void write_options(MutableByteView out, const Options& o) {
   while (pos < out.size()) put(kOptionEnd);
 }
 
-Result<Segment> Segment::parse(ByteView bytes) {
-  if (bytes.size() < kMinHeaderLength) return Error::kBadMessage;
-  size_t offset = static_cast<size_t>(load_u8(bytes, 12) >> 4) * 4;
-  if (offset < kMinHeaderLength || offset > bytes.size()) return Error::kBadMessage;
-  return Segment(bytes);
-}
-
 size_t header_length(const SegmentHeader& h) {
   return kMinHeaderLength + options_length(h.options);
 }
