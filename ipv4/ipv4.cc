@@ -75,8 +75,9 @@ bool Ipv4Protocol::is_subnet_broadcast(const Nic& nic, Ipv4Address address) {
   return false;
 }
 
-Ipv4Protocol::NicMatch Ipv4Protocol::match_nic(const Nic& nic, Ipv4Address source,
-                                               Ipv4Address destination) {
+// Inlined into handle_packet(), its one caller: once per datagram received.
+[[gnu::always_inline]] inline Ipv4Protocol::NicMatch Ipv4Protocol::match_nic(
+    const Nic& nic, Ipv4Address source, Ipv4Address destination) {
   NicMatch match;
   for (const auto& prefix : nic.addresses()) {
     if (!prefix.address.is_v4()) continue;
@@ -234,7 +235,9 @@ void Ipv4Protocol::handle_packet(Nic& nic, PacketBuffer&& pkt) {
   deliver(nic, dgram, std::move(pkt));
 }
 
-void Ipv4Protocol::deliver(Nic& nic, const ReceivedDatagram& dgram, PacketBuffer&& payload) {
+// Inlined into handle_packet(), its one caller: once per datagram received.
+[[gnu::always_inline]] inline void Ipv4Protocol::deliver(Nic& nic, const ReceivedDatagram& dgram,
+                                                         PacketBuffer&& payload) {
   const uint8_t protocol = load_u8(dgram.header, 9);
   if (protocol == kProtocolIcmp) {
     ++counters_.rx_delivered;
@@ -358,7 +361,9 @@ Status Ipv4Protocol::write_packet(const RouteInfo& route, const IpWriteParams& p
   return result;
 }
 
-Status Ipv4Protocol::send_datagram(Nic& nic, const RouteInfo& route, PacketBuffer&& pkt) {
+// Inlined into write_packet(), its one caller: once per datagram sent.
+[[gnu::always_inline]] inline Status Ipv4Protocol::send_datagram(Nic& nic, const RouteInfo& route,
+                                                                 PacketBuffer&& pkt) {
   ++counters_.tx_packets;
   const Ipv4Address remote = route.remote_address.v4();
   pkt.meta().network_protocol = kEtherTypeIpv4;

@@ -4,27 +4,8 @@
 
 namespace weir::ipv4 {
 
-namespace {
-
-// The rules of check_header(), inline in it and in Header::parse(): the receive path asks them
-// once per datagram, and the call with an optional length cost as much as the rules.
-inline HeaderCheck check_header_rules(ByteView bytes, size_t packet_length) {
-  if (bytes.size() < kMinHeaderLength) return HeaderCheck::kTruncated;
-  uint8_t first = load_u8(bytes, 0);
-  if ((first >> 4) != 4) return HeaderCheck::kBadVersion;
-  size_t header_length = size_t{first & 0x0fu} * 4;
-  if (header_length < kMinHeaderLength) return HeaderCheck::kBadIhl;
-  if (bytes.size() < header_length) return HeaderCheck::kTruncated;
-  uint16_t total_length = load_be16(bytes, 2);
-  if (total_length < header_length) return HeaderCheck::kBadTotalLength;
-  if (total_length > packet_length) return HeaderCheck::kTruncated;
-  return HeaderCheck::kOk;
-}
-
-}  // namespace
-
 HeaderCheck check_header(ByteView bytes, std::optional<size_t> packet_length) {
-  return check_header_rules(bytes, packet_length.value_or(bytes.size()));
+  return wire_detail::check_header_rules(bytes, packet_length.value_or(bytes.size()));
 }
 
 Result<Header> Header::parse(ByteView bytes, std::optional<size_t> packet_length) {
@@ -32,20 +13,6 @@ Result<Header> Header::parse(ByteView bytes, std::optional<size_t> packet_length
   return Header(bytes.first(size_t{load_u8(bytes, 0) & 0x0fu} * 4));
 }
 
-HeaderCheck Header::parse(ByteView bytes, size_t packet_length, std::optional<Header>& header) {
-  const HeaderCheck check = check_header_rules(bytes, packet_length);
-  if (check == HeaderCheck::kOk) {
-    header = Header(bytes.first(size_t{load_u8(bytes, 0) & 0x0fu} * 4));
-  }
-  return check;
-}
-
-bool Header::checksum_valid() const {
-  if (bytes_.size() == kMinHeaderLength) {
-    return internet_checksum_of_20(bytes_.first<kMinHeaderLength>()) == 0;
-  }
-  return internet_checksum(bytes_) == 0;
-}
 
 void emit_header(MutableByteView out, const HeaderFields& f) {
   const auto header = out.first<kMinHeaderLength>();

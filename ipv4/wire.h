@@ -12,6 +12,7 @@
 
 #include "stack/address.h"
 #include "stack/bytes.h"
+#include "stack/checksum.h"
 #include "stack/result.h"
 
 namespace weir::ipv4 {
@@ -44,12 +45,38 @@ enum class HeaderCheck : uint8_t {
 // bytes.size(). It lets a caller check a packet whose first bytes alone were linearized.
 HeaderCheck check_header(ByteView bytes, std::optional<size_t> packet_length = std::nullopt);
 
+namespace wire_detail {
+
+// The rules of check_header(), inline in it and in Header::parse(): the receive path asks them
+// once per datagram, and the call with an optional length cost as much as the rules.
+inline HeaderCheck check_header_rules(ByteView bytes, size_t packet_length) {
+  if (bytes.size() < kMinHeaderLength) return HeaderCheck::kTruncated;
+  uint8_t first = load_u8(bytes, 0);
+  if ((first >> 4) != 4) return HeaderCheck::kBadVersion;
+  size_t header_length = size_t{first & 0x0fu} * 4;
+  if (header_length < kMinHeaderLength) return HeaderCheck::kBadIhl;
+  if (bytes.size() < header_length) return HeaderCheck::kTruncated;
+  uint16_t total_length = load_be16(bytes, 2);
+  if (total_length < header_length) return HeaderCheck::kBadTotalLength;
+  if (total_length > packet_length) return HeaderCheck::kTruncated;
+  return HeaderCheck::kOk;
+}
+
+}  // namespace wire_detail
+
 class Header {
  public:
   static Result<Header> parse(ByteView bytes, std::optional<size_t> packet_length = std::nullopt);
   // parse() for an input path that counts every drop reason: the rule broken, or kOk with the
-  // view in *header. One walk over the rules where check_header() and parse() took two.
-  static HeaderCheck parse(ByteView bytes, size_t packet_length, std::optional<Header>& header);
+  // view in *header. One walk over the rules where check_header() and parse() took two; inline,
+  // as checksum_valid(), since every datagram received asks both.
+  static HeaderCheck parse(ByteView bytes, size_t packet_length, std::optional<Header>& header) {
+    const HeaderCheck check = wire_detail::check_header_rules(bytes, packet_length);
+    if (check == HeaderCheck::kOk) {
+      header = Header(bytes.first(size_t{load_u8(bytes, 0) & 0x0fu} * 4));
+    }
+    return check;
+  }
 
   uint8_t version() const { return load_u8(bytes_, 0) >> 4; }
   size_t header_length() const { return size_t{load_u8(bytes_, 0) & 0x0fu} * 4; }
@@ -72,7 +99,12 @@ class Header {
   ByteView options() const { return bytes_.subspan(kMinHeaderLength); }
   // The header itself (IHL*4 bytes).
   ByteView bytes() const { return bytes_; }
-  bool checksum_valid() const;
+  bool checksum_valid() const {
+    if (bytes_.size() == kMinHeaderLength) {
+      return internet_checksum_of_20(bytes_.first<kMinHeaderLength>()) == 0;
+    }
+    return internet_checksum(bytes_) == 0;
+  }
 
  private:
   explicit Header(ByteView header) : bytes_(header) {}

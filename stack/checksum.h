@@ -18,11 +18,12 @@ class PacketBuffer;
 class ChecksumAccumulator {
  public:
   void add(ByteView data);
-  void add_u16(uint16_t v);
+  // Inline, as fold(): every segment sent and received adds its pseudo-header sum and folds.
+  void add_u16(uint16_t v) { sum_ += v; }
   void add_u32(uint32_t v);
   void add(const PacketBuffer& pkt, size_t offset = 0);
   // The folded 16-bit one's complement sum (not inverted).
-  uint16_t fold() const;
+  inline uint16_t fold() const;
   // The value to put in a checksum field: ~fold().
   uint16_t finish() const { return static_cast<uint16_t>(~fold()); }
 
@@ -46,6 +47,8 @@ inline uint16_t fold64(uint64_t s) {
 
 }  // namespace checksum_detail
 
+uint16_t ChecksumAccumulator::fold() const { return checksum_detail::fold64(sum_); }
+
 // internet_checksum() of exactly 20 bytes (an IPv4 header without options), inline: every IPv4
 // datagram sent and received sums one, and the general sum's length tests and calls were most
 // of its cost. Five 32-bit words added in 64 bits carry nothing out; since 2^16 = 1 (mod
@@ -66,9 +69,25 @@ inline uint16_t internet_checksum_of_20(std::span<const std::byte, 20> data) {
   return static_cast<uint16_t>(~folded);
 }
 
+namespace checksum_detail {
+uint16_t pseudo_header_sum_v6(const IpAddress& src, const IpAddress& dst, uint8_t protocol,
+                              uint32_t length);
+}  // namespace checksum_detail
+
 // The pseudo-header sum for TCP/UDP/ICMPv6 over IPv4 (RFC 793/768) or IPv6 (RFC 8200 8.1).
-uint16_t pseudo_header_sum(const IpAddress& src, const IpAddress& dst, uint8_t protocol,
-                           uint32_t length);
+// IPv4: src, dst, zero byte + protocol, 16-bit length. IPv6: src, dst, 32-bit length, three
+// zero bytes + next header. As one's complement sums both are src + dst + protocol + length.
+// Addresses are whole 32-bit big-endian words, and 2^16 = 1 (mod 2^16 - 1), so adding them as
+// plain integers and folding once gives the 16-bit sum. The IPv4 case is inline: every
+// segment sent and received pays it, and a call cost as much as the additions.
+inline uint16_t pseudo_header_sum(const IpAddress& src, const IpAddress& dst, uint8_t protocol,
+                                  uint32_t length) {
+  if (src.is_v4() && dst.is_v4()) {
+    return checksum_detail::fold64(uint64_t{protocol} + length + src.v4().value() +
+                                   dst.v4().value());
+  }
+  return checksum_detail::pseudo_header_sum_v6(src, dst, protocol, length);
+}
 
 // Finishes a checksum a transport left for offload (meta().needs_checksum; csum_start counts
 // from the start of the network header), in software, and clears the request. pkt is a whole

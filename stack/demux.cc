@@ -9,7 +9,7 @@ namespace {
 
 // Mixes a 64-bit value (splitmix64 finalizer): cheap, and with the per-stack secret folded in
 // a remote peer cannot predict which bucket its flows land in.
-uint64_t mix(uint64_t x) {
+[[gnu::always_inline]] inline uint64_t mix(uint64_t x) {
   x ^= x >> 30;
   x *= 0xbf58476d1ce4e5b9ull;
   x ^= x >> 27;
@@ -18,7 +18,7 @@ uint64_t mix(uint64_t x) {
   return x;
 }
 
-uint64_t hash_address(uint64_t h, const IpAddress& a) {
+[[gnu::always_inline]] inline uint64_t hash_address(uint64_t h, const IpAddress& a) {
   // An IPv4 address is one word: the loop's one step, without a view of its bytes.
   if (a.is_v4()) return mix(h ^ a.v4().value());
   ByteView b = a.bytes();

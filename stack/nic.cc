@@ -164,7 +164,9 @@ Status Nic::write_segmented(std::span<PacketBuffer> pkts, const LinkCapabilities
   return write_to_link(segmented, caps);
 }
 
-Status Nic::write_to_link(std::span<PacketBuffer> pkts, const LinkCapabilities& caps) {
+// Inlined into its callers: write_packet() calls it for every datagram sent.
+[[gnu::always_inline]] inline Status Nic::write_to_link(std::span<PacketBuffer> pkts,
+                                                        const LinkCapabilities& caps) {
   size_t bytes = 0;
   const bool checksum_offload = caps.tx_checksum_offload;
   for (auto& p : pkts) {

@@ -206,39 +206,34 @@ void PacketBuffer::Slices::assign(std::span<const Slice> from) {
   for (const Slice& s : from) push_back(Slice{s});
 }
 
+// These three build the packet holding its one slice, rather than empty and then filled.
 PacketBuffer PacketBuffer::allocate(size_t size, size_t headroom) {
-  PacketBuffer p;
   auto [chunk, offset] = chunk_with_headroom(size, headroom);
   if (size > 0) {
     auto data = chunk->bytes().subspan(offset, size);
     std::memset(data.data(), 0, data.size());
   }
-  p.slices_.push_back(Slice{std::move(chunk), static_cast<uint32_t>(offset),
-                            static_cast<uint32_t>(size)});
-  p.size_ = size;
-  return p;
+  return PacketBuffer(
+      Slice{std::move(chunk), static_cast<uint32_t>(offset), static_cast<uint32_t>(size)},
+      PacketMeta{});
 }
 
 PacketBuffer PacketBuffer::from_bytes(ByteView data, size_t headroom) {
-  PacketBuffer p;
   auto [chunk, offset] = chunk_with_headroom(data.size(), headroom);
   copy_bytes(chunk->bytes(), offset, data);
-  p.slices_.push_back(Slice{std::move(chunk), static_cast<uint32_t>(offset),
-                            static_cast<uint32_t>(data.size())});
-  p.size_ = data.size();
-  return p;
+  return PacketBuffer(Slice{std::move(chunk), static_cast<uint32_t>(offset),
+                            static_cast<uint32_t>(data.size())},
+                      PacketMeta{});
 }
 
 PacketBuffer PacketBuffer::from_chunk(ChunkRef chunk, size_t offset, size_t length) {
-  PacketBuffer p;
   if (!chunk || offset > chunk->capacity() || length > chunk->capacity() - offset ||
       offset + length > PacketBuffer::kMaxBytes) {
     packet_misuse();
   }
-  p.slices_.push_back(
-      Slice{std::move(chunk), static_cast<uint32_t>(offset), static_cast<uint32_t>(length)});
-  p.size_ = length;
-  return p;
+  return PacketBuffer(
+      Slice{std::move(chunk), static_cast<uint32_t>(offset), static_cast<uint32_t>(length)},
+      PacketMeta{});
 }
 
 MutableByteView PacketBuffer::push_front_chunk(size_t n) {
@@ -452,7 +447,7 @@ PacketBuffer PacketBuffer::clone() const {
   return p;
 }
 
-PacketBuffer PacketBuffer::slice(size_t offset, size_t length) const {
+PacketBuffer PacketBuffer::slice_slices(size_t offset, size_t length) const {
   PacketBuffer p;
   p.meta_ = meta_;
   if (offset >= size_) return p;

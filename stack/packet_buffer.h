@@ -11,6 +11,7 @@
 // bounds-checked span.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/intrusive_ptr.hpp>
@@ -117,7 +118,7 @@ class PacketBuffer {
   PacketBuffer(PacketBuffer&& other) noexcept
       : slices_(std::move(other.slices_)), head_(other.head_), size_(other.size_),
         meta_(other.meta_) {
-    other.clear_slices();
+    other.head_ = 0;  // moving the slices left other's list empty
   }
   PacketBuffer& operator=(PacketBuffer&& other) noexcept {
     if (this != &other) {
@@ -125,7 +126,7 @@ class PacketBuffer {
       head_ = other.head_;
       size_ = other.size_;
       meta_ = other.meta_;
-      other.clear_slices();
+      other.head_ = 0;
     }
     return *this;
   }
@@ -209,7 +210,18 @@ class PacketBuffer {
   void append(PacketBuffer&& other);  // takes other's slices; metadata stays this packet's
 
   PacketBuffer clone() const;                                // shares chunks, copies metadata
-  PacketBuffer slice(size_t offset, size_t length) const;    // shares chunks; clamped to size
+  // Shares chunks; clamped to size.
+  PacketBuffer slice(size_t offset, size_t length) const {
+    // Inline when one slice holds the packet (a received segment's payload behind its header):
+    // the new packet is built holding its one slice, not built empty and then filled.
+    if (view_count() == 1 && offset < size_ && length != 0) {
+      const Slice& s = slices_[head_];
+      return PacketBuffer(Slice{s.chunk, static_cast<uint32_t>(s.offset + offset),
+                                static_cast<uint32_t>(std::min(length, size_ - offset))},
+                          meta_);
+    }
+    return slice_slices(offset, length);
+  }
   void copy_out(size_t offset, MutableByteView out) const;   // out.size() bytes from offset
   std::vector<std::byte> to_vector() const;
 
@@ -250,13 +262,29 @@ class PacketBuffer {
   class Slices {
    public:
     Slices() = default;
-    Slices(Slices&& other) noexcept { take(other); }
+    explicit Slices(Slice&& only) : inline_{{std::move(only), Slice{}}}, size_(1) {}
+    // A slot not in use holds a null chunk (every operation that vacates one resets it), so a
+    // move takes both inline slots whole, used or not: a fixed copy of two slices with no loop
+    // over the count and no test of where the list lives.
+    Slices(Slices&& other) noexcept
+        : inline_{{take_slot(other.inline_[0]), take_slot(other.inline_[1])}},
+          heap_(std::move(other.heap_)), size_(other.size_), capacity_(other.capacity_) {
+      other.size_ = 0;
+      other.capacity_ = kInline;
+    }
     Slices& operator=(Slices&& other) noexcept {
       if (this != &other) {
-        clear();
-        heap_.reset();
-        capacity_ = kInline;
-        take(other);
+        // Theirs come in and ours go out to them, then they let ours go: plain loads and stores
+        // first, and the tests for what to release only on the list that is dropped.
+        for (size_t i = 0; i < kInline; ++i) {
+          inline_[i].chunk.swap(other.inline_[i].chunk);
+          inline_[i].offset = other.inline_[i].offset;
+          inline_[i].length = other.inline_[i].length;
+        }
+        heap_.swap(other.heap_);
+        size_ = other.size_;
+        std::swap(capacity_, other.capacity_);
+        other.release();
       }
       return *this;
     }
@@ -283,6 +311,14 @@ class PacketBuffer {
     void truncate(size_t n);
     // Becomes a copy of `from` (each chunk gains a reference).
     void assign(std::span<const Slice> from);
+    // Drops every slice and the heap room: the list is as new.
+    void release() noexcept {
+      inline_[0].chunk.reset();
+      inline_[1].chunk.reset();
+      heap_.reset();
+      size_ = 0;
+      capacity_ = kInline;
+    }
     // Drops every slice; heap room, if any, is kept for reuse.
     void clear() {
       Slice* d = data();
@@ -292,21 +328,10 @@ class PacketBuffer {
 
    private:
     static constexpr uint32_t kInline = 2;
-    // This list is empty and holds no heap room; other is left the same way.
-    void take(Slices& other) noexcept {
-      if (other.heap_) {
-        heap_ = std::move(other.heap_);
-        capacity_ = other.capacity_;
-        other.capacity_ = kInline;
-      } else {
-        for (uint32_t i = 0; i < other.size_; ++i) {
-          inline_[i].chunk.swap(other.inline_[i].chunk);
-          inline_[i].offset = other.inline_[i].offset;
-          inline_[i].length = other.inline_[i].length;
-        }
-      }
-      size_ = other.size_;
-      other.size_ = 0;
+    static_assert(kInline == 2, "release() and the moves name each inline slot");
+    // The slot's slice, leaving its chunk null (no reference count touched).
+    static Slice take_slot(Slice& from) noexcept {
+      return Slice{ChunkRef(from.chunk.detach(), false), from.offset, from.length};
     }
     void grow();
 
@@ -332,6 +357,10 @@ class PacketBuffer {
     slices_.clear();
     head_ = 0;
   }
+  // A packet of one slice.
+  PacketBuffer(Slice&& only, const PacketMeta& meta)
+      : slices_(std::move(only)), size_(only.length), meta_(meta) {}
+  PacketBuffer slice_slices(size_t offset, size_t length) const;
   // Replaces the first n bytes (0 < n <= size) with one unshared slice holding a copy.
   void linearize_front(size_t n);
   // The out-of-line rest of push_front(), pull_front(), truncate(), front() and

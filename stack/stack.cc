@@ -174,19 +174,6 @@ void Stack::register_transport_protocol(std::unique_ptr<TransportProtocol> proto
   transport_protocols_.push_back(std::move(protocol));
 }
 
-NetworkProtocol* Stack::network_protocol(uint16_t ethertype) const {
-  for (const auto& [type, protocol] : network_by_ethertype_) {
-    if (type == ethertype) return protocol;
-  }
-  return nullptr;
-}
-
-IpProtocol* Stack::ip_protocol(AddressFamily family) const {
-  uint16_t ethertype = family == AddressFamily::kIpv4 ? kEtherTypeIpv4 : kEtherTypeIpv6;
-  // Only IP layers register these EtherTypes, so the downcast names what they are.
-  return static_cast<IpProtocol*>(network_protocol(ethertype));
-}
-
 uint32_t IpProtocol::path_mtu(const Nic& nic, const IpAddress& remote) const {
   (void)remote;
   return nic.mtu();
@@ -195,10 +182,6 @@ uint32_t IpProtocol::path_mtu(const Nic& nic, const IpAddress& remote) const {
 std::optional<IpAddress> IpProtocol::select_source(const Nic& nic, const IpAddress& remote,
                                                    const IpAddress& next_hop) const {
   return nic.select_source(remote.family(), next_hop);
-}
-
-TransportProtocol* Stack::transport_protocol(uint8_t number) const {
-  return transport_by_number_[number];
 }
 
 void Stack::add_route(const Route& route) {

@@ -192,9 +192,22 @@ class Stack {
     register_transport_protocol(std::move(protocol));
     return ref;
   }
-  NetworkProtocol* network_protocol(uint16_t ethertype) const;
-  IpProtocol* ip_protocol(AddressFamily family) const;
-  TransportProtocol* transport_protocol(uint8_t number) const;
+  // Inline, all three: every packet received looks up its network and its transport protocol,
+  // and every segment sent its IP layer.
+  NetworkProtocol* network_protocol(uint16_t ethertype) const {
+    for (const auto& [type, protocol] : network_by_ethertype_) {
+      if (type == ethertype) return protocol;
+    }
+    return nullptr;
+  }
+  IpProtocol* ip_protocol(AddressFamily family) const {
+    const uint16_t ethertype = family == AddressFamily::kIpv4 ? kEtherTypeIpv4 : kEtherTypeIpv6;
+    // Only IP layers register these EtherTypes, so the downcast names what they are.
+    return static_cast<IpProtocol*>(network_protocol(ethertype));
+  }
+  TransportProtocol* transport_protocol(uint8_t number) const {
+    return transport_by_number_[number];
+  }
 
   // Routes: longest prefix wins; among equal prefixes, the first added.
   void add_route(const Route& route);

@@ -9,6 +9,14 @@ namespace weir::tcp {
 
 Options parse_options(ByteView bytes) {
   Options o;
+  // NOP, NOP, timestamps: what every segment of an established connection with timestamps and
+  // no SACK blocks carries (write_options lays it out so, as Linux does). Read in one step; the
+  // walk below gives exactly this for these bytes, at several times the cost.
+  if (bytes.size() == 12 && load_u8(bytes, 0) == kOptionNop && load_u8(bytes, 1) == kOptionNop &&
+      load_u8(bytes, 2) == kOptionTimestamps && load_u8(bytes, 3) == 10) {
+    o.timestamps = Timestamps{load_be32(bytes, 4), load_be32(bytes, 8)};
+    return o;
+  }
   ByteReader r(bytes);
   while (r.remaining() > 0) {
     uint8_t kind = r.u8();
@@ -143,13 +151,6 @@ void write_options(MutableByteView out, const Options& o) {
     }
   }
   while (pos < out.size()) put(kOptionEnd);
-}
-
-Result<Segment> Segment::parse(ByteView bytes) {
-  if (bytes.size() < kMinHeaderLength) return Error::kBadMessage;
-  size_t offset = static_cast<size_t>(load_u8(bytes, 12) >> 4) * 4;
-  if (offset < kMinHeaderLength || offset > bytes.size()) return Error::kBadMessage;
-  return Segment(bytes);
 }
 
 namespace {

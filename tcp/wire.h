@@ -82,8 +82,13 @@ void write_options(MutableByteView out, const Options& o);
 class Segment {
  public:
   // bytes hold at least the header (the data offset is checked against bytes.size()); bytes
-  // past the header are the payload.
-  static Result<Segment> parse(ByteView bytes);
+  // past the header are the payload. Inline: every segment received is parsed.
+  static Result<Segment> parse(ByteView bytes) {
+    if (bytes.size() < kMinHeaderLength) return Error::kBadMessage;
+    const size_t offset = static_cast<size_t>(load_u8(bytes, 12) >> 4) * 4;
+    if (offset < kMinHeaderLength || offset > bytes.size()) return Error::kBadMessage;
+    return Segment(bytes);
+  }
 
   uint16_t source_port() const { return load_be16(bytes_, 0); }
   uint16_t destination_port() const { return load_be16(bytes_, 2); }

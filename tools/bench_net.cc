@@ -85,44 +85,21 @@ size_t BenchNet::pump_at(TimePoint now) {
   }
 }
 
-bool BenchNet::step_at(const std::function<bool()>& step, TimePoint now) {
-  // The application's calls run in one batch per stack at the iteration's reading, as a
-  // handler does inside weir's Loop; the work they defer (ACKs) runs when the batch ends.
-  Stack::Batch batch_a(*a_, now);
-  Stack::Batch batch_b(*b_, now);
-  return step();
-}
-
-Status BenchNet::run_until(const std::function<bool()>& step, Duration limit) {
-  TimePoint now = clock_.now();
-  const TimePoint give_up = now + limit;
-  for (;;) {
-    if (step_at(step, now)) return ok_status();
-    if (pump_at(now) != 0) {
-      now = clock_.now();
-      continue;
-    }
-    if (step_at(step, now)) return ok_status();
-    now = clock_.now();
-    if (pump_at(now) != 0) {
-      now = clock_.now();
-      continue;
-    }
-    // Quiet: the next thing to happen is a timer.
-    ++timer_waits_;
-    if (now >= give_up) return Error::kTimedOut;
-    std::optional<TimePoint> next = a_->timers().next_deadline();
-    if (auto nb = b_->timers().next_deadline(); nb && (!next || *nb < *next)) next = nb;
-    if (!next) return Error::kTimedOut;  // nothing can ever happen again
-    // next_deadline() may be early; sleep at most a millisecond at a time.
-    const Duration wait =
-        std::clamp<Duration>(*next - now, Duration::zero(), std::chrono::milliseconds(1));
-    if (wait > Duration::zero()) {
-      timespec ts{0, static_cast<long>(wait.count())};
-      nanosleep(&ts, nullptr);
-    }
-    now = clock_.now();
+Status BenchNet::wait_for_timer(TimePoint& now, TimePoint give_up) {
+  ++timer_waits_;
+  if (now >= give_up) return Error::kTimedOut;
+  std::optional<TimePoint> next = a_->timers().next_deadline();
+  if (auto nb = b_->timers().next_deadline(); nb && (!next || *nb < *next)) next = nb;
+  if (!next) return Error::kTimedOut;  // nothing can ever happen again
+  // next_deadline() may be early; sleep at most a millisecond at a time.
+  const Duration wait =
+      std::clamp<Duration>(*next - now, Duration::zero(), std::chrono::milliseconds(1));
+  if (wait > Duration::zero()) {
+    timespec ts{0, static_cast<long>(wait.count())};
+    nanosleep(&ts, nullptr);
   }
+  now = clock_.now();
+  return ok_status();
 }
 
 const tcp::TcpCounters& BenchNet::tcp_a() const { return tcp::find(*a_)->counters(); }

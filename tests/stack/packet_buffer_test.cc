@@ -429,6 +429,44 @@ TEST(PacketBufferTest, SliceClampsAndShares) {
   }());
 }
 
+// A packet in one slice is sliced inline: the slice holds that one slice's chunk (no copy),
+// clamped like any other, with the metadata; an empty range holds no slice at all.
+TEST(PacketBufferTest, SliceOfOneSlicePacketSharesItsChunk) {
+  auto p = PacketBuffer::from_bytes(iota_bytes(10));
+  p.meta().nic = 7;
+  ASSERT_EQ(p.view_count(), 1u);
+  auto s = p.slice(3, 4);
+  EXPECT_EQ(s.to_vector(), iota_bytes(4, 3));
+  EXPECT_EQ(s.view_count(), 1u);
+  EXPECT_EQ(s.front_chunk(), p.front_chunk());
+  EXPECT_EQ(s.front_offset(), p.front_offset() + 3);
+  EXPECT_EQ(s.meta().nic, 7u);
+  EXPECT_EQ(p.slice(8, 100).to_vector(), iota_bytes(2, 8));
+  EXPECT_EQ(p.slice(3, 0).view_count(), 0u);
+  EXPECT_TRUE(p.slice(3, 0).empty());
+  EXPECT_EQ(p.slice(10, 1).view_count(), 0u);
+  EXPECT_EQ(p.slice(10, 1).meta().nic, 7u);
+  // Shared with p, so writing into the slice copies first.
+  fill(*s.mutable_front(2), 0xab);
+  EXPECT_EQ(p.to_vector(), iota_bytes(10));
+}
+
+// Move-assignment lets go of what the target held: a chunk it shared with another packet is
+// that packet's alone afterwards, so its headroom is written in place.
+TEST(PacketBufferTest, MoveAssignmentLetsGoOfTheTargetsChunks) {
+  for (size_t count : {1u, 2u, 3u}) {
+    SCOPED_TRACE(count);
+    auto dst = PacketBuffer::from_bytes(iota_bytes(5));
+    for (size_t i = 1; i < count; ++i) dst.append(PacketBuffer::from_bytes(iota_bytes(5)));
+    PacketBuffer keep = dst.clone();
+    dst = PacketBuffer::from_bytes(iota_bytes(3, 50));
+    EXPECT_EQ(dst.to_vector(), iota_bytes(3, 50));
+    const Chunk* first = keep.front_chunk();
+    keep.push_front(2);
+    EXPECT_EQ(keep.front_chunk(), first);
+  }
+}
+
 TEST(PacketBufferTest, CopyOut) {
   auto p = PacketBuffer::from_bytes(iota_bytes(6));
   p.append(PacketBuffer::from_bytes(iota_bytes(6, 6)));

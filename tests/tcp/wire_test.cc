@@ -53,6 +53,33 @@ TEST(TcpWire, OptionsRoundTrip) {
   EXPECT_EQ(p.timestamps, o.timestamps);
 }
 
+// NOP NOP TS, the established layout, is read in one step: to the same result as the walk,
+// which still reads those bytes when anything else follows, and any near miss.
+TEST(TcpWire, TimestampsOnlyLayoutParsesAsTheWalkDoes) {
+  Options o;
+  o.timestamps = Timestamps{0x01020304, 0xa0b0c0d0};
+  std::vector<std::byte> buf(options_length(o));
+  ASSERT_EQ(buf.size(), 12u);
+  write_options(buf, o);
+  std::vector<std::byte> padded = buf;
+  for (uint8_t b : {1, 1, 1, 0}) padded.push_back(std::byte{b});
+  for (const auto& bytes : {buf, padded}) {
+    Options p = parse_options(bytes);
+    EXPECT_FALSE(p.malformed);
+    EXPECT_EQ(p.timestamps, o.timestamps);
+    EXPECT_FALSE(p.mss.has_value());
+    EXPECT_FALSE(p.window_scale.has_value());
+    EXPECT_FALSE(p.sack_permitted);
+    EXPECT_EQ(p.sack_block_count, 0u);
+  }
+  // A timestamps option of the wrong length is flagged, not read.
+  std::vector<std::byte> bad = buf;
+  bad[3] = std::byte{9};
+  Options p = parse_options(bad);
+  EXPECT_TRUE(p.malformed);
+  EXPECT_FALSE(p.timestamps.has_value());
+}
+
 TEST(TcpWire, SackBlocksLimitedByOptionSpace) {
   Options o;
   o.timestamps = Timestamps{1, 2};
