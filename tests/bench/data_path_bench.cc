@@ -79,6 +79,18 @@ void BM_DataPathBulk(benchmark::State& state) {
 }
 BENCHMARK(BM_DataPathBulk)->Arg(1500)->Arg(65535);
 
+// Warms up with 1,000 round trips (caches and windows at their steady size), then times them
+// and counts what they allocate.
+template <typename RoundTrip>
+void run_round_trips(benchmark::State& state, RoundTrip&& round_trip) {
+  for (int i = 0; i < 1000; ++i) round_trip();
+  const uint64_t allocs0 = bench::thread_allocations();
+  for (auto _ : state) round_trip();
+  state.counters["allocs_per_round_trip"] =
+      static_cast<double>(bench::thread_allocations() - allocs0) /
+      static_cast<double>(state.iterations());
+}
+
 // One byte each way with Nagle off: the rr workload's round trip.
 void BM_DataPathRoundTrip(benchmark::State& state) {
   Connected c(1500);
@@ -94,12 +106,7 @@ void BM_DataPathRoundTrip(benchmark::State& state) {
     c.net.pump();
     (void)c.client->read(MutableByteView(&got, 1));
   };
-  for (int i = 0; i < 1000; ++i) round_trip();
-  const uint64_t allocs0 = bench::thread_allocations();
-  for (auto _ : state) round_trip();
-  state.counters["allocs_per_round_trip"] =
-      static_cast<double>(bench::thread_allocations() - allocs0) /
-      static_cast<double>(state.iterations());
+  run_round_trips(state, round_trip);
 }
 BENCHMARK(BM_DataPathRoundTrip);
 
@@ -125,12 +132,7 @@ void BM_DataPathUdpRoundTrip(benchmark::State& state) {
     net.pump();
     answered = answered && got && client->receive_from(buf);
   };
-  for (int i = 0; i < 1000; ++i) round_trip();
-  const uint64_t allocs0 = bench::thread_allocations();
-  for (auto _ : state) round_trip();
-  state.counters["allocs_per_round_trip"] =
-      static_cast<double>(bench::thread_allocations() - allocs0) /
-      static_cast<double>(state.iterations());
+  run_round_trips(state, round_trip);
   if (!answered) state.SkipWithError("a datagram went unanswered");
 }
 BENCHMARK(BM_DataPathUdpRoundTrip);

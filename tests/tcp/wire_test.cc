@@ -167,15 +167,21 @@ TEST(TcpWire, SmallPayloadsJoinTheHeaderLargeOnesAreShared) {
   EXPECT_TRUE(checksum_valid(offloaded, a, b));
 }
 
-TEST(TcpWire, CopyingBuildMatchesTheBuildOfAPacketPayload) {
+// What an established connection's data segment carries: ACK, PSH, a window and timestamps.
+SegmentHeader established_data_header() {
   SegmentHeader h;
-  h.source_port = 1;
-  h.destination_port = 2;
-  h.seq = SeqNum(10);
-  h.ack = SeqNum(77);
+  h.source_port = 0x1234;
+  h.destination_port = 80;
+  h.seq = SeqNum(0xA0B0C0D0);
+  h.ack = SeqNum(7);
   h.flags = kAck | kPsh;
-  h.window = 500;
-  h.options.timestamps = Timestamps{5, 6};
+  h.window = 1000;
+  h.options.timestamps = Timestamps{0x01020304, 0x05060708};
+  return h;
+}
+
+TEST(TcpWire, CopyingBuildMatchesTheBuildOfAPacketPayload) {
+  const SegmentHeader h = established_data_header();
   IpAddress a = Ipv4Address(10, 0, 0, 1);
   IpAddress b = Ipv4Address(10, 0, 0, 2);
   const ByteView body = as_bytes("a small request");
@@ -196,14 +202,7 @@ TEST(TcpWire, CopyingBuildMatchesTheBuildOfAPacketPayload) {
 }
 
 TEST(TcpWire, TimestampsOnlyHeaderIsLaidOutAsWriteOptionsDoes) {
-  SegmentHeader h;
-  h.source_port = 0x1234;
-  h.destination_port = 80;
-  h.seq = SeqNum(0xA0B0C0D0);
-  h.ack = SeqNum(7);
-  h.flags = kAck;
-  h.window = 1000;
-  h.options.timestamps = Timestamps{0x01020304, 0x05060708};
+  const SegmentHeader h = established_data_header();
   ASSERT_EQ(header_length(h), 32u);
   std::vector<std::byte> out(32, std::byte{0xee});
   write_header(out, h);
