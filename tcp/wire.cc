@@ -7,13 +7,25 @@
 
 namespace weir::tcp {
 
+namespace {
+
+// What every segment of an established connection with timestamps carries, and nothing else:
+// laid out as NOP NOP TS (12 bytes), as write_options would.
+constexpr size_t kTimestampsOnlyLength = 12;
+bool timestamps_only(const Options& o) {
+  return o.timestamps && !o.mss && !o.window_scale && !o.sack_permitted && o.sack_block_count == 0;
+}
+
+}  // namespace
+
 Options parse_options(ByteView bytes) {
   Options o;
   // NOP, NOP, timestamps: what every segment of an established connection with timestamps and
   // no SACK blocks carries (write_options lays it out so, as Linux does). Read in one step; the
   // walk below gives exactly this for these bytes, at several times the cost.
-  if (bytes.size() == 12 && load_u8(bytes, 0) == kOptionNop && load_u8(bytes, 1) == kOptionNop &&
-      load_u8(bytes, 2) == kOptionTimestamps && load_u8(bytes, 3) == 10) {
+  if (bytes.size() == kTimestampsOnlyLength && load_u8(bytes, 0) == kOptionNop &&
+      load_u8(bytes, 1) == kOptionNop && load_u8(bytes, 2) == kOptionTimestamps &&
+      load_u8(bytes, 3) == 10) {
     o.timestamps = Timestamps{load_be32(bytes, 4), load_be32(bytes, 8)};
     return o;
   }
@@ -153,18 +165,6 @@ void write_options(MutableByteView out, const Options& o) {
   while (pos < out.size()) put(kOptionEnd);
 }
 
-namespace {
-
-// What every segment of an established connection with timestamps carries, and nothing else:
-// laid out as NOP NOP TS (12 bytes), as write_options would.
-constexpr size_t kTimestampsOnlyLength = 12;
-bool timestamps_only(const Options& o) {
-  return o.timestamps && !o.mss && !o.window_scale && !o.sack_permitted &&
-         o.sack_block_count == 0;
-}
-
-}  // namespace
-
 size_t header_length(const SegmentHeader& h) {
   if (timestamps_only(h.options)) return kMinHeaderLength + kTimestampsOnlyLength;
   return kMinHeaderLength + options_length(h.options);
@@ -172,8 +172,8 @@ size_t header_length(const SegmentHeader& h) {
 
 void write_header(MutableByteView out, const SegmentHeader& h) {
   // The whole header is put together in a local array, whose constant offsets need no bounds
-  // checks, and copied out in one checked step.
-  // Every byte up to `length` is written below (write_options pads to its end).
+  // checks, and copied out in one checked step. Every byte up to `length` is written below
+  // (write_options pads to its end), so the array needs no zeroing.
   std::array<std::byte, kMinHeaderLength + kMaxOptionsLength> b;
   const MutableByteView local(b);
   const size_t length = out.size();
@@ -255,9 +255,8 @@ PacketBuffer build_segment(const SegmentHeader& h, PacketBuffer&& payload, const
   return std::move(s.pkt);
 }
 
-PacketBuffer build_segment_copying(const SegmentHeader& h, ByteView payload,
-                                   const IpAddress& src, const IpAddress& dst,
-                                   bool checksum_offloaded) {
+PacketBuffer build_segment_copying(const SegmentHeader& h, ByteView payload, const IpAddress& src,
+                                   const IpAddress& dst, bool checksum_offloaded) {
   const size_t length = header_length(h);
   SegmentStart s = start_segment(h, length, payload.size(), PacketBuffer::kDefaultHeadroom);
   if (!payload.empty()) copy_bytes(s.front, length, payload);

@@ -142,9 +142,8 @@ PacketBuffer build_segment(const SegmentHeader& h, PacketBuffer&& payload, const
 // The same for a payload the caller holds as contiguous bytes (a small write still in the send
 // queue): copied behind the header in its chunk, with no packet built around the bytes first.
 // With checksum_offloaded the checksum is left to the link, as build_segment_offloaded does.
-PacketBuffer build_segment_copying(const SegmentHeader& h, ByteView payload,
-                                   const IpAddress& src, const IpAddress& dst,
-                                   bool checksum_offloaded);
+PacketBuffer build_segment_copying(const SegmentHeader& h, ByteView payload, const IpAddress& src,
+                                   const IpAddress& dst, bool checksum_offloaded);
 
 // Software segmentation (stack/gso.h) of a segment built for GSO. The length of the header at
 // the front of `segment` (its data offset), or 0 when that is not a well-formed header.
