@@ -21,9 +21,9 @@ inline constexpr uint16_t kPort = 5001;  // as the in-process peers' (scripts/pe
 
 struct BenchOptions {
   uint32_t mtu = 1500;
-  double secs = 5.0;  // bulk: how long A writes
-  int n = 0;          // rr round trips / crr connections; 0: the workload's default
-  int conns = 10000;  // idle pairs
+  double secs = 5.0;    // bulk: how long A writes
+  int n = 0;            // rr round trips / crr connections; 0: the workload's default
+  int conns = 10000;    // idle pairs
   size_t exchange = 0;  // idle: bytes each way per pair (a request and its response) first
   std::string cc = "cubic";
   size_t queue_limit = 1024;  // frames per channel direction, as gVisor's channel link
@@ -43,6 +43,7 @@ class BenchNet {
 
   Stack& a() { return *a_; }
   Stack& b() { return *b_; }
+  TimePoint now() const { return clock_.now(); }
   SocketAddress server_address() const { return {addr_b_, kPort}; }
 
   // Delivers frames both ways and fires due timers until nothing moves; returns how many
@@ -55,7 +56,13 @@ class BenchNet {
   // through its handler on every step and its construction per round trip.
   template <typename Step>
   Status run_until(Step&& step, Duration limit = std::chrono::seconds(60)) {
-    TimePoint now = clock_.now();
+    return run_until_from(clock_.now(), step, limit);
+  }
+  // The same, its first iteration at `now`, a reading the caller just took (rr times each
+  // round trip with the reading that also starts it, as one loop iteration reads the clock
+  // once).
+  template <typename Step>
+  Status run_until_from(TimePoint now, Step&& step, Duration limit = std::chrono::seconds(60)) {
     const TimePoint give_up = now + limit;
     for (;;) {
       if (step_at(step, now)) return ok_status();
@@ -114,7 +121,8 @@ double monotonic_seconds();
 std::string result_prefix(const BenchOptions& options, const char* test);
 // Prints prefix + fields (+ label) and returns exit status 0.
 int report(const BenchOptions& options, const char* test, const std::string& fields);
-// Prints the prefix with error=REASON (tables built from RESULT lines skip it), says why on stderr, returns 1.
+// Prints the prefix with error=REASON (tables built from RESULT lines skip it), says why on stderr,
+// returns 1.
 int report_failure(const BenchOptions& options, const char* test, const std::string& why);
 
 // A listening endpoint on B at kPort.
