@@ -1398,11 +1398,11 @@ bool Connection::send_new_data(bool force_one) {
     // of the queue's chunks (sending copies nothing).
     std::optional<ByteView> small;
     if (len > 0 && len <= kSmallPayloadMax) small = send().queue().contiguous(queued_off, len);
-    PacketBuffer payload = small ? PacketBuffer() : send().queue().slice(queued_off, len);
-    const SeqNum begin = send().record_new(len, fin_now, len < mss_ && len > 0, now);
     if (small) {
-      transmit_small(flags, begin, *small);
+      transmit_small(flags, send().record_new(len, fin_now, len < mss_, now), *small);
     } else {
+      PacketBuffer payload = send().queue().slice(queued_off, len);
+      const SeqNum begin = send().record_new(len, fin_now, len < mss_ && len > 0, now);
       transmit(flags, begin, std::move(payload), false);
     }
     sent_any = true;
