@@ -4,7 +4,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <optional>
 
 namespace weir {
 
@@ -54,16 +53,19 @@ class BatchClock final : public Clock {
  public:
   explicit BatchClock(const Clock& source) : source_(source) {}
   TimePoint now() const override {
+    // Asked many times per segment: a held reading costs one compare.
+    if (held_ != kNotRead) [[likely]]
+      return held_;
     if (!holding_) return source_.now();
     // The batch's instant is read when first asked for: a batch that never needs the time
     // (a read() that finds nothing, a poll with no work) costs no clock read.
-    if (!held_) held_ = source_.now();
-    return *held_;
+    held_ = source_.now();
+    return held_;
   }
   bool holding() const { return holding_; }
   void hold() {
     holding_ = true;
-    held_.reset();
+    held_ = kNotRead;
   }
   // Holds a reading the caller took (an embedder's poll(now)); it must come from the same
   // clock as source, or timers armed in the batch land at the wrong time.
@@ -73,13 +75,16 @@ class BatchClock final : public Clock {
   }
   void release() {
     holding_ = false;
-    held_.reset();
+    held_ = kNotRead;
   }
 
  private:
+  // No clock reads this: a steady clock's epoch is the boot, a manual clock starts later.
+  static constexpr TimePoint kNotRead = TimePoint::min();
   const Clock& source_;
   bool holding_ = false;
-  mutable std::optional<TimePoint> held_;
+  // kNotRead unless holding_ and read (or given).
+  mutable TimePoint held_ = kNotRead;
 };
 
 inline double to_seconds(Duration d) { return std::chrono::duration<double>(d).count(); }

@@ -104,9 +104,15 @@ TEST(StackBatchTest, ABatchOpenedAtAnInstantHoldsIt) {
   ManualClock clock;
   Stack stack(clock, repeatable_stack_options(1));
   const TimePoint start = clock.now();
-  Stack::Batch batch(stack, start);
+  {
+    Stack::Batch batch(stack, start);
+    clock.advance(5ms);
+    EXPECT_EQ(stack.now(), start);
+  }
+  EXPECT_EQ(stack.now(), start + 5ms);  // let go with the batch
+  Stack::Batch next(stack);
   clock.advance(5ms);
-  EXPECT_EQ(stack.now(), start);
+  EXPECT_EQ(stack.now(), start + 10ms);  // a batch after it reads afresh
 }
 
 // Records when it ran; optionally defers another task, or destroys one, from inside its run.
@@ -139,9 +145,7 @@ TEST(StackBatchTest, DeferredTasksRunOnceWhenTheOutermostBatchEndsAtItsInstant) 
     stack.defer_to_batch_end(a);
     stack.defer_to_batch_end(b);
     stack.defer_to_batch_end(a);  // already waiting: still runs once
-    {
-      Stack::Batch inner(stack);
-    }
+    { Stack::Batch inner(stack); }
     EXPECT_TRUE(log.empty());  // an inner batch's end is not the end
     clock.advance(3ms);
   }
@@ -277,7 +281,8 @@ TEST_F(StackTest, NicsAreNamedAndNumbered) {
   ASSERT_TRUE(a && b);
   EXPECT_NE(*a, *b);
   EXPECT_EQ(stack.nic_by_name("eth1")->mtu(), 9000u);
-  EXPECT_EQ(stack.add_nic(std::make_unique<RecordingEndpoint>(), "eth0").error(), Error::kAddressInUse);
+  EXPECT_EQ(stack.add_nic(std::make_unique<RecordingEndpoint>(), "eth0").error(),
+            Error::kAddressInUse);
   EXPECT_EQ(stack.nic(99), nullptr);
   EXPECT_TRUE(stack.nic(*a)->endpoint().attached());
 }
