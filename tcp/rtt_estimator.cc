@@ -77,7 +77,8 @@ Duration RttEstimator::compute_rto() const {
   const Duration min = std::min(c.min, c.max);
   Duration base = c.initial;
   if (has_sample_) base = srtt_ + std::max(c.granularity, 4 * rttvar_);
-  base = std::clamp(base, min, c.max);
+  // Not std::clamp: min <= max holds by construction, and the hardened build asserts it.
+  base = std::min(std::max(base, min), c.max);
   for (unsigned i = 0; i < backoffs_ && base < c.max; ++i) {
     base = base > c.max / 2 ? c.max : base * 2;
   }

@@ -76,8 +76,10 @@ double Cubic::k_for(double w_max, double cwnd_epoch, double c) {
 }
 
 uint32_t Cubic::cwnd() const {
+  // Asked several times per ACK: not std::clamp, whose bounds check the hardened build asserts
+  // (the bounds are constants here).
   return static_cast<uint32_t>(
-      std::clamp(cwnd_, static_cast<double>(mss_), static_cast<double>(kMaxCwnd)));
+      std::min(std::max(cwnd_, static_cast<double>(mss_)), static_cast<double>(kMaxCwnd)));
 }
 
 void Cubic::on_ack(const AckSample& ack, bool in_recovery) {
