@@ -9,8 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
-#include <vector>
 
+#include "fuzz/exact_bytes.h"
 #include "fuzz/ipv4_fuzz_harness.h"
 #include "ipv4/wire.h"
 
@@ -30,11 +30,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.arp.max_entries = 8;
   options.arp.max_pending = 3;
   fuzz::Harness h(TransportDelivery::kDelivered, options);
+  static fuzzing::ExactBytes<32> record;  // a packet of kArpPacketLength (28) bytes at most
+  static_assert(kArpPacketLength <= 32);
   size_t pos = 0;
   while (pos < input.size()) {
     const uint8_t control = load_u8(input, pos++);
     const size_t n = std::min(kArpPacketLength, input.size() - pos);
-    std::vector<std::byte> packet = to_byte_vector(input.subspan(pos, n));
+    const MutableByteView packet = record.assign(input.subspan(pos, n));
     pos += n;
     switch (control & 3) {
       case 1:

@@ -11,9 +11,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
-#include <vector>
 
 #include "fuzz/clock_steps.h"
+#include "fuzz/exact_bytes.h"
 #include "ipv6/mld.h"
 #include "stack/clock.h"
 #include "stack/rng.h"
@@ -72,13 +72,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Mld mld(timers, rng, host);
   host.mld = &mld;
 
+  // A message is at most 255 bytes (its length is one byte of the input).
+  static fuzzing::ExactBytes<256> record;
   ByteReader in(std::as_bytes(std::span(data, size)));
   while (in.remaining() >= 2) {
     const uint8_t op = in.u8();
     const uint8_t n = in.u8();
     switch (op % 4) {
       case 0: {
-        std::vector<std::byte> msg = to_byte_vector(in.bytes(std::min<size_t>(n, in.remaining())));
+        const MutableByteView msg = record.assign(in.bytes(std::min<size_t>(n, in.remaining())));
         if ((op & 0x20) != 0 && !msg.empty()) msg[0] = std::byte{kMldQuery};
         const Ipv6Address source =
             Ipv6Address::parse((op & 8) != 0 ? "2001:db8::1" : "fe80::1").value();

@@ -17,8 +17,8 @@
 #include <cstdint>
 #include <set>
 #include <span>
-#include <vector>
 
+#include "fuzz/exact_bytes.h"
 #include "ipv6/ndp_wire.h"
 #include "ipv6/rdnss.h"
 #include "ipv6/router_list.h"
@@ -105,6 +105,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   RdnssList rdnss;
   slaac.start_link_local(kNic, "eth0");
 
+  // A message is at most 255 bytes (its length is one byte of the input).
+  static fuzzing::ExactBytes<256> record;
   ByteReader in(std::as_bytes(std::span(data, size)));
   while (in.remaining() >= 2) {
     const uint8_t op = in.u8();
@@ -116,7 +118,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     };
     switch ((op & 7) % 6) {
       case 0: {
-        std::vector<std::byte> msg = to_byte_vector(in.bytes(std::min<size_t>(n, in.remaining())));
+        const MutableByteView msg = record.assign(in.bytes(std::min<size_t>(n, in.remaining())));
         if ((op & 0x10) != 0 && msg.size() >= 2) {
           msg[0] = std::byte{kNdpRouterAdvertisement};
           msg[1] = std::byte{0};
