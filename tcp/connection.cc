@@ -178,9 +178,7 @@ RttEstimator Connection::rtt() const {
   return RttEstimator::restored(parked_.loss.rtt, protocol_.options().rto);
 }
 
-uint32_t Connection::send_window() const {
-  return work_ ? send().window() : parked_.send.wnd;
-}
+uint32_t Connection::send_window() const { return work_ ? send().window() : parked_.send.wnd; }
 
 uint32_t Connection::receive_window() const {
   if (work_) return recv().window();
@@ -248,8 +246,8 @@ uint32_t Connection::ts_now() const {
 // Setup
 
 RouteInfo Connection::route() const {
-  return RouteInfo{route_nic_, demux_id_.local_address, demux_id_.remote_address, next_hop_,
-                   route_mtu_, false};
+  return RouteInfo{
+      route_nic_, demux_id_.local_address, demux_id_.remote_address, next_hop_, route_mtu_, false};
 }
 
 void Connection::init_route_and_mss(const RouteInfo& route) {
@@ -643,8 +641,8 @@ void Connection::set_socket_options(const SocketOptions& options) {
 }
 
 TcpInfo Connection::info() const {
-  if (work_) return info_of(work_->send, work_->recv, work_->loss, work_->last_data_sent,
-                            work_->bytes_sent);
+  if (work_)
+    return info_of(work_->send, work_->recv, work_->loss, work_->last_data_sent, work_->bytes_sent);
   // Parked: answer from the parts as they would be made again (no data sent yet).
   SendSide send;
   ReceiveSide recv(stack().socket_memory());
@@ -653,9 +651,8 @@ TcpInfo Connection::info() const {
   return info_of(send, recv, loss, TimePoint{}, 0);
 }
 
-TcpInfo Connection::info_of(const SendSide& send, const ReceiveSide& recv,
-                            const LossRecovery& loss, TimePoint last_data_sent,
-                            uint64_t bytes_sent) const {
+TcpInfo Connection::info_of(const SendSide& send, const ReceiveSide& recv, const LossRecovery& loss,
+                            TimePoint last_data_sent, uint64_t bytes_sent) const {
   TcpInfo i;
   TimePoint now = stack().now();
   auto ms_since = [&](TimePoint t) {
@@ -823,27 +820,19 @@ void Connection::send_challenge_ack() {
   if (protocol_.take_challenge_ack_budget()) send_ack();
 }
 
+// The path of an in-order segment of an established connection runs straight through; every
+// unusual case is a cold function below, placed away from it, so the hot path spans fewer
+// instruction-cache lines (see TcpProtocol::handle_packet).
 SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, const Segment& seg,
                                                 const Options& opts, PacketBuffer&& payload) {
   (void)info;
-  TcpCounters& c = protocol_.counters();
   uint8_t flags = seg.flags();
   SeqNum seq = seg.seq();
   TimePoint now = stack().now();
 
-  // A new SYN for a connection in TIME-WAIT may start a new incarnation when it is clearly
-  // newer: a newer timestamp (RFC 6191), or a higher sequence number (RFC 1122 4.2.2.13) that
-  // PAWS does not reject. A port reused within one timestamp tick carries an equal timestamp,
-  // so the sequence number must still count then, as in Linux's tcp_timewait_state_process.
-  if (state_ == State::kTimeWait && (flags & (kSyn | kAck | kRst)) == kSyn) {
-    bool have_ts = ts_ok_ && opts.timestamps;
-    auto ts_delta = have_ts ? static_cast<int32_t>(opts.timestamps->value - ts_recent_) : 0;
-    bool newer = (have_ts && ts_delta > 0) || (ts_delta >= 0 && seq > recv().nxt());
-    if (newer) {
-      c.time_wait_reused++;
-      enter_state(State::kClosed);
-      return SegmentOutcome::kRedeliver;
-    }
+  if (state_ == State::kTimeWait && (flags & (kSyn | kAck | kRst)) == kSyn &&
+      time_wait_steps_aside(seg, opts)) {
+    return SegmentOutcome::kRedeliver;
   }
 
   uint32_t seg_len =
@@ -853,37 +842,17 @@ SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, c
   if (ts_ok_ && opts.timestamps && (flags & kRst) == 0) {
     if (static_cast<int32_t>(opts.timestamps->value - ts_recent_) < 0 &&
         now - ts_recent_stamp_ < kPawsIdle) {
-      c.drop_paws++;
-      send_ack();
-      return SegmentOutcome::kDone;
+      return drop_paws();
     }
   }
 
   // Our SYN-ACK was lost: the peer repeats its SYN.
   if (state_ == State::kSynReceived && (flags & (kSyn | kRst | kAck)) == kSyn &&
       seq == recv().irs()) {
-    send_syn(true);
-    return SegmentOutcome::kDone;
+    return resend_syn_ack();
   }
 
-  if (!recv().acceptable(seq, seg_len)) {
-    if (flags & kRst) {
-      c.drop_rst_out_of_window++;
-      return SegmentOutcome::kDone;
-    }
-    c.drop_out_of_window++;
-    // TIME-WAIT: a retransmitted FIN (our ACK was lost) restarts the 2MSL wait.
-    if (state_ == State::kTimeWait && (flags & kFin) && seq + seg_len == recv().nxt()) {
-      timers_.arm_after(*this, TimerKind::kAux, protocol_.options().time_wait);
-    }
-    // A retransmission of data we already have: report it as a D-SACK.
-    if (sack_ok_ && !payload.empty() && seq < recv().nxt()) {
-      recv().note_duplicate(SeqRange{seq, seq + static_cast<uint32_t>(payload.size())});
-      c.dsacks_sent++;
-    }
-    send_ack();
-    return SegmentOutcome::kDone;
-  }
+  if (!recv().acceptable(seq, seg_len)) return process_unacceptable(flags, seq, seg_len, payload);
   last_recv_ = now;
   keepalive_probes_sent_ = 0;
 
@@ -894,86 +863,17 @@ SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, c
     ts_recent_stamp_ = now;
   }
 
-  // RST (RFC 5961 3.2): exactly rcv.nxt resets; anywhere else in the window is challenged.
-  if (flags & kRst) {
-    if (seq != recv().nxt()) {
-      send_challenge_ack();
-      return SegmentOutcome::kDone;
-    }
-    c.resets_received++;
-    switch (state_) {
-      case State::kSynReceived:
-        if (listener_ != nullptr) {
-          enter_state(State::kClosed);  // passive open: back to LISTEN, i.e. forget it
-        } else {
-          terminate(Error::kConnectionRefused);
-        }
-        break;
-      case State::kEstablished:
-      case State::kFinWait1:
-      case State::kFinWait2:
-      case State::kCloseWait:
-        terminate(Error::kConnectionReset);
-        break;
-      default:
-        enter_state(State::kClosed);
-        break;
-    }
-    return SegmentOutcome::kDone;
-  }
+  if (flags & kRst) return process_reset(seq);
 
   // Trim what we already have and what lies beyond the window.
   bool fin = (flags & kFin) != 0;
-  if (flags & kSyn) {
-    // RFC 5961 4.2: any SYN in a synchronized state is answered with a challenge ACK.
-    c.drop_syn_in_window++;
-    send_challenge_ack();
-    return SegmentOutcome::kDone;
-  }
-  if (seq < recv().nxt()) {
-    auto dup = static_cast<uint32_t>(recv().nxt() - seq);
-    uint32_t data_dup = std::min<uint32_t>(dup, static_cast<uint32_t>(payload.size()));
-    if (data_dup > 0 && sack_ok_) {
-      recv().note_duplicate(SeqRange{seq, seq + data_dup});
-      c.dsacks_sent++;
-    }
-    payload.pull_front(data_dup);
-    seq += data_dup;
-    if (dup > data_dup) fin = false;  // the FIN itself was a duplicate
-    if (data_dup > 0) recv().request_ack();
-  }
-  uint32_t wnd = recv().window();
-  if (payload.size() > wnd) {
-    c.drop_beyond_receive_window++;
-    payload.truncate(wnd);
-    fin = false;
-  }
+  if (flags & kSyn) return challenge_syn_in_window();
+  if (seq < recv().nxt()) trim_duplicate(seq, payload, fin);
+  if (payload.size() > recv().window()) truncate_to_window(payload, fin);
 
-  if ((flags & kAck) == 0) {
-    c.drop_no_ack_flag++;
+  if ((flags & kAck) == 0) return drop_no_ack();
+  if (state_ == State::kSynReceived && !complete_passive_open(seg, seq)) {
     return SegmentOutcome::kDone;
-  }
-  if (state_ == State::kSynReceived) {
-    if (seg.ack() > send().una() && seg.ack() <= send().nxt()) {
-      if (listener_ != nullptr && listener_->accept_queue_full()) {
-        // Resetting here would kill a connection the peer already believes open, and an
-        // HTTP client then reads ECONNRESET: drop the ACK and let a retransmission retry.
-        c.drop_accept_queue_full++;
-        return SegmentOutcome::kDone;
-      }
-      timers_.cancel(TimerKind::kRetransmit);
-      timer_mode_ = TimerMode::kNone;
-      send().set_window(uint32_t{seg.window()} << send().window_scale(), seq, seg.ack());
-      enter_state(State::kEstablished);
-      restart_keepalive();
-      if (listener_ != nullptr) listener_->child_established(*this);
-      notify(kEventWritable);
-      if (send().fin_queued()) enter_state(State::kFinWait1);
-    } else {
-      c.drop_bad_ack++;
-      send_reset(seg.ack(), SeqNum(), false);
-      return SegmentOutcome::kDone;
-    }
   }
   if (!process_ack(seg, opts, seg_len)) return SegmentOutcome::kDone;
   if (state_ == State::kClosed) return SegmentOutcome::kDone;
@@ -986,34 +886,166 @@ SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, c
       case State::kEstablished:
       case State::kFinWait1:
       case State::kFinWait2:
-        if (closed_by_user_ && !attached()) {
-          // No one will ever read this (RFC 9293 3.10.7.4 lets us reset; Linux does).
-          c.drop_data_after_close++;
-          send_reset(send().nxt(), recv().nxt() + static_cast<uint32_t>(payload.size()), true);
-          terminate(Error::kConnectionReset);
-          return SegmentOutcome::kDone;
-        }
+        // No one will ever read this (RFC 9293 3.10.7.4 lets us reset; Linux does).
+        if (closed_by_user_ && !attached()) return reset_on_data_after_close(payload.size());
         process_data(seq, std::move(payload));
         break;
       default:
         break;  // the peer's FIN was already received: ignore
     }
   }
-  if (fin) {
-    SeqNum fin_seq = seq + payload_length;
-    if (fin_seq == recv().nxt() && !recv().fin_received()) {
-      process_fin();
-    } else if (fin_seq > recv().nxt()) {
-      recv().hold_fin(fin_seq);
-    } else if (recv().fin_received()) {
-      // A repeated FIN (our ACK was lost); in TIME-WAIT restart the 2MSL wait.
-      if (state_ == State::kTimeWait)
-        timers_.arm_after(*this, TimerKind::kAux, protocol_.options().time_wait);
-      recv().request_ack();
-    }
-  }
+  if (fin) process_fin_flag(seq + payload_length);
   output();
   return SegmentOutcome::kDone;
+}
+
+bool Connection::time_wait_steps_aside(const Segment& seg, const Options& opts) {
+  // A new SYN for a connection in TIME-WAIT may start a new incarnation when it is clearly
+  // newer: a newer timestamp (RFC 6191), or a higher sequence number (RFC 1122 4.2.2.13) that
+  // PAWS does not reject. A port reused within one timestamp tick carries an equal timestamp,
+  // so the sequence number must still count then, as in Linux's tcp_timewait_state_process.
+  bool have_ts = ts_ok_ && opts.timestamps;
+  auto ts_delta = have_ts ? static_cast<int32_t>(opts.timestamps->value - ts_recent_) : 0;
+  bool newer = (have_ts && ts_delta > 0) || (ts_delta >= 0 && seg.seq() > recv().nxt());
+  if (!newer) return false;
+  protocol_.counters().time_wait_reused++;
+  enter_state(State::kClosed);
+  return true;
+}
+
+SegmentOutcome Connection::drop_paws() {
+  protocol_.counters().drop_paws++;
+  send_ack();
+  return SegmentOutcome::kDone;
+}
+
+SegmentOutcome Connection::resend_syn_ack() {
+  send_syn(true);
+  return SegmentOutcome::kDone;
+}
+
+SegmentOutcome Connection::process_unacceptable(uint8_t flags, SeqNum seq, uint32_t seg_len,
+                                                const PacketBuffer& payload) {
+  TcpCounters& c = protocol_.counters();
+  if (flags & kRst) {
+    c.drop_rst_out_of_window++;
+    return SegmentOutcome::kDone;
+  }
+  c.drop_out_of_window++;
+  // TIME-WAIT: a retransmitted FIN (our ACK was lost) restarts the 2MSL wait.
+  if (state_ == State::kTimeWait && (flags & kFin) && seq + seg_len == recv().nxt()) {
+    timers_.arm_after(*this, TimerKind::kAux, protocol_.options().time_wait);
+  }
+  // A retransmission of data we already have: report it as a D-SACK.
+  if (sack_ok_ && !payload.empty() && seq < recv().nxt()) {
+    recv().note_duplicate(SeqRange{seq, seq + static_cast<uint32_t>(payload.size())});
+    c.dsacks_sent++;
+  }
+  send_ack();
+  return SegmentOutcome::kDone;
+}
+
+SegmentOutcome Connection::process_reset(SeqNum seq) {
+  // RST (RFC 5961 3.2): exactly rcv.nxt resets; anywhere else in the window is challenged.
+  if (seq != recv().nxt()) {
+    send_challenge_ack();
+    return SegmentOutcome::kDone;
+  }
+  protocol_.counters().resets_received++;
+  switch (state_) {
+    case State::kSynReceived:
+      if (listener_ != nullptr) {
+        enter_state(State::kClosed);  // passive open: back to LISTEN, i.e. forget it
+      } else {
+        terminate(Error::kConnectionRefused);
+      }
+      break;
+    case State::kEstablished:
+    case State::kFinWait1:
+    case State::kFinWait2:
+    case State::kCloseWait:
+      terminate(Error::kConnectionReset);
+      break;
+    default:
+      enter_state(State::kClosed);
+      break;
+  }
+  return SegmentOutcome::kDone;
+}
+
+SegmentOutcome Connection::challenge_syn_in_window() {
+  // RFC 5961 4.2: any SYN in a synchronized state is answered with a challenge ACK.
+  protocol_.counters().drop_syn_in_window++;
+  send_challenge_ack();
+  return SegmentOutcome::kDone;
+}
+
+void Connection::trim_duplicate(SeqNum& seq, PacketBuffer& payload, bool& fin) {
+  auto dup = static_cast<uint32_t>(recv().nxt() - seq);
+  uint32_t data_dup = std::min<uint32_t>(dup, static_cast<uint32_t>(payload.size()));
+  if (data_dup > 0 && sack_ok_) {
+    recv().note_duplicate(SeqRange{seq, seq + data_dup});
+    protocol_.counters().dsacks_sent++;
+  }
+  payload.pull_front(data_dup);
+  seq += data_dup;
+  if (dup > data_dup) fin = false;  // the FIN itself was a duplicate
+  if (data_dup > 0) recv().request_ack();
+}
+
+void Connection::truncate_to_window(PacketBuffer& payload, bool& fin) {
+  protocol_.counters().drop_beyond_receive_window++;
+  payload.truncate(recv().window());
+  fin = false;
+}
+
+SegmentOutcome Connection::drop_no_ack() {
+  protocol_.counters().drop_no_ack_flag++;
+  return SegmentOutcome::kDone;
+}
+
+bool Connection::complete_passive_open(const Segment& seg, SeqNum seq) {
+  TcpCounters& c = protocol_.counters();
+  if (seg.ack() > send().una() && seg.ack() <= send().nxt()) {
+    if (listener_ != nullptr && listener_->accept_queue_full()) {
+      // Resetting here would kill a connection the peer already believes open, and an
+      // HTTP client then reads ECONNRESET: drop the ACK and let a retransmission retry.
+      c.drop_accept_queue_full++;
+      return false;
+    }
+    timers_.cancel(TimerKind::kRetransmit);
+    timer_mode_ = TimerMode::kNone;
+    send().set_window(uint32_t{seg.window()} << send().window_scale(), seq, seg.ack());
+    enter_state(State::kEstablished);
+    restart_keepalive();
+    if (listener_ != nullptr) listener_->child_established(*this);
+    notify(kEventWritable);
+    if (send().fin_queued()) enter_state(State::kFinWait1);
+    return true;
+  }
+  c.drop_bad_ack++;
+  send_reset(seg.ack(), SeqNum(), false);
+  return false;
+}
+
+SegmentOutcome Connection::reset_on_data_after_close(size_t payload_length) {
+  protocol_.counters().drop_data_after_close++;
+  send_reset(send().nxt(), recv().nxt() + static_cast<uint32_t>(payload_length), true);
+  terminate(Error::kConnectionReset);
+  return SegmentOutcome::kDone;
+}
+
+void Connection::process_fin_flag(SeqNum fin_seq) {
+  if (fin_seq == recv().nxt() && !recv().fin_received()) {
+    process_fin();
+  } else if (fin_seq > recv().nxt()) {
+    recv().hold_fin(fin_seq);
+  } else if (recv().fin_received()) {
+    // A repeated FIN (our ACK was lost); in TIME-WAIT restart the 2MSL wait.
+    if (state_ == State::kTimeWait)
+      timers_.arm_after(*this, TimerKind::kAux, protocol_.options().time_wait);
+    recv().request_ack();
+  }
 }
 
 void Connection::update_send_window(const Segment& seg) {
@@ -1042,22 +1074,14 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
   TcpCounters& c = protocol_.counters();
   SeqNum ack = seg.ack();
   TimePoint now = stack().now();
-  if (ack > send().nxt()) {
-    c.drop_bad_ack++;
-    send_ack();
-    return false;
-  }
+  if (ack > send().nxt()) return drop_ack_beyond_sent();
   // RFC 5961 5.2: an ACK too far below snd.una is suspicious.
   uint32_t max_wnd = std::max<uint32_t>(send().max_window(), 65535);
-  if (ack < send().una() - max_wnd) {
-    c.drop_bad_ack++;
-    send_challenge_ack();
-    return false;
-  }
+  if (ack < send().una() - max_wnd) return drop_ack_far_below();
   uint32_t old_wnd = send().window();
   if (ack >= send().una()) update_send_window(seg);
   loss().set_ack_echo(ts_ok_ && opts.timestamps ? std::optional<uint32_t>(opts.timestamps->echo)
-                                               : std::nullopt);
+                                                : std::nullopt);
 
   uint32_t newly_sacked = 0;
   bool dsack = false;
@@ -1099,11 +1123,8 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
       constexpr Duration kFloor = std::chrono::microseconds(1);
       rto_sample = std::max<Duration>(now - *oldest_sent, kFloor);
       rtt_sample = std::max<Duration>(now - *newest_sent, kFloor);
-    } else if (ts_ok_ && opts.timestamps && opts.timestamps->echo != 0) {
-      auto ms = static_cast<int32_t>(ts_now() - opts.timestamps->echo);
-      if (ms >= 0) rtt_sample = rto_sample = std::chrono::milliseconds(std::max(ms, 1));
-    } else if (syn_sample) {
-      rtt_sample = rto_sample = *syn_sample;
+    } else {
+      rtt_sample = rto_sample = fallback_rtt_sample(opts, syn_sample);
     }
     if (rto_sample > Duration::zero()) loss().rtt().on_sample(rto_sample);
     loss().on_forward_progress(ack);
@@ -1118,23 +1139,7 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
     sample.app_limited = send().queue().size() <= send().outstanding();
     loss().on_delivery(send(), sample);
 
-    if (fin_acked) {
-      switch (state_) {
-        case State::kFinWait1:
-          enter_state(State::kFinWait2);
-          if (closed_by_user_)
-            timers_.arm_after(*this, TimerKind::kAux, protocol_.options().fin_wait2_timeout);
-          break;
-        case State::kClosing:
-          enter_time_wait();
-          break;
-        case State::kLastAck:
-          enter_state(State::kClosed);
-          return false;
-        default:
-          break;
-      }
-    }
+    if (fin_acked && !on_fin_acked()) return false;
     if (send().outstanding() == 0) {
       if (timer_mode_ != TimerMode::kPersist) {
         timers_.cancel(TimerKind::kRetransmit);
@@ -1154,9 +1159,50 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
   return true;
 }
 
+bool Connection::drop_ack_beyond_sent() {
+  protocol_.counters().drop_bad_ack++;
+  send_ack();
+  return false;
+}
+
+bool Connection::drop_ack_far_below() {
+  protocol_.counters().drop_bad_ack++;
+  send_challenge_ack();
+  return false;
+}
+
+Duration Connection::fallback_rtt_sample(const Options& opts,
+                                         std::optional<Duration> syn_sample) const {
+  // Everything this ACK covers was retransmitted (Karn): the timestamp echo times it, at the
+  // TSval clock's millisecond; without timestamps, the SYN's send time times the handshake.
+  if (ts_ok_ && opts.timestamps && opts.timestamps->echo != 0) {
+    auto ms = static_cast<int32_t>(ts_now() - opts.timestamps->echo);
+    return ms >= 0 ? Duration(std::chrono::milliseconds(std::max(ms, 1))) : Duration{};
+  }
+  return syn_sample ? *syn_sample : Duration{};
+}
+
+bool Connection::on_fin_acked() {
+  switch (state_) {
+    case State::kFinWait1:
+      enter_state(State::kFinWait2);
+      if (closed_by_user_)
+        timers_.arm_after(*this, TimerKind::kAux, protocol_.options().fin_wait2_timeout);
+      return true;
+    case State::kClosing:
+      enter_time_wait();
+      return true;
+    case State::kLastAck:
+      enter_state(State::kClosed);
+      return false;
+    default:
+      return true;
+  }
+}
+
 void Connection::process_data(SeqNum seq, PacketBuffer&& payload) {
   auto d = recv().receive(seq, std::move(payload), stack().socket_memory(), protocol_.counters(),
-                         stack().now());
+                          stack().now());
   if (d.readable) notify(kEventReadable);
   if (d.schedule_ack) schedule_ack(false);
   if (recv().held_fin_reached()) process_fin();
@@ -1440,9 +1486,8 @@ void Connection::output() {
   if (waiting && send().outstanding() == 0 && send().window() == 0 &&
       timer_mode_ != TimerMode::kPersist) {
     timer_mode_ = TimerMode::kPersist;
-    Duration d =
-        std::min<Duration>(loss().rtt().rto() * (1 << std::min<unsigned>(persist_backoff_, 10)),
-                           kMaxPersist);
+    Duration d = std::min<Duration>(
+        loss().rtt().rto() * (1 << std::min<unsigned>(persist_backoff_, 10)), kMaxPersist);
     timers_.arm_after(*this, TimerKind::kRetransmit, d);
   }
   if (recv().ack_now()) send_ack();
@@ -1462,7 +1507,7 @@ void Connection::after_read(size_t n) {
   if (po.receive_autotune && options_->receive_buffer == 0) {
     const RttEstimator& rtt = loss().rtt();
     recv().autotune(n, stack().now(), rtt.has_sample() ? rtt.srtt() : std::chrono::milliseconds(1),
-                   po.receive_buffer_max, stack().socket_memory(), protocol_.counters());
+                    po.receive_buffer_max, stack().socket_memory(), protocol_.counters());
   }
   maybe_send_window_update();
 }

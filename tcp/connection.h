@@ -214,6 +214,29 @@ class Connection final : public SegmentReceiver {
   // input
   SegmentOutcome process_synchronized(const NetworkPacketInfo& info, const Segment& seg,
                                       const Options& opts, PacketBuffer&& payload);
+  // process_synchronized()'s unusual cases, each out of the hot path (see there).
+  [[gnu::cold]] bool time_wait_steps_aside(const Segment& seg, const Options& opts);
+  [[gnu::cold]] SegmentOutcome drop_paws();
+  [[gnu::cold]] SegmentOutcome resend_syn_ack();
+  [[gnu::cold]] SegmentOutcome process_unacceptable(uint8_t flags, SeqNum seq, uint32_t seg_len,
+                                                    const PacketBuffer& payload);
+  [[gnu::cold]] SegmentOutcome process_reset(SeqNum seq);
+  [[gnu::cold]] SegmentOutcome challenge_syn_in_window();
+  [[gnu::cold]] void trim_duplicate(SeqNum& seq, PacketBuffer& payload, bool& fin);
+  [[gnu::cold]] void truncate_to_window(PacketBuffer& payload, bool& fin);
+  [[gnu::cold]] SegmentOutcome drop_no_ack();
+  [[gnu::cold]] bool complete_passive_open(const Segment& seg, SeqNum seq);
+  [[gnu::cold]] SegmentOutcome reset_on_data_after_close(size_t payload_length);
+  // process_ack()'s unusual cases: an ACK of data never sent or far below snd.una (both
+  // return false: the segment goes no further), an RTT sample when everything acknowledged
+  // was retransmitted, our FIN acknowledged (false: the connection closed).
+  [[gnu::cold]] bool drop_ack_beyond_sent();
+  [[gnu::cold]] bool drop_ack_far_below();
+  [[gnu::cold]] Duration fallback_rtt_sample(const Options& opts,
+                                             std::optional<Duration> syn_sample) const;
+  [[gnu::cold]] bool on_fin_acked();
+  // A FIN at fin_seq: in order, early (held), or a repeat.
+  void process_fin_flag(SeqNum fin_seq);
   void process_syn_sent(const Segment& seg, const Options& opts, PacketBuffer&& payload);
   bool process_ack(const Segment& seg, const Options& opts, uint32_t seg_len);
   void process_data(SeqNum seq, PacketBuffer&& payload);
@@ -275,7 +298,7 @@ class Connection final : public SegmentReceiver {
 
   TcpProtocol& protocol_;
   std::unique_ptr<Working> work_;  // null: parked
-  Parked parked_;                   // while parked
+  Parked parked_;                  // while parked
   // Shared with every connection that has the same options (TcpProtocol::share_options): the
   // children of one listener, and all that keep the defaults.
   std::shared_ptr<const SocketOptions> options_;

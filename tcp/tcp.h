@@ -16,8 +16,8 @@
 #include "stack/protocol.h"
 #include "stack/stack.h"
 #include "stack/timer.h"
-#include "tcp/counters.h"
 #include "tcp/cc/congestion_control.h"
+#include "tcp/counters.h"
 #include "tcp/rtt_estimator.h"
 #include "tcp/socket_options.h"
 #include "tcp/time_wait.h"
@@ -111,6 +111,13 @@ class TcpProtocol final : public TransportProtocol {
 
   // Sends a RST answering a segment that matches no connection (RFC 9293 3.10.7.1).
   void send_reset_for(const NetworkPacketInfo& info, const Segment& seg, size_t payload_length);
+  // handle_packet()'s cold parts (see there).
+  [[gnu::cold, gnu::noinline]] static TransportDelivery drop_malformed(uint64_t& counter);
+  [[gnu::cold, gnu::noinline]] TransportDelivery deliver_unusual(const NetworkPacketInfo& info,
+                                                                 PacketBuffer& pkt,
+                                                                 const Segment& seg,
+                                                                 ByteView header, size_t offset,
+                                                                 int round);
   // Writes a finished segment (transport header in front) toward route.
   Status transmit(const RouteInfo& route, PacketBuffer&& pkt);
   // RFC 5961 7: a stack-wide budget of challenge ACKs per second; counts the ACK as sent or
