@@ -106,6 +106,20 @@ class TransportDemux::Tables {
 
   size_t connected_buckets() const { return heads_.size(); }
 
+  // Calls f(endpoint) on each bound endpoint of (protocol, port), in the order equal_range()
+  // gave them (entries of one key sit together in their bucket), until f
+  // returns false. A walk of the key's one bucket: equal_range() looked for the end of the
+  // range by walking on through the empty buckets after it, hundreds of them, on every SYN.
+  template <typename F>
+  void for_each_bound(uint8_t protocol, uint16_t port, F&& f) {
+    const BoundKey key{protocol, port};
+    const size_t n = bound.bucket(key);
+    for (auto it = bound.begin(n); it != bound.end(n); ++it) {
+      if (it->protocol() != protocol || it->demux_id().local_port != port) continue;
+      if (!f(*it)) return;
+    }
+  }
+
   // The connected endpoint with this key and its hash, or nullptr.
   [[gnu::always_inline]] TransportEndpoint* find_connected(uint8_t protocol,
                                                            const TransportEndpointId& id,
@@ -230,27 +244,33 @@ TransportEndpoint* TransportDemux::find(uint8_t protocol, const TransportEndpoin
   // first registered wins among equals (SO_REUSEPORT balancing is the transport's business).
   TransportEndpoint* wildcard = nullptr;
   TransportEndpoint* dual = nullptr;
-  auto [first, last] = tables_->bound.equal_range(BoundKey{protocol, id.local_port});
-  for (auto b = first; b != last; ++b) {
-    const IpAddress& local = b->demux_id().local_address;
+  TransportEndpoint* found = nullptr;
+  tables_->for_each_bound(protocol, id.local_port, [&](TransportEndpoint& b) {
+    const IpAddress& local = b.demux_id().local_address;
     if (local.family() != id.local_address.family()) {
-      if (dual == nullptr && id.local_address.is_v4() && local.is_unspecified() &&
-          b->accepts_v4()) {
-        dual = &*b;
+      if (dual == nullptr && id.local_address.is_v4() && local.is_unspecified() && b.accepts_v4()) {
+        dual = &b;
       }
-      continue;
+      return true;
     }
-    if (local == id.local_address) return &*b;
-    if (local.is_unspecified() && wildcard == nullptr) wildcard = &*b;
-  }
+    if (local == id.local_address) {
+      found = &b;
+      return false;
+    }
+    if (local.is_unspecified() && wildcard == nullptr) wildcard = &b;
+    return true;
+  });
+  if (found != nullptr) return found;
   return wildcard != nullptr ? wildcard : dual;
 }
 
 std::vector<TransportEndpoint*> TransportDemux::bound_candidates(uint8_t protocol,
                                                                  uint16_t port) const {
   std::vector<TransportEndpoint*> out;
-  auto [first, last] = tables_->bound.equal_range(BoundKey{protocol, port});
-  for (auto b = first; b != last; ++b) out.push_back(&*b);
+  tables_->for_each_bound(protocol, port, [&](TransportEndpoint& b) {
+    out.push_back(&b);
+    return true;
+  });
   return out;
 }
 

@@ -156,6 +156,32 @@ TEST(TransportDemux, ConnectedChainsSurviveRemovalAndDestruction) {
   EXPECT_EQ(demux.find(kProtocolUdp, conn("10.0.0.1", 443, "10.0.0.7", 7)), &moved);
 }
 
+// More bound ports than the bound table has buckets, so buckets hold several keys: each port
+// finds its own endpoints only, the specific address before the wildcard that shares its port.
+TEST(TransportDemux, BoundLookupsWalkOnlyTheirKey) {
+  TransportDemux demux(3);
+  std::vector<std::unique_ptr<FakeEndpoint>> wildcards;
+  std::vector<std::unique_ptr<FakeEndpoint>> specifics;
+  for (uint16_t port = 1000; port < 1600; ++port) {
+    wildcards.push_back(std::make_unique<FakeEndpoint>(kProtocolUdp));
+    ASSERT_TRUE(demux.add(*wildcards.back(), bound("0.0.0.0", port)));
+    specifics.push_back(std::make_unique<FakeEndpoint>(kProtocolUdp));
+    ASSERT_TRUE(demux.add(*specifics.back(), bound("10.0.0.1", port)));
+  }
+  for (uint16_t port = 1000; port < 1600; ++port) {
+    const size_t i = port - 1000;
+    ASSERT_EQ(demux.find(kProtocolUdp, conn("10.0.0.1", port, "10.0.0.2", 9)), specifics[i].get());
+    ASSERT_EQ(demux.find(kProtocolUdp, conn("10.0.0.5", port, "10.0.0.2", 9)), wildcards[i].get());
+    ASSERT_EQ(demux.find(kProtocolTcp, conn("10.0.0.1", port, "10.0.0.2", 9)), nullptr);
+    std::vector<TransportEndpoint*> seen;
+    demux.for_each_bound(kProtocolUdp, port, ip("10.0.0.1"),
+                         [&](TransportEndpoint& ep) { seen.push_back(&ep); });
+    ASSERT_EQ(seen.size(), 2u);
+  }
+  EXPECT_EQ(demux.find(kProtocolUdp, conn("10.0.0.1", 999, "10.0.0.2", 9)), nullptr);
+  EXPECT_EQ(demux.find(kProtocolUdp, conn("10.0.0.1", 1600, "10.0.0.2", 9)), nullptr);
+}
+
 // Endpoints may outlive the demux: it lets go of them when destroyed, and they of nothing.
 TEST(TransportDemux, EndpointsOutliveTheDemux) {
   FakeEndpoint a, b, c;
