@@ -379,7 +379,7 @@ Status Ipv4Protocol::write_packet(const RouteInfo& route, const IpWriteParams& p
   const Ipv4Address remote = route.remote_address.v4();
   pkt.meta().network_protocol = kEtherTypeIpv4;
   Status s;
-  const LinkCapabilities caps = nic.endpoint().capabilities();
+  const LinkCapabilities& caps = nic.link_capabilities();
   if (!caps.resolution_required) {
     s = nic.write_packet(std::move(pkt), caps);
   } else if (remote.is_broadcast() || route.broadcast || is_subnet_broadcast(nic, remote)) {
