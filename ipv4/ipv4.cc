@@ -264,8 +264,10 @@ void Ipv4Protocol::handle_packet(Nic& nic, PacketBuffer&& pkt) {
   }
 }
 
-uint16_t Ipv4Protocol::next_id(Ipv4Address source, Ipv4Address destination, uint8_t protocol,
-                               uint16_t count) {
+// Inlined into write_packet(), its one caller: once per datagram sent.
+[[gnu::always_inline]] inline uint16_t Ipv4Protocol::next_id(Ipv4Address source,
+                                                             Ipv4Address destination,
+                                                             uint8_t protocol, uint16_t count) {
   const uint32_t mixed = (source.value() * 0x9e3779b1u) ^ destination.value() ^ protocol;
   IdFlow& memo = id_flows_[(mixed * 0x85ebca6bu) >> 28];
   if (!memo.valid || memo.source != source.value() || memo.destination != destination.value() ||
@@ -341,6 +343,15 @@ Status Ipv4Protocol::write_packet(const RouteInfo& route, const IpWriteParams& p
     emit_header(pkt.push_front(kMinHeaderLength), fields);
     return send_datagram(*nic, route, std::move(pkt));
   }
+  return write_fragments(*nic, route, params, fields, mtu, std::move(pkt));
+}
+
+// Out of line: the fragment list and its loop gave every datagram's write_packet() a larger
+// stack frame to set up and tear down.
+[[gnu::noinline]] Status Ipv4Protocol::write_fragments(Nic& nic, const RouteInfo& route,
+                                                       const IpWriteParams& params,
+                                                       const HeaderFields& fields, uint32_t mtu,
+                                                       PacketBuffer&& pkt) {
   if (params.dont_fragment) {
     ++counters_.tx_drop_fragmentation_needed;
     return Error::kMessageTooLong;
@@ -355,7 +366,7 @@ Status Ipv4Protocol::write_packet(const RouteInfo& route, const IpWriteParams& p
   Status result;
   for (auto& frag : *fragments) {
     ++counters_.tx_fragments;
-    Status s = send_datagram(*nic, route, std::move(frag));
+    Status s = send_datagram(nic, route, std::move(frag));
     if (!s && result) result = s;
   }
   return result;
@@ -368,7 +379,7 @@ Status Ipv4Protocol::write_packet(const RouteInfo& route, const IpWriteParams& p
   const Ipv4Address remote = route.remote_address.v4();
   pkt.meta().network_protocol = kEtherTypeIpv4;
   Status s;
-  const LinkCapabilities caps = nic.endpoint().capabilities();
+  const LinkCapabilities& caps = nic.link_capabilities();
   if (!caps.resolution_required) {
     s = nic.write_packet(std::move(pkt), caps);
   } else if (remote.is_broadcast() || route.broadcast || is_subnet_broadcast(nic, remote)) {

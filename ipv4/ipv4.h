@@ -61,15 +61,16 @@ struct Ipv4Options {
   NeighborOptions arp;  // reachable 30 s, 3 probes 1 s apart, 212992 bytes/1024 packets queued
 };
 
-#define WEIR_IPV4_COUNTERS(X)                                                                     \
-  X(rx_packets)                                                                                   \
-  X(rx_delivered)                                                                                 \
-  X(rx_fragments) X(rx_reassembled) X(rx_no_endpoint) X(rx_transport_malformed) X(drop_truncated) \
-      X(drop_bad_version) X(drop_bad_ihl) X(drop_bad_total_length) X(drop_bad_checksum)           \
-          X(drop_bad_options) X(drop_bad_source) X(drop_not_for_us) X(rx_foreign_destination) X(drop_multicast_not_joined)  \
-              X(drop_link_broadcast_unicast) X(drop_unknown_protocol) X(tx_packets)               \
-                  X(tx_fragments) X(tx_fragmented_datagrams) X(tx_drop_too_long)                  \
-                      X(tx_drop_fragmentation_needed) X(tx_drop_bad_route) X(tx_drop_no_nic)      \
+#define WEIR_IPV4_COUNTERS(X)                                                                      \
+  X(rx_packets)                                                                                    \
+  X(rx_delivered)                                                                                  \
+  X(rx_fragments)                                                                                  \
+  X(rx_reassembled) X(rx_no_endpoint) X(rx_transport_malformed) X(drop_truncated)                  \
+      X(drop_bad_version) X(drop_bad_ihl) X(drop_bad_total_length) X(drop_bad_checksum)            \
+          X(drop_bad_options) X(drop_bad_source) X(drop_not_for_us) X(rx_foreign_destination)      \
+              X(drop_multicast_not_joined) X(drop_link_broadcast_unicast) X(drop_unknown_protocol) \
+                  X(tx_packets) X(tx_fragments) X(tx_fragmented_datagrams) X(tx_drop_too_long)     \
+                      X(tx_drop_fragmentation_needed) X(tx_drop_bad_route) X(tx_drop_no_nic)       \
                           X(tx_drop_no_route) X(tx_drop_resolution) X(tx_drop_link_error)
 WEIR_DEFINE_COUNTERS(Ipv4Counters, WEIR_IPV4_COUNTERS)
 
@@ -120,6 +121,9 @@ class Ipv4Protocol final : public IpProtocol {
   uint16_t next_id(Ipv4Address source, Ipv4Address destination, uint8_t protocol,
                    uint16_t count = 1);
   Status send_datagram(Nic& nic, const RouteInfo& route, PacketBuffer&& pkt);
+  // write_packet() for a datagram larger than the path MTU: fragments it, or refuses.
+  Status write_fragments(Nic& nic, const RouteInfo& route, const IpWriteParams& params,
+                         const HeaderFields& fields, uint32_t mtu, PacketBuffer&& pkt);
 
   static constexpr size_t kIdBuckets = 2048;
 

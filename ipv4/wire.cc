@@ -13,22 +13,6 @@ Result<Header> Header::parse(ByteView bytes, std::optional<size_t> packet_length
   return Header(bytes.first(size_t{load_u8(bytes, 0) & 0x0fu} * 4));
 }
 
-
-void emit_header(MutableByteView out, const HeaderFields& f) {
-  const auto header = out.first<kMinHeaderLength>();
-  store_u8(header, 0, 0x45);
-  store_u8(header, 1, f.tos);
-  store_be16(header, 2, f.total_length);
-  store_be16(header, 4, f.id);
-  store_be16(header, 6, f.flags_and_offset);
-  store_u8(header, 8, f.ttl);
-  store_u8(header, 9, f.protocol);
-  store_be16(header, 10, 0);
-  store_be32(header, 12, f.source.value());
-  store_be32(header, 16, f.destination.value());
-  store_be16(header, 10, internet_checksum_of_20(header));
-}
-
 Status check_option(uint8_t type, ByteView data) {
   switch (type) {
     case kOptionRecordRoute:

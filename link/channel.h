@@ -131,6 +131,8 @@ class ChannelEndpoint final : public LinkEndpoint {
   inline size_t receive_queued(size_t budget);
   // process_receive() once the queue has something (or may have: a locked queue never says).
   size_t deliver_queued(FrameQueue& queue, size_t budget);
+  // deliver_queued() for a queue shared between threads: a batch at a time, under its lock.
+  size_t deliver_batches(FrameQueue& queue, size_t budget);
   void deliver_frame(PacketBuffer&& frame);
 
   std::shared_ptr<ChannelWire> wire_;

@@ -1,10 +1,11 @@
 #include "link/frame_queue.h"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 namespace weir::link {
 
@@ -27,7 +28,7 @@ bool FrameQueue::push_locked(PacketBuffer& pkt) {
     MaybeLock lock(mutex_, options_.locked);
     if (count_ >= options_.limit) return false;
     was_empty = count_ == 0;
-    if (count_ == ring_.size()) grow();
+    if (count_ == capacity_) grow();
     ring_[tail_slot()] = std::move(pkt);
     ++count_;
   }
@@ -43,7 +44,7 @@ size_t FrameQueue::pop_batch(size_t max, std::vector<PacketBuffer>& out) {
     MaybeLock lock(mutex_, options_.locked);
     while (n < max && count_ > 0) {
       out.push_back(std::move(ring_[head_]));
-      head_ = head_ + 1 == ring_.size() ? 0 : head_ + 1;
+      head_ = head_ + 1 == capacity_ ? 0 : head_ + 1;
       --count_;
       ++n;
     }
@@ -59,23 +60,21 @@ size_t FrameQueue::size() const {
 }
 
 void FrameQueue::grow() {
-  const size_t capacity = std::min(std::max<size_t>(ring_.size() * 2, 16), options_.limit);
-  std::vector<PacketBuffer> bigger;
-  bigger.reserve(capacity);
-  for (size_t i = 0; i < count_; ++i) {
-    bigger.push_back(std::move(ring_[(head_ + i) % ring_.size()]));
-  }
-  bigger.resize(capacity);
+  const size_t capacity = std::min(std::max<size_t>(capacity_ * 2, 16), options_.limit);
+  auto bigger = std::make_unique<PacketBuffer[]>(capacity);
+  for (size_t i = 0; i < count_; ++i) bigger[i] = std::move(ring_[(head_ + i) % capacity_]);
   ring_ = std::move(bigger);
+  capacity_ = capacity;
   head_ = 0;
 }
 
 void FrameQueue::clear() {
   // Packets are released outside the lock: a release callback may take other locks.
-  std::vector<PacketBuffer> dropped;
+  std::unique_ptr<PacketBuffer[]> dropped;
   {
     MaybeLock lock(mutex_, options_.locked);
-    dropped.swap(ring_);
+    dropped = std::move(ring_);
+    capacity_ = 0;
     head_ = 0;
     count_ = 0;
   }

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -50,7 +51,8 @@ class FrameQueue {
     friend class FrameQueue;
     Key() = default;
   };
-  FrameQueue(Key, const Options& options) : options_(options) {}
+  FrameQueue(Key, const Options& options)
+      : options_(options), unshared_(!options.locked && !options.signalled) {}
   ~FrameQueue();
   FrameQueue(const FrameQueue&) = delete;
   FrameQueue& operator=(const FrameQueue&) = delete;
@@ -58,7 +60,8 @@ class FrameQueue {
   // False when the queue is full; pkt is then left untouched.
   bool push(PacketBuffer& pkt) {
     // An unshared queue with room in its ring takes the packet inline: no lock, no signal.
-    if (unshared() && count_ < options_.limit && count_ < ring_.size()) {
+    // The ring never grows past the limit, so room in it is room under the limit.
+    if (unshared_ && count_ < capacity_) {
       ring_[tail_slot()] = std::move(pkt);
       ++count_;
       return true;
@@ -73,13 +76,13 @@ class FrameQueue {
   bool pop(PacketBuffer& out) {
     if (count_ == 0) return false;
     out = std::move(ring_[head_]);
-    head_ = head_ + 1 == ring_.size() ? 0 : head_ + 1;
+    head_ = head_ + 1 == capacity_ ? 0 : head_ + 1;
     --count_;
     return true;
   }
   size_t size() const;
   // Neither locked nor signalled: one thread pushes and pops.
-  bool unshared() const { return !options_.locked && event_fd_ < 0; }
+  bool unshared() const { return unshared_; }
   // Nothing to pop and no signal to drain: a poller may skip pop_batch altogether. Only an
   // unsignalled queue answers without a lock or a system call; others always say no.
   bool idle() const { return unshared() && count_ == 0; }
@@ -95,7 +98,7 @@ class FrameQueue {
   // the ring's size: one conditional subtract wraps it, where % was a division per packet.
   size_t tail_slot() const {
     const size_t slot = head_ + count_;
-    return slot >= ring_.size() ? slot - ring_.size() : slot;
+    return slot >= capacity_ ? slot - capacity_ : slot;
   }
   void signal();
   void drain_signal();
@@ -105,9 +108,15 @@ class FrameQueue {
   void grow();
 
   Options options_;
+  // Neither locked nor signalled (create() makes the fd of a signalled queue or fails).
+  bool unshared_;
   int event_fd_ = -1;
   mutable std::mutex mutex_;
-  std::vector<PacketBuffer> ring_;
+  // capacity_ slots. An array and its size rather than a vector: the size is a member to
+  // compare with, not a division of the span by the slot size, and every index used is below
+  // it by construction (head_ and tail_slot() wrap at it).
+  std::unique_ptr<PacketBuffer[]> ring_;
+  size_t capacity_ = 0;
   size_t head_ = 0;
   size_t count_ = 0;
 };

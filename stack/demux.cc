@@ -30,20 +30,30 @@ namespace {
 
 }  // namespace
 
-// Keys: the connected table hashes the full 5-tuple; the bound table only (protocol, port).
-struct ConnectedKey {
-  uint8_t protocol;
-  const TransportEndpointId* id;
-};
+// connected_hash() past its IPv4 case: out of line, so that case stays a short run of code.
+[[gnu::noinline]] uint64_t connected_hash_v6(uint64_t h, const TransportEndpointId& id) {
+  return hash_address(hash_address(h, id.remote_address), id.local_address);
+}
+
+// The connected table's hash of (protocol, 5-tuple). Two IPv4 addresses make one word, so an
+// IPv4 flow takes two rounds of mixing: inline in find(), which every segment received calls.
+[[gnu::always_inline]] inline uint64_t connected_hash(uint64_t secret, uint8_t protocol,
+                                                      const TransportEndpointId& id) {
+  const uint64_t h =
+      mix(secret ^ (uint64_t{protocol} << 32) ^ (uint64_t{id.local_port} << 16) ^ id.remote_port);
+  if (id.local_address.is_v4() && id.remote_address.is_v4()) {
+    return mix(h ^ (uint64_t{id.local_address.v4().value()} << 32) ^
+               id.remote_address.v4().value());
+  }
+  return connected_hash_v6(h, id);
+}
+
+// The bound table's key: (protocol, port).
 struct BoundKey {
   uint8_t protocol;
   uint16_t port;
 };
 
-struct TransportDemux::ConnectedKeyOf {
-  using type = ConnectedKey;
-  type operator()(const TransportEndpoint& ep) const { return {ep.protocol(), &ep.demux_id()}; }
-};
 struct TransportDemux::BoundKeyOf {
   using type = BoundKey;
   type operator()(const TransportEndpoint& ep) const {
@@ -53,22 +63,12 @@ struct TransportDemux::BoundKeyOf {
 
 struct TransportDemux::Hasher {
   uint64_t secret;
-  size_t operator()(const ConnectedKey& k) const {
-    uint64_t h = secret ^ (uint64_t{k.protocol} << 32) ^ (uint64_t{k.id->local_port} << 16) ^
-                 k.id->remote_port;
-    h = hash_address(mix(h), k.id->remote_address);
-    h = hash_address(h, k.id->local_address);
-    return static_cast<size_t>(h);
-  }
   size_t operator()(const BoundKey& k) const {
     return static_cast<size_t>(mix(secret ^ (uint64_t{k.protocol} << 16) ^ k.port));
   }
 };
 
 struct TransportDemux::Equal {
-  bool operator()(const ConnectedKey& a, const ConnectedKey& b) const {
-    return a.protocol == b.protocol && *a.id == *b.id;
-  }
   bool operator()(const BoundKey& a, const BoundKey& b) const {
     return a.protocol == b.protocol && a.port == b.port;
   }
@@ -78,43 +78,84 @@ namespace bi = boost::intrusive;
 
 class TransportDemux::Tables {
  public:
-  using ConnectedSet =
-      bi::unordered_set<TransportEndpoint, bi::key_of_value<ConnectedKeyOf>, bi::hash<Hasher>,
-                        bi::equal<Equal>, bi::constant_time_size<false>, bi::power_2_buckets<true>,
-                        bi::store_hash<true>>;
   using BoundSet =
       bi::unordered_multiset<TransportEndpoint, bi::key_of_value<BoundKeyOf>, bi::hash<Hasher>,
                              bi::equal<Equal>, bi::constant_time_size<false>,
                              bi::power_2_buckets<true>, bi::store_hash<true>>;
 
   explicit Tables(uint64_t secret)
-      : connected_buckets_(kInitialBuckets),
+      : secret(secret),
+        heads_(kInitialBuckets, nullptr),
         bound_buckets_(kBoundBuckets),
-        connected(ConnectedSet::bucket_traits(connected_buckets_.data(), kInitialBuckets),
-                  Hasher{secret}),
         bound(BoundSet::bucket_traits(bound_buckets_.data(), kBoundBuckets), Hasher{secret}) {}
 
   ~Tables() {
     // Endpoints may outlive the demux (their owner destroys them later); unlink them all so
-    // their auto-unlink hooks never touch freed buckets. clear() walks every bucket (the sets
-    // keep no size), hundreds of them; when every endpoint ever entered was taken out again
-    // through remove() nothing can be linked, and the walk is skipped. An endpoint destroyed
-    // while entered unlinks itself without a remove(), so `entered` only ever overcounts.
+    // their hooks never touch freed buckets. That walks every bucket, hundreds of them; when
+    // every endpoint ever entered was taken out again through remove() nothing can be linked,
+    // and the walk is skipped. An endpoint destroyed while entered unlinks itself without a
+    // remove(), so `entered` only ever overcounts.
     if (entered == 0) return;
-    connected.clear();
+    for (TransportEndpoint*& head : heads_) {
+      while (head != nullptr) head->unlink_connected();
+    }
     bound.clear();
+  }
+  Tables(const Tables&) = delete;
+  Tables& operator=(const Tables&) = delete;
+
+  size_t connected_buckets() const { return heads_.size(); }
+
+  // Calls f(endpoint) on each bound endpoint of (protocol, port), in the order equal_range()
+  // gave them (entries of one key sit together in their bucket), until f
+  // returns false. A walk of the key's one bucket: equal_range() looked for the end of the
+  // range by walking on through the empty buckets after it, hundreds of them, on every SYN.
+  template <typename F>
+  void for_each_bound(uint8_t protocol, uint16_t port, F&& f) {
+    const BoundKey key{protocol, port};
+    const size_t n = bound.bucket(key);
+    for (auto it = bound.begin(n); it != bound.end(n); ++it) {
+      if (it->protocol() != protocol || it->demux_id().local_port != port) continue;
+      if (!f(*it)) return;
+    }
+  }
+
+  // The connected endpoint with this key and its hash, or nullptr.
+  [[gnu::always_inline]] TransportEndpoint* find_connected(uint8_t protocol,
+                                                           const TransportEndpointId& id,
+                                                           uint64_t hash) const {
+    // The mask keeps the index below the power-of-two size: no bounds check needed.
+    for (TransportEndpoint* ep = heads_.data()[hash & (heads_.size() - 1)]; ep != nullptr;
+         ep = ep->connected_next_) {
+      if (ep->connected_hash_ == hash && ep->protocol_ == protocol && ep->demux_id_ == id) {
+        return ep;
+      }
+    }
+    return nullptr;
+  }
+
+  // Enters ep (not in the table, its demux_id_ set) at the head of its chain.
+  void insert_connected(TransportEndpoint& ep) {
+    ep.connected_hash_ = connected_hash(secret, ep.protocol_, ep.demux_id_);
+    link(ep, heads_[ep.connected_hash_ & (heads_.size() - 1)]);
   }
 
   // Doubles the connected table when the load factor passes 1, so lookups stay O(1) at 10k+
-  // connections. Rehashing moves hooks between bucket arrays without touching endpoints. It
-  // starts small: a stack with a handful of connections (most embedders, every fuzz input)
-  // should not allocate and clear hundreds of bucket heads to be built.
+  // connections. Rehashing relinks entries into the new bucket array from their stored hashes,
+  // without touching anything else of the endpoints. It starts small: a stack with a handful
+  // of connections (most embedders, every fuzz input) should not allocate and clear hundreds
+  // of bucket heads to be built.
   void grow_if_needed(size_t count) {
-    if (count < connected.bucket_count()) return;
-    size_t new_count = connected.bucket_count() * 2;
-    std::vector<ConnectedSet::bucket_type> fresh(new_count);
-    connected.rehash(ConnectedSet::bucket_traits(fresh.data(), new_count));
-    connected_buckets_.swap(fresh);
+    if (count < heads_.size()) return;
+    std::vector<TransportEndpoint*> fresh(heads_.size() * 2, nullptr);
+    for (TransportEndpoint*& head : heads_) {
+      while (head != nullptr) {
+        TransportEndpoint& ep = *head;
+        ep.unlink_connected();
+        link(ep, fresh[ep.connected_hash_ & (fresh.size() - 1)]);
+      }
+    }
+    heads_.swap(fresh);
   }
 
   static constexpr size_t kInitialBuckets = 16;
@@ -122,11 +163,23 @@ class TransportDemux::Tables {
   // sharing a port), and with them which one find() picks.
   static constexpr size_t kBoundBuckets = 256;
 
-  std::vector<ConnectedSet::bucket_type> connected_buckets_;
+  const uint64_t secret;
+
+ private:
+  static void link(TransportEndpoint& ep, TransportEndpoint*& head) {
+    ep.connected_next_ = head;
+    if (head != nullptr) head->connected_link_ = &ep.connected_next_;
+    head = &ep;
+    ep.connected_link_ = &head;
+  }
+
+  // Chains of connected endpoints; the size is a power of two.
+  std::vector<TransportEndpoint*> heads_;
   std::vector<BoundSet::bucket_type> bound_buckets_;
-  ConnectedSet connected;
+
+ public:
   BoundSet bound;
-  // Inserts into either set minus erases by remove(): at least the number still linked.
+  // Inserts into either table minus erases by remove(): at least the number still linked.
   size_t entered = 0;
 };
 
@@ -136,76 +189,88 @@ void TransportDemux::reset() {
   connected_size_ = 0;
   // Tables that never held an endpoint, or had each taken out by remove(), are as built,
   // unless the connected one grew; anything else is built again (which unlinks what is left).
-  if (tables_->entered == 0 && tables_->connected.bucket_count() == Tables::kInitialBuckets) {
+  if (tables_->entered == 0 && tables_->connected_buckets() == Tables::kInitialBuckets) {
     return;
   }
-  tables_ = std::make_unique<Tables>(tables_->connected.hash_function().secret);
+  tables_ = std::make_unique<Tables>(tables_->secret);
 }
 TransportDemux::~TransportDemux() = default;
 
 Status TransportDemux::add(TransportEndpoint& ep, const TransportEndpointId& id) {
   remove(ep);
-  bool connected = id.remote_port != 0;
-  if (connected) {
+  if (id.remote_port != 0) {
     if (connected_exists(ep.protocol(), id)) return Error::kAddressInUse;
     ep.demux_id_ = id;
     tables_->grow_if_needed(connected_size_ + 1);
-    tables_->connected.insert(ep);
+    tables_->insert_connected(ep);
     ++connected_size_;
-    ++tables_->entered;
   } else {
     ep.demux_id_ = id;
     tables_->bound.insert(ep);
-    ++tables_->entered;
   }
-  ep.connected_table_ = connected;
+  ++tables_->entered;
   return {};
 }
 
 void TransportDemux::remove(TransportEndpoint& ep) {
-  if (!ep.is_linked()) return;
-  --tables_->entered;
-  if (ep.connected_table_) {
-    tables_->connected.erase(tables_->connected.iterator_to(ep));
+  if (ep.connected_link_ != nullptr) {
+    ep.unlink_connected();
     --connected_size_;
-  } else {
+  } else if (ep.is_linked()) {
     tables_->bound.erase(tables_->bound.iterator_to(ep));
+  } else {
+    return;
   }
+  --tables_->entered;
 }
 
 bool TransportDemux::connected_exists(uint8_t protocol, const TransportEndpointId& id) const {
-  return tables_->connected.find(ConnectedKey{protocol, &id}) != tables_->connected.end();
+  return tables_->find_connected(protocol, id, connected_hash(tables_->secret, protocol, id)) !=
+         nullptr;
 }
 
 TransportEndpoint* TransportDemux::find(uint8_t protocol, const TransportEndpointId& id) const {
-  auto it = tables_->connected.find(ConnectedKey{protocol, &id});
-  if (it != tables_->connected.end()) return &*it;
+  if (TransportEndpoint* ep =
+          tables_->find_connected(protocol, id, connected_hash(tables_->secret, protocol, id))) {
+    return ep;
+  }
+  return find_bound(protocol, id);
+}
 
+// Out of line: find()'s usual answer, a connection, then costs no stack frame for this search.
+[[gnu::noinline]] TransportEndpoint* TransportDemux::find_bound(
+    uint8_t protocol, const TransportEndpointId& id) const {
   // Among bound endpoints on the port, a specific local address beats the wildcard; the
   // first registered wins among equals (SO_REUSEPORT balancing is the transport's business).
   TransportEndpoint* wildcard = nullptr;
   TransportEndpoint* dual = nullptr;
-  auto [first, last] = tables_->bound.equal_range(BoundKey{protocol, id.local_port});
-  for (auto b = first; b != last; ++b) {
-    const IpAddress& local = b->demux_id().local_address;
+  TransportEndpoint* found = nullptr;
+  tables_->for_each_bound(protocol, id.local_port, [&](TransportEndpoint& b) {
+    const IpAddress& local = b.demux_id().local_address;
     if (local.family() != id.local_address.family()) {
-      if (dual == nullptr && id.local_address.is_v4() && local.is_unspecified() &&
-          b->accepts_v4()) {
-        dual = &*b;
+      if (dual == nullptr && id.local_address.is_v4() && local.is_unspecified() && b.accepts_v4()) {
+        dual = &b;
       }
-      continue;
+      return true;
     }
-    if (local == id.local_address) return &*b;
-    if (local.is_unspecified() && wildcard == nullptr) wildcard = &*b;
-  }
+    if (local == id.local_address) {
+      found = &b;
+      return false;
+    }
+    if (local.is_unspecified() && wildcard == nullptr) wildcard = &b;
+    return true;
+  });
+  if (found != nullptr) return found;
   return wildcard != nullptr ? wildcard : dual;
 }
 
 std::vector<TransportEndpoint*> TransportDemux::bound_candidates(uint8_t protocol,
                                                                  uint16_t port) const {
   std::vector<TransportEndpoint*> out;
-  auto [first, last] = tables_->bound.equal_range(BoundKey{protocol, port});
-  for (auto b = first; b != last; ++b) out.push_back(&*b);
+  tables_->for_each_bound(protocol, port, [&](TransportEndpoint& b) {
+    out.push_back(&b);
+    return true;
+  });
   return out;
 }
 

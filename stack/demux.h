@@ -1,12 +1,18 @@
 // The transport demux and port reservations.
 //
-// Theory of operation. Connected endpoints (a full 5-tuple) live in one Boost.Intrusive hash
-// set keyed by (protocol, local address, local port, remote address, remote port); bound but
-// unconnected endpoints (listeners, UDP sockets) live in a second set keyed by (protocol, local
-// port) only, since few of them share a port. Lookup tries the exact 5-tuple, then the best
-// bound endpoint (a specific local address beats the wildcard). Hooks are intrusive and
-// auto-unlinking: a lookup allocates nothing and a destroyed endpoint leaves no dangling entry.
-// Hashing mixes a per-stack secret so a peer cannot aim all its flows at one bucket.
+// Theory of operation. Connected endpoints (a full 5-tuple) live in one intrusive hash table
+// keyed by (protocol, local address, local port, remote address, remote port); bound but
+// unconnected endpoints (listeners, UDP sockets) live in a Boost.Intrusive multiset keyed by
+// (protocol, local port) only, since few of them share a port. Lookup tries the exact 5-tuple,
+// then the best bound endpoint (a specific local address beats the wildcard). Hooks are
+// intrusive and auto-unlinking: a lookup allocates nothing and a destroyed endpoint leaves no
+// dangling entry. Hashing mixes a per-stack secret so a peer cannot aim all its flows at one
+// bucket.
+//
+// The connected table is written out by hand (a bucket array of chains, each entry holding its
+// hash and the link that points at it) rather than a Boost.Intrusive set: every segment
+// received looks it up, and boost's generic walk, its out-of-line hasher and its end-of-bucket
+// tests cost three times the hand-written chain walk.
 //
 // Port reservations are separate: PortTable says which (protocol, port, local address) binds
 // may coexist, following Linux's SO_REUSEADDR/SO_REUSEPORT rules, and hands out ephemeral ports.
@@ -47,7 +53,8 @@ using DemuxHook = boost::intrusive::unordered_set_base_hook<
 class TransportEndpoint : public DemuxHook {
  public:
   TransportEndpoint(uint8_t protocol) : protocol_(protocol) {}  // NOLINT
-  virtual ~TransportEndpoint() = default;
+  // Leaves the connected table if still in it (the bound table's hook unlinks itself).
+  virtual ~TransportEndpoint() { unlink_connected(); }
   TransportEndpoint(const TransportEndpoint&) = delete;
   TransportEndpoint& operator=(const TransportEndpoint&) = delete;
 
@@ -56,7 +63,7 @@ class TransportEndpoint : public DemuxHook {
   // A dual-stack wildcard: an IPv6 endpoint bound to :: without IPV6_V6ONLY. IPv4 packets for
   // its port reach it when no IPv4 endpoint takes them (Linux's bindv6only=0).
   bool accepts_v4() const { return accepts_v4_; }
-  bool in_demux() const { return is_linked(); }
+  bool in_demux() const { return is_linked() || connected_link_ != nullptr; }
 
   // A packet for this endpoint; pkt starts at the transport header.
   virtual void handle_packet(const NetworkPacketInfo& info, PacketBuffer pkt) = 0;
@@ -67,9 +74,23 @@ class TransportEndpoint : public DemuxHook {
 
  private:
   friend class TransportDemux;
+  // Takes the endpoint out of its connected-table chain, if it is in one.
+  void unlink_connected() {
+    if (connected_link_ == nullptr) return;
+    *connected_link_ = connected_next_;
+    if (connected_next_ != nullptr) connected_next_->connected_link_ = connected_link_;
+    connected_link_ = nullptr;
+    connected_next_ = nullptr;
+  }
+
+  // The connected table's chain: the next entry of the bucket, and the pointer that points at
+  // this entry (the bucket head or the previous entry's connected_next_), so an entry leaves
+  // its chain in O(1) without a walk. connected_link_ is null when not in the table.
+  TransportEndpoint* connected_next_ = nullptr;
+  TransportEndpoint** connected_link_ = nullptr;
+  uint64_t connected_hash_ = 0;
   uint8_t protocol_;
   bool accepts_v4_ = false;
-  bool connected_table_ = false;
 };
 
 class TransportDemux {
@@ -101,7 +122,6 @@ class TransportDemux {
   size_t connected_count() const { return connected_size_; }
 
  private:
-  struct ConnectedKeyOf;
   struct BoundKeyOf;
   struct Hasher;
   struct Equal;
@@ -110,6 +130,8 @@ class TransportDemux {
   size_t connected_size_ = 0;
 
   std::vector<TransportEndpoint*> bound_candidates(uint8_t protocol, uint16_t port) const;
+  // find() when no connected endpoint has the 5-tuple.
+  TransportEndpoint* find_bound(uint8_t protocol, const TransportEndpointId& id) const;
 };
 
 template <typename F>

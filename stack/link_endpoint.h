@@ -17,8 +17,8 @@ inline constexpr uint16_t kEtherTypeArp = 0x0806;
 inline constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
 
 struct LinkCapabilities {
-  bool resolution_required = true;  // needs neighbor resolution (ARP/NDP): Ethernet-like links
-  bool loopback = false;            // packets sent come back to this stack
+  bool resolution_required = true;   // needs neighbor resolution (ARP/NDP): Ethernet-like links
+  bool loopback = false;             // packets sent come back to this stack
   bool tx_checksum_offload = false;  // honours PacketMeta::needs_checksum
   bool rx_checksum_offload = false;  // may set PacketMeta::checksum_verified
   bool gso = false;                  // accepts packets larger than mtu() with gso_type set
@@ -37,6 +37,10 @@ class LinkEndpoint {
   virtual ~LinkEndpoint() = default;
 
   // The largest network-layer packet (link header excluded) the link carries.
+  //
+  // A NIC reads mtu() and capabilities() once, when it is made, and consults its copies for
+  // every packet: an endpoint whose values change while attached must have its NIC read them
+  // again (Nic::refresh_link()) after each change.
   virtual uint32_t mtu() const = 0;
   virtual LinkCapabilities capabilities() const = 0;
   // Bytes of link header this endpoint pushes in front of each packet (14 for Ethernet).

@@ -9,16 +9,25 @@
 namespace weir {
 
 Nic::Nic(Stack& stack, NicId id, std::string name, std::unique_ptr<LinkEndpoint> endpoint)
-    : stack_(stack), id_(id), name_(std::move(name)), endpoint_(std::move(endpoint)) {
+    : stack_(stack),
+      id_(id),
+      name_(std::move(name)),
+      endpoint_(std::move(endpoint)),
+      link_mtu_(endpoint_->mtu()),
+      link_capabilities_(endpoint_->capabilities()) {
   endpoint_->attach(this);
+}
+
+void Nic::refresh_link() {
+  link_mtu_ = endpoint_->mtu();
+  link_capabilities_ = endpoint_->capabilities();
 }
 
 Nic::~Nic() { endpoint_->attach(nullptr); }
 
 Status Nic::add_address(const IpPrefix& prefix) {
   unsigned max_len = prefix.address.is_v4() ? 32 : 128;
-  if (prefix.length > max_len || prefix.address.is_unspecified() ||
-      prefix.address.is_multicast()) {
+  if (prefix.length > max_len || prefix.address.is_unspecified() || prefix.address.is_multicast()) {
     return Error::kInvalidArgument;
   }
   if (has_address(prefix.address)) return Error::kAddressInUse;
@@ -111,7 +120,7 @@ void Nic::deliver_network_packet(PacketBuffer&& pkt) {
 }
 
 Status Nic::write_packet(PacketBuffer&& pkt) {
-  return write_packet(std::move(pkt), endpoint_->capabilities());
+  return write_packet(std::move(pkt), link_capabilities_);
 }
 
 Status Nic::write_packet(PacketBuffer&& pkt, const LinkCapabilities& caps) {
@@ -124,7 +133,7 @@ Status Nic::write_packet(PacketBuffer&& pkt, const LinkCapabilities& caps) {
 
 Status Nic::write_packets(std::span<PacketBuffer> pkts) {
   if (pkts.empty()) return {};
-  const LinkCapabilities caps = endpoint_->capabilities();
+  const LinkCapabilities& caps = link_capabilities_;
   if (!caps.gso && std::any_of(pkts.begin(), pkts.end(), [](const PacketBuffer& p) {
         return p.meta().gso_type != GsoType::kNone;
       })) {
@@ -200,7 +209,8 @@ RouteInfo Nic::route_for_foreign_flow(const IpAddress& remote, const IpAddress& 
   info.remote_address = remote;
   info.next_hop = best != nullptr ? best->gateway.value_or(remote) : remote;
   info.mtu = mtu();
-  if (const IpProtocol* ip = stack_.ip_protocol(remote.family())) info.mtu = ip->path_mtu(*this, remote);
+  if (const IpProtocol* ip = stack_.ip_protocol(remote.family()))
+    info.mtu = ip->path_mtu(*this, remote);
   return info;
 }
 

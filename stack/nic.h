@@ -16,10 +16,11 @@ namespace weir {
 
 class Stack;
 
-#define WEIR_NIC_COUNTERS(X)                                                        \
-  X(rx_packets) X(rx_bytes) X(tx_packets) X(tx_bytes) X(rx_drop_unknown_protocol) \
-      X(rx_drop_disabled) X(tx_drop_link_error) X(tx_gso_software_packets)            \
-      X(tx_gso_software_segments) X(tx_drop_gso_unsegmentable)
+#define WEIR_NIC_COUNTERS(X)                                                            \
+  X(rx_packets)                                                                         \
+  X(rx_bytes) X(tx_packets) X(tx_bytes) X(rx_drop_unknown_protocol) X(rx_drop_disabled) \
+      X(tx_drop_link_error) X(tx_gso_software_packets) X(tx_gso_software_segments)      \
+          X(tx_drop_gso_unsegmentable)
 WEIR_DEFINE_COUNTERS(NicCounters, WEIR_NIC_COUNTERS)
 
 class Nic final : public NetworkDispatcher {
@@ -34,7 +35,13 @@ class Nic final : public NetworkDispatcher {
   LinkEndpoint& endpoint() { return *endpoint_; }
   const LinkEndpoint& endpoint() const { return *endpoint_; }
   Stack& stack() { return stack_; }
-  uint32_t mtu() const { return endpoint_->mtu(); }
+  // The endpoint's mtu() and capabilities(), as read when the NIC was made or last refreshed:
+  // every datagram sent consults both, and asking the endpoint is a virtual call each time.
+  uint32_t mtu() const { return link_mtu_; }
+  const LinkCapabilities& link_capabilities() const { return link_capabilities_; }
+  // Reads the endpoint's mtu() and capabilities() again. For an endpoint whose values change
+  // while it is attached (see LinkEndpoint): call after each change.
+  void refresh_link();
   MacAddress link_address() const { return endpoint_->link_address(); }
 
   bool enabled() const { return enabled_; }
@@ -105,6 +112,8 @@ class Nic final : public NetworkDispatcher {
   NicId id_;
   std::string name_;
   std::unique_ptr<LinkEndpoint> endpoint_;
+  uint32_t link_mtu_;
+  LinkCapabilities link_capabilities_;
   std::vector<IpPrefix> addresses_;
   std::vector<std::pair<IpAddress, uint32_t>> groups_;  // group, join count
   std::vector<std::pair<size_t, GroupListener>> group_listeners_;

@@ -120,8 +120,7 @@ Chunk::~Chunk() {
   if (release_ != nullptr) release_(context_);
 }
 
-boost::intrusive_ptr<Chunk> Chunk::adopt(MutableByteView bytes, ReleaseFn release,
-                                         void* context) {
+boost::intrusive_ptr<Chunk> Chunk::adopt(MutableByteView bytes, ReleaseFn release, void* context) {
   if (release == nullptr) std::abort();  // the owner must learn when its bytes come back
   return boost::intrusive_ptr<Chunk>(new Chunk(bytes, release, context));
 }
@@ -208,22 +207,24 @@ void PacketBuffer::Slices::assign(std::span<const Slice> from) {
 
 // These three build the packet holding its one slice, rather than empty and then filled.
 PacketBuffer PacketBuffer::allocate(size_t size, size_t headroom) {
-  auto [chunk, offset] = chunk_with_headroom(size, headroom);
-  if (size > 0) {
-    auto data = chunk->bytes().subspan(offset, size);
-    std::memset(data.data(), 0, data.size());
-  }
-  return PacketBuffer(
-      Slice{std::move(chunk), static_cast<uint32_t>(offset), static_cast<uint32_t>(size)},
-      PacketMeta{});
+  check_size(size);
+  check_size(headroom);
+  // Built straight into the slice: a chunk and offset returned as a pair went through memory.
+  PacketBuffer pkt(Slice{Chunk::allocate(chunk_size_for(size + headroom)),
+                         static_cast<uint32_t>(headroom), static_cast<uint32_t>(size)},
+                   PacketMeta{});
+  // The size class holds headroom + size bytes (chunk_size_for), so the run zeroed is inside
+  // the chunk: no second bounds check of a span over it.
+  if (size > 0) std::memset(pkt.slices_[0].chunk->bytes().data() + headroom, 0, size);
+  return pkt;
 }
 
 PacketBuffer PacketBuffer::from_bytes(ByteView data, size_t headroom) {
   auto [chunk, offset] = chunk_with_headroom(data.size(), headroom);
   copy_bytes(chunk->bytes(), offset, data);
-  return PacketBuffer(Slice{std::move(chunk), static_cast<uint32_t>(offset),
-                            static_cast<uint32_t>(data.size())},
-                      PacketMeta{});
+  return PacketBuffer(
+      Slice{std::move(chunk), static_cast<uint32_t>(offset), static_cast<uint32_t>(data.size())},
+      PacketMeta{});
 }
 
 PacketBuffer PacketBuffer::from_chunk(ChunkRef chunk, size_t offset, size_t length) {
@@ -376,8 +377,8 @@ void PacketBuffer::append(ByteView data) {
   if (no_slices()) {
     auto [chunk, offset] = chunk_with_headroom(data.size(), kDefaultHeadroom);
     copy_bytes(chunk->bytes(), offset, data);
-    slices_.push_back(Slice{std::move(chunk), static_cast<uint32_t>(offset),
-                            static_cast<uint32_t>(data.size())});
+    slices_.push_back(
+        Slice{std::move(chunk), static_cast<uint32_t>(offset), static_cast<uint32_t>(data.size())});
     size_ = data.size();
     return;
   }

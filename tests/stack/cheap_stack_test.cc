@@ -67,20 +67,20 @@ TEST(CheapStack, DemuxUnlinksWhatIsStillEnteredWhenDestroyed) {
       FakeEndpoint self_unlinked;  // destroyed while entered: its hook unlinks it
       ASSERT_TRUE(demux.add(self_unlinked, id(5, 0)));
     }
-    EXPECT_TRUE(bound.is_linked());
-    EXPECT_TRUE(connected.is_linked());
+    EXPECT_TRUE(bound.in_demux());
+    EXPECT_TRUE(connected.in_demux());
   }
-  EXPECT_FALSE(bound.is_linked());
-  EXPECT_FALSE(connected.is_linked());
+  EXPECT_FALSE(bound.in_demux());
+  EXPECT_FALSE(connected.in_demux());
   {
     TransportDemux demux(7);
     ASSERT_TRUE(demux.add(bound, id(2, 0)));
     ASSERT_TRUE(demux.add(connected, id(3, 4)));
     demux.remove(bound);
     demux.remove(connected);
-    EXPECT_FALSE(bound.is_linked());
+    EXPECT_FALSE(bound.in_demux());
   }
-  EXPECT_FALSE(connected.is_linked());
+  EXPECT_FALSE(connected.in_demux());
 }
 
 // Fifo (the queue of neighbor entries and UDP sockets, which allocates nothing until used)

@@ -104,6 +104,100 @@ TEST(TransportDemux, GrowsToManyConnections) {
   EXPECT_EQ(demux.connected_count(), 0u);
 }
 
+// Many entries of both families and protocols share the connected table's buckets (a
+// thousand in 1024 chains collide many times over); taking some out by remove() and some by
+// destruction, from the heads, middles and tails of chains, leaves every other one findable.
+TEST(TransportDemux, ConnectedChainsSurviveRemovalAndDestruction) {
+  TransportDemux demux(99);
+  struct Entry {
+    std::unique_ptr<FakeEndpoint> ep;
+    uint8_t protocol;
+    TransportEndpointId id;
+  };
+  std::vector<Entry> entries;
+  for (uint16_t i = 0; i < 1000; ++i) {
+    const uint8_t protocol = i % 2 == 0 ? kProtocolTcp : kProtocolUdp;
+    const bool v6 = i % 3 == 0;
+    const auto remote = static_cast<uint16_t>(2000 + i);
+    TransportEndpointId id =
+        v6 ? conn("fd00::1", 443, "fd00::2", remote) : conn("10.0.0.1", 443, "10.0.0.2", remote);
+    entries.push_back({std::make_unique<FakeEndpoint>(protocol), protocol, id});
+    ASSERT_TRUE(demux.add(*entries.back().ep, id)) << i;
+  }
+  EXPECT_EQ(demux.connected_count(), 1000u);
+  for (size_t i = 0; i < entries.size(); i += 5) demux.remove(*entries[i].ep);
+  for (size_t i = 2; i < entries.size(); i += 5) entries[i].ep.reset();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const Entry& e = entries[i];
+    const bool gone = i % 5 == 0 || i % 5 == 2;
+    EXPECT_EQ(demux.find(e.protocol, e.id), gone ? nullptr : e.ep.get()) << i;
+    EXPECT_EQ(demux.connected_exists(e.protocol, e.id), !gone) << i;
+  }
+  // A key that differs from an entry's in any one field misses.
+  const Entry& kept = entries[1];
+  ASSERT_NE(kept.ep, nullptr);
+  TransportEndpointId other = kept.id;
+  other.remote_port = 9;
+  EXPECT_EQ(demux.find(kept.protocol, other), nullptr);
+  other = kept.id;
+  other.local_port = 444;
+  EXPECT_EQ(demux.find(kept.protocol, other), nullptr);
+  other = kept.id;
+  other.remote_address = ip("10.0.0.3");
+  EXPECT_EQ(demux.find(kept.protocol, other), nullptr);
+  other = kept.id;
+  other.local_address = ip("10.0.0.9");
+  EXPECT_EQ(demux.find(kept.protocol, other), nullptr);
+  EXPECT_EQ(demux.find(kProtocolTcp, kept.id), nullptr);  // entry 1 is UDP
+  // What is left can be entered again under a new key, and found there only.
+  FakeEndpoint& moved = *entries[1].ep;
+  ASSERT_TRUE(demux.add(moved, conn("10.0.0.1", 443, "10.0.0.7", 7)));
+  EXPECT_EQ(demux.find(kProtocolUdp, kept.id), nullptr);
+  EXPECT_EQ(demux.find(kProtocolUdp, conn("10.0.0.1", 443, "10.0.0.7", 7)), &moved);
+}
+
+// More bound ports than the bound table has buckets, so buckets hold several keys: each port
+// finds its own endpoints only, the specific address before the wildcard that shares its port.
+TEST(TransportDemux, BoundLookupsWalkOnlyTheirKey) {
+  TransportDemux demux(3);
+  std::vector<std::unique_ptr<FakeEndpoint>> wildcards;
+  std::vector<std::unique_ptr<FakeEndpoint>> specifics;
+  for (uint16_t port = 1000; port < 1600; ++port) {
+    wildcards.push_back(std::make_unique<FakeEndpoint>(kProtocolUdp));
+    ASSERT_TRUE(demux.add(*wildcards.back(), bound("0.0.0.0", port)));
+    specifics.push_back(std::make_unique<FakeEndpoint>(kProtocolUdp));
+    ASSERT_TRUE(demux.add(*specifics.back(), bound("10.0.0.1", port)));
+  }
+  for (uint16_t port = 1000; port < 1600; ++port) {
+    const size_t i = port - 1000;
+    ASSERT_EQ(demux.find(kProtocolUdp, conn("10.0.0.1", port, "10.0.0.2", 9)), specifics[i].get());
+    ASSERT_EQ(demux.find(kProtocolUdp, conn("10.0.0.5", port, "10.0.0.2", 9)), wildcards[i].get());
+    ASSERT_EQ(demux.find(kProtocolTcp, conn("10.0.0.1", port, "10.0.0.2", 9)), nullptr);
+    std::vector<TransportEndpoint*> seen;
+    demux.for_each_bound(kProtocolUdp, port, ip("10.0.0.1"),
+                         [&](TransportEndpoint& ep) { seen.push_back(&ep); });
+    ASSERT_EQ(seen.size(), 2u);
+  }
+  EXPECT_EQ(demux.find(kProtocolUdp, conn("10.0.0.1", 999, "10.0.0.2", 9)), nullptr);
+  EXPECT_EQ(demux.find(kProtocolUdp, conn("10.0.0.1", 1600, "10.0.0.2", 9)), nullptr);
+}
+
+// Endpoints may outlive the demux: it lets go of them when destroyed, and they of nothing.
+TEST(TransportDemux, EndpointsOutliveTheDemux) {
+  FakeEndpoint a, b, c;
+  {
+    TransportDemux demux(5);
+    ASSERT_TRUE(demux.add(a, conn("10.0.0.1", 80, "10.0.0.2", 4000)));
+    ASSERT_TRUE(demux.add(b, conn("10.0.0.1", 80, "10.0.0.2", 4001)));
+    ASSERT_TRUE(demux.add(c, bound("0.0.0.0", 80)));
+    EXPECT_TRUE(a.in_demux());
+    EXPECT_TRUE(c.in_demux());
+  }
+  EXPECT_FALSE(a.in_demux());
+  EXPECT_FALSE(b.in_demux());
+  EXPECT_FALSE(c.in_demux());
+}
+
 TEST(TransportDemux, ForEachBoundHonoursDestination) {
   TransportDemux demux(1);
   FakeEndpoint any, mine, other;

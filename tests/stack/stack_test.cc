@@ -14,7 +14,7 @@ class RecordingEndpoint : public LinkEndpoint {
  public:
   explicit RecordingEndpoint(uint32_t mtu = 1500) : mtu_(mtu) {}
   uint32_t mtu() const override { return mtu_; }
-  LinkCapabilities capabilities() const override { return {}; }
+  LinkCapabilities capabilities() const override { return caps; }
   uint16_t max_header_length() const override { return 14; }
   MacAddress link_address() const override { return MacAddress({2, 0, 0, 0, 0, 1}); }
   void attach(NetworkDispatcher* d) override { dispatcher = d; }
@@ -26,6 +26,7 @@ class RecordingEndpoint : public LinkEndpoint {
   NetworkDispatcher* dispatcher = nullptr;
   std::vector<std::vector<std::byte>> written;
   uint32_t mtu_;
+  LinkCapabilities caps;
 };
 
 class CountingProtocol : public NetworkProtocol {
@@ -51,6 +52,27 @@ class StackTest : public ::testing::Test {
   ManualClock clock;
   Stack stack{clock, repeatable_stack_options(1)};
 };
+
+// A NIC keeps copies of its endpoint's MTU and capabilities: taken when it is made, and again
+// only when asked to refresh them.
+TEST_F(StackTest, NicReadsLinkPropertiesWhenMadeAndOnRefresh) {
+  auto endpoint = std::make_unique<RecordingEndpoint>(1400);
+  RecordingEndpoint& link = *endpoint;
+  const NicId id = stack.add_nic(std::move(endpoint), "eth0").value();
+  Nic& nic = *stack.nic(id);
+  EXPECT_EQ(nic.mtu(), 1400u);
+  EXPECT_TRUE(nic.link_capabilities().resolution_required);
+  EXPECT_FALSE(nic.link_capabilities().tx_checksum_offload);
+  link.mtu_ = 9000;
+  link.caps.resolution_required = false;
+  link.caps.tx_checksum_offload = true;
+  EXPECT_EQ(nic.mtu(), 1400u);
+  EXPECT_TRUE(nic.link_capabilities().resolution_required);
+  nic.refresh_link();
+  EXPECT_EQ(nic.mtu(), 9000u);
+  EXPECT_FALSE(nic.link_capabilities().resolution_required);
+  EXPECT_TRUE(nic.link_capabilities().tx_checksum_offload);
+}
 
 // RFC 6528 wants the ISN key unpredictable: a seeded stack (whose Rng puts IP IDs and other
 // values on the wire) must still take its secret from the kernel unless one is injected.
