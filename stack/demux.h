@@ -46,11 +46,22 @@ struct TransportEndpointId {
   bool operator==(const TransportEndpointId&) const = default;
 };
 
+// The bound table's hook: one pointer (no stored hash: few endpoints are bound, and every
+// byte here is in every connection).
 using DemuxHook = boost::intrusive::unordered_set_base_hook<
-    boost::intrusive::link_mode<boost::intrusive::auto_unlink>, boost::intrusive::store_hash<true>>;
+    boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
 
 // Base of every endpoint the demux can find.
 class TransportEndpoint : public DemuxHook {
+  // First, before demux_id_ (38 bytes, 2-aligned), so that the id and the two one-byte fields
+  // after it fill the object to 72 bytes without padding: every connection carries them.
+  //
+  // The connected table's chain: the next entry of the bucket, and the pointer that points at
+  // this entry (the bucket head or the previous entry's connected_next_), so an entry leaves
+  // its chain in O(1) without a walk. connected_link_ is null when not in the table.
+  TransportEndpoint* connected_next_ = nullptr;
+  TransportEndpoint** connected_link_ = nullptr;
+
  public:
   TransportEndpoint(uint8_t protocol) : protocol_(protocol) {}  // NOLINT
   // Leaves the connected table if still in it (the bound table's hook unlinks itself).
@@ -83,12 +94,6 @@ class TransportEndpoint : public DemuxHook {
     connected_next_ = nullptr;
   }
 
-  // The connected table's chain: the next entry of the bucket, and the pointer that points at
-  // this entry (the bucket head or the previous entry's connected_next_), so an entry leaves
-  // its chain in O(1) without a walk. connected_link_ is null when not in the table.
-  TransportEndpoint* connected_next_ = nullptr;
-  TransportEndpoint** connected_link_ = nullptr;
-  uint64_t connected_hash_ = 0;
   uint8_t protocol_;
   bool accepts_v4_ = false;
 };
