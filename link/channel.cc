@@ -71,6 +71,8 @@ size_t ChannelEndpoint::receive_queued(size_t budget) {
   return deliver_queued(*inbound_, budget);
 }
 
+bool ChannelEndpoint::inbound_idle() const { return inbound_->idle(); }
+
 size_t ChannelEndpoint::pump(ChannelEndpoint& a, ChannelEndpoint& b, size_t max_frames) {
   size_t total = 0;
   while (total < max_frames) {

@@ -122,6 +122,9 @@ class ChannelEndpoint final : public LinkEndpoint {
 
   // Frames waiting in this end's inbound queue.
   size_t pending() const;
+  // Nothing waits inbound, said without a lock: true only for a single-threaded pair's queue
+  // (a queue shared between threads always may have something).
+  bool inbound_idle() const;
   void set_promiscuous(bool on) { promiscuous_ = on; }
   const LinkCounters& counters() const { return counters_; }
 
