@@ -2,7 +2,6 @@
 // round trips, then n (default 100,000) timed ones of: A writes 1 byte, B reads it and writes
 // it back, A reads it. Each round trip is timed with the monotonic clock.
 #include <algorithm>
-#include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <numeric>
@@ -83,17 +82,18 @@ int run_rr(const BenchOptions& options) {
   }
   std::vector<double> latency(static_cast<size_t>(n));
   const double cpu0 = cpu_seconds();
-  // One reading between round trips ends one and starts the next (lwIP's harness takes two:
-  // the clock reading is the loop's, not the stack's, and costs 23 ns on this kind of VM).
+  // One clock reading between round trips ends one and starts the next, and is also the loop's
+  // first reading (a reading costs 23 ns on this kind of VM; lwIP's harness takes two per
+  // round trip and reads none for its stack).
   const TimePoint t0 = net.now();
   TimePoint start = t0;
   for (int i = 0; i < n; ++i) {
     if (!round_trip(start)) return report_failure(options, kTest, failure);
     const TimePoint end = net.now();
-    latency[static_cast<size_t>(i)] = std::chrono::duration<double>(end - start).count();
+    latency[static_cast<size_t>(i)] = to_seconds(end - start);
     start = end;
   }
-  const double elapsed = std::chrono::duration<double>(start - t0).count();
+  const double elapsed = to_seconds(start - t0);
   const double cpu = cpu_seconds() - cpu0;
   const double mean = std::accumulate(latency.begin(), latency.end(), 0.0) / n;
   std::sort(latency.begin(), latency.end());
