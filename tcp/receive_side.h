@@ -208,7 +208,11 @@ inline uint32_t ReceiveSide::space(const SocketMemory& memory, TcpCounters* coun
 
 // After every read: defined here so that the Connection's call inlines.
 inline bool ReceiveSide::window_update_due(const SocketMemory& memory, uint16_t adv_mss) const {
-  uint32_t free_space = space(memory, nullptr, adv_mss);
+  // Only what the window field can carry: without window scaling a 128 KiB buffer still shows
+  // 65535 bytes, and free space beyond that is no news to the peer (it made every read send
+  // an update).
+  const uint32_t free_space =
+      std::min<uint32_t>(space(memory, nullptr, adv_mss), uint32_t{65535} << wscale_);
   uint32_t current = window();
   // Worth telling the peer when the window grows by two segments or half the buffer.
   return free_space > current &&

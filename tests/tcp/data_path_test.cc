@@ -292,6 +292,52 @@ TEST(TcpDataPath, ZeroWindowWhenBufferFull) {
   EXPECT_EQ(h.counter("window_updates_sent"), 1u);
 }
 
+// A peer without window scaling (RFC 7323 off, as lwIP's default) sees at most 65535 bytes of
+// window, however large our buffer: reading a little is no news to it. Every read of a
+// request/response exchange used to send a window update, because the free space (128 KiB)
+// always looked two segments larger than the window the field can carry.
+TEST(TcpDataPath, ReadsSendNoWindowUpdatesToAPeerWithoutWindowScaling) {
+  TcpHarness h;  // our buffer: 128 KiB
+  tcp::Options syn_ack = h.peer_syn_options();
+  syn_ack.window_scale.reset();
+  auto ep = h.connect(syn_ack);
+  EXPECT_EQ(ep->info().tcpi_rcv_wscale, 0);
+  std::vector<std::byte> buf(64);
+  for (int i = 0; i < 20; ++i) {
+    h.send_segment(kAck | kPsh, h.peer_seq, h.local_seq, 65535, h.peer_ack_options(), bytes(10));
+    h.peer_seq += 10;
+    ASSERT_EQ(*ep->read(buf), 10u);
+    ASSERT_EQ(*ep->write(bytes(10)), 10u);
+    // The response, perhaps after a quick ACK of the request; never a window update.
+    int responses = 0;
+    while (auto s = h.next_segment()) {
+      EXPECT_EQ(s->window, 65535);
+      if (!s->payload.empty()) ++responses;
+    }
+    EXPECT_EQ(responses, 1);
+    h.local_seq += 10;
+    h.send_segment(kAck, h.peer_seq, h.local_seq, 65535, h.peer_ack_options());
+  }
+  EXPECT_EQ(h.counter("window_updates_sent"), 0u);
+  // A window that really opens is still announced: send up to the advertised edge until it
+  // nearly closes (a delayed ACK may hold the last edge back), then read everything.
+  tcp::SeqNum right = h.peer_seq + 65535;
+  size_t queued = 0;
+  for (int i = 0; i < 1000 && right - h.peer_seq >= 1460; ++i) {
+    h.send_segment(kAck, h.peer_seq, h.local_seq, 65535, h.peer_ack_options(), bytes(1460));
+    h.peer_seq += 1460;
+    queued += 1460;
+    while (auto s = h.next_segment()) right = s->ack + s->window;
+    if (right - h.peer_seq < 1460) h.advance(std::chrono::milliseconds(200));
+    while (auto s = h.next_segment()) right = s->ack + s->window;
+  }
+  ASSERT_LT(right - h.peer_seq, 1460u);
+  std::vector<std::byte> all(queued);
+  ASSERT_EQ(*ep->read(all), queued);
+  h.expect_segment(AllOf(AckIs(h.peer_seq), WindowIs(65535)));
+  EXPECT_EQ(h.counter("window_updates_sent"), 1u);
+}
+
 TEST(TcpDataPath, MaxSegmentClampsAdvertisedMss) {
   TcpHarness h;
   auto ep = Endpoint::create(h.stack, AddressFamily::kIpv4);
