@@ -122,8 +122,38 @@ sys_in_ns 90 python3 "$sys_work/tcp_services.py" "$weir_ip" >"$sys_work/tcp.txt"
   { cat "$sys_work/tcp.txt" >&2; sys_fail "TCP service check failed"; }
 while read -r line; do sys_log "$line"; done <"$sys_work/tcp.txt"
 
+# A client without window scaling (RFC 7323 off, as small stacks often are): 200 small echo
+# round trips on one connection from port 40007. Each echo's data carries weir's ACK; weir
+# must not answer every read with a window update besides (the window field cannot show more
+# than 65535 bytes, however much the buffer has free).
+sys_in_ns 10 sysctl -qw net.ipv4.tcp_window_scaling=0 || sys_fail "cannot turn window scaling off"
+cat >"$sys_work/echo_rr.py" <<'PY'
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+s.bind(("0.0.0.0", 40007))
+s.settimeout(10)
+s.connect((sys.argv[1], 7))
+for i in range(200):
+    msg = b"%09d\n" % i
+    s.sendall(msg)
+    got = b""
+    while len(got) < len(msg):
+        chunk = s.recv(64)
+        if not chunk:
+            sys.exit("echo closed early")
+        got += chunk
+    if got != msg:
+        sys.exit(f"echo round trip {i}: sent {msg!r}, got {got!r}")
+s.close()
+print("echo without window scaling: 200 round trips")
+PY
+sys_in_ns 60 python3 "$sys_work/echo_rr.py" "$weir_ip" >"$sys_work/echo_rr.txt" 2>&1 ||
+  { cat "$sys_work/echo_rr.txt" >&2; sys_fail "echo round trips without window scaling failed"; }
+sys_log "$(cat "$sys_work/echo_rr.txt")"
+
 sys_stop_weir TERM
-grep -q 'tcp echo :7: connections 1' "$sys_weir_log" || sys_fail "weir's summary misses the echo connection"
+grep -q 'tcp echo :7: connections 2' "$sys_weir_log" || sys_fail "weir's summary misses the echo connections"
 
 [ -s "$pcap" ] || sys_fail "no pcap written"
 tshark_q() { timeout 90 tshark -n -r "$pcap" "$@" 2>"$sys_work/tshark.err"; }
@@ -137,4 +167,12 @@ $bad"
 syn_acks=$(tshark_q -Y "tcp.flags.syn == 1 && tcp.flags.ack == 1 && ip.src == $weir_ip" | wc -l)
 [ "$syn_acks" -ge 7 ] || sys_fail "pcap holds $syn_acks SYN-ACKs from weir, expected >= 7"
 sys_log "pcap: $syn_acks handshakes answered, no malformed frames or bad checksums"
+# Weir's segments on the round-trip connection without payload, SYN or FIN: a window update per
+# read would be about 200 of them.
+no_ws_syn=$(tshark_q -Y "tcp.srcport == 7 && tcp.dstport == 40007 && tcp.flags.syn == 1 && tcp.options.wscale" | wc -l)
+[ "$no_ws_syn" -eq 0 ] || sys_fail "weir offered window scaling to a client that did not"
+pure_acks=$(tshark_q -Y "tcp.srcport == 7 && tcp.dstport == 40007 && tcp.len == 0 && tcp.flags.syn == 0 && tcp.flags.fin == 0" | wc -l)
+[ "$pure_acks" -le 20 ] ||
+  sys_fail "weir sent $pure_acks bare ACKs in 200 echo round trips to a client without window scaling"
+sys_log "pcap: $pure_acks bare ACKs from weir in 200 echo round trips without window scaling"
 sys_log PASS
