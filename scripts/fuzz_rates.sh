@@ -5,8 +5,10 @@
 # run one at a time: two at once on a two-core machine halve each other's rate.
 #
 # Usage: scripts/fuzz_rates.sh [TARGET...]     (default: every target built)
-# Environment: BUILD_DIR (default build-fuzz, as scripts/test.sh's fuzz tier builds it; built
-#              here the same way when missing), SECONDS_EACH (default 10), REPS (default 3),
+# Environment: BUILD_DIR (default build-fuzz, as scripts/test.sh's fuzz tier builds it, under
+#              ASan + UBSan; built here the same way when missing; a directory configured
+#              with -DWEIR_FUZZ_SANITIZERS= measures coverage-only targets), SECONDS_EACH
+#              (default 10), REPS (default 3),
 #              SEED (default 1), TARGET_RATE (default 20000: the line the table marks).
 set -euo pipefail
 
