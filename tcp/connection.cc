@@ -838,10 +838,13 @@ SegmentOutcome Connection::process_synchronized(const NetworkPacketInfo& info, c
   uint32_t seg_len =
       static_cast<uint32_t>(payload.size()) + ((flags & kSyn) ? 1 : 0) + ((flags & kFin) ? 1 : 0);
 
-  // PAWS (RFC 7323 5.3).
+  // PAWS (RFC 7323 5.3), with Linux's two allowances (tcp_paws_discard): a timestamp one tick
+  // behind passes, and so does a duplicate ACK that a later segment overtook, which changes
+  // nothing here (dropping it would only send an ACK back, and lose its SACK blocks).
   if (ts_ok_ && opts.timestamps && (flags & kRst) == 0) {
-    if (static_cast<int32_t>(opts.timestamps->value - ts_recent_) < 0 &&
-        now - ts_recent_stamp_ < kPawsIdle) {
+    const auto behind = static_cast<int32_t>(ts_recent_ - opts.timestamps->value);
+    if (behind > kPawsWindow && now - ts_recent_stamp_ < kPawsIdle &&
+        !disordered_ack(seg, seq, seg_len, behind)) {
       return drop_paws();
     }
   }
@@ -911,6 +914,18 @@ bool Connection::time_wait_steps_aside(const Segment& seg, const Options& opts) 
   protocol_.counters().time_wait_reused++;
   enter_state(State::kClosed);
   return true;
+}
+
+bool Connection::disordered_ack(const Segment& seg, SeqNum seq, uint32_t seg_len,
+                                int32_t behind) const {
+  // Linux's tcp_disordered_ack: a pure ACK at rcv.nxt that acknowledges nothing new, would not
+  // update the send window, and is no older than one RTO in timestamp ticks (1 ms here).
+  if ((seg.flags() & kAck) == 0 || seg_len != 0 || seq != recv().nxt()) return false;
+  if (seg.ack() != send().una() || send().would_update_window(seq, seg.ack(), seg.window())) {
+    return false;
+  }
+  const auto rto_ticks = std::chrono::duration_cast<std::chrono::milliseconds>(loss().rtt().rto());
+  return behind <= rto_ticks.count();
 }
 
 SegmentOutcome Connection::drop_paws() {

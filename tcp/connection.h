@@ -216,6 +216,8 @@ class Connection final : public SegmentReceiver {
                                       const Options& opts, PacketBuffer&& payload);
   // process_synchronized()'s unusual cases, each out of the hot path (see there).
   [[gnu::cold]] bool time_wait_steps_aside(const Segment& seg, const Options& opts);
+  [[gnu::cold]] bool disordered_ack(const Segment& seg, SeqNum seq, uint32_t seg_len,
+                                    int32_t behind) const;
   [[gnu::cold]] SegmentOutcome drop_paws();
   [[gnu::cold]] SegmentOutcome resend_syn_ack();
   [[gnu::cold]] SegmentOutcome process_unacceptable(uint8_t flags, SeqNum seq, uint32_t seg_len,

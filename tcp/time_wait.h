@@ -21,6 +21,7 @@
 #pragma once
 
 #include <boost/intrusive/list.hpp>
+#include <cstdint>
 #include <optional>
 
 #include "stack/clock.h"
@@ -36,6 +37,9 @@ class TcpProtocol;
 
 // RFC 7323 5.5: a timestamp older than this may no longer be compared with.
 inline constexpr Duration kPawsIdle = std::chrono::hours(24 * 24);
+// How far behind TS.Recent a synchronized connection still takes a timestamp, in ticks, as
+// Linux's TCP_PAWS_WINDOW (TIME-WAIT takes none).
+inline constexpr int32_t kPawsWindow = 1;
 
 // What a connection leaving for TIME-WAIT hands over. No route: a record only ever answers a
 // segment, so it answers along the route back to that segment's source.

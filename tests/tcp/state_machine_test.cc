@@ -194,6 +194,56 @@ TEST(TcpStateMachine, PawsDropsOldTimestamp) {
   EXPECT_EQ(ep->read(buf).error(), Error::kWouldBlock);
 }
 
+// Linux's allowances (tcp_paws_discard): one tick behind TS.Recent is not old.
+TEST(TcpStateMachine, PawsTakesATimestampOneTickBehind) {
+  TcpHarness h;
+  auto ep = h.connect();
+  Options late;
+  late.timestamps = Timestamps{h.peer_ts - 1, h.last_tsval};
+  h.send_segment(kAck | kPsh, h.peer_seq, h.local_seq, 1000, late, as_bytes("late"));
+  h.peer_seq += 4;
+  EXPECT_EQ(h.counter("drop_paws"), 0u);
+  std::vector<std::byte> buf(8);
+  EXPECT_EQ(*ep->read(buf), 4u);
+}
+
+// A duplicate ACK overtaken by a newer segment (reordering) is taken quietly: no PAWS drop, and
+// no ACK sent back for it. One that would change the send window, or is older than an RTO, is
+// still dropped and answered.
+TEST(TcpStateMachine, PawsLetsAReorderedDuplicateAckPass) {
+  TcpHarness h;
+  auto ep = h.connect();
+  Options newer;
+  newer.timestamps = Timestamps{h.peer_ts + 50, h.last_tsval};
+  h.send_segment(kAck, h.peer_seq, h.local_seq, 1000, newer);
+  h.expect_no_segment();
+
+  Options overtaken;
+  overtaken.timestamps = Timestamps{h.peer_ts + 10, h.last_tsval};
+  h.send_segment(kAck, h.peer_seq, h.local_seq, 1000, overtaken);
+  h.expect_no_segment();
+  EXPECT_EQ(h.counter("drop_paws"), 0u);
+
+  // The same, but opening the window: that would be an update, so PAWS decides.
+  h.send_segment(kAck, h.peer_seq, h.local_seq, 2000, overtaken);
+  h.expect_segment(AllOf(HasFlags(kAck), AckIs(h.peer_seq)));
+  EXPECT_EQ(h.counter("drop_paws"), 1u);
+
+  // Older than the RTO (1 s before any RTT sample): dropped and answered.
+  Options ancient;
+  ancient.timestamps = Timestamps{h.peer_ts + 50 - 5000, h.last_tsval};
+  h.send_segment(kAck, h.peer_seq, h.local_seq, 1000, ancient);
+  h.expect_segment(AllOf(HasFlags(kAck), AckIs(h.peer_seq)));
+  EXPECT_EQ(h.counter("drop_paws"), 2u);
+
+  // Data is never a disordered ACK.
+  h.send_segment(kAck | kPsh, h.peer_seq, h.local_seq, 1000, overtaken, as_bytes("x"));
+  h.expect_segment(AllOf(HasFlags(kAck), AckIs(h.peer_seq)));
+  EXPECT_EQ(h.counter("drop_paws"), 3u);
+  std::vector<std::byte> buf(4);
+  EXPECT_EQ(ep->read(buf).error(), Error::kWouldBlock);
+}
+
 TEST(TcpStateMachine, TimeWaitReusedByNewerSyn) {
   TcpHarness h;
   auto l = h.listen();
