@@ -40,9 +40,7 @@ void Reassembler::drop(ByKey::iterator it, uint64_t& reason) {
   arm_timer();
 }
 
-void Reassembler::drop_oldest(uint64_t& reason) {
-  drop(by_key_.find(order_.front().key), reason);
-}
+void Reassembler::drop_oldest(uint64_t& reason) { drop(by_key_.find(order_.front().key), reason); }
 
 void Reassembler::arm_timer() {
   if (order_.empty()) {
@@ -163,10 +161,7 @@ std::optional<Reassembled> Reassembler::add(const FragmentKey& key, ByteView hea
     return std::nullopt;
   }
 
-  const auto at = next - d.pieces.begin();
-  // Room for a few up front, so the common datagram of two to four fragments grows it once.
-  if (d.pieces.empty()) d.pieces.reserve(kPiecesReserved);
-  d.pieces.insert(d.pieces.begin() + at,
+  d.pieces.insert(next,
                   Piece{offset, static_cast<uint32_t>(end), more_fragments, std::move(payload)});
   d.received += length;
   d.memory += cost;

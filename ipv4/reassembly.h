@@ -1,10 +1,10 @@
 // IPv4 reassembly (RFC 791 3.2, RFC 815).
 //
 // Theory of operation. Fragments are grouped by (source, destination, protocol, id). Each
-// datagram keeps its fragments in a vector sorted by offset (at most max_fragments of them). Because overlapping fragments are
-// refused (below), the received ranges are disjoint, so the datagram is complete exactly when
-// its length is known (a fragment without MF arrived) and the received bytes add up to it:
-// RFC 815's hole list reduces to one counter.
+// datagram keeps its fragments in a vector sorted by offset (at most max_fragments of them).
+// Because overlapping fragments are refused (below), the received ranges are disjoint, so the
+// datagram is complete exactly when its length is known (a fragment without MF arrived) and the
+// received bytes add up to it: RFC 815's hole list reduces to one counter.
 //
 // Rules, each with its own counter:
 //  - Overlap: a fragment that overlaps bytes already received drops the whole datagram (the
@@ -32,6 +32,7 @@
 // (RFC 791: its options are the ones that matter).
 #pragma once
 
+#include <boost/container/small_vector.hpp>
 #include <boost/intrusive/list.hpp>
 #include <cstddef>
 #include <cstdint>
@@ -108,6 +109,7 @@ class Reassembler final : private MemoryBudget::Consumer {
   static constexpr size_t kFragmentOverhead = 128;
 
  private:
+  static constexpr size_t kPiecesInline = 2;
   struct Piece {
     uint32_t offset = 0;
     uint32_t end = 0;
@@ -121,14 +123,15 @@ class Reassembler final : private MemoryBudget::Consumer {
     FragmentKey key;  // a copy of its node's, to find the node from order_
     TimePoint deadline;
     TimePoint created;
-    std::vector<Piece> pieces;      // sorted by offset; ranges are disjoint
+    // Sorted by offset; ranges are disjoint. The first two in the node itself: a datagram of
+    // two fragments (a few KB at an Ethernet MTU) allocates nothing more.
+    boost::container::small_vector<Piece, kPiecesInline> pieces;
     std::optional<uint32_t> total;  // payload length, once the last fragment arrived
     size_t received = 0;
     size_t memory = 0;
     std::vector<std::byte> header;  // of the offset-0 fragment
   };
   using ByKey = std::map<FragmentKey, Datagram>;
-  static constexpr size_t kPiecesReserved = 4;
   using Order = boost::intrusive::list<Datagram, boost::intrusive::constant_time_size<false>>;
 
   void drop(ByKey::iterator it, uint64_t& reason);

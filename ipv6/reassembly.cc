@@ -40,9 +40,7 @@ void Reassembler::drop(ByKey::iterator it, uint64_t& reason) {
   arm_timer();
 }
 
-void Reassembler::drop_oldest(uint64_t& reason) {
-  drop(by_key_.find(order_.front().key), reason);
-}
+void Reassembler::drop_oldest(uint64_t& reason) { drop(by_key_.find(order_.front().key), reason); }
 
 void Reassembler::arm_timer() {
   if (order_.empty()) {
@@ -125,8 +123,7 @@ std::optional<Reassembled> Reassembler::add(const FragmentKey& key, const Fragme
 
   auto next = std::lower_bound(d.pieces.begin(), d.pieces.end(), offset,
                                [](const Piece& p, uint32_t o) { return p.offset < o; });
-  if (next != d.pieces.end() && next->offset == offset && next->end == end &&
-      next->more == more) {
+  if (next != d.pieces.end() && next->offset == offset && next->end == end && next->more == more) {
     ++counters_.duplicates_ignored;
     return std::nullopt;
   }
@@ -161,11 +158,7 @@ std::optional<Reassembled> Reassembler::add(const FragmentKey& key, const Fragme
     return std::nullopt;
   }
 
-  const auto at = next - d.pieces.begin();
-  // Room for a few up front, so the common datagram of two to four fragments grows it once.
-  if (d.pieces.empty()) d.pieces.reserve(kPiecesReserved);
-  d.pieces.insert(d.pieces.begin() + at,
-                  Piece{offset, static_cast<uint32_t>(end), more, std::move(payload)});
+  d.pieces.insert(next, Piece{offset, static_cast<uint32_t>(end), more, std::move(payload)});
   d.received += length;
   d.memory += cost;
   memory_used_ += cost;

@@ -30,6 +30,7 @@
 // become the reassembled packet's headers.
 #pragma once
 
+#include <boost/container/small_vector.hpp>
 #include <boost/intrusive/list.hpp>
 #include <cstddef>
 #include <cstdint>
@@ -117,6 +118,7 @@ class Reassembler final : private MemoryBudget::Consumer {
   static constexpr size_t kFragmentOverhead = 128;
 
  private:
+  static constexpr size_t kPiecesInline = 2;
   struct Piece {
     uint32_t offset = 0;
     uint32_t end = 0;
@@ -130,7 +132,9 @@ class Reassembler final : private MemoryBudget::Consumer {
     FragmentKey key;  // a copy of its node's, to find the node from order_
     TimePoint created;
     TimePoint deadline;
-    std::vector<Piece> pieces;      // sorted by offset; ranges are disjoint
+    // Sorted by offset; ranges are disjoint. The first two in the node itself: a datagram of
+    // two fragments (a few KB at an Ethernet MTU) allocates nothing more.
+    boost::container::small_vector<Piece, kPiecesInline> pieces;
     std::optional<uint32_t> total;  // payload length, once the last fragment arrived
     size_t received = 0;
     size_t memory = 0;
@@ -140,7 +144,6 @@ class Reassembler final : private MemoryBudget::Consumer {
   };
   using ByKey = std::map<FragmentKey, Datagram>;
   using Order = boost::intrusive::list<Datagram, boost::intrusive::constant_time_size<false>>;
-  static constexpr size_t kPiecesReserved = 4;
 
   void drop(ByKey::iterator it, uint64_t& reason);
   void drop_oldest(uint64_t& reason);

@@ -289,8 +289,8 @@ std::vector<OnLinkPrefix> RouterList::prefixes(NicId nic) const {
 }
 
 size_t RouterList::router_count(NicId nic) const {
-  return static_cast<size_t>(
-      std::count_if(routers_.begin(), routers_.end(), [nic](const auto& r) { return r.nic == nic; }));
+  return static_cast<size_t>(std::count_if(routers_.begin(), routers_.end(),
+                                           [nic](const auto& r) { return r.nic == nic; }));
 }
 
 size_t RouterList::prefix_count(NicId nic) const {
