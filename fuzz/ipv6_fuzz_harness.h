@@ -4,6 +4,7 @@
 // the process's reset stack (fuzz/reused_stack.h), so runs do not depend on each other.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -55,20 +56,27 @@ struct Harness {
     peer = std::move(pair.peer);
     nic_id = stack->add_nic(std::move(pair.endpoint), "eth0").value();
     ip = &install(*stack);
-    (void)stack->add_address(nic_id, IpPrefix{IpAddress(addr("fe80::1")), 64});
-    (void)stack->add_address(nic_id, IpPrefix{IpAddress(addr("fd00::1")), 64});
-    stack->add_route(
-        Route{IpPrefix{IpAddress(Ipv6Address()), 0}, IpAddress(addr("fe80::ff")), nic_id});
+    // Parsed once per process, not per input.
+    static const Ipv6Address kLinkLocal = addr("fe80::1");
+    static const Ipv6Address kGlobal = addr("fd00::1");
+    static const Ipv6Address kRouter = addr("fe80::ff");
+    static const std::array<Ipv6Address, 3> kNeighbors = {addr("fd00::2"), addr("fe80::2"),
+                                                          kRouter};
+    (void)stack->add_address(nic_id, IpPrefix{IpAddress(kLinkLocal), 64});
+    (void)stack->add_address(nic_id, IpPrefix{IpAddress(kGlobal), 64});
+    stack->add_route(Route{IpPrefix{IpAddress(Ipv6Address()), 0}, IpAddress(kRouter), nic_id});
     // Known neighbors, so answers leave at once instead of waiting for resolution.
-    for (const char* n : {"fd00::2", "fe80::2", "fe80::ff"}) {
+    for (const Ipv6Address& n : kNeighbors) {
       ip->ndp().cache().update(
-          nic(), IpAddress(addr(n)),
+          nic(), IpAddress(n),
           NeighborUpdate{peer->mac(), /*solicited=*/false, /*override=*/true, /*create=*/true});
     }
     stack->add_transport_protocol(std::make_unique<SinkTransport>(17, udp_result));
     stack->add_transport_protocol(
         std::make_unique<SinkTransport>(6, TransportDelivery::kDelivered));
-    peer->clear();
+    // Setup's frames (announcements, probes) are read off and dropped rather than cleared:
+    // clear() frees the queue's ring, which the input's first frame then allocates again.
+    fuzzing::read_frames(*peer);
   }
 
   Nic& nic() { return *stack->nic(nic_id); }

@@ -1,10 +1,10 @@
 // IPv4 reassembly (RFC 791 3.2, RFC 815).
 //
 // Theory of operation. Fragments are grouped by (source, destination, protocol, id). Each
-// datagram keeps its fragments in a map ordered by offset. Because overlapping fragments are
-// refused (below), the received ranges are disjoint, so the datagram is complete exactly when
-// its length is known (a fragment without MF arrived) and the received bytes add up to it:
-// RFC 815's hole list reduces to one counter.
+// datagram keeps its fragments in a vector sorted by offset (at most max_fragments of them).
+// Because overlapping fragments are refused (below), the received ranges are disjoint, so the
+// datagram is complete exactly when its length is known (a fragment without MF arrived) and the
+// received bytes add up to it: RFC 815's hole list reduces to one counter.
 //
 // Rules, each with its own counter:
 //  - Overlap: a fragment that overlaps bytes already received drops the whole datagram (the
@@ -32,10 +32,11 @@
 // (RFC 791: its options are the ones that matter).
 #pragma once
 
+#include <boost/container/small_vector.hpp>
+#include <boost/intrusive/list.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -108,10 +109,33 @@ class Reassembler final : private MemoryBudget::Consumer {
   static constexpr size_t kFragmentOverhead = 128;
 
  private:
-  struct Datagram;
-  using Order = std::list<std::unique_ptr<Datagram>>;
+  static constexpr size_t kPiecesInline = 2;
+  struct Piece {
+    uint32_t offset = 0;
+    uint32_t end = 0;
+    bool more = false;
+    PacketBuffer payload;
+  };
+  // Lives in its by_key_ node (one allocation per datagram, plus its pieces' vector) and is
+  // linked into order_ from there; destroying it unlinks it.
+  struct Datagram : boost::intrusive::list_base_hook<
+                        boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
+    FragmentKey key;  // a copy of its node's, to find the node from order_
+    TimePoint deadline;
+    TimePoint created;
+    // Sorted by offset; ranges are disjoint. The first two in the node itself: a datagram of
+    // two fragments (a few KB at an Ethernet MTU) allocates nothing more.
+    boost::container::small_vector<Piece, kPiecesInline> pieces;
+    std::optional<uint32_t> total;  // payload length, once the last fragment arrived
+    size_t received = 0;
+    size_t memory = 0;
+    std::vector<std::byte> header;  // of the offset-0 fragment
+  };
+  using ByKey = std::map<FragmentKey, Datagram>;
+  using Order = boost::intrusive::list<Datagram, boost::intrusive::constant_time_size<false>>;
 
-  void drop(Order::iterator it, uint64_t& reason);
+  void drop(ByKey::iterator it, uint64_t& reason);
+  void drop_oldest(uint64_t& reason);
   std::optional<TimePoint> oldest_charge() const override;
   void reclaim_oldest() override;
   void on_timer();
@@ -119,8 +143,8 @@ class Reassembler final : private MemoryBudget::Consumer {
 
   TimerWheel& timers_;
   ReassemblyOptions options_;
+  ByKey by_key_;
   Order order_;  // oldest first
-  std::map<FragmentKey, Order::iterator> by_key_;
   size_t memory_used_ = 0;
   MemoryBudget* shared_;
   Timer timer_;

@@ -159,11 +159,13 @@ void Autoconf::on_rs_timer(NicId nic) {
   // 6.3.7 allows ::, but a solicitation with our link-layer address gets a unicast answer;
   // wait for the link-local address while DAD runs on it (Linux waits too).
   if (!s->link_local && options_.link_local) {
-    for (const SlaacAddress& a : slaac_.addresses(nic)) {
-      if (a.origin == AddressOrigin::kLinkLocal && a.state == AddressState::kTentative) {
-        s->rs_waiting = true;
-        return;
-      }
+    bool tentative = false;
+    slaac_.for_each_address(nic, [&](const SlaacAddress& a) {
+      tentative |= a.origin == AddressOrigin::kLinkLocal && a.state == AddressState::kTentative;
+    });
+    if (tentative) {
+      s->rs_waiting = true;
+      return;
     }
   }
   send_rs(*s);
@@ -522,7 +524,7 @@ void Autoconf::sync_routes(NicId nic) {
   }
   s->routes = std::move(ours);
   // More than one router: watch the chosen one's reachability.
-  if (routers_.routers(nic).size() > 1 && !router_check_.armed()) {
+  if (routers_.router_count(nic) > 1 && !router_check_.armed()) {
     stack_.timers().arm_after(router_check_, kRouterCheckInterval);
   }
 }

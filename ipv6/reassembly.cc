@@ -1,32 +1,12 @@
 #include "ipv6/reassembly.h"
 
+#include <algorithm>
 #include <iterator>
 
 #include "ipv6/wire.h"
 #include "stack/right_size.h"
 
 namespace weir::ipv6 {
-
-namespace {
-struct Piece {
-  uint32_t end = 0;
-  bool more = false;
-  PacketBuffer payload;
-};
-}  // namespace
-
-struct Reassembler::Datagram {
-  FragmentKey key;
-  TimePoint created;
-  TimePoint deadline;
-  std::map<uint32_t, Piece> pieces;  // by offset; ranges are disjoint
-  std::optional<uint32_t> total;     // payload length, once the last fragment arrived
-  size_t received = 0;
-  size_t memory = 0;
-  std::vector<std::byte> headers;  // of the offset-0 fragment
-  size_t next_header_field = 0;
-  uint8_t next_header = 0;
-};
 
 Reassembler::Reassembler(TimerWheel& timers, ReassemblyOptions options, MemoryBudget* shared)
     : timers_(timers), options_(options), shared_(shared), timer_([this] { on_timer(); }) {
@@ -42,45 +22,47 @@ Reassembler::~Reassembler() {
 
 std::optional<TimePoint> Reassembler::oldest_charge() const {
   if (order_.empty()) return std::nullopt;
-  return order_.front()->created;
+  return order_.front().created;
 }
 
 void Reassembler::reclaim_oldest() {
-  if (!order_.empty()) drop(order_.begin(), counters_.drop_memory_limit);
+  if (!order_.empty()) drop_oldest(counters_.drop_memory_limit);
 }
 
-void Reassembler::drop(Order::iterator it, uint64_t& reason) {
+void Reassembler::drop(ByKey::iterator it, uint64_t& reason) {
   ++reason;
   ++counters_.datagrams_dropped;
-  Datagram& d = **it;
+  const Datagram& d = it->second;
   counters_.fragments_dropped += d.pieces.size();
   memory_used_ -= d.memory;
   if (shared_ != nullptr) shared_->release(d.memory);
-  by_key_.erase(d.key);
-  order_.erase(it);
+  by_key_.erase(it);  // unlinks it from order_ too
   arm_timer();
 }
+
+void Reassembler::drop_oldest(uint64_t& reason) { drop(by_key_.find(order_.front().key), reason); }
 
 void Reassembler::arm_timer() {
   if (order_.empty()) {
     timer_.cancel();
     return;
   }
-  TimePoint deadline = order_.front()->deadline;
+  TimePoint deadline = order_.front().deadline;
   if (!timer_.armed() || timer_.deadline() != deadline) timers_.arm(timer_, deadline);
 }
 
 void Reassembler::on_timer() {
   TimePoint now = timers_.now();
-  while (!order_.empty() && order_.front()->deadline <= now) {
-    Datagram& d = *order_.front();
+  while (!order_.empty() && order_.front().deadline <= now) {
+    Datagram& d = order_.front();
     std::vector<std::byte> headers;
     PacketBuffer first;
-    if (auto it = d.pieces.find(0); on_timeout_ && it != d.pieces.end() && !d.headers.empty()) {
-      headers = d.headers;
-      first = it->second.payload.clone();
+    // Taken, not copied: the datagram goes before the handler runs.
+    if (on_timeout_ && !d.pieces.empty() && d.pieces.front().offset == 0 && !d.headers.empty()) {
+      headers = std::move(d.headers);
+      first = std::move(d.pieces.front().payload);
     }
-    drop(order_.begin(), counters_.drop_timeout);
+    drop_oldest(counters_.drop_timeout);
     if (!headers.empty()) on_timeout_(headers, first);
   }
   arm_timer();
@@ -104,7 +86,7 @@ std::optional<Reassembled> Reassembler::add(const FragmentKey& key, const Fragme
   if (end > kMaxPayloadLength) {
     ++counters_.fragments_dropped;
     if (existing != by_key_.end()) {
-      drop(existing->second, counters_.drop_too_long);
+      drop(existing, counters_.drop_too_long);
     } else {
       ++counters_.drop_too_long;
     }
@@ -121,7 +103,7 @@ std::optional<Reassembled> Reassembler::add(const FragmentKey& key, const Fragme
   }
   // Room comes from the oldest datagrams: they are the likeliest never to complete.
   while (memory_used_ + cost > options_.memory_limit && !order_.empty()) {
-    drop(order_.begin(), counters_.drop_memory_limit);
+    drop_oldest(counters_.drop_memory_limit);
   }
   if (shared_ != nullptr && !shared_->make_room(cost)) {
     ++counters_.drop_memory_limit;
@@ -129,32 +111,26 @@ std::optional<Reassembled> Reassembler::add(const FragmentKey& key, const Fragme
     return std::nullopt;
   }
 
-  existing = by_key_.find(key);
-  Order::iterator it;
-  if (existing == by_key_.end()) {
-    auto d = std::make_unique<Datagram>();
-    d->key = key;
-    d->created = timers_.now();
-    d->deadline = d->created + options_.timeout;
-    order_.push_back(std::move(d));
-    it = std::prev(order_.end());
-    by_key_.emplace(key, it);
+  auto [it, created] = by_key_.try_emplace(key);
+  Datagram& d = it->second;
+  if (created) {
+    d.key = key;
+    d.created = timers_.now();
+    d.deadline = d.created + options_.timeout;
+    order_.push_back(d);
     arm_timer();
-  } else {
-    it = existing->second;
   }
-  Datagram& d = **it;
 
-  auto next = d.pieces.lower_bound(offset);
-  if (next != d.pieces.end() && next->first == offset && next->second.end == end &&
-      next->second.more == more) {
+  auto next = std::lower_bound(d.pieces.begin(), d.pieces.end(), offset,
+                               [](const Piece& p, uint32_t o) { return p.offset < o; });
+  if (next != d.pieces.end() && next->offset == offset && next->end == end && next->more == more) {
     ++counters_.duplicates_ignored;
     return std::nullopt;
   }
 
   if (!more) {
     bool inconsistent = d.total.has_value() && *d.total != end;
-    if (!inconsistent && !d.pieces.empty()) inconsistent = d.pieces.rbegin()->second.end > end;
+    if (!inconsistent && !d.pieces.empty()) inconsistent = d.pieces.back().end > end;
     if (inconsistent) {
       ++counters_.fragments_dropped;
       drop(it, counters_.drop_inconsistent_end);
@@ -166,10 +142,10 @@ std::optional<Reassembled> Reassembler::add(const FragmentKey& key, const Fragme
     return std::nullopt;
   }
 
-  bool overlaps = next != d.pieces.end() && next->first < end;
-  if (!overlaps && next != d.pieces.begin()) overlaps = std::prev(next)->second.end > offset;
+  bool overlaps = next != d.pieces.end() && next->offset < end;
+  if (!overlaps && next != d.pieces.begin()) overlaps = std::prev(next)->end > offset;
   // Two fragments cannot share an offset, even when one of them is empty.
-  if (!overlaps && next != d.pieces.end() && next->first == offset) overlaps = true;
+  if (!overlaps && next != d.pieces.end() && next->offset == offset) overlaps = true;
   if (overlaps) {
     ++counters_.fragments_dropped;
     drop(it, counters_.drop_overlap);
@@ -182,7 +158,7 @@ std::optional<Reassembled> Reassembler::add(const FragmentKey& key, const Fragme
     return std::nullopt;
   }
 
-  d.pieces.emplace(offset, Piece{static_cast<uint32_t>(end), more, std::move(payload)});
+  d.pieces.insert(next, Piece{offset, static_cast<uint32_t>(end), more, std::move(payload)});
   d.received += length;
   d.memory += cost;
   memory_used_ += cost;
@@ -207,8 +183,8 @@ std::optional<Reassembled> Reassembler::add(const FragmentKey& key, const Fragme
   out.headers = std::move(d.headers);
   out.next_header_field = d.next_header_field;
   out.next_header = d.next_header;
-  for (auto& [off, piece] : d.pieces) {
-    if (off == 0) {
+  for (Piece& piece : d.pieces) {
+    if (piece.offset == 0) {
       out.payload = std::move(piece.payload);
     } else {
       out.payload.append(std::move(piece.payload));
@@ -216,8 +192,7 @@ std::optional<Reassembled> Reassembler::add(const FragmentKey& key, const Fragme
   }
   memory_used_ -= d.memory;
   if (shared_ != nullptr) shared_->release(d.memory);
-  by_key_.erase(d.key);
-  order_.erase(it);
+  by_key_.erase(it);
   arm_timer();
   ++counters_.datagrams_reassembled;
   return out;

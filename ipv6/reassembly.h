@@ -30,10 +30,11 @@
 // become the reassembled packet's headers.
 #pragma once
 
+#include <boost/container/small_vector.hpp>
+#include <boost/intrusive/list.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -117,10 +118,35 @@ class Reassembler final : private MemoryBudget::Consumer {
   static constexpr size_t kFragmentOverhead = 128;
 
  private:
-  struct Datagram;
-  using Order = std::list<std::unique_ptr<Datagram>>;
+  static constexpr size_t kPiecesInline = 2;
+  struct Piece {
+    uint32_t offset = 0;
+    uint32_t end = 0;
+    bool more = false;
+    PacketBuffer payload;
+  };
+  // Lives in its by_key_ node (one allocation per datagram, plus its pieces' vector) and is
+  // linked into order_ from there; destroying it unlinks it.
+  struct Datagram : boost::intrusive::list_base_hook<
+                        boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
+    FragmentKey key;  // a copy of its node's, to find the node from order_
+    TimePoint created;
+    TimePoint deadline;
+    // Sorted by offset; ranges are disjoint. The first two in the node itself: a datagram of
+    // two fragments (a few KB at an Ethernet MTU) allocates nothing more.
+    boost::container::small_vector<Piece, kPiecesInline> pieces;
+    std::optional<uint32_t> total;  // payload length, once the last fragment arrived
+    size_t received = 0;
+    size_t memory = 0;
+    std::vector<std::byte> headers;  // of the offset-0 fragment
+    size_t next_header_field = 0;
+    uint8_t next_header = 0;
+  };
+  using ByKey = std::map<FragmentKey, Datagram>;
+  using Order = boost::intrusive::list<Datagram, boost::intrusive::constant_time_size<false>>;
 
-  void drop(Order::iterator it, uint64_t& reason);
+  void drop(ByKey::iterator it, uint64_t& reason);
+  void drop_oldest(uint64_t& reason);
   void on_timer();
   void arm_timer();
   std::optional<TimePoint> oldest_charge() const override;
@@ -129,8 +155,8 @@ class Reassembler final : private MemoryBudget::Consumer {
   TimerWheel& timers_;
   ReassemblyOptions options_;
   MemoryBudget* shared_;
+  ByKey by_key_;
   Order order_;  // oldest first
-  std::map<FragmentKey, Order::iterator> by_key_;
   size_t memory_used_ = 0;
   Timer timer_;
   TimeoutHandler on_timeout_;

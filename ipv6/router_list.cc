@@ -288,6 +288,16 @@ std::vector<OnLinkPrefix> RouterList::prefixes(NicId nic) const {
   return out;
 }
 
+size_t RouterList::router_count(NicId nic) const {
+  return static_cast<size_t>(std::count_if(routers_.begin(), routers_.end(),
+                                           [nic](const auto& r) { return r.nic == nic; }));
+}
+
+size_t RouterList::prefix_count(NicId nic) const {
+  return static_cast<size_t>(std::count_if(prefixes_.begin(), prefixes_.end(),
+                                           [nic](const auto& p) { return p.nic == nic; }));
+}
+
 std::vector<RedirectEntry> RouterList::redirects(NicId nic) const {
   std::vector<RedirectEntry> out;
   for (const auto& r : redirects_) {

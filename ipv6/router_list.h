@@ -146,6 +146,9 @@ class RouterList {
   std::vector<DefaultRouter> routers(NicId nic) const;
   std::vector<OnLinkPrefix> prefixes(NicId nic) const;
   std::vector<RedirectEntry> redirects(NicId nic) const;
+  // routers(nic).size() and prefixes(nic).size(), without building the vectors.
+  size_t router_count(NicId nic) const;
+  size_t prefix_count(NicId nic) const;
   std::optional<RedirectEntry> redirect_for(NicId nic, const Ipv6Address& destination) const;
   // Is address inside an on-link prefix of nic (RFC 4861 5.2 on-link determination; link-local
   // addresses are always on-link)?

@@ -374,6 +374,11 @@ std::vector<SlaacAddress> Slaac::addresses(NicId nic) const {
   return out;
 }
 
+size_t Slaac::address_count(NicId nic) const {
+  return static_cast<size_t>(std::count_if(entries_.begin(), entries_.end(),
+                                           [nic](const auto& e) { return e->info.nic == nic; }));
+}
+
 void Slaac::flush(NicId nic) {
   std::vector<SlaacAddress> gone;
   std::erase_if(entries_, [&](const std::unique_ptr<Entry>& e) {

@@ -147,6 +147,15 @@ class Slaac {
     return state(nic, address) == AddressState::kTentative;
   }
   std::vector<SlaacAddress> addresses(NicId nic) const;
+  // addresses(nic), each handed to f(const SlaacAddress&) in the same order, without the copy
+  // into a new vector: for callers that only look (checks, searches).
+  template <typename F>
+  void for_each_address(NicId nic, F&& f) const {
+    for (const auto& e : entries_) {
+      if (e->info.nic == nic) f(e->info);
+    }
+  }
+  size_t address_count(NicId nic) const;
   // Forgets every address of a NIC (taking assigned ones off it first).
   void flush(NicId nic);
 

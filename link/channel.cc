@@ -257,6 +257,12 @@ size_t FramePeer::deliver(size_t budget) {
 }
 
 std::optional<PacketBuffer> FramePeer::read_packet() {
+  // A single-threaded queue hands the frame over directly, without a vector per frame.
+  if (FrameQueue& queue = wire_->inbound(1); queue.unshared()) {
+    PacketBuffer pkt;
+    if (!queue.pop(pkt)) return std::nullopt;
+    return pkt;
+  }
   std::vector<PacketBuffer> one;
   if (wire_->inbound(1).pop_batch(1, one) == 0) return std::nullopt;
   return std::move(one.front());

@@ -6,20 +6,6 @@
 
 namespace weir {
 
-struct NeighborCache::Entry {
-  Entry(NeighborCache& cache, NicId nic_id, const IpAddress& addr)
-      : nic(nic_id), address(addr), timer([&cache, this] { cache.on_timer(*this); }) {}
-
-  NicId nic;
-  IpAddress address;
-  MacAddress link_address;
-  NeighborState state = NeighborState::kIncomplete;
-  uint32_t probes = 0;
-  Fifo<PacketBuffer> pending;  // not std::deque: see stack/fifo.h
-  size_t pending_bytes = 0;
-  Timer timer;
-};
-
 NeighborCache::NeighborCache(Stack& stack, NeighborResolver& resolver, NeighborOptions options)
     : stack_(stack), resolver_(resolver), options_(options) {}
 
@@ -32,19 +18,17 @@ NeighborCache::Entry* NeighborCache::create(Nic& nic, const IpAddress& address) 
     ++counters_.drop_cache_full;
     return nullptr;
   }
-  auto entry = std::make_unique<Entry>(*this, nic.id(), address);
-  Entry* raw = entry.get();
-  entries_.emplace(Key{nic.id(), address}, std::move(entry));
+  auto [it, created] = entries_.try_emplace(Key{nic.id(), address}, *this, nic.id(), address);
   ++counters_.entries_created;
-  return raw;
+  return &it->second;
 }
 
 bool NeighborCache::evict_one() {
   // Only entries nobody is waiting on: stale ones, or failures we would forget soon anyway.
   for (auto& [key, entry] : entries_) {
-    if (entry->state == NeighborState::kStale || entry->state == NeighborState::kFailed) {
+    if (entry.state == NeighborState::kStale || entry.state == NeighborState::kFailed) {
       ++counters_.entries_expired;
-      retire(*entry);
+      retire(entry);
       return true;
     }
   }
@@ -54,9 +38,8 @@ bool NeighborCache::evict_one() {
 void NeighborCache::retire(Entry& entry) {
   entry.timer.cancel();
   auto it = entries_.find(Key{entry.nic, entry.address});
-  if (it == entries_.end() || it->second.get() != &entry) return;
-  graveyard_.push_back(std::move(it->second));
-  entries_.erase(it);
+  if (it == entries_.end() || &it->second != &entry) return;
+  graveyard_.push_back(entries_.extract(it));
 }
 
 void NeighborCache::transmit(Nic& nic, Entry& entry, PacketBuffer pkt) {
@@ -78,7 +61,7 @@ Status NeighborCache::send(Nic& nic, const IpAddress& next_hop, PacketBuffer pkt
     resolver_.send_solicitation(nic, next_hop, std::nullopt);
     return ok_status();
   }
-  Entry& entry = *it->second;
+  Entry& entry = it->second;
   switch (entry.state) {
     case NeighborState::kIncomplete:
       enqueue(entry, std::move(pkt));
@@ -158,7 +141,7 @@ bool NeighborCache::update(Nic& nic, const IpAddress& address, const NeighborUpd
     make_stale(*entry);
     return true;
   }
-  Entry& entry = *it->second;
+  Entry& entry = it->second;
   if (entry.state == NeighborState::kIncomplete || entry.state == NeighborState::kFailed) {
     if (!u.link_address) {
       ++counters_.updates_ignored;
@@ -195,7 +178,7 @@ void NeighborCache::confirm_reachable(NicId nic, const IpAddress& address) {
   bury();
   auto it = entries_.find(Key{nic, address});
   if (it == entries_.end()) return;
-  Entry& entry = *it->second;
+  Entry& entry = it->second;
   if (entry.state == NeighborState::kIncomplete || entry.state == NeighborState::kFailed) return;
   make_reachable(entry, entry.link_address);
 }
@@ -225,7 +208,7 @@ void NeighborCache::drop_pending(Entry& entry) {
 void NeighborCache::confirm(Nic& nic, const IpAddress& address, const MacAddress& link_address) {
   bury();
   auto it = entries_.find(Key{nic.id(), address});
-  Entry* entry = it != entries_.end() ? it->second.get() : create(nic, address);
+  Entry* entry = it != entries_.end() ? &it->second : create(nic, address);
   if (entry == nullptr) return;
   make_reachable(*entry, link_address);
   release_pending(*entry);
@@ -239,7 +222,7 @@ bool NeighborCache::update_existing(Nic& nic, const IpAddress& address,
     ++counters_.updates_ignored;
     return false;
   }
-  Entry& entry = *it->second;
+  Entry& entry = it->second;
   if (entry.state == NeighborState::kIncomplete || entry.state == NeighborState::kFailed) {
     // We were asking anyway: the announcement answers the question.
     make_reachable(entry, link_address);
@@ -313,7 +296,7 @@ std::optional<NeighborCache::EntryInfo> NeighborCache::find(NicId nic,
                                                             const IpAddress& address) const {
   auto it = entries_.find(Key{nic, address});
   if (it == entries_.end()) return std::nullopt;
-  const Entry& e = *it->second;
+  const Entry& e = it->second;
   return EntryInfo{e.state, e.link_address, e.pending.size()};
 }
 
@@ -321,7 +304,7 @@ void NeighborCache::flush(NicId nic) {
   bury();
   std::vector<Entry*> doomed;
   for (auto& [key, entry] : entries_) {
-    if (key.first == nic) doomed.push_back(entry.get());
+    if (key.first == nic) doomed.push_back(&entry);
   }
   for (Entry* e : doomed) {
     drop_pending(*e);

@@ -42,6 +42,7 @@
 #include "stack/address.h"
 #include "stack/clock.h"
 #include "stack/counters.h"
+#include "stack/fifo.h"
 #include "stack/packet_buffer.h"
 #include "stack/result.h"
 #include "stack/timer.h"
@@ -140,8 +141,23 @@ class NeighborCache {
   NeighborCounters& counters() { return counters_; }
 
  private:
-  struct Entry;
+  // Lives in its entries_ node (one allocation per neighbor); a retired entry's node is
+  // extracted into the graveyard, so its address, which its timer's callback holds, stays put.
+  struct Entry {
+    Entry(NeighborCache& cache, NicId nic_id, const IpAddress& addr)
+        : nic(nic_id), address(addr), timer([&cache, this] { cache.on_timer(*this); }) {}
+
+    NicId nic;
+    IpAddress address;
+    MacAddress link_address;
+    NeighborState state = NeighborState::kIncomplete;
+    uint32_t probes = 0;
+    Fifo<PacketBuffer> pending;  // not std::deque: see stack/fifo.h
+    size_t pending_bytes = 0;
+    Timer timer;
+  };
   using Key = std::pair<NicId, IpAddress>;
+  using Entries = std::map<Key, Entry>;
 
   Entry* create(Nic& nic, const IpAddress& address);
   void on_timer(Entry& entry);
@@ -158,8 +174,8 @@ class NeighborCache {
   Stack& stack_;
   NeighborResolver& resolver_;
   NeighborOptions options_;
-  std::map<Key, std::unique_ptr<Entry>> entries_;
-  std::vector<std::unique_ptr<Entry>> graveyard_;
+  Entries entries_;
+  std::vector<Entries::node_type> graveyard_;
   NeighborCounters counters_;
 };
 

@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
+#include <utility>
 #include <vector>
 
 namespace weir {
@@ -594,6 +597,78 @@ TEST_F(TimerWheelTest, SlotsLeftByCancelledAndDestroyedTimers) {
   EXPECT_EQ(wheel_.run(), 1u);
   EXPECT_EQ(fired, 2);
   EXPECT_EQ(wheel_.armed_count(), 0u);
+}
+
+// The fuzz targets that keep one wheel per process (fuzz/ipv4_reassembly, ipv6_reassembly,
+// ra_state) set its clock back and reset() it before each input, and rely on the wheel then
+// doing exactly what a new one on that clock would: the same firings at the same times, the
+// same next_deadline() answers. A wheel used hard (timers on every level and in the overflow
+// list, cascades, some left armed, some destroyed armed) is compared with a new one.
+TEST(TimerWheelResetTest, ResetWheelRunsLikeANewOne) {
+  const TimePoint start = ManualClock().now();
+  ManualClock used_clock;
+  TimerWheel used(used_clock);
+  {
+    std::vector<std::unique_ptr<Timer>> timers;
+    std::mt19937_64 rng(7);
+    for (int i = 0; i < 200; ++i) {
+      timers.push_back(std::make_unique<Timer>([] {}));
+      // From a millisecond to past the top level's span (the overflow list).
+      const auto delay = milliseconds(int64_t{1} << (rng() % 42));
+      used.arm_after(*timers.back(), delay);
+    }
+    for (int step = 0; step < 50; ++step) {
+      used_clock.advance(milliseconds(static_cast<int64_t>(rng() % 100000)));
+      used.run();
+    }
+    // The rest die armed, as a fuzz input's reassembler does with its timer.
+  }
+  Timer left_armed([] {});
+  used.arm_after(left_armed, seconds(5));
+  left_armed.cancel();
+
+  used_clock.set(start);
+  used.reset();
+  ManualClock new_clock;
+  TimerWheel fresh(new_clock);
+  ASSERT_EQ(new_clock.now(), used_clock.now());
+  EXPECT_EQ(used.armed_count(), 0u);
+  EXPECT_FALSE(used.next_deadline().has_value());
+
+  // The same script on both: a few timers that re-arm themselves, and steps of the clock.
+  struct Run {
+    ManualClock& clock;
+    TimerWheel& wheel;
+    std::vector<std::pair<int, TimePoint>> fired;
+    std::vector<std::optional<TimePoint>> deadlines;
+  };
+  auto script = [](Run& r) {
+    std::vector<std::unique_ptr<Timer>> timers;
+    for (int i = 0; i < 8; ++i) {
+      timers.push_back(
+          std::make_unique<Timer>([&r, i] { r.fired.emplace_back(i, r.clock.now()); }));
+      r.wheel.arm_after(*timers.back(), milliseconds(int64_t{1} << (3 * i)));
+    }
+    for (int step = 0; step < 400; ++step) {
+      r.deadlines.push_back(r.wheel.next_deadline());
+      r.clock.advance(milliseconds(37) * (step % 7 + 1) + seconds(step % 3 == 0 ? 90 : 0));
+      r.wheel.run();
+      // Re-arm whatever fired, at a distance that depends on the step.
+      for (size_t i = 0; i < timers.size(); ++i) {
+        if (!timers[i]->armed()) {
+          r.wheel.arm_after(*timers[i],
+                            milliseconds(static_cast<int64_t>(13 * (step + 1) * (i + 1))));
+        }
+      }
+    }
+  };
+  Run a{used_clock, used, {}, {}};
+  Run b{new_clock, fresh, {}, {}};
+  script(a);
+  script(b);
+  EXPECT_EQ(a.fired, b.fired);
+  EXPECT_EQ(a.deadlines, b.deadlines);
+  EXPECT_GT(a.fired.size(), 100u);
 }
 
 }  // namespace
