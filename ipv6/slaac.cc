@@ -368,9 +368,7 @@ std::optional<AddressState> Slaac::state(NicId nic, const Ipv6Address& address) 
 std::vector<SlaacAddress> Slaac::addresses(NicId nic) const {
   std::vector<SlaacAddress> out;
   out.reserve(entries_.size());  // one allocation, not one per doubling
-  for (const auto& e : entries_) {
-    if (e->info.nic == nic) out.push_back(e->info);
-  }
+  for_each_address(nic, [&out](const SlaacAddress& a) { out.push_back(a); });
   return out;
 }
 
