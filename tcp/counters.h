@@ -15,7 +15,7 @@ namespace weir::tcp {
       X(retransmitted_segments) X(fast_retransmits) X(rto_timeouts) X(syn_retransmits)             \
           X(sack_recoveries) X(newreno_recoveries) X(recovery_exits) X(rack_lost_marked)           \
               X(tlp_probes) X(tlp_new_data) X(tlp_loss_repaired) X(dup_acks_received)              \
-                  X(dsacks_received) X(dsacks_sent) X(sack_blocks_sent)                          \
+                  X(dsacks_received) X(dsacks_sent) X(sack_blocks_sent)                            \
                       X(sack_reneging)                                                             \
                       X(out_of_order_segments) X(ofo_pruned) X(zero_window_probes)                 \
                           X(keepalive_probes) X(delayed_acks) X(quick_acks) X(batched_acks) X(window_updates_sent) \

@@ -55,14 +55,15 @@ class SendSide {
     wl1_ = wl1;
     wl2_ = wl2;
   }
-  // RFC 9293 3.10.7.4: only a segment newer than the last update moves the window. True when
-  // it opened a zero window.
-  // Whether a segment would move the send window (Linux's tcp_may_update_window): it
-  // acknowledges new data, is newer than the last update, or as new and opens or closes it.
+  // Whether a segment would move the send window (Linux's tcp_may_update_window, which PAWS's
+  // disordered-ACK test asks): it acknowledges new data, is newer than the last update, or is
+  // as new and opens the window or closes it.
   bool would_update_window(SeqNum seq, SeqNum ack, uint16_t field) const {
     const uint32_t wnd = uint32_t{field} << wscale_;
     return ack > una_ || seq > wl1_ || (seq == wl1_ && (wnd > wnd_ || wnd == 0));
   }
+  // RFC 9293 3.10.7.4: only a segment newer than the last update moves the window. True when
+  // it opened a zero window.
   bool update_window(SeqNum seq, SeqNum ack, uint16_t field) {
     if (!(wl1_ < seq || (wl1_ == seq && wl2_ <= ack))) return false;
     uint32_t wnd = uint32_t{field} << wscale_;
