@@ -1101,7 +1101,7 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
   uint32_t newly_sacked = 0;
   bool dsack = false;
   if (sack_ok_ && opts.sack_block_count > 0)
-    newly_sacked = loss().on_sack_blocks(send(), opts.sacks(), now, ts_offset_, dsack, c);
+    newly_sacked = loss().on_sack_blocks(send(), ack, opts.sacks(), now, ts_offset_, dsack, c);
   const LossRecovery::Policy policy = loss_policy();
   if (ack > send().una()) {
     auto acked = static_cast<uint32_t>(ack - send().una());

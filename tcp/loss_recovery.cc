@@ -12,11 +12,14 @@ void LossRecovery::activate(std::unique_ptr<CongestionControl> cc) {
   in_flight_->cc = std::move(cc);
 }
 
-uint32_t LossRecovery::on_sack_blocks(SendSide& send, std::span<const SeqRange> blocks,
-                                      TimePoint now, uint32_t ts_offset, bool& dsack,
-                                      TcpCounters& c) {
+uint32_t LossRecovery::on_sack_blocks(SendSide& send, SeqNum ack,
+                                      std::span<const SeqRange> blocks, TimePoint now,
+                                      uint32_t ts_offset, bool& dsack, TcpCounters& c) {
   const SeqRange& first = blocks[0];
-  if (first.end <= send.una() ||
+  // RFC 2883 4: a first block below the ACK's own cumulative acknowledgement (not snd.una: an
+  // ACK the path delayed behind later ones still carries the SACK blocks of its time, which
+  // lie above its acknowledgement but may lie below snd.una by now), or inside the second.
+  if (first.end <= ack ||
       (blocks.size() > 1 && blocks[1].begin <= first.begin && first.end <= blocks[1].end)) {
     dsack = true;
     c.dsacks_received++;
@@ -58,7 +61,8 @@ void LossRecovery::on_duplicate_ack(SendSide& send, uint32_t newly_sacked, TimeP
     sample.bytes_acked = newly_sacked;
     on_delivery(send, sample);
   }
-  if (dupacks >= policy.reordering && !recovering() && send.record_count() > 0) {
+  if (!(policy.sack && policy.rack) && dupacks >= policy.reordering && !recovering() &&
+      send.record_count() > 0) {
     send.mark_lost(send.record(0));
   }
 }

@@ -85,10 +85,11 @@ class LossRecovery {
   void set_ack_echo(std::optional<uint32_t> tsecr) {
     if (in_flight_) in_flight_->ack_tsecr = tsecr;
   }
-  // The SACK blocks of an ACK: marks records SACKed (cutting GSO records at block edges).
-  // Returns the newly SACKed bytes; dsack says whether the first block was a D-SACK.
-  uint32_t on_sack_blocks(SendSide& send, std::span<const SeqRange> blocks, TimePoint now,
-                          uint32_t ts_offset, bool& dsack, TcpCounters& counters);
+  // The SACK blocks of an ACK whose cumulative acknowledgement is ack: marks records SACKed
+  // (cutting GSO records at block edges). Returns the newly SACKed bytes; dsack says whether
+  // the first block was a D-SACK.
+  uint32_t on_sack_blocks(SendSide& send, SeqNum ack, std::span<const SeqRange> blocks,
+                          TimePoint now, uint32_t ts_offset, bool& dsack, TcpCounters& counters);
   // Record s was delivered (cumulatively or by SACK): RACK learns from its send time.
   void delivered(const SentSegment& s, TimePoint now, uint32_t ts_offset);
 
@@ -99,7 +100,9 @@ class LossRecovery {
     uint32_t reordering = 3;
     uint32_t mss = 536;
   };
-  // A duplicate ACK (RFC 5681) that SACKed newly_sacked bytes.
+  // A duplicate ACK (RFC 5681) that SACKed newly_sacked bytes. With SACK and RACK, RACK alone
+  // decides what is lost (its reordering window is zero until reordering is seen, which covers
+  // DupThresh, RFC 8985 6.2); counting duplicate ACKs is the fallback without them.
   void on_duplicate_ack(SendSide& send, uint32_t newly_sacked, TimePoint now, TcpCounters& counters,
                         const Policy& policy);
   // A cumulative ACK outside recovery, or a partial ACK inside it.

@@ -92,6 +92,70 @@ TEST(TcpDataPath, SackTriggersFastRetransmitOfTheHole) {
   EXPECT_EQ(h.counter("recovery_exits"), 1u);
 }
 
+// RFC 2883 4: a D-SACK is a first block below the cumulative ACK of the same segment. An ACK
+// the path held back behind later ones still carries the SACK blocks of its time: they lie
+// below snd.una by the time it arrives, and they are no D-SACK (taking them for one made the
+// reordering window grow and the D-SACK counts run into the thousands on a jittery path).
+TEST(TcpDataPath, AnAckOvertakenByALaterOneCarriesNoDsack) {
+  TcpHarness h;
+  auto ep = h.connect();
+  auto flight = send_flight(h, *ep, 4);
+  SeqNum una = h.local_seq;
+  Options early = h.peer_ack_options();
+  early.add_sack({flight[1].seq, flight[2].seq + 1448});
+  // The later, cumulative ACK arrives first; then the earlier one, with its SACK block.
+  h.send_segment(kAck, h.peer_seq, flight[3].seq + 1448, 1000, h.peer_ack_options());
+  h.send_segment(kAck, h.peer_seq, una, 1000, early);
+  EXPECT_EQ(h.counter("dsacks_received"), 0u);
+  EXPECT_EQ(ep->info().tcpi_dsack_dups, 0u);
+  // A real D-SACK, below its own ACK's acknowledgement, still counts.
+  Options dsack = h.peer_ack_options();
+  dsack.add_sack({flight[0].seq, flight[1].seq});
+  h.send_segment(kAck, h.peer_seq, flight[3].seq + 1448, 1000, dsack);
+  EXPECT_EQ(h.counter("dsacks_received"), 1u);
+}
+
+// With SACK and RACK, duplicate ACKs alone mark nothing lost (Linux's tcp_time_to_recover):
+// once reordering has been seen, RACK's window holds a segment the later ones overtook, where
+// the classic three-duplicate-ACK rule would retransmit it and halve the window at once.
+TEST(TcpDataPath, WithRackThreeDuplicateAcksWaitForTheReorderingWindow) {
+  TcpHarness h;
+  // The handshake takes 1 ms: min_rtt, and with it RACK's window, is not zero.
+  auto ep = Endpoint::create(h.stack, h.family);
+  ASSERT_EQ(ep->connect(SocketAddress{h.remote_address, h.remote_port}).error(),
+            Error::kInProgress);
+  auto syn = h.expect_segment(HasFlags(kSyn));
+  h.local_port = syn.source_port;
+  h.advance(std::chrono::milliseconds(1));
+  Options syn_ack = h.peer_syn_options();
+  syn_ack.timestamps->echo = syn.options.timestamps->value;
+  h.send_segment(kSyn | kAck, h.peer_seq, syn.seq + 1, 65535, syn_ack);
+  h.peer_seq += 1;
+  h.local_seq = syn.seq + 1;
+  h.expect_segment(AckIs(h.peer_seq));
+  h.send_segment(kAck, h.peer_seq, h.local_seq, 1000, h.peer_ack_options());  // settle the window
+  auto flight = send_flight(h, *ep, 6);
+  SeqNum una = h.local_seq;
+  h.advance(std::chrono::milliseconds(1));
+  // Segment 2 arrives before 1: reordering seen. Then 3; segment 0 is still on its way.
+  const std::vector<SeqRange> sacks[] = {{{flight[2].seq, flight[3].seq}},
+                                         {{flight[1].seq, flight[3].seq}},
+                                         {{flight[1].seq, flight[4].seq}}};
+  for (const auto& blocks : sacks) {
+    Options o = h.peer_ack_options();
+    for (const SeqRange& b : blocks) o.add_sack(b);
+    h.send_segment(kAck, h.peer_seq, una, 1000, o);
+  }
+  EXPECT_EQ(h.counter("dup_acks_received"), 3u);
+  h.expect_no_segment();
+  // Segment 0 arrives within the window: nothing was lost, no recovery, no reduction.
+  h.send_segment(kAck, h.peer_seq, flight[5].seq + 1448, 1000, h.peer_ack_options());
+  h.expect_no_segment();
+  EXPECT_EQ(h.counter("fast_retransmits"), 0u);
+  EXPECT_EQ(h.counter("retransmitted_segments"), 0u);
+  EXPECT_EQ(ep->info().tcpi_ca_state, 0);
+}
+
 // A receiver may discard data it SACKed (RFC 2018 section 8; Linux and weir do when short of
 // memory). When the timer fires with the first outstanding segment still SACKed, the sender
 // forgets every SACK mark and resends from snd.una: SACKed data it kept skipping would wait
