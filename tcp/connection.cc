@@ -1406,6 +1406,8 @@ bool Connection::retransmit_lost() {
 
 void Connection::retransmit_record(size_t k) {
   SendSide::Retransmission r = send().retransmit(k, mss_, stack().now());
+  loss().on_retransmitted(r.seq, r.seq + r.data_len + (r.fin ? 1 : 0),
+                          ts_ok_ ? std::optional<uint32_t>(ts_now()) : std::nullopt);
   protocol_.counters().retransmitted_segments++;
   transmit(r.fin ? (kAck | kFin) : kAck, r.seq, std::move(r.payload), false);
   if (!timers_.armed(TimerKind::kRetransmit)) arm_loss_timer();

@@ -24,6 +24,7 @@ uint32_t LossRecovery::on_sack_blocks(SendSide& send, SeqNum ack,
     dsack = true;
     c.dsacks_received++;
     dsack_dups_++;
+    note_dsack(first);
   }
   // Before the first data segment there are no records a block could SACK.
   if (!in_flight_) return 0;
@@ -91,7 +92,60 @@ Duration LossRecovery::after_ack(SendSide& send, SeqNum ack, bool dsack, TimePoi
     }
   }
   if (send.lost_bytes() > 0 && !recovering()) enter_recovery(send, policy.sack, now, c);
+  if (dsack && f.undo.open && f.undo.retransmitted && f.undo.retransmitted_bytes == 0) {
+    // RFC 3708: every retransmission of the episode came back D-SACKed.
+    c.undone_by_dsack++;
+    undo(send, false);
+  }
   return wait;
+}
+
+void LossRecovery::open_undo_episode(const SendSide& send) {
+  InFlight& f = *in_flight_;
+  f.undo = UndoEpisode{send.una(), send.nxt(), 0, std::nullopt, false, true};
+  if (f.cc) f.cc->remember_for_undo();
+}
+
+void LossRecovery::on_retransmitted(SeqNum begin, SeqNum end, std::optional<uint32_t> tsval) {
+  if (!in_flight_ || !in_flight_->undo.open) return;
+  UndoEpisode& u = in_flight_->undo;
+  const SeqNum from = std::max(begin, u.marker);
+  const SeqNum to = std::min(end, u.high);
+  if (!(from < to)) return;
+  u.retransmitted_bytes += static_cast<uint32_t>(to - from);
+  if (!u.retransmitted) u.first_retransmission_tsval = tsval;
+  u.retransmitted = true;
+}
+
+void LossRecovery::note_dsack(SeqRange block) {
+  if (!in_flight_ || !in_flight_->undo.open) return;
+  UndoEpisode& u = in_flight_->undo;
+  const SeqNum from = std::max(block.begin, u.marker);
+  const SeqNum to = std::min(block.end, u.high);
+  if (!(from < to)) return;
+  u.retransmitted_bytes -= std::min(u.retransmitted_bytes, static_cast<uint32_t>(to - from));
+}
+
+bool LossRecovery::echo_predates_retransmission() const {
+  const InFlight& f = *in_flight_;
+  const UndoEpisode& u = f.undo;
+  if (!u.open || !u.first_retransmission_tsval || !f.ack_tsecr) return false;
+  return static_cast<int32_t>(*f.ack_tsecr - *u.first_retransmission_tsval) < 0;
+}
+
+void LossRecovery::undo(SendSide& send, bool unmark_lost) {
+  InFlight& f = *in_flight_;
+  f.undo.open = false;
+  if (f.cc) f.cc->undo();
+  if (recovering()) {
+    f.in_recovery = false;
+    f.in_loss = false;
+    f.rack.on_recovery_exit();
+  }
+  f.dupacks = 0;
+  if (unmark_lost) {
+    for (size_t k = 0; k < send.record_count(); ++k) send.unmark_lost(send.record(k));
+  }
 }
 
 Duration LossRecovery::on_reorder_timeout(SendSide& send, TimePoint now, TcpCounters& c,
@@ -127,6 +181,7 @@ Duration LossRecovery::detect_loss(SendSide& send, TimePoint now, TcpCounters& c
 void LossRecovery::enter_recovery(const SendSide& send, bool sack_based, TimePoint now,
                                   TcpCounters& c) {
   InFlight& f = *in_flight_;
+  open_undo_episode(send);
   f.in_recovery = true;
   f.recovery_point = send.nxt();
   c.fast_retransmits++;
@@ -142,6 +197,8 @@ void LossRecovery::on_rto(SendSide& send, TimePoint now, TcpCounters& counters) 
   // A resent SYN or a probe of a connection that never sent data: no records, no episode.
   if (!in_flight_) return;
   InFlight& f = *in_flight_;
+  // A timeout inside an episode belongs to it (an undo goes back to before the episode).
+  if (!recovering()) open_undo_episode(send);
   if (f.cc) f.cc->on_retransmission_timeout(now, bytes_in_flight(send));
   // SACKed data is the receiver's to discard until it is acknowledged (RFC 2018 section 8: it
   // may renege, as Linux and weir do when short of memory). A first outstanding segment still

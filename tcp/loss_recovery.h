@@ -108,6 +108,9 @@ class LossRecovery {
   // A cumulative ACK outside recovery, or a partial ACK inside it.
   void on_cumulative_ack(SendSide& send, SeqNum ack, TimePoint now, TcpCounters& counters,
                          const Policy& policy);
+  // [begin, end) was retransmitted, carrying TSval tsval when timestamps are on: what an undo
+  // must see D-SACKed, or the echo it must see older than (see "Undo" below).
+  void on_retransmitted(SeqNum begin, SeqNum end, std::optional<uint32_t> tsval);
   // After each ACK: the TLP episode, RACK or RFC 6675 marking, and entering recovery. Returns
   // how long until RACK's reorder window expires for a record not yet deemed lost (zero: none).
   Duration after_ack(SendSide& send, SeqNum ack, bool dsack, TimePoint now, TcpCounters& counters,
@@ -136,6 +139,8 @@ class LossRecovery {
   }
 
   uint32_t dsack_dups() const { return dsack_dups_; }
+  // Whether a loss episode could still be undone (tests).
+  bool undo_possible() const { return in_flight_ && in_flight_->undo.open; }
 
   // ---- parking (Connection's theory of operation) ----
   // Before the first data segment and after the handshake's timing, loss recovery is the RTT
@@ -153,6 +158,29 @@ class LossRecovery {
  private:
   Duration detect_loss(SendSide& send, TimePoint now, TcpCounters& counters, uint32_t mss);
   void enter_recovery(const SendSide& send, bool sack_based, TimePoint now, TcpCounters& counters);
+  void open_undo_episode(const SendSide& send);
+  void note_dsack(SeqRange block);
+  // The ACK being processed echoes a TSval older than the episode's first retransmission: what
+  // it acknowledges arrived as sent the first time (RFC 4015).
+  bool echo_predates_retransmission() const;
+  void undo(SendSide& send, bool unmark_lost);
+
+  // Undo (Linux's undo_marker/undo_retrans, RFC 3708 and RFC 4015). A loss episode (a
+  // recovery, or a timeout outside one) opens when it begins and stays open after it ends,
+  // until the next one or an undo: its retransmissions may prove spurious an RTT later. It
+  // covers [marker, high), snd.una and snd.nxt at its start. Its retransmitted bytes in that
+  // range are counted, and D-SACKed bytes in that range counted off: when every one came back
+  // D-SACKed, the peer had it all and the reduction is undone. With timestamps, an ACK that ends
+  // the episode while echoing a TSval older than its first retransmission undoes it at once (the
+  // original arrived; an RTO's marks of everything outstanding are taken back too).
+  struct UndoEpisode {
+    SeqNum marker;
+    SeqNum high;
+    uint32_t retransmitted_bytes = 0;  // in [marker, high), not yet D-SACKed
+    std::optional<uint32_t> first_retransmission_tsval;
+    bool retransmitted = false;
+    bool open = false;
+  };
 
   struct InFlight {
     std::unique_ptr<CongestionControl> cc;
@@ -161,6 +189,7 @@ class LossRecovery {
     std::optional<uint32_t> ack_tsecr;
     SeqNum fack;  // highest delivered end: records above it (never resent) cannot be RACK-lost
     SeqNum recovery_point;
+    UndoEpisode undo;
     uint32_t dupacks = 0;
     bool in_recovery = false;
     bool in_loss = false;  // recovering after an RTO
@@ -196,6 +225,13 @@ inline void LossRecovery::on_cumulative_ack(SendSide& send, SeqNum ack, TimePoin
                                             TcpCounters& c, const Policy& policy) {
   if (!in_flight_) return;
   InFlight& f = *in_flight_;
+  // Eifel (RFC 4015): the ACK that ends the episode, or the first after a timeout, was sent
+  // for the original transmission. A timeout's marks go too: the peer is not missing them.
+  if ((f.in_loss || (f.in_recovery && ack >= f.recovery_point)) && echo_predates_retransmission()) {
+    c.undone_by_timestamp++;
+    undo(send, f.in_loss);
+    return;
+  }
   if (recovering() && ack >= f.recovery_point) {
     f.in_recovery = false;
     f.in_loss = false;

@@ -125,6 +125,12 @@ class SendSide {
     s.lost = true;
     lost_bytes_ += s.end - s.begin;
   }
+  // A loss episode proved spurious (LossRecovery's undo): s is in flight after all.
+  void unmark_lost(SentSegment& s) {
+    if (!s.lost) return;
+    s.lost = false;
+    lost_bytes_ -= s.end - s.begin;
+  }
   // The receiver reneged (see LossRecovery::on_rto): s is outstanding again.
   void unmark_sacked(SentSegment& s) { s.sacked = false; }
   void mark_sacked(SentSegment& s) {

@@ -43,6 +43,13 @@ class CongestionControl {
   virtual void on_idle_restart(TimePoint now) = 0;
   // Path MSS changed (PMTU): rescale windows expressed in segments.
   virtual void set_mss(uint32_t mss) = 0;
+  // Spurious reductions (RFC 3708 D-SACK and RFC 4015 Eifel detection, RFC 9438 4.9): loss
+  // recovery calls remember_for_undo() before the first reduction of a loss episode (a fast
+  // retransmit or a timeout) and undo() when the episode proves spurious, which goes back to
+  // the state remembered, never to a smaller window than the present one (Linux's
+  // tcp_undo_cwnd_reduction).
+  virtual void remember_for_undo() = 0;
+  virtual void undo() = 0;
 };
 
 struct CongestionControlOptions {

@@ -181,6 +181,25 @@ void Cubic::on_idle_restart(TimePoint) {
   epoch_start_.reset();
 }
 
+void Cubic::remember_for_undo() {
+  before_episode_ =
+      Curve{cwnd_, ssthresh_, w_max_, k_, w_est_, cwnd_prior_, cwnd_epoch_, epoch_start_};
+}
+
+void Cubic::undo() {
+  const Curve& c = before_episode_;
+  cwnd_ = std::max(cwnd_, c.cwnd);
+  ssthresh_ = std::max(ssthresh_, c.ssthresh);
+  w_max_ = c.w_max;
+  k_ = c.k;
+  w_est_ = c.w_est;
+  cwnd_prior_ = c.cwnd_prior;
+  cwnd_epoch_ = c.cwnd_epoch;
+  epoch_start_ = c.epoch_start;
+  rto_unacked_ = false;
+  rto_since_event_ = false;
+}
+
 void Cubic::set_mss(uint32_t mss) {
   if (mss == 0 || mss == mss_) return;
   cwnd_ = std::clamp(cwnd_ * mss / mss_, static_cast<double>(mss), static_cast<double>(kMaxCwnd));

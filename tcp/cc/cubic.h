@@ -39,6 +39,8 @@ class Cubic final : public CongestionControl {
   void on_retransmission_timeout(TimePoint now, uint32_t bytes_in_flight) override;
   void on_idle_restart(TimePoint now) override;
   void set_mss(uint32_t mss) override;
+  void remember_for_undo() override;
+  void undo() override;
 
   // Introspection, for tests and `weir stats`. Windows in segments, times in seconds.
   uint32_t mss() const { return mss_; }
@@ -73,6 +75,19 @@ class Cubic final : public CongestionControl {
   double cwnd_prior_ = 0;  // segments: cwnd before the last reduction (4.3 alpha switch)
   double cwnd_epoch_ = 0;  // segments: cwnd when the current epoch began
   std::optional<TimePoint> epoch_start_;
+  // The curve before a loss episode's first reduction (remember_for_undo()): a spurious
+  // episode undone continues it as if the reduction had not happened (RFC 9438 4.9).
+  struct Curve {
+    double cwnd = 0;
+    uint32_t ssthresh = 0;
+    double w_max = 0;
+    double k = 0;
+    double w_est = 0;
+    double cwnd_prior = 0;
+    double cwnd_epoch = 0;
+    std::optional<TimePoint> epoch_start;
+  };
+  Curve before_episode_;
   // HyStart++'s round state exists only while the initial slow start is cwnd-limited: taken at
   // its first such ACK, given back when it ends. An idle or application-limited connection
   // never holds its 120 bytes.

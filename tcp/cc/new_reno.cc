@@ -81,6 +81,19 @@ void NewReno::on_idle_restart(TimePoint) {
   ca_acked_ = 0;
 }
 
+void NewReno::remember_for_undo() {
+  prior_cwnd_ = cwnd_;
+  prior_ssthresh_ = ssthresh_;
+}
+
+void NewReno::undo() {
+  cwnd_ = std::max(cwnd_, prior_cwnd_);
+  ssthresh_ = std::max(ssthresh_, prior_ssthresh_);
+  ca_acked_ = 0;
+  rto_unacked_ = false;
+  rto_since_event_ = false;
+}
+
 void NewReno::set_mss(uint32_t mss) {
   if (mss == 0 || mss == mss_) return;
   cwnd_ = static_cast<uint32_t>(

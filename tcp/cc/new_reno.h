@@ -22,6 +22,8 @@ class NewReno final : public CongestionControl {
   void on_retransmission_timeout(TimePoint now, uint32_t bytes_in_flight) override;
   void on_idle_restart(TimePoint now) override;
   void set_mss(uint32_t mss) override;
+  void remember_for_undo() override;
+  void undo() override;
 
   uint32_t mss() const { return mss_; }
 
@@ -30,6 +32,8 @@ class NewReno final : public CongestionControl {
   uint32_t initial_window_segments_;
   uint32_t cwnd_;
   uint32_t ssthresh_;
+  uint32_t prior_cwnd_ = 0;      // remember_for_undo()
+  uint32_t prior_ssthresh_ = 0;
   uint32_t ca_acked_ = 0;         // bytes acked toward the next congestion-avoidance increase
   bool rto_unacked_ = false;      // an RTO fired and no ACK has arrived since
   bool rto_since_event_ = false;  // an RTO fired since the last congestion event

@@ -201,7 +201,8 @@ TEST(TcpIntegration, LossyLink64MiBEachWay) {
 
 // A path that reorders by delay alone (every frame 1-3 ms, nothing lost). The sender counts
 // as D-SACKs exactly the ones the receiver sent (an ACK the path held back is no D-SACK), and
-// duplicate ACKs alone start no recovery: RACK's reordering window decides. Before both, an
+// duplicate ACKs alone start no recovery: RACK's reordering window decides; the recovery that
+// RACK still starts is undone when its retransmissions prove spurious. Before all three, an
 // 8 MiB transfer here took 86 recoveries for 9 retransmissions and 2.5 s of simulated time.
 TEST(TcpIntegration, AJitteryPathThatLosesNothingCostsFewRetransmissions) {
   TcpNetworkOptions o;
@@ -222,6 +223,11 @@ TEST(TcpIntegration, AJitteryPathThatLosesNothingCostsFewRetransmissions) {
   // Nothing was lost: every retransmission was spurious, and the receiver said so.
   EXPECT_EQ(counter(sender, "retransmitted_segments"), counter(sender, "dsacks_received"));
   EXPECT_LE(counter(sender, "fast_retransmits"), 2u);
+  // And every loss episode was undone (RFC 3708 D-SACK or RFC 4015 timestamps): no reduction of
+  // the window stands where nothing was lost.
+  EXPECT_GT(counter(sender, "fast_retransmits") + counter(sender, "rto_timeouts"), 0u);
+  EXPECT_EQ(counter(sender, "undone_by_dsack") + counter(sender, "undone_by_timestamp"),
+            counter(sender, "fast_retransmits") + counter(sender, "rto_timeouts"));
 }
 
 uint64_t link_counter(const TcpNetwork::Host& h, uint64_t link::LinkCounters::*field) {

@@ -156,6 +156,124 @@ TEST(TcpDataPath, WithRackThreeDuplicateAcksWaitForTheReorderingWindow) {
   EXPECT_EQ(ep->info().tcpi_ca_state, 0);
 }
 
+// RFC 3708: when every retransmission of a recovery comes back D-SACKed, the peer had it all
+// and the window reduction is undone, even after the recovery ended (as Linux's
+// tcp_try_undo_dsack). The ACKs echo the newest TSval, so the timestamps prove nothing here.
+TEST(TcpDataPath, ARecoveryWhoseRetransmissionsComeBackDsackedIsUndone) {
+  TcpHarness h;
+  auto ep = h.connect();
+  auto flight = send_flight(h, *ep, 6);
+  SeqNum una = h.local_seq;
+  // One ACK SACKs three segments (the manual clock stands still: one RACK decision, one
+  // retransmission).
+  Options sack = h.peer_ack_options();
+  sack.add_sack({flight[1].seq, flight[3].seq + 1448});
+  h.send_segment(kAck, h.peer_seq, una, 1000, sack);
+  h.expect_segment(AllOf(SeqIs(una), PayloadSize(1448)));
+  h.expect_no_segment();
+  const uint32_t before = ep->info().tcpi_snd_cwnd;  // after the SACKs' growth, before recovery
+  h.drain();
+  // The original was only late: everything is acknowledged, recovery ends with its reduction.
+  h.send_segment(kAck, h.peer_seq, flight[5].seq + 1448, 1000, h.peer_ack_options());
+  EXPECT_EQ(h.counter("recovery_exits"), 1u);
+  const uint32_t reduced = ep->info().tcpi_snd_cwnd;
+  EXPECT_LT(reduced, before + 3);
+  EXPECT_EQ(h.counter("undone_by_dsack"), 0u);
+  // Then the retransmission arrives, a duplicate: its D-SACK undoes the reduction.
+  Options dsack = h.peer_ack_options();
+  dsack.add_sack({una, una + 1448});
+  h.send_segment(kAck, h.peer_seq, flight[5].seq + 1448, 1000, dsack);
+  EXPECT_EQ(h.counter("undone_by_dsack"), 1u);
+  EXPECT_GT(ep->info().tcpi_snd_cwnd, reduced);
+  EXPECT_EQ(h.counter("undone_by_timestamp"), 0u);
+}
+
+// A recovery whose retransmission was needed keeps its reduction: a D-SACK of other data
+// (the network duplicated a segment sent after the episode began) undoes nothing.
+TEST(TcpDataPath, ADsackOfDataOutsideTheEpisodeUndoesNothing) {
+  TcpHarness h;
+  auto ep = h.connect();
+  auto flight = send_flight(h, *ep, 6);
+  SeqNum una = h.local_seq;
+  // One ACK SACKs three segments (the manual clock stands still: one RACK decision, one
+  // retransmission).
+  Options sack = h.peer_ack_options();
+  sack.add_sack({flight[1].seq, flight[3].seq + 1448});
+  h.send_segment(kAck, h.peer_seq, una, 1000, sack);
+  h.expect_segment(AllOf(SeqIs(una), PayloadSize(1448)));
+  h.expect_no_segment();
+  h.drain();
+  h.send_segment(kAck, h.peer_seq, flight[5].seq + 1448, 1000, h.peer_ack_options());
+  const uint32_t reduced = ep->info().tcpi_snd_cwnd;
+  auto more = send_flight(h, *ep, 2);
+  Options dsack = h.peer_ack_options();
+  dsack.add_sack({more[0].seq, more[0].seq + 1448});
+  h.send_segment(kAck, h.peer_seq, more[1].seq + 1448, 1000, dsack);
+  EXPECT_EQ(h.counter("dsacks_received"), 1u);
+  EXPECT_EQ(h.counter("undone_by_dsack"), 0u);
+  EXPECT_LE(ep->info().tcpi_snd_cwnd, reduced + 2);
+}
+
+// RFC 4015 (Eifel detection), Linux's tcp_try_undo_loss: the first ACK after a timeout echoes
+// the TSval of the original transmission, so the path was only slow. The timeout's reduction
+// and its marks on everything outstanding are taken back: no go-back-N of data the peer has.
+TEST(TcpDataPath, ATimeoutAnsweredForTheOriginalIsUndone) {
+  TcpHarness h;
+  auto ep = h.connect();
+  h.send_segment(kAck, h.peer_seq, h.local_seq, 1000, h.peer_ack_options());  // settle the window
+  auto flight = send_flight(h, *ep, 4);
+  const uint32_t original_tsval = flight[0].options.timestamps->value;
+  const uint32_t before = ep->info().tcpi_snd_cwnd;
+  SeqNum una = h.local_seq;
+  // The tail probe goes first (it resends the head: the flight is one record), then the
+  // timeout resends it again.
+  for (int i = 0; i < 3000 && h.counter("rto_timeouts") == 0; ++i) {
+    h.advance(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(h.counter("rto_timeouts"), 1u);
+  bool head_resent = false;
+  while (auto seg = h.next_segment()) {
+    if (seg->seq == una && !seg->payload.empty()) head_resent = true;
+  }
+  ASSERT_TRUE(head_resent);
+  EXPECT_EQ(ep->info().tcpi_ca_state, 4);
+  // The peer's ACK of the first original, late.
+  Options o = h.peer_ack_options();
+  o.timestamps->echo = original_tsval;
+  h.send_segment(kAck, h.peer_seq, flight[0].seq + 1448, 1000, o);
+  EXPECT_EQ(h.counter("undone_by_timestamp"), 1u);
+  EXPECT_EQ(ep->info().tcpi_ca_state, 0);
+  EXPECT_GE(ep->info().tcpi_snd_cwnd, before);
+  h.expect_no_segment();  // segments 1-3 are in flight, not lost
+  EXPECT_EQ(h.counter("retransmitted_segments"), 2u);  // the tail probe and the timeout's
+}
+
+// The same timeout answered by an ACK echoing the retransmission: the original was lost, and
+// the timeout's reduction stands.
+TEST(TcpDataPath, ATimeoutAnsweredForTheRetransmissionStands) {
+  TcpHarness h;
+  auto ep = h.connect();
+  h.send_segment(kAck, h.peer_seq, h.local_seq, 1000, h.peer_ack_options());
+  auto flight = send_flight(h, *ep, 4);
+  SeqNum una = h.local_seq;
+  // The tail probe goes first (it resends the head: the flight is one record), then the
+  // timeout resends it again.
+  for (int i = 0; i < 3000 && h.counter("rto_timeouts") == 0; ++i) {
+    h.advance(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(h.counter("rto_timeouts"), 1u);
+  bool head_resent = false;
+  while (auto seg = h.next_segment()) {
+    if (seg->seq == una && !seg->payload.empty()) head_resent = true;
+  }
+  ASSERT_TRUE(head_resent);
+  h.send_segment(kAck, h.peer_seq, flight[0].seq + 1448, 1000, h.peer_ack_options());
+  EXPECT_EQ(h.counter("undone_by_timestamp"), 0u);
+  EXPECT_LE(ep->info().tcpi_snd_cwnd, 2u);
+  // Go-back-N goes on: the next segment is resent.
+  h.expect_segment(AllOf(SeqIs(flight[1].seq), PayloadSize(1448)));
+}
+
 // A receiver may discard data it SACKed (RFC 2018 section 8; Linux and weir do when short of
 // memory). When the timer fires with the first outstanding segment still SACKed, the sender
 // forgets every SACK mark and resends from snd.una: SACKed data it kept skipping would wait

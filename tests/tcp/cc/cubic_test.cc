@@ -266,5 +266,44 @@ TEST_F(CubicTest, WindowIsBounded) {
   EXPECT_LE(cc_.cwnd(), uint32_t{1} << 30);
 }
 
+// A spurious loss episode undone (RFC 9438 4.9): the window, ssthresh and the curve (W_max,
+// K, the epoch) are those from before the reduction, so growth continues where it was.
+TEST_F(CubicTest, UndoRestoresTheCurveBeforeTheReduction) {
+  grow_then_lose(cc_, clock_, 100);
+  for (int i = 0; i < 20; ++i) clock_.round();  // an epoch under way, past the first loss
+  const uint32_t cwnd = cc_.cwnd();
+  const uint32_t ssthresh = cc_.ssthresh();
+  const double w_max = cc_.w_max();
+  const double k = cc_.k();
+  const auto epoch = cc_.epoch_start();
+  ASSERT_TRUE(epoch.has_value());
+  cc_.remember_for_undo();
+  cc_.on_congestion_event(clock_.now(), cwnd);
+  cc_.on_retransmission_timeout(clock_.now(), cwnd);  // a timeout inside the same episode
+  EXPECT_EQ(cc_.cwnd(), kMss);
+  cc_.undo();
+  EXPECT_EQ(cc_.cwnd(), cwnd);
+  EXPECT_EQ(cc_.ssthresh(), ssthresh);
+  EXPECT_DOUBLE_EQ(cc_.w_max(), w_max);
+  EXPECT_DOUBLE_EQ(cc_.k(), k);
+  EXPECT_EQ(cc_.epoch_start(), epoch);
+  // The timeout's hold (no growth back to ssthresh at recovery's end) went with it.
+  clock_.round();
+  EXPECT_GE(cc_.cwnd(), cwnd);
+}
+
+TEST_F(CubicTest, UndoNeverShrinksTheWindow) {
+  grow_then_lose(cc_, clock_, 100);
+  cc_.remember_for_undo();
+  const uint32_t before = cc_.cwnd();
+  cc_.on_congestion_event(clock_.now(), before);
+  cc_.on_recovery_exit(clock_.now());
+  for (int i = 0; i < 200 && cc_.cwnd() <= before + 10 * kMss; ++i) clock_.round();
+  const uint32_t grown = cc_.cwnd();
+  ASSERT_GT(grown, before);
+  cc_.undo();
+  EXPECT_EQ(cc_.cwnd(), grown);
+}
+
 }  // namespace
 }  // namespace weir::tcp

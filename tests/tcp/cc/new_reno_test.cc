@@ -194,5 +194,29 @@ TEST_F(NewRenoTest, WindowIsBounded) {
   EXPECT_LE(cc_.cwnd(), uint32_t{1} << 30);
 }
 
+// A spurious loss episode undone (RFC 3708, RFC 4015): back to the window and ssthresh from
+// before it, as Linux's tcp_undo_cwnd_reduction does; never below the present window.
+TEST_F(NewRenoTest, UndoRestoresWindowAndSsthresh) {
+  clock_.round(2);  // slow start: 40 segments, ssthresh infinite
+  const uint32_t cwnd = cc_.cwnd();
+  cc_.remember_for_undo();
+  cc_.on_congestion_event(clock_.now(), cwnd);
+  EXPECT_EQ(cc_.cwnd(), cwnd / 2);
+  cc_.on_retransmission_timeout(clock_.now(), cwnd / 2);
+  EXPECT_EQ(cc_.cwnd(), kMss);
+  cc_.undo();
+  EXPECT_EQ(cc_.cwnd(), cwnd);
+  EXPECT_EQ(cc_.ssthresh(), UINT32_MAX);
+  EXPECT_TRUE(cc_.in_slow_start());
+  // Remembered anew at the next episode: an undo never goes back further than its start.
+  cc_.on_congestion_event(clock_.now(), cwnd);
+  cc_.on_recovery_exit(clock_.now());
+  cc_.remember_for_undo();
+  const uint32_t reduced = cc_.cwnd();
+  cc_.on_congestion_event(clock_.now(), reduced);
+  cc_.undo();
+  EXPECT_EQ(cc_.cwnd(), reduced);
+}
+
 }  // namespace
 }  // namespace weir::tcp
