@@ -20,6 +20,7 @@
 
 #include "fuzz/clock_steps.h"
 #include "fuzz/frame_reader.h"
+#include "fuzz/setup_coverage.h"
 #include "fuzz/reused_stack.h"
 #include "ipv6/autoconf.h"
 #include "ipv6/ipv6.h"
@@ -73,6 +74,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   AutoconfOptions options;
   options.log = [](std::string_view) {};
   Autoconf& autoconf = enable_autoconf(*stack, options);
+  fuzzing::forget_setup_coverage();  // the same for every input (fuzz/setup_coverage.h)
 
   ByteReader in(std::as_bytes(std::span(data, size)));
   std::vector<std::byte> packet;

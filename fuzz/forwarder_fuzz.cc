@@ -24,6 +24,7 @@
 #include "fuzz/clock_steps.h"
 #include "fuzz/frame_reader.h"
 #include "fuzz/reused_stack.h"
+#include "fuzz/setup_coverage.h"
 #include "ipv4/ipv4.h"
 #include "ipv6/ipv6.h"
 #include "link/channel.h"
@@ -137,6 +138,7 @@ struct ForwardingStack {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ForwardingStack s;
+  weir::fuzzing::forget_setup_coverage();  // the same for every input (fuzz/setup_coverage.h)
   ByteReader in(std::as_bytes(std::span<const uint8_t>(data, size)));
   while (in.remaining() >= 4) {
     const uint8_t step = in.u8();

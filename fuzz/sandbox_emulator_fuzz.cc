@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "fuzz/reused_stack.h"
+#include "fuzz/setup_coverage.h"
 #include "ipv4/ipv4.h"
 #include "ipv6/ipv6.h"
 #include "link/loopback.h"
@@ -125,6 +126,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace weir;
   using namespace weir::sandbox;
   World w;
+  fuzzing::forget_setup_coverage();  // the same for every input (fuzz/setup_coverage.h)
   ByteReader in(std::as_bytes(std::span<const uint8_t>(data, size)));
   // The first part of the input is the program's memory image (pointers aim into it).
   const size_t image = std::min<size_t>(in.remaining(), 2048);

@@ -11,11 +11,13 @@
 #include <cstdint>
 #include <span>
 
+#include "fuzz/setup_coverage.h"
 #include "fuzz/stack_frame_input.h"
 #include "fuzz/stack_under_test.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   weir::fuzzing::StackUnderTest s;
+  weir::fuzzing::forget_setup_coverage();  // the same for every input (fuzz/setup_coverage.h)
   weir::fuzzing::run_stack_frame_input(s, std::as_bytes(std::span<const uint8_t>(data, size)));
   return 0;
 }

@@ -17,6 +17,7 @@
 #include <span>
 
 #include "fuzz/clock_steps.h"
+#include "fuzz/setup_coverage.h"
 #include "fuzz/stack_under_test.h"
 #include "link/ethernet.h"
 #include "link/vnet_header.h"
@@ -25,6 +26,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace weir;
   fuzzing::StackUnderTest s(link::ChannelOptions{.mtu = 1500, .offloads = true});
+  fuzzing::forget_setup_coverage();  // the same for every input (fuzz/setup_coverage.h)
   ByteReader in(std::as_bytes(std::span<const uint8_t>(data, size)));
   while (in.remaining() >= 13) {
     const uint8_t step = in.u8();

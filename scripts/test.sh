@@ -123,6 +123,13 @@ fuzz_one() {
     -artifact_prefix="$root/build-fuzz/crash-$name-" "${dirs[@]}" \
     >"build-fuzz/fuzz_$name.log" 2>&1
   status=$?
+  # A target whose edge counters libFuzzer never registered runs clean but blind: it happened
+  # once when a harness file named the counter section itself (fuzz/setup_coverage.cc).
+  local counters='Loaded [0-9]+ modules +\([1-9][0-9]* inline 8-bit counters\)'
+  if [ "$status" = 0 ] && ! grep -qE "$counters" "build-fuzz/fuzz_$name.log"; then
+    echo "fuzz_$name: libFuzzer registered no coverage counters" >>"build-fuzz/fuzz_$name.log"
+    status=3
+  fi
   rm -rf "$scratch"
   echo "$status" >"build-fuzz/fuzz_$name.status"
 }
