@@ -50,6 +50,29 @@ uint32_t LossRecovery::on_sack_blocks(SendSide& send, SeqNum ack,
   return newly_sacked;
 }
 
+void LossRecovery::on_cumulative_ack_in_episode(SendSide& send, SeqNum ack, TimePoint now,
+                                                TcpCounters& c, const Policy& policy) {
+  InFlight& f = *in_flight_;
+  // Eifel (RFC 4015): the ACK that ends the episode, or the first after a timeout, was sent
+  // for the original transmission. A timeout's marks go too: the peer is not missing them.
+  const bool ends = f.in_loss || (f.in_recovery && ack >= f.recovery_point);
+  if (ends && echo_predates_retransmission()) {
+    c.undone_by_timestamp++;
+    undo(send, f.in_loss);
+    return;
+  }
+  if (ack >= f.recovery_point) {
+    f.in_recovery = false;
+    f.in_loss = false;
+    f.rack.on_recovery_exit();
+    c.recovery_exits++;
+    if (f.cc) f.cc->on_recovery_exit(now);
+  } else if (f.in_recovery && !policy.sack && send.record_count() > 0) {
+    // NewReno partial ACK (RFC 6582 3.2 step 3): the next hole is lost too.
+    send.mark_lost(send.record(0));
+  }
+}
+
 void LossRecovery::on_duplicate_ack(SendSide& send, uint32_t newly_sacked, TimePoint now,
                                     TcpCounters& c, const Policy& policy) {
   c.dup_acks_received++;

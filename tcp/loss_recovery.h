@@ -158,6 +158,9 @@ class LossRecovery {
  private:
   Duration detect_loss(SendSide& send, TimePoint now, TcpCounters& counters, uint32_t mss);
   void enter_recovery(const SendSide& send, bool sack_based, TimePoint now, TcpCounters& counters);
+  // on_cumulative_ack()'s work inside a recovery or after a timeout, out of the per-ACK path.
+  void on_cumulative_ack_in_episode(SendSide& send, SeqNum ack, TimePoint now,
+                                    TcpCounters& counters, const Policy& policy);
   void open_undo_episode(const SendSide& send);
   void note_dsack(SeqRange block);
   // The ACK being processed echoes a TSval older than the episode's first retransmission: what
@@ -223,25 +226,7 @@ inline void LossRecovery::delivered(const SentSegment& s, TimePoint now, uint32_
 
 inline void LossRecovery::on_cumulative_ack(SendSide& send, SeqNum ack, TimePoint now,
                                             TcpCounters& c, const Policy& policy) {
-  if (!in_flight_) return;
-  InFlight& f = *in_flight_;
-  // Eifel (RFC 4015): the ACK that ends the episode, or the first after a timeout, was sent
-  // for the original transmission. A timeout's marks go too: the peer is not missing them.
-  if ((f.in_loss || (f.in_recovery && ack >= f.recovery_point)) && echo_predates_retransmission()) {
-    c.undone_by_timestamp++;
-    undo(send, f.in_loss);
-    return;
-  }
-  if (recovering() && ack >= f.recovery_point) {
-    f.in_recovery = false;
-    f.in_loss = false;
-    f.rack.on_recovery_exit();
-    c.recovery_exits++;
-    if (f.cc) f.cc->on_recovery_exit(now);
-  } else if (f.in_recovery && !policy.sack && send.record_count() > 0) {
-    // NewReno partial ACK (RFC 6582 3.2 step 3): the next hole is lost too.
-    send.mark_lost(send.record(0));
-  }
+  if (in_flight_ && recovering()) on_cumulative_ack_in_episode(send, ack, now, c, policy);
 }
 
 }  // namespace weir::tcp
