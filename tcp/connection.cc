@@ -235,7 +235,8 @@ void Connection::activate_loss_recovery() {
   cco.mss = mss_;
   // Cannot fail: mss_ is at least kMinMss and the initial window is RFC 6928's.
   auto cc = make_congestion_control(protocol_.options().congestion_control, cco);
-  loss().activate(cc ? std::move(*cc) : nullptr);
+  loss().activate(cc ? std::move(*cc) : nullptr,
+                  ts_ok_ ? std::optional<uint32_t>(ts_offset_) : std::nullopt);
 }
 
 uint32_t Connection::ts_now() const {

@@ -6,10 +6,12 @@
 
 namespace weir::tcp {
 
-void LossRecovery::activate(std::unique_ptr<CongestionControl> cc) {
+void LossRecovery::activate(std::unique_ptr<CongestionControl> cc,
+                            std::optional<uint32_t> ts_offset) {
   if (in_flight_) return;
   in_flight_ = std::make_unique<InFlight>();
   in_flight_->cc = std::move(cc);
+  in_flight_->ts_offset = ts_offset;
 }
 
 uint32_t LossRecovery::on_sack_blocks(SendSide& send, SeqNum ack,
@@ -126,6 +128,23 @@ Duration LossRecovery::after_ack(SendSide& send, SeqNum ack, bool dsack, TimePoi
 void LossRecovery::open_undo_episode(const SendSide& send) {
   InFlight& f = *in_flight_;
   f.undo = UndoEpisode{send.una(), send.nxt(), 0, std::nullopt, false, true};
+  // Retransmissions still in flight from before (a tail probe's, or a recovery's of data sent
+  // during it) may bring D-SACKs now: they count as this episode's, or their D-SACKs would
+  // count off its own and undo a reduction a real loss caused (Linux's tcp_init_undo starts
+  // undo_retrans at retrans_out for the same reason).
+  // Their earliest (latest-known) send time stands for the episode's first retransmission.
+  std::optional<TimePoint> earliest;
+  for (size_t k = 0; k < send.record_count(); ++k) {
+    const SentSegment& s = send.record(k);
+    if (!s.retransmitted || s.sacked) continue;
+    f.undo.retransmitted_bytes += s.end - s.begin;
+    if (!earliest || s.sent < *earliest) earliest = s.sent;
+  }
+  f.undo.retransmitted = f.undo.retransmitted_bytes > 0;
+  if (earliest && f.ts_offset) {
+    f.undo.first_retransmission_tsval =
+        static_cast<uint32_t>(to_millis(earliest->time_since_epoch())) + *f.ts_offset;
+  }
   if (f.cc) f.cc->remember_for_undo();
 }
 

@@ -64,8 +64,11 @@ class LossRecovery {
   // ---- the part made by the first data segment ----
   bool active() const { return in_flight_ != nullptr; }
   // Makes the in-flight part with its congestion controller (once; later calls keep the first).
-  // Without a controller (none could be made) cwnd stays at one segment.
-  void activate(std::unique_ptr<CongestionControl> cc);
+  // Without a controller (none could be made) cwnd stays at one segment. ts_offset: the
+  // connection's TSval offset when timestamps were negotiated (the undo reads a record's TSval
+  // from its send time).
+  void activate(std::unique_ptr<CongestionControl> cc,
+                std::optional<uint32_t> ts_offset = std::nullopt);
 
   // ---- congestion control ----
   CongestionControl* cc() { return in_flight_ ? in_flight_->cc.get() : nullptr; }
@@ -193,6 +196,7 @@ class LossRecovery {
     SeqNum fack;  // highest delivered end: records above it (never resent) cannot be RACK-lost
     SeqNum recovery_point;
     UndoEpisode undo;
+    std::optional<uint32_t> ts_offset;
     uint32_t dupacks = 0;
     bool in_recovery = false;
     bool in_loss = false;  // recovering after an RTO

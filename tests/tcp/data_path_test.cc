@@ -214,6 +214,41 @@ TEST(TcpDataPath, ADsackOfDataOutsideTheEpisodeUndoesNothing) {
   EXPECT_LE(ep->info().tcpi_snd_cwnd, reduced + 2);
 }
 
+// A retransmission still in flight when an episode begins (here a tail probe's) belongs to it:
+// the one D-SACK that comes back shows that one copy of two was needless, not that nothing was
+// lost, and the reduction stands (Linux's tcp_init_undo counts retrans_out for this).
+TEST(TcpDataPath, AnEpisodeCountsTheRetransmissionsAlreadyInFlight) {
+  TcpHarness h;
+  auto ep = h.connect();
+  h.send_segment(kAck, h.peer_seq, h.local_seq, 1000, h.peer_ack_options());  // settle the window
+  auto c = send_flight(h, *ep, 2);
+  // No ACK: the tail probe resends the first segment of the flight's record.
+  for (int i = 0; i < 3000 && h.counter("tlp_probes") == 0; ++i) {
+    h.advance(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(h.counter("tlp_probes"), 1u);
+  h.expect_segment(AllOf(SeqIs(c[0].seq), PayloadSize(1448)));
+  // New data after the probe, SACKed with c[1]: RACK finds c[0] (sent before it) lost.
+  auto d = send_flight(h, *ep, 1);
+  h.advance(std::chrono::milliseconds(5));
+  Options sack = h.peer_ack_options();
+  sack.add_sack({c[1].seq, d[0].seq + 1448});
+  h.send_segment(kAck, h.peer_seq, c[0].seq, 1000, sack);
+  for (int i = 0; i < 50 && h.counter("fast_retransmits") == 0; ++i) {
+    h.advance(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(h.counter("fast_retransmits"), 1u);
+  h.expect_segment(AllOf(SeqIs(c[0].seq), PayloadSize(1448)));
+  const uint32_t reduced = ep->info().tcpi_snd_cwnd;
+  // The probe's copy filled the hole; the recovery's copy arrives as a duplicate.
+  Options dsack = h.peer_ack_options();
+  dsack.add_sack({c[0].seq, c[0].seq + 1448});
+  h.send_segment(kAck, h.peer_seq, d[0].seq + 1448, 1000, dsack);
+  EXPECT_EQ(h.counter("dsacks_received"), 1u);
+  EXPECT_EQ(h.counter("undone_by_dsack"), 0u);
+  EXPECT_LE(ep->info().tcpi_snd_cwnd, reduced + 1);
+}
+
 // RFC 4015 (Eifel detection), Linux's tcp_try_undo_loss: the first ACK after a timeout echoes
 // the TSval of the original transmission, so the path was only slow. The timeout's reduction
 // and its marks on everything outstanding are taken back: no go-back-N of data the peer has.
