@@ -1102,7 +1102,7 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
   uint32_t newly_sacked = 0;
   bool dsack = false;
   if (sack_ok_ && opts.sack_block_count > 0)
-    newly_sacked = loss().on_sack_blocks(send(), ack, opts.sacks(), now, ts_offset_, dsack, c);
+    newly_sacked = loss().on_sack_blocks(send(), ack, opts.sacks(), now, dsack, c);
   const LossRecovery::Policy policy = loss_policy();
   if (ack > send().una()) {
     auto acked = static_cast<uint32_t>(ack - send().una());
@@ -1122,7 +1122,7 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
         if (!oldest_sent) oldest_sent = s.sent;
         newest_sent = s.sent;
       }
-      if (whole && !s.sacked) loss().delivered(s, now, ts_offset_);
+      if (whole && !s.sacked) loss().delivered(s, now);
     });
 
     // RTT, as Linux measures it: from the send times of what this ACK covers, at the clock's
@@ -1406,9 +1406,9 @@ bool Connection::retransmit_lost() {
 }
 
 void Connection::retransmit_record(size_t k) {
-  SendSide::Retransmission r = send().retransmit(k, mss_, stack().now());
-  loss().on_retransmitted(r.seq, r.seq + r.data_len + (r.fin ? 1 : 0),
-                          ts_ok_ ? std::optional<uint32_t>(ts_now()) : std::nullopt);
+  const TimePoint now = stack().now();
+  SendSide::Retransmission r = send().retransmit(k, mss_, now);
+  loss().on_retransmitted(r.seq, r.seq + r.data_len + (r.fin ? 1 : 0), now);
   protocol_.counters().retransmitted_segments++;
   transmit(r.fin ? (kAck | kFin) : kAck, r.seq, std::move(r.payload), false);
   if (!timers_.armed(TimerKind::kRetransmit)) arm_loss_timer();

@@ -16,7 +16,7 @@ void LossRecovery::activate(std::unique_ptr<CongestionControl> cc,
 
 uint32_t LossRecovery::on_sack_blocks(SendSide& send, SeqNum ack,
                                       std::span<const SeqRange> blocks, TimePoint now,
-                                      uint32_t ts_offset, bool& dsack, TcpCounters& c) {
+                                      bool& dsack, TcpCounters& c) {
   const SeqRange& first = blocks[0];
   // RFC 2883 4: a first block below the ACK's own cumulative acknowledgement (not snd.una: an
   // ACK the path delayed behind later ones still carries the SACK blocks of its time, which
@@ -46,7 +46,7 @@ uint32_t LossRecovery::on_sack_blocks(SendSide& send, SeqNum ack,
       if (s.sacked) continue;
       if (!scoreboard.is_sacked(SeqRange{s.begin, s.end})) continue;
       send.mark_sacked(s);
-      delivered(s, now, ts_offset);
+      delivered(s, now);
     }
   }
   return newly_sacked;
@@ -141,31 +141,25 @@ void LossRecovery::open_undo_episode(const SendSide& send) {
     if (!earliest || s.sent < *earliest) earliest = s.sent;
   }
   f.undo.retransmitted = f.undo.retransmitted_bytes > 0;
-  if (earliest && f.ts_offset) {
-    f.undo.first_retransmission_tsval =
-        static_cast<uint32_t>(to_millis(earliest->time_since_epoch())) + *f.ts_offset;
-  }
+  if (earliest && f.ts_offset) f.undo.first_retransmission_tsval = f.tsval_at(*earliest);
   if (f.cc) f.cc->remember_for_undo();
 }
 
-void LossRecovery::on_retransmitted(SeqNum begin, SeqNum end, std::optional<uint32_t> tsval) {
+void LossRecovery::on_retransmitted(SeqNum begin, SeqNum end, TimePoint now) {
   if (!in_flight_ || !in_flight_->undo.open) return;
-  UndoEpisode& u = in_flight_->undo;
-  const SeqNum from = std::max(begin, u.marker);
-  const SeqNum to = std::min(end, u.high);
-  if (!(from < to)) return;
-  u.retransmitted_bytes += static_cast<uint32_t>(to - from);
-  if (!u.retransmitted) u.first_retransmission_tsval = tsval;
+  InFlight& f = *in_flight_;
+  UndoEpisode& u = f.undo;
+  const uint32_t bytes = u.bytes_within(begin, end);
+  if (bytes == 0) return;
+  u.retransmitted_bytes += bytes;
+  if (!u.retransmitted && f.ts_offset) u.first_retransmission_tsval = f.tsval_at(now);
   u.retransmitted = true;
 }
 
 void LossRecovery::note_dsack(SeqRange block) {
   if (!in_flight_ || !in_flight_->undo.open) return;
   UndoEpisode& u = in_flight_->undo;
-  const SeqNum from = std::max(block.begin, u.marker);
-  const SeqNum to = std::min(block.end, u.high);
-  if (!(from < to)) return;
-  u.retransmitted_bytes -= std::min(u.retransmitted_bytes, static_cast<uint32_t>(to - from));
+  u.retransmitted_bytes -= std::min(u.retransmitted_bytes, u.bytes_within(block.begin, block.end));
 }
 
 bool LossRecovery::echo_predates_retransmission() const {

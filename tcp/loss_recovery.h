@@ -13,6 +13,7 @@
 // ACKs and timeouts have nothing to do: without records there is nothing to mark.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -65,8 +66,8 @@ class LossRecovery {
   bool active() const { return in_flight_ != nullptr; }
   // Makes the in-flight part with its congestion controller (once; later calls keep the first).
   // Without a controller (none could be made) cwnd stays at one segment. ts_offset: the
-  // connection's TSval offset when timestamps were negotiated (the undo reads a record's TSval
-  // from its send time).
+  // connection's TSval offset when timestamps were negotiated (RACK and the undo read a
+  // record's TSval from its send time).
   void activate(std::unique_ptr<CongestionControl> cc,
                 std::optional<uint32_t> ts_offset = std::nullopt);
 
@@ -92,9 +93,9 @@ class LossRecovery {
   // (cutting GSO records at block edges). Returns the newly SACKed bytes; dsack says whether
   // the first block was a D-SACK.
   uint32_t on_sack_blocks(SendSide& send, SeqNum ack, std::span<const SeqRange> blocks,
-                          TimePoint now, uint32_t ts_offset, bool& dsack, TcpCounters& counters);
+                          TimePoint now, bool& dsack, TcpCounters& counters);
   // Record s was delivered (cumulatively or by SACK): RACK learns from its send time.
-  void delivered(const SentSegment& s, TimePoint now, uint32_t ts_offset);
+  void delivered(const SentSegment& s, TimePoint now);
 
   // ---- detection ----
   struct Policy {
@@ -111,9 +112,9 @@ class LossRecovery {
   // A cumulative ACK outside recovery, or a partial ACK inside it.
   void on_cumulative_ack(SendSide& send, SeqNum ack, TimePoint now, TcpCounters& counters,
                          const Policy& policy);
-  // [begin, end) was retransmitted, carrying TSval tsval when timestamps are on: what an undo
-  // must see D-SACKed, or the echo it must see older than (see "Undo" below).
-  void on_retransmitted(SeqNum begin, SeqNum end, std::optional<uint32_t> tsval);
+  // [begin, end) was retransmitted at now: what an undo must see D-SACKed, or the echo it must
+  // see older than (see "Undo" below).
+  void on_retransmitted(SeqNum begin, SeqNum end, TimePoint now);
   // After each ACK: the TLP episode, RACK or RFC 6675 marking, and entering recovery. Returns
   // how long until RACK's reorder window expires for a record not yet deemed lost (zero: none).
   Duration after_ack(SendSide& send, SeqNum ack, bool dsack, TimePoint now, TcpCounters& counters,
@@ -186,6 +187,13 @@ class LossRecovery {
     std::optional<uint32_t> first_retransmission_tsval;
     bool retransmitted = false;
     bool open = false;
+
+    // How much of [begin, end) lies in the episode's range.
+    uint32_t bytes_within(SeqNum begin, SeqNum end) const {
+      const SeqNum from = std::max(begin, marker);
+      const SeqNum to = std::min(end, high);
+      return from < to ? static_cast<uint32_t>(to - from) : 0;
+    }
   };
 
   struct InFlight {
@@ -196,8 +204,13 @@ class LossRecovery {
     SeqNum fack;  // highest delivered end: records above it (never resent) cannot be RACK-lost
     SeqNum recovery_point;
     UndoEpisode undo;
-    std::optional<uint32_t> ts_offset;
+    std::optional<uint32_t> ts_offset;  // set when timestamps were negotiated
     uint32_t dupacks = 0;
+
+    // The TSval a segment sent at t carried (only with timestamps).
+    uint32_t tsval_at(TimePoint t) const {
+      return static_cast<uint32_t>(to_millis(t.time_since_epoch())) + *ts_offset;
+    }
     bool in_recovery = false;
     bool in_loss = false;  // recovering after an RTO
   };
@@ -212,7 +225,7 @@ class LossRecovery {
 };
 
 // On every ACK: defined here so that the Connection's calls inline.
-inline void LossRecovery::delivered(const SentSegment& s, TimePoint now, uint32_t ts_offset) {
+inline void LossRecovery::delivered(const SentSegment& s, TimePoint now) {
   if (!in_flight_) return;  // records exist only after activate()
   InFlight& f = *in_flight_;
   if (s.end > f.fack || f.fack == SeqNum()) f.fack = s.end;
@@ -220,9 +233,8 @@ inline void LossRecovery::delivered(const SentSegment& s, TimePoint now, uint32_
   // the TSval of the retransmission (RFC 8985 6.2 step 2). The echo is only set when
   // timestamps were negotiated.
   bool ambiguous = s.retransmitted;
-  if (ambiguous && f.ack_tsecr) {
-    auto tsval = static_cast<uint32_t>(to_millis(s.sent.time_since_epoch())) + ts_offset;
-    ambiguous = static_cast<int32_t>(*f.ack_tsecr - tsval) < 0;
+  if (ambiguous && f.ack_tsecr && f.ts_offset) {
+    ambiguous = static_cast<int32_t>(*f.ack_tsecr - f.tsval_at(s.sent)) < 0;
   }
   f.rack.on_delivered(Rack::SentSegment{s.end, s.sent, s.retransmitted}, now, min_rtt_or_zero(),
                      ambiguous);

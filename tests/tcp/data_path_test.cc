@@ -70,6 +70,39 @@ std::vector<CapturedSegment> send_flight(TcpHarness& h, Endpoint& ep, int n) {
   return out;
 }
 
+// Advances the clock 1 ms at a time until counter `name` is non-zero (at most limit steps).
+void advance_until(TcpHarness& h, std::string_view name, int limit) {
+  for (int i = 0; i < limit && h.counter(name) == 0; ++i) h.advance(std::chrono::milliseconds(1));
+}
+
+// Six segments sent, the first lost: one ACK SACKs the next three (the manual clock stands
+// still: one RACK decision, one retransmission), which starts a recovery and resends it.
+std::vector<CapturedSegment> lose_the_first_of_six(TcpHarness& h, Endpoint& ep) {
+  auto flight = send_flight(h, ep, 6);
+  const SeqNum una = h.local_seq;
+  Options sack = h.peer_ack_options();
+  sack.add_sack({flight[1].seq, flight[3].seq + 1448});
+  h.send_segment(kAck, h.peer_seq, una, 1000, sack);
+  h.expect_segment(AllOf(SeqIs(una), PayloadSize(1448)));
+  h.expect_no_segment();
+  return flight;
+}
+
+// Four segments sent and no ACK: the tail probe resends the head (the flight is one record),
+// then the retransmission timeout resends it again.
+std::vector<CapturedSegment> time_out_four(TcpHarness& h, Endpoint& ep) {
+  h.send_segment(kAck, h.peer_seq, h.local_seq, 1000, h.peer_ack_options());  // settle the window
+  auto flight = send_flight(h, ep, 4);
+  advance_until(h, "rto_timeouts", 3000);
+  EXPECT_EQ(h.counter("rto_timeouts"), 1u);
+  bool head_resent = false;
+  while (auto seg = h.next_segment()) {
+    if (seg->seq == flight[0].seq && !seg->payload.empty()) head_resent = true;
+  }
+  EXPECT_TRUE(head_resent);
+  return flight;
+}
+
 TEST(TcpDataPath, SackTriggersFastRetransmitOfTheHole) {
   TcpHarness h;
   auto ep = h.connect();
@@ -162,15 +195,8 @@ TEST(TcpDataPath, WithRackThreeDuplicateAcksWaitForTheReorderingWindow) {
 TEST(TcpDataPath, ARecoveryWhoseRetransmissionsComeBackDsackedIsUndone) {
   TcpHarness h;
   auto ep = h.connect();
-  auto flight = send_flight(h, *ep, 6);
-  SeqNum una = h.local_seq;
-  // One ACK SACKs three segments (the manual clock stands still: one RACK decision, one
-  // retransmission).
-  Options sack = h.peer_ack_options();
-  sack.add_sack({flight[1].seq, flight[3].seq + 1448});
-  h.send_segment(kAck, h.peer_seq, una, 1000, sack);
-  h.expect_segment(AllOf(SeqIs(una), PayloadSize(1448)));
-  h.expect_no_segment();
+  auto flight = lose_the_first_of_six(h, *ep);
+  const SeqNum una = flight[0].seq;
   const uint32_t before = ep->info().tcpi_snd_cwnd;  // after the SACKs' growth, before recovery
   h.drain();
   // The original was only late: everything is acknowledged, recovery ends with its reduction.
@@ -193,15 +219,7 @@ TEST(TcpDataPath, ARecoveryWhoseRetransmissionsComeBackDsackedIsUndone) {
 TEST(TcpDataPath, ADsackOfDataOutsideTheEpisodeUndoesNothing) {
   TcpHarness h;
   auto ep = h.connect();
-  auto flight = send_flight(h, *ep, 6);
-  SeqNum una = h.local_seq;
-  // One ACK SACKs three segments (the manual clock stands still: one RACK decision, one
-  // retransmission).
-  Options sack = h.peer_ack_options();
-  sack.add_sack({flight[1].seq, flight[3].seq + 1448});
-  h.send_segment(kAck, h.peer_seq, una, 1000, sack);
-  h.expect_segment(AllOf(SeqIs(una), PayloadSize(1448)));
-  h.expect_no_segment();
+  auto flight = lose_the_first_of_six(h, *ep);
   h.drain();
   h.send_segment(kAck, h.peer_seq, flight[5].seq + 1448, 1000, h.peer_ack_options());
   const uint32_t reduced = ep->info().tcpi_snd_cwnd;
@@ -223,9 +241,7 @@ TEST(TcpDataPath, AnEpisodeCountsTheRetransmissionsAlreadyInFlight) {
   h.send_segment(kAck, h.peer_seq, h.local_seq, 1000, h.peer_ack_options());  // settle the window
   auto c = send_flight(h, *ep, 2);
   // No ACK: the tail probe resends the first segment of the flight's record.
-  for (int i = 0; i < 3000 && h.counter("tlp_probes") == 0; ++i) {
-    h.advance(std::chrono::milliseconds(1));
-  }
+  advance_until(h, "tlp_probes", 3000);
   ASSERT_EQ(h.counter("tlp_probes"), 1u);
   h.expect_segment(AllOf(SeqIs(c[0].seq), PayloadSize(1448)));
   // New data after the probe, SACKed with c[1]: RACK finds c[0] (sent before it) lost.
@@ -234,9 +250,7 @@ TEST(TcpDataPath, AnEpisodeCountsTheRetransmissionsAlreadyInFlight) {
   Options sack = h.peer_ack_options();
   sack.add_sack({c[1].seq, d[0].seq + 1448});
   h.send_segment(kAck, h.peer_seq, c[0].seq, 1000, sack);
-  for (int i = 0; i < 50 && h.counter("fast_retransmits") == 0; ++i) {
-    h.advance(std::chrono::milliseconds(1));
-  }
+  advance_until(h, "fast_retransmits", 50);
   ASSERT_EQ(h.counter("fast_retransmits"), 1u);
   h.expect_segment(AllOf(SeqIs(c[0].seq), PayloadSize(1448)));
   const uint32_t reduced = ep->info().tcpi_snd_cwnd;
@@ -255,22 +269,9 @@ TEST(TcpDataPath, AnEpisodeCountsTheRetransmissionsAlreadyInFlight) {
 TEST(TcpDataPath, ATimeoutAnsweredForTheOriginalIsUndone) {
   TcpHarness h;
   auto ep = h.connect();
-  h.send_segment(kAck, h.peer_seq, h.local_seq, 1000, h.peer_ack_options());  // settle the window
-  auto flight = send_flight(h, *ep, 4);
-  const uint32_t original_tsval = flight[0].options.timestamps->value;
   const uint32_t before = ep->info().tcpi_snd_cwnd;
-  SeqNum una = h.local_seq;
-  // The tail probe goes first (it resends the head: the flight is one record), then the
-  // timeout resends it again.
-  for (int i = 0; i < 3000 && h.counter("rto_timeouts") == 0; ++i) {
-    h.advance(std::chrono::milliseconds(1));
-  }
-  ASSERT_EQ(h.counter("rto_timeouts"), 1u);
-  bool head_resent = false;
-  while (auto seg = h.next_segment()) {
-    if (seg->seq == una && !seg->payload.empty()) head_resent = true;
-  }
-  ASSERT_TRUE(head_resent);
+  auto flight = time_out_four(h, *ep);
+  const uint32_t original_tsval = flight[0].options.timestamps->value;
   EXPECT_EQ(ep->info().tcpi_ca_state, 4);
   // The peer's ACK of the first original, late.
   Options o = h.peer_ack_options();
@@ -288,20 +289,7 @@ TEST(TcpDataPath, ATimeoutAnsweredForTheOriginalIsUndone) {
 TEST(TcpDataPath, ATimeoutAnsweredForTheRetransmissionStands) {
   TcpHarness h;
   auto ep = h.connect();
-  h.send_segment(kAck, h.peer_seq, h.local_seq, 1000, h.peer_ack_options());
-  auto flight = send_flight(h, *ep, 4);
-  SeqNum una = h.local_seq;
-  // The tail probe goes first (it resends the head: the flight is one record), then the
-  // timeout resends it again.
-  for (int i = 0; i < 3000 && h.counter("rto_timeouts") == 0; ++i) {
-    h.advance(std::chrono::milliseconds(1));
-  }
-  ASSERT_EQ(h.counter("rto_timeouts"), 1u);
-  bool head_resent = false;
-  while (auto seg = h.next_segment()) {
-    if (seg->seq == una && !seg->payload.empty()) head_resent = true;
-  }
-  ASSERT_TRUE(head_resent);
+  auto flight = time_out_four(h, *ep);
   h.send_segment(kAck, h.peer_seq, flight[0].seq + 1448, 1000, h.peer_ack_options());
   EXPECT_EQ(h.counter("undone_by_timestamp"), 0u);
   EXPECT_LE(ep->info().tcpi_snd_cwnd, 2u);
