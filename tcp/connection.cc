@@ -1122,7 +1122,12 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
         if (!oldest_sent) oldest_sent = s.sent;
         newest_sent = s.sent;
       }
-      if (whole && !s.sacked) loss().delivered(s, now);
+      if (s.sacked) return;
+      if (whole) {
+        loss().delivered(s, now);
+      } else {
+        loss().partly_delivered(s, ack);
+      }
     });
 
     // RTT, as Linux measures it: from the send times of what this ACK covers, at the clock's
@@ -1496,7 +1501,15 @@ void Connection::output() {
     default:
       return;
   }
-  if (send().lost_bytes() > 0) retransmit_lost();
+  // F-RTO step 2b (RFC 5682 3.1): new data, not the next retransmission, so that the next ACK
+  // tells whether the peer had the originals all along. Without new data to send, the timeout
+  // is handled as a real one.
+  bool frto_sent_new = false;
+  if (loss().take_frto_new_data()) {
+    frto_sent_new = send_new_data(false);
+    if (!frto_sent_new) loss().end_frto();
+  }
+  if (send().lost_bytes() > 0 && !frto_sent_new) retransmit_lost();
   send_new_data(false);
   // Zero window with data waiting and nothing in flight to elicit an ACK: probe (RFC 9293
   // 3.8.6.1), backing off like the RTO but never giving up.
@@ -1639,7 +1652,7 @@ void Connection::on_rto() {
   }
   c.rto_timeouts++;
   // RFC 5681 / 6675: everything outstanding and not SACKed is presumed lost.
-  loss().on_rto(send(), now, c);
+  loss().on_rto(send(), now, c, po.frto);
   for (size_t k = 0; k < send().record_count(); ++k) {
     if (send().record(k).lost) {
       retransmit_record(k);

@@ -63,9 +63,11 @@ void LossRecovery::on_cumulative_ack_in_episode(SendSide& send, SeqNum ack, Time
     undo(send, f.in_loss);
     return;
   }
+  if (f.frto && frto_on_advance(send, ack, c)) return;
   if (ack >= f.recovery_point) {
     f.in_recovery = false;
     f.in_loss = false;
+    f.frto = false;
     f.rack.on_recovery_exit();
     c.recovery_exits++;
     if (f.cc) f.cc->on_recovery_exit(now);
@@ -79,6 +81,7 @@ void LossRecovery::on_duplicate_ack(SendSide& send, uint32_t newly_sacked, TimeP
                                     TcpCounters& c, const Policy& policy) {
   c.dup_acks_received++;
   if (!in_flight_) return;
+  if (in_flight_->frto) frto_on_duplicate_ack(send, c);
   uint32_t& dupacks = in_flight_->dupacks;
   dupacks++;
   if (newly_sacked > 0) {
@@ -169,9 +172,41 @@ bool LossRecovery::echo_predates_retransmission() const {
   return static_cast<int32_t>(*f.ack_tsecr - *u.first_retransmission_tsval) < 0;
 }
 
+bool LossRecovery::frto_on_advance(SendSide& send, SeqNum ack, TcpCounters& c) {
+  InFlight& f = *in_flight_;
+  if (f.original_delivered) return frto_undo(send, c);  // step 3b
+  // Step 2b: the resent head is acknowledged, nothing was sent since the timeout, and data
+  // sent before it is still outstanding. What goes out now lies above recovery_point.
+  if (send.nxt() == f.recovery_point && ack < f.recovery_point) {
+    f.frto_new_data = true;
+    return true;
+  }
+  return false;
+}
+
+void LossRecovery::frto_on_duplicate_ack(SendSide& send, TcpCounters& c) {
+  InFlight& f = *in_flight_;
+  if (f.original_delivered) {
+    frto_undo(send, c);  // step 3b, by a SACK of an original
+  } else if (send.nxt() > f.recovery_point) {
+    f.frto = false;  // step 3a: the new data arrived and the originals did not
+  }
+}
+
+bool LossRecovery::frto_undo(SendSide& send, TcpCounters& c) {
+  InFlight& f = *in_flight_;
+  f.frto = false;
+  if (!f.undo.open) return false;
+  c.undone_by_frto++;
+  undo(send, true);
+  return true;
+}
+
 void LossRecovery::undo(SendSide& send, bool unmark_lost) {
   InFlight& f = *in_flight_;
   f.undo.open = false;
+  f.frto = false;
+  f.frto_new_data = false;
   if (f.cc) f.cc->undo();
   if (recovering()) {
     f.in_recovery = false;
@@ -228,11 +263,17 @@ void LossRecovery::enter_recovery(const SendSide& send, bool sack_based, TimePoi
   if (f.cc) f.cc->on_congestion_event(now, bytes_in_flight(send));
 }
 
-void LossRecovery::on_rto(SendSide& send, TimePoint now, TcpCounters& counters) {
+void LossRecovery::on_rto(SendSide& send, TimePoint now, TcpCounters& counters, bool frto) {
   rtt_.backoff();
   // A resent SYN or a probe of a connection that never sent data: no records, no episode.
   if (!in_flight_) return;
   InFlight& f = *in_flight_;
+  // F-RTO after a timeout outside any recovery, or one more timeout of the same snd.una (RFC
+  // 5682 3.2; the connection counted this one already). A timeout inside a fast recovery
+  // cannot say which of its retransmissions were needed.
+  f.frto = frto && (!recovering() || consecutive_rtos_ > 1);
+  f.frto_new_data = false;
+  f.original_delivered = false;
   // A timeout inside an episode belongs to it (an undo goes back to before the episode).
   if (!recovering()) open_undo_episode(send);
   if (f.cc) f.cc->on_retransmission_timeout(now, bytes_in_flight(send));

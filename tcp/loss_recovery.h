@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <utility>
 
 #include "stack/clock.h"
 #include "tcp/cc/congestion_control.h"
@@ -96,6 +97,8 @@ class LossRecovery {
                           TimePoint now, bool& dsack, TcpCounters& counters);
   // Record s was delivered (cumulatively or by SACK): RACK learns from its send time.
   void delivered(const SentSegment& s, TimePoint now);
+  // The front of record s up to ack was delivered (a GSO record cut by a cumulative ACK).
+  void partly_delivered(const SentSegment& s, SeqNum ack);
 
   // ---- detection ----
   struct Policy {
@@ -122,13 +125,25 @@ class LossRecovery {
   // RACK's detection alone (the reorder timer), then recovery if anything was lost.
   Duration on_reorder_timeout(SendSide& send, TimePoint now, TcpCounters& counters,
                               const Policy& policy);
-  // An RTO: everything outstanding and not SACKed is presumed lost.
-  void on_rto(SendSide& send, TimePoint now, TcpCounters& counters);
+  // An RTO: everything outstanding and not SACKed is presumed lost. frto: detect a spurious
+  // timeout by the ACKs that follow (RFC 5682, below).
+  void on_rto(SendSide& send, TimePoint now, TcpCounters& counters, bool frto = false);
+  // F-RTO's step 2b was just taken: the caller sends new data instead of retransmitting, or,
+  // when it has none to send (or no window), calls end_frto() and retransmits as after any
+  // timeout. One answer per step: reading it clears it.
+  bool take_frto_new_data() {
+    return in_flight_ && std::exchange(in_flight_->frto_new_data, false);
+  }
+  void end_frto() {
+    if (in_flight_) in_flight_->frto = false;
+  }
   // Tells the congestion controller what an ACK delivered (sample without the flight size).
+  // Only a fast recovery holds the window: after a timeout it slow-starts from one segment while
+  // go-back-N resends (RFC 5681 3.1; Linux's Loss state grows cwnd too).
   void on_delivery(const SendSide& send, AckSample sample) {
     if (!in_flight_ || !in_flight_->cc) return;
     sample.bytes_in_flight = bytes_in_flight(send);
-    in_flight_->cc->on_ack(sample, recovering());
+    in_flight_->cc->on_ack(sample, in_recovery());
   }
 
   bool in_recovery() const { return in_flight_ && in_flight_->in_recovery; }
@@ -171,6 +186,11 @@ class LossRecovery {
   // it acknowledges arrived as sent the first time (RFC 4015).
   bool echo_predates_retransmission() const;
   void undo(SendSide& send, bool unmark_lost);
+  // F-RTO's steps on an ACK after a timeout; true when it decided what happens next (undone,
+  // or new data to send), so the episode must not end on this ACK.
+  bool frto_on_advance(SendSide& send, SeqNum ack, TcpCounters& counters);
+  void frto_on_duplicate_ack(SendSide& send, TcpCounters& counters);
+  bool frto_undo(SendSide& send, TcpCounters& counters);
 
   // Undo (Linux's undo_marker/undo_retrans, RFC 3708 and RFC 4015). A loss episode (a
   // recovery, or a timeout outside one) opens when it begins and stays open after it ends,
@@ -213,6 +233,20 @@ class LossRecovery {
     }
     bool in_recovery = false;
     bool in_loss = false;  // recovering after an RTO
+    // F-RTO (RFC 5682 3.1, the SACK-enhanced version, as Linux's tcp_process_loss). After a
+    // timeout, the first ACK that moves snd.una (for the resent head) sends new data instead
+    // of more retransmissions, and recovery_point moves to snd.nxt (step 2b). When an ACK then
+    // acknowledges or SACKs a segment sent before that point and never resent, that segment
+    // was not lost: the timeout was spurious and is undone (step 3b). A duplicate ACK or SACK
+    // of the new data alone says the loss was real, and go-back-N goes on (step 3a).
+    bool frto = false;
+    bool frto_new_data = false;       // step 2b taken on this ACK: send new data first
+    bool original_delivered = false;  // a never-resent segment below recovery_point arrived
+
+    // F-RTO's evidence: bytes of s up to end, sent before the timeout and never resent, arrived.
+    void note_if_original(const SentSegment& s, SeqNum end) {
+      if (!s.retransmitted && end <= recovery_point) original_delivered = true;
+    }
   };
 
   RttEstimator rtt_;
@@ -229,6 +263,7 @@ inline void LossRecovery::delivered(const SentSegment& s, TimePoint now) {
   if (!in_flight_) return;  // records exist only after activate()
   InFlight& f = *in_flight_;
   if (s.end > f.fack || f.fack == SeqNum()) f.fack = s.end;
+  if (f.frto) f.note_if_original(s, s.end);
   // The ACK of a retransmission may be for either copy, unless its timestamp echo is at least
   // the TSval of the retransmission (RFC 8985 6.2 step 2). The echo is only set when
   // timestamps were negotiated.
@@ -238,6 +273,10 @@ inline void LossRecovery::delivered(const SentSegment& s, TimePoint now) {
   }
   f.rack.on_delivered(Rack::SentSegment{s.end, s.sent, s.retransmitted}, now, min_rtt_or_zero(),
                      ambiguous);
+}
+
+inline void LossRecovery::partly_delivered(const SentSegment& s, SeqNum ack) {
+  if (in_flight_ && in_flight_->frto) in_flight_->note_if_original(s, ack);
 }
 
 inline void LossRecovery::on_cumulative_ack(SendSide& send, SeqNum ack, TimePoint now,

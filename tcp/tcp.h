@@ -38,6 +38,7 @@ struct TcpOptions {
   bool window_scaling = true;         // RFC 7323
   bool rack = true;                   // RFC 8985 time-based loss detection
   bool tlp = true;                    // RFC 8985 tail loss probes
+  bool frto = true;                   // RFC 5682 spurious-timeout detection (Linux's tcp_frto)
   uint32_t send_buffer = 256 * 1024;  // default SO_SNDBUF
   uint32_t send_buffer_max = 4 * 1024 * 1024;
   uint32_t receive_buffer = 128 * 1024;  // initial receive window (auto-tuned upward)

@@ -186,7 +186,8 @@ TEST(TcpIntegration, LossyLink64MiBEachWay) {
   ASSERT_TRUE(a && b);
   uint64_t size = 64ull << 20;
   if (const char* env = std::getenv("WEIR_TCP_TRANSFER_MIB")) size = std::stoull(env) << 20;
-  transfer(net, *a, *b, size, std::chrono::hours(1));
+  const Duration took = transfer(net, *a, *b, size, size, std::chrono::hours(1));
+  std::printf("simulated time %.3f s\n", std::chrono::duration<double>(took).count());
   print_counters("a", *net.a().stack);
   print_counters("b", *net.b().stack);
   // The loss was repaired, and the counters say how.

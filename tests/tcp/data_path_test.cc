@@ -297,6 +297,108 @@ TEST(TcpDataPath, ATimeoutAnsweredForTheRetransmissionStands) {
   h.expect_segment(AllOf(SeqIs(flight[1].seq), PayloadSize(1448)));
 }
 
+// After a timeout the window slow-starts again from one segment while the lost data is resent
+// (RFC 5681 3.1): each ACK of a retransmission lets two more go, not one (Linux grows cwnd in
+// its Loss state too; only a fast recovery holds it).
+TEST(TcpDataPath, AfterATimeoutGoBackNSlowStarts) {
+  TcpHarness h;
+  auto ep = h.connect();
+  h.send_segment(kAck, h.peer_seq, h.local_seq, 1000, h.peer_ack_options());  // settle the window
+  auto flight = send_flight(h, *ep, 8);
+  advance_until(h, "rto_timeouts", 3000);
+  ASSERT_EQ(h.counter("rto_timeouts"), 1u);
+  while (h.next_segment()) {
+  }  // the tail probe and the timeout's copy of the first segment (the echo is the latter's)
+  // Each ACK acknowledges everything resent so far (the echo is the resent copy's: real loss).
+  size_t acked = 1;
+  std::vector<size_t> burst_sizes;
+  while (acked < flight.size()) {
+    h.send_segment(kAck, h.peer_seq, flight[acked - 1].seq + 1448, 1000, h.peer_ack_options());
+    size_t burst = 0;
+    while (auto seg = h.next_segment()) {
+      if (seg->payload.empty()) continue;
+      EXPECT_EQ(seg->seq, flight[acked + burst].seq);
+      ++burst;
+    }
+    ASSERT_GT(burst, 0u) << "after " << acked << " segments acknowledged";
+    burst_sizes.push_back(burst);
+    acked += burst;
+  }
+  EXPECT_EQ(burst_sizes, (std::vector<size_t>{2, 4, 1}));
+  EXPECT_EQ(h.counter("undone_by_frto") + h.counter("undone_by_timestamp"), 0u);
+}
+
+// Without timestamps only F-RTO (RFC 5682 3.1, as Linux's tcp_process_loss) can tell a timeout
+// that a delay spike caused. Ten segments sent with two more queued, no ACK until the timer
+// fires; the ACK of the resent first segment lets the two new segments go instead of more
+// retransmissions (step 2b).
+// Without the timestamp option's 12 bytes a segment carries the whole MSS.
+constexpr uint32_t kMss = 1460;
+
+std::vector<CapturedSegment> frto_to_step_two(TcpHarness& h, Endpoint& ep) {
+  h.send_segment(kAck, h.peer_seq, h.local_seq, 1000, Options{});  // settle the window
+  auto data = bytes(kMss * 12);
+  EXPECT_EQ(*ep.write(data), data.size());
+  std::vector<CapturedSegment> flight;
+  for (int i = 0; i < 10; ++i) flight.push_back(h.expect_segment(PayloadSize(kMss)));
+  h.expect_no_segment();
+  advance_until(h, "rto_timeouts", 3000);
+  EXPECT_EQ(h.counter("rto_timeouts"), 1u);
+  h.expect_segment(AllOf(SeqIs(flight[0].seq), PayloadSize(kMss)));
+  h.expect_no_segment();
+  h.send_segment(kAck, h.peer_seq, flight[0].seq + kMss, 1000, Options{});
+  flight.push_back(h.expect_segment(AllOf(SeqIs(flight[9].seq + kMss), PayloadSize(kMss))));
+  flight.push_back(h.expect_segment(AllOf(SeqIs(flight[10].seq + kMss), PayloadSize(kMss))));
+  h.expect_no_segment();
+  return flight;
+}
+
+TcpOptions without_timestamps_or_probes() {
+  TcpOptions o;
+  o.timestamps = false;
+  o.tlp = false;  // a tail probe would send the queued data before the timeout
+  return o;
+}
+
+Options syn_ack_without_timestamps(const TcpHarness& h) {
+  Options o = h.peer_syn_options();
+  o.timestamps.reset();
+  return o;
+}
+
+// The next ACK covers the second segment, never resent: it arrived as first sent, the timeout
+// was spurious (step 3b). The reduction and the marks go, so nothing else is resent.
+TEST(TcpDataPath, FrtoUndoesATimeoutWhenAnOriginalIsAcknowledged) {
+  TcpHarness h(without_timestamps_or_probes());
+  auto ep = h.connect(syn_ack_without_timestamps(h));
+  auto flight = frto_to_step_two(h, *ep);
+  EXPECT_EQ(ep->info().tcpi_ca_state, 4);
+  h.send_segment(kAck, h.peer_seq, flight[1].seq + kMss, 1000, Options{});
+  EXPECT_EQ(h.counter("undone_by_frto"), 1u);
+  EXPECT_EQ(ep->info().tcpi_ca_state, 0);
+  EXPECT_GE(ep->info().tcpi_snd_cwnd, 10u);
+  // Segments 2-9 are in flight, not lost; the window lets no more go (everything is sent).
+  h.expect_no_segment();
+  EXPECT_EQ(h.counter("retransmitted_segments"), 1u);
+  h.send_segment(kAck, h.peer_seq, flight[11].seq + kMss, 1000, Options{});
+  h.expect_no_segment();
+  EXPECT_EQ(ep->info().tcpi_unacked, 0u);
+}
+
+// The next ACK SACKs only the new data: the originals were lost (step 3a), and go-back-N
+// resends them.
+TEST(TcpDataPath, FrtoKeepsATimeoutWhenOnlyTheNewDataArrives) {
+  TcpHarness h(without_timestamps_or_probes());
+  auto ep = h.connect(syn_ack_without_timestamps(h));
+  auto flight = frto_to_step_two(h, *ep);
+  Options sack;
+  sack.add_sack({flight[10].seq, flight[10].seq + kMss});
+  h.send_segment(kAck, h.peer_seq, flight[1].seq, 1000, sack);
+  EXPECT_EQ(h.counter("undone_by_frto"), 0u);
+  EXPECT_EQ(ep->info().tcpi_ca_state, 4);
+  h.expect_segment(AllOf(SeqIs(flight[1].seq), PayloadSize(kMss)));
+}
+
 // A receiver may discard data it SACKed (RFC 2018 section 8; Linux and weir do when short of
 // memory). When the timer fires with the first outstanding segment still SACKed, the sender
 // forgets every SACK mark and resends from snd.una: SACKed data it kept skipping would wait
