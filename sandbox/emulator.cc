@@ -85,7 +85,10 @@ std::optional<std::string> proc_net_name(std::string_view path) {
 }
 
 
-bool Call::nonblocking() const { return (file_flags & O_NONBLOCK) != 0; }
+bool Call::nonblocking() const {
+  if (!nonblocking_) nonblocking_ = file && (::fcntl(file.get(), F_GETFL) & O_NONBLOCK) != 0;
+  return *nonblocking_;
+}
 
 Emulator::Emulator(Stack& stack, Loop& loop, Tracee& tracee, EmulatorOptions options)
     : stack_(stack),
@@ -384,7 +387,6 @@ void Emulator::handle_fd_call(const SyscallRequest& req, int fd) {
   Call call;
   call.req = req;
   call.file = std::move(*file);
-  call.file_flags = ::fcntl(call.file.get(), F_GETFL);
   seen_at(st.st_ino, req.tid, fd);
   counters_.emulated++;
   EmulatedSocket& socket = *it->second;

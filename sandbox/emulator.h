@@ -86,9 +86,14 @@ struct EmulatorOptions {
 // An intercepted call that names one of our sockets, with the program's file in hand.
 struct Call {
   SyscallRequest req;
-  UniqueFd file;       // our duplicate of the program's fd (invalid for socket())
-  int file_flags = 0;  // its F_GETFL flags
+  UniqueFd file;  // our duplicate of the program's fd (invalid for socket())
+  // Whether the program's file is non-blocking (O_NONBLOCK), read from the file the first time
+  // it is asked: most calls (options, names, bind, listen, ioctl) never ask, and each read was a
+  // system call.
   bool nonblocking() const;
+
+ private:
+  mutable std::optional<bool> nonblocking_;
 };
 
 class Emulator {

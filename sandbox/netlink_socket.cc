@@ -256,7 +256,6 @@ bool NetlinkSocket::resume(const ParkedCall& parked) {
     return true;
   }
   call.file = std::move(*file);
-  call.file_flags = ::fcntl(call.file.get(), F_GETFL);
   return receive(call, true);
 }
 

@@ -332,7 +332,6 @@ bool TcpSocket::resume(const ParkedCall& parked) {
     return true;
   }
   call.file = std::move(*file);
-  call.file_flags = ::fcntl(call.file.get(), F_GETFL);
   switch (parked.req.nr) {
     case SYS_getsockopt:
       getsockopt(call);
