@@ -134,9 +134,14 @@ Status Emulator::write(const Call& call, uint64_t addr, ByteView data) {
   return s;
 }
 
-Result<std::pair<UniqueFd, UniqueFd>> Emulator::make_pair(int type) {
+Result<std::pair<UniqueFd, UniqueFd>> Emulator::make_pair(int type, bool program_nonblocking) {
   int fds[2];
-  if (::socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, fds) != 0) return error_from_errno(errno);
+  // Both ends made non-blocking, and the program's made blocking again only if it asked for
+  // that: one fcntl for a blocking socket and none for a non-blocking one, where setting the
+  // flag on each end that needs it took one or two.
+  if (::socketpair(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) != 0) {
+    return error_from_errno(errno);
+  }
   UniqueFd program(fds[0]);
   UniqueFd host(fds[1]);
   for (int fd : fds) {
@@ -148,7 +153,7 @@ Result<std::pair<UniqueFd, UniqueFd>> Emulator::make_pair(int type) {
       (void)::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
     }
   }
-  ::fcntl(host.get(), F_SETFL, O_NONBLOCK);
+  if (!program_nonblocking) ::fcntl(program.get(), F_SETFL, 0);
   return std::make_pair(std::move(program), std::move(host));
 }
 
@@ -506,7 +511,8 @@ void Emulator::handle_socket(const SyscallRequest& req) {
       return;
   }
 
-  auto pair = make_pair(kind == Kind::kTcp ? SOCK_STREAM : SOCK_SEQPACKET);
+  auto pair = make_pair(kind == Kind::kTcp ? SOCK_STREAM : SOCK_SEQPACKET,
+                        (flags & SOCK_NONBLOCK) != 0);
   if (!pair) {
     (void)reply_error(call, pair.error() == Error::kTooManyFiles ? EMFILE : ENOBUFS);
     return;
@@ -517,7 +523,6 @@ void Emulator::handle_socket(const SyscallRequest& req) {
     (void)reply_error(call, ENOBUFS);
     return;
   }
-  if (flags & SOCK_NONBLOCK) ::fcntl(program_end.get(), F_SETFL, O_NONBLOCK);
   const AddressFamily family = domain == AF_INET6 ? AddressFamily::kIpv6 : AddressFamily::kIpv4;
   std::unique_ptr<EmulatedSocket> socket;
   switch (kind) {
