@@ -17,8 +17,8 @@
 #include <array>
 #include <cerrno>
 #include <cstdio>
-#include <map>
 #include <string_view>
+#include <unordered_map>
 
 #include "sandbox/native.h"
 #include "sandbox/netlink_route.h"
@@ -290,10 +290,12 @@ NetState Emulator::snapshot() const {
   }
   // The stack's counters under the names /proc/net/snmp and /proc/net/netstat use, by group:
   // only these groups are visited, and a counter is looked up by its name alone (no key string
-  // built per counter of the whole stack, which every interface ioctl and /proc open paid).
+  // built per counter of the whole stack, which every interface ioctl and /proc open paid), in
+  // a hash table: a tree's lookup compared the name with about four others, for each of the
+  // groups' hundred-odd counters per snapshot.
   struct LinuxNames {
     std::string_view group;
-    std::map<std::string_view, std::string_view> names;
+    std::unordered_map<std::string_view, std::string_view> names;
   };
   static const std::array<LinuxNames, 3> kLinuxNames = {{
       {"ipv4",
