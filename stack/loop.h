@@ -68,8 +68,8 @@ class Loop {
   // One iteration: waits at most max_wait (or until the next timer), then handles what is
   // ready. Returns the number of events, packets, timers and posted tasks handled.
   size_t run_once(std::optional<Duration> max_wait);
-  // Back to what the constructor left, keeping the epoll and wake fds (making them again is a
-  // third of the system calls of a fuzz input that builds a loop per input): every watched fd
+  // Back to what the constructor left, keeping the epoll and wake fds (for a fuzz target that
+  // would otherwise make, register and close them for every input): every watched fd
   // leaves the epoll set, tasks still posted are dropped unrun (as a destroyed loop drops them),
   // a pending wake-up and a stop() are consumed. Only on the loop thread, between runs; a
   // watched fd that was closed while another descriptor of its file stays open cannot be taken
