@@ -50,6 +50,12 @@ Result<size_t> LoopbackEndpoint::write_packets(std::span<PacketBuffer> packets) 
   return sent;
 }
 
+void LoopbackEndpoint::reset() {
+  queue_->clear();
+  counters_ = LinkCounters{};
+  batch_.clear();
+}
+
 size_t LoopbackEndpoint::process_receive(size_t budget) {
   size_t handled = 0;
   while (handled < budget) {

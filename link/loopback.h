@@ -46,6 +46,11 @@ class LoopbackEndpoint final : public LinkEndpoint {
   int readable_fd() const override { return queue_->fd(); }
   size_t process_receive(size_t budget) override;
 
+  // Back to what create() made, keeping the queue's eventfd (the fuzz targets keep one
+  // loopback for the process instead of making an eventfd per input): queued packets are
+  // dropped, the signal drained, the counters zeroed. Only while detached.
+  void reset();
+
   size_t pending() const { return queue_->size(); }
   const LinkCounters& counters() const { return counters_; }
 

@@ -86,9 +86,14 @@ struct EmulatorOptions {
 // An intercepted call that names one of our sockets, with the program's file in hand.
 struct Call {
   SyscallRequest req;
-  UniqueFd file;       // our duplicate of the program's fd (invalid for socket())
-  int file_flags = 0;  // its F_GETFL flags
+  UniqueFd file;  // our duplicate of the program's fd (invalid for socket())
+  // Whether the program's file is non-blocking (O_NONBLOCK), read from the file the first time
+  // it is asked: most calls (options, names, bind, listen, ioctl) never ask, and each read was a
+  // system call.
   bool nonblocking() const;
+
+ private:
+  mutable std::optional<bool> nonblocking_;
 };
 
 class Emulator {
@@ -125,8 +130,9 @@ class Emulator {
   // Copies memory in/out for the call; kBadAddress becomes EFAULT for the caller.
   Status read(const Call& call, uint64_t addr, MutableByteView out);
   Status write(const Call& call, uint64_t addr, ByteView data);
-  // A new stand-in pair: {program end, host end}, both CLOEXEC, the host end non-blocking.
-  Result<std::pair<UniqueFd, UniqueFd>> make_pair(int type);
+  // A new stand-in pair: {program end, host end}, both CLOEXEC, the host end non-blocking and
+  // the program end as the program asked (SOCK_NONBLOCK).
+  Result<std::pair<UniqueFd, UniqueFd>> make_pair(int type, bool program_nonblocking);
   // Registers a socket whose program end has inode `inode`; it is watched from now on.
   EmulatedSocket& adopt(std::unique_ptr<EmulatedSocket> socket);
   // Installs program_end in the program as the answer to call. Returns the fd number.

@@ -59,7 +59,8 @@ void NetlinkSocket::flush_answers() {
 
 void NetlinkSocket::pump() {
   if (done_) return;
-  std::vector<std::byte> buf(kMaxRequest);
+  // The 64 KiB buffer only when there is something to read, which most pumps do not find.
+  std::vector<std::byte> buf(host_readable_ && host_ ? kMaxRequest : 0);
   while (host_readable_ && host_) {
     ssize_t n = ::recv(host_.get(), buf.data(), buf.size(), MSG_DONTWAIT | MSG_TRUNC);
     if (n < 0) {
@@ -256,7 +257,6 @@ bool NetlinkSocket::resume(const ParkedCall& parked) {
     return true;
   }
   call.file = std::move(*file);
-  call.file_flags = ::fcntl(call.file.get(), F_GETFL);
   return receive(call, true);
 }
 

@@ -332,7 +332,6 @@ bool TcpSocket::resume(const ParkedCall& parked) {
     return true;
   }
   call.file = std::move(*file);
-  call.file_flags = ::fcntl(call.file.get(), F_GETFL);
   switch (parked.req.nr) {
     case SYS_getsockopt:
       getsockopt(call);
@@ -523,14 +522,13 @@ bool TcpSocket::accept(Call& call, bool parked) {
       if (::send(host_.get(), &token, 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1) ++tokens_;
     }
   };
-  auto pair = emulator_.make_pair(SOCK_STREAM);
+  auto pair = emulator_.make_pair(SOCK_STREAM, (flags & SOCK_NONBLOCK) != 0);
   if (!pair) {
     give_back();
     (void)emulator_.reply_error(call, pair.error());
     return true;
   }
   auto& [program_end, host_end] = *pair;
-  if (flags & SOCK_NONBLOCK) ::fcntl(program_end.get(), F_SETFL, O_NONBLOCK);
   struct stat st {};
   if (::fstat(program_end.get(), &st) != 0) {
     give_back();

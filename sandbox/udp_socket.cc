@@ -89,6 +89,8 @@ void UdpSocket::pump() {
 }
 
 void UdpSocket::drain_host() {
+  // Every pump comes here, most with nothing to read: the 64 KiB buffer only when there is.
+  if (!host_readable_ || !host_) return;
   std::vector<std::byte> buf(kMaxDatagram);
   while (host_readable_ && host_) {
     ssize_t n = ::recv(host_.get(), buf.data(), buf.size(), MSG_DONTWAIT | MSG_TRUNC);
@@ -325,7 +327,6 @@ bool UdpSocket::resume(const ParkedCall& parked) {
     return true;
   }
   call.file = std::move(*file);
-  call.file_flags = ::fcntl(call.file.get(), F_GETFL);
   return receive(call, true);
 }
 

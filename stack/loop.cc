@@ -48,6 +48,29 @@ Loop::~Loop() {
   if (epoll_fd_ >= 0) close(epoll_fd_);
 }
 
+void Loop::reset() {
+  for (const auto& [fd, handler] : handlers_) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  handlers_.clear();
+  // Tasks are destroyed outside the lock (their captures' destructors may post), and until
+  // none is left.
+  for (;;) {
+    std::vector<std::function<void()>> dropped;
+    {
+      std::lock_guard lock(posted_mutex_);
+      dropped.swap(posted_);
+    }
+    if (dropped.empty()) break;
+  }
+  if (wake_fd_ >= 0) {
+    uint64_t count;
+    [[maybe_unused]] ssize_t r = read(wake_fd_, &count, sizeof count);
+  }
+  stopping_.store(false, std::memory_order_release);
+  received_ = 0;
+  polled_.clear();
+  idle_polls_ = kPollSpins;
+}
+
 size_t Loop::receive_from(LinkEndpoint& endpoint) {
   size_t total = 0;
   for (size_t round = 0; round < kFairnessRounds; ++round) {

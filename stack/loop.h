@@ -68,6 +68,13 @@ class Loop {
   // One iteration: waits at most max_wait (or until the next timer), then handles what is
   // ready. Returns the number of events, packets, timers and posted tasks handled.
   size_t run_once(std::optional<Duration> max_wait);
+  // Back to what the constructor left, keeping the epoll and wake fds (for a fuzz target that
+  // would otherwise make, register and close them for every input): every watched fd
+  // leaves the epoll set, tasks still posted are dropped unrun (as a destroyed loop drops them),
+  // a pending wake-up and a stop() are consumed. Only on the loop thread, between runs; a
+  // watched fd that was closed while another descriptor of its file stays open cannot be taken
+  // out of the epoll set by number, so close such fds only after the reset.
+  void reset();
   // The loop's epoll fd, for nesting it in another event loop: when it is readable, call
   // run_once(Duration::zero()) on this loop's thread; wait no longer than
   // stack.timers().next_deadline() (or the loop's poll interval, for polled endpoints).

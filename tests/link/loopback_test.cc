@@ -78,5 +78,36 @@ TEST(Loopback, DropsTooBigQueueFullAndUnattached) {
   EXPECT_EQ(ep->counters().rx_drop_not_attached, 2u);
 }
 
+// A reset loopback is the one create() made: nothing queued or signalled, every counter zero,
+// and its queue works as a new one (the sandbox fuzz target keeps one for the process).
+TEST(Loopback, ResetLeavesWhatCreateLeaves) {
+  auto ep = LoopbackEndpoint::create({.mtu = 1000, .queue_limit = 3}).value();
+  const int fd = ep->readable_fd();
+  std::vector<PacketBuffer> batch;
+  batch.push_back(make_packet(1, 1001));  // too big
+  for (uint32_t i = 0; i < 4; ++i) batch.push_back(make_packet(i));  // one past the limit
+  ASSERT_EQ(ep->write_packets(batch).value(), 3u);
+  ASSERT_TRUE(fd_readable(fd));
+
+  ep->reset();
+
+  EXPECT_EQ(ep->readable_fd(), fd);
+  EXPECT_EQ(ep->pending(), 0u);
+  EXPECT_FALSE(fd_readable(fd));
+  ep->counters().for_each([](std::string_view name, uint64_t value) {
+    EXPECT_EQ(value, 0u) << name;
+  });
+  RecordingDispatcher rx;
+  ep->attach(&rx);
+  batch.clear();
+  for (uint32_t i = 10; i < 14; ++i) batch.push_back(make_packet(i));
+  EXPECT_EQ(ep->write_packets(batch).value(), 3u);  // the whole limit again
+  EXPECT_EQ(ep->process_receive(64), 3u);
+  ASSERT_EQ(rx.packets.size(), 3u);
+  EXPECT_EQ(tag_of(rx.packets[0].to_vector()), 10u);
+  EXPECT_EQ(ep->counters().rx_frames, 3u);
+  EXPECT_EQ(ep->counters().tx_drop_queue_full, 1u);
+}
+
 }  // namespace
 }  // namespace weir::link

@@ -233,6 +233,25 @@ TEST_F(EmulatorTest, SocketInstallsAStandIn) {
   EXPECT_EQ(emulator_->counters().sockets_created, 1u);
 }
 
+// A stand-in blocks, or not, as the program asked in socket() and accept4(): the program's own
+// reads and writes on it run natively and must block exactly when the real socket would.
+TEST_F(EmulatorTest, StandInsBlockAsAskedFor) {
+  const auto nonblocking = [](int fd) { return (::fcntl(fd, F_GETFL) & O_NONBLOCK) != 0; };
+  int listener = socket(AF_INET, SOCK_STREAM);
+  EXPECT_FALSE(nonblocking(listener));
+  EXPECT_FALSE(nonblocking(socket(AF_INET, SOCK_DGRAM)));
+  EXPECT_TRUE(nonblocking(socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK)));
+  ASSERT_EQ(bind(listener, "127.0.0.1", 8081).error, 0);
+  ASSERT_EQ(listen(listener).error, 0);
+  for (int flags : {0, int{SOCK_NONBLOCK}}) {
+    int client = socket(AF_INET, SOCK_STREAM);
+    ASSERT_EQ(wait(connect(client, "127.0.0.1", 8081)).error, 0);
+    auto id = accept(listener, nullptr, flags);
+    ASSERT_EQ(wait(id).error, 0);
+    EXPECT_EQ(nonblocking(take(id)), flags != 0);
+  }
+}
+
 TEST_F(EmulatorTest, RefusesWhatTheStackDoesNotServe) {
   struct Case {
     int domain, type, protocol, error;

@@ -354,5 +354,43 @@ TEST_F(LoopTest, RunOnceMaxWaitBoundsTheWait) {
   EXPECT_EQ(loop_.run_once(std::chrono::milliseconds(1)), 0u);
 }
 
+// A reset loop is the loop its constructor left: what was watched, posted, polled, woken or
+// stopped before is gone, and it watches and runs as a new one would (the fuzz targets keep one
+// loop for the whole process and reset it after every input).
+TEST_F(LoopTest, ResetLeavesWhatTheConstructorLeaves) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  int handled = 0;
+  int ran = 0;
+  ASSERT_TRUE(loop_.watch_fd(fds[0], EPOLLIN, [&](uint32_t) { ++handled; }).ok());
+  PolledEndpoint polled;
+  ASSERT_TRUE(loop_.watch(polled).ok());
+  ASSERT_EQ(write(fds[1], "x", 1), 1);  // the watched fd is readable
+  loop_.post([&] { ++ran; });           // the wake-up is pending
+  loop_.stop();
+
+  loop_.reset();
+
+  polled.pending = 1;
+  EXPECT_EQ(loop_.run_once(Duration::zero()), 0u);  // no handler, task, wake-up or poll left
+  EXPECT_EQ(handled, 0);
+  EXPECT_EQ(ran, 0);
+  EXPECT_EQ(polled.calls, 0u);
+  // The fd left the epoll set too: watching it again adds it, and its handler runs.
+  ASSERT_TRUE(loop_.watch_fd(fds[0], EPOLLIN, [&](uint32_t) { ++handled; }).ok());
+  EXPECT_EQ(loop_.run_once(Duration::zero()), 1u);
+  EXPECT_EQ(handled, 1);
+  // The stop() before the reset no longer ends a run: this one ends at its own.
+  loop_.post([&] {
+    ++ran;
+    loop_.stop();
+  });
+  loop_.run();
+  EXPECT_EQ(ran, 1);
+  loop_.unwatch_fd(fds[0]);
+  close(fds[0]);
+  close(fds[1]);
+}
+
 }  // namespace
 }  // namespace weir
