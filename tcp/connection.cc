@@ -1122,10 +1122,9 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
         if (!oldest_sent) oldest_sent = s.sent;
         newest_sent = s.sent;
       }
-      if (s.sacked) return;
-      if (whole) {
+      if (whole && !s.sacked) {
         loss().delivered(s, now);
-      } else {
+      } else if (!whole) {
         loss().partly_delivered(s, ack);
       }
     });

@@ -172,6 +172,10 @@ bool LossRecovery::echo_predates_retransmission() const {
   return static_cast<int32_t>(*f.ack_tsecr - *u.first_retransmission_tsval) < 0;
 }
 
+void LossRecovery::partly_delivered(const SentSegment& s, SeqNum ack) {
+  if (in_flight_ && in_flight_->frto && !s.sacked) in_flight_->note_if_original(s, ack);
+}
+
 bool LossRecovery::frto_on_advance(SendSide& send, SeqNum ack, TcpCounters& c) {
   InFlight& f = *in_flight_;
   if (f.original_delivered) return frto_undo(send, c);  // step 3b

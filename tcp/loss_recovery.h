@@ -97,7 +97,8 @@ class LossRecovery {
                           TimePoint now, bool& dsack, TcpCounters& counters);
   // Record s was delivered (cumulatively or by SACK): RACK learns from its send time.
   void delivered(const SentSegment& s, TimePoint now);
-  // The front of record s up to ack was delivered (a GSO record cut by a cumulative ACK).
+  // The front of record s up to ack was delivered (a GSO record cut by a cumulative ACK). Out
+  // of line: only F-RTO reads it, and the per-ACK loop that calls it stays small.
   void partly_delivered(const SentSegment& s, SeqNum ack);
 
   // ---- detection ----
@@ -273,10 +274,6 @@ inline void LossRecovery::delivered(const SentSegment& s, TimePoint now) {
   }
   f.rack.on_delivered(Rack::SentSegment{s.end, s.sent, s.retransmitted}, now, min_rtt_or_zero(),
                      ambiguous);
-}
-
-inline void LossRecovery::partly_delivered(const SentSegment& s, SeqNum ack) {
-  if (in_flight_ && in_flight_->frto) in_flight_->note_if_original(s, ack);
 }
 
 inline void LossRecovery::on_cumulative_ack(SendSide& send, SeqNum ack, TimePoint now,
