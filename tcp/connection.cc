@@ -1283,12 +1283,27 @@ void Connection::on_delack_timer() {
 void Connection::fill_ack_options(Options& o) {
   if (ts_ok_) o.timestamps = Timestamps{ts_now(), ts_recent_};
   if (sack_ok_) {
-    // With timestamps only three blocks fit in 40 option bytes.
-    const size_t room = ts_ok_ ? 3 : 4;
+    const size_t room = sack_block_room();
     const size_t n = recv().take_sack_blocks(std::span(o.sack_blocks).first(room));
     o.sack_block_count = static_cast<uint8_t>(n);
     if (n > 0) protocol_.counters().sack_blocks_sent += n;
   }
+}
+
+inline size_t Connection::sack_block_room() const {
+  return ts_ok_ ? 3 : 4;  // with timestamps only three blocks fit in 40 option bytes
+}
+
+inline uint32_t Connection::current_mss() const {
+  // mss_ leaves room for the timestamp option alone. SACK blocks ride on every segment while
+  // data is held out of order, and a full segment carrying them would exceed the path MTU (the
+  // link drops it): the payload shrinks by their 4 + 8n option bytes, as Linux's
+  // tcp_current_mss does.
+  if (!sack_ok_) return mss_;
+  const size_t blocks = std::min(recv().sack_blocks_pending(), sack_block_room());
+  if (blocks == 0) return mss_;
+  const auto option_bytes = static_cast<uint32_t>(4 + 8 * blocks);
+  return std::max(mss_ - std::min(mss_, option_bytes), kMinMss);
 }
 
 SegmentHeader Connection::header_for(uint8_t flags, SeqNum seq, bool syn_options) {
@@ -1315,22 +1330,24 @@ SegmentHeader Connection::header_for(uint8_t flags, SeqNum seq, bool syn_options
   return h;
 }
 
-void Connection::transmit(uint8_t flags, SeqNum seq, PacketBuffer&& payload, bool syn_options) {
+void Connection::transmit(uint8_t flags, SeqNum seq, PacketBuffer&& payload, bool syn_options,
+                          uint32_t segment_size) {
+  const uint32_t seg_mss = segment_size != 0 ? segment_size : mss_;
   const SegmentHeader h = header_for(flags, seq, syn_options);
   size_t payload_len = payload.size();
   // A GSO packet's checksum is always left for whoever cuts it: the link, or the NIC which
   // sums each piece for links that cannot.
   PacketBuffer pkt =
-      route_link_.tx_checksum_offload || payload_len > mss_
+      route_link_.tx_checksum_offload || payload_len > seg_mss
           ? build_segment_offloaded(h, std::move(payload), demux_id_.local_address,
                                     demux_id_.remote_address)
           : build_segment(h, std::move(payload), demux_id_.local_address, demux_id_.remote_address);
   uint32_t segments = 1;
-  if (payload_len > mss_) {
+  if (payload_len > seg_mss) {
     // Only send_new_data builds these (segment_limit()).
     pkt.meta().gso_type = demux_id_.local_address.is_v4() ? GsoType::kTcpV4 : GsoType::kTcpV6;
-    pkt.meta().gso_size = static_cast<uint16_t>(mss_);
-    segments = static_cast<uint32_t>((payload_len + mss_ - 1) / mss_);
+    pkt.meta().gso_size = static_cast<uint16_t>(seg_mss);
+    segments = static_cast<uint32_t>((payload_len + seg_mss - 1) / seg_mss);
     pkt.meta().gso_segments = static_cast<uint16_t>(segments);
   }
   send_built(flags, payload_len, segments, std::move(pkt));
@@ -1362,13 +1379,13 @@ void Connection::send_built(uint8_t flags, size_t payload_len, uint32_t segments
   if (auto st = protocol_.transmit(route(), std::move(pkt)); !st) c.drop_send_error++;
 }
 
-size_t Connection::segment_limit() const {
-  if (!protocol_.options().gso) return mss_;
+size_t Connection::segment_limit(uint32_t seg_mss) const {
+  if (!protocol_.options().gso) return seg_mss;
   // The link or the NIC cuts one packet into MSS-sized segments (TSO/GSO): as many whole
   // segments as fit in one IP datagram with the largest TCP header.
   constexpr size_t kLargestHeaders = 40 + 60;
-  const size_t whole = (size_t{65535} - kLargestHeaders) / mss_;
-  return std::max<size_t>(whole, 1) * mss_;
+  const size_t whole = (size_t{65535} - kLargestHeaders) / seg_mss;
+  return std::max<size_t>(whole, 1) * seg_mss;
 }
 
 void Connection::send_syn(bool with_ack) {
@@ -1411,10 +1428,11 @@ bool Connection::retransmit_lost() {
 
 void Connection::retransmit_record(size_t k) {
   const TimePoint now = stack().now();
-  SendSide::Retransmission r = send().retransmit(k, mss_, now);
+  const uint32_t seg_mss = current_mss();
+  SendSide::Retransmission r = send().retransmit(k, seg_mss, now);
   loss().on_retransmitted(r.seq, r.seq + r.data_len + (r.fin ? 1 : 0), now);
   protocol_.counters().retransmitted_segments++;
-  transmit(r.fin ? (kAck | kFin) : kAck, r.seq, std::move(r.payload), false);
+  transmit(r.fin ? (kAck | kFin) : kAck, r.seq, std::move(r.payload), false, seg_mss);
   if (!timers_.armed(TimerKind::kRetransmit)) arm_loss_timer();
 }
 
@@ -1434,22 +1452,23 @@ bool Connection::send_new_data(bool force_one) {
     if (!loss().active()) activate_loss_recovery();
     SeqNum wnd_edge = send().una() + send().window();
     uint32_t usable = wnd_edge > send().nxt() ? static_cast<uint32_t>(wnd_edge - send().nxt()) : 0;
+    const uint32_t seg_mss = current_mss();
     uint32_t cwnd = loss().cwnd_or(mss_);
     uint32_t flight = loss().bytes_in_flight(send());
     uint32_t cwnd_room = cwnd > flight ? cwnd - flight : 0;
-    if (force_one) cwnd_room = mss_;
-    size_t len = std::min<size_t>({segment_limit(), avail, usable, cwnd_room});
+    if (force_one) cwnd_room = seg_mss;
+    size_t len = std::min<size_t>({segment_limit(seg_mss), avail, usable, cwnd_room});
     // A GSO batch carries whole segments only; the tail below one MSS goes on its own, through
     // the SWS, Nagle and cork checks below.
-    if (len > mss_) len -= len % mss_;
+    if (len > seg_mss) len -= len % seg_mss;
     bool fin_now = fin_pending && len == avail && (usable > 0 || avail == 0 || force_one);
     if (len == 0 && !fin_now) break;
-    if (len < avail && len < mss_) {
+    if (len < avail && len < seg_mss) {
       // Sender SWS avoidance (RFC 9293 3.8.6.2.1): wait for a useful window unless it is at
       // least half the largest window the peer ever offered.
       if (len < send().max_window() / 2 && !force_one) break;
     }
-    if (len == avail && len < mss_ && !fin_now && !force_one) {
+    if (len == avail && len < seg_mss && !fin_now && !force_one) {
       if (options_->cork) break;  // TCP_CORK: only full segments until uncorked
       // Nagle (RFC 896) in Minshall's form, as Linux has it: a partial segment waits only while
       // an earlier partial one is unacknowledged, so a response written as a small head and a
@@ -1467,11 +1486,11 @@ bool Connection::send_new_data(bool force_one) {
     std::optional<ByteView> small;
     if (len > 0 && len <= kSmallPayloadMax) small = send().queue().contiguous(queued_off, len);
     if (small) {
-      transmit_small(flags, send().record_new(len, fin_now, len < mss_, now), *small);
+      transmit_small(flags, send().record_new(len, fin_now, len < seg_mss, now), *small);
     } else {
       PacketBuffer payload = send().queue().slice(queued_off, len);
-      const SeqNum begin = send().record_new(len, fin_now, len < mss_ && len > 0, now);
-      transmit(flags, begin, std::move(payload), false);
+      const SeqNum begin = send().record_new(len, fin_now, len < seg_mss && len > 0, now);
+      transmit(flags, begin, std::move(payload), false, seg_mss);
     }
     sent_any = true;
     // RFC 6298 5.1 starts the RTO only if it is not running; RFC 8985 7.2 restarts the PTO

@@ -255,13 +255,18 @@ class Connection final : public SegmentReceiver {
   bool retransmit_lost();
   // Resends live record k (SendSide::retransmit).
   void retransmit_record(size_t k);
-  // The most payload one transmit() may carry: the MSS, or a GSO batch of whole MSS segments.
-  size_t segment_limit() const;
+  // The most payload one transmit() may carry: one segment of seg_mss, or a GSO batch of them.
+  size_t segment_limit(uint32_t seg_mss) const;
+  // The payload a data segment sent now may carry: the MSS less the SACK blocks it will carry.
+  uint32_t current_mss() const;
+  size_t sack_block_room() const;
   void send_syn(bool with_ack);
   void send_ack();
   void send_reset(SeqNum seq, SeqNum ack, bool with_ack);
   void send_probe();  // seq = snd.una - 1, elicits an ACK (keepalive, zero window)
-  void transmit(uint8_t flags, SeqNum seq, PacketBuffer&& payload, bool syn_options);
+  // segment_size: what a GSO batch is cut into (0: the MSS).
+  void transmit(uint8_t flags, SeqNum seq, PacketBuffer&& payload, bool syn_options,
+                uint32_t segment_size = 0);
   // The same for a payload of at most kSmallPayloadMax bytes still in the send queue: copied
   // straight behind the header.
   void transmit_small(uint8_t flags, SeqNum seq, ByteView payload);

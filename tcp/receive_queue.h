@@ -135,6 +135,10 @@ class ReceiveQueue {
     return take_held_sack_blocks(rcv_nxt, out);
   }
   bool dsack_pending() const { return dsack_.has_value(); }
+  // At least as many blocks as take_sack_blocks() would now report into unlimited room.
+  size_t sack_blocks_pending() const {
+    return (dsack_ ? 1 : 0) + (held_ != nullptr ? held_->ooo.size() : 0);
+  }
 
   // The highest sequence number held out of order (end of the last block).
   std::optional<SeqNum> highest_out_of_order() const;

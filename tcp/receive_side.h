@@ -92,6 +92,7 @@ class ReceiveSide {
   // A duplicate of bytes we have, for a D-SACK.
   void note_duplicate(SeqRange r) { queue_.note_duplicate(r); }
   size_t take_sack_blocks(std::span<SeqRange> out) { return queue_.take_sack_blocks(nxt_, out); }
+  size_t sack_blocks_pending() const { return queue_.sack_blocks_pending(); }
 
   // ---- ACK policy ----
   bool ack_now() const { return ack_now_; }

@@ -399,6 +399,34 @@ TEST(TcpDataPath, FrtoKeepsATimeoutWhenOnlyTheNewDataArrives) {
   h.expect_segment(AllOf(SeqIs(flight[1].seq), PayloadSize(kMss)));
 }
 
+// While the stack holds data out of order, every segment it sends carries SACK blocks, which
+// the MSS leaves no room for: data segments shrink by the blocks' option bytes so that header
+// and payload still fit the MTU (Linux's tcp_current_mss). Full segments carrying blocks
+// exceeded it and were dropped at the link, and the lossy two-way transfer test took twice as
+// long for it.
+TEST(TcpDataPath, DataSegmentsCarryingSackBlocksStillFitTheMtu) {
+  TcpHarness h;
+  auto ep = h.connect();
+  h.send_segment(kAck, h.peer_seq + 100, h.local_seq, 1000, h.peer_ack_options(), bytes(100));
+  h.expect_segment(SackBlocksAre(std::vector<SeqRange>{{h.peer_seq + 100, h.peer_seq + 200}}));
+  auto data = bytes(1448 * 2);
+  ASSERT_EQ(*ep->write(data), data.size());
+  size_t sent = 0;
+  while (auto seg = h.next_segment()) {
+    ASSERT_EQ(seg->options.sack_block_count, 1u);
+    // 20 + 12 (timestamps) + 12 (one block) + payload = the 1500-byte MTU at most.
+    EXPECT_LE(20 + 12 + 12 + seg->payload.size(), 1480u);
+    sent += seg->payload.size();
+  }
+  EXPECT_EQ(sent, data.size());
+  // The hole filled, segments are full-sized again.
+  h.send_segment(kAck, h.peer_seq, h.local_seq + static_cast<uint32_t>(sent), 1000,
+                 h.peer_ack_options(), bytes(100));
+  h.drain();
+  ASSERT_EQ(*ep->write(bytes(1448)), 1448u);
+  h.expect_segment(AllOf(PayloadSize(1448), SackBlocksAre(std::vector<SeqRange>{})));
+}
+
 // A receiver may discard data it SACKed (RFC 2018 section 8; Linux and weir do when short of
 // memory). When the timer fires with the first outstanding segment still SACKed, the sender
 // forgets every SACK mark and resends from snd.una: SACKed data it kept skipping would wait
