@@ -159,8 +159,6 @@ class LossRecovery {
   }
 
   uint32_t dsack_dups() const { return dsack_dups_; }
-  // Whether a loss episode could still be undone (tests).
-  bool undo_possible() const { return in_flight_ && in_flight_->undo.open; }
 
   // ---- parking (Connection's theory of operation) ----
   // Before the first data segment and after the handshake's timing, loss recovery is the RTT
@@ -236,8 +234,8 @@ class LossRecovery {
     bool in_loss = false;  // recovering after an RTO
     // F-RTO (RFC 5682 3.1, the SACK-enhanced version, as Linux's tcp_process_loss). After a
     // timeout, the first ACK that moves snd.una (for the resent head) sends new data instead
-    // of more retransmissions, and recovery_point moves to snd.nxt (step 2b). When an ACK then
-    // acknowledges or SACKs a segment sent before that point and never resent, that segment
+    // of more retransmissions (step 2b), above recovery_point (snd.nxt at the timeout). When
+    // an ACK then acknowledges or SACKs a segment below that point and never resent, that segment
     // was not lost: the timeout was spurious and is undone (step 3b). A duplicate ACK or SACK
     // of the new data alone says the loss was real, and go-back-N goes on (step 3a).
     bool frto = false;

@@ -6,13 +6,9 @@
 // handshakes and out-of-order floods, fragments, ICMP errors), fuzz_ipv4 and fuzz_ipv6.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
@@ -22,6 +18,7 @@
 #include "fuzz/stack_frame_input.h"
 #include "fuzz/stack_under_test.h"
 #include "stack/bytes.h"
+#include "tests/testing/testing.h"
 
 namespace weir {
 namespace {
@@ -44,22 +41,7 @@ void finish(Transcript& t, Stack& stack) {
 }
 
 std::vector<std::vector<std::byte>> corpus(const std::string& target) {
-  std::vector<std::filesystem::path> paths;
-  for (const auto& entry :
-       std::filesystem::directory_iterator(std::string(WEIR_FUZZ_CORPUS_DIR) + "/" + target)) {
-    paths.push_back(entry.path());
-  }
-  std::sort(paths.begin(), paths.end());
-  std::vector<std::vector<std::byte>> inputs;
-  for (const auto& path : paths) {
-    std::ifstream file(path, std::ios::binary);
-    std::vector<char> bytes((std::istreambuf_iterator<char>(file)), {});
-    std::vector<std::byte> input(bytes.size());
-    std::transform(bytes.begin(), bytes.end(), input.begin(),
-                   [](char c) { return static_cast<std::byte>(c); });
-    inputs.push_back(std::move(input));
-  }
-  return inputs;
+  return testing::read_files_sorted(std::string(WEIR_FUZZ_CORPUS_DIR) + "/" + target);
 }
 
 Transcript run_stack_frame(StackCore& core, ByteView input) {

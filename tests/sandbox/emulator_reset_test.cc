@@ -6,19 +6,16 @@
 // inputs are the target's seeds and scripts drawn from a fixed generator.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "fuzz/sandbox_emulator_input.h"
 #include "stack/bytes.h"
+#include "tests/testing/testing.h"
 
 namespace weir {
 namespace {
@@ -69,21 +66,8 @@ Transcript run(EmulatorCore& core, ByteView input) {
 }
 
 std::vector<std::vector<std::byte>> inputs() {
-  std::vector<std::filesystem::path> paths;
-  for (const auto& entry :
-       std::filesystem::directory_iterator(std::string(WEIR_FUZZ_CORPUS_DIR) + "/sandbox_emulator")) {
-    paths.push_back(entry.path());
-  }
-  std::sort(paths.begin(), paths.end());
-  std::vector<std::vector<std::byte>> out;
-  for (const auto& path : paths) {
-    std::ifstream file(path, std::ios::binary);
-    std::vector<char> bytes((std::istreambuf_iterator<char>(file)), {});
-    std::vector<std::byte> input(bytes.size());
-    std::transform(bytes.begin(), bytes.end(), input.begin(),
-                   [](char c) { return static_cast<std::byte>(c); });
-    out.push_back(std::move(input));
-  }
+  std::vector<std::vector<std::byte>> out =
+      testing::read_files_sorted(std::string(WEIR_FUZZ_CORPUS_DIR) + "/sandbox_emulator");
   // A script that makes the loopback carry traffic (fuzz/sandbox_emulator_input.h has the
   // operations: kind, a, b, c), then variants of it from a fixed generator: some operations
   // changed, others appended.
