@@ -1374,6 +1374,7 @@ void Connection::send_built(uint8_t flags, size_t payload_len, uint32_t segments
     c.bytes_sent += payload_len;
     work_->bytes_sent += payload_len;
     work_->last_data_sent = stack().now();
+    work_->restarted_after_idle = false;
   }
   if (flags & kRst) c.resets_sent++;
   if (auto st = protocol_.transmit(route(), std::move(pkt)); !st) c.drop_send_error++;
@@ -1440,9 +1441,13 @@ bool Connection::send_new_data(bool force_one) {
   if (send().fin_sent()) return false;
   bool sent_any = false;
   TimePoint now = stack().now();
-  if (send().outstanding() == 0 && loss().cc() && work_->last_data_sent != TimePoint{} &&
+  // RFC 5681 4.1, when there is data to send after the idle time (as Linux checks when data is
+  // queued), once per idle period.
+  if (send().outstanding() == 0 && send().unsent() > 0 && loss().cc() &&
+      work_->last_data_sent != TimePoint{} && !work_->restarted_after_idle &&
       now - work_->last_data_sent > loss().rtt().rto()) {
-    loss().cc()->on_idle_restart(now);  // RFC 5681 4.1
+    loss().cc()->on_idle_restart(now, now - work_->last_data_sent, loss().rtt().rto());
+    work_->restarted_after_idle = true;
   }
   while (true) {
     auto queued_off = static_cast<uint32_t>(send().nxt() - send().una());

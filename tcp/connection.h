@@ -169,6 +169,9 @@ class Connection final : public SegmentReceiver {
     LossRecovery loss;
     TimePoint last_data_sent{};
     uint64_t bytes_sent = 0;
+    // The window was restarted for the idle time since last_data_sent: a send the window, cork
+    // or peer then held back must not decay it a second time.
+    bool restarted_after_idle = false;
   };
   // What a parked connection keeps of them.
   struct Parked {

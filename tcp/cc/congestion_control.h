@@ -39,8 +39,9 @@ class CongestionControl {
   virtual void on_recovery_exit(TimePoint now) = 0;
   // The retransmission timer fired (RFC 5681 eq. 4: ssthresh from flight size, cwnd = 1 MSS).
   virtual void on_retransmission_timeout(TimePoint now, uint32_t bytes_in_flight) = 0;
-  // The sender was idle longer than an RTO (RFC 5681 4.1 restart window).
-  virtual void on_idle_restart(TimePoint now) = 0;
+  // The sender sent no data for `idle`, longer than the RTO `rto`, and has nothing in flight
+  // (RFC 5681 4.1): the window decays towards the restart window (cc_detail::window_after_idle).
+  virtual void on_idle_restart(TimePoint now, Duration idle, Duration rto) = 0;
   // Path MSS changed (PMTU): rescale windows expressed in segments.
   virtual void set_mss(uint32_t mss) = 0;
   // Spurious reductions (RFC 3708 D-SACK and RFC 4015 Eifel detection, RFC 9438 4.9): loss

@@ -174,9 +174,11 @@ void Cubic::on_retransmission_timeout(TimePoint, uint32_t) {
   rto_since_event_ = true;
 }
 
-void Cubic::on_idle_restart(TimePoint) {
-  cwnd_ = std::min(
-      cwnd_, static_cast<double>(cc_detail::initial_window({mss_, initial_window_segments_})));
+void Cubic::on_idle_restart(TimePoint, Duration idle, Duration rto) {
+  const auto cwnd = static_cast<uint64_t>(cwnd_);
+  ssthresh_ = cc_detail::ssthresh_at_restart(ssthresh_, cwnd);
+  cwnd_ = static_cast<double>(cc_detail::window_after_idle(
+      cwnd, cc_detail::initial_window({mss_, initial_window_segments_}), idle, rto));
   // The curve's clock must not count the idle time (RFC 9438 5.8).
   epoch_start_.reset();
 }

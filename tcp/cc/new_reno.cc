@@ -13,7 +13,8 @@
 // A retransmission timeout sets ssthresh by eq. 4 and cwnd to the loss window, 1 SMSS (RFC 5681
 // eq. 5). When the timer fires again for the same data, with no ACK between, ssthresh is left
 // alone (RFC 5681 3.1: "the value of ssthresh must not be further reduced"). After an idle
-// period longer than an RTO, cwnd restarts from min(IW, cwnd) (RFC 5681 4.1).
+// period longer than an RTO, cwnd decays towards min(IW, cwnd) (RFC 5681 4.1, as Linux decays
+// it: cc_detail::window_after_idle).
 #include "tcp/cc/new_reno.h"
 
 #include <algorithm>
@@ -76,8 +77,10 @@ void NewReno::on_retransmission_timeout(TimePoint, uint32_t bytes_in_flight) {
   rto_since_event_ = true;
 }
 
-void NewReno::on_idle_restart(TimePoint) {
-  cwnd_ = std::min(cwnd_, cc_detail::initial_window({mss_, initial_window_segments_}));
+void NewReno::on_idle_restart(TimePoint, Duration idle, Duration rto) {
+  ssthresh_ = cc_detail::ssthresh_at_restart(ssthresh_, cwnd_);
+  cwnd_ = static_cast<uint32_t>(cc_detail::window_after_idle(
+      cwnd_, cc_detail::initial_window({mss_, initial_window_segments_}), idle, rto));
   ca_acked_ = 0;
 }
 

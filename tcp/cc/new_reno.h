@@ -20,7 +20,7 @@ class NewReno final : public CongestionControl {
   void on_congestion_event(TimePoint now, uint32_t bytes_in_flight) override;
   void on_recovery_exit(TimePoint now) override;
   void on_retransmission_timeout(TimePoint now, uint32_t bytes_in_flight) override;
-  void on_idle_restart(TimePoint now) override;
+  void on_idle_restart(TimePoint now, Duration idle, Duration rto) override;
   void set_mss(uint32_t mss) override;
   void remember_for_undo() override;
   void undo() override;

@@ -29,6 +29,26 @@ inline bool cwnd_limited(const AckSample& ack, uint64_t cwnd) {
   return (uint64_t{ack.bytes_in_flight} + ack.bytes_acked) * 2 >= cwnd;
 }
 
+// The window to send with after an idle period longer than the RTO (RFC 5681 4.1), decayed as
+// Linux's tcp_cwnd_restart does (RFC 2861): halved once for each RTO, or part of one, that the
+// idle time lasted beyond the first, and never below the restart window, min(initial window,
+// cwnd). A short pause thus costs half the window, not all of it.
+inline uint64_t window_after_idle(uint64_t cwnd, uint32_t initial, Duration idle, Duration rto) {
+  const uint64_t restart = std::min<uint64_t>(initial, cwnd);
+  if (rto <= Duration::zero()) return restart;
+  for (Duration left = idle - rto; left > Duration::zero() && cwnd > restart; left -= rto) {
+    cwnd /= 2;
+  }
+  return std::max(cwnd, restart);
+}
+
+// ssthresh at such a restart: at least three quarters of the window before it (Linux's
+// tcp_current_ssthresh outside a recovery), so that slow start climbs back that far.
+inline uint32_t ssthresh_at_restart(uint32_t ssthresh, uint64_t cwnd) {
+  return static_cast<uint32_t>(
+      std::min<uint64_t>(std::max<uint64_t>(ssthresh, cwnd / 2 + cwnd / 4), kInfiniteSsthresh));
+}
+
 // Rescales a byte count expressed against old_mss so it holds the same number of segments of
 // new_mss.
 inline uint64_t rescale(uint64_t bytes, uint32_t old_mss, uint32_t new_mss) {

@@ -328,6 +328,33 @@ TEST(TcpDataPath, AfterATimeoutGoBackNSlowStarts) {
   EXPECT_EQ(h.counter("undone_by_frto") + h.counter("undone_by_timestamp"), 0u);
 }
 
+// RFC 5681 4.1 as Linux's tcp_cwnd_restart applies it: after sending nothing for longer than the
+// RTO, the window halves once for each RTO, or part of one, that the pause lasted beyond the
+// first, instead of falling straight back to the initial window.
+TEST(TcpDataPath, AfterAPauseTheWindowHalvesPerRtoOfIdleness) {
+  TcpHarness h;
+  auto ep = h.connect();
+  h.send_segment(kAck, h.peer_seq, h.local_seq, 1000, h.peer_ack_options());  // settle the window
+  // Slow start, every segment acknowledged on its own as it arrives.
+  auto data = bytes(1448 * 60);
+  EXPECT_EQ(*ep->write(data), data.size());
+  while (auto seg = h.next_segment()) {
+    if (!seg->payload.empty()) {
+      h.send_segment(kAck, h.peer_seq, seg->seq + seg->payload.size(), 1000, h.peer_ack_options());
+    }
+  }
+  const uint32_t before = ep->info().tcpi_snd_cwnd;
+  ASSERT_GE(before, 40u);
+  const auto rto = std::chrono::microseconds(ep->info().tcpi_rto);
+  h.advance(rto + rto / 2);
+  data = bytes(1448 * 100);
+  EXPECT_EQ(*ep->write(data), data.size());
+  size_t burst = 0;
+  while (auto seg = h.next_segment()) burst += seg->payload.empty() ? 0 : 1;
+  EXPECT_EQ(burst, before / 2);
+  EXPECT_EQ(ep->info().tcpi_snd_cwnd, before / 2);
+}
+
 // Without timestamps only F-RTO (RFC 5682 3.1, as Linux's tcp_process_loss) can tell a timeout
 // that a delay spike caused. Ten segments sent with two more queued, no ACK until the timer
 // fires; the ACK of the resent first segment lets the two new segments go instead of more

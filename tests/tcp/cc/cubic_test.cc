@@ -242,10 +242,20 @@ TEST_F(CubicTest, ApplicationLimitedAcksDoNotGrowTheWindow) {
 TEST_F(CubicTest, IdleRestart) {
   grow_then_lose(cc_, clock_, 100);
   clock_.ack(kMss);
-  cc_.on_idle_restart(clock_.now());
+  const milliseconds rto(200);
+  cc_.on_idle_restart(clock_.now(), 10 * rto, rto);
   EXPECT_EQ(cc_.cwnd(), 10 * kMss);
   EXPECT_FALSE(cc_.epoch_start());
   EXPECT_TRUE(cc_.in_slow_start());
+}
+
+TEST_F(CubicTest, ShortIdleRestartHalvesTheWindowOnce) {
+  grow_then_lose(cc_, clock_, 100);  // cwnd and ssthresh 70
+  const milliseconds rto(200);
+  cc_.on_idle_restart(clock_.now(), rto + rto / 2, rto);
+  EXPECT_EQ(cc_.cwnd(), 35 * kMss);
+  EXPECT_EQ(cc_.ssthresh(), 70 * kMss);  // already above 3/4 of the window
+  EXPECT_FALSE(cc_.epoch_start());
 }
 
 TEST_F(CubicTest, MssChangeKeepsSegmentCounts) {

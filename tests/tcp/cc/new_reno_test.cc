@@ -167,14 +167,43 @@ TEST_F(NewRenoTest, ZeroByteAckChangesNothing) {
   EXPECT_EQ(cc_.cwnd(), 10 * kMss);
 }
 
+constexpr milliseconds kRto(200);
+
 TEST_F(NewRenoTest, IdleRestartShrinksToInitialWindow) {
   clock_.round();
   clock_.round();  // 40
-  cc_.on_idle_restart(clock_.now());
+  cc_.on_idle_restart(clock_.now(), 10 * kRto, kRto);
   EXPECT_EQ(cc_.cwnd(), 10 * kMss);
   cc_.on_retransmission_timeout(clock_.now(), 10 * kMss);  // cwnd 1
-  cc_.on_idle_restart(clock_.now());
+  cc_.on_idle_restart(clock_.now(), 10 * kRto, kRto);
   EXPECT_EQ(cc_.cwnd(), kMss);  // never grows the window
+}
+
+TEST_F(NewRenoTest, IdleRestartHalvesPerRtoOfIdleness) {
+  // As Linux's tcp_cwnd_restart: the window halves once for each RTO, or part of one, that the
+  // pause lasted beyond the first, down to the initial window.
+  clock_.round();
+  clock_.round();
+  clock_.round();  // 80
+  cc_.on_idle_restart(clock_.now(), kRto + milliseconds(1), kRto);
+  EXPECT_EQ(cc_.cwnd(), 40 * kMss);
+  cc_.on_idle_restart(clock_.now(), 2 * kRto + milliseconds(1), kRto);
+  EXPECT_EQ(cc_.cwnd(), 10 * kMss);  // 40 -> 20 -> 10
+  cc_.on_idle_restart(clock_.now(), 10 * kRto, kRto);
+  EXPECT_EQ(cc_.cwnd(), 10 * kMss);       // never below the initial window
+  EXPECT_EQ(cc_.ssthresh(), UINT32_MAX);  // no loss yet: slow start all the way
+}
+
+TEST_F(NewRenoTest, IdleRestartKeepsThreeQuartersOfTheWindowInSsthresh) {
+  clock_.round();                                    // 20
+  cc_.on_congestion_event(clock_.now(), 20 * kMss);  // ssthresh 10
+  cc_.on_recovery_exit(clock_.now());
+  for (int i = 0; i < 10; ++i) clock_.round();  // congestion avoidance: 20 segments
+  ASSERT_EQ(cc_.cwnd(), 20 * kMss);
+  cc_.on_idle_restart(clock_.now(), 10 * kRto, kRto);
+  EXPECT_EQ(cc_.cwnd(), 10 * kMss);
+  EXPECT_EQ(cc_.ssthresh(), 15 * kMss);  // slow start climbs back to 3/4 of the old window
+  EXPECT_TRUE(cc_.in_slow_start());
 }
 
 TEST_F(NewRenoTest, MssChangeKeepsSegmentCounts) {
