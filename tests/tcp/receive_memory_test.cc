@@ -283,7 +283,9 @@ TEST(TcpReceiveMemory, HostileTinySegmentsStayBounded) {
   constexpr uint32_t kBuffer = 128 * 1024;
   TcpHarness h(buffer_of(kBuffer));
   auto ep = h.connect();
-  const ReceiveQueue& q = ep->connection()->receive_queue();
+  // Looked up at each use: an idle connection parks its receive side, so a reference taken
+  // before the first segment would watch a stand-in that never holds anything.
+  auto q = [&]() -> const ReceiveQueue& { return ep->connection()->receive_queue(); };
   const SeqNum base = h.peer_seq;
   constexpr size_t kSegments = 60000;
   // "About twice": the limit plus one piece, as the check is made before the copy is sized.
@@ -293,13 +295,13 @@ TEST(TcpReceiveMemory, HostileTinySegmentsStayBounded) {
   uint64_t visited_early = 0;
   uint64_t visited_late = 0;
   for (size_t i = 0; i < kSegments; ++i) {
-    uint64_t before = q.pieces_visited();
+    uint64_t before = q().pieces_visited();
     send_data(h, base + static_cast<uint32_t>(2 * i + 1), in_chunk(2 * i + 1, 1));
-    uint64_t work = q.pieces_visited() - before;
+    uint64_t work = q().pieces_visited() - before;
     if (i >= 1000 && i < 2000) visited_early += work;
     if (i >= kSegments - 1000) visited_late += work;
-    max_charged = std::max(max_charged, q.charged());
-    max_pieces = std::max(max_pieces, q.out_of_order_pieces());
+    max_charged = std::max(max_charged, q().charged());
+    max_pieces = std::max(max_pieces, q().out_of_order_pieces());
     h.drain();
   }
   EXPECT_LE(max_charged, bound);
@@ -315,7 +317,7 @@ TEST(TcpReceiveMemory, HostileTinySegmentsStayBounded) {
       "dropped %llu, pieces visited per segment %.2f\n",
       max_charged, kBuffer, max_pieces, static_cast<unsigned long long>(h.counter("ofo_pruned")),
       static_cast<unsigned long long>(h.counter("drop_receive_queue_memory")),
-      static_cast<double>(q.pieces_visited()) / kSegments);
+      static_cast<double>(q().pieces_visited()) / kSegments);
 
   // The peer now sends everything in order in full segments (standard chunks); the reader
   // drains as it goes and must see exactly the stream.
@@ -327,7 +329,7 @@ TEST(TcpReceiveMemory, HostileTinySegmentsStayBounded) {
     size_t n = std::min<size_t>(1448, total - sent);
     send_data(h, base + static_cast<uint32_t>(sent), plain(sent, n));
     sent += n;
-    EXPECT_LE(q.charged(), bound);
+    EXPECT_LE(q().charged(), bound);
     while (true) {
       auto r = ep->read(buf);
       if (!r || *r == 0) break;
@@ -337,8 +339,8 @@ TEST(TcpReceiveMemory, HostileTinySegmentsStayBounded) {
   }
   ASSERT_EQ(got.size(), total);
   for (size_t i = 0; i < total; ++i) ASSERT_EQ(got[i], pattern(i)) << "offset " << i;
-  EXPECT_EQ(q.charged(), 0u);
-  EXPECT_EQ(q.out_of_order_pieces(), 0u);
+  EXPECT_EQ(q().charged(), 0u);
+  EXPECT_EQ(q().out_of_order_pieces(), 0u);
 }
 
 
