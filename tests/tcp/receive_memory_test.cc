@@ -275,6 +275,49 @@ TEST(TcpReceiveMemory, PiecesOrderAcrossSequenceWrap) {
   EXPECT_EQ(read_all(q), "abcdefghijklstuv0123wx");
 }
 
+// Short of room, the queue first copies readable bytes that pin far more than they hold (a
+// kept run's 64 KiB chunk under four segments of it) into a chunk of their size, and prunes
+// nothing; readable bytes that are already compact are not copied again.
+TEST(TcpReceiveMemory, ShortOfRoomReadableBytesAreCompactedBeforeAnythingIsPruned) {
+  constexpr size_t kMss = 1448;
+  ChunkRef chunk = Chunk::allocate(kOffloadChunk);
+  for (size_t i = 0; i < 4 * kMss; ++i) chunk->bytes()[i] = pattern(i);
+  ReceiveQueue q;
+  SeqNum nxt(0);
+  for (size_t i = 0; i < 4; ++i) {
+    q.add(nxt, nxt, PacketBuffer::from_chunk(chunk, i * kMss, kMss));
+    nxt += static_cast<uint32_t>(kMss);
+  }
+  ASSERT_GT(q.charged(), kOffloadChunk);  // the first segment's copy and the run's chunk
+  q.add(nxt, SeqNum(6 * kMss), in_chunk(6 * kMss, kMss, 2048));
+  // One more full segment beyond the hole, with room for it only once the run is compacted.
+  const size_t limit = q.charged() + 1024;
+  auto r = q.add(nxt, SeqNum(5 * kMss), in_chunk(5 * kMss, kMss, 2048), limit);
+  EXPECT_TRUE(r.collapsed);
+  EXPECT_FALSE(r.dropped);
+  EXPECT_EQ(r.pruned, 0u);
+  EXPECT_EQ(q.out_of_order_pieces(), 1u);
+  EXPECT_LT(q.in_order_charged(), 4 * kMss + 2048);
+  r = q.add(nxt, nxt, in_chunk(4 * kMss, kMss, 2048), limit);
+  EXPECT_EQ(r.advanced, 3 * kMss);
+  std::vector<std::byte> got(7 * kMss);
+  ASSERT_EQ(q.read(got), got.size());
+  for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], pattern(i)) << i;
+
+  // Segments in their own standard chunks are kept at 1448 of 2048: nothing to gain by a copy,
+  // so the same squeeze prunes.
+  ReceiveQueue compact;
+  nxt = SeqNum(0);
+  for (size_t i = 0; i < 4; ++i) {
+    compact.add(nxt, nxt, in_chunk(i * kMss, kMss, 2048));
+    nxt += static_cast<uint32_t>(kMss);
+  }
+  compact.add(nxt, SeqNum(6 * kMss), in_chunk(6 * kMss, kMss, 2048));
+  r = compact.add(nxt, SeqNum(5 * kMss), in_chunk(5 * kMss, kMss, 2048), compact.charged() + 1024);
+  EXPECT_FALSE(r.collapsed);
+  EXPECT_EQ(r.pruned, 1u);
+}
+
 // The attack from issue 9: 1-byte segments with a hole before each, every one in its own
 // 64 KiB chunk, into a 128 KiB window. The connection stays near twice its buffer, the queue
 // stays a bounded number of pieces, the work per segment does not grow, and once the peer
@@ -518,6 +561,7 @@ HonestTransfer honest_transfer(uint32_t buffer, size_t lost_at, size_t repair_af
 // an integration run over a lossy link showed). The queue now compacts its readable bytes
 // before it prunes or drops anything, as Linux's tcp_prune_queue collapses before it prunes.
 TEST(TcpReceiveMemory, AnHonestSenderFillingTheWindowFromItsSendChunksIsNeverRefused) {
+  uint64_t collapsed = 0;
   for (uint32_t buffer : {64u * 1024, 128u * 1024, 256u * 1024}) {
     for (size_t lost_at : {size_t{2}, size_t{10}, size_t{30}}) {
       for (size_t repair_after : {size_t{5}, size_t{20}, size_t{1000}}) {
@@ -529,9 +573,11 @@ TEST(TcpReceiveMemory, AnHonestSenderFillingTheWindowFromItsSendChunksIsNeverRef
         // The limit plus the copy of one segment, as the check is made before the copy is
         // sized.
         EXPECT_LE(t.max_charged, t.limit + 4096);
+        collapsed += t.counters.receive_queue_collapsed;
       }
     }
   }
+  EXPECT_GT(collapsed, 0u);  // the squeeze came, and compacting met it
 }
 
 }  // namespace
