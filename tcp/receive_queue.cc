@@ -27,6 +27,10 @@ constexpr size_t kBytesPerView = 512;
 // out of: a standard MTU-sized frame's (2 KiB), not a 64 KiB offload chunk.
 constexpr size_t kKeptAloneMax = 2048;
 
+// What a collapse copies readable bytes into: the size of a sender's send-queue chunk and of a
+// GRO frame, which the per-thread chunk cache recycles.
+constexpr size_t kCollapseChunk = 64 * 1024;
+
 // Copies len bytes of data from offset onto the end of out (into its tail room when it has
 // some). Returns the capacity of the chunks the copy had to take: what out newly pins.
 size_t append_copy(PacketBuffer& out, const PacketBuffer& data, size_t offset, size_t len) {
@@ -239,6 +243,8 @@ void ReceiveQueue::release_ready(size_t n) {
 bool ReceiveQueue::make_room(size_t need, size_t limit, std::optional<SeqNum> floor,
                              AddResult& result) {
   Contents& c = *held_;
+  // As Linux's tcp_prune_queue: compact what is held before anything the peer sent is lost.
+  if (charged() + need > limit && collapse_ready()) result.collapsed = true;
   while (charged() + need > limit && !c.ooo.empty()) {
     auto last = std::prev(c.ooo.end());
     if (floor && last->first <= *floor) break;
@@ -249,6 +255,29 @@ bool ReceiveQueue::make_room(size_t need, size_t limit, std::optional<SeqNum> fl
     result.pruned++;
   }
   return charged() + need <= limit;
+}
+
+bool ReceiveQueue::collapse_ready() {
+  Contents& c = *held_;
+  const size_t n = c.ready.size();
+  if (!wasteful(n, c.ready_charge)) return false;
+  PacketBuffer compact;
+  c.ready_charges.clear();
+  c.ready_charges_head = 0;
+  c.ready_charge = 0;
+  for (size_t offset = 0; offset < n;) {
+    const size_t m = std::min(n - offset, kCollapseChunk);
+    ChunkRef chunk = Chunk::allocate(std::max(m, kKeptAloneMax));
+    c.ready.copy_out(offset, chunk->bytes().first(m));
+    const size_t charge = chunk->capacity();
+    compact.append(PacketBuffer::from_chunk(std::move(chunk), 0, m));
+    c.ready_charges.push_back(ReadyCharge{m, charge});
+    c.ready_charge += charge;
+    offset += m;
+  }
+  c.ready = std::move(compact);
+  c.run_kept = false;  // the run's chunk went with the old records
+  return true;
 }
 
 ReceiveQueue::~ReceiveQueue() { set_account(nullptr); }
@@ -350,7 +379,7 @@ ReceiveQueue::AddResult ReceiveQueue::add_data(SeqNum rcv_nxt, SeqNum seq, Packe
                     !(continues && allow_runs && charged() + pinned <= limit);
   // In-order data is worth more than anything beyond a hole: every out-of-order piece may go.
   const size_t need = copy ? len : pinned;
-  if (c.ooo.empty() ? charged() + need > limit : !make_room(need, limit, std::nullopt, result)) {
+  if (charged() + need > limit && !make_room(need, limit, std::nullopt, result)) {
     result.dropped = true;
     c.run_chunk = nullptr;
     return result;

@@ -38,9 +38,15 @@
 // cheap however the peer orders its bytes.
 //
 // The limit. add() takes the connection's limit on charged bytes (about twice its receive
-// buffer). When data would take the total beyond it, out-of-order pieces are pruned from the
-// highest sequence number down (Linux's tcp_prune_ofo_queue), never those at or below the new
-// data, and if that is not enough the segment is dropped. The sender still holds pruned bytes
+// buffer). When data would take the total beyond it, the readable bytes are first copied into
+// chunks of their own size if their records pin more than 1.5 times what they hold (Linux's
+// tcp_collapse, which tcp_prune_queue tries first): a kept run charges its whole chunk however
+// little of it arrived in order, the chunk's bytes beyond a hole are charged again as the
+// copies they arrived as, and a run that restarts after the hole fills charges the chunk once
+// more, so a window of honest full-sized segments could pin more than twice the buffer. Then
+// out-of-order pieces are pruned from the highest sequence number down (Linux's
+// tcp_prune_ofo_queue), never those at or below the new data, and if that is not enough the
+// segment is dropped. The sender still holds pruned bytes
 // (SACK is advisory, RFC 2018 8) and will send them again. So a peer gets at most about twice
 // the buffer held for it, whatever it sends.
 //
@@ -75,6 +81,7 @@ class ReceiveQueue {
     bool filled_gap = false;    // in-order data pulled queued segments along
     bool dropped = false;       // over the memory limit even after pruning: not kept
     uint32_t pruned = 0;        // out-of-order pieces thrown away to make room
+    bool collapsed = false;     // readable bytes were copied into compact chunks to make room
   };
 
   ReceiveQueue() = default;
@@ -201,8 +208,12 @@ class ReceiveQueue {
   void append_ready(PacketBuffer&& data, size_t charge);
   void add_charge(const ReadyCharge& charge);
   void release_ready(size_t n);
-  // Prunes out-of-order pieces from the top, none starting at or below floor (when given),
-  // until need more bytes fit under limit. Returns whether they fit.
+  // Copies the readable bytes into compact chunks when their records pin more than 1.5 times
+  // what they hold. Returns whether it did.
+  bool collapse_ready();
+  // Collapses the readable bytes if that helps, then prunes out-of-order pieces from the top,
+  // none starting at or below floor (when given), until need more bytes fit under limit.
+  // Returns whether they fit.
   bool make_room(size_t need, size_t limit, std::optional<SeqNum> floor, AddResult& result);
   void remember_recent(SeqNum seq);
   size_t take_held_sack_blocks(SeqNum rcv_nxt, std::span<SeqRange> out);

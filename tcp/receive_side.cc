@@ -70,6 +70,7 @@ ReceiveSide::Delivery ReceiveSide::receive(SeqNum seq, PacketBuffer&& payload, S
     r.dropped = true;
   else
     r = queue_.add(nxt_, seq, std::move(payload), limit, !pressure && !over_hard_limit);
+  c.receive_queue_collapsed += r.collapsed ? 1 : 0;
   if (bound == Bound::kOwn)
     c.ofo_pruned += r.pruned;
   else
