@@ -91,6 +91,11 @@ class Loop {
   std::unordered_map<int, std::function<void(uint32_t)>> handlers_;
   std::mutex posted_mutex_;
   std::vector<std::function<void()>> posted_;
+  // Under posted_mutex_: run_once is between its wait and taking the posted tasks, so a task
+  // posted now runs in this iteration and needs no wake-up (handlers and timers post often).
+  bool collecting_ = false;
+  // A wake-up may be unread (set before every write of wake_fd_): reset() reads it only then.
+  std::atomic<bool> wake_pending_{false};
   std::atomic<bool> stopping_{false};
   size_t received_ = 0;  // packets delivered by watched endpoints in the current iteration
   std::vector<LinkEndpoint*> polled_;  // borrowed: watch() documents the lifetime
