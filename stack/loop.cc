@@ -48,9 +48,13 @@ Loop::~Loop() {
   if (epoll_fd_ >= 0) close(epoll_fd_);
 }
 
-void Loop::reset() {
-  for (const auto& [fd, handler] : handlers_) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
-  handlers_.clear();
+void Loop::reset(const LinkEndpoint* kept) {
+  const int kept_fd = kept != nullptr ? kept->readable_fd() : -1;
+  std::erase_if(handlers_, [&](const auto& entry) {
+    if (entry.first == kept_fd) return false;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, entry.first, nullptr);
+    return true;
+  });
   // Tasks are destroyed outside the lock (their captures' destructors may post), and until
   // none is left.
   for (;;) {
@@ -67,7 +71,7 @@ void Loop::reset() {
   }
   stopping_.store(false, std::memory_order_release);
   received_ = 0;
-  polled_.clear();
+  std::erase_if(polled_, [&](const LinkEndpoint* ep) { return ep != kept; });
   idle_polls_ = kPollSpins;
 }
 

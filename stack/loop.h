@@ -73,8 +73,10 @@ class Loop {
   // leaves the epoll set, tasks still posted are dropped unrun (as a destroyed loop drops them),
   // a pending wake-up and a stop() are consumed. Only on the loop thread, between runs; a
   // watched fd that was closed while another descriptor of its file stays open cannot be taken
-  // out of the epoll set by number, so close such fds only after the reset.
-  void reset();
+  // out of the epoll set by number, so close such fds only after the reset. A `kept` endpoint
+  // stays watched as it was (a fuzz target that watches its one loopback for the process,
+  // rather than adding it to the epoll set and taking it out again for every input).
+  void reset(const LinkEndpoint* kept = nullptr);
   // The loop's epoll fd, for nesting it in another event loop: when it is readable, call
   // run_once(Duration::zero()) on this loop's thread; wait no longer than
   // stack.timers().next_deadline() (or the loop's poll interval, for polled endpoints).

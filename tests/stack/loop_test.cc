@@ -423,5 +423,27 @@ TEST_F(LoopTest, ResetLeavesWhatTheConstructorLeaves) {
   close(fds[1]);
 }
 
+// reset(kept) leaves everything as reset() does but the kept endpoint, still watched with its
+// handler: what a process that keeps one loopback for many runs relies on.
+TEST_F(LoopTest, ResetKeepsTheKeptEndpointWatched) {
+  CountingEndpoint kept;
+  CountingEndpoint other;
+  PolledEndpoint polled;
+  ASSERT_TRUE(loop_.watch(kept).ok());
+  ASSERT_TRUE(loop_.watch(other).ok());
+  ASSERT_TRUE(loop_.watch(polled).ok());
+
+  loop_.reset(&kept);
+
+  kept.add_pending(3);
+  other.add_pending(5);
+  polled.pending = 1;
+  EXPECT_EQ(loop_.run_once(Duration::zero()), 4u);  // the kept endpoint: its event, 3 packets
+  EXPECT_EQ(kept.delivered(), 3u);
+  EXPECT_EQ(other.calls(), 0u);
+  EXPECT_EQ(polled.calls, 0u);
+  loop_.unwatch(kept);
+}
+
 }  // namespace
 }  // namespace weir
