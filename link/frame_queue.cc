@@ -37,7 +37,7 @@ bool FrameQueue::push_locked(PacketBuffer& pkt) {
 }
 
 size_t FrameQueue::pop_batch(size_t max, std::vector<PacketBuffer>& out) {
-  drain_signal();
+  if (options_.locked) drain_signal();
   size_t n = 0;
   bool remaining = false;
   {
@@ -50,8 +50,21 @@ size_t FrameQueue::pop_batch(size_t max, std::vector<PacketBuffer>& out) {
     }
     remaining = count_ > 0;
   }
-  if (remaining) signal();
+  if (remaining) {
+    signal();
+  } else if (!options_.locked) {
+    drain_signal();
+  }
   return n;
+}
+
+void FrameQueue::release_signal() {
+  holding_ = false;
+  if (count_ > 0) {
+    signal();
+  } else {
+    drain_signal();
+  }
 }
 
 size_t FrameQueue::size() const {
@@ -78,11 +91,16 @@ void FrameQueue::clear() {
     head_ = 0;
     count_ = 0;
   }
+  holding_ = false;
   drain_signal();
 }
 
 void FrameQueue::signal() {
   if (event_fd_ < 0) return;
+  if (!options_.locked) {
+    if (signalled_ || holding_) return;
+    signalled_ = true;
+  }
   const uint64_t one = 1;
   // EAGAIN means the counter is already huge, i.e. already readable: nothing to do.
   [[maybe_unused]] ssize_t n = ::write(event_fd_, &one, sizeof one);
@@ -90,6 +108,10 @@ void FrameQueue::signal() {
 
 void FrameQueue::drain_signal() {
   if (event_fd_ < 0) return;
+  if (!options_.locked) {
+    if (!signalled_) return;
+    signalled_ = false;
+  }
   uint64_t value = 0;
   [[maybe_unused]] ssize_t n = ::read(event_fd_, &value, sizeof value);
 }

@@ -4,9 +4,12 @@
 // Theory of operation. Packets are moved in and out (no byte copies). A push onto a full queue
 // fails and the caller counts the drop. Two independent options: `locked` guards the ring
 // with a mutex so a writer on another thread may push; `signalled` keeps an eventfd that is
-// readable while the queue is non-empty, for a Loop to wait on. The fd's counter is only a
-// hint: pop_batch() clears it and re-arms it if packets remain, so a consumer that stops at
-// its budget is woken again.
+// readable while the queue is non-empty, for a Loop to wait on. In a locked queue the fd's
+// counter is only a hint: pop_batch() clears it and re-arms it if packets remain, so a
+// consumer that stops at its budget is woken again. In an unlocked one a single thread pushes,
+// pops and reads the fd, so the queue knows whether the counter is set and touches the fd only
+// when the queue turns non-empty or empty; and a consumer that pops in a loop may hold the
+// signal (hold_signal), so that what it pushes while it pops costs no system call either.
 #pragma once
 
 #include <cstddef>
@@ -87,6 +90,12 @@ class FrameQueue {
   // unsignalled queue answers without a lock or a system call; others always say no.
   bool idle() const { return unshared() && count_ == 0; }
   void clear();
+  // Unlocked queues only: until release_signal(), a push onto an empty queue leaves the fd as
+  // it is, because the caller is popping and will take the packet itself (the loopback pushes
+  // its own replies while it delivers). release_signal() leaves the fd readable exactly when
+  // packets remain.
+  void hold_signal() { holding_ = true; }
+  void release_signal();
   size_t limit() const { return options_.limit; }
   // The eventfd, or -1 when not signalled.
   int fd() const { return event_fd_; }
@@ -111,6 +120,9 @@ class FrameQueue {
   // Neither locked nor signalled (create() makes the fd of a signalled queue or fails).
   bool unshared_;
   int event_fd_ = -1;
+  // Unlocked queues: whether the eventfd's counter is non-zero, and whether signals are held.
+  bool signalled_ = false;
+  bool holding_ = false;
   mutable std::mutex mutex_;
   // capacity_ slots. An array and its size rather than a vector: the size is a member to
   // compare with, not a division of the span by the slot size, and every index used is below

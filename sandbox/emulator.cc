@@ -136,10 +136,11 @@ Status Emulator::write(const Call& call, uint64_t addr, ByteView data) {
 
 Result<std::pair<UniqueFd, UniqueFd>> Emulator::make_pair(int type, bool program_nonblocking) {
   int fds[2];
-  // Both ends made non-blocking, and the program's made blocking again only if it asked for
-  // that: one fcntl for a blocking socket and none for a non-blocking one, where setting the
-  // flag on each end that needs it took one or two.
-  if (::socketpair(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) != 0) {
+  // The pair is made as the program's end must be, and the host end is left so: every read and
+  // write on a host end passes MSG_DONTWAIT, so its own flag does not matter, and a blocking
+  // socket costs no fcntl where clearing O_NONBLOCK on the program's end took one.
+  const int nonblocking = program_nonblocking ? SOCK_NONBLOCK : 0;
+  if (::socketpair(AF_UNIX, type | SOCK_CLOEXEC | nonblocking, 0, fds) != 0) {
     return error_from_errno(errno);
   }
   UniqueFd program(fds[0]);
@@ -153,7 +154,6 @@ Result<std::pair<UniqueFd, UniqueFd>> Emulator::make_pair(int type, bool program
       (void)::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
     }
   }
-  if (!program_nonblocking) ::fcntl(program.get(), F_SETFL, 0);
   return std::make_pair(std::move(program), std::move(host));
 }
 

@@ -130,8 +130,9 @@ class Emulator {
   // Copies memory in/out for the call; kBadAddress becomes EFAULT for the caller.
   Status read(const Call& call, uint64_t addr, MutableByteView out);
   Status write(const Call& call, uint64_t addr, ByteView data);
-  // A new stand-in pair: {program end, host end}, both CLOEXEC, the host end non-blocking and
-  // the program end as the program asked (SOCK_NONBLOCK).
+  // A new stand-in pair: {program end, host end}, both CLOEXEC, the program end blocking or not
+  // as the program asked (SOCK_NONBLOCK) and the host end the same. Whoever reads or writes a
+  // host end passes MSG_DONTWAIT: the supervisor must never block on one.
   Result<std::pair<UniqueFd, UniqueFd>> make_pair(int type, bool program_nonblocking);
   // Registers a socket whose program end has inode `inode`; it is watched from now on.
   EmulatedSocket& adopt(std::unique_ptr<EmulatedSocket> socket);

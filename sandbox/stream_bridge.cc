@@ -13,14 +13,15 @@ std::optional<Error> StreamBridge::pump() {
   if (fd_ < 0) return std::nullopt;
   tcp::Connection* c = endpoint_->connection();
   if (c == nullptr) return std::nullopt;
-  // fd -> stack: read() straight into the send queue.
+  // fd -> stack: recv() straight into the send queue, MSG_DONTWAIT: a stand-in's host end is
+  // blocking when the program's end is (Emulator::make_pair).
   std::optional<Error> ended;
   size_t moved = 0;
   while (!fd_eof_ && fd_readable_ && moved < kBurst) {
     bool eof = false;
     int read_errno = 0;
     auto n = c->write_from(kBurst - moved, [&](MutableByteView space) -> Result<size_t> {
-      ssize_t r = ::read(fd_, space.data(), space.size());
+      ssize_t r = ::recv(fd_, space.data(), space.size(), MSG_DONTWAIT);
       if (r > 0) return static_cast<size_t>(r);
       if (r == 0) {
         eof = true;

@@ -1,7 +1,8 @@
-// StreamBridge: moves bytes between a non-blocking stream fd (a stand-in's host end, or a
-// kernel TCP connection accepted for --publish) and a connected tcp::Endpoint.
+// StreamBridge: moves bytes between a stream socket (a stand-in's host end, or a kernel TCP
+// connection accepted for --publish) and a connected tcp::Endpoint, never blocking on it: every
+// read and write passes MSG_DONTWAIT, so the socket itself may be blocking.
 //
-// Each direction moves only what the other side takes, and copies each byte once: read() from
+// Each direction moves only what the other side takes, and copies each byte once: recv() from
 // the fd lands straight in the TCP send queue's memory (Connection::write_from), and sendmsg()
 // to the fd takes the receive queue's bytes in place (Connection::read_with), consuming only
 // what the fd accepted. Nothing is held here, so neither side buffers without bound, and

@@ -48,9 +48,13 @@ Loop::~Loop() {
   if (epoll_fd_ >= 0) close(epoll_fd_);
 }
 
-void Loop::reset() {
-  for (const auto& [fd, handler] : handlers_) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
-  handlers_.clear();
+void Loop::reset(const LinkEndpoint* kept) {
+  const int kept_fd = kept != nullptr ? kept->readable_fd() : -1;
+  std::erase_if(handlers_, [&](const auto& entry) {
+    if (entry.first == kept_fd) return false;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, entry.first, nullptr);
+    return true;
+  });
   // Tasks are destroyed outside the lock (their captures' destructors may post), and until
   // none is left.
   for (;;) {
@@ -61,13 +65,13 @@ void Loop::reset() {
     }
     if (dropped.empty()) break;
   }
-  if (wake_fd_ >= 0) {
+  if (wake_fd_ >= 0 && wake_pending_.exchange(false, std::memory_order_acq_rel)) {
     uint64_t count;
     [[maybe_unused]] ssize_t r = read(wake_fd_, &count, sizeof count);
   }
   stopping_.store(false, std::memory_order_release);
   received_ = 0;
-  polled_.clear();
+  std::erase_if(polled_, [&](const LinkEndpoint* ep) { return ep != kept; });
   idle_polls_ = kPollSpins;
 }
 
@@ -119,15 +123,17 @@ void Loop::unwatch_fd(int fd) {
 }
 
 void Loop::post(std::function<void()> fn) {
-  bool first;
+  bool wake;
   {
     std::lock_guard lock(posted_mutex_);
-    first = posted_.empty();
+    // Only the post that makes the queue non-empty needs to wake the loop: later ones find the
+    // wake-up already pending until the queue is swapped out. None does while run_once is
+    // collecting: it takes the queue before it returns.
+    wake = posted_.empty() && !collecting_;
     posted_.push_back(std::move(fn));
   }
-  // Only the post that makes the queue non-empty needs to wake the loop: later ones find the
-  // wake-up already pending until drain_posted() swaps the queue out.
-  if (first) {
+  if (wake) {
+    wake_pending_.store(true, std::memory_order_release);
     const uint64_t one = 1;
     [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
   }
@@ -135,6 +141,7 @@ void Loop::post(std::function<void()> fn) {
 
 void Loop::stop() {
   stopping_.store(true, std::memory_order_release);
+  wake_pending_.store(true, std::memory_order_release);
   const uint64_t one = 1;
   [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
 }
@@ -175,12 +182,17 @@ size_t Loop::run_once(std::optional<Duration> max_wait) {
 
   std::array<epoll_event, kMaxEvents> events;
   const int n = epoll_wait(epoll_fd_, events.data(), kMaxEvents, timeout);
+  {
+    std::lock_guard lock(posted_mutex_);
+    collecting_ = true;
+  }
   // One clock reading for everything this iteration does.
   Stack::Batch batch(stack_);
   received_ = 0;
   for (int i = 0; i < n; ++i) {
     const int fd = events[i].data.fd;
     if (fd == wake_fd_) {
+      wake_pending_.store(false, std::memory_order_release);
       uint64_t count;
       [[maybe_unused]] ssize_t r = read(wake_fd_, &count, sizeof count);
       continue;
@@ -207,6 +219,7 @@ size_t Loop::run_once(std::optional<Duration> max_wait) {
   {
     std::lock_guard lock(posted_mutex_);
     tasks.swap(posted_);
+    collecting_ = false;
   }
   for (auto& task : tasks) task();
   handled += tasks.size();

@@ -73,8 +73,10 @@ class Loop {
   // leaves the epoll set, tasks still posted are dropped unrun (as a destroyed loop drops them),
   // a pending wake-up and a stop() are consumed. Only on the loop thread, between runs; a
   // watched fd that was closed while another descriptor of its file stays open cannot be taken
-  // out of the epoll set by number, so close such fds only after the reset.
-  void reset();
+  // out of the epoll set by number, so close such fds only after the reset. A `kept` endpoint
+  // stays watched as it was (a fuzz target that watches its one loopback for the process,
+  // rather than adding it to the epoll set and taking it out again for every input).
+  void reset(const LinkEndpoint* kept = nullptr);
   // The loop's epoll fd, for nesting it in another event loop: when it is readable, call
   // run_once(Duration::zero()) on this loop's thread; wait no longer than
   // stack.timers().next_deadline() (or the loop's poll interval, for polled endpoints).
@@ -91,6 +93,11 @@ class Loop {
   std::unordered_map<int, std::function<void(uint32_t)>> handlers_;
   std::mutex posted_mutex_;
   std::vector<std::function<void()>> posted_;
+  // Under posted_mutex_: run_once is between its wait and taking the posted tasks, so a task
+  // posted now runs in this iteration and needs no wake-up (handlers and timers post often).
+  bool collecting_ = false;
+  // A wake-up may be unread (set before every write of wake_fd_): reset() reads it only then.
+  std::atomic<bool> wake_pending_{false};
   std::atomic<bool> stopping_{false};
   size_t received_ = 0;  // packets delivered by watched endpoints in the current iteration
   std::vector<LinkEndpoint*> polled_;  // borrowed: watch() documents the lifetime

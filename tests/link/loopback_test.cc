@@ -65,6 +65,58 @@ TEST(Loopback, BudgetLeavesRestQueuedAndFdReadable) {
   for (uint32_t i = 0; i < 10; ++i) EXPECT_EQ(tag_of(rx.packets[i].to_vector()), i);
 }
 
+// A dispatcher that answers each packet tagged below `last` with the next tag, as a stack
+// answers on the loopback from inside the delivery.
+class Answering final : public NetworkDispatcher {
+ public:
+  Answering(LoopbackEndpoint& ep, uint32_t last) : ep_(ep), last_(last) {}
+  void deliver_network_packet(PacketBuffer&& pkt) override {
+    const uint32_t tag = tag_of(pkt.to_vector());
+    tags.push_back(tag);
+    if (tag < last_) {
+      std::vector<PacketBuffer> answer;
+      answer.push_back(make_packet(tag + 1));
+      EXPECT_EQ(ep_.write_packets(answer).value(), 1u);
+    }
+  }
+  std::vector<uint32_t> tags;
+
+ private:
+  LoopbackEndpoint& ep_;
+  uint32_t last_;
+};
+
+// What the stack writes while the loopback delivers comes back in the same process_receive
+// (the fd needs no wake-up for it), and the fd is left readable exactly when packets remain:
+// when the budget ran out first, a Loop must come back for the rest.
+TEST(Loopback, AnswersSentDuringDeliveryComeBackInTheSameReceive) {
+  auto ep = LoopbackEndpoint::create().value();
+  Answering stack(*ep, 9);
+  ep->attach(&stack);
+  std::vector<PacketBuffer> first;
+  first.push_back(make_packet(0));
+  ASSERT_EQ(ep->write_packets(first).value(), 1u);
+  ASSERT_TRUE(fd_readable(ep->readable_fd()));
+  EXPECT_EQ(ep->process_receive(64), 10u);
+  EXPECT_EQ(stack.tags, (std::vector<uint32_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_EQ(ep->pending(), 0u);
+  EXPECT_FALSE(fd_readable(ep->readable_fd()));
+
+  stack.tags.clear();
+  ASSERT_EQ(ep->write_packets(first).value(), 1u);
+  EXPECT_EQ(ep->process_receive(4), 4u);
+  EXPECT_EQ(ep->pending(), 1u);  // the answer to 3
+  EXPECT_TRUE(fd_readable(ep->readable_fd()));
+  EXPECT_EQ(ep->process_receive(64), 6u);
+  EXPECT_EQ(stack.tags, (std::vector<uint32_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_FALSE(fd_readable(ep->readable_fd()));
+  // A receive with nothing queued leaves the fd as it found it.
+  EXPECT_EQ(ep->process_receive(64), 0u);
+  EXPECT_FALSE(fd_readable(ep->readable_fd()));
+  ASSERT_EQ(ep->write_packets(first).value(), 1u);
+  EXPECT_TRUE(fd_readable(ep->readable_fd()));
+}
+
 TEST(Loopback, DropsTooBigQueueFullAndUnattached) {
   auto ep = LoopbackEndpoint::create({.mtu = 1000, .queue_limit = 2, .with_fd = false}).value();
   EXPECT_EQ(ep->readable_fd(), -1);

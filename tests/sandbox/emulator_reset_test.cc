@@ -178,16 +178,22 @@ TEST(EmulatorResetTest, LeavesWhatTheConstructorsLeave) {
   core.loopback->counters().for_each([](std::string_view name, uint64_t value) {
     EXPECT_EQ(value, 0u) << name;
   });
-  // The loop has nothing posted, nothing pending, and no longer watches the loopback: a packet
-  // queued on it now (counted as dropped, nothing is attached) wakes nothing.
+  // The loop has nothing posted or pending, and watches the loopback as a new core's does, and
+  // nothing else: a packet queued on the loopback now is taken by the next turn (and dropped,
+  // nothing is attached), exactly as on a new core.
   EXPECT_EQ(core.loop.run_once(Duration::zero()), 0u);
   EXPECT_EQ(core.loopback->readable_fd(), loopback_fd);
-  std::vector<PacketBuffer> packet;
-  packet.push_back(PacketBuffer::from_bytes(as_bytes("x")));
-  packet[0].meta().network_protocol = kEtherTypeIpv4;
-  ASSERT_EQ(core.loopback->write_packets(packet).value(), 1u);
-  EXPECT_EQ(core.loop.run_once(Duration::zero()), 0u);
-  EXPECT_EQ(core.loopback->pending(), 1u);
+  EmulatorCore fresh;
+  for (EmulatorCore* c : {&core, &fresh}) {
+    std::vector<PacketBuffer> packet;
+    packet.push_back(PacketBuffer::from_bytes(as_bytes("x")));
+    packet[0].meta().network_protocol = kEtherTypeIpv4;
+    ASSERT_EQ(c->loopback->write_packets(packet).value(), 1u);
+    EXPECT_EQ(c->loop.run_once(Duration::zero()), 2u);  // the loopback's event and its packet
+    EXPECT_EQ(c->loopback->pending(), 0u);
+    EXPECT_EQ(c->loopback->counters().rx_drop_not_attached, 1u);
+    EXPECT_EQ(c->loop.run_once(Duration::zero()), 0u);
+  }
   core.loopback->reset();
 }
 

@@ -1,6 +1,7 @@
 #include "stack/loop.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -135,6 +136,36 @@ TEST_F(LoopTest, TaskPostedByTaskRunsNextIteration) {
   EXPECT_EQ(stage, 1);
   EXPECT_EQ(loop_.run_once(Duration::zero()), 1u);
   EXPECT_EQ(stage, 2);
+}
+
+// A task posted while an iteration handles its events (as a handler or a timer posts) runs at
+// the end of that iteration, and leaves no wake-up behind to end the next wait at once.
+TEST_F(LoopTest, TaskPostedByHandlerRunsThisIterationWithoutAWakeUp) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  int ran = 0;
+  ASSERT_TRUE(loop_
+                  .watch_fd(fds[0], EPOLLIN,
+                            [&](uint32_t) {
+                              char c;
+                              ASSERT_EQ(read(fds[0], &c, 1), 1);
+                              loop_.post([&] { ++ran; });
+                            })
+                  .ok());
+  ASSERT_EQ(write(fds[1], "x", 1), 1);
+  EXPECT_EQ(loop_.run_once(Duration::zero()), 2u);  // the fd's event and the task
+  EXPECT_EQ(ran, 1);
+  pollfd pfd{.fd = loop_.fd(), .events = POLLIN, .revents = 0};
+  EXPECT_EQ(::poll(&pfd, 1, 0), 0);  // nothing ready in the epoll set: no wake-up written
+  // A post from outside an iteration still wakes the loop.
+  loop_.post([&] { ++ran; });
+  EXPECT_EQ(::poll(&pfd, 1, 0), 1);
+  EXPECT_EQ(loop_.run_once(Duration::zero()), 1u);
+  EXPECT_EQ(ran, 2);
+  EXPECT_EQ(::poll(&pfd, 1, 0), 0);
+  loop_.unwatch_fd(fds[0]);
+  close(fds[0]);
+  close(fds[1]);
 }
 
 TEST_F(LoopTest, TimerFiresAfterItsDeadline) {
@@ -390,6 +421,28 @@ TEST_F(LoopTest, ResetLeavesWhatTheConstructorLeaves) {
   loop_.unwatch_fd(fds[0]);
   close(fds[0]);
   close(fds[1]);
+}
+
+// reset(kept) leaves everything as reset() does but the kept endpoint, still watched with its
+// handler: what a process that keeps one loopback for many runs relies on.
+TEST_F(LoopTest, ResetKeepsTheKeptEndpointWatched) {
+  CountingEndpoint kept;
+  CountingEndpoint other;
+  PolledEndpoint polled;
+  ASSERT_TRUE(loop_.watch(kept).ok());
+  ASSERT_TRUE(loop_.watch(other).ok());
+  ASSERT_TRUE(loop_.watch(polled).ok());
+
+  loop_.reset(&kept);
+
+  kept.add_pending(3);
+  other.add_pending(5);
+  polled.pending = 1;
+  EXPECT_EQ(loop_.run_once(Duration::zero()), 4u);  // the kept endpoint: its event, 3 packets
+  EXPECT_EQ(kept.delivered(), 3u);
+  EXPECT_EQ(other.calls(), 0u);
+  EXPECT_EQ(polled.calls, 0u);
+  loop_.unwatch(kept);
 }
 
 }  // namespace
