@@ -245,7 +245,8 @@ Duration LossRecovery::detect_loss(SendSide& send, TimePoint now, TcpCounters& c
     // can have been sent before the RACK segment.
     if (s.begin >= f.fack && !s.retransmitted) break;
     if (s.sacked || s.lost) continue;
-    if (f.rack.is_lost(Rack::SentSegment{s.end, s.sent, s.retransmitted}, now, reo_wnd, &wait)) {
+    const Rack::SentSegment candidate{s.end, s.sent, s.retransmitted, s.order};
+    if (f.rack.is_lost(candidate, now, reo_wnd, &wait)) {
       send.mark_lost(s);
       c.rack_lost_marked++;
     }

@@ -270,8 +270,8 @@ inline void LossRecovery::delivered(const SentSegment& s, TimePoint now) {
   if (ambiguous && f.ack_tsecr && f.ts_offset) {
     ambiguous = static_cast<int32_t>(*f.ack_tsecr - f.tsval_at(s.sent)) < 0;
   }
-  f.rack.on_delivered(Rack::SentSegment{s.end, s.sent, s.retransmitted}, now, min_rtt_or_zero(),
-                     ambiguous);
+  f.rack.on_delivered(Rack::SentSegment{s.end, s.sent, s.retransmitted, s.order}, now,
+                      min_rtt_or_zero(), ambiguous);
 }
 
 inline void LossRecovery::on_cumulative_ack(SendSide& send, SeqNum ack, TimePoint now,

@@ -18,11 +18,12 @@ void Rack::on_delivered(const SentSegment& seg, TimePoint now, Duration min_rtt,
   // reliable about timing.
   Duration rtt = now - seg.xmit_time;
   if (seg.retransmitted && (rtt_is_ambiguous || rtt < min_rtt)) return;
-  if (!have_segment_ || sent_after(seg.xmit_time, seg.end_seq, xmit_time_, end_seq_)) {
+  if (!have_segment_ || sent_after(seg, rack_segment())) {
     have_segment_ = true;
     rtt_ = rtt;
     xmit_time_ = seg.xmit_time;
     end_seq_ = seg.end_seq;
+    order_ = seg.order;
   }
 }
 
@@ -56,7 +57,7 @@ Duration Rack::reorder_window(bool in_recovery, uint32_t sacked_segments, Durati
 
 bool Rack::is_lost(const SentSegment& seg, TimePoint now, Duration reo_wnd, Duration* wait) const {
   if (!have_segment_) return false;
-  if (!sent_after(xmit_time_, end_seq_, seg.xmit_time, seg.end_seq)) return false;
+  if (!sent_after(rack_segment(), seg)) return false;
   Duration remaining = seg.xmit_time + rtt_ + reo_wnd - now;
   if (remaining <= Duration{0}) return true;
   if (wait != nullptr) *wait = std::max(*wait, remaining);

@@ -33,13 +33,13 @@ class Rack {
     SeqNum end_seq;
     TimePoint xmit_time;  // of the latest (re)transmission
     bool retransmitted = false;
+    uint32_t order = 0;  // of the latest (re)transmission in the sending order (wraps)
   };
 
   // Step 2 and 3, for a segment newly ACKed or SACKed by the current ACK. rtt_is_ambiguous:
   // the segment was retransmitted and the ACK cannot tell which copy arrived (no timestamp
   // echo proving the newer one, or the sample is below min_rtt): such a sample is skipped.
-  void on_delivered(const SentSegment& seg, TimePoint now, Duration min_rtt,
-                    bool rtt_is_ambiguous);
+  void on_delivered(const SentSegment& seg, TimePoint now, Duration min_rtt, bool rtt_is_ambiguous);
 
   // Step 4 bookkeeping, once per ACK after on_delivered calls. A D-SACK also counts as
   // reordering seen.
@@ -78,15 +78,25 @@ class Rack {
   void on_rto() { tlp_end_seq_.reset(); }
 
  private:
-  bool sent_after(TimePoint t1, SeqNum s1, TimePoint t2, SeqNum s2) const {
-    return t1 > t2 || (t1 == t2 && s1 > s2);
+  // RFC 8985 breaks a tie of send times by sequence number, which ranks a retransmission below
+  // new data sent before it at the same time. Linux stamps each transmission in microseconds,
+  // so its ties are rare; weir stamps a whole batch with one clock reading (and a manual clock
+  // stamps everything alike), so the sending order breaks ties first, sequence numbers only
+  // within one transmission (a record cut in two keeps its order).
+  static bool sent_after(const SentSegment& a, const SentSegment& b) {
+    if (a.xmit_time != b.xmit_time) return a.xmit_time > b.xmit_time;
+    if (a.order != b.order) return static_cast<int32_t>(a.order - b.order) > 0;
+    return a.end_seq > b.end_seq;
   }
+
+  SentSegment rack_segment() const { return SentSegment{end_seq_, xmit_time_, false, order_}; }
 
   // Ordered by size: every connection holds one.
   TimePoint xmit_time_{};  // RACK.xmit_ts
   Duration rtt_{};         // RACK.rtt
   SeqNum end_seq_;         // RACK.end_seq
   SeqNum fack_;            // highest end sequence delivered (RACK.fack)
+  uint32_t order_ = 0;     // the RACK segment's place in the sending order
   uint32_t reo_wnd_mult_ = 1;
   uint32_t reo_wnd_persist_ = 0;
   std::optional<SeqNum> dsack_round_;

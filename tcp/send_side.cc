@@ -40,6 +40,7 @@ SendSide::Retransmission SendSide::retransmit(size_t k, uint32_t mss, TimePoint 
   }
   s.retransmitted = true;
   s.sent = now;
+  s.order = ++order_;
   total_retrans_++;
   bytes_retrans_ += data_len;
   return r;

@@ -25,6 +25,9 @@ struct SentSegment {
   bool retransmitted = false;
   bool lost = false;  // marked lost, not yet retransmitted
   bool sacked = false;
+  // The place of its latest (re)transmission in the connection's sending order: RACK's
+  // tie-break between records stamped with the same clock reading (tcp/rack.h).
+  uint32_t order = 0;
 };
 
 class SendSide {
@@ -96,7 +99,7 @@ class SendSide {
     SeqNum begin = nxt_;
     auto seq_len = static_cast<uint32_t>(len + (fin ? 1 : 0));
     reserve_for_burst(sent_, records_wanted_log2_);
-    sent_.push_back(SentSegment{begin, begin + seq_len, now, false, false, false});
+    sent_.push_back(SentSegment{begin, begin + seq_len, now, false, false, false, ++order_});
     nxt_ += seq_len;
     if (small) last_small_end_ = nxt_;
     if (fin) fin_sent_ = true;
@@ -237,6 +240,7 @@ class SendSide {
   uint32_t buffer_ = 0;
   uint32_t lost_bytes_ = 0;
   uint32_t total_retrans_ = 0;
+  uint32_t order_ = 0;  // of the latest transmission (SentSegment::order); wraps
   uint8_t wscale_ = 0;
   bool fin_queued_ = false;  // user shut down writing: FIN follows the queued data
   bool fin_sent_ = false;

@@ -116,6 +116,35 @@ TEST(Rack, RtoEndsTheProbeEpisode) {
   EXPECT_TRUE(rack.probe_outstanding());
 }
 
+// One clock reading stamps a whole batch: new data, then a retransmission of an older hole
+// after the next ACK of the same batch. The sending order, not the sequence numbers, says which
+// went first. Ranked by sequence, the SACK of the new data would declare the retransmission
+// lost at once (a zero window in recovery), and it would be sent a third time.
+TEST(Rack, EqualSendTimesAreOrderedAsTheSegmentsWereSent) {
+  Rack rack;
+  const Rack::SentSegment new_data{SeqNum(9000), at(5), false, 41};
+  const Rack::SentSegment resent_hole{SeqNum(2000), at(5), true, 42};
+  rack.on_delivered(new_data, at(45), milliseconds(40), false);
+  EXPECT_FALSE(rack.is_lost(resent_hole, at(500), Duration{0}, nullptr));
+
+  // Delivered, the retransmission is the later-sent segment: the new data sent before it and
+  // still missing is overdue.
+  rack.on_delivered(resent_hole, at(45), milliseconds(40), false);
+  const Rack::SentSegment earlier_new{SeqNum(8000), at(5), false, 40};
+  EXPECT_TRUE(rack.is_lost(earlier_new, at(45), Duration{0}, nullptr));
+  // Within one transmission (a record cut in two keeps its order) sequence numbers decide.
+  const Rack::SentSegment same_send_below{SeqNum(1000), at(5), true, 42};
+  EXPECT_TRUE(rack.is_lost(same_send_below, at(45), Duration{0}, nullptr));
+}
+
+// The sending order wraps like a sequence number.
+TEST(Rack, SendingOrderWrapsAround) {
+  Rack rack;
+  rack.on_delivered({SeqNum(100), at(5), false, 2}, at(45), milliseconds(40), false);
+  EXPECT_TRUE(rack.is_lost({SeqNum(200), at(5), false, 0xfffffff0u}, at(45), Duration{0}, nullptr));
+  EXPECT_FALSE(rack.is_lost({SeqNum(50), at(5), true, 3}, at(45), Duration{0}, nullptr));
+}
+
 TEST(Rack, SequenceWrapAround) {
   Rack rack;
   rack.on_delivered(seg(0x00000100u, 2), at(42), milliseconds(40), false);
