@@ -241,11 +241,14 @@ Duration LossRecovery::detect_loss(SendSide& send, TimePoint now, TcpCounters& c
       f.rack.reorder_window(recovering(), sacked_segments, rtt_.srtt(), min_rtt_or_zero());
   for (size_t k = 0; k < send.record_count(); ++k) {
     SentSegment& s = send.record(k);
-    // Records are in sequence order; past the highest delivered byte only a retransmission
-    // can have been sent before the RACK segment.
-    if (s.begin >= f.fack && !s.retransmitted) break;
-    if (s.sacked || s.lost) continue;
     const Rack::SentSegment candidate{s.end, s.sent, s.retransmitted, s.order};
+    // First transmissions go out in sequence order, so past the highest delivered byte the
+    // first one sent after the RACK segment ends the scan: every later one was sent later
+    // still. Earlier ones count when the RACK segment was a retransmission sent after them.
+    if (s.begin >= f.fack && !s.retransmitted && !f.rack.sent_before_rack_segment(candidate)) {
+      break;
+    }
+    if (s.sacked || s.lost) continue;
     if (f.rack.is_lost(candidate, now, reo_wnd, &wait)) {
       send.mark_lost(s);
       c.rack_lost_marked++;

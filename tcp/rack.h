@@ -57,6 +57,10 @@ class Rack {
   bool is_lost(const SentSegment& seg, TimePoint now, Duration reo_wnd, Duration* wait) const;
 
   bool has_delivery() const { return have_segment_; }
+  // Whether seg was sent before the most recently sent delivered segment (RACK.xmit_ts).
+  bool sent_before_rack_segment(const SentSegment& seg) const {
+    return have_segment_ && sent_after(rack_segment(), seg);
+  }
   Duration rtt() const { return rtt_; }
   bool reordering_seen() const { return reordering_seen_; }
   uint32_t reo_wnd_mult() const { return reo_wnd_mult_; }

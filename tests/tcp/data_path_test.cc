@@ -189,6 +189,24 @@ TEST(TcpDataPath, WithRackThreeDuplicateAcksWaitForTheReorderingWindow) {
   EXPECT_EQ(ep->info().tcpi_ca_state, 0);
 }
 
+// RFC 8985 6.2: RACK judges every segment sent before the most recently sent one delivered,
+// whatever its sequence number. The retransmission of the hole went out after segments 4 and
+// 5; once it is acknowledged and they are not, they were lost too, and are resent at once
+// rather than after a probe timeout.
+TEST(TcpDataPath, SegmentsSentBeforeADeliveredRetransmissionAreLostTooBeyondTheSacks) {
+  TcpHarness h;
+  auto ep = h.connect();
+  auto flight = lose_the_first_of_six(h, *ep);
+  const uint64_t marked = h.counter("rack_lost_marked");
+  h.advance(std::chrono::milliseconds(1));
+  // The retransmission filled the hole; 4 and 5 never arrived.
+  h.send_segment(kAck, h.peer_seq, flight[4].seq, 1000, h.peer_ack_options());
+  EXPECT_EQ(h.counter("rack_lost_marked"), marked + 1);  // 4 and 5 went out as one record
+  h.expect_segment(AllOf(SeqIs(flight[4].seq), PayloadSize(1448)));
+  EXPECT_EQ(h.counter("rto_timeouts"), 0u);
+  EXPECT_EQ(h.counter("tlp_probes"), 0u);
+}
+
 // RFC 3708: when every retransmission of a recovery comes back D-SACKed, the peer had it all
 // and the window reduction is undone, even after the recovery ended (as Linux's
 // tcp_try_undo_dsack). The ACKs echo the newest TSval, so the timestamps prove nothing here.
