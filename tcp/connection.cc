@@ -1674,8 +1674,8 @@ void Connection::on_rto() {
     return;
   }
   c.rto_timeouts++;
-  // RFC 5681 / 6675: everything outstanding and not SACKed is presumed lost.
-  loss().on_rto(send(), now, c, po.frto);
+  // RFC 5681 / 6675: what is outstanding and not SACKed is presumed lost (see on_rto).
+  loss().on_rto(send(), now, c, loss_policy(), po.frto);
   for (size_t k = 0; k < send().record_count(); ++k) {
     if (send().record(k).lost) {
       retransmit_record(k);

@@ -107,7 +107,8 @@ Duration LossRecovery::after_ack(SendSide& send, SeqNum ack, bool dsack, TimePoi
     if (f.cc) f.cc->on_congestion_event(now, bytes_in_flight(send));
   }
   Duration wait{0};
-  if (policy.sack && policy.rack && (f.scoreboard.sacked_bytes() > 0 || f.in_recovery)) {
+  if (policy.sack && policy.rack &&
+      (f.scoreboard.sacked_bytes() > 0 || f.in_recovery || f.in_loss)) {
     wait = detect_loss(send, now, c, policy.mss);
   } else if (policy.sack && !policy.rack && !recovering()) {
     // Without RACK: RFC 6675 IsLost for the first hole (DupThresh segments SACKed above it).
@@ -271,7 +272,8 @@ void LossRecovery::enter_recovery(const SendSide& send, bool sack_based, TimePoi
   if (f.cc) f.cc->on_congestion_event(now, bytes_in_flight(send));
 }
 
-void LossRecovery::on_rto(SendSide& send, TimePoint now, TcpCounters& counters, bool frto) {
+void LossRecovery::on_rto(SendSide& send, TimePoint now, TcpCounters& counters,
+                          const Policy& policy, bool frto) {
   rtt_.backoff();
   // A resent SYN or a probe of a connection that never sent data: no records, no episode.
   if (!in_flight_) return;
@@ -289,12 +291,22 @@ void LossRecovery::on_rto(SendSide& send, TimePoint now, TcpCounters& counters, 
   // may renege, as Linux and weir do when short of memory). A first outstanding segment still
   // SACKed when the timer fires says it has (Linux's tcp_timeout_mark_lost): every SACK mark
   // goes, so all of it is resent, instead of waiting forever for data the peer no longer has.
-  if (send.record_count() > 0 && send.record(0).sacked) {
+  const bool reneged = send.record_count() > 0 && send.record(0).sacked;
+  if (reneged) {
     counters.sack_reneging++;
     f.scoreboard.clear();
     for (size_t k = 0; k < send.record_count(); ++k) send.unmark_sacked(send.record(k));
   }
-  for (size_t k = 0; k < send.record_count(); ++k) send.mark_lost(send.record(k));
+  // Linux's tcp_timeout_mark_lost: beyond the first, a segment sent within the last RACK RTT
+  // may still be on its way (new data the SACKs clocked out while a retransmission was lost).
+  // It stays in flight, and RACK marks it on the ACKs of the recovery if it does not arrive
+  // (after_ack runs RACK in the loss state too); marking it now resent it needlessly.
+  const bool keep_recent = policy.sack && policy.rack && !reneged && f.rack.has_delivery();
+  for (size_t k = 0; k < send.record_count(); ++k) {
+    SentSegment& s = send.record(k);
+    if (keep_recent && k > 0 && s.sent + f.rack.rtt() > now) continue;
+    send.mark_lost(s);
+  }
   f.in_loss = true;
   f.in_recovery = false;
   f.rack.on_rto();  // RFC 8985 7.4: an RTO ends any TLP episode

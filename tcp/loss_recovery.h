@@ -126,9 +126,11 @@ class LossRecovery {
   // RACK's detection alone (the reorder timer), then recovery if anything was lost.
   Duration on_reorder_timeout(SendSide& send, TimePoint now, TcpCounters& counters,
                               const Policy& policy);
-  // An RTO: everything outstanding and not SACKed is presumed lost. frto: detect a spurious
-  // timeout by the ACKs that follow (RFC 5682, below).
-  void on_rto(SendSide& send, TimePoint now, TcpCounters& counters, bool frto = false);
+  // An RTO: everything outstanding and not SACKed is presumed lost, except, with SACK and RACK,
+  // what was sent within the last RACK RTT (see on_rto). frto: detect a spurious timeout by the
+  // ACKs that follow (RFC 5682, below).
+  void on_rto(SendSide& send, TimePoint now, TcpCounters& counters, const Policy& policy,
+              bool frto = false);
   // F-RTO's step 2b was just taken: the caller sends new data instead of retransmitting, or,
   // when it has none to send (or no window), calls end_frto() and retransmits as after any
   // timeout. One answer per step: reading it clears it.

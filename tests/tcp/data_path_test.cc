@@ -315,6 +315,45 @@ TEST(TcpDataPath, ATimeoutAnsweredForTheRetransmissionStands) {
   h.expect_segment(AllOf(SeqIs(flight[1].seq), PayloadSize(1448)));
 }
 
+// Linux's tcp_timeout_mark_lost: a timeout marks the first outstanding segment lost, and the
+// others only when they were sent more than a RACK RTT ago. Segments sent just before the
+// timer fired (here: new data clocked out 10 ms before it, on a 100 ms path) are still on
+// their way; counted in flight, they are not resent when the first SACK opens the window.
+TEST(TcpDataPath, ATimeoutLeavesSegmentsSentWithinTheLastRttInFlight) {
+  TcpOptions options;
+  options.tlp = false;   // the timeout, not a probe, is what is tested
+  options.frto = false;  // as a timeout inside a fast recovery runs, where this matters most
+  TcpHarness h(options);
+  auto ep = h.connect();
+  h.send_segment(kAck, h.peer_seq, h.local_seq, 1000, h.peer_ack_options());  // settle the window
+  // One segment acknowledged after 100 ms: RACK's RTT.
+  ASSERT_EQ(*ep->write(bytes(1448)), 1448u);
+  h.expect_segment(PayloadSize(1448));
+  h.advance(std::chrono::milliseconds(100));
+  h.send_segment(kAck, h.peer_seq, h.local_seq + 1448, 1000, h.peer_ack_options());
+  h.local_seq += 1448;
+  // A is lost. Four more segments go out 10 ms before A's timer fires.
+  ASSERT_EQ(*ep->write(bytes(1448)), 1448u);
+  const CapturedSegment a = h.expect_segment(PayloadSize(1448));
+  h.advance(std::chrono::microseconds(ep->info().tcpi_rto) - std::chrono::milliseconds(10));
+  const std::vector<CapturedSegment> recent = send_flight(h, *ep, 4);
+  advance_until(h, "rto_timeouts", 20);
+  ASSERT_EQ(h.counter("rto_timeouts"), 1u);
+  h.expect_segment(AllOf(SeqIs(a.seq), PayloadSize(1448)));
+  h.expect_no_segment();
+  // The first of them arrives: a SACK, and room in the window for one more segment.
+  h.advance(std::chrono::milliseconds(5));
+  Options sack = h.peer_ack_options();
+  sack.add_sack({recent[0].seq, recent[0].seq + 1448});
+  h.send_segment(kAck, h.peer_seq, a.seq, 1000, sack);
+  h.expect_no_segment();  // the other three are in flight, not lost
+  // A's copy and the other three arrive; nothing was resent but A.
+  h.advance(std::chrono::milliseconds(5));
+  h.send_segment(kAck, h.peer_seq, recent[3].seq + 1448, 1000, h.peer_ack_options());
+  EXPECT_EQ(h.counter("retransmitted_segments"), 1u);
+  EXPECT_EQ(ep->info().tcpi_ca_state, 0);
+}
+
 // After a timeout the window slow-starts again from one segment while the lost data is resent
 // (RFC 5681 3.1): each ACK of a retransmission lets two more go, not one (Linux grows cwnd in
 // its Loss state too; only a fast recovery holds it).
