@@ -1434,7 +1434,14 @@ void Connection::retransmit_record(size_t k) {
   loss().on_retransmitted(r.seq, r.seq + r.data_len + (r.fin ? 1 : 0), now);
   protocol_.counters().retransmitted_segments++;
   transmit(r.fin ? (kAck | kFin) : kAck, r.seq, std::move(r.payload), false, seg_mss);
-  if (!timers_.armed(TimerKind::kRetransmit)) arm_loss_timer();
+  // Resending the first outstanding segment restarts the RTO, as Linux's
+  // tcp_xmit_retransmit_queue does, unless the reorder timer waits: a tail probe armed before
+  // the recovery must not fire inside it.
+  if (k == 0 && timer_mode_ != TimerMode::kReorder) {
+    arm_retransmit_timer();
+  } else if (!timers_.armed(TimerKind::kRetransmit)) {
+    arm_loss_timer();
+  }
 }
 
 bool Connection::send_new_data(bool force_one) {

@@ -207,6 +207,27 @@ TEST(TcpDataPath, SegmentsSentBeforeADeliveredRetransmissionAreLostTooBeyondTheS
   EXPECT_EQ(h.counter("tlp_probes"), 0u);
 }
 
+// A tail probe is armed when a flight goes out. When SACKs start a recovery before it fires,
+// the retransmission of the first segment restarts the timer as an RTO (Linux's
+// tcp_xmit_retransmit_queue): no probe goes out inside the recovery.
+TEST(TcpDataPath, ARecoveryDisarmsTheTailProbeArmedBeforeIt) {
+  TcpHarness h;
+  auto ep = h.connect();
+  h.send_segment(kAck, h.peer_seq, h.local_seq, 1000, h.peer_ack_options());  // settle the window
+  auto flight = send_flight(h, *ep, 6);
+  h.advance(std::chrono::milliseconds(5));
+  Options sack = h.peer_ack_options();
+  sack.add_sack({flight[1].seq, flight[3].seq + 1448});
+  h.send_segment(kAck, h.peer_seq, flight[0].seq, 1000, sack);
+  h.expect_segment(AllOf(SeqIs(flight[0].seq), PayloadSize(1448)));
+  ASSERT_EQ(ep->info().tcpi_ca_state, 3);
+  // Well past the probe timeout (10 ms at this near-zero RTT), short of the RTO (200 ms).
+  h.advance(std::chrono::milliseconds(150));
+  h.expect_no_segment();
+  EXPECT_EQ(h.counter("tlp_probes"), 0u);
+  EXPECT_EQ(h.counter("rto_timeouts"), 0u);
+}
+
 // RFC 3708: when every retransmission of a recovery comes back D-SACKed, the peer had it all
 // and the window reduction is undone, even after the recovery ended (as Linux's
 // tcp_try_undo_dsack). The ACKs echo the newest TSval, so the timestamps prove nothing here.
