@@ -17,7 +17,7 @@ namespace weir::tcp {
               X(tlp_probes) X(tlp_new_data) X(tlp_loss_repaired) X(dup_acks_received)              \
                   X(dsacks_received) X(dsacks_sent) X(sack_blocks_sent)                            \
                       X(sack_reneging) X(undone_by_dsack) X(undone_by_timestamp)                   \
-                          X(undone_by_frto)                                                        \
+                          X(undone_by_frto) X(undone_partial)                                      \
                       X(out_of_order_segments) X(receive_queue_collapsed) X(ofo_pruned)            \
                           X(zero_window_probes)                                                    \
                           X(keepalive_probes) X(delayed_acks) X(quick_acks) X(batched_acks) X(window_updates_sent) \

@@ -64,6 +64,18 @@ void LossRecovery::on_cumulative_ack_in_episode(SendSide& send, SeqNum ack, Time
     return;
   }
   if (f.frto && frto_on_advance(send, ack, c)) return;
+  if (f.in_recovery && ack < f.recovery_point && echo_predates_retransmission() &&
+      !retransmission_outstanding(send)) {
+    // Linux's tcp_try_undo_partial: a partial ACK sent for an original that the path only
+    // delayed, and none of the episode's retransmissions still out: the hole was reordering,
+    // not loss. The reduction and the marks go, and the recovery ends here. (With
+    // retransmissions still out, Linux holds back further marking on this ACK; RACK's
+    // reordering window, which this ACK opens, does that here.)
+    c.undone_partial++;
+    f.rack.note_reordering();
+    undo(send, true);
+    return;
+  }
   if (ack >= f.recovery_point) {
     f.in_recovery = false;
     f.in_loss = false;
@@ -164,6 +176,14 @@ void LossRecovery::note_dsack(SeqRange block) {
   if (!in_flight_ || !in_flight_->undo.open) return;
   UndoEpisode& u = in_flight_->undo;
   u.retransmitted_bytes -= std::min(u.retransmitted_bytes, u.bytes_within(block.begin, block.end));
+}
+
+bool LossRecovery::retransmission_outstanding(const SendSide& send) {
+  for (size_t k = 0; k < send.record_count(); ++k) {
+    const SentSegment& s = send.record(k);
+    if (s.retransmitted && !s.sacked) return true;
+  }
+  return false;
 }
 
 bool LossRecovery::echo_predates_retransmission() const {

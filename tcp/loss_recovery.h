@@ -186,6 +186,8 @@ class LossRecovery {
   // The ACK being processed echoes a TSval older than the episode's first retransmission: what
   // it acknowledges arrived as sent the first time (RFC 4015).
   bool echo_predates_retransmission() const;
+  // A resent record is still unacknowledged and not SACKed (Linux's retrans_out > 0).
+  static bool retransmission_outstanding(const SendSide& send);
   void undo(SendSide& send, bool unmark_lost);
   // F-RTO's steps on an ACK after a timeout; true when it decided what happens next (undone,
   // or new data to send), so the episode must not end on this ACK.

@@ -46,6 +46,9 @@ class Rack {
   void on_ack(bool has_dsack, SeqNum snd_una, SeqNum snd_nxt);
   // Fast recovery or RTO recovery ended.
   void on_recovery_exit();
+  // A hole proved to be reordering by other evidence than a D-SACK (a partial ACK for a
+  // delayed original): the reordering window opens from now on (RFC 8985 step 3).
+  void note_reordering() { reordering_seen_ = true; }
 
   // The reordering window for the next scan (step 4's RACK_update_reo_wnd result).
   Duration reorder_window(bool in_recovery, uint32_t sacked_segments, Duration srtt,

@@ -228,6 +228,46 @@ TEST(TcpDataPath, ARecoveryDisarmsTheTailProbeArmedBeforeIt) {
   EXPECT_EQ(h.counter("rto_timeouts"), 0u);
 }
 
+// Linux's tcp_try_undo_partial: inside a recovery, a partial ACK echoing a TSval older than
+// the recovery's retransmission was sent for the original, which the path only delayed. With
+// no retransmission left out, the reduction is undone and the recovery ends at once, rather
+// than at the recovery point. An echo of the retransmission proves nothing: the episode goes on.
+void recover_from_a_delayed_first_of_six(bool echo_the_original) {
+  TcpHarness h;
+  auto ep = h.connect();
+  h.send_segment(kAck, h.peer_seq, h.local_seq, 1000, h.peer_ack_options());  // settle the window
+  const uint32_t before = ep->info().tcpi_snd_cwnd;
+  auto flight = send_flight(h, *ep, 6);
+  h.advance(std::chrono::milliseconds(5));
+  Options sack = h.peer_ack_options();
+  sack.add_sack({flight[1].seq, flight[3].seq + 1448});
+  h.send_segment(kAck, h.peer_seq, flight[0].seq, 1000, sack);
+  const CapturedSegment resent = h.expect_segment(AllOf(SeqIs(flight[0].seq), PayloadSize(1448)));
+  ASSERT_EQ(ep->info().tcpi_ca_state, 3);
+  h.advance(std::chrono::milliseconds(5));
+  Options partial = h.peer_ack_options();
+  partial.timestamps->echo = echo_the_original ? flight[0].options.timestamps->value
+                                               : resent.options.timestamps->value;
+  h.send_segment(kAck, h.peer_seq, flight[4].seq, 1000, partial);
+  if (echo_the_original) {
+    EXPECT_EQ(h.counter("undone_partial"), 1u);
+    EXPECT_EQ(ep->info().tcpi_ca_state, 0);
+    EXPECT_GE(ep->info().tcpi_snd_cwnd, before);
+  } else {
+    EXPECT_EQ(h.counter("undone_partial"), 0u);
+    EXPECT_EQ(ep->info().tcpi_ca_state, 3);
+    EXPECT_LT(ep->info().tcpi_snd_cwnd, before);
+  }
+}
+
+TEST(TcpDataPath, APartialAckForADelayedOriginalUndoesTheRecovery) {
+  recover_from_a_delayed_first_of_six(true);
+}
+
+TEST(TcpDataPath, APartialAckForTheRetransmissionKeepsTheRecovery) {
+  recover_from_a_delayed_first_of_six(false);
+}
+
 // RFC 3708: when every retransmission of a recovery comes back D-SACKed, the peer had it all
 // and the window reduction is undone, even after the recovery ended (as Linux's
 // tcp_try_undo_dsack). The ACKs echo the newest TSval, so the timestamps prove nothing here.
