@@ -78,7 +78,7 @@ void NetlinkSocket::pump() {
   flush_answers();
   resume_parked();
   if (host_hangup_) {
-    emulator_.loop().unwatch_fd(host_.get());
+    emulator_.loop().unwatch_fd_closing(host_.get());
     host_.reset();
     done_ = true;
     emulator_.counters().sockets_closed++;

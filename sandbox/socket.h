@@ -114,6 +114,8 @@ class EmulatedSocket {
   std::optional<Duration> send_timeout() const { return send_timeout_; }
 
   Emulator& emulator_;
+  // The supervisor's end of the stand-in pair: made here, never duplicated or passed on, so
+  // closing it takes it out of the loop's epoll set (Loop::unwatch_fd_closing).
   UniqueFd host_;
   bool host_readable_ = false;
   bool host_writable_ = false;

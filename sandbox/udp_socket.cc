@@ -81,7 +81,7 @@ void UdpSocket::pump() {
   if (!has_parked()) push_to_host();
   if (host_hangup_) {
     endpoint_->close();
-    emulator_.loop().unwatch_fd(host_.get());
+    emulator_.loop().unwatch_fd_closing(host_.get());
     host_.reset();
     done_ = true;
     emulator_.counters().sockets_closed++;
