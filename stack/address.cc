@@ -5,12 +5,15 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 
 namespace weir {
 
 MacAddress MacAddress::from_bytes(ByteView b) {
-  std::array<uint8_t, 6> o{};
-  for (size_t i = 0; i < 6; ++i) o[i] = load_u8(b, i);
+  // One bounds check and one copy: the byte loop checked every index (hardened builds), and
+  // every received Ethernet frame reads two addresses.
+  std::array<uint8_t, 6> o;
+  std::memcpy(o.data(), b.first(o.size()).data(), o.size());
   return MacAddress(o);
 }
 
@@ -74,8 +77,9 @@ std::string Ipv4Address::to_string() const {
 }
 
 Ipv6Address Ipv6Address::from_bytes(ByteView b) {
-  std::array<uint8_t, 16> o{};
-  for (size_t i = 0; i < 16; ++i) o[i] = load_u8(b, i);
+  // As MacAddress::from_bytes: one bounds check, not sixteen.
+  std::array<uint8_t, 16> o;
+  std::memcpy(o.data(), b.first(o.size()).data(), o.size());
   return Ipv6Address(o);
 }
 
