@@ -109,8 +109,11 @@ class EmulatorWorld {
     udp::install(stack);
     tcp::install(stack);
     auto nic = stack.add_nic(std::make_unique<BorrowedEndpoint>(loopback), "lo");
-    (void)stack.add_address(*nic, IpPrefix::parse("127.0.0.1/8").value());
-    (void)stack.add_address(*nic, IpPrefix::parse("::1/128").value());
+    // Parsed once per process, not per input.
+    static const IpPrefix v4 = IpPrefix::parse("127.0.0.1/8").value();
+    static const IpPrefix v6 = IpPrefix::parse("::1/128").value();
+    (void)stack.add_address(*nic, v4);
+    (void)stack.add_address(*nic, v6);
     emulator = std::make_unique<sandbox::Emulator>(stack, loop, tracee);
   }
   ~EmulatorWorld() {
@@ -209,16 +212,19 @@ inline void run_sandbox_emulator_input(EmulatorWorld& w, ByteView input) {
     return (off & 0x8000) ? base + kMemory + (off & 0x7fff) : base + (off % kMemory);
   };
   // A well-formed address at a fixed place, rewritten per call: the cases worth reaching.
+  // Parsed once per process, not per operation.
+  static const Ipv6Address loopback6 = Ipv6Address::parse("::1").value();
+  static const Ipv6Address mapped6 = Ipv6Address::parse("::ffff:127.0.0.1").value();
   auto addr_arg = [&](uint8_t kind) -> std::pair<uint64_t, uint64_t> {
     const uint16_t ports[] = {80, 81, 0, 9};
     SocketAddress a;
     int family = (kind & 1) ? AF_INET6 : AF_INET;
     switch ((kind >> 1) & 3) {
-      case 0: a.address = family == AF_INET ? IpAddress(Ipv4Address(127, 0, 0, 1))
-                                            : IpAddress(Ipv6Address::parse("::1").value());
+      case 0:
+        a.address = family == AF_INET ? IpAddress(Ipv4Address(127, 0, 0, 1)) : IpAddress(loopback6);
         break;
-      case 1: a.address = family == AF_INET ? IpAddress(Ipv4Address(10, 1, 2, 3))
-                                            : IpAddress(Ipv6Address::parse("::ffff:127.0.0.1").value());
+      case 1:
+        a.address = family == AF_INET ? IpAddress(Ipv4Address(10, 1, 2, 3)) : IpAddress(mapped6);
         break;
       default: a.address = IpAddress::any(family == AF_INET ? AddressFamily::kIpv4 : AddressFamily::kIpv6);
     }

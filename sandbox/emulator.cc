@@ -248,7 +248,7 @@ bool Emulator::drained() const {
   return true;
 }
 
-NetState Emulator::snapshot() const {
+NetState Emulator::snapshot(bool with_counters) const {
   NetState state;
   state.hostname = options_.hostname;
   for (NicId id : stack_.nic_ids()) {
@@ -288,6 +288,7 @@ NetState Emulator::snapshot() const {
   for (const auto& [inode, s] : sockets_) {
     if (auto st = s->state()) state.sockets.push_back(std::move(*st));
   }
+  if (!with_counters) return state;
   // The stack's counters under the names /proc/net/snmp and /proc/net/netstat use, by group:
   // only these groups are visited, and a counter is looked up by its name alone (no key string
   // built per counter of the whole stack, which every interface ioctl and /proc open paid), in
@@ -407,7 +408,7 @@ void Emulator::handle_fd_call(const SyscallRequest& req, int fd) {
 void Emulator::handle_interface_ioctl(Call& call) {
   const unsigned long request = call.req.args[1];
   const uint64_t arg = call.req.args[2];
-  NetState state = snapshot();
+  NetState state = snapshot(false);
   if (request == SIOCGIFCONF) {
     std::array<std::byte, kIfconfSize> raw;
     if (auto s = read(call, arg, raw); !s) {
@@ -552,11 +553,11 @@ void Emulator::handle_socket(const SyscallRequest& req) {
       NetlinkSocket::Responder responder;
       if (protocol == NETLINK_ROUTE) {
         responder = [this](ByteView request, uint32_t portid) {
-          return answer_route_request(request, snapshot(), portid);
+          return answer_route_request(request, snapshot(false), portid);
         };
       } else {
         responder = [this](ByteView request, uint32_t portid) {
-          return answer_sock_diag_request(request, snapshot(), portid);
+          return answer_sock_diag_request(request, snapshot(false), portid);
         };
       }
       socket = std::make_unique<NetlinkSocket>(*this, type, protocol, st.st_ino, std::move(host_end),
@@ -580,7 +581,7 @@ void Emulator::handle_open(const SyscallRequest& req, int dirfd, int path_arg, i
   }
   auto name = dirfd == AT_FDCWD || (*path)[0] == '/' ? proc_net_name(*path) : std::nullopt;
   std::optional<std::string> content;
-  if (name) content = proc_net_file(*name, snapshot());
+  if (name) content = proc_net_file(*name, snapshot(proc_net_file_reads_counters(*name)));
   if (!content) {
     // The decision rests on a copy of the path; if another thread changes it before the
     // kernel reads it again, the kernel opens the real (empty) namespace's file: harmless.

@@ -107,7 +107,10 @@ class Emulator {
   void handle(const SyscallRequest& req);
 
   // What programs see of the network.
-  NetState snapshot() const;
+  // Without counters (empty NetState::counters) when the caller shows none: walking the
+  // stack's counter groups by name was most of what a snapshot cost, and only /proc/net/snmp
+  // and /proc/net/netstat read them (proc_net_file_reads_counters).
+  NetState snapshot(bool with_counters = true) const;
   // True when no socket has data still on its way out (after the program ended, the
   // supervisor waits for this before tearing the stack down).
   bool drained() const;

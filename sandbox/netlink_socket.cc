@@ -60,7 +60,8 @@ void NetlinkSocket::flush_answers() {
 void NetlinkSocket::pump() {
   if (done_) return;
   // The 64 KiB buffer only when there is something to read, which most pumps do not find.
-  std::vector<std::byte> buf(host_readable_ && host_ ? kMaxRequest : 0);
+  ReadBuffer room(host_readable_ && host_ ? kMaxRequest : 0);
+  const MutableByteView buf = room.bytes();
   while (host_readable_ && host_) {
     ssize_t n = ::recv(host_.get(), buf.data(), buf.size(), MSG_DONTWAIT | MSG_TRUNC);
     if (n < 0) {
@@ -78,7 +79,7 @@ void NetlinkSocket::pump() {
   flush_answers();
   resume_parked();
   if (host_hangup_) {
-    emulator_.loop().unwatch_fd(host_.get());
+    emulator_.loop().unwatch_fd_closing(host_.get());
     host_.reset();
     done_ = true;
     emulator_.counters().sockets_closed++;
@@ -266,7 +267,8 @@ bool NetlinkSocket::receive(Call& call, bool parked) {
   const bool dontwait = call.nonblocking() || (flags & MSG_DONTWAIT) != 0;
   flush_answers();
   // The next answer, peeked from the program's own end; consumed once the call is answered.
-  std::vector<std::byte> buf(kMaxRequest + 32768);
+  ReadBuffer room(kMaxRequest + 32768);
+  const MutableByteView buf = room.bytes();
   ssize_t got = ::recv(call.file.get(), buf.data(), buf.size(), MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC);
   if (got < 0) {
     if (parked) return false;

@@ -584,6 +584,10 @@ std::string sockstat6_file(const NetState& st) {
 
 }  // namespace
 
+bool proc_net_file_reads_counters(std::string_view name) {
+  return name == "snmp" || name == "netstat";
+}
+
 std::optional<std::string> proc_net_file(std::string_view name, const NetState& state) {
   if (name == "tcp") return tcp_file(state, false);
   if (name == "tcp6") return tcp_file(state, true);

@@ -21,5 +21,7 @@ namespace weir::sandbox {
 // is unacknowledged; arp lists no entries (the neighbour cache is not in the snapshot); snmp and
 // netstat counters come from NetState::counters, 0 where absent.
 std::optional<std::string> proc_net_file(std::string_view name, const NetState& state);
+// Whether proc_net_file(name, ...) reads NetState::counters (the others leave them unread).
+bool proc_net_file_reads_counters(std::string_view name);
 
 }  // namespace weir::sandbox

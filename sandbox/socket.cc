@@ -53,7 +53,7 @@ EmulatedSocket::EmulatedSocket(Emulator& emulator, SocketKind kind, int domain, 
       }) {}
 
 EmulatedSocket::~EmulatedSocket() {
-  if (watched_) emulator_.loop().unwatch_fd(host_.get());
+  if (watched_) emulator_.loop().unwatch_fd_closing(host_.get());
   // Calls still parked get an answer that ends them: the socket is gone from under them.
   for (const auto& p : parked_) (void)emulator_.tracee().reply_error(p.req, EBADF);
 }

@@ -10,18 +10,34 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <utility>
 
 #include "sandbox/emulator.h"
 #include "sandbox/net_state.h"
+#include "stack/bytes.h"
 #include "stack/timer.h"
 #include "stack/unique_fd.h"
 
 namespace weir::sandbox {
 
 enum class SocketKind : uint8_t { kTcp, kUdp, kNetlink };
+
+// Room for one read from a socket, left uninitialized: only the bytes the read wrote are used,
+// and value-initializing 64 KiB (as a vector does) for every read cost more than the read.
+class ReadBuffer {
+ public:
+  explicit ReadBuffer(size_t size)
+      : storage_(size == 0 ? nullptr : std::make_unique_for_overwrite<std::byte[]>(size)),
+        size_(size) {}
+  MutableByteView bytes() { return {storage_.get(), size_}; }
+
+ private:
+  std::unique_ptr<std::byte[]> storage_;
+  size_t size_;
+};
 
 // An option the stack does not act on: a program may set it and reads back what it set (as
 // Linux would report it), and the kind may consult it (IP_PKTINFO, SO_TIMESTAMP, ...).
@@ -114,6 +130,8 @@ class EmulatedSocket {
   std::optional<Duration> send_timeout() const { return send_timeout_; }
 
   Emulator& emulator_;
+  // The supervisor's end of the stand-in pair: made here, never duplicated or passed on, so
+  // closing it takes it out of the loop's epoll set (Loop::unwatch_fd_closing).
   UniqueFd host_;
   bool host_readable_ = false;
   bool host_writable_ = false;

@@ -177,7 +177,7 @@ void TcpSocket::deliver_reset() {
   } else {
     emulator_.counters().tcp_eof_instead_of_reset++;
   }
-  emulator_.loop().unwatch_fd(host_.get());
+  emulator_.loop().unwatch_fd_closing(host_.get());
   host_.reset();
   host_closed_ = true;
 }
@@ -231,7 +231,7 @@ void TcpSocket::close_stack_side() {
   for (auto& e : stash_) e->abort();
   stash_.clear();
   if (host_) {
-    emulator_.loop().unwatch_fd(host_.get());
+    emulator_.loop().unwatch_fd_closing(host_.get());
     host_.reset();
   }
   host_closed_ = true;

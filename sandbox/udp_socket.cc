@@ -81,7 +81,7 @@ void UdpSocket::pump() {
   if (!has_parked()) push_to_host();
   if (host_hangup_) {
     endpoint_->close();
-    emulator_.loop().unwatch_fd(host_.get());
+    emulator_.loop().unwatch_fd_closing(host_.get());
     host_.reset();
     done_ = true;
     emulator_.counters().sockets_closed++;
@@ -91,7 +91,8 @@ void UdpSocket::pump() {
 void UdpSocket::drain_host() {
   // Every pump comes here, most with nothing to read: the 64 KiB buffer only when there is.
   if (!host_readable_ || !host_) return;
-  std::vector<std::byte> buf(kMaxDatagram);
+  ReadBuffer room(kMaxDatagram);
+  const MutableByteView buf = room.bytes();
   while (host_readable_ && host_) {
     ssize_t n = ::recv(host_.get(), buf.data(), buf.size(), MSG_DONTWAIT | MSG_TRUNC);
     if (n < 0) {
@@ -169,8 +170,9 @@ Status UdpSocket::send_datagram(ByteView payload, const std::optional<SocketAddr
 Result<std::optional<UdpSocket::Received>> UdpSocket::take(Call& call, size_t max, bool peek) {
   peeked_from_pair_ = false;
   if (auto e = take_icmp_error()) return *e;
-  std::vector<std::byte> buf(kMaxDatagram);
   if (!in_pair_.empty()) {
+    ReadBuffer room(kMaxDatagram);
+    const MutableByteView buf = room.bytes();
     ssize_t n = ::recv(call.file.get(), buf.data(), buf.size(),
                        MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC);
     if (n < 0) {
@@ -207,7 +209,7 @@ Result<std::optional<UdpSocket::Received>> UdpSocket::take(Call& call, size_t ma
     if (!peek) held_.reset();
     return std::optional<Received>(std::move(r));
   }
-  buf.resize(std::min(max, kMaxDatagram));
+  std::vector<std::byte> buf(std::min(max, kMaxDatagram));
   udp::ReceiveOptions options;
   options.peek = peek;
   auto info = endpoint_->receive_from(buf, options);

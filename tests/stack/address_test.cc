@@ -189,6 +189,30 @@ TEST(IpPrefixTest, Contains) {
   EXPECT_TRUE(IpPrefix::parse("::/0")->contains(*IpAddress::parse("ff02::1")));
 }
 
+// Every prefix length against the definition: an address is inside exactly when it differs
+// from the prefix's address in no bit before the length (each single-bit difference tried).
+TEST(IpPrefixTest, ContainsMatchesBitwiseDefinition) {
+  for (const char* text : {"203.0.113.77", "2001:db8:1234:5678:9abc:def0:1357:9bdf"}) {
+    const IpAddress base = *IpAddress::parse(text);
+    const size_t bits = base.bytes().size() * 8;
+    for (size_t length = 0; length <= bits; ++length) {
+      const IpPrefix prefix{base, static_cast<uint8_t>(length)};
+      EXPECT_TRUE(prefix.contains(base)) << text << "/" << length;
+      for (size_t flip = 0; flip < bits; ++flip) {
+        auto octets = base.bytes();
+        std::array<uint8_t, 16> raw{};
+        for (size_t i = 0; i < octets.size(); ++i) raw[i] = std::to_integer<uint8_t>(octets[i]);
+        raw[flip / 8] ^= static_cast<uint8_t>(0x80 >> (flip % 8));
+        const IpAddress other = base.is_v4()
+                                    ? IpAddress(Ipv4Address(raw[0], raw[1], raw[2], raw[3]))
+                                    : IpAddress(Ipv6Address(raw));
+        EXPECT_EQ(prefix.contains(other), flip >= length)
+            << text << "/" << length << " bit " << flip;
+      }
+    }
+  }
+}
+
 TEST(IpPrefixTest, NetworkClearsHostBits) {
   EXPECT_EQ(IpPrefix::parse("10.1.2.3/0")->network().to_string(), "0.0.0.0/0");
   EXPECT_EQ(IpPrefix::parse("10.1.2.3/32")->network().to_string(), "10.1.2.3/32");

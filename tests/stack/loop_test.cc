@@ -235,6 +235,40 @@ TEST_F(LoopTest, WatchFdCallsHandler) {
   close(efd);
 }
 
+// The close takes the fd out of the epoll set, so nothing of it is reported (it was readable),
+// and a new fd that takes its number is watched afresh.
+TEST_F(LoopTest, UnwatchFdClosingLeavesTheSetWithTheClose) {
+  int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  ASSERT_GE(efd, 0);
+  int old_calls = 0;
+  ASSERT_TRUE(loop_.watch_fd(efd, EPOLLIN, [&](uint32_t) { ++old_calls; }).ok());
+  const uint64_t one = 1;
+  ASSERT_EQ(write(efd, &one, sizeof one), 8);
+  loop_.unwatch_fd_closing(efd);
+  close(efd);
+  epoll_event ev{};
+  EXPECT_EQ(epoll_wait(loop_.fd(), &ev, 1, 0), 0);
+  EXPECT_EQ(loop_.run_once(Duration::zero()), 0u);
+
+  int again = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  ASSERT_GE(again, 0);
+  int new_calls = 0;
+  ASSERT_TRUE(loop_
+                  .watch_fd(again, EPOLLIN,
+                            [&](uint32_t) {
+                              uint64_t v;
+                              ASSERT_EQ(read(again, &v, sizeof v), 8);
+                              ++new_calls;
+                            })
+                  .ok());
+  ASSERT_EQ(write(again, &one, sizeof one), 8);
+  EXPECT_EQ(loop_.run_once(Duration::zero()), 1u);
+  EXPECT_EQ(old_calls, 0);
+  EXPECT_EQ(new_calls, 1);
+  loop_.unwatch_fd_closing(again);
+  close(again);
+}
+
 TEST_F(LoopTest, WatchFdRejectsBadFds) {
   EXPECT_FALSE(loop_.watch_fd(-1, EPOLLIN, [](uint32_t) {}).ok());
   EXPECT_FALSE(loop_.watch_fd(0, EPOLLIN, nullptr).ok());
