@@ -65,7 +65,7 @@ void LossRecovery::on_cumulative_ack_in_episode(SendSide& send, SeqNum ack, Time
   }
   if (f.frto && frto_on_advance(send, ack, c)) return;
   if (f.in_recovery && ack < f.recovery_point && echo_predates_retransmission() &&
-      !retransmission_outstanding(send)) {
+      !send.retransmission_outstanding()) {
     // Linux's tcp_try_undo_partial: a partial ACK sent for an original that the path only
     // delayed, and none of the episode's retransmissions still out: the hole was reordering,
     // not loss. The reduction and the marks go, and the recovery ends here. (With
@@ -178,14 +178,6 @@ void LossRecovery::note_dsack(SeqRange block) {
   u.retransmitted_bytes -= std::min(u.retransmitted_bytes, u.bytes_within(block.begin, block.end));
 }
 
-bool LossRecovery::retransmission_outstanding(const SendSide& send) {
-  for (size_t k = 0; k < send.record_count(); ++k) {
-    const SentSegment& s = send.record(k);
-    if (s.retransmitted && !s.sacked) return true;
-  }
-  return false;
-}
-
 bool LossRecovery::echo_predates_retransmission() const {
   const InFlight& f = *in_flight_;
   const UndoEpisode& u = f.undo;
@@ -262,7 +254,7 @@ Duration LossRecovery::detect_loss(SendSide& send, TimePoint now, TcpCounters& c
       f.rack.reorder_window(recovering(), sacked_segments, rtt_.srtt(), min_rtt_or_zero());
   for (size_t k = 0; k < send.record_count(); ++k) {
     SentSegment& s = send.record(k);
-    const Rack::SentSegment candidate{s.end, s.sent, s.retransmitted, s.order};
+    const Rack::SentSegment candidate = rack_view(s);
     // First transmissions go out in sequence order, so past the highest delivered byte the
     // first one sent after the RACK segment ends the scan: every later one was sent later
     // still. Earlier ones count when the RACK segment was a retransmission sent after them.
@@ -324,7 +316,9 @@ void LossRecovery::on_rto(SendSide& send, TimePoint now, TcpCounters& counters,
   const bool keep_recent = policy.sack && policy.rack && !reneged && f.rack.has_delivery();
   for (size_t k = 0; k < send.record_count(); ++k) {
     SentSegment& s = send.record(k);
-    if (keep_recent && k > 0 && s.sent + f.rack.rtt() > now) continue;
+    if (keep_recent && k > 0 && f.rack.time_left(rack_view(s), now, Duration{0}) > Duration{0}) {
+      continue;
+    }
     send.mark_lost(s);
   }
   f.in_loss = true;

@@ -186,8 +186,6 @@ class LossRecovery {
   // The ACK being processed echoes a TSval older than the episode's first retransmission: what
   // it acknowledges arrived as sent the first time (RFC 4015).
   bool echo_predates_retransmission() const;
-  // A resent record is still unacknowledged and not SACKed (Linux's retrans_out > 0).
-  static bool retransmission_outstanding(const SendSide& send);
   void undo(SendSide& send, bool unmark_lost);
   // F-RTO's steps on an ACK after a timeout; true when it decided what happens next (undone,
   // or new data to send), so the episode must not end on this ACK.
@@ -261,6 +259,11 @@ class LossRecovery {
   bool syn_timed_ = false;
 };
 
+// What RACK knows of a record.
+inline Rack::SentSegment rack_view(const SentSegment& s) {
+  return Rack::SentSegment{s.end, s.sent, s.retransmitted, s.order};
+}
+
 // On every ACK: defined here so that the Connection's calls inline.
 inline void LossRecovery::delivered(const SentSegment& s, TimePoint now) {
   if (!in_flight_) return;  // records exist only after activate()
@@ -274,8 +277,7 @@ inline void LossRecovery::delivered(const SentSegment& s, TimePoint now) {
   if (ambiguous && f.ack_tsecr && f.ts_offset) {
     ambiguous = static_cast<int32_t>(*f.ack_tsecr - f.tsval_at(s.sent)) < 0;
   }
-  f.rack.on_delivered(Rack::SentSegment{s.end, s.sent, s.retransmitted, s.order}, now,
-                      min_rtt_or_zero(), ambiguous);
+  f.rack.on_delivered(rack_view(s), now, min_rtt_or_zero(), ambiguous);
 }
 
 inline void LossRecovery::on_cumulative_ack(SendSide& send, SeqNum ack, TimePoint now,

@@ -58,7 +58,7 @@ Duration Rack::reorder_window(bool in_recovery, uint32_t sacked_segments, Durati
 bool Rack::is_lost(const SentSegment& seg, TimePoint now, Duration reo_wnd, Duration* wait) const {
   if (!have_segment_) return false;
   if (!sent_after(rack_segment(), seg)) return false;
-  Duration remaining = seg.xmit_time + rtt_ + reo_wnd - now;
+  const Duration remaining = time_left(seg, now, reo_wnd);
   if (remaining <= Duration{0}) return true;
   if (wait != nullptr) *wait = std::max(*wait, remaining);
   return false;

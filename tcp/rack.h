@@ -39,7 +39,8 @@ class Rack {
   // Step 2 and 3, for a segment newly ACKed or SACKed by the current ACK. rtt_is_ambiguous:
   // the segment was retransmitted and the ACK cannot tell which copy arrived (no timestamp
   // echo proving the newer one, or the sample is below min_rtt): such a sample is skipped.
-  void on_delivered(const SentSegment& seg, TimePoint now, Duration min_rtt, bool rtt_is_ambiguous);
+  void on_delivered(const SentSegment& seg, TimePoint now, Duration min_rtt,
+                    bool rtt_is_ambiguous);
 
   // Step 4 bookkeeping, once per ACK after on_delivered calls. A D-SACK also counts as
   // reordering seen.
@@ -58,6 +59,11 @@ class Rack {
   // is lost now; otherwise, if a later-sent segment was delivered, *wait is raised to the time
   // left until it would be.
   bool is_lost(const SentSegment& seg, TimePoint now, Duration reo_wnd, Duration* wait) const;
+  // How long until seg, if still undelivered, is overdue: RACK.rtt + reo_wnd after it was sent
+  // (Linux's tcp_rack_skb_timeout); zero or less when it is.
+  Duration time_left(const SentSegment& seg, TimePoint now, Duration reo_wnd) const {
+    return seg.xmit_time + rtt_ + reo_wnd - now;
+  }
 
   bool has_delivery() const { return have_segment_; }
   // Whether seg was sent before the most recently sent delivered segment (RACK.xmit_ts).

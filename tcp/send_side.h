@@ -121,6 +121,14 @@ class SendSide {
     lost_bytes_ = 0;
   }
 
+  // A resent record is still unacknowledged and not SACKed (Linux's retrans_out > 0).
+  bool retransmission_outstanding() const {
+    for (size_t k = head_; k < sent_.size(); ++k) {
+      if (sent_[k].retransmitted && !sent_[k].sacked) return true;
+    }
+    return false;
+  }
+
   // Loss marks: bytes marked lost and not yet retransmitted.
   uint32_t lost_bytes() const { return lost_bytes_; }
   void mark_lost(SentSegment& s) {
