@@ -159,6 +159,13 @@ Result<size_t> ChannelEndpoint::write_packets(std::span<PacketBuffer> packets) {
   return sent;
 }
 
+size_t ChannelEndpoint::transmit_room() const {
+  const int peer = 1 - side_;
+  // Writes to a closed end fail whatever the room: nothing to hold back for.
+  if (!wire_->alive(peer)) return kUnboundedTransmitRoom;
+  return wire_->inbound(peer).room();
+}
+
 int ChannelEndpoint::readable_fd() const { return wire_->inbound(side_).fd(); }
 
 size_t ChannelEndpoint::process_receive(size_t budget) { return receive_queued(budget); }

@@ -117,6 +117,7 @@ class ChannelEndpoint final : public LinkEndpoint {
   bool attached() const override { return dispatcher_ != nullptr; }
   // Moves the packets out of `packets` (they are left empty).
   Result<size_t> write_packets(std::span<PacketBuffer> packets) override;
+  size_t transmit_room() const override;
   int readable_fd() const override;
   size_t process_receive(size_t budget) override;
 

@@ -84,6 +84,12 @@ class FrameQueue {
     return true;
   }
   size_t size() const;
+  // Packets push() would still take: the limit less what is queued.
+  size_t room() const {
+    // Asked before every TCP send: an unshared queue answers without the call size() makes.
+    const size_t queued = unshared_ ? count_ : size();
+    return queued < options_.limit ? options_.limit - queued : 0;
+  }
   // Neither locked nor signalled: one thread pushes and pops.
   bool unshared() const { return unshared_; }
   // Nothing to pop and no signal to drain: a poller may skip pop_batch altogether. Only an

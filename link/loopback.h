@@ -43,6 +43,7 @@ class LoopbackEndpoint final : public LinkEndpoint {
   bool attached() const override { return dispatcher_ != nullptr; }
   // Moves the packets out of `packets`. Each needs meta().network_protocol set.
   Result<size_t> write_packets(std::span<PacketBuffer> packets) override;
+  size_t transmit_room() const override { return queue_->room(); }
   int readable_fd() const override { return queue_->fd(); }
   size_t process_receive(size_t budget) override;
 

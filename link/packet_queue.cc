@@ -3,6 +3,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <utility>
 
@@ -232,6 +233,17 @@ void PacketQueueEndpoint::set_output_ready(std::function<void()> fn) {
 size_t PacketQueueEndpoint::outbound_pending() const {
   MaybeLock lock(out_mutex_, options_.thread_safe);
   return outbound_.size();
+}
+
+size_t PacketQueueEndpoint::transmit_room() const {
+  MaybeLock lock(out_mutex_, options_.thread_safe);
+  const size_t by_count =
+      outbound_.size() < options_.outbound_limit ? options_.outbound_limit - outbound_.size() : 0;
+  const size_t frame = size_t{options_.mtu} + max_header_length();
+  const size_t by_bytes = outbound_bytes_ < options_.outbound_byte_limit
+                              ? (options_.outbound_byte_limit - outbound_bytes_) / frame
+                              : 0;
+  return std::min(by_count, by_bytes);
 }
 
 size_t PacketQueueEndpoint::outbound_bytes() const {

@@ -180,6 +180,8 @@ class PacketQueueEndpoint final : public LinkEndpoint {
   bool attached() const override { return dispatcher_ != nullptr; }
   // Moves the packets out of `packets` onto the outbound queue.
   Result<size_t> write_packets(std::span<PacketBuffer> packets) override;
+  // Frames the outbound queue takes before either limit, counting each at the largest frame.
+  size_t transmit_room() const override;
   // -1, or with thread_safe the inbound queue's eventfd.
   int readable_fd() const override { return inbound_->fd(); }
   // Delivers up to budget injected packets to the stack; returns how many were taken off the

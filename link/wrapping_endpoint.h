@@ -32,6 +32,7 @@ class WrappingEndpoint : public LinkEndpoint {
   Result<size_t> write_packets(std::span<PacketBuffer> packets) override {
     return inner_->write_packets(packets);
   }
+  size_t transmit_room() const override { return inner_->transmit_room(); }
   int readable_fd() const override { return inner_->readable_fd(); }
   bool needs_polling() const override { return inner_->needs_polling(); }
   size_t process_receive(size_t budget) override { return inner_->process_receive(budget); }

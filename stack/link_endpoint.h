@@ -2,6 +2,7 @@
 // dpdk, pcap, sniffer, fault) implements and what it hands received packets to.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 
@@ -57,6 +58,13 @@ class LinkEndpoint {
   // Returns how many were accepted (the rest were not sent; they are counted as drops by the
   // caller) or an error if none could be.
   virtual Result<size_t> write_packets(std::span<PacketBuffer> packets) = 0;
+
+  // How many more frames a write would queue now, or kUnboundedTransmitRoom for an endpoint
+  // that does not say (a write that goes straight to the kernel). TCP holds new segments back
+  // at a full queue instead of losing them into it: the backpressure a Linux qdisc gives its
+  // sockets (NET_XMIT_DROP, TCP small queues). Advisory: a write may still find less room.
+  static constexpr size_t kUnboundedTransmitRoom = SIZE_MAX;
+  virtual size_t transmit_room() const { return kUnboundedTransmitRoom; }
 
   // For endpoints driven by a file descriptor: the fd the loop waits on for readability, or -1.
   virtual int readable_fd() const { return -1; }

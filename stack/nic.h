@@ -43,6 +43,8 @@ class Nic final : public NetworkDispatcher {
   // while it is attached (see LinkEndpoint): call after each change.
   void refresh_link();
   MacAddress link_address() const { return endpoint_->link_address(); }
+  // Frames the link would queue now (LinkEndpoint::transmit_room).
+  size_t transmit_room() const { return endpoint_->transmit_room(); }
 
   bool enabled() const { return enabled_; }
   void set_enabled(bool on) { enabled_ = on; }

@@ -74,6 +74,29 @@ TEST(Channel, QueueLimitDropsAndCounts) {
   EXPECT_EQ(tags, (std::vector<uint32_t>{0, 1, 2, 3}));
 }
 
+// What TCP asks before sending (LinkEndpoint::transmit_room): the frames the peer's inbound
+// queue still takes, down to 0 when a write would drop, back up as the peer receives.
+TEST(Channel, TransmitRoomIsWhatThePeersQueueStillTakes) {
+  auto [a, b] = ChannelEndpoint::make_pair({.queue_limit = 4});
+  RecordingDispatcher rx;
+  b->attach(&rx);
+  EXPECT_EQ(a->transmit_room(), 4u);
+  EXPECT_EQ(b->transmit_room(), 4u);
+  std::vector<PacketBuffer> batch;
+  for (uint32_t i = 0; i < 3; ++i) batch.push_back(make_packet(i));
+  ASSERT_EQ(a->write_packets(batch).value(), 3u);
+  EXPECT_EQ(a->transmit_room(), 1u);
+  EXPECT_EQ(b->transmit_room(), 4u);  // each direction has its own queue
+  ASSERT_TRUE(write_one(*a, make_packet(3)));
+  EXPECT_EQ(a->transmit_room(), 0u);
+  EXPECT_EQ(a->counters().tx_drop_queue_full, 0u);
+  EXPECT_EQ(b->process_receive(3), 3u);
+  EXPECT_EQ(a->transmit_room(), 3u);
+  // A closed peer: writes fail whatever the room, so the room does not hold anything back.
+  b.reset();
+  EXPECT_EQ(a->transmit_room(), LinkEndpoint::kUnboundedTransmitRoom);
+}
+
 TEST(Channel, DropsOversizeAndWritesToDeadPeer) {
   auto [a, b] = ChannelEndpoint::make_pair({.mtu = 100});
   auto too_big = write_one(*a, make_packet(1, 101));

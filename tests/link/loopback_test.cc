@@ -126,8 +126,10 @@ TEST(Loopback, DropsTooBigQueueFullAndUnattached) {
   EXPECT_EQ(ep->write_packets(batch).value(), 2u);
   EXPECT_EQ(ep->counters().tx_drop_too_big, 1u);
   EXPECT_EQ(ep->counters().tx_drop_queue_full, 1u);
+  EXPECT_EQ(ep->transmit_room(), 0u);  // what TCP asks before it sends
   EXPECT_EQ(ep->process_receive(10), 2u);
   EXPECT_EQ(ep->counters().rx_drop_not_attached, 2u);
+  EXPECT_EQ(ep->transmit_room(), 2u);
 }
 
 // A reset loopback is the one create() made: nothing queued or signalled, every counter zero,

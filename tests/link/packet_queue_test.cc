@@ -233,6 +233,23 @@ TEST(PacketQueue, EthernetOutboundCarriesTheHeader) {
   EXPECT_EQ(ep->counters().tx_bytes, 64u + kEthernetHeaderLength);
 }
 
+// The room TCP asks for (LinkEndpoint::transmit_room) is the tighter of the two limits, each
+// frame counted at the largest the MTU allows.
+TEST(PacketQueue, TransmitRoomHonoursBothOutboundLimits) {
+  auto ep = raw({.mtu = 100, .outbound_limit = 8, .outbound_byte_limit = 1000});
+  EXPECT_EQ(ep->transmit_room(), 8u);
+  std::vector<PacketBuffer> batch;
+  for (uint32_t i = 0; i < 2; ++i) batch.push_back(make_packet(i, 100));
+  ASSERT_EQ(ep->write_packets(batch).value(), 2u);
+  EXPECT_EQ(ep->transmit_room(), 6u);  // 800 bytes left: 8 frames by bytes, 6 by count
+  batch.clear();
+  for (uint32_t i = 0; i < 4; ++i) batch.push_back(make_packet(10 + i, 100));
+  ASSERT_EQ(ep->write_packets(batch).value(), 4u);
+  EXPECT_EQ(ep->transmit_room(), 2u);  // 400 bytes: 4 by bytes, 2 by count
+  ASSERT_TRUE(ep->take_outbound());
+  EXPECT_EQ(ep->transmit_room(), 3u);
+}
+
 TEST(PacketQueue, OutboundLimitsDropAndCountLikeAFullRing) {
   auto ep = raw({.outbound_limit = 3, .outbound_byte_limit = 250});
   std::vector<PacketBuffer> batch;
@@ -252,6 +269,8 @@ TEST(PacketQueue, OutboundLimitsDropAndCountLikeAFullRing) {
   auto full = ep->write_packets(batch);
   ASSERT_FALSE(full.ok());
   EXPECT_EQ(full.error(), Error::kNoBufferSpace);
+
+  EXPECT_EQ(ep->transmit_room(), 0u);
 
   // Taking packets makes room again.
   ASSERT_TRUE(ep->take_outbound());
