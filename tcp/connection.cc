@@ -58,6 +58,8 @@ namespace {
 
 constexpr uint32_t kMinMss = 64;
 constexpr Duration kMaxPersist = std::chrono::seconds(60);
+// How soon new data held back by a full link queue, with nothing in flight, tries again.
+constexpr Duration kLinkRetry = std::chrono::milliseconds(1);
 
 size_t ip_header_length(AddressFamily f) { return f == AddressFamily::kIpv4 ? 20 : 40; }
 
@@ -179,6 +181,8 @@ RttEstimator Connection::rtt() const {
 }
 
 uint32_t Connection::send_window() const { return work_ ? send().window() : parked_.send.wnd; }
+
+uint32_t Connection::send_buffer() const { return work_ ? send().buffer() : parked_.send.buffer; }
 
 uint32_t Connection::receive_window() const {
   if (work_) return recv().window();
@@ -426,7 +430,10 @@ Result<size_t> Connection::writable_space() {
   SendSide& send = unpark().send;
   if (send.fin_queued()) return Error::kBrokenPipe;
   size_t space = send.buffer() > send.queue().size() ? send.buffer() - send.queue().size() : 0;
-  if (space == 0) return Error::kWouldBlock;
+  if (space == 0) {
+    work_->send_buffer_full = true;
+    return Error::kWouldBlock;
+  }
   return space;
 }
 
@@ -1156,7 +1163,9 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
     sample.bytes_acked = acked + newly_sacked;
     sample.rtt = rtt_sample;
     sample.min_rtt = loss().min_rtt_or_zero();
-    sample.app_limited = send().queue().size() <= send().outstanding();
+    // Not using the window (no more data, or held back by the receiver's window, Nagle or a
+    // full link queue) is not using it up: cwnd must not grow for it (RFC 7661).
+    sample.app_limited = !work_->cwnd_limited;
     loss().on_delivery(send(), sample);
 
     if (fin_acked && !on_fin_acked()) return false;
@@ -1168,6 +1177,7 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
     } else {
       arm_loss_timer();
     }
+    if (work_->send_buffer_full) expand_send_buffer();
     if (state_ == State::kEstablished || state_ == State::kCloseWait) notify(kEventWritable);
   } else if (ack == send().una() && seg_len == 0 && send().outstanding() > 0 &&
              send().window() == old_wnd && (seg.flags() & (kSyn | kFin)) == 0) {
@@ -1416,11 +1426,18 @@ void Connection::send_probe() { transmit(kAck, send().una() - 1, PacketBuffer(),
 bool Connection::retransmit_lost() {
   bool sent = false;
   uint32_t cwnd = loss().cwnd_or(mss_);
+  size_t link_room = link_transmit_room();
   for (size_t k = 0; k < send().record_count() && send().lost_bytes() > 0; ++k) {
     const SentSegment& s = send().record(k);
     if (!s.lost || s.sacked) continue;
     uint32_t flight = loss().bytes_in_flight(send());
     if (flight > 0 && flight + std::min<uint32_t>(s.end - s.begin, mss_) > cwnd) break;
+    // A retransmission is at most one segment: one frame.
+    if (link_room == 0) {
+      hold_for_link();
+      break;
+    }
+    if (link_room != LinkEndpoint::kUnboundedTransmitRoom) --link_room;
     retransmit_record(k);
     sent = true;
   }
@@ -1456,6 +1473,10 @@ bool Connection::send_new_data(bool force_one) {
     loss().cc()->on_idle_restart(now, now - work_->last_data_sent, loss().rtt().rto());
     work_->restarted_after_idle = true;
   }
+  bool stopped_by_cwnd = false;
+  // Read when the first segment is ready: most calls (an ACK's output()) find nothing to send.
+  size_t link_room = 0;
+  bool link_room_read = false;
   while (true) {
     auto queued_off = static_cast<uint32_t>(send().nxt() - send().una());
     size_t avail = send().queue().size() > queued_off ? send().queue().size() - queued_off : 0;
@@ -1474,7 +1495,10 @@ bool Connection::send_new_data(bool force_one) {
     // the SWS, Nagle and cork checks below.
     if (len > seg_mss) len -= len % seg_mss;
     bool fin_now = fin_pending && len == avail && (usable > 0 || avail == 0 || force_one);
-    if (len == 0 && !fin_now) break;
+    if (len == 0 && !fin_now) {
+      stopped_by_cwnd = cwnd_room == 0 && avail > 0 && usable > 0;
+      break;
+    }
     if (len < avail && len < seg_mss) {
       // Sender SWS avoidance (RFC 9293 3.8.6.2.1): wait for a useful window unless it is at
       // least half the largest window the peer ever offered.
@@ -1489,6 +1513,24 @@ bool Connection::send_new_data(bool force_one) {
           send().small_segment_in_flight()) {
         break;
       }
+    }
+    if (!link_room_read) {
+      link_room = link_transmit_room();
+      link_room_read = true;
+    }
+    if (link_room != LinkEndpoint::kUnboundedTransmitRoom) {
+      // A link that cannot cut a GSO packet gets it as that many frames (Nic::write_segmented).
+      size_t frames = route_link_.gso || len <= seg_mss ? 1 : (len + seg_mss - 1) / seg_mss;
+      if (frames > link_room) {
+        if (link_room == 0) {
+          hold_for_link();
+          break;
+        }
+        len = link_room * seg_mss;  // frames > 1: whole segments, less than avail
+        fin_now = false;
+        frames = link_room;
+      }
+      link_room -= frames;
     }
     uint8_t flags = kAck;
     if (len == avail && len > 0) flags |= kPsh;
@@ -1512,7 +1554,21 @@ bool Connection::send_new_data(bool force_one) {
     }
     if (force_one || fin_now) break;
   }
+  if (sent_any || stopped_by_cwnd) note_cwnd_use(stopped_by_cwnd);
   return sent_any;
+}
+
+void Connection::note_cwnd_use(bool limited) {
+  Working& w = *work_;
+  // Outstanding bytes, as Linux counts packets_out here: cheaper than the flight, and the same
+  // outside a recovery.
+  const uint32_t outstanding = send().outstanding();
+  if (limited || send().una() >= w.cwnd_usage_end ||
+      (!w.cwnd_limited && outstanding > w.max_outstanding)) {
+    w.cwnd_limited = limited;
+    w.max_outstanding = outstanding;
+    w.cwnd_usage_end = send().nxt();
+  }
 }
 
 void Connection::output() {
@@ -1552,6 +1608,66 @@ void Connection::output() {
     timers_.arm_after(*this, TimerKind::kRetransmit, d);
   }
   if (recv().ack_now()) send_ack();
+}
+
+// Send-buffer autotuning. When an ACK frees room that the writer was waiting for (Linux's
+// tcp_new_space), the buffer grows to twice the path's bandwidth-delay product, measured as the
+// delivery rate over at least a round trip times the smallest RTT, up to
+// TcpOptions::send_buffer_max: a window in flight and the next one queued. Not when the user set
+// SO_SNDBUF, not under memory pressure, and not while the window is full (then the network, not
+// the buffer, holds the sender back), as in Linux. Linux sizes by twice the congestion window
+// instead, which queueing inflates: on a link whose only delay is its queue the window, and the
+// buffer after it, grow until the queue is full (Linux's TCP small queues then keep the queue
+// short), and every byte queued beyond the caches costs throughput. The delivery rate sees no
+// queue: while the buffer limits the sender it delivers a buffer per round trip, so the buffer at
+// most doubles per round trip, as the window does in slow start.
+void Connection::expand_send_buffer() {
+  Working& w = *work_;
+  w.send_buffer_full = false;
+  const TcpOptions& po = protocol_.options();
+  const CongestionControl* cc = loss().cc();
+  if (options_->send_buffer != 0 || cc == nullptr || send().buffer() >= po.send_buffer_max ||
+      !loss().rtt().has_sample() || stack().socket_memory().under_pressure() ||
+      loss().bytes_in_flight(send()) >= cc->cwnd()) {
+    return;
+  }
+  const TimePoint now = stack().now();
+  const Duration span = now - w.rate_sample_start;
+  if (w.rate_sample_start == TimePoint{} || span > 8 * loss().rtt().srtt()) {
+    // The first sample, or one from an earlier busy period: start afresh.
+    w.rate_sample_start = now;
+    w.rate_sample_acked = bytes_acked_;
+    return;
+  }
+  if (span < loss().rtt().srtt() || span <= Duration::zero()) return;
+  const uint64_t delivered = bytes_acked_ - w.rate_sample_acked;
+  w.rate_sample_start = now;
+  w.rate_sample_acked = bytes_acked_;
+  const auto min_rtt = static_cast<uint64_t>(loss().min_rtt_or_zero().count());
+  const uint64_t bdp = delivered * min_rtt / static_cast<uint64_t>(span.count());
+  const uint64_t floor_segments =
+      std::max(CongestionControlOptions{}.initial_window_segments, po.reordering + 1);
+  const uint64_t wanted =
+      std::min<uint64_t>(std::max(2 * bdp, 2 * floor_segments * mss_), po.send_buffer_max);
+  if (wanted > send().buffer()) {
+    send().set_buffer(static_cast<uint32_t>(wanted));
+    protocol_.counters().send_buffer_expanded++;
+  }
+}
+
+size_t Connection::link_transmit_room() {
+  const Nic* nic = stack().nic(route_nic_);
+  return nic != nullptr ? nic->transmit_room() : LinkEndpoint::kUnboundedTransmitRoom;
+}
+
+void Connection::hold_for_link() {
+  protocol_.counters().send_held_link_full++;
+  // Segments in flight bring ACKs, and each ACK tries again. Without any, a timer does, as Linux
+  // arms its probe timer when a queue refused the segment at the head (tcp_check_probe_timer).
+  if (send().outstanding() == 0 && !timers_.armed(TimerKind::kRetransmit)) {
+    timer_mode_ = TimerMode::kLinkRetry;
+    timers_.arm_after(*this, TimerKind::kRetransmit, kLinkRetry);
+  }
 }
 
 void Connection::maybe_send_window_update() {
@@ -1648,6 +1764,9 @@ void Connection::on_rexmit_timer() {
       output();  // re-arms persist while the window stays closed
       break;
     }
+    case TimerMode::kLinkRetry:
+      output();
+      break;
     case TimerMode::kNone:
       break;
   }

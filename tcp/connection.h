@@ -104,6 +104,8 @@ class Connection final : public SegmentReceiver {
   uint32_t congestion_window() const;
   uint32_t send_window() const;
   uint32_t receive_window() const;
+  // The send buffer in bytes: as set, or as autotuning has grown it (SO_SNDBUF).
+  uint32_t send_buffer() const;
   size_t send_queue_bytes() const { return work_ ? work_->send.queue().size() : 0; }
   SeqNum snd_una() const { return work_ ? work_->send.una() : parked_.send.una; }
   SeqNum snd_nxt() const { return work_ ? work_->send.nxt() : parked_.send.una; }
@@ -154,7 +156,16 @@ class Connection final : public SegmentReceiver {
  private:
   // The ACK owed for the in-order data of the batch that just ended (ReceiveSide::AckDue).
   void on_batch_end();
-  enum class TimerMode : uint8_t { kNone, kRetransmit, kTailLossProbe, kReorder, kPersist };
+  // kLinkRetry: new data waits for room in the link's queue with nothing in flight to bring
+  // an ACK (hold_for_link).
+  enum class TimerMode : uint8_t {
+    kNone,
+    kRetransmit,
+    kTailLossProbe,
+    kReorder,
+    kPersist,
+    kLinkRetry
+  };
 
   // The parts a connection works with while it carries data or a handshake, and the data
   // statistics that come with them. It is also the task that sends the ACK a batch's end owes
@@ -172,6 +183,17 @@ class Connection final : public SegmentReceiver {
     // The window was restarted for the idle time since last_data_sent: a send the window, cork
     // or peer then held back must not decay it a second time.
     bool restarted_after_idle = false;
+    // The user found the send buffer full (Linux's SOCK_NOSPACE): the next ACK that frees room
+    // may grow it (expand_send_buffer).
+    bool send_buffer_full = false;
+    // Whether the congestion window held sending back in the window of data that ends at
+    // cwnd_usage_end, and the most sent in that window while it did not (note_cwnd_use).
+    bool cwnd_limited = false;
+    uint32_t max_outstanding = 0;
+    SeqNum cwnd_usage_end;
+    // Send-buffer autotuning's delivery-rate sample: bytes_acked_ when it began, and when.
+    uint64_t rate_sample_acked = 0;
+    TimePoint rate_sample_start{};
   };
   // What a parked connection keeps of them.
   struct Parked {
@@ -299,6 +321,14 @@ class Connection final : public SegmentReceiver {
   void terminate(Error e);  // hard error: CLOSED, error reported
   void notify(EventMask events);
   void maybe_send_window_update();
+  void expand_send_buffer();
+  // Frames the route's link still queues (LinkEndpoint::transmit_room).
+  size_t link_transmit_room();
+  // After a send: whether the window held it back, kept for a window of data (Linux's
+  // tcp_cwnd_validate), which is what lets cwnd grow (RFC 7661).
+  void note_cwnd_use(bool limited);
+  // Sending stopped at a full link queue: note it, and retry by timer if no ACK will come.
+  void hold_for_link();
   // After the user took n bytes: grow the buffer, and tell the peer if the window opened.
   void after_read(size_t n);
   // Room in the send buffer, or why nothing can be written now.

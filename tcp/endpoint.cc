@@ -330,6 +330,8 @@ Result<int> Endpoint::get_option(SocketOption option) const {
       return static_cast<int>(opts.receive_buffer != 0 ? opts.receive_buffer
                                                            : po.receive_buffer);
     case SocketOption::kSendBuffer:
+      // A connection's buffer may have grown since (autotuning), as Linux's sk_sndbuf.
+      if (conn_ != nullptr && opts.send_buffer == 0) return static_cast<int>(conn_->send_buffer());
       return static_cast<int>(opts.send_buffer != 0 ? opts.send_buffer : po.send_buffer);
     case SocketOption::kReuseAddress:
       return opts.reuse_address ? 1 : 0;

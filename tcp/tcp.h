@@ -40,8 +40,7 @@ struct TcpOptions {
   bool tlp = true;                    // RFC 8985 tail loss probes
   bool frto = true;                   // RFC 5682 spurious-timeout detection (Linux's tcp_frto)
   uint32_t send_buffer = 256 * 1024;  // default SO_SNDBUF
-  uint32_t send_buffer_max = 4 * 1024 * 1024;  // the cap for send-buffer autotuning, which is
-                                               // missing: nothing reads it yet (README)
+  uint32_t send_buffer_max = 4 * 1024 * 1024;  // send-buffer autotuning's cap (tcp_wmem[2])
   uint32_t receive_buffer = 128 * 1024;  // initial receive window (auto-tuned upward)
   uint32_t receive_buffer_max = 6 * 1024 * 1024;
   bool receive_autotune = true;

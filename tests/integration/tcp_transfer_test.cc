@@ -12,6 +12,7 @@ namespace weir::testing {
 namespace {
 
 using tcp::Endpoint;
+using tcp::SocketOption;
 
 // Deterministic stream content: byte i of a stream seeded s.
 class StreamSource {
@@ -198,6 +199,115 @@ TEST(TcpIntegration, LossyLink64MiBEachWay) {
     EXPECT_GT(counter(*s, "dsacks_sent") + counter(*s, "dsacks_received"), 0u);
     EXPECT_GT(counter(*s, "out_of_order_segments"), 0u);
   }
+}
+
+// A path whose bandwidth-delay product is beyond the default send buffer (256 KiB): a fixed
+// buffer would hold the sender to 256 KiB per 50 ms round trip, 6.4 s of simulated time for
+// 32 MiB. The buffer grows with the congestion window as the writer finds it full (Linux's
+// send-buffer autotuning), and the transfer takes a fraction of that.
+TEST(TcpIntegration, ALongFatPathGrowsTheSendBuffer) {
+  TcpNetworkOptions o;
+  for (auto* f : {&o.fault_a, &o.fault_b}) f->delay = std::chrono::milliseconds(25);
+  TcpNetwork net(o);
+  auto [a, b] = connect_pair(net);
+  ASSERT_TRUE(a && b);
+  ASSERT_EQ(a->get_option(SocketOption::kSendBuffer).value_or(0), 256 * 1024);
+  const Duration took = transfer(net, *a, *b, 32 << 20, 0, std::chrono::minutes(10));
+  std::printf("simulated time %.3f s, send buffer %d\n",
+              std::chrono::duration<double>(took).count(),
+              a->get_option(SocketOption::kSendBuffer).value_or(0));
+  EXPECT_GT(counter(*net.a().stack, "send_buffer_expanded"), 0u);
+  EXPECT_GT(a->get_option(SocketOption::kSendBuffer).value_or(0), 1024 * 1024);
+  EXPECT_LT(took, std::chrono::seconds(3));
+}
+
+// A link queue that fills (the channel takes 16 frames per direction) holds new segments back
+// instead of dropping them (LinkEndpoint::transmit_room): nothing is lost or resent, and the
+// window the link keeps the sender from using does not grow for it (RFC 7661), where it would
+// have grown with every ACK, and the send buffer with it.
+TEST(TcpIntegration, AFullLinkQueueHoldsSegmentsBackInsteadOfLosingThem) {
+  TcpNetworkOptions o;
+  o.queue_limit = 16;
+  TcpNetwork net(o);
+  auto [a, b] = connect_pair(net);
+  ASSERT_TRUE(a && b);
+  transfer(net, *a, *b, 4 << 20, 0, std::chrono::minutes(1));
+  EXPECT_EQ(net.a().channel->counters().tx_drop_queue_full, 0u);
+  EXPECT_EQ(counter(*net.a().stack, "retransmitted_segments"), 0u);
+  EXPECT_GT(counter(*net.a().stack, "send_held_link_full"), 0u);
+  EXPECT_LT(a->info().tcpi_snd_cwnd, 100u);
+  EXPECT_LT(a->get_option(SocketOption::kSendBuffer).value_or(0), 1024 * 1024);
+}
+
+// A receiver whose window (a 32 KiB buffer it set) holds the sender back: the sender does not
+// use its congestion window, so the window does not grow past twice what was in flight (RFC
+// 7661, Linux's tcp_is_cwnd_limited), however much is acknowledged.
+TEST(TcpIntegration, AWindowTheReceiverHoldsBackDoesNotGrow) {
+  TcpNetwork net;
+  auto listener = Endpoint::create(*net.b().stack, AddressFamily::kIpv4);
+  listener->set_receive_buffer(32 * 1024);
+  ASSERT_TRUE(listener->bind(SocketAddress{net.b().address, 5001}).ok());
+  ASSERT_TRUE(listener->listen(8).ok());
+  auto a = Endpoint::create(*net.a().stack, AddressFamily::kIpv4);
+  ASSERT_EQ(a->connect(SocketAddress{net.b().address, 5001}).error(), Error::kInProgress);
+  std::unique_ptr<Endpoint> b;
+  ASSERT_TRUE(net.run_until([&] {
+    if (!b) {
+      auto r = listener->accept();
+      if (r.ok()) b = std::move(*r);
+    }
+    return b != nullptr && (a->readiness() & kEventWritable) != 0;
+  }));
+  transfer(net, *a, *b, 8 << 20, 0, std::chrono::minutes(1));
+  EXPECT_EQ(counter(*net.a().stack, "retransmitted_segments"), 0u);
+  // 32 KiB is 22 segments of 1448 bytes.
+  EXPECT_LE(a->info().tcpi_snd_cwnd, 2u * 23u);
+}
+
+// Held back by a queue full of other traffic, with nothing in flight to bring an ACK, new data
+// goes when a timer tries again.
+TEST(TcpIntegration, DataHeldByAFullLinkWithNothingInFlightGoesOnATimer) {
+  TcpNetworkOptions o;
+  o.queue_limit = 4;
+  TcpNetwork net(o);
+  auto [a, b] = connect_pair(net);
+  ASSERT_TRUE(a && b);
+  std::vector<PacketBuffer> other;
+  for (int i = 0; i < 4; ++i) {
+    std::vector<std::byte> junk(64, std::byte{0x45});
+    PacketBuffer p = PacketBuffer::from_bytes(junk);
+    p.meta().network_protocol = kEtherTypeIpv4;
+    other.push_back(std::move(p));
+  }
+  ASSERT_EQ(net.a().channel->write_packets(other).value(), 4u);
+  const uint64_t frames_before = net.a().channel->counters().tx_frames;
+  const std::byte hello[5] = {std::byte{'h'}, std::byte{'e'}, std::byte{'l'}, std::byte{'l'},
+                              std::byte{'o'}};
+  ASSERT_EQ(a->write(hello).value_or(0), 5u);
+  EXPECT_EQ(counter(*net.a().stack, "send_held_link_full"), 1u);
+  EXPECT_EQ(net.a().channel->counters().tx_frames, frames_before);
+  // The queue drains, but nothing tells the sender.
+  net.pump();
+  EXPECT_EQ(net.a().channel->counters().tx_frames, frames_before);
+  std::byte buf[16];
+  EXPECT_EQ(b->read(buf).error(), Error::kWouldBlock);
+  net.advance(std::chrono::milliseconds(1));
+  EXPECT_EQ(b->read(buf).value_or(0), 5u);
+  EXPECT_EQ(counter(*net.a().stack, "retransmitted_segments"), 0u);
+  EXPECT_EQ(net.a().channel->counters().tx_drop_queue_full, 0u);
+}
+
+// A buffer the user set stays as set.
+TEST(TcpIntegration, ASendBufferTheUserSetIsNotAutotuned) {
+  TcpNetworkOptions o;
+  for (auto* f : {&o.fault_a, &o.fault_b}) f->delay = std::chrono::milliseconds(25);
+  TcpNetwork net(o);
+  auto [a, b] = connect_pair(net);
+  ASSERT_TRUE(a && b);
+  a->set_send_buffer(128 * 1024);
+  transfer(net, *a, *b, 4 << 20, 0, std::chrono::minutes(10));
+  EXPECT_EQ(counter(*net.a().stack, "send_buffer_expanded"), 0u);
+  EXPECT_EQ(a->get_option(SocketOption::kSendBuffer).value_or(0), 128 * 1024);
 }
 
 // A path that reorders by delay alone (every frame 1-3 ms, nothing lost). The sender counts
