@@ -151,6 +151,7 @@ Connection::Connection(TcpProtocol& protocol, AddressFamily family, const Socket
 }
 
 Connection::~Connection() {
+  protocol_.release_send_growth(send_growth_reserved_);
   stack().socket_memory().remove_socket();
   if (in_demux()) stack().demux().remove(*this);
   if (port_handle_ != 0) stack().ports().release(port_handle_);
@@ -641,7 +642,10 @@ void Connection::set_socket_options(const SocketOptions& options) {
     recv().set_buffer(
         std::max<uint32_t>(options.receive_buffer, recv().buffer() > 0 ? 2 * kMinMss : 0));
   }
-  if (options.send_buffer != 0) send().set_buffer(options.send_buffer);
+  if (options.send_buffer != 0) {
+    send().set_buffer(options.send_buffer);
+    protocol_.release_send_growth(std::exchange(send_growth_reserved_, 0));
+  }
   if (keepalive_changed) restart_keepalive();
   if (push) output();
   push_once_ = false;
@@ -1649,10 +1653,15 @@ void Connection::expand_send_buffer() {
       std::max(CongestionControlOptions{}.initial_window_segments, po.reordering + 1);
   const uint64_t wanted =
       std::min<uint64_t>(std::max(2 * bdp, 2 * floor_segments * mss_), po.send_buffer_max);
-  if (wanted > send().buffer()) {
-    send().set_buffer(static_cast<uint32_t>(wanted));
-    protocol_.counters().send_buffer_expanded++;
+  if (wanted <= send().buffer()) return;
+  const auto growth = static_cast<uint32_t>(wanted - send().buffer());
+  if (!protocol_.reserve_send_growth(growth)) {
+    protocol_.counters().send_buffer_growth_refused++;
+    return;
   }
+  send_growth_reserved_ += growth;
+  send().set_buffer(static_cast<uint32_t>(wanted));
+  protocol_.counters().send_buffer_expanded++;
 }
 
 size_t Connection::link_transmit_room() {

@@ -387,6 +387,8 @@ class Connection final : public SegmentReceiver {
   // Statistics for TCP_INFO that no part owns.
   TimePoint last_recv_{};
   uint64_t bytes_acked_ = 0;
+  // What expand_send_buffer() reserved (TcpProtocol::reserve_send_growth) for this buffer.
+  uint32_t send_growth_reserved_ = 0;
   uint32_t segs_in_ = 0;
   uint32_t segs_out_ = 0;
 

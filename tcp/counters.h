@@ -19,7 +19,8 @@ namespace weir::tcp {
                       X(sack_reneging) X(undone_by_dsack) X(undone_by_timestamp)                   \
                           X(undone_by_frto) X(undone_partial)                                      \
                       X(out_of_order_segments) X(receive_queue_collapsed) X(ofo_pruned)            \
-                          X(zero_window_probes) X(send_buffer_expanded) X(send_held_link_full) \
+                          X(zero_window_probes) X(send_buffer_expanded)                            \
+                          X(send_buffer_growth_refused) X(send_held_link_full)                     \
                           X(keepalive_probes) X(delayed_acks) X(quick_acks) X(batched_acks) X(window_updates_sent) \
                               X(challenge_acks) X(challenge_acks_rate_limited) X(syn_cookies_sent) \
                                   X(syn_cookies_validated) X(syn_cookies_failed)                   \

@@ -115,6 +115,12 @@ std::shared_ptr<const SocketOptions> TcpProtocol::share_options(const SocketOpti
   return shared_options_;
 }
 
+bool TcpProtocol::reserve_send_growth(size_t bytes) {
+  if (send_growth_reserved_ + bytes > stack_.socket_memory().limits().pressure) return false;
+  send_growth_reserved_ += bytes;
+  return true;
+}
+
 bool TcpProtocol::take_challenge_ack_budget() {
   TimePoint now = stack_.now();
   if (now - challenge_window_start_ >= std::chrono::seconds(1)) {

@@ -8,6 +8,7 @@
 // Endpoints must not outlive the Stack.
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -41,7 +42,7 @@ struct TcpOptions {
   bool frto = true;                   // RFC 5682 spurious-timeout detection (Linux's tcp_frto)
   uint32_t send_buffer = 256 * 1024;  // default SO_SNDBUF
   uint32_t send_buffer_max = 4 * 1024 * 1024;  // send-buffer autotuning's cap (tcp_wmem[2])
-  uint32_t receive_buffer = 128 * 1024;  // initial receive window (auto-tuned upward)
+  uint32_t receive_buffer = 128 * 1024;        // initial receive window (auto-tuned upward)
   uint32_t receive_buffer_max = 6 * 1024 * 1024;
   bool receive_autotune = true;
   Duration time_wait = std::chrono::seconds(60);  // 2*MSL
@@ -102,6 +103,16 @@ class TcpProtocol final : public TransportProtocol {
   // tearing the stack down after its program ended).
   bool has_unsent_data() const;
 
+  // Send buffers grown by autotuning, counted by their growth over the default: together at
+  // most the socket-memory pressure level (Connection::expand_send_buffer), so many long fat
+  // connections cannot grow past what receive memory may pin before pressure. Linux charges
+  // queued send bytes to tcp_mem; weir's account has receive memory only.
+  bool reserve_send_growth(size_t bytes);
+  void release_send_growth(size_t bytes) {
+    send_growth_reserved_ -= std::min(send_growth_reserved_, bytes);
+  }
+  size_t send_growth_reserved() const { return send_growth_reserved_; }
+
   // The forwarder that takes SYNs for foreign addresses (tcp/forwarder.h), or nullptr; the
   // Forwarder sets and clears itself.
   Forwarder* forwarder() const { return forwarder_; }
@@ -149,6 +160,7 @@ class TcpProtocol final : public TransportProtocol {
   Forwarder* forwarder_ = nullptr;  // not owned: a Forwarder registers and unregisters itself
   TimePoint challenge_window_start_{};
   uint32_t challenge_acks_in_window_ = 0;
+  size_t send_growth_reserved_ = 0;
 };
 
 // Registers TCP with stack and returns it. The stack owns it.

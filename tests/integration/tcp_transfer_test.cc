@@ -297,6 +297,31 @@ TEST(TcpIntegration, DataHeldByAFullLinkWithNothingInFlightGoesOnATimer) {
   EXPECT_EQ(net.a().channel->counters().tx_drop_queue_full, 0u);
 }
 
+// Buffers grown by autotuning together stay within the stack's socket-memory pressure level
+// (here 1 MiB), and a connection's growth is given back when it goes.
+TEST(TcpIntegration, GrownSendBuffersStayWithinTheSocketMemoryPressureLevel) {
+  TcpNetworkOptions o;
+  for (auto* f : {&o.fault_a, &o.fault_b}) f->delay = std::chrono::milliseconds(25);
+  TcpNetwork net(o);
+  net.a().stack->socket_memory().set_limits(
+      {.min = 512 * 1024, .pressure = 1024 * 1024, .max = 2 * 1024 * 1024});
+  auto [a, b] = connect_pair(net);
+  ASSERT_TRUE(a && b);
+  transfer(net, *a, *b, 16 << 20, 0, std::chrono::minutes(10));
+  EXPECT_GT(counter(*net.a().stack, "send_buffer_expanded"), 0u);
+  EXPECT_GT(counter(*net.a().stack, "send_buffer_growth_refused"), 0u);
+  EXPECT_LE(net.a().tcp->send_growth_reserved(), 1024u * 1024u);
+  EXPECT_GT(net.a().tcp->send_growth_reserved(), 0u);
+  EXPECT_LE(a->get_option(SocketOption::kSendBuffer).value_or(0), (256 + 1024) * 1024);
+  a->close();
+  b->close();
+  a.reset();
+  b.reset();
+  net.advance(std::chrono::seconds(2));
+  EXPECT_EQ(net.a().tcp->connection_count(), 0u);
+  EXPECT_EQ(net.a().tcp->send_growth_reserved(), 0u);
+}
+
 // A buffer the user set stays as set.
 TEST(TcpIntegration, ASendBufferTheUserSetIsNotAutotuned) {
   TcpNetworkOptions o;
