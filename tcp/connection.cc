@@ -151,7 +151,7 @@ Connection::Connection(TcpProtocol& protocol, AddressFamily family, const Socket
 }
 
 Connection::~Connection() {
-  protocol_.release_send_growth(send_growth_reserved_);
+  protocol_.release_send_growth(send_buffer_growth());
   stack().socket_memory().remove_socket();
   if (in_demux()) stack().demux().remove(*this);
   if (port_handle_ != 0) stack().ports().release(port_handle_);
@@ -636,16 +636,15 @@ void Connection::set_socket_options(const SocketOptions& options) {
   push_once_ = options_->cork && !options.cork;
   bool keepalive_changed = options_->keepalive != options.keepalive ||
                            options_->keepalive_idle != options.keepalive_idle;
+  // A buffer the user sets replaces the grown one.
+  if (options.send_buffer != 0) protocol_.release_send_growth(send_buffer_growth());
   options_ = protocol_.share_options(options);
   unpark();
   if (options.receive_buffer != 0 && state_ != State::kClosed) {
     recv().set_buffer(
         std::max<uint32_t>(options.receive_buffer, recv().buffer() > 0 ? 2 * kMinMss : 0));
   }
-  if (options.send_buffer != 0) {
-    send().set_buffer(options.send_buffer);
-    protocol_.release_send_growth(std::exchange(send_growth_reserved_, 0));
-  }
+  if (options.send_buffer != 0) send().set_buffer(options.send_buffer);
   if (keepalive_changed) restart_keepalive();
   if (push) output();
   push_once_ = false;
@@ -1619,12 +1618,14 @@ void Connection::output() {
 // delivery rate over at least a round trip times the smallest RTT, up to
 // TcpOptions::send_buffer_max: a window in flight and the next one queued. Not when the user set
 // SO_SNDBUF, not under memory pressure, and not while the window is full (then the network, not
-// the buffer, holds the sender back), as in Linux. Linux sizes by twice the congestion window
-// instead, which queueing inflates: on a link whose only delay is its queue the window, and the
-// buffer after it, grow until the queue is full (Linux's TCP small queues then keep the queue
-// short), and every byte queued beyond the caches costs throughput. The delivery rate sees no
-// queue: while the buffer limits the sender it delivers a buffer per round trip, so the buffer at
-// most doubles per round trip, as the window does in slow start.
+// the buffer, holds the sender back), as in Linux.
+//
+// Linux sizes by twice the congestion window instead (at least twice the initial window), which
+// queueing inflates: on a link whose only delay is its queue the window, and the buffer after
+// it, grow until the queue is full (Linux's TCP small queues then keep the queue short), and
+// every byte queued beyond the caches costs throughput. The delivery rate sees no queue: while
+// the buffer limits the sender it delivers a buffer per round trip, so the buffer at most
+// doubles per round trip, as the window does in slow start.
 void Connection::expand_send_buffer() {
   Working& w = *work_;
   w.send_buffer_full = false;
@@ -1649,19 +1650,21 @@ void Connection::expand_send_buffer() {
   w.rate_sample_acked = bytes_acked_;
   const auto min_rtt = static_cast<uint64_t>(loss().min_rtt_or_zero().count());
   const uint64_t bdp = delivered * min_rtt / static_cast<uint64_t>(span.count());
-  const uint64_t floor_segments =
-      std::max(CongestionControlOptions{}.initial_window_segments, po.reordering + 1);
-  const uint64_t wanted =
-      std::min<uint64_t>(std::max(2 * bdp, 2 * floor_segments * mss_), po.send_buffer_max);
+  const uint64_t wanted = std::min<uint64_t>(2 * bdp, po.send_buffer_max);
   if (wanted <= send().buffer()) return;
   const auto growth = static_cast<uint32_t>(wanted - send().buffer());
   if (!protocol_.reserve_send_growth(growth)) {
     protocol_.counters().send_buffer_growth_refused++;
     return;
   }
-  send_growth_reserved_ += growth;
   send().set_buffer(static_cast<uint32_t>(wanted));
   protocol_.counters().send_buffer_expanded++;
+}
+
+uint32_t Connection::send_buffer_growth() const {
+  const uint32_t base = protocol_.options().send_buffer;
+  const uint32_t now = send_buffer();
+  return options_->send_buffer == 0 && now > base ? now - base : 0;
 }
 
 size_t Connection::link_transmit_room() {

@@ -322,6 +322,9 @@ class Connection final : public SegmentReceiver {
   void notify(EventMask events);
   void maybe_send_window_update();
   void expand_send_buffer();
+  // What autotuning grew the send buffer by, which it reserved (TcpProtocol::reserve_send_growth):
+  // derived, not stored, so that a parked connection keeps its size.
+  uint32_t send_buffer_growth() const;
   // Frames the route's link still queues (LinkEndpoint::transmit_room).
   size_t link_transmit_room();
   // After a send: whether the window held it back, kept for a window of data (Linux's
@@ -387,8 +390,6 @@ class Connection final : public SegmentReceiver {
   // Statistics for TCP_INFO that no part owns.
   TimePoint last_recv_{};
   uint64_t bytes_acked_ = 0;
-  // What expand_send_buffer() reserved (TcpProtocol::reserve_send_growth) for this buffer.
-  uint32_t send_growth_reserved_ = 0;
   uint32_t segs_in_ = 0;
   uint32_t segs_out_ = 0;
 
