@@ -1557,6 +1557,7 @@ bool Connection::send_new_data(bool force_one) {
     }
     if (force_one || fin_now) break;
   }
+  if (sent_any) link_retries_ = 0;
   if (sent_any || stopped_by_cwnd) note_cwnd_use(stopped_by_cwnd);
   return sent_any;
 }
@@ -1677,8 +1678,12 @@ void Connection::hold_for_link() {
   // Segments in flight bring ACKs, and each ACK tries again. Without any, a timer does, as Linux
   // arms its probe timer when a queue refused the segment at the head (tcp_check_probe_timer).
   if (send().outstanding() == 0 && !timers_.armed(TimerKind::kRetransmit)) {
+    // Doubling from 1 ms up to the RTO, as Linux backs off its probe timer: a link that never
+    // drains (an embedder that stopped reading) is not polled every millisecond.
     timer_mode_ = TimerMode::kLinkRetry;
-    timers_.arm_after(*this, TimerKind::kRetransmit, kLinkRetry);
+    const Duration delay = std::min<Duration>(
+        kLinkRetry * (1 << std::min<unsigned>(link_retries_, 16)), loss().rtt().rto());
+    timers_.arm_after(*this, TimerKind::kRetransmit, delay);
   }
 }
 
@@ -1777,6 +1782,7 @@ void Connection::on_rexmit_timer() {
       break;
     }
     case TimerMode::kLinkRetry:
+      if (link_retries_ < UINT8_MAX) link_retries_++;
       output();
       break;
     case TimerMode::kNone:

@@ -385,6 +385,7 @@ class Connection final : public SegmentReceiver {
   // pass their width.
   uint8_t syn_retries_ = 0;
   uint8_t persist_backoff_ = 0;
+  uint8_t link_retries_ = 0;  // kLinkRetry timeouts since data last went: the backoff
   uint16_t keepalive_probes_sent_ = 0;
 
   // Statistics for TCP_INFO that no part owns.

@@ -322,6 +322,44 @@ TEST(TcpIntegration, GrownSendBuffersStayWithinTheSocketMemoryPressureLevel) {
   EXPECT_EQ(net.a().tcp->send_growth_reserved(), 0u);
 }
 
+// A link that stays full (nobody takes its frames) is tried again at doubling intervals, not
+// every millisecond, and the data goes once it drains.
+TEST(TcpIntegration, RetriesAtALinkThatStaysFullBackOff) {
+  TcpNetworkOptions o;
+  o.queue_limit = 4;
+  TcpNetwork net(o);
+  auto [a, b] = connect_pair(net);
+  ASSERT_TRUE(a && b);
+  std::vector<PacketBuffer> other;
+  for (int i = 0; i < 4; ++i) {
+    std::vector<std::byte> junk(64, std::byte{0x45});
+    PacketBuffer p = PacketBuffer::from_bytes(junk);
+    p.meta().network_protocol = kEtherTypeIpv4;
+    other.push_back(std::move(p));
+  }
+  ASSERT_EQ(net.a().channel->write_packets(other).value(), 4u);
+  const std::byte hello[1] = {std::byte{'h'}};
+  ASSERT_EQ(a->write(hello).value_or(0), 1u);
+  // 100 ms with the queue full: a's timers run, b takes nothing.
+  for (int ms = 0; ms < 100; ++ms) {
+    net.clock().advance(std::chrono::milliseconds(1));
+    net.a().stack->run_timers();
+  }
+  // Held at the write, then retried after 1, 2, 4, 8, 16, 32 and 64 ms (127 ms in all).
+  EXPECT_EQ(counter(*net.a().stack, "send_held_link_full"), 7u);
+  net.pump();
+  // The retry due at 127 ms finds room: no hold more.
+  std::byte buf[4];
+  size_t got = 0;
+  EXPECT_TRUE(net.run_until(
+      [&] {
+        if (got == 0) got = b->read(buf).value_or(0);
+        return got == 1;
+      },
+      std::chrono::milliseconds(100)));
+  EXPECT_EQ(counter(*net.a().stack, "send_held_link_full"), 7u);
+}
+
 // A buffer the user set stays as set.
 TEST(TcpIntegration, ASendBufferTheUserSetIsNotAutotuned) {
   TcpNetworkOptions o;
