@@ -345,7 +345,8 @@ TEST(TcpIntegration, RetriesAtALinkThatStaysFullBackOff) {
     net.clock().advance(std::chrono::milliseconds(1));
     net.a().stack->run_timers();
   }
-  // Held at the write, then retried after 1, 2, 4, 8, 16, 32 and 64 ms (127 ms in all).
+  // Held at the write, then retried 1, 2, 4, 8, 16 and 32 ms apart (at 63 ms); the next is due
+  // 64 ms later, at 127 ms.
   EXPECT_EQ(counter(*net.a().stack, "send_held_link_full"), 7u);
   net.pump();
   // The retry due at 127 ms finds room: no hold more.
