@@ -19,7 +19,7 @@ struct AckSample {
   uint32_t bytes_in_flight = 0;  // after processing this ACK
   Duration rtt{};                // RTT sample from this ACK, zero if none
   Duration min_rtt{};            // connection's minimum RTT so far, zero if none
-  bool app_limited = false;      // the sender had nothing more to send
+  bool app_limited = false;      // cwnd did not limit sending in the last window of data
 };
 
 class CongestionControl {

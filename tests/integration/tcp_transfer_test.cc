@@ -90,8 +90,11 @@ struct Direction {
   }
 };
 
-std::pair<std::unique_ptr<Endpoint>, std::unique_ptr<Endpoint>> connect_pair(TcpNetwork& net) {
+// listener_receive_buffer: SO_RCVBUF on b's listener (its connections inherit it), 0 to leave it.
+std::pair<std::unique_ptr<Endpoint>, std::unique_ptr<Endpoint>> connect_pair(
+    TcpNetwork& net, uint32_t listener_receive_buffer = 0) {
   auto listener = Endpoint::create(*net.b().stack, AddressFamily::kIpv4);
+  if (listener_receive_buffer != 0) listener->set_receive_buffer(listener_receive_buffer);
   EXPECT_TRUE(listener->bind(SocketAddress{net.b().address, 5001}).ok());
   EXPECT_TRUE(listener->listen(8).ok());
   auto client = Endpoint::create(*net.a().stack, AddressFamily::kIpv4);
@@ -244,24 +247,24 @@ TEST(TcpIntegration, AFullLinkQueueHoldsSegmentsBackInsteadOfLosingThem) {
 // 7661, Linux's tcp_is_cwnd_limited), however much is acknowledged.
 TEST(TcpIntegration, AWindowTheReceiverHoldsBackDoesNotGrow) {
   TcpNetwork net;
-  auto listener = Endpoint::create(*net.b().stack, AddressFamily::kIpv4);
-  listener->set_receive_buffer(32 * 1024);
-  ASSERT_TRUE(listener->bind(SocketAddress{net.b().address, 5001}).ok());
-  ASSERT_TRUE(listener->listen(8).ok());
-  auto a = Endpoint::create(*net.a().stack, AddressFamily::kIpv4);
-  ASSERT_EQ(a->connect(SocketAddress{net.b().address, 5001}).error(), Error::kInProgress);
-  std::unique_ptr<Endpoint> b;
-  ASSERT_TRUE(net.run_until([&] {
-    if (!b) {
-      auto r = listener->accept();
-      if (r.ok()) b = std::move(*r);
-    }
-    return b != nullptr && (a->readiness() & kEventWritable) != 0;
-  }));
+  auto [a, b] = connect_pair(net, 32 * 1024);
+  ASSERT_TRUE(a && b);
   transfer(net, *a, *b, 8 << 20, 0, std::chrono::minutes(1));
   EXPECT_EQ(counter(*net.a().stack, "retransmitted_segments"), 0u);
   // 32 KiB is 22 segments of 1448 bytes.
   EXPECT_LE(a->info().tcpi_snd_cwnd, 2u * 23u);
+}
+
+// Queues n frames of other traffic from a to b on the channel (b drops them as not for it).
+void fill_link_from_a(TcpNetwork& net, size_t n) {
+  std::vector<PacketBuffer> other;
+  for (size_t i = 0; i < n; ++i) {
+    std::vector<std::byte> junk(64, std::byte{0x45});
+    PacketBuffer p = PacketBuffer::from_bytes(junk);
+    p.meta().network_protocol = kEtherTypeIpv4;
+    other.push_back(std::move(p));
+  }
+  ASSERT_EQ(net.a().channel->write_packets(other).value_or(0), n);
 }
 
 // Held back by a queue full of other traffic, with nothing in flight to bring an ACK, new data
@@ -272,14 +275,7 @@ TEST(TcpIntegration, DataHeldByAFullLinkWithNothingInFlightGoesOnATimer) {
   TcpNetwork net(o);
   auto [a, b] = connect_pair(net);
   ASSERT_TRUE(a && b);
-  std::vector<PacketBuffer> other;
-  for (int i = 0; i < 4; ++i) {
-    std::vector<std::byte> junk(64, std::byte{0x45});
-    PacketBuffer p = PacketBuffer::from_bytes(junk);
-    p.meta().network_protocol = kEtherTypeIpv4;
-    other.push_back(std::move(p));
-  }
-  ASSERT_EQ(net.a().channel->write_packets(other).value(), 4u);
+  fill_link_from_a(net, 4);
   const uint64_t frames_before = net.a().channel->counters().tx_frames;
   const std::byte hello[5] = {std::byte{'h'}, std::byte{'e'}, std::byte{'l'}, std::byte{'l'},
                               std::byte{'o'}};
@@ -330,14 +326,7 @@ TEST(TcpIntegration, RetriesAtALinkThatStaysFullBackOff) {
   TcpNetwork net(o);
   auto [a, b] = connect_pair(net);
   ASSERT_TRUE(a && b);
-  std::vector<PacketBuffer> other;
-  for (int i = 0; i < 4; ++i) {
-    std::vector<std::byte> junk(64, std::byte{0x45});
-    PacketBuffer p = PacketBuffer::from_bytes(junk);
-    p.meta().network_protocol = kEtherTypeIpv4;
-    other.push_back(std::move(p));
-  }
-  ASSERT_EQ(net.a().channel->write_packets(other).value(), 4u);
+  fill_link_from_a(net, 4);
   const std::byte hello[1] = {std::byte{'h'}};
   ASSERT_EQ(a->write(hello).value_or(0), 1u);
   // 100 ms with the queue full: a's timers run, b takes nothing.
