@@ -80,17 +80,6 @@ void SocketMemory::set_limits(SocketMemoryLimits limits) {
   update_state();
 }
 
-void SocketMemory::charge(size_t n) {
-  used_ += n;
-  peak_ = std::max(peak_, used_);
-  update_state();
-}
-
-void SocketMemory::release(size_t n) {
-  used_ = n > used_ ? 0 : used_ - n;
-  update_state();
-}
-
 void SocketMemory::update_state() {
   if (!under_pressure_ && used_ > limits_.pressure) {
     under_pressure_ = true;

@@ -65,10 +65,11 @@ class MemoryBudget {
 
 namespace weir {
 
-// The stack-wide account of socket receive memory (Linux's tcp_mem and udp_mem, one account
-// for both here), so that many peers together cannot exhaust the process although each stays
-// within its own buffer. Sockets charge what their receive queues pin and release it as the
-// data is read, pruned or dropped with the socket; the account itself never frees anything.
+// The stack-wide account of socket memory (Linux's tcp_mem and udp_mem, one account for both
+// here), so that many peers together cannot exhaust the process although each stays within
+// its own buffer. Sockets charge what their receive queues pin and release it as the data is
+// read, pruned or dropped with the socket; TCP send queues charge what they pin and release it
+// as it is acknowledged. The account itself never frees anything.
 //
 // Theory of operation. Three levels, in bytes, as Linux's tcp_mem (min, pressure, max):
 //  - below min nothing is constrained, and a stack under pressure leaves it;
@@ -108,11 +109,21 @@ class SocketMemory {
   void set_limits(SocketMemoryLimits limits);
   const SocketMemoryLimits& limits() const { return limits_; }
 
-  void charge(size_t n);
-  void release(size_t n);
+  // Inline: every segment received and every send chunk charges and releases. Below pressure
+  // and the hard limit, only a charge that reaches the pressure level can change the state.
+  void charge(size_t n) {
+    used_ += n;
+    if (used_ > peak_) peak_ = used_;
+    if (under_pressure_ || over_hard_ || used_ >= limits_.pressure) update_state();
+  }
+  void release(size_t n) {
+    used_ = n > used_ ? 0 : used_ - n;
+    if (under_pressure_ || over_hard_) update_state();
+  }
   // Whether n more bytes would go past the hard limit.
   bool exceeds_hard_limit(size_t n) const { return used_ + n > limits_.max; }
-  // A socket dropped data for the hard limit (counted here too, to see it stack-wide).
+  // A socket dropped data or refused a write for the hard limit (counted here too, to see it
+  // stack-wide).
   void note_refused() { ++counters_.refused; }
   bool over_hard_limit() const { return used_ >= limits_.max; }
   bool under_pressure() const { return under_pressure_; }

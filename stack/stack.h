@@ -152,7 +152,7 @@ class Stack {
   PortTable& ports() { return ports_; }
   // The reassembly memory both IP families draw from (see stack/memory_budget.h).
   MemoryBudget& fragment_memory() { return fragment_memory_; }
-  // The receive memory every socket charges (see SocketMemory in stack/memory_budget.h).
+  // The memory every socket charges (see SocketMemory in stack/memory_budget.h).
   SocketMemory& socket_memory() { return socket_memory_; }
   const SocketMemory& socket_memory() const { return socket_memory_; }
   // Secret key material for keyed hashes (ISNs, SYN cookies): StackOptions::secret, or drawn

@@ -435,7 +435,42 @@ Result<size_t> Connection::writable_space() {
     work_->send_buffer_full = true;
     return Error::kWouldBlock;
   }
-  return space;
+  const size_t memory_room = send_memory_room();
+  if (memory_room == 0) {
+    // Nothing is lost: the queue holds data, whose ACK frees memory and wakes the writer.
+    if (stack().socket_memory().over_hard_limit()) {
+      protocol_.counters().write_refused_hard_limit++;
+      stack().socket_memory().note_refused();
+    } else {
+      protocol_.counters().write_refused_pressure++;
+    }
+    return Error::kWouldBlock;
+  }
+  return std::min(space, memory_room);
+}
+
+// Send memory as Linux's __sk_mem_raise_allocated grants it to a stream socket: anything below
+// the pressure level; under pressure, as much as keeps the connection (both queues) within its
+// fair share of the hard limit; nothing past the hard limit. Whatever the stack holds, a
+// connection may queue up to a small floor (Linux's tcp_wmem[0]), so each still makes progress,
+// and its ACKs, which free memory, are what wakes a writer it refused.
+size_t Connection::send_memory_room() const {
+  const SocketMemory& memory = stack().socket_memory();
+  if (!memory.under_pressure() && !memory.over_hard_limit()) {
+    const size_t max = memory.limits().max;
+    return memory.used() < max ? max - memory.used() : 0;
+  }
+  constexpr size_t kFloor = 4096;
+  const size_t pinned = send().queue().charged();
+  size_t room = pinned < kFloor ? kFloor - pinned : 0;
+  const size_t max = memory.limits().max;
+  if (memory.used() >= max) return room;
+  size_t grant = max - memory.used();
+  if (memory.under_pressure()) {
+    const size_t own = pinned + recv().queue().charged();
+    grant = std::min(grant, memory.fair_share() > own ? memory.fair_share() - own : 0);
+  }
+  return std::max(room, grant);
 }
 
 Result<size_t> Connection::write(ByteView data) {
@@ -616,7 +651,7 @@ EventMask Connection::readiness() const {
     m |= kEventReadable;
   if (recv().fin_received()) m |= kEventReadHangup;
   if ((state_ == State::kEstablished || state_ == State::kCloseWait) && !send().fin_queued() &&
-      send().queue().size() < send().buffer()) {
+      send().queue().size() < send().buffer() && send_memory_room() > 0) {
     m |= kEventWritable;
   }
   if (recv().fin_received() && send().fin_queued()) m |= kEventHangup;

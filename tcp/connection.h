@@ -107,6 +107,8 @@ class Connection final : public SegmentReceiver {
   // The send buffer in bytes: as set, or as autotuning has grown it (SO_SNDBUF).
   uint32_t send_buffer() const;
   size_t send_queue_bytes() const { return work_ ? work_->send.queue().size() : 0; }
+  // What the send queue pins, as charged to the stack's socket memory.
+  size_t send_queue_charged() const { return work_ ? work_->send.queue().charged() : 0; }
   SeqNum snd_una() const { return work_ ? work_->send.una() : parked_.send.una; }
   SeqNum snd_nxt() const { return work_ ? work_->send.nxt() : parked_.send.una; }
   SeqNum rcv_nxt() const { return work_ ? work_->recv.nxt() : parked_.recv.nxt; }
@@ -172,7 +174,9 @@ class Connection final : public SegmentReceiver {
   // (only a working connection owes one).
   struct Working final : BatchEndTask {
     Working(Connection& owner, SocketMemory& memory, const RtoConfig& rto)
-        : owner(owner), recv(memory), loss(rto) {}
+        : owner(owner), recv(memory), loss(rto) {
+      send.queue().set_account(&memory);
+    }
     void on_batch_end() override { owner.on_batch_end(); }
     Connection& owner;
     SendSide send;
@@ -336,6 +340,8 @@ class Connection final : public SegmentReceiver {
   void after_read(size_t n);
   // Room in the send buffer, or why nothing can be written now.
   Result<size_t> writable_space();
+  // Bytes a write may still queue as the stack's socket memory allows (SIZE_MAX: no bound).
+  size_t send_memory_room() const;
   uint32_t ts_now() const;
   FourTuple tuple() const;
 

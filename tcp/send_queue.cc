@@ -1,6 +1,7 @@
 #include "tcp/send_queue.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "tcp/drained_vector.h"
 
@@ -37,7 +38,9 @@ size_t SendQueue::append_buffer(PacketBuffer& data, size_t max) {
   data.pull_front(take);
   // Headers and metadata of whatever the buffer was before mean nothing in the stream.
   part.meta() = PacketMeta{};
-  add_block(Block{ChunkRef(), 0, 0, std::move(part)});
+  const size_t pinned = part.pinned_bytes();
+  add_block(Block{ChunkRef(), 0, 0, std::move(part), pinned});
+  charge(pinned);
   size_ += take;
   return take;
 }
@@ -70,6 +73,14 @@ void SendQueue::add_own_block(size_t capacity) {
   reserve_for_burst(blocks_);
   Block& b = blocks_.emplace_back();
   b.chunk = Chunk::allocate(capacity);
+  b.charge = b.chunk->capacity();
+  charge(b.charge);
+}
+
+void SendQueue::set_account(SocketMemory* account) {
+  if (account_ != nullptr) account_->release(charged_);
+  account_ = account;
+  if (account_ != nullptr) account_->charge(charged_);
 }
 
 void SendQueue::add_block(Block&& block) {
@@ -127,6 +138,7 @@ void SendQueue::consume(size_t n) {
       b.borrowed.pull_front(take);
       if (b.borrowed.empty()) {
         b.borrowed = PacketBuffer();
+        uncharge(std::exchange(b.charge, 0));
         ++head_;
       }
       continue;
@@ -136,12 +148,14 @@ void SendQueue::consume(size_t n) {
     // packing into it; a drained queue lets go of it below.
     if (b.size() == 0 && (head_ + 1 < blocks_.size() || b.room() == 0)) {
       b.chunk.reset();
+      uncharge(std::exchange(b.charge, 0));
       ++head_;
     }
   }
   // Drained: an idle connection holds no send memory (the chunk and vector caches make the
   // next write's chunk and block list cheap).
   if (head_ == blocks_.size() || size_ == 0) {
+    uncharge(charged_);  // what is left is a kept tail chunk
     release_drained(blocks_, kBlocksKeptWhenIdle);
     head_ = 0;
   } else if (head_ > 32 && head_ * 2 > blocks_.size()) {
@@ -160,6 +174,7 @@ size_t SendQueue::pinned_bytes() const {
 }
 
 void SendQueue::clear() {
+  uncharge(charged_);
   release_drained(blocks_, kBlocksKeptWhenIdle);
   head_ = 0;
   size_ = 0;

@@ -3,6 +3,12 @@
 // are slices that share those chunks, so sending copies nothing. append_buffer() takes the
 // caller's packet as it is (its chunks, possibly external memory from Chunk::adopt), so those
 // bytes are never copied at all.
+//
+// Memory. With set_account(), what the queue pins (pinned_bytes(): whole chunks, a borrowed
+// buffer at what its chunks hold) is charged to the stack-wide SocketMemory as blocks come and
+// go, as Linux charges sk_wmem_queued to tcp_mem: a block is charged when it is added and
+// released when it is acknowledged and let go, so the account always equals the sum of the
+// queues' charged().
 #pragma once
 
 #include <cstddef>
@@ -12,6 +18,7 @@
 #include <vector>
 
 #include "stack/bytes.h"
+#include "stack/memory_budget.h"
 #include "stack/packet_buffer.h"
 #include "stack/result.h"
 
@@ -21,6 +28,18 @@ class SendQueue {
  public:
   static constexpr size_t kMinChunk = 2048;
   static constexpr size_t kMaxChunk = 64 * 1024;
+
+  SendQueue() = default;
+  ~SendQueue() { set_account(nullptr); }
+  SendQueue(const SendQueue&) = delete;
+  SendQueue& operator=(const SendQueue&) = delete;
+
+  // Charges charged() to account from now on (nullptr: to none); account must outlive the
+  // queue or be replaced first.
+  void set_account(SocketMemory* account);
+  // What the queue's blocks pin, as charged to the account: pinned_bytes() as the blocks were
+  // added (a borrowed buffer's chunks stay charged until the whole block is acknowledged).
+  size_t charged() const { return charged_; }
 
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
@@ -59,6 +78,7 @@ class SendQueue {
     uint32_t begin = 0;  // first valid byte in chunk
     uint32_t end = 0;    // one past the last valid byte
     PacketBuffer borrowed;
+    size_t charge = 0;  // what adding the block charged
     size_t size() const { return chunk ? end - begin : borrowed.size(); }
     // Spare room past `end` that append() may fill.
     size_t room() const { return chunk ? chunk->capacity() - end : 0; }
@@ -66,11 +86,21 @@ class SendQueue {
   void add_block(Block&& block);
   // A block of the queue's own: a fresh chunk of `capacity`, built in place (no packet moved).
   void add_own_block(size_t capacity);
+  void charge(size_t n) {
+    charged_ += n;
+    if (account_ != nullptr) account_->charge(n);
+  }
+  void uncharge(size_t n) {
+    charged_ -= n;
+    if (account_ != nullptr) account_->release(n);
+  }
 
   static constexpr size_t kBlocksKeptWhenIdle = 2;
   std::vector<Block> blocks_;
   size_t head_ = 0;  // blocks_[0, head_) are consumed and empty
   size_t size_ = 0;
+  size_t charged_ = 0;
+  SocketMemory* account_ = nullptr;
 };
 
 }  // namespace weir::tcp

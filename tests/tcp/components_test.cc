@@ -4,6 +4,7 @@
 
 #include <array>
 
+#include "stack/memory_budget.h"
 #include "tcp/isn.h"
 #include "tcp/receive_queue.h"
 #include "tcp/send_queue.h"
@@ -264,6 +265,56 @@ TEST(TcpSendQueue, AppendFromFillsTheQueuesOwnMemory) {
   ASSERT_FALSE(failed);
   EXPECT_EQ(failed.error(), Error::kWouldBlock);
   EXPECT_EQ(q.size(), 120010u);
+}
+
+// The account follows what the queue pins through every way bytes come and go: copied
+// writes, borrowed buffers, partial and whole acknowledgements, clear(), a second account,
+// and the queue's end.
+TEST(TcpSendQueue, ChargesWhatItPinsToTheStacksAccount) {
+  SocketMemory memory(SocketMemoryLimits{.min = 1 << 20, .pressure = 2 << 20, .max = 4 << 20});
+  std::vector<std::byte> big(100000, std::byte{7});
+  {
+    SendQueue q;
+    q.append(as_bytes("before the account"), 100);
+    q.set_account(&memory);
+    EXPECT_EQ(memory.used(), q.charged());
+    EXPECT_EQ(q.charged(), q.pinned_bytes());
+    q.append(big, big.size());
+    EXPECT_EQ(memory.used(), q.pinned_bytes());
+    // A borrowed buffer is charged at the chunk it keeps alive, not its payload.
+    PacketBuffer borrowed = PacketBuffer::from_chunk(Chunk::allocate(16384), 100, 10);
+    EXPECT_EQ(q.append_buffer(borrowed, 10), 10u);
+    EXPECT_EQ(memory.used(), q.charged());
+    EXPECT_GE(q.charged(), 16384u + big.size());
+    // Acknowledging part of a chunk frees nothing; acknowledging a whole one frees it.
+    const size_t before = memory.used();
+    q.consume(10);
+    EXPECT_EQ(memory.used(), before);
+    q.consume(70000);
+    EXPECT_LT(memory.used(), before);
+    EXPECT_EQ(memory.used(), q.charged());
+    EXPECT_EQ(q.charged(), q.pinned_bytes());
+    // Drained, including the borrowed buffer: nothing is charged.
+    q.consume(q.size());
+    EXPECT_EQ(memory.used(), 0u);
+    EXPECT_EQ(q.charged(), 0u);
+    q.append(big, 5000);
+    EXPECT_EQ(memory.used(), q.charged());
+    q.clear();
+    EXPECT_EQ(memory.used(), 0u);
+    q.append(big, 3000);
+    // Moved to another account, the charge goes along.
+    SocketMemory other(memory.limits());
+    q.set_account(&other);
+    EXPECT_EQ(memory.used(), 0u);
+    EXPECT_EQ(other.used(), q.charged());
+    q.set_account(&memory);
+    EXPECT_EQ(other.used(), 0u);
+    EXPECT_GT(memory.used(), 0u);
+  }
+  // The queue's end gives it all back.
+  EXPECT_EQ(memory.used(), 0u);
+  EXPECT_GT(memory.peak(), 100000u);
 }
 
 TEST(TcpReceiveQueue, LendGivesViewsWithoutConsuming) {
