@@ -635,7 +635,9 @@ namespace {
 
 // Options TCP keeps for programs to read back; the stack does not act on them.
 constexpr KeptOption kTcpKept[] = {
-    {IPPROTO_TCP, TCP_USER_TIMEOUT, 0},       {IPPROTO_TCP, TCP_DEFER_ACCEPT, 0},
+    {IPPROTO_TCP, TCP_DEFER_ACCEPT, 0},
+    // The stack honours TCP_NOTSENT_LOWAT, but a program polls its stand-in, whose buffer the
+    // limit cannot reach: kept only.
     {IPPROTO_TCP, TCP_NOTSENT_LOWAT, 0},      {IPPROTO_TCP, TCP_WINDOW_CLAMP, 0},
     {IPPROTO_TCP, TCP_SYNCNT, 6},             {IPPROTO_TCP, TCP_LINGER2, 60},
     {IPPROTO_TCP, TCP_FASTOPEN, 0},           {IPPROTO_TCP, TCP_FASTOPEN_CONNECT, 0, true},
@@ -667,6 +669,7 @@ std::optional<tcp::SocketOption> endpoint_option(int level, int name) {
       case TCP_KEEPINTVL: return tcp::SocketOption::kKeepInterval;
       case TCP_KEEPCNT: return tcp::SocketOption::kKeepCount;
       case TCP_QUICKACK: return tcp::SocketOption::kQuickAck;
+      case TCP_USER_TIMEOUT: return tcp::SocketOption::kUserTimeout;
       default: return std::nullopt;
     }
   }

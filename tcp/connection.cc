@@ -321,6 +321,7 @@ Status Connection::connect(const SocketAddress& local, std::optional<PortTable::
   protocol_.counters().active_opens++;
   enter_state(State::kSynSent);
   loss().time_syn(iss, stack().now());
+  work_->stalled_since = stack().now();  // TCP_USER_TIMEOUT also bounds the handshake
   send_syn(false);
   arm_retransmit_timer();
   return Error::kInProgress;
@@ -344,6 +345,7 @@ Status Connection::accept_syn(Listener* listener, const NetworkPacketInfo& info,
   protocol_.counters().passive_opens++;
   enter_state(State::kSynReceived);
   loss().time_syn(iss, stack().now());
+  work_->stalled_since = stack().now();
   send_syn(true);
   arm_retransmit_timer();
   return ok_status();
@@ -434,6 +436,12 @@ Result<size_t> Connection::writable_space() {
   if (space == 0) {
     work_->send_buffer_full = true;
     return Error::kWouldBlock;
+  }
+  if (const uint32_t lowat = options_->notsent_lowat; lowat != 0) {
+    // TCP_NOTSENT_LOWAT: no more than lowat bytes wait unsent (Linux's tcp_stream_memory_free).
+    const size_t unsent = send.unsent();
+    if (unsent >= lowat) return Error::kWouldBlock;
+    space = std::min<size_t>(space, lowat - unsent);
   }
   const size_t memory_room = send_memory_room();
   if (memory_room == 0) {
@@ -651,7 +659,8 @@ EventMask Connection::readiness() const {
     m |= kEventReadable;
   if (recv().fin_received()) m |= kEventReadHangup;
   if ((state_ == State::kEstablished || state_ == State::kCloseWait) && !send().fin_queued() &&
-      send().queue().size() < send().buffer() && send_memory_room() > 0) {
+      send().queue().size() < send().buffer() && send_memory_room() > 0 &&
+      (options_->notsent_lowat == 0 || 2 * send().unsent() < options_->notsent_lowat)) {
     m |= kEventWritable;
   }
   if (recv().fin_received() && send().fin_queued()) m |= kEventHangup;
@@ -671,6 +680,10 @@ void Connection::set_socket_options(const SocketOptions& options) {
   push_once_ = options_->cork && !options.cork;
   bool keepalive_changed = options_->keepalive != options.keepalive ||
                            options_->keepalive_idle != options.keepalive_idle;
+  // A higher (or no) unsent limit may let a waiting writer go on (Linux wakes it).
+  const uint32_t old_lowat = options_->notsent_lowat;
+  const bool lowat_raised =
+      old_lowat != 0 && (options.notsent_lowat == 0 || options.notsent_lowat > old_lowat);
   // A buffer the user sets replaces the grown one.
   if (options.send_buffer != 0) protocol_.release_send_growth(send_buffer_growth());
   options_ = protocol_.share_options(options);
@@ -683,6 +696,7 @@ void Connection::set_socket_options(const SocketOptions& options) {
   if (keepalive_changed) restart_keepalive();
   if (push) output();
   push_once_ = false;
+  if (lowat_raised && (readiness() & kEventWritable)) notify(kEventWritable);
   park_if_idle();
 }
 
@@ -1115,6 +1129,7 @@ void Connection::update_send_window(const Segment& seg) {
     if (timer_mode_ == TimerMode::kPersist) {
       timers_.cancel(TimerKind::kRetransmit);
       timer_mode_ = TimerMode::kNone;
+      if (send().window() > 0) work_->stalled_since = TimePoint{};  // probing is over
     }
   }
 }
@@ -1194,6 +1209,7 @@ bool Connection::process_ack(const Segment& seg, const Options& opts, uint32_t s
     if (rto_sample > Duration::zero()) loss().rtt().on_sample(rto_sample);
     loss().on_forward_progress(ack);
     probes_out_ = 0;
+    work_->stalled_since = TimePoint{};
 
     loss().on_cumulative_ack(send(), ack, now, c, policy);
     AckSample sample;
@@ -1644,7 +1660,7 @@ void Connection::output() {
     timer_mode_ = TimerMode::kPersist;
     Duration d = std::min<Duration>(
         loss().rtt().rto() * (1 << std::min<unsigned>(persist_backoff_, 10)), kMaxPersist);
-    timers_.arm_after(*this, TimerKind::kRetransmit, d);
+    timers_.arm_after(*this, TimerKind::kRetransmit, clamp_to_user_timeout(d));
   }
   if (recv().ack_now()) send_ack();
 }
@@ -1746,7 +1762,22 @@ void Connection::after_read(size_t n) {
 
 void Connection::arm_retransmit_timer() {
   timer_mode_ = TimerMode::kRetransmit;
-  timers_.arm_after(*this, TimerKind::kRetransmit, loss().rtt().rto());
+  timers_.arm_after(*this, TimerKind::kRetransmit, clamp_to_user_timeout(loss().rtt().rto()));
+}
+
+bool Connection::user_timed_out(TimePoint now) const {
+  const Duration limit = user_timeout();
+  return limit > Duration::zero() && work_ && work_->stalled_since != TimePoint{} &&
+         now - work_->stalled_since >= limit;
+}
+
+Duration Connection::clamp_to_user_timeout(Duration delay) const {
+  const Duration limit = user_timeout();
+  if (limit == Duration::zero() || !work_ || work_->stalled_since == TimePoint{}) return delay;
+  // At least a millisecond, as Linux's TCP_TIMEOUT_MIN: the timer that finds the time run out
+  // ends the connection.
+  const Duration left = work_->stalled_since + limit - stack().now();
+  return std::min(delay, std::max<Duration>(left, std::chrono::milliseconds(1)));
 }
 
 void Connection::arm_loss_timer() {
@@ -1809,6 +1840,17 @@ void Connection::on_rexmit_timer() {
       break;
     case TimerMode::kPersist: {
       TcpCounters& c = protocol_.counters();
+      // A peer that answers every probe but never opens its window holds the connection for
+      // ever (RFC 9293 3.8.6.1), unless the user set a timeout (Linux's tcp_probe_timer).
+      if (user_timeout() > Duration::zero()) {
+        if (work_->stalled_since == TimePoint{}) {
+          work_->stalled_since = stack().now();
+        } else if (user_timed_out(stack().now())) {
+          c.timeouts++;
+          terminate(soft_error_.value_or(Error::kTimedOut));
+          break;
+        }
+      }
       c.zero_window_probes++;
       if (probes_out_ < UINT16_MAX) probes_out_++;
       if (persist_backoff_ < UINT8_MAX) persist_backoff_++;
@@ -1832,7 +1874,10 @@ void Connection::on_rto() {
   if (state_ == State::kSynSent || state_ == State::kSynReceived) {
     // At most 255 (the counter's width; Linux caps tcp_syn_retries at 127).
     unsigned limit = std::min(state_ == State::kSynSent ? po.syn_retries : po.synack_retries, 255u);
-    if (syn_retries_ >= limit) {
+    const bool expired = user_timeout() > Duration::zero()
+                             ? syn_retries_ > 0 && user_timed_out(now)
+                             : syn_retries_ >= limit;
+    if (expired) {
       c.timeouts++;
       if (state_ == State::kSynSent) c.failed_attempts++;
       terminate(Error::kTimedOut);
@@ -1847,7 +1892,18 @@ void Connection::on_rto() {
     return;
   }
   if (send().outstanding() == 0) return;
-  if (loss().note_rto() > po.retries) {
+  const unsigned rtos = loss().note_rto();
+  // With TCP_USER_TIMEOUT the time since the stall began decides, not the count (RFC 5482, as
+  // Linux's retransmits_timed_out): the first RTO starts the clock at the last send of what
+  // is at snd.una.
+  bool expired = rtos > po.retries;
+  if (user_timeout() > Duration::zero()) {
+    if (rtos == 1 || work_->stalled_since == TimePoint{}) {
+      work_->stalled_since = send().record_count() > 0 ? send().record(0).sent : now;
+    }
+    expired = rtos > 1 && user_timed_out(now);
+  }
+  if (expired) {
     c.timeouts++;
     terminate(soft_error_.value_or(Error::kTimedOut));
     return;
@@ -1923,7 +1979,12 @@ void Connection::on_aux_timer() {
     timers_.arm_after(*this, TimerKind::kAux, wait);
     return;
   }
-  if (keepalive_probes_sent_ >= options_->keepalive_count) {
+  // With TCP_USER_TIMEOUT, the time without a word from the peer decides once a probe went
+  // unanswered, not the count (Linux's tcp_keepalive_timer).
+  const bool expired = user_timeout() > Duration::zero()
+                           ? keepalive_probes_sent_ > 0 && idle >= user_timeout()
+                           : keepalive_probes_sent_ >= options_->keepalive_count;
+  if (expired) {
     protocol_.counters().timeouts++;
     terminate(Error::kTimedOut);
     return;
@@ -1953,6 +2014,7 @@ void Connection::enter_state(State s) {
   if (s == State::kEstablished && !was_established_) {
     was_established_ = true;
     c.established++;
+    if (work_) work_->stalled_since = TimePoint{};
   }
   if (s == State::kClosed) {
     timers_.cancel_all();

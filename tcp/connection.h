@@ -2,6 +2,7 @@
 // recovery, and timers. See the theory of operation at the top of connection.cc.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -195,6 +196,10 @@ class Connection final : public SegmentReceiver {
     bool cwnd_limited = false;
     uint32_t max_outstanding = 0;
     SeqNum cwnd_usage_end;
+    // TCP_USER_TIMEOUT's clock (Linux's retrans_stamp and icsk_probes_tstamp): when the
+    // handshake began, when the data at snd.una was last sent before its first RTO, or when
+    // zero-window probing began; unset once the connection makes progress again.
+    TimePoint stalled_since{};
     // Send-buffer autotuning's delivery-rate sample: bytes_acked_ when it began, and when.
     uint64_t rate_sample_acked = 0;
     TimePoint rate_sample_start{};
@@ -342,6 +347,12 @@ class Connection final : public SegmentReceiver {
   Result<size_t> writable_space();
   // Bytes a write may still queue as the stack's socket memory allows (SIZE_MAX: no bound).
   size_t send_memory_room() const;
+  // TCP_USER_TIMEOUT (zero: off).
+  Duration user_timeout() const { return std::chrono::milliseconds(options_->user_timeout_ms); }
+  // Whether the user timeout has run out since the stall began (never when off or not stalled).
+  bool user_timed_out(TimePoint now) const;
+  // A retransmission or probe timer's delay, cut so it fires when the user timeout runs out.
+  Duration clamp_to_user_timeout(Duration delay) const;
   uint32_t ts_now() const;
   FourTuple tuple() const;
 

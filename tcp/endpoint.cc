@@ -314,6 +314,12 @@ Status Endpoint::set_option(SocketOption option, int value) {
     case SocketOption::kQuickAck:
       change_options([&](SocketOptions& o) { o.quick_ack = value != 0; });
       break;
+    case SocketOption::kUserTimeout:
+      change_options([&](SocketOptions& o) { o.user_timeout_ms = u; });
+      break;
+    case SocketOption::kNotSentLowat:
+      change_options([&](SocketOptions& o) { o.notsent_lowat = u; });
+      break;
   }
   return ok_status();
 }
@@ -357,6 +363,10 @@ Result<int> Endpoint::get_option(SocketOption option) const {
       return opts.max_segment != 0 ? opts.max_segment : 536;
     case SocketOption::kQuickAck:
       return opts.quick_ack ? 1 : 0;
+    case SocketOption::kUserTimeout:
+      return static_cast<int>(opts.user_timeout_ms);
+    case SocketOption::kNotSentLowat:
+      return static_cast<int>(opts.notsent_lowat);
   }
   return Error::kNoProtocolOption;
 }

@@ -57,6 +57,8 @@ enum class SocketOption : uint8_t {
   kCork,           // TCP_CORK (0/1)
   kMaxSegment,     // TCP_MAXSEG (bytes; get returns the current send MSS when connected)
   kQuickAck,       // TCP_QUICKACK (0/1)
+  kUserTimeout,    // TCP_USER_TIMEOUT (milliseconds; 0: off)
+  kNotSentLowat,   // TCP_NOTSENT_LOWAT (bytes; 0: no limit)
 };
 
 class Endpoint {

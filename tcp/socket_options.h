@@ -12,9 +12,11 @@ namespace weir::tcp {
 inline constexpr uint32_t kMaxKeepaliveCount = 127;
 
 struct SocketOptions {
-  // Ordered by size: every connection and every endpoint holds a copy (56 bytes, not 72).
+  // Ordered by size: every connection and every endpoint holds a copy (64 bytes, not 80).
   uint32_t receive_buffer = 0;                             // SO_RCVBUF; 0: the protocol default
   uint32_t send_buffer = 0;                                // SO_SNDBUF; 0: the protocol default
+  uint32_t user_timeout_ms = 0;  // TCP_USER_TIMEOUT; 0: the retry counts decide (RFC 5482)
+  uint32_t notsent_lowat = 0;    // TCP_NOTSENT_LOWAT (bytes); 0: no limit, as Linux's default
   Duration keepalive_idle = std::chrono::seconds(7200);    // TCP_KEEPIDLE
   Duration keepalive_interval = std::chrono::seconds(75);  // TCP_KEEPINTVL
   std::optional<Duration> linger;  // SO_LINGER: nullopt off; zero: close() sends RST

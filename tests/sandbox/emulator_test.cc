@@ -437,6 +437,11 @@ TEST_F(EmulatorTest, OptionsReadBackAsLinuxReportsThem) {
   EXPECT_EQ(getsockopt_int(fd, IPPROTO_TCP, TCP_KEEPIDLE), 30);
   EXPECT_EQ(setsockopt_int(fd, SOL_SOCKET, SO_REUSEADDR, 1).error, 0);
   EXPECT_EQ(getsockopt_int(fd, SOL_SOCKET, SO_REUSEADDR), 1);
+  // Acted on by the stack (the connection ends when data stays unacknowledged that long).
+  EXPECT_EQ(setsockopt_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, 30000).error, 0);
+  EXPECT_EQ(getsockopt_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), 30000);
+  EXPECT_EQ(setsockopt_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, -1).error, EINVAL);
+  EXPECT_EQ(getsockopt_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), 30000);
   EXPECT_EQ(setsockopt_int(fd, SOL_SOCKET, 9999, 1).error, ENOPROTOOPT);
   EXPECT_EQ(getsockopt_int(fd, SOL_SOCKET, SO_ACCEPTCONN), 0);
 }

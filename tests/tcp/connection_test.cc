@@ -86,6 +86,42 @@ TEST(TcpConnection, DataBothWays) {
   EXPECT_EQ(ep->read(buf).error(), Error::kWouldBlock);
 }
 
+// TCP_NOTSENT_LOWAT: a write queues no more than the limit of bytes not yet sent, a write with
+// the limit reached would block, and the connection is writable only while under half the
+// limit waits (Linux's tcp_stream_memory_free, which poll asks with the unsent bytes doubled).
+TEST(TcpConnection, NotSentLowatBoundsTheBytesWaitingToBeSent) {
+  TcpHarness h;
+  auto ep = h.connect();
+  ep->set_no_delay(true);
+  ASSERT_TRUE(ep->set_option(SocketOption::kNotSentLowat, 4000).ok());
+  EXPECT_EQ(ep->get_option(SocketOption::kNotSentLowat).value_or(0), 4000);
+  // The peer's window is closed: everything written waits.
+  h.send_segment(kAck, h.peer_seq, h.local_seq, 0, h.peer_ack_options());
+  const auto data = pattern(10000);
+  EXPECT_EQ(ep->write(data).value_or(0), 4000u);
+  EXPECT_EQ(ep->write(data).error(), Error::kWouldBlock);
+  EXPECT_EQ(ep->readiness() & kEventWritable, 0u);
+  // Two segments go (the window field is scaled by 2^7): less than half the limit waits.
+  h.send_segment(kAck, h.peer_seq, h.local_seq, 3000 >> h.peer_wscale, h.peer_ack_options());
+  h.expect_segment(PayloadSize(1448));
+  h.expect_segment(PayloadSize(1448));
+  const uint32_t waiting = ep->connection()->info().tcpi_notsent_bytes;
+  ASSERT_LT(2 * waiting, 4000u);
+  EXPECT_NE(ep->readiness() & kEventWritable, 0u);
+  const size_t second = ep->write(ByteView(data).subspan(4000)).value_or(0);
+  EXPECT_EQ(second, 4000u - waiting);
+  EXPECT_EQ(ep->connection()->info().tcpi_notsent_bytes, 4000u);
+  // Refused again; then no limit: the send buffer is the bound, and a waiting writer hears it.
+  EXPECT_EQ(ep->write(data).error(), Error::kWouldBlock);
+  EventMask seen = 0;
+  Waiter w(kEventWritable, [&](EventMask m) { seen |= m; });
+  ep->waiters().add(w);
+  ASSERT_TRUE(ep->set_option(SocketOption::kNotSentLowat, 0).ok());
+  EXPECT_NE(seen & kEventWritable, 0u);
+  EXPECT_NE(ep->readiness() & kEventWritable, 0u);
+  EXPECT_EQ(ep->write(ByteView(data).subspan(4000 + second)).value_or(0), 6000u - second);
+}
+
 TEST(TcpConnection, RstInSynSentRefuses) {
   TcpHarness h;
   auto ep = Endpoint::create(h.stack, AddressFamily::kIpv4);

@@ -181,6 +181,127 @@ TEST(TcpTimers, KeepaliveProbesThenTimesOut) {
   EXPECT_EQ(h.counter("keepalive_probes"), 4u);
 }
 
+// Advances 1 ms at a time until the connection has closed; returns the time waited.
+Duration wait_for_close(TcpHarness& h, const Endpoint& ep, Duration limit,
+                        bool answer_zero_window_probes = false) {
+  Duration waited{0};
+  while (ep.connection()->state() != State::kClosed && waited < limit) {
+    h.advance(std::chrono::milliseconds(1));
+    waited += std::chrono::milliseconds(1);
+    if (answer_zero_window_probes) {
+      while (h.next_segment()) {
+        h.send_segment(kAck, h.peer_seq, h.local_seq, 0, h.peer_ack_options());
+      }
+    }
+  }
+  return waited;
+}
+
+// TCP_USER_TIMEOUT (RFC 5482): unacknowledged data ends the connection when the timeout has
+// run since it was sent, not after the retry count (here 2, which alone would end it after the
+// third RTO, at 1.4 s). The RTOs at 0.2, 0.6 and 1.4 s back off as usual; the last one is cut
+// to fire when the 3 s run out, as Linux's tcp_clamp_rto_to_user_timeout.
+TEST(TcpTimers, UserTimeoutEndsUnacknowledgedDataOnTimeWhateverTheRetryCount) {
+  TcpOptions o;
+  o.tlp = false;
+  o.retries = 2;
+  TcpHarness h(o);
+  auto ep = h.connect();
+  ASSERT_TRUE(ep->set_option(SocketOption::kUserTimeout, 3000).ok());
+  EXPECT_EQ(ep->get_option(SocketOption::kUserTimeout).value_or(0), 3000);
+  ASSERT_EQ(*ep->write(as_bytes("x")), 1u);
+  h.drain();
+  const Duration waited = wait_for_close(h, *ep, std::chrono::seconds(20));
+  EXPECT_GE(waited, std::chrono::milliseconds(3000));
+  EXPECT_LE(waited, std::chrono::milliseconds(3002));
+  EXPECT_EQ(h.counter("rto_timeouts"), 3u);
+  EXPECT_EQ(ep->take_error(), Error::kTimedOut);
+}
+
+// An ACK of new data stops the clock: a connection that keeps making progress, however slowly,
+// lives past the timeout.
+TEST(TcpTimers, UserTimeoutCountsFromTheLastProgress) {
+  TcpOptions o;
+  o.tlp = false;
+  TcpHarness h(o);
+  auto ep = h.connect();
+  ep->set_no_delay(true);
+  ASSERT_TRUE(ep->set_option(SocketOption::kUserTimeout, 1000).ok());
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(*ep->write(as_bytes("x")), 1u);
+    // Lost (one RTO or more), acknowledged after 0.9 s: each stall is shorter than the
+    // timeout, all of them together much longer.
+    for (int ms = 0; ms < 900; ++ms) h.advance(std::chrono::milliseconds(1));
+    while (h.next_segment()) {
+    }
+    h.local_seq += 1;
+    h.send_segment(kAck, h.peer_seq, h.local_seq, 65535, h.peer_ack_options());
+    ASSERT_EQ(ep->connection()->state(), State::kEstablished) << i;
+  }
+  EXPECT_GE(h.counter("rto_timeouts"), 4u);
+  // The first RTO never ends a connection (it starts the clock), so the end comes at the
+  // timeout or just after that RTO, whichever is later.
+  const Duration rto = ep->connection()->rtt().rto();
+  ASSERT_EQ(*ep->write(as_bytes("x")), 1u);
+  const Duration waited = wait_for_close(h, *ep, std::chrono::seconds(20));
+  EXPECT_GE(waited, std::chrono::milliseconds(1000));
+  EXPECT_LE(waited, std::max<Duration>(std::chrono::milliseconds(1000),
+                                       rto + std::chrono::milliseconds(1)) +
+                        std::chrono::milliseconds(2));
+  EXPECT_EQ(ep->take_error(), Error::kTimedOut);
+}
+
+// A peer that answers every zero-window probe but never opens its window holds a connection for
+// ever (RFC 9293 3.8.6.1; ZeroWindowProbesBackOffAndResume), unless the user set a timeout:
+// then it ends that long after probing began (the first probe, at 0.2 s), as Linux's
+// tcp_probe_timer.
+TEST(TcpTimers, UserTimeoutEndsZeroWindowProbingThatNeverOpens) {
+  TcpOptions o;
+  o.tlp = false;
+  TcpHarness h(o);
+  auto ep = h.connect();
+  ASSERT_TRUE(ep->set_option(SocketOption::kUserTimeout, 5000).ok());
+  h.send_segment(kAck, h.peer_seq, h.local_seq, 0, h.peer_ack_options());
+  ASSERT_EQ(*ep->write(as_bytes("blocked")), 7u);
+  const Duration waited = wait_for_close(h, *ep, std::chrono::seconds(60), true);
+  EXPECT_GE(waited, std::chrono::milliseconds(5200));
+  EXPECT_LE(waited, std::chrono::milliseconds(5202));
+  EXPECT_EQ(h.counter("zero_window_probes"), 4u);
+  EXPECT_EQ(ep->take_error(), Error::kTimedOut);
+}
+
+// With TCP_USER_TIMEOUT, keepalive gives up once a probe went unanswered and the peer has been
+// silent that long, not after TCP_KEEPCNT probes (Linux's tcp_keepalive_timer).
+TEST(TcpTimers, UserTimeoutDecidesWhenKeepaliveGivesUp) {
+  TcpHarness h;
+  auto ep = h.connect();
+  ep->set_keepalive_params(std::chrono::seconds(10), std::chrono::seconds(2), 100);
+  ep->set_keepalive(true);
+  ASSERT_TRUE(ep->set_option(SocketOption::kUserTimeout, 15000).ok());
+  // Probes at 10, 12 and 14 s go unanswered; at 16 s the peer has been silent 16 s > 15 s.
+  const Duration waited = wait_for_close(h, *ep, std::chrono::seconds(60));
+  EXPECT_GE(waited, std::chrono::milliseconds(16000));
+  EXPECT_LE(waited, std::chrono::milliseconds(16002));
+  EXPECT_EQ(h.counter("keepalive_probes"), 3u);
+  EXPECT_EQ(ep->take_error(), Error::kTimedOut);
+}
+
+// The handshake too: SYNs are resent until the timeout, whatever tcp_syn_retries says.
+TEST(TcpTimers, UserTimeoutBoundsTheHandshake) {
+  TcpOptions o;
+  o.syn_retries = 1;
+  TcpHarness h(o);
+  auto ep = Endpoint::create(h.stack, AddressFamily::kIpv4);
+  ASSERT_TRUE(ep->set_option(SocketOption::kUserTimeout, 4000).ok());
+  (void)ep->connect(SocketAddress{h.remote_address, h.remote_port});
+  // SYNs at 0, 1 and 3 s; the next RTO (at 7 s) is cut to 4 s.
+  const Duration waited = wait_for_close(h, *ep, std::chrono::seconds(60));
+  EXPECT_GE(waited, std::chrono::milliseconds(4000));
+  EXPECT_LE(waited, std::chrono::milliseconds(4002));
+  EXPECT_EQ(h.counter("syn_retransmits"), 2u);
+  EXPECT_EQ(ep->take_error(), Error::kTimedOut);
+}
+
 TEST(TcpTimers, DelayedAckAfterQuickAcks) {
   TcpHarness h;
   auto ep = h.connect();
