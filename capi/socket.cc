@@ -278,6 +278,10 @@ int weir_socket_set_option(weir_stack* stack, weir_socket sock, int option, int 
       return status(t.set_option(SocketOption::kCork, value));
     case WEIR_OPT_MAXSEG:
       return status(t.set_option(SocketOption::kMaxSegment, value));
+    case WEIR_OPT_USER_TIMEOUT:
+      return status(t.set_option(SocketOption::kUserTimeout, value));
+    case WEIR_OPT_NOTSENT_LOWAT:
+      return status(t.set_option(SocketOption::kNotSentLowat, value));
     case WEIR_OPT_LINGER:
       if (value < 0) {
         t.set_linger(std::nullopt);
@@ -358,6 +362,12 @@ int weir_socket_get_option(weir_stack* stack, weir_socket sock, int option, int*
       break;
     case WEIR_OPT_MAXSEG:
       o = SocketOption::kMaxSegment;
+      break;
+    case WEIR_OPT_USER_TIMEOUT:
+      o = SocketOption::kUserTimeout;
+      break;
+    case WEIR_OPT_NOTSENT_LOWAT:
+      o = SocketOption::kNotSentLowat;
       break;
     case WEIR_OPT_LINGER: {
       const auto& linger = t.options().linger;

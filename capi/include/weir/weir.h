@@ -368,6 +368,8 @@ int weir_socket_remote_address(weir_stack *stack, weir_socket sock, weir_sockadd
 #define WEIR_OPT_V6ONLY 13    /* IPV6_V6ONLY 0/1 (IPv6 sockets, before bind/connect; on an
                                  IPv4 socket -ENOPROTOOPT, as Linux) */
 #define WEIR_OPT_BROADCAST 14 /* SO_BROADCAST 0/1 (UDP) */
+#define WEIR_OPT_USER_TIMEOUT 15  /* TCP_USER_TIMEOUT, milliseconds; 0 (the default) off */
+#define WEIR_OPT_NOTSENT_LOWAT 16 /* TCP_NOTSENT_LOWAT, bytes; 0 (the default) no limit */
 int weir_socket_set_option(weir_stack *stack, weir_socket sock, int option, int value);
 int weir_socket_get_option(weir_stack *stack, weir_socket sock, int option, int *value);
 
