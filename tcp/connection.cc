@@ -1765,6 +1765,13 @@ void Connection::arm_retransmit_timer() {
   timers_.arm_after(*this, TimerKind::kRetransmit, clamp_to_user_timeout(loss().rtt().rto()));
 }
 
+bool Connection::reset_orphan_for_memory() {
+  if (!orphaned() || !stack().socket_memory().over_hard_limit()) return false;
+  protocol_.counters().orphans_reset_memory++;
+  abort();
+  return true;
+}
+
 bool Connection::user_timed_out(TimePoint now) const {
   const Duration limit = user_timeout();
   return limit > Duration::zero() && work_ && work_->stalled_since != TimePoint{} &&
@@ -1850,7 +1857,14 @@ void Connection::on_rexmit_timer() {
           terminate(soft_error_.value_or(Error::kTimedOut));
           break;
         }
+      } else if (orphaned() && persist_backoff_ >= protocol_.options().orphan_retries) {
+        // An orphan's data has no reader waiting: a window that stays shut through that many
+        // probes, backed off to about a minute apart, ends it (Linux's tcp_probe_timer).
+        c.timeouts++;
+        terminate(Error::kTimedOut);
+        break;
       }
+      if (reset_orphan_for_memory()) break;
       c.zero_window_probes++;
       if (probes_out_ < UINT16_MAX) probes_out_++;
       if (persist_backoff_ < UINT8_MAX) persist_backoff_++;
@@ -1892,11 +1906,12 @@ void Connection::on_rto() {
     return;
   }
   if (send().outstanding() == 0) return;
+  if (reset_orphan_for_memory()) return;
   const unsigned rtos = loss().note_rto();
   // With TCP_USER_TIMEOUT the time since the stall began decides, not the count (RFC 5482, as
   // Linux's retransmits_timed_out): the first RTO starts the clock at the last send of what
   // is at snd.una.
-  bool expired = rtos > po.retries;
+  bool expired = rtos > (orphaned() ? std::min(po.retries, po.orphan_retries) : po.retries);
   if (user_timeout() > Duration::zero()) {
     if (rtos == 1 || work_->stalled_since == TimePoint{}) {
       work_->stalled_since = send().record_count() > 0 ? send().record(0).sent : now;

@@ -347,6 +347,11 @@ class Connection final : public SegmentReceiver {
   Result<size_t> writable_space();
   // Bytes a write may still queue as the stack's socket memory allows (SIZE_MAX: no bound).
   size_t send_memory_room() const;
+  // Closed by its user and let go of: no one will read or write it again.
+  bool orphaned() const { return closed_by_user_ && !attached(); }
+  // At an orphan's retransmission or probe timer (Linux's tcp_out_of_resources): past the
+  // stack's hard memory limit it is reset, its memory given back to the connections in use.
+  bool reset_orphan_for_memory();
   // TCP_USER_TIMEOUT (zero: off).
   Duration user_timeout() const { return std::chrono::milliseconds(options_->user_timeout_ms); }
   // Whether the user timeout has run out since the stall began (never when off or not stalled).

@@ -35,7 +35,7 @@ namespace weir::tcp {
       /* the stack's socket memory (stack/memory_budget.h) */                                    \
       X(ofo_pruned_pressure) X(drop_memory_pressure) X(drop_memory_hard_limit)                   \
           X(memory_floor_accepted) X(window_clamped_pressure) X(autotune_suppressed_pressure)    \
-              X(write_refused_pressure) X(write_refused_hard_limit)                              \
+              X(write_refused_pressure) X(write_refused_hard_limit) X(orphans_reset_memory)     \
       /* forwarder */                                                                            \
       X(forward_requests) X(forward_accepted) X(forward_refused) X(forward_deferred)             \
           X(forward_syn_retransmits) X(forward_accept_failed) X(drop_forward_pending_full)       \

@@ -51,6 +51,10 @@ struct TcpOptions {
   uint32_t syn_retries = 6;
   uint32_t synack_retries = 5;
   uint32_t retries = 15;                // data retransmissions before giving up (tcp_retries2)
+  // The same for a connection its user closed and let go of (an orphan), whose data no one
+  // waits for: retransmissions, and zero-window probes at the longest interval (Linux's
+  // tcp_orphan_retries, whose 0 means 8).
+  uint32_t orphan_retries = 8;
   uint32_t syn_backlog = 256;           // embryonic connections per listener before SYN cookies
   bool syn_cookies = true;              // when the SYN queue is full; false: drop the SYN
   uint32_t challenge_ack_limit = 1000;  // per second, stack-wide (RFC 5961 7)

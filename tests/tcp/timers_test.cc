@@ -302,6 +302,83 @@ TEST(TcpTimers, UserTimeoutBoundsTheHandshake) {
   EXPECT_EQ(ep->take_error(), Error::kTimedOut);
 }
 
+// A connection its user closed and let go of (an orphan) whose peer answers every zero-window
+// probe but never opens: no reader waits for that data, so after tcp_orphan_retries (8) probes
+// it ends (Linux's tcp_probe_timer) instead of holding its memory for ever.
+TEST(TcpTimers, AnOrphanBehindAWindowThatNeverOpensEnds) {
+  TcpOptions o;
+  o.tlp = false;
+  TcpHarness h(o);
+  auto ep = h.connect();
+  h.send_segment(kAck, h.peer_seq, h.local_seq, 0, h.peer_ack_options());
+  ASSERT_EQ(*ep->write(as_bytes("blocked")), 7u);
+  ep->close();
+  ep.reset();
+  ASSERT_EQ(h.tcp->connection_count(), 1u);
+  for (int i = 0; i < 300000 && h.tcp->connection_count() > 0; ++i) {
+    h.advance(std::chrono::milliseconds(1));
+    while (h.next_segment()) {
+      h.send_segment(kAck, h.peer_seq, h.local_seq, 0, h.peer_ack_options());
+    }
+  }
+  EXPECT_EQ(h.tcp->connection_count(), 0u);
+  EXPECT_EQ(h.counter("zero_window_probes"), 8u);
+  EXPECT_EQ(h.counter("timeouts"), 1u);
+}
+
+// An orphan gives up unacknowledged data after tcp_orphan_retries RTOs, not tcp_retries2.
+TEST(TcpTimers, AnOrphanGivesUpAfterTheOrphanRetries) {
+  TcpOptions o;
+  o.tlp = false;
+  o.orphan_retries = 3;
+  TcpHarness h(o);
+  auto ep = h.connect();
+  ASSERT_EQ(*ep->write(as_bytes("lost")), 4u);
+  ep->close();
+  ep.reset();
+  for (int i = 0; i < 60000 && h.tcp->connection_count() > 0; ++i) {
+    h.advance(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(h.tcp->connection_count(), 0u);
+  EXPECT_EQ(h.counter("rto_timeouts"), 3u);
+  EXPECT_EQ(h.counter("timeouts"), 1u);
+}
+
+// Past the stack's hard memory limit an orphan is reset at its next retransmission (Linux's
+// tcp_out_of_resources), giving its memory back; a connection still in use is not.
+TEST(TcpTimers, OrphansAreResetWhenTheStackIsOutOfMemory) {
+  TcpOptions o;
+  o.tlp = false;
+  TcpHarness h(o);
+  auto kept = h.connect();
+  const uint16_t kept_port = h.local_port;
+  ASSERT_EQ(*kept->write(as_bytes("in use")), 6u);
+  h.expect_segment(PayloadSize(6));
+  h.peer_seq += 100000u;  // the second connection's ISN, far from the first's
+  auto orphan = h.connect();
+  const uint16_t orphan_port = h.local_port;
+  ASSERT_EQ(*orphan->write(as_bytes("orphan")), 6u);
+  orphan->close();
+  orphan.reset();
+  h.drain();
+  SocketMemory& memory = h.stack.socket_memory();
+  memory.charge(memory.limits().max);
+  ASSERT_TRUE(memory.over_hard_limit());
+  h.advance(std::chrono::milliseconds(250));  // both RTOs fire
+  EXPECT_EQ(h.counter("orphans_reset_memory"), 1u);
+  EXPECT_EQ(h.tcp->connection_count(), 1u);
+  bool orphan_reset = false;
+  bool kept_retransmitted = false;
+  while (auto seg = h.next_segment()) {
+    if (seg->source_port == orphan_port && (seg->flags & kRst)) orphan_reset = true;
+    if (seg->source_port == kept_port && seg->payload.size() == 6) kept_retransmitted = true;
+  }
+  EXPECT_TRUE(orphan_reset);
+  EXPECT_TRUE(kept_retransmitted);
+  EXPECT_EQ(kept->connection()->state(), State::kEstablished);
+  memory.release(memory.limits().max);
+}
+
 TEST(TcpTimers, DelayedAckAfterQuickAcks) {
   TcpHarness h;
   auto ep = h.connect();
