@@ -1857,7 +1857,8 @@ void Connection::on_rexmit_timer() {
           terminate(soft_error_.value_or(Error::kTimedOut));
           break;
         }
-      } else if (orphaned() && persist_backoff_ >= protocol_.options().orphan_retries) {
+      }
+      if (orphaned() && persist_backoff_ >= protocol_.options().orphan_retries) {
         // An orphan's data has no reader waiting: a window that stays shut through that many
         // probes, backed off to about a minute apart, ends it (Linux's tcp_probe_timer).
         c.timeouts++;
@@ -1897,7 +1898,7 @@ void Connection::on_rto() {
       terminate(Error::kTimedOut);
       return;
     }
-    syn_retries_++;
+    if (syn_retries_ < UINT8_MAX) syn_retries_++;  // a long TCP_USER_TIMEOUT may pass 255
     c.syn_retransmits++;
     loss().rtt().backoff();
     loss().forget_syn_time();
