@@ -227,7 +227,8 @@ int weir_socket_set_option(weir_stack* stack, weir_socket sock, int option, int 
                     option == WEIR_OPT_CORK || option == WEIR_OPT_V6ONLY ||
                     option == WEIR_OPT_BROADCAST;
   if (flag && !is_flag(value)) return fail(Error::kInvalidArgument);
-  if (option == WEIR_OPT_LINGER ? value < -1 : value < 0) return fail(Error::kInvalidArgument);
+  const bool may_be_negative = option == WEIR_OPT_LINGER || option == WEIR_OPT_LINGER2;
+  if (may_be_negative ? value < -1 : value < 0) return fail(Error::kInvalidArgument);
 
   if (slot->udp) {
     weir::udp::Endpoint& u = *slot->udp;
@@ -282,6 +283,10 @@ int weir_socket_set_option(weir_stack* stack, weir_socket sock, int option, int 
       return status(t.set_option(SocketOption::kUserTimeout, value));
     case WEIR_OPT_NOTSENT_LOWAT:
       return status(t.set_option(SocketOption::kNotSentLowat, value));
+    case WEIR_OPT_SYNCNT:
+      return status(t.set_option(SocketOption::kSynCount, value));
+    case WEIR_OPT_LINGER2:
+      return status(t.set_option(SocketOption::kLinger2, value));
     case WEIR_OPT_LINGER:
       if (value < 0) {
         t.set_linger(std::nullopt);
@@ -368,6 +373,12 @@ int weir_socket_get_option(weir_stack* stack, weir_socket sock, int option, int*
       break;
     case WEIR_OPT_NOTSENT_LOWAT:
       o = SocketOption::kNotSentLowat;
+      break;
+    case WEIR_OPT_SYNCNT:
+      o = SocketOption::kSynCount;
+      break;
+    case WEIR_OPT_LINGER2:
+      o = SocketOption::kLinger2;
       break;
     case WEIR_OPT_LINGER: {
       const auto& linger = t.options().linger;

@@ -639,7 +639,6 @@ constexpr KeptOption kTcpKept[] = {
     // The stack honours TCP_NOTSENT_LOWAT, but a program polls its stand-in, whose buffer the
     // limit cannot reach: kept only.
     {IPPROTO_TCP, TCP_NOTSENT_LOWAT, 0},      {IPPROTO_TCP, TCP_WINDOW_CLAMP, 0},
-    {IPPROTO_TCP, TCP_SYNCNT, 6},             {IPPROTO_TCP, TCP_LINGER2, 60},
     {IPPROTO_TCP, TCP_FASTOPEN, 0},           {IPPROTO_TCP, TCP_FASTOPEN_CONNECT, 0, true},
     {IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS, 0, true},
     {IPPROTO_IP, IP_TOS, 0},                  {IPPROTO_IP, IP_TTL, 64},
@@ -670,6 +669,8 @@ std::optional<tcp::SocketOption> endpoint_option(int level, int name) {
       case TCP_KEEPCNT: return tcp::SocketOption::kKeepCount;
       case TCP_QUICKACK: return tcp::SocketOption::kQuickAck;
       case TCP_USER_TIMEOUT: return tcp::SocketOption::kUserTimeout;
+      case TCP_SYNCNT: return tcp::SocketOption::kSynCount;
+      case TCP_LINGER2: return tcp::SocketOption::kLinger2;
       default: return std::nullopt;
     }
   }

@@ -606,7 +606,11 @@ void Connection::close() {
       enter_state(State::kClosed);
       return;
     case State::kFinWait2:
-      timers_.arm_after(*this, TimerKind::kAux, protocol_.options().fin_wait2_timeout);
+      if (options_->linger2 < 0) {
+        abort();  // TCP_LINGER2 < 0: no wait for the peer's FIN (Linux's tcp_close)
+        return;
+      }
+      timers_.arm_after(*this, TimerKind::kAux, fin_wait2_timeout());
       return;
     default:
       break;
@@ -1270,8 +1274,13 @@ bool Connection::on_fin_acked() {
   switch (state_) {
     case State::kFinWait1:
       enter_state(State::kFinWait2);
-      if (closed_by_user_)
-        timers_.arm_after(*this, TimerKind::kAux, protocol_.options().fin_wait2_timeout);
+      if (closed_by_user_) {
+        if (options_->linger2 < 0) {
+          abort();  // as Linux's tcp_rcv_state_process resets an orphan then
+          return false;
+        }
+        timers_.arm_after(*this, TimerKind::kAux, fin_wait2_timeout());
+      }
       return true;
     case State::kClosing:
       enter_time_wait();
@@ -1765,6 +1774,11 @@ void Connection::arm_retransmit_timer() {
   timers_.arm_after(*this, TimerKind::kRetransmit, clamp_to_user_timeout(loss().rtt().rto()));
 }
 
+Duration Connection::fin_wait2_timeout() const {
+  if (options_->linger2 > 0) return std::chrono::seconds(options_->linger2);
+  return protocol_.options().fin_wait2_timeout;
+}
+
 bool Connection::reset_orphan_for_memory() {
   if (!orphaned() || !stack().socket_memory().over_hard_limit()) return false;
   protocol_.counters().orphans_reset_memory++;
@@ -1888,7 +1902,10 @@ void Connection::on_rto() {
   TimePoint now = stack().now();
   if (state_ == State::kSynSent || state_ == State::kSynReceived) {
     // At most 255 (the counter's width; Linux caps tcp_syn_retries at 127).
-    unsigned limit = std::min(state_ == State::kSynSent ? po.syn_retries : po.synack_retries, 255u);
+    unsigned limit = options_->syn_retries != 0 ? options_->syn_retries
+                     : state_ == State::kSynSent ? po.syn_retries
+                                                 : po.synack_retries;
+    limit = std::min(limit, 255u);
     const bool expired = user_timeout() > Duration::zero()
                              ? syn_retries_ > 0 && user_timed_out(now)
                              : syn_retries_ >= limit;

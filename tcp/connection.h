@@ -352,6 +352,8 @@ class Connection final : public SegmentReceiver {
   // At an orphan's retransmission or probe timer (Linux's tcp_out_of_resources): past the
   // stack's hard memory limit it is reset, its memory given back to the connections in use.
   bool reset_orphan_for_memory();
+  // How long a closed connection waits in FIN-WAIT-2 (TCP_LINGER2, else the protocol's).
+  Duration fin_wait2_timeout() const;
   // TCP_USER_TIMEOUT (zero: off).
   Duration user_timeout() const { return std::chrono::milliseconds(options_->user_timeout_ms); }
   // Whether the user timeout has run out since the stall began (never when off or not stalled).

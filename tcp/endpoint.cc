@@ -271,7 +271,7 @@ std::optional<Error> Endpoint::take_error() {
 }
 
 Status Endpoint::set_option(SocketOption option, int value) {
-  if (value < 0) return Error::kInvalidArgument;
+  if (value < 0 && option != SocketOption::kLinger2) return Error::kInvalidArgument;
   auto u = static_cast<uint32_t>(value);
   switch (option) {
     case SocketOption::kReceiveBuffer:
@@ -320,6 +320,16 @@ Status Endpoint::set_option(SocketOption option, int value) {
     case SocketOption::kNotSentLowat:
       change_options([&](SocketOptions& o) { o.notsent_lowat = u; });
       break;
+    case SocketOption::kSynCount:
+      if (value < 1 || value > kMaxSynRetries) return Error::kInvalidArgument;
+      change_options([&](SocketOptions& o) { o.syn_retries = static_cast<uint8_t>(value); });
+      break;
+    case SocketOption::kLinger2:
+      // As Linux: negative means none, and more than TCP_FIN_TIMEOUT_MAX is cut to it.
+      change_options([&](SocketOptions& o) {
+        o.linger2 = static_cast<int16_t>(value < 0 ? -1 : std::min(value, kMaxLinger2Seconds));
+      });
+      break;
   }
   return ok_status();
 }
@@ -367,6 +377,11 @@ Result<int> Endpoint::get_option(SocketOption option) const {
       return static_cast<int>(opts.user_timeout_ms);
     case SocketOption::kNotSentLowat:
       return static_cast<int>(opts.notsent_lowat);
+    case SocketOption::kSynCount:
+      return static_cast<int>(opts.syn_retries != 0 ? opts.syn_retries : po.syn_retries);
+    case SocketOption::kLinger2:
+      if (opts.linger2 < 0) return -1;
+      return opts.linger2 != 0 ? opts.linger2 : secs(po.fin_wait2_timeout);
   }
   return Error::kNoProtocolOption;
 }

@@ -59,6 +59,8 @@ enum class SocketOption : uint8_t {
   kQuickAck,       // TCP_QUICKACK (0/1)
   kUserTimeout,    // TCP_USER_TIMEOUT (milliseconds; 0: off)
   kNotSentLowat,   // TCP_NOTSENT_LOWAT (bytes; 0: no limit)
+  kSynCount,       // TCP_SYNCNT (1-127)
+  kLinger2,        // TCP_LINGER2 (seconds; negative: none, reset at close; at most 120)
 };
 
 class Endpoint {

@@ -10,6 +10,10 @@ namespace weir::tcp {
 
 // TCP_KEEPCNT's bound, Linux's MAX_TCP_KEEPCNT: larger values are refused (EINVAL).
 inline constexpr uint32_t kMaxKeepaliveCount = 127;
+// TCP_SYNCNT's, Linux's MAX_TCP_SYNCNT.
+inline constexpr int kMaxSynRetries = 127;
+// TCP_LINGER2's, Linux's TCP_FIN_TIMEOUT_MAX: larger values are cut to it.
+inline constexpr int kMaxLinger2Seconds = 120;
 
 struct SocketOptions {
   // Ordered by size: every connection and every endpoint holds a copy (64 bytes, not 80).
@@ -22,6 +26,10 @@ struct SocketOptions {
   std::optional<Duration> linger;  // SO_LINGER: nullopt off; zero: close() sends RST
   uint32_t keepalive_count = 9;    // TCP_KEEPCNT
   uint16_t max_segment = 0;        // TCP_MAXSEG: 0 means no user clamp
+  // TCP_LINGER2 (seconds): how long a closed connection waits in FIN-WAIT-2 for the peer's FIN;
+  // 0: TcpOptions::fin_wait2_timeout; negative: not at all (it is reset instead).
+  int16_t linger2 = 0;
+  uint8_t syn_retries = 0;  // TCP_SYNCNT (SYN, or a listener's SYN-ACK); 0: the protocol's
   bool reuse_address = false;      // SO_REUSEADDR
   bool reuse_port = false;         // SO_REUSEPORT
   bool keepalive = false;          // SO_KEEPALIVE

@@ -764,7 +764,8 @@ TEST_F(TwoStacks, TcpOptions) {
         Case{WEIR_OPT_KEEPINTVL, 5}, Case{WEIR_OPT_KEEPCNT, 4}, Case{WEIR_OPT_REUSEADDR, 1},
         Case{WEIR_OPT_REUSEPORT, 1}, Case{WEIR_OPT_CORK, 1}, Case{WEIR_OPT_V6ONLY, 1},
         Case{WEIR_OPT_LINGER, 7}, Case{WEIR_OPT_SNDBUF, 65536}, Case{WEIR_OPT_USER_TIMEOUT, 30000},
-        Case{WEIR_OPT_NOTSENT_LOWAT, 16384}}) {
+        Case{WEIR_OPT_NOTSENT_LOWAT, 16384}, Case{WEIR_OPT_SYNCNT, 3}, Case{WEIR_OPT_LINGER2, 5},
+        Case{WEIR_OPT_LINGER2, -1}}) {
     ASSERT_EQ(weir_socket_set_option(a, t, c.option, c.value), 0) << c.option;
     int v = -5;
     ASSERT_EQ(weir_socket_get_option(a, t, c.option, &v), 0) << c.option;

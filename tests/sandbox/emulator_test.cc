@@ -442,6 +442,13 @@ TEST_F(EmulatorTest, OptionsReadBackAsLinuxReportsThem) {
   EXPECT_EQ(getsockopt_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), 30000);
   EXPECT_EQ(setsockopt_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, -1).error, EINVAL);
   EXPECT_EQ(getsockopt_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), 30000);
+  EXPECT_EQ(getsockopt_int(fd, IPPROTO_TCP, TCP_SYNCNT), 6);
+  EXPECT_EQ(setsockopt_int(fd, IPPROTO_TCP, TCP_SYNCNT, 3).error, 0);
+  EXPECT_EQ(getsockopt_int(fd, IPPROTO_TCP, TCP_SYNCNT), 3);
+  EXPECT_EQ(setsockopt_int(fd, IPPROTO_TCP, TCP_SYNCNT, 200).error, EINVAL);
+  EXPECT_EQ(getsockopt_int(fd, IPPROTO_TCP, TCP_LINGER2), 60);
+  EXPECT_EQ(setsockopt_int(fd, IPPROTO_TCP, TCP_LINGER2, -1).error, 0);
+  EXPECT_EQ(getsockopt_int(fd, IPPROTO_TCP, TCP_LINGER2), -1);
   EXPECT_EQ(setsockopt_int(fd, SOL_SOCKET, 9999, 1).error, ENOPROTOOPT);
   EXPECT_EQ(getsockopt_int(fd, SOL_SOCKET, SO_ACCEPTCONN), 0);
 }

@@ -338,6 +338,65 @@ TEST(TcpStateMachine, FinWait2TimesOutWhenOrphaned) {
   EXPECT_EQ(h.tcp->connection_count(), 0u);
 }
 
+// TCP_LINGER2: a closed connection waits that long in FIN-WAIT-2 (here 5 s, not 60), and with
+// a negative value not at all: it is reset as soon as its FIN is acknowledged (Linux's
+// tcp_rcv_state_process). Values read back as Linux reports them.
+TEST(TcpStateMachine, Linger2SetsTheFinWait2Wait) {
+  TcpHarness h;
+  auto ep = h.connect();
+  EXPECT_EQ(ep->get_option(SocketOption::kLinger2).value_or(0), 60);
+  ASSERT_TRUE(ep->set_option(SocketOption::kLinger2, 500).ok());
+  EXPECT_EQ(ep->get_option(SocketOption::kLinger2).value_or(0), 120);  // TCP_FIN_TIMEOUT_MAX
+  ASSERT_TRUE(ep->set_option(SocketOption::kLinger2, 5).ok());
+  EXPECT_EQ(ep->get_option(SocketOption::kLinger2).value_or(0), 5);
+  ep.reset();
+  h.expect_segment(HasFlags(kFin | kAck));
+  h.send_segment(kAck, h.peer_seq, h.local_seq + 1, 1000, h.peer_ack_options());
+  h.advance(std::chrono::milliseconds(4990));
+  EXPECT_EQ(h.tcp->connection_count(), 1u);
+  h.advance(std::chrono::milliseconds(20));
+  EXPECT_EQ(h.tcp->connection_count(), 0u);
+
+  h.peer_seq += 100000u;
+  auto none = h.connect();
+  ASSERT_TRUE(none->set_option(SocketOption::kLinger2, -7).ok());
+  EXPECT_EQ(none->get_option(SocketOption::kLinger2).value_or(0), -1);
+  none.reset();
+  h.expect_segment(HasFlags(kFin | kAck));
+  h.send_segment(kAck, h.peer_seq, h.local_seq + 1, 1000, h.peer_ack_options());
+  h.expect_segment(HasFlags(kRst | kAck));
+  EXPECT_EQ(h.tcp->connection_count(), 0u);
+}
+
+// TCP_SYNCNT: a connect gives up after that many SYN retransmissions (here 1, not 6), and a
+// listener's value bounds its SYN-ACK retransmissions.
+TEST(TcpStateMachine, SynCountBoundsTheHandshakeRetransmissions) {
+  TcpHarness h;
+  auto ep = Endpoint::create(h.stack, AddressFamily::kIpv4);
+  EXPECT_EQ(ep->get_option(SocketOption::kSynCount).value_or(0), 6);
+  EXPECT_EQ(ep->set_option(SocketOption::kSynCount, 0).error(), Error::kInvalidArgument);
+  EXPECT_EQ(ep->set_option(SocketOption::kSynCount, 128).error(), Error::kInvalidArgument);
+  ASSERT_TRUE(ep->set_option(SocketOption::kSynCount, 1).ok());
+  EXPECT_EQ(ep->get_option(SocketOption::kSynCount).value_or(0), 1);
+  (void)ep->connect(SocketAddress{h.remote_address, h.remote_port});
+  h.advance(std::chrono::seconds(10));
+  EXPECT_EQ(ep->connection()->state(), State::kClosed);
+  EXPECT_EQ(ep->take_error(), Error::kTimedOut);
+  EXPECT_EQ(h.counter("syn_retransmits"), 1u);
+
+  auto l = h.listen();
+  ASSERT_TRUE(l->set_option(SocketOption::kSynCount, 2).ok());
+  h.drain();
+  h.send_segment(kSyn, h.peer_seq, SeqNum(0), 1000, h.peer_syn_options());
+  h.advance(std::chrono::seconds(30));
+  size_t syn_acks = 0;
+  while (auto s = h.next_segment()) {
+    if ((s->flags & (kSyn | kAck)) == (kSyn | kAck)) ++syn_acks;
+  }
+  EXPECT_EQ(syn_acks, 3u);  // the first and 2 retransmissions
+  EXPECT_EQ(h.counter("syn_retransmits"), 3u);
+}
+
 TEST(TcpStateMachine, ShutdownReadGivesEof) {
   TcpHarness h;
   auto ep = h.connect();

@@ -370,6 +370,9 @@ int weir_socket_remote_address(weir_stack *stack, weir_socket sock, weir_sockadd
 #define WEIR_OPT_BROADCAST 14 /* SO_BROADCAST 0/1 (UDP) */
 #define WEIR_OPT_USER_TIMEOUT 15  /* TCP_USER_TIMEOUT, milliseconds; 0 (the default) off */
 #define WEIR_OPT_NOTSENT_LOWAT 16 /* TCP_NOTSENT_LOWAT, bytes; 0 (the default) no limit */
+#define WEIR_OPT_SYNCNT 17        /* TCP_SYNCNT, 1-127 (a listener's: its SYN-ACKs) */
+#define WEIR_OPT_LINGER2 18       /* TCP_LINGER2 seconds in FIN-WAIT-2 after close, at most
+                                     120; -1: none (close resets) */
 int weir_socket_set_option(weir_stack *stack, weir_socket sock, int option, int value);
 int weir_socket_get_option(weir_stack *stack, weir_socket sock, int option, int *value);
 
